@@ -1,0 +1,27 @@
+import { Hono } from "hono";
+import { healthRoutes } from "./health/routes";
+import type { AppEnv } from "./lib/context";
+import { ApiError, handleError } from "./lib/errors";
+import { requestId } from "./lib/request-id";
+import { cleanup } from "./maintenance/cleanup";
+import { manageRoutes } from "./manage/routes";
+import { consumeUsageBatch } from "./usage/consumer";
+
+const app = new Hono<AppEnv>();
+app.use(requestId);
+app.route("/", healthRoutes);
+app.route("/manage", manageRoutes);
+app.notFound((c) => {
+  throw new ApiError(404, "not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`);
+});
+app.onError(handleError);
+
+export default {
+  fetch: app.fetch,
+  queue: consumeUsageBatch,
+  scheduled: async (_controller, env, ctx) => {
+    ctx.waitUntil(cleanup(env));
+  },
+} satisfies ExportedHandler<Env>;
+
+export { TokenState } from "./tokens/durable";

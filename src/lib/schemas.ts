@@ -1,0 +1,31 @@
+import { z } from "zod";
+
+/** Shared field schemas of the management API. */
+
+export const Uuid = z.uuid({ message: "must be a UUID" });
+
+export const Name = z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters");
+
+export const Description = z.string().max(2000, "must be at most 2000 characters");
+
+export const Metadata = z
+  .record(z.string(), z.unknown())
+  .refine((m) => JSON.stringify(m).length <= 16_384, "must serialise to at most 16 KiB of JSON");
+
+export const ModelList = z
+  .array(z.string().trim().min(1).max(200))
+  .max(500)
+  .describe("Model ids; null or absent = all models");
+
+export const Timestamp = z.iso.datetime({ offset: true, message: "must be an ISO 8601 date-time" });
+
+export const Page = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+export const listOf = <T extends z.ZodType>(item: T) =>
+  z.object({ data: z.array(item), next_cursor: z.string().nullable() });
+
+export const iso = (ms: number | null | undefined): string | null =>
+  ms === null || ms === undefined ? null : new Date(ms).toISOString();

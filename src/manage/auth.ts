@@ -1,0 +1,33 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../lib/context";
+import { constantTimeEquals } from "../lib/crypto";
+import { ApiError } from "../lib/errors";
+
+/**
+ * Bearer MANAGEMENT_TOKEN, compared in constant time. An unset secret disables the API (fail closed).
+ * An earlier middleware (the admin session) may already have set `actor`.
+ */
+export const requireManagementAuth = createMiddleware<AppEnv>(async (c, next) => {
+  if (c.get("actor")) return next();
+  const expected = c.env.MANAGEMENT_TOKEN;
+  if (!expected) {
+    throw new ApiError(
+      503,
+      "management_disabled",
+      "The management API is disabled: the MANAGEMENT_TOKEN secret is not configured.",
+      { retryable: false },
+    );
+  }
+  const header = c.req.header("authorization") ?? "";
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match?.[1] || !(await constantTimeEquals(match[1], expected))) {
+    throw new ApiError(
+      401,
+      "unauthorized",
+      match ? "The management token is not valid." : "Send 'Authorization: Bearer <MANAGEMENT_TOKEN>'.",
+      { headers: { "www-authenticate": 'Bearer realm="llm-proxy management"' } },
+    );
+  }
+  c.set("actor", "management_token");
+  return next();
+});

@@ -1,0 +1,21 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { auditRoutes } from "../audit/routes";
+import type { AppEnv } from "../lib/context";
+import { ApiError } from "../lib/errors";
+import { projectRoutes } from "../projects/routes";
+import { tokenRoutes } from "../tokens/routes";
+import { requireManagementAuth } from "./auth";
+import { openApiDocument } from "./openapi";
+
+const tooLarge = () => {
+  throw new ApiError(413, "request_too_large", "Management request bodies are limited to 1 MiB.");
+};
+
+export const manageRoutes = new Hono<AppEnv>()
+  .get("/openapi.json", (c) => c.json(openApiDocument()))
+  .use(requireManagementAuth)
+  .use(bodyLimit({ maxSize: 1024 * 1024, onError: tooLarge }))
+  .route("/projects", projectRoutes)
+  .route("/tokens", tokenRoutes)
+  .route("/audit", auditRoutes);

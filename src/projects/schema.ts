@@ -1,0 +1,100 @@
+import { z } from "zod";
+import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
+import type { Project as ProjectRow } from "../storage/schema";
+
+export const PROVIDERS = ["openai", "openai-compatible"] as const;
+
+const BaseUrl = z
+  .url({ protocol: /^https?$/, message: "must be an http(s) URL" })
+  .max(2000)
+  .transform((u) => u.replace(/\/+$/, ""));
+
+const ApiKey = z.string().trim().min(1, "must not be empty").max(4096, "must be at most 4096 characters");
+
+const Origin = z
+  .string()
+  .max(500)
+  .refine(
+    (o) => o === "*" || /^https?:\/\/[^/\s]+$/.test(o),
+    "must be '*' or an origin like https://app.example.com",
+  );
+
+const TokenDefaults = z
+  .object({
+    duration_minutes: z.number().int().min(1).max(525_600).optional(),
+    max_requests: z.number().int().min(1).optional(),
+  })
+  .catchall(z.unknown());
+
+export const ProjectCreate = z.strictObject({
+  name: Name,
+  api_key: ApiKey.describe("The upstream provider's API key; stored encrypted, never returned"),
+  provider: z.enum(PROVIDERS).default("openai"),
+  base_url: BaseUrl.default("https://api.openai.com/v1"),
+  description: Description.optional(),
+  metadata: Metadata.optional(),
+  allowed_origins: z.array(Origin).max(100).nullable().optional(),
+  allowed_models: ModelList.nullable().optional(),
+  token_defaults: TokenDefaults.nullable().optional(),
+});
+export type ProjectCreate = z.infer<typeof ProjectCreate>;
+
+export const ProjectPatch = z
+  .strictObject({
+    name: Name,
+    api_key: ApiKey.describe("Rotates the upstream key"),
+    provider: z.enum(PROVIDERS),
+    base_url: BaseUrl,
+    description: Description.nullable(),
+    metadata: Metadata.nullable(),
+    allowed_origins: z.array(Origin).max(100).nullable(),
+    allowed_models: ModelList.nullable(),
+    token_defaults: TokenDefaults.nullable(),
+    is_active: z.boolean(),
+  })
+  .partial()
+  .refine((p) => Object.keys(p).length > 0, "the patch has no fields to change");
+export type ProjectPatch = z.infer<typeof ProjectPatch>;
+
+export const ProjectId = Uuid;
+
+export const Project = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  provider: z.string(),
+  base_url: z.string(),
+  api_key_hint: z.string().describe("A masked hint of the upstream key"),
+  description: z.string().nullable(),
+  metadata: z.record(z.string(), z.unknown()).nullable(),
+  allowed_origins: z.array(z.string()).nullable(),
+  allowed_models: z.array(z.string()).nullable(),
+  token_defaults: z.record(z.string(), z.unknown()).nullable(),
+  is_active: z.boolean(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type Project = z.infer<typeof Project>;
+
+export const ProjectListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z.string().max(200).optional(),
+  is_active: z.enum(["true", "false"]).optional(),
+});
+
+export function toProject(p: ProjectRow): Project {
+  return {
+    id: p.id,
+    name: p.name,
+    provider: p.provider,
+    base_url: p.baseUrl,
+    api_key_hint: p.apiKeyHint,
+    description: p.description,
+    metadata: p.metadata,
+    allowed_origins: p.allowedOrigins,
+    allowed_models: p.allowedModels,
+    token_defaults: p.tokenDefaults,
+    is_active: p.isActive,
+    created_at: iso(p.createdAt)!,
+    updated_at: iso(p.updatedAt)!,
+  };
+}

@@ -1,0 +1,106 @@
+import { encryptSecret, maskSecret } from "../lib/crypto";
+import { ApiError, notFound } from "../lib/errors";
+import { getDb } from "../storage/db";
+import type { NewProject, Project } from "../storage/schema";
+import { reloadTokenObjects } from "../tokens/notify";
+import { liveTokensOfProject, revokeTokens } from "../tokens/repo";
+import * as repo from "./repo";
+import type { ProjectCreate, ProjectPatch } from "./schema";
+
+function isUniqueViolation(err: unknown): boolean {
+  const text = String(err instanceof Error ? `${err.message} ${err.cause ?? ""}` : err);
+  return /UNIQUE constraint failed: projects\.name/i.test(text);
+}
+
+const nameTaken = (name: string) =>
+  new ApiError(409, "conflict", `A project named '${name}' already exists.`, { param: "name" });
+
+export async function createProject(env: Env, input: ProjectCreate): Promise<Project> {
+  const db = getDb(env);
+  if (await repo.getProjectByName(db, input.name)) throw nameTaken(input.name);
+  try {
+    return await repo.insertProject(db, {
+      id: crypto.randomUUID(),
+      name: input.name,
+      provider: input.provider,
+      baseUrl: input.base_url,
+      apiKeyEncrypted: await encryptSecret(input.api_key, env.ENCRYPTION_KEY),
+      apiKeyHint: maskSecret(input.api_key),
+      description: input.description ?? null,
+      metadata: input.metadata ?? null,
+      allowedOrigins: input.allowed_origins ?? null,
+      allowedModels: input.allowed_models ?? null,
+      tokenDefaults: input.token_defaults ?? null,
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw nameTaken(input.name);
+    throw err;
+  }
+}
+
+export async function requireProject(env: Env, id: string): Promise<Project> {
+  const project = await repo.getProject(getDb(env), id);
+  if (!project) throw notFound("project", id);
+  return project;
+}
+
+/** Fields whose change alters what a token's Durable Object decides or where it forwards. */
+const ADMISSION_FIELDS = [
+  "api_key",
+  "provider",
+  "base_url",
+  "allowed_origins",
+  "allowed_models",
+  "is_active",
+];
+
+export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<Project> {
+  const db = getDb(env);
+  const values: Partial<NewProject> = {};
+  if (patch.name !== undefined) {
+    const other = await repo.getProjectByName(db, patch.name);
+    if (other && other.id !== id) throw nameTaken(patch.name);
+    values.name = patch.name;
+  }
+  if (patch.api_key !== undefined) {
+    values.apiKeyEncrypted = await encryptSecret(patch.api_key, env.ENCRYPTION_KEY);
+    values.apiKeyHint = maskSecret(patch.api_key);
+  }
+  if (patch.provider !== undefined) values.provider = patch.provider;
+  if (patch.base_url !== undefined) values.baseUrl = patch.base_url;
+  if (patch.description !== undefined) values.description = patch.description;
+  if (patch.metadata !== undefined) values.metadata = patch.metadata;
+  if (patch.allowed_origins !== undefined) values.allowedOrigins = patch.allowed_origins;
+  if (patch.allowed_models !== undefined) values.allowedModels = patch.allowed_models;
+  if (patch.token_defaults !== undefined) values.tokenDefaults = patch.token_defaults;
+  if (patch.is_active !== undefined) values.isActive = patch.is_active;
+
+  let updated: Project | undefined;
+  try {
+    updated = await repo.updateProject(db, id, values);
+  } catch (err) {
+    if (isUniqueViolation(err) && patch.name) throw nameTaken(patch.name);
+    throw err;
+  }
+  if (!updated) throw notFound("project", id);
+  if (ADMISSION_FIELDS.some((f) => f in patch)) {
+    await reloadTokenObjects(env, await liveTokensOfProject(db, id));
+  }
+  return updated;
+}
+
+/** Revokes every token of the project; their objects refuse the next request. */
+export async function revokeProjectTokens(env: Env, id: string): Promise<number> {
+  await requireProject(env, id);
+  const revoked = await revokeTokens(getDb(env), { projectId: id });
+  await reloadTokenObjects(env, revoked);
+  return revoked.length;
+}
+
+/** Deletes the project and its tokens; tokens in use stop at once. */
+export async function removeProject(env: Env, id: string): Promise<void> {
+  const db = getDb(env);
+  const live = await liveTokensOfProject(db, id);
+  if (!(await repo.deleteProject(db, id))) throw notFound("project", id);
+  await reloadTokenObjects(env, live);
+}

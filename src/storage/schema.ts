@@ -1,0 +1,164 @@
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/** One rate window: at most `requests` requests in any `window_seconds`-long window. */
+export type RateWindow = { requests: number; window_seconds: number };
+export type JsonObject = Record<string, unknown>;
+
+// Timestamps are epoch milliseconds: cheap to compare in the Durable Object and in SQL.
+const now = sql`(cast(unixepoch('subsecond') * 1000 as integer))`;
+
+export const projects = sqliteTable(
+  "projects",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    provider: text("provider").notNull().default("openai"),
+    baseUrl: text("base_url").notNull().default("https://api.openai.com/v1"),
+    /** `v1:<iv>:<ciphertext>` — AES-256-GCM under ENCRYPTION_KEY; never returned by any API. */
+    apiKeyEncrypted: text("api_key_encrypted").notNull(),
+    apiKeyHint: text("api_key_hint").notNull(),
+    description: text("description"),
+    metadata: text("metadata", { mode: "json" }).$type<JsonObject>(),
+    /** Browser origins allowed to call the proxy with this project's tokens; null = any. */
+    allowedOrigins: text("allowed_origins", { mode: "json" }).$type<string[]>(),
+    /** Models every token of the project may use; null = all. */
+    allowedModels: text("allowed_models", { mode: "json" }).$type<string[]>(),
+    /** Project-wide caps across all its tokens; null = none. */
+    maxRequests: integer("max_requests"),
+    maxTotalTokens: integer("max_total_tokens"),
+    maxCostUsd: real("max_cost_usd"),
+    /** Defaults applied to new tokens of the project (duration, limits). */
+    tokenDefaults: text("token_defaults", { mode: "json" }).$type<JsonObject>(),
+    isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("projects_name_unique").on(t.name), index("projects_is_active_idx").on(t.isActive)],
+);
+
+export const tokens = sqliteTable(
+  "tokens",
+  {
+    id: text("id").primaryKey(),
+    /** SHA-256 (hex) of the token secret; the secret itself is never stored. */
+    tokenHash: text("token_hash").notNull(),
+    tokenHint: text("token_hint").notNull(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    name: text("name"),
+    expiresAt: integer("expires_at").notNull(),
+    isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
+    revokedAt: integer("revoked_at"),
+    maxRequests: integer("max_requests"),
+    rateLimits: text("rate_limits", { mode: "json" }).$type<RateWindow[]>(),
+    maxTotalTokens: integer("max_total_tokens"),
+    maxCostUsd: real("max_cost_usd"),
+    allowedModels: text("allowed_models", { mode: "json" }).$type<string[]>(),
+    metadata: text("metadata", { mode: "json" }).$type<JsonObject>(),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+    /**
+     * Set by the token's Durable Object when it first loads the token. Until then no object exists
+     * for the token, and management calls must not create one (that would pin it to the admin's region).
+     */
+    firstUsedAt: integer("first_used_at"),
+    /** Mirrored from the Durable Object (source of truth) shortly after use. */
+    lastUsedAt: integer("last_used_at"),
+    requestCount: integer("request_count").notNull().default(0),
+    totalTokensUsed: integer("total_tokens_used").notNull().default(0),
+    costUsedUsd: real("cost_used_usd").notNull().default(0),
+  },
+  (t) => [
+    uniqueIndex("tokens_hash_unique").on(t.tokenHash),
+    index("tokens_project_idx").on(t.projectId),
+    index("tokens_expires_idx").on(t.expiresAt),
+    index("tokens_active_idx").on(t.isActive),
+    index("tokens_created_idx").on(t.createdAt, t.id),
+  ],
+);
+
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull().default(now),
+    /** `management_token`, `admin`, … */
+    actor: text("actor").notNull(),
+    /** e.g. `project.create`, `token.revoke` */
+    action: text("action").notNull(),
+    targetType: text("target_type"),
+    targetId: text("target_id"),
+    /** `ok` or the error code */
+    result: text("result").notNull(),
+    status: integer("status").notNull(),
+    ip: text("ip"),
+    details: text("details", { mode: "json" }).$type<JsonObject>(),
+  },
+  (t) => [index("audit_at_idx").on(t.at), index("audit_target_idx").on(t.targetId)],
+);
+
+/** Hourly usage rollups, one row per (hour, project, token, model); days and months are sums of hours. */
+export const usageHourly = sqliteTable(
+  "usage_hourly",
+  {
+    /** Start of the hour, epoch ms. */
+    hour: integer("hour").notNull(),
+    projectId: text("project_id").notNull(),
+    /** Empty string for requests with no identified token. */
+    tokenId: text("token_id").notNull(),
+    /** Empty string when the model is unknown. */
+    model: text("model").notNull(),
+    requests: integer("requests").notNull().default(0),
+    errors: integer("errors").notNull().default(0),
+    promptTokens: integer("prompt_tokens").notNull().default(0),
+    completionTokens: integer("completion_tokens").notNull().default(0),
+    cachedTokens: integer("cached_tokens").notNull().default(0),
+    reasoningTokens: integer("reasoning_tokens").notNull().default(0),
+    estimatedRequests: integer("estimated_requests").notNull().default(0),
+    costUsd: real("cost_usd").notNull().default(0),
+    durationMsSum: integer("duration_ms_sum").notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ columns: [t.hour, t.projectId, t.tokenId, t.model] }),
+    index("usage_project_hour_idx").on(t.projectId, t.hour),
+    index("usage_token_hour_idx").on(t.tokenId, t.hour),
+  ],
+);
+
+/** Rejections without a valid token, counted by hour and error code (abuse monitoring). */
+export const rejectionsHourly = sqliteTable(
+  "rejections_hourly",
+  {
+    hour: integer("hour").notNull(),
+    code: text("code").notNull(),
+    count: integer("count").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.hour, t.code] })],
+);
+
+/**
+ * Ledger of usage events already committed (rollups counted, R2 object key assigned): makes the queue
+ * consumer idempotent when a batch is retried or redelivered.
+ */
+export const eventLedger = sqliteTable(
+  "event_ledger",
+  {
+    eventId: text("event_id").primaryKey(),
+    objectKey: text("object_key").notNull(),
+    /** The JSON line, kept until the R2 object is confirmed written, then cleared. */
+    line: text("line"),
+    committedAt: integer("committed_at").notNull().default(now),
+  },
+  (t) => [
+    index("event_ledger_object_idx").on(t.objectKey),
+    index("event_ledger_committed_idx").on(t.committedAt),
+  ],
+);
+
+export type Project = typeof projects.$inferSelect;
+export type NewProject = typeof projects.$inferInsert;
+export type Token = typeof tokens.$inferSelect;
+export type NewToken = typeof tokens.$inferInsert;
+export type AuditEntry = typeof auditLog.$inferSelect;

@@ -1,0 +1,28 @@
+import type { TokenLiveState } from "./durable";
+
+function stubFor(env: Env, tokenHash: string) {
+  return env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash));
+}
+
+/**
+ * Tells the Durable Objects of changed tokens to re-read D1, so the change applies to their next request.
+ * Only tokens that were used have an object: creating one from here would pin it near the admin.
+ */
+export async function reloadTokenObjects(
+  env: Env,
+  changed: { tokenHash: string; firstUsedAt?: number | null }[],
+): Promise<void> {
+  const live = changed.filter((t) => t.firstUsedAt !== null);
+  // Bounded fan-out: a project with many used tokens should not open thousands of calls at once.
+  for (let i = 0; i < live.length; i += 50) {
+    await Promise.all(live.slice(i, i + 50).map((t) => stubFor(env, t.tokenHash).reload()));
+  }
+}
+
+export async function readTokenObject(env: Env, tokenHash: string): Promise<TokenLiveState> {
+  return stubFor(env, tokenHash).state();
+}
+
+export function tokenObject(env: Env, tokenHash: string) {
+  return stubFor(env, tokenHash);
+}

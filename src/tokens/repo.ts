@@ -1,0 +1,165 @@
+import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import type { Db } from "../storage/db";
+import { type NewToken, projects, type Token, tokens } from "../storage/schema";
+import type { TokenConfig, TokenCounters } from "./admission";
+
+export type TokenStatus = "active" | "expired" | "revoked" | "inactive";
+
+export function tokenStatus(
+  t: Pick<Token, "isActive" | "revokedAt" | "expiresAt">,
+  now = Date.now(),
+): TokenStatus {
+  if (t.revokedAt !== null) return "revoked";
+  if (!t.isActive) return "inactive";
+  if (t.expiresAt <= now) return "expired";
+  return "active";
+}
+
+/**
+ * Loads what admission needs and marks the token as having a Durable Object, in one D1 transaction, so a
+ * concurrent management change either lands before this read or sees `first_used_at` and reloads the object.
+ */
+export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenConfig | null> {
+  const now = Date.now();
+  const [tokenRows, projectRows] = await db.batch([
+    db
+      .update(tokens)
+      .set({ firstUsedAt: sql`coalesce(${tokens.firstUsedAt}, ${now})` })
+      .where(eq(tokens.tokenHash, tokenHash))
+      .returning(),
+    db
+      .select()
+      .from(projects)
+      .where(
+        eq(
+          projects.id,
+          sql`(select ${tokens.projectId} from ${tokens} where ${tokens.tokenHash} = ${tokenHash})`,
+        ),
+      ),
+  ]);
+  const t = tokenRows[0];
+  const p = projectRows[0];
+  if (!t || !p) return null;
+  return {
+    tokenId: t.id,
+    projectId: t.projectId,
+    expiresAt: t.expiresAt,
+    isActive: t.isActive,
+    revokedAt: t.revokedAt,
+    maxRequests: t.maxRequests,
+    rateLimits: t.rateLimits,
+    maxTotalTokens: t.maxTotalTokens,
+    maxCostUsd: t.maxCostUsd,
+    allowedModels: t.allowedModels,
+    project: {
+      isActive: p.isActive,
+      provider: p.provider,
+      baseUrl: p.baseUrl,
+      apiKeyEncrypted: p.apiKeyEncrypted,
+      allowedOrigins: p.allowedOrigins,
+      allowedModels: p.allowedModels,
+    },
+  };
+}
+
+export async function mirrorTokenCounters(db: Db, tokenId: string, counters: TokenCounters): Promise<void> {
+  await db
+    .update(tokens)
+    .set({ requestCount: counters.requests, lastUsedAt: counters.lastUsedAt })
+    .where(eq(tokens.id, tokenId));
+}
+
+export async function insertToken(db: Db, token: NewToken): Promise<Token> {
+  const [row] = await db.insert(tokens).values(token).returning();
+  return row!;
+}
+
+export async function getToken(db: Db, id: string): Promise<Token | undefined> {
+  return db.select().from(tokens).where(eq(tokens.id, id)).get();
+}
+
+export type TokenFilter = {
+  projectId?: string;
+  status?: "active" | "expired" | "revoked" | "inactive";
+  /** Matches the name or the display hint. */
+  search?: string;
+  limit: number;
+  /** Opaque cursor from the previous page: `<created_at>:<id>`. */
+  cursor?: { createdAt: number; id: string };
+};
+
+export async function listTokens(db: Db, filter: TokenFilter, now = Date.now()): Promise<Token[]> {
+  const where: (SQL | undefined)[] = [];
+  if (filter.projectId) where.push(eq(tokens.projectId, filter.projectId));
+  if (filter.status === "revoked") where.push(isNotNull(tokens.revokedAt));
+  if (filter.status === "inactive") where.push(and(isNull(tokens.revokedAt), eq(tokens.isActive, false)));
+  if (filter.status === "expired")
+    where.push(and(isNull(tokens.revokedAt), eq(tokens.isActive, true), lte(tokens.expiresAt, now)));
+  if (filter.status === "active")
+    where.push(and(isNull(tokens.revokedAt), eq(tokens.isActive, true), gt(tokens.expiresAt, now)));
+  if (filter.search) {
+    const like = `%${filter.search.replace(/[%_\\]/g, "\\$&")}%`;
+    where.push(
+      sql`(${tokens.name} like ${like} escape '\\' or ${tokens.tokenHint} like ${like} escape '\\')`,
+    );
+  }
+  if (filter.cursor) {
+    const { createdAt, id } = filter.cursor;
+    where.push(or(lt(tokens.createdAt, createdAt), and(eq(tokens.createdAt, createdAt), lt(tokens.id, id))));
+  }
+  return db
+    .select()
+    .from(tokens)
+    .where(and(...where))
+    .orderBy(desc(tokens.createdAt), desc(tokens.id))
+    .limit(filter.limit);
+}
+
+export async function updateToken(db: Db, id: string, patch: Partial<NewToken>): Promise<Token | undefined> {
+  const [row] = await db
+    .update(tokens)
+    .set({ ...patch, updatedAt: Date.now() })
+    .where(eq(tokens.id, id))
+    .returning();
+  return row;
+}
+
+/** Revokes the matching tokens that are not revoked yet; returns them (with their hashes, to reach their objects). */
+export async function revokeTokens(
+  db: Db,
+  where: { id: string } | { tokenHash: string } | { projectId: string },
+): Promise<Pick<Token, "id" | "tokenHash" | "firstUsedAt">[]> {
+  const now = Date.now();
+  const match =
+    "id" in where
+      ? eq(tokens.id, where.id)
+      : "tokenHash" in where
+        ? eq(tokens.tokenHash, where.tokenHash)
+        : eq(tokens.projectId, where.projectId);
+  return db
+    .update(tokens)
+    .set({ isActive: false, revokedAt: now, updatedAt: now })
+    .where(and(match, isNull(tokens.revokedAt)))
+    .returning({ id: tokens.id, tokenHash: tokens.tokenHash, firstUsedAt: tokens.firstUsedAt });
+}
+
+/** Tokens of a project whose Durable Object exists and may still admit requests: those must hear of changes. */
+export async function liveTokensOfProject(db: Db, projectId: string): Promise<Pick<Token, "tokenHash">[]> {
+  return db
+    .select({ tokenHash: tokens.tokenHash })
+    .from(tokens)
+    .where(
+      and(
+        eq(tokens.projectId, projectId),
+        isNotNull(tokens.firstUsedAt),
+        isNull(tokens.revokedAt),
+        gt(tokens.expiresAt, Date.now()),
+      ),
+    );
+}
+
+/** Deletes tokens expired for longer than `graceMs`; their objects find nothing on their next alarm. */
+export async function deleteExpiredTokens(db: Db, olderThan: number): Promise<number> {
+  const rows = await db.delete(tokens).where(lt(tokens.expiresAt, olderThan)).returning({ id: tokens.id });
+  return rows.length;
+}

@@ -1,0 +1,137 @@
+import { z } from "zod";
+import { iso, Metadata, ModelList, Name, Timestamp, Uuid } from "../lib/schemas";
+import type { RateWindow, Token as TokenRow } from "../storage/schema";
+import type { TokenLiveState } from "./durable";
+import { tokenStatus } from "./repo";
+
+export const MAX_DURATION_MINUTES = 525_600;
+
+const DurationMinutes = z
+  .number({ message: "must be a number of minutes" })
+  .int("must be a whole number of minutes")
+  .min(1, "must be at least 1 minute")
+  .max(MAX_DURATION_MINUTES, `must be at most ${MAX_DURATION_MINUTES} minutes (one year)`);
+
+const RateWindowInput = z.strictObject({
+  requests: z.number().int().min(1).max(1_000_000_000),
+  window_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(31 * 86_400),
+});
+
+/** One window or several: `{requests, window_seconds}` or a list of them. */
+const RateLimit = z
+  .union([RateWindowInput, z.array(RateWindowInput).min(1).max(10)])
+  .transform((v): RateWindow[] => (Array.isArray(v) ? v : [v]));
+
+const limitFields = {
+  max_requests: z.number().int().min(1).max(1_000_000_000).nullable(),
+  rate_limit: RateLimit.nullable(),
+  max_tokens: z.number().int().min(1).nullable().describe("Budget of total tokens (prompt + completion)"),
+  max_cost_usd: z.number().positive().max(1_000_000).nullable().describe("Budget in US dollars"),
+  allowed_models: ModelList.nullable(),
+};
+
+export const TokenCreate = z
+  .strictObject({
+    project_id: Uuid,
+    duration_minutes: DurationMinutes.optional(),
+    expires_at: Timestamp.optional(),
+    name: Name.optional(),
+    metadata: Metadata.optional(),
+    ...limitFields,
+  })
+  .partial({
+    max_requests: true,
+    rate_limit: true,
+    max_tokens: true,
+    max_cost_usd: true,
+    allowed_models: true,
+  })
+  .refine((t) => t.duration_minutes === undefined || t.expires_at === undefined, {
+    message: "give either duration_minutes or expires_at, not both",
+    path: ["expires_at"],
+  });
+export type TokenCreate = z.infer<typeof TokenCreate>;
+
+export const TokenPatch = z
+  .strictObject({
+    name: Name.nullable(),
+    metadata: Metadata.nullable(),
+    duration_minutes: DurationMinutes.describe("New expiry, counted from now"),
+    expires_at: Timestamp,
+    is_active: z.boolean(),
+    ...limitFields,
+  })
+  .partial()
+  .refine((p) => Object.keys(p).length > 0, "the patch has no fields to change")
+  .refine((t) => t.duration_minutes === undefined || t.expires_at === undefined, {
+    message: "give either duration_minutes or expires_at, not both",
+    path: ["expires_at"],
+  });
+export type TokenPatch = z.infer<typeof TokenPatch>;
+
+export const RevokeByValue = z.strictObject({ token: z.string().min(1).max(200) });
+
+export const TokenListQuery = z.object({
+  project_id: Uuid.optional(),
+  status: z.enum(["active", "expired", "revoked", "inactive"]).optional(),
+  search: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(400).optional(),
+});
+
+export const Token = z.object({
+  id: z.uuid(),
+  token_hint: z.string(),
+  project_id: z.uuid(),
+  name: z.string().nullable(),
+  status: z.enum(["active", "expired", "revoked", "inactive"]),
+  expires_at: z.string(),
+  is_active: z.boolean(),
+  revoked_at: z.string().nullable(),
+  max_requests: z.number().nullable(),
+  rate_limit: z.array(z.object({ requests: z.number(), window_seconds: z.number() })).nullable(),
+  max_tokens: z.number().nullable(),
+  max_cost_usd: z.number().nullable(),
+  allowed_models: z.array(z.string()).nullable(),
+  metadata: z.record(z.string(), z.unknown()).nullable(),
+  request_count: z.number(),
+  remaining_requests: z.number().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  last_used_at: z.string().nullable(),
+});
+export type Token = z.infer<typeof Token>;
+
+export const CreatedToken = Token.extend({
+  token: z.string().describe("The token secret. Shown only in this response: store it now."),
+});
+
+export function toToken(t: TokenRow, live?: TokenLiveState): Token {
+  const requestCount = Math.max(t.requestCount, live?.requests ?? 0);
+  const lastUsedAt = live?.lastUsedAt ?? t.lastUsedAt;
+  return {
+    id: t.id,
+    token_hint: t.tokenHint,
+    project_id: t.projectId,
+    name: t.name,
+    status: tokenStatus(t),
+    expires_at: iso(t.expiresAt)!,
+    is_active: t.isActive,
+    revoked_at: iso(t.revokedAt),
+    max_requests: t.maxRequests,
+    rate_limit: t.rateLimits,
+    max_tokens: t.maxTotalTokens,
+    max_cost_usd: t.maxCostUsd,
+    allowed_models: t.allowedModels,
+    metadata: t.metadata,
+    request_count: requestCount,
+    remaining_requests: t.maxRequests === null ? null : Math.max(0, t.maxRequests - requestCount),
+    created_at: iso(t.createdAt)!,
+    updated_at: iso(t.updatedAt)!,
+    last_used_at: iso(lastUsedAt),
+  };
+}

@@ -1,0 +1,137 @@
+import { ApiError, notFound } from "../lib/errors";
+import { requireProject } from "../projects/service";
+import { getDb } from "../storage/db";
+import type { NewToken, Token } from "../storage/schema";
+import { readTokenObject, reloadTokenObjects } from "./notify";
+import * as repo from "./repo";
+import { MAX_DURATION_MINUTES, type TokenCreate, type TokenPatch } from "./schema";
+import { generateTokenSecret, hashToken, isWellFormedToken, tokenHint } from "./secret";
+
+const DEFAULT_DURATION_MINUTES = 60;
+const MINUTE = 60_000;
+
+function expiryFrom(
+  input: { duration_minutes?: number; expires_at?: string },
+  now: number,
+): number | undefined {
+  if (input.duration_minutes !== undefined) return now + input.duration_minutes * MINUTE;
+  if (input.expires_at === undefined) return undefined;
+  const at = Date.parse(input.expires_at);
+  if (at <= now)
+    throw new ApiError(400, "validation_error", "expires_at must be in the future.", { param: "expires_at" });
+  if (at > now + MAX_DURATION_MINUTES * MINUTE) {
+    throw new ApiError(
+      400,
+      "validation_error",
+      "expires_at must be at most one year (525600 minutes) from now.",
+      {
+        param: "expires_at",
+      },
+    );
+  }
+  return at;
+}
+
+function limitValues(input: TokenCreate | TokenPatch): Partial<NewToken> {
+  const values: Partial<NewToken> = {};
+  if (input.max_requests !== undefined) values.maxRequests = input.max_requests;
+  if (input.rate_limit !== undefined) values.rateLimits = input.rate_limit;
+  if (input.max_tokens !== undefined) values.maxTotalTokens = input.max_tokens;
+  if (input.max_cost_usd !== undefined) values.maxCostUsd = input.max_cost_usd;
+  if (input.allowed_models !== undefined) values.allowedModels = input.allowed_models;
+  return values;
+}
+
+/** Creates a token; the secret is returned here and never again. No Durable Object is touched. */
+export async function createToken(env: Env, input: TokenCreate): Promise<{ token: Token; secret: string }> {
+  const project = await requireProject(env, input.project_id);
+  if (!project.isActive) {
+    throw new ApiError(
+      409,
+      "conflict",
+      `Project '${project.name}' is deactivated; activate it to create tokens.`,
+      {
+        param: "project_id",
+      },
+    );
+  }
+  const now = Date.now();
+  const defaults = project.tokenDefaults ?? {};
+  const defaultMinutes =
+    typeof defaults.duration_minutes === "number" ? defaults.duration_minutes : DEFAULT_DURATION_MINUTES;
+  const secret = generateTokenSecret();
+  const token = await repo.insertToken(getDb(env), {
+    id: crypto.randomUUID(),
+    tokenHash: await hashToken(secret),
+    tokenHint: tokenHint(secret),
+    projectId: project.id,
+    name: input.name ?? null,
+    metadata: input.metadata ?? null,
+    expiresAt: expiryFrom(input, now) ?? now + defaultMinutes * MINUTE,
+    maxRequests: typeof defaults.max_requests === "number" ? defaults.max_requests : null,
+    ...limitValues(input),
+    createdAt: now,
+    updatedAt: now,
+  });
+  return { token, secret };
+}
+
+export async function requireToken(env: Env, id: string): Promise<Token> {
+  const token = await repo.getToken(getDb(env), id);
+  if (!token) throw notFound("token", id);
+  return token;
+}
+
+/** Live counters come from the token's object only if it exists; otherwise nothing was used yet. */
+export async function liveState(env: Env, token: Token) {
+  return token.firstUsedAt === null ? undefined : readTokenObject(env, token.tokenHash);
+}
+
+export async function patchToken(env: Env, id: string, patch: TokenPatch): Promise<Token> {
+  const current = await requireToken(env, id);
+  if (patch.is_active === true && current.revokedAt !== null) {
+    throw new ApiError(
+      409,
+      "conflict",
+      "A revoked token cannot be reactivated; create a new token instead.",
+      {
+        param: "is_active",
+      },
+    );
+  }
+  const values: Partial<NewToken> = limitValues(patch);
+  if (patch.name !== undefined) values.name = patch.name;
+  if (patch.metadata !== undefined) values.metadata = patch.metadata;
+  if (patch.is_active !== undefined) values.isActive = patch.is_active;
+  const expiresAt = expiryFrom(patch, Date.now());
+  if (expiresAt !== undefined) values.expiresAt = expiresAt;
+
+  const updated = await repo.updateToken(getDb(env), id, values);
+  if (!updated) throw notFound("token", id);
+  await reloadTokenObjects(env, [updated]);
+  return updated;
+}
+
+/** Revokes by id; revoking a revoked token is a no-op. */
+export async function revokeToken(env: Env, id: string): Promise<void> {
+  const revoked = await repo.revokeTokens(getDb(env), { id });
+  if (revoked.length === 0) await requireToken(env, id);
+  await reloadTokenObjects(env, revoked);
+}
+
+/** Revokes by the secret itself (the original API); unknown secrets are a 404. */
+export async function revokeTokenBySecret(env: Env, secret: string): Promise<void> {
+  const notKnown = new ApiError(404, "not_found", "No token matches the given value.", { param: "token" });
+  if (!isWellFormedToken(secret)) throw notKnown;
+  const tokenHash = await hashToken(secret);
+  const db = getDb(env);
+  const revoked = await repo.revokeTokens(db, { tokenHash });
+  if (revoked.length === 0) {
+    const [exists] = await db.query.tokens.findMany({
+      where: (t, { eq }) => eq(t.tokenHash, tokenHash),
+      limit: 1,
+    });
+    if (!exists) throw notKnown;
+  }
+  await reloadTokenObjects(env, revoked);
+}

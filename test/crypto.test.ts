@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import { constantTimeEquals, decryptSecret, encryptSecret, maskSecret } from "../src/lib/crypto";
+import {
+  generateTokenSecret,
+  hashToken,
+  isWellFormedToken,
+  TOKEN_PREFIX,
+  tokenHint,
+} from "../src/tokens/secret";
+
+const KEY = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+
+describe("upstream key encryption", () => {
+  it("round-trips with a version prefix and a fresh IV each time", async () => {
+    const a = await encryptSecret("sk-live-secret", KEY);
+    const b = await encryptSecret("sk-live-secret", KEY);
+    expect(a.startsWith("v1:")).toBe(true);
+    expect(a).not.toBe(b);
+    expect(a).not.toContain("sk-live-secret");
+    expect(await decryptSecret(a, KEY)).toBe("sk-live-secret");
+  });
+
+  it("refuses a tampered ciphertext and an unknown version", async () => {
+    const sealed = await encryptSecret("sk-live-secret", KEY);
+    const tampered = `${sealed.slice(0, -2)}${sealed.endsWith("A") ? "B" : "A"}A`;
+    await expect(decryptSecret(tampered, KEY)).rejects.toThrow();
+    await expect(decryptSecret(sealed.replace("v1:", "v9:"), KEY)).rejects.toThrow(/version/);
+  });
+
+  it("masks keys for display", () => {
+    expect(maskSecret("sk-proj-abcdefghijklmnop")).toBe("sk-p…mnop");
+  });
+
+  it("compares in constant time", async () => {
+    expect(await constantTimeEquals("abc", "abc")).toBe(true);
+    expect(await constantTimeEquals("abc", "abd")).toBe(false);
+    expect(await constantTimeEquals("abc", "abcd")).toBe(false);
+  });
+});
+
+describe("token secrets", () => {
+  it("have the prefix, a checksum and ≥128 bits of URL-safe randomness", async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const t = generateTokenSecret();
+      expect(t.startsWith(TOKEN_PREFIX)).toBe(true);
+      expect(t).toMatch(/^[A-Za-z0-9_]+$/);
+      expect(isWellFormedToken(t)).toBe(true);
+      seen.add(t);
+    }
+    expect(seen.size).toBe(200);
+    // 32 base62 characters of randomness: 32 * log2(62) ≈ 190 bits.
+    expect(32 * Math.log2(62)).toBeGreaterThan(128);
+  });
+
+  it("rejects typos through the checksum", () => {
+    const t = generateTokenSecret();
+    const typo = t.slice(0, 10) + (t[10] === "a" ? "b" : "a") + t.slice(11);
+    expect(isWellFormedToken(typo)).toBe(false);
+    expect(isWellFormedToken("sk-not-ours")).toBe(false);
+    expect(isWellFormedToken(`${t}x`)).toBe(false);
+  });
+
+  it("hash to SHA-256 hex and show only a hint", async () => {
+    const t = generateTokenSecret();
+    expect(await hashToken(t)).toMatch(/^[0-9a-f]{64}$/);
+    const hint = tokenHint(t);
+    expect(hint.startsWith("wt_")).toBe(true);
+    expect(hint.endsWith(t.slice(-4))).toBe(true);
+    expect(hint.length).toBeLessThan(15);
+  });
+});
