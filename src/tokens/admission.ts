@@ -33,7 +33,15 @@ export type AdmitInput = {
   model?: string | null;
   /** The browser's Origin header, if any. */
   origin?: string | null;
+  /**
+   * What the request may use at most, to reserve against budgets before forwarding (settled later with
+   * `settle`). Absent when the proxy could not tell (not JSON, no model).
+   */
+  reserve?: { tokens: number; costUsd: number | null };
 };
+
+/** The real usage of a finished request, to settle its reservation. */
+export type Settlement = { totalTokens: number; costUsd: number | null };
 
 export type Upstream = { provider: string; baseUrl: string; apiKeyEncrypted: string };
 
@@ -45,6 +53,8 @@ export type Admitted = {
   allowedOrigins: string[] | null;
   /** Requests left under max_requests after this one; null when unlimited. */
   remainingRequests: number | null;
+  /** Set when the object reserved budget for this request: settle it when the request ends, on every path. */
+  reservationId?: string;
 };
 
 export type Refused = {

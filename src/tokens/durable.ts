@@ -1,6 +1,13 @@
 import { DurableObject } from "cloudflare:workers";
 import { getDb } from "../storage/db";
-import { type Admission, type AdmitInput, decide, type TokenConfig, type TokenCounters } from "./admission";
+import {
+  type Admission,
+  type AdmitInput,
+  decide,
+  type Settlement,
+  type TokenConfig,
+  type TokenCounters,
+} from "./admission";
 import { loadTokenConfig, mirrorTokenCounters } from "./repo";
 
 const COUNTERS_KEY = "counters";
@@ -55,6 +62,9 @@ export class TokenState extends DurableObject<Env> {
       remainingRequests: config.maxRequests === null ? null : config.maxRequests - this.counters.requests,
     };
   }
+
+  /** Settles a budget reservation against the request's real usage (limits work: budgets). */
+  async settle(_reservationId: string, _actual: Settlement): Promise<void> {}
 
   /** Re-reads the token and its project from D1; called by the management API after every change. */
   async reload(): Promise<void> {
