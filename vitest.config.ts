@@ -2,15 +2,18 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 // Tests run inside workerd against the real local D1, Durable Objects, Queue and R2 of wrangler.toml.
+// A mock OpenAI upstream (a real Node HTTP server, test/support/mock-upstream.ts) is started once by the
+// global setup; its URL reaches the tests as the MOCK_UPSTREAM_URL binding.
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
   return {
     plugins: [
-      cloudflareTest({
+      cloudflareTest(({ inject }) => ({
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
           bindings: {
             TEST_MIGRATIONS: migrations,
+            MOCK_UPSTREAM_URL: inject("mockUpstreamUrl"),
             MANAGEMENT_TOKEN: "test-management-token",
             // 32 zero-bytes-but-one key, base64: only for tests.
             ENCRYPTION_KEY: "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
@@ -18,9 +21,10 @@ export default defineConfig(async () => {
             SESSION_SECRET: "test-session-secret-test-session-secret",
           },
         },
-      }),
+      })),
     ],
     test: {
+      globalSetup: ["./test/global-setup.ts"],
       setupFiles: ["./test/setup.ts"],
       include: ["test/**/*.test.ts"],
     },

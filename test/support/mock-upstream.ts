@@ -1,0 +1,454 @@
+// A mock OpenAI upstream: a real local HTTP server, so the gateway's fetches, streams, aborts and resets
+// go over real sockets. Plain Node ESM with erasable types only: Node 22 runs it directly
+// (`node test/support/mock-upstream.ts [--port N]`), vitest's globalSetup and the bench import it.
+//
+// The API lives under `/v1` (a project's base_url is `${url}/v1`); behaviour is steered per request by
+// `x-mock-*` headers (see mock-types.ts). `GET /__mock/requests[?tag=]` lists what it received,
+// `DELETE /__mock/requests` forgets it.
+
+import { createHash } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { RecordedRequest } from "./mock-types.ts";
+
+export type { RecordedRequest } from "./mock-types.ts";
+
+export type MockUpstream = {
+  /** `http://127.0.0.1:<port>` (no trailing slash, no `/v1`). */
+  url: string;
+  port: number;
+  /** What the mock received, oldest first, optionally only one tag's. */
+  requests(tag?: string): RecordedRequest[];
+  reset(): void;
+  close(): Promise<void>;
+};
+
+export type MockUpstreamOptions = {
+  port?: number;
+  host?: string;
+  /** Keep at most this many recorded requests (oldest dropped); 0 records nothing (bench). Default 10 000. */
+  maxRecorded?: number;
+};
+
+const CREATED = 1_700_000_000;
+const TEXT_CAPTURE_BYTES = 64 * 1024;
+export const FILE_CONTENT_BYTES = 64 * 1024;
+
+/** The bytes `GET /v1/files/{id}/content` serves: deterministic, not valid UTF-8. */
+export function fileContentBytes(size = FILE_CONTENT_BYTES): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) out[i] = (i * 31 + 7) & 0xff;
+  return out;
+}
+
+type Ctx = {
+  req: IncomingMessage;
+  res: ServerResponse;
+  record: RecordedRequest;
+  body: Buffer;
+  json: Record<string, unknown> | null;
+  header(name: string): string | null;
+  num(name: string, fallback: number): number;
+  /** Resolves after `ms`, or never if the client went away (so writers stop). */
+  sleep(ms: number): Promise<void>;
+  closed: boolean;
+};
+
+let requestCounter = 0;
+
+function baseHeaders(extra: Record<string, string> = {}): Record<string, string> {
+  requestCounter++;
+  return {
+    "x-request-id": `req_mock_${requestCounter}`,
+    "x-ratelimit-remaining-requests": "9999",
+    "openai-processing-ms": "1",
+    ...extra,
+  };
+}
+
+function sendJson(ctx: Ctx, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  ctx.res.writeHead(status, {
+    ...baseHeaders(headers),
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(text)),
+  });
+  ctx.res.end(text);
+}
+
+function errorBody(status: number, message: string, code: string) {
+  const type = status === 429 ? "rate_limit_error" : status >= 500 ? "server_error" : "invalid_request_error";
+  return { error: { message, type, param: null, code } };
+}
+
+function startSse(ctx: Ctx): void {
+  ctx.res.writeHead(200, {
+    ...baseHeaders(),
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+  });
+  ctx.res.flushHeaders();
+}
+
+function words(text: string): number {
+  return text.split(/\s+/).filter(Boolean).length;
+}
+
+function promptTokens(json: Record<string, unknown> | null): number {
+  if (!json) return 0;
+  return Math.max(1, words(JSON.stringify(json.messages ?? json.prompt ?? json.input ?? "")));
+}
+
+const piece = (i: number) => `tok${i} `;
+
+async function chatOrCompletion(ctx: Ctx, kind: "chat" | "text"): Promise<void> {
+  const json = ctx.json ?? {};
+  const model = typeof json.model === "string" ? json.model : "gpt-4o-mini";
+  const chunks = ctx.num("x-mock-chunks", 3);
+  const noUsage = ctx.header("x-mock-no-usage") === "1";
+  const prompt = promptTokens(json);
+  const usage = { prompt_tokens: prompt, completion_tokens: chunks, total_tokens: prompt + chunks };
+  const id = kind === "chat" ? "chatcmpl-mock" : "cmpl-mock";
+  const object = kind === "chat" ? "chat.completion" : "text_completion";
+  const fullText = Array.from({ length: chunks }, (_, i) => piece(i)).join("");
+
+  if (json.stream !== true) {
+    const choice =
+      kind === "chat"
+        ? {
+            index: 0,
+            message: { role: "assistant", content: fullText, refusal: null },
+            finish_reason: "stop",
+          }
+        : { index: 0, text: fullText, logprobs: null, finish_reason: "stop" };
+    const body: Record<string, unknown> = { id, object, created: CREATED, model, choices: [choice] };
+    if (!noUsage) body.usage = usage;
+    sendJson(ctx, 200, body);
+    return;
+  }
+
+  const streamOptions = json.stream_options as { include_usage?: boolean } | undefined;
+  const includeUsage = streamOptions?.include_usage === true && !noUsage;
+  const interval = ctx.num("x-mock-interval-ms", 0);
+  const failAfter = ctx.num("x-mock-fail-after", -1);
+  const resetAfter = ctx.header("x-mock-reset") === "after";
+  const chunkObject = kind === "chat" ? "chat.completion.chunk" : "text_completion";
+  const frame = (choices: unknown[] | null, extra: Record<string, unknown> = {}) => {
+    const body: Record<string, unknown> = { id, object: chunkObject, created: CREATED, model, choices };
+    if (includeUsage) body.usage = null;
+    return `data: ${JSON.stringify({ ...body, ...extra })}\n\n`;
+  };
+  const delta = (content: string, first: boolean) =>
+    kind === "chat"
+      ? { index: 0, delta: first ? { role: "assistant", content } : { content }, finish_reason: null }
+      : { index: 0, text: content, logprobs: null, finish_reason: null };
+
+  startSse(ctx);
+  for (let i = 0; i < chunks; i++) {
+    if (i > 0 && interval > 0) await ctx.sleep(interval);
+    if (ctx.closed) return;
+    if (i === failAfter) {
+      ctx.res.end(`data: ${JSON.stringify(errorBody(500, "mock failure mid-stream", "server_error"))}\n\n`);
+      ctx.record.completed = true;
+      return;
+    }
+    ctx.res.write(frame([delta(piece(i), i === 0)]));
+    if (resetAfter) {
+      ctx.req.socket.resetAndDestroy();
+      return;
+    }
+  }
+  if (interval > 0) await ctx.sleep(interval);
+  if (ctx.closed) return;
+  const last =
+    kind === "chat"
+      ? { index: 0, delta: {}, finish_reason: "stop" }
+      : { index: 0, text: "", logprobs: null, finish_reason: "stop" };
+  let tail = frame([last]);
+  if (includeUsage)
+    tail += `data: ${JSON.stringify({ id, object: chunkObject, created: CREATED, model, choices: [], usage })}\n\n`;
+  if (ctx.header("x-mock-no-done") !== "1") tail += "data: [DONE]\n\n";
+  ctx.res.end(tail);
+  ctx.record.completed = true;
+}
+
+function responseObject(model: string, text: string, status: string, usage: Record<string, unknown> | null) {
+  return {
+    id: "resp_mock",
+    object: "response",
+    created_at: CREATED,
+    status,
+    model,
+    output: [
+      {
+        type: "message",
+        id: "msg_mock",
+        status: "completed",
+        role: "assistant",
+        content: [{ type: "output_text", text, annotations: [] }],
+      },
+    ],
+    usage,
+  };
+}
+
+async function responses(ctx: Ctx): Promise<void> {
+  const json = ctx.json ?? {};
+  const model = typeof json.model === "string" ? json.model : "gpt-4o-mini";
+  const chunks = ctx.num("x-mock-chunks", 3);
+  const input = promptTokens(json);
+  const usage =
+    ctx.header("x-mock-no-usage") === "1"
+      ? null
+      : {
+          input_tokens: input,
+          input_tokens_details: { cached_tokens: 2 },
+          output_tokens: chunks + 1,
+          output_tokens_details: { reasoning_tokens: 1 },
+          total_tokens: input + chunks + 1,
+        };
+  const fullText = Array.from({ length: chunks }, (_, i) => piece(i)).join("");
+  if (json.stream !== true) {
+    sendJson(ctx, 200, responseObject(model, fullText, "completed", usage));
+    return;
+  }
+  const interval = ctx.num("x-mock-interval-ms", 0);
+  let seq = 0;
+  const event = (type: string, data: Record<string, unknown>) =>
+    `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
+  startSse(ctx);
+  ctx.res.write(event("response.created", { response: responseObject(model, "", "in_progress", null) }));
+  for (let i = 0; i < chunks; i++) {
+    if (interval > 0) await ctx.sleep(interval);
+    if (ctx.closed) return;
+    ctx.res.write(
+      event("response.output_text.delta", {
+        item_id: "msg_mock",
+        output_index: 0,
+        content_index: 0,
+        delta: piece(i),
+      }),
+    );
+  }
+  const end = ctx.header("x-mock-responses-end") ?? "completed";
+  const status = end === "failed" ? "failed" : end === "incomplete" ? "incomplete" : "completed";
+  ctx.res.end(event(`response.${status}`, { response: responseObject(model, fullText, status, usage) }));
+  ctx.record.completed = true;
+}
+
+function embeddings(ctx: Ctx): void {
+  const json = ctx.json ?? {};
+  const inputs = Array.isArray(json.input) ? json.input : [json.input];
+  const vector = [0.25, -0.5, 0.125, 1];
+  const data = inputs.map((_, index) => ({
+    object: "embedding",
+    index,
+    embedding:
+      json.encoding_format === "base64"
+        ? Buffer.from(new Float32Array(vector).buffer).toString("base64")
+        : vector,
+  }));
+  const prompt = promptTokens(json);
+  sendJson(ctx, 200, {
+    object: "list",
+    data,
+    model: json.model ?? "text-embedding-3-small",
+    usage: { prompt_tokens: prompt, total_tokens: prompt },
+  });
+}
+
+const MODELS = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "whisper-1"];
+
+async function route(ctx: Ctx): Promise<void> {
+  const { req } = ctx;
+  const path = (req.url ?? "/").split("?")[0] ?? "/";
+  const status = ctx.num("x-mock-status", 0);
+  if (status >= 400) {
+    const headers: Record<string, string> = { "x-mock-upstream": "1" };
+    if (status === 429) {
+      headers["retry-after"] = "0";
+      headers["x-ratelimit-remaining-requests"] = "0";
+    }
+    sendJson(ctx, status, errorBody(status, `mock upstream error ${status}`, "mock_error"), headers);
+    return;
+  }
+  const method = req.method ?? "GET";
+  if (method === "POST" && path === "/v1/chat/completions") return chatOrCompletion(ctx, "chat");
+  if (method === "POST" && path === "/v1/completions") return chatOrCompletion(ctx, "text");
+  if (method === "POST" && path === "/v1/responses") return responses(ctx);
+  if (method === "POST" && path === "/v1/embeddings") return embeddings(ctx);
+  if (method === "GET" && path === "/v1/models")
+    return sendJson(ctx, 200, {
+      object: "list",
+      data: MODELS.map((id) => ({ id, object: "model", created: CREATED, owned_by: "mock" })),
+    });
+  const model = /^\/v1\/models\/([^/]+)$/.exec(path);
+  if (method === "GET" && model)
+    return sendJson(ctx, 200, {
+      id: decodeURIComponent(model[1]!),
+      object: "model",
+      created: CREATED,
+      owned_by: "mock",
+    });
+  if (method === "POST" && path === "/v1/audio/transcriptions")
+    return sendJson(ctx, 200, {
+      text: `received ${ctx.record.bodyBytes} bytes`,
+      bytes: ctx.record.bodyBytes,
+      sha256: ctx.record.bodySha256,
+      content_type: req.headers["content-type"] ?? null,
+    });
+  if (method === "GET" && /^\/v1\/files\/[^/]+\/content$/.test(path)) {
+    const bytes = fileContentBytes();
+    ctx.res.writeHead(200, {
+      ...baseHeaders(),
+      "content-type": "application/octet-stream",
+      "content-length": String(bytes.byteLength),
+    });
+    ctx.res.end(bytes);
+    return;
+  }
+  if (path.startsWith("/v1/"))
+    // Any other API path: echo what arrived, so allowlist tests can see a request got through.
+    return sendJson(ctx, 200, { object: "mock.echo", method, url: req.url, bytes: ctx.record.bodyBytes });
+  sendJson(ctx, 404, errorBody(404, `mock upstream has no ${method} ${path}`, "unknown_url"));
+}
+
+function flatHeaders(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return out;
+}
+
+export async function startMockUpstream(options: MockUpstreamOptions = {}): Promise<MockUpstream> {
+  const maxRecorded = options.maxRecorded ?? 10_000;
+  let recorded: RecordedRequest[] = [];
+  let seq = 0;
+
+  const server = createServer({ noDelay: true, keepAliveTimeout: 30_000 }, (req, res) => {
+    const parts: Buffer[] = [];
+    req.on("data", (part: Buffer) => parts.push(part));
+    req.on("error", () => {});
+    req.on("end", () => {
+      const body = Buffer.concat(parts);
+      const url = req.url ?? "/";
+      if (url.startsWith("/__mock/")) return control(req, res, url);
+      const headers = flatHeaders(req);
+      const record: RecordedRequest = {
+        seq: ++seq,
+        method: req.method ?? "GET",
+        url,
+        headers,
+        tag: headers["x-mock-tag"] ?? null,
+        bodyBytes: body.byteLength,
+        bodySha256: createHash("sha256").update(body).digest("hex"),
+        bodyText: body.byteLength <= TEXT_CAPTURE_BYTES ? body.toString("utf8") : null,
+        aborted: false,
+        completed: false,
+      };
+      if (maxRecorded > 0) {
+        recorded.push(record);
+        if (recorded.length > maxRecorded) recorded = recorded.slice(-maxRecorded);
+      }
+      let json: Record<string, unknown> | null = null;
+      if ((headers["content-type"] ?? "").includes("json") && body.byteLength > 0) {
+        try {
+          json = JSON.parse(body.toString("utf8")) as Record<string, unknown>;
+        } catch {
+          json = null;
+        }
+      }
+      const timers = new Set<() => void>();
+      const ctx: Ctx = {
+        req,
+        res,
+        record,
+        body,
+        json,
+        closed: false,
+        header: (name) => {
+          const v = req.headers[name];
+          return typeof v === "string" ? v : null;
+        },
+        num: (name, fallback) => {
+          const v = Number(req.headers[name]);
+          return Number.isFinite(v) && req.headers[name] !== undefined ? v : fallback;
+        },
+        sleep: (ms) =>
+          new Promise<void>((resolve) => {
+            if (ctx.closed) return;
+            const t = setTimeout(() => {
+              timers.delete(wake);
+              resolve();
+            }, ms);
+            const wake = () => clearTimeout(t);
+            timers.add(wake);
+          }),
+      };
+      res.on("close", () => {
+        ctx.closed = true;
+        if (!res.writableFinished) record.aborted = true;
+        for (const wake of timers) wake();
+      });
+      void (async () => {
+        if (ctx.header("x-mock-reset") === "before") {
+          req.socket.resetAndDestroy();
+          return;
+        }
+        const hang = ctx.num("x-mock-hang-ms", 0);
+        if (hang > 0) await ctx.sleep(hang);
+        if (ctx.closed) return;
+        await route(ctx);
+        if (res.writableFinished) record.completed = true;
+      })().catch((err: unknown) => {
+        if (!res.headersSent) sendJson(ctx, 500, errorBody(500, String(err), "mock_crashed"));
+        else res.destroy();
+      });
+    });
+  });
+
+  function control(req: IncomingMessage, res: ServerResponse, url: string): void {
+    const u = new URL(url, "http://mock");
+    let body: unknown = { ok: true };
+    if (u.pathname === "/__mock/requests" && req.method === "GET") {
+      const tag = u.searchParams.get("tag");
+      body = tag === null ? recorded : recorded.filter((r) => r.tag === tag);
+    } else if (u.pathname === "/__mock/requests" && req.method === "DELETE") {
+      recorded = [];
+    }
+    const text = JSON.stringify(body);
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "content-length": String(Buffer.byteLength(text)),
+    });
+    res.end(text);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${options.host ?? "127.0.0.1"}:${port}`,
+    port,
+    requests: (tag) => (tag === undefined ? [...recorded] : recorded.filter((r) => r.tag === tag)),
+    reset: () => {
+      recorded = [];
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// `node test/support/mock-upstream.ts [--port N]`: run it on its own.
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const at = process.argv.indexOf("--port");
+  const mock = await startMockUpstream({ port: at > 0 ? Number(process.argv[at + 1]) : 0 });
+  console.log(`mock upstream listening on ${mock.url} (API base ${mock.url}/v1)`);
+  process.on("SIGINT", () => void mock.close().then(() => process.exit(0)));
+}
