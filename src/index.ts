@@ -5,6 +5,7 @@ import { ApiError, handleError } from "./lib/errors";
 import { requestId } from "./lib/request-id";
 import { cleanup } from "./maintenance/cleanup";
 import { manageRoutes } from "./manage/routes";
+import { handleProxy, isProxyPath } from "./proxy";
 import { consumeUsageBatch } from "./usage/consumer";
 
 const app = new Hono<AppEnv>();
@@ -17,7 +18,9 @@ app.notFound((c) => {
 app.onError(handleError);
 
 export default {
-  fetch: app.fetch,
+  // The proxy is dispatched before Hono: its hot path needs no router, middleware or context.
+  fetch: (request: Request, env: Env, ctx: ExecutionContext) =>
+    isProxyPath(request.url) ? handleProxy(request, env, ctx) : app.fetch(request, env, ctx),
   queue: consumeUsageBatch,
   scheduled: async (_controller, env, ctx) => {
     ctx.waitUntil(cleanup(env));

@@ -1,0 +1,93 @@
+import { ApiError } from "../lib/errors";
+
+/**
+ * Which paths below /v1 the gateway forwards, and with which methods. One rule per string:
+ * `"METHOD[,METHOD…] pattern"`, where the pattern's segments are literals, `*` (exactly one segment) or a
+ * final `**` (one or more segments). Operators replace the whole list with the PROXY_ALLOWLIST var (a JSON
+ * array of such strings).
+ */
+export const DEFAULT_ALLOWLIST: readonly string[] = [
+  "GET,POST chat/completions",
+  "GET,POST,DELETE chat/completions/*",
+  "GET chat/completions/*/messages",
+  "POST completions",
+  "POST responses",
+  "GET,POST,DELETE responses/**",
+  "POST conversations",
+  "GET,POST,DELETE conversations/**",
+  "POST embeddings",
+  "GET models",
+  "GET,DELETE models/*",
+  "POST moderations",
+  "POST audio/**",
+  "POST images/**",
+  "GET,POST files",
+  "GET,DELETE files/*",
+  "GET files/*/content",
+  "POST uploads",
+  "POST uploads/*/parts",
+  "POST uploads/*/complete",
+  "POST uploads/*/cancel",
+  "GET,POST batches",
+  "GET batches/*",
+  "POST batches/*/cancel",
+  "GET,POST vector_stores",
+  "GET,POST,DELETE vector_stores/**",
+];
+
+type Rule = { methods: Set<string>; pattern: string[] };
+
+export type Allowlist = Rule[];
+
+export function compileAllowlist(rules: readonly string[]): Allowlist {
+  return rules.map((rule) => {
+    const [methods, pattern, extra] = rule.trim().split(/\s+/);
+    if (!methods || !pattern || extra !== undefined)
+      throw new Error(`allowlist rule '${rule}' is not 'METHODS path'`);
+    const segments = pattern.replace(/^\/+/, "").split("/");
+    if (segments.slice(0, -1).includes("**"))
+      throw new Error(`allowlist rule '${rule}': '**' only at the end`);
+    return { methods: new Set(methods.toUpperCase().split(",")), pattern: segments };
+  });
+}
+
+function matches(pattern: string[], segments: string[]): boolean {
+  const last = pattern.length - 1;
+  if (pattern[last] === "**") {
+    if (segments.length < pattern.length) return false;
+  } else if (segments.length !== pattern.length) return false;
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    if (p === "**") return true;
+    if (p !== "*" && p !== segments[i]) return false;
+  }
+  return true;
+}
+
+/** Throws 404 `endpoint_not_found` or 405 `method_not_allowed` (with `Allow`) unless the request is listed. */
+export function checkAllowed(list: Allowlist, method: string, segments: string[]): void {
+  const allowed = new Set<string>();
+  for (const rule of list) {
+    if (!matches(rule.pattern, segments)) continue;
+    if (rule.methods.has(method)) return;
+    for (const m of rule.methods) allowed.add(m);
+  }
+  const path = `/v1/${segments.join("/")}`;
+  if (allowed.size === 0)
+    throw new ApiError(404, "endpoint_not_found", `The gateway does not forward ${path}.`);
+  const allow = [...allowed, "OPTIONS"].join(", ");
+  throw new ApiError(405, "method_not_allowed", `${method} is not allowed on ${path}; allowed: ${allow}.`, {
+    headers: { allow },
+  });
+}
+
+let cached: { source: string | undefined; list: Allowlist } | undefined;
+
+/** The allowlist in force: PROXY_ALLOWLIST when set, else the default; compiled once per isolate. */
+export function allowlistFor(source: string | undefined): Allowlist {
+  if (cached && cached.source === source) return cached.list;
+  const rules = source?.trim() ? (JSON.parse(source) as string[]) : DEFAULT_ALLOWLIST;
+  const list = compileAllowlist(rules);
+  cached = { source, list };
+  return list;
+}

@@ -1,0 +1,125 @@
+import { ApiError, errorResponse } from "../lib/errors";
+import type { Admitted } from "../tokens/admission";
+import { allowanceHeaders } from "../tokens/allowance";
+import { recordRequest } from "../usage/record";
+import { addCors } from "./cors";
+import { type Outcome, type RequestFacts, requestDraft } from "./event";
+import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers";
+import type { Provider, UpstreamTarget } from "./providers";
+import { jsonTap, sseTap, type TapResult } from "./tap";
+
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
+
+export type Forward = {
+  request: Request;
+  env: Env;
+  ctx: ExecutionContext;
+  facts: RequestFacts;
+  admitted: Admitted;
+  tokenHash: string;
+  provider: Provider;
+  target: UpstreamTarget;
+  path: string;
+  search: string;
+  body: BodyInit | null;
+  /** The body goes up byte for byte (its content-length still holds). */
+  bodyUnchanged: boolean;
+  /** Remove the usage-only final chunk the gateway asked for on the client's behalf. */
+  strip: boolean;
+  origin: string | null;
+};
+
+/**
+ * Sends the request upstream and shapes the answer: the upstream's status, headers and bytes, plus the
+ * gateway's request id, allowance and CORS headers. A client that goes away aborts the upstream call; no
+ * first byte within UPSTREAM_TIMEOUT_MS is a 504; a refused or broken connection a 502.
+ */
+export async function forward(f: Forward): Promise<Response> {
+  const { request, env, ctx, facts, admitted } = f;
+  const allowance = allowanceHeaders(admitted);
+  const controller = new AbortController();
+  let reason: "timeout" | "client" | null = null;
+  const timeoutMs = Number(env.UPSTREAM_TIMEOUT_MS) || DEFAULT_UPSTREAM_TIMEOUT_MS;
+  const timer = setTimeout(() => {
+    reason ??= "timeout";
+    controller.abort();
+  }, timeoutMs);
+  const onClientAbort = () => {
+    reason ??= "client";
+    controller.abort();
+  };
+  request.signal?.addEventListener("abort", onClientAbort);
+  const record = (outcome: Outcome) => {
+    request.signal?.removeEventListener("abort", onClientAbort);
+    recordRequest(env, ctx, requestDraft(facts, outcome), f.tokenHash);
+  };
+
+  let upstream: Response;
+  try {
+    upstream = await f.provider.send(f.target, {
+      method: request.method,
+      path: f.path,
+      search: f.search,
+      headers: upstreamRequestHeaders(request.headers, f.bodyUnchanged),
+      body: f.body,
+      signal: controller.signal,
+    });
+  } catch (err) {
+    clearTimeout(timer);
+    const error =
+      reason === "timeout"
+        ? new ApiError(504, "upstream_timeout", `The upstream sent nothing within ${timeoutMs} ms.`)
+        : new ApiError(502, "upstream_error", "The upstream could not be reached or broke the connection.");
+    if (reason !== "timeout" && reason !== "client")
+      console.error("upstream fetch failed", facts.requestId, err);
+    const aborted = reason === "client";
+    record({
+      status: aborted ? 499 : error.status,
+      error: aborted ? "client_closed" : error.code,
+      ttfbMs: null,
+      aborted,
+    });
+    const res = errorResponse(error, allowance);
+    res.headers.set("x-request-id", facts.requestId);
+    addCors(res.headers, f.origin, Object.keys(allowance));
+    return res;
+  }
+  clearTimeout(timer);
+  const ttfbMs = Date.now() - facts.started;
+  const type = upstream.headers.get("content-type") ?? "";
+  const isSse = type.startsWith("text/event-stream");
+  const isJson = !isSse && type.includes("json");
+  const strip = f.strip && isSse && upstream.ok;
+  const keepLength = !strip && !upstream.headers.has("content-encoding");
+  const headers = downstreamResponseHeaders(upstream.headers, facts.requestId, keepLength);
+  for (const name in allowance) headers.set(name, allowance[name]!);
+  addCors(headers, f.origin, Object.keys(allowance));
+  const base = {
+    status: upstream.status,
+    ttfbMs,
+    upstreamRequestId: upstream.headers.get("x-request-id"),
+    stream: isSse,
+  };
+
+  if (!upstream.body || (!isSse && !isJson)) {
+    // Binary or empty: the runtime pipes the bytes natively; the event is complete at the first byte.
+    record({ ...base, error: upstream.ok ? null : `upstream_${upstream.status}`, aborted: false });
+    return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
+  }
+
+  let done = false;
+  const onEnd = (result: TapResult) => {
+    if (done) return;
+    done = true;
+    const aborted = result.aborted || reason === "client";
+    if (aborted) controller.abort();
+    const error = result.error ?? (upstream.ok ? null : `upstream_${upstream.status}`);
+    record({ ...base, ...result, aborted, error: aborted ? (error ?? "client_closed") : error });
+  };
+  const tap = isSse ? sseTap(strip, onEnd) : jsonTap(onEnd);
+  return new Response(upstream.body.pipeThrough(tap), {
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers,
+  });
+}

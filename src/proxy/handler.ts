@@ -1,0 +1,159 @@
+import { ApiError, errorResponse } from "../lib/errors";
+import type { Admitted, Refused } from "../tokens/admission";
+import { allowanceHeaders } from "../tokens/allowance";
+import { reserveFor } from "../tokens/reserve";
+import { hashToken } from "../tokens/secret";
+import { recordRequest } from "../usage/record";
+import { allowlistFor, checkAllowed } from "./allowlist";
+import { credentialOf } from "./auth";
+import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
+import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./cache";
+import { addCors, preflight } from "./cors";
+import { type RequestFacts, requestDraft } from "./event";
+import { forward } from "./forward";
+import { parseApiPath } from "./path";
+import { providerFor } from "./providers";
+
+const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
+
+const TOKEN_NOT_FOUND = new ApiError(401, "token_not_found", "The token is not known to this gateway.");
+
+function refusalError(refused: Refused): ApiError {
+  const headers: Record<string, string> = {};
+  if (refused.retryAfterSeconds !== undefined) headers["retry-after"] = String(refused.retryAfterSeconds);
+  return new ApiError(refused.status, refused.code, refused.message, { headers });
+}
+
+/** Chat and legacy completions streams for which the gateway may ask the upstream for usage itself. */
+function wantsUsageInjection(path: string, json: Record<string, unknown>): boolean {
+  if (json.stream !== true || (path !== "/chat/completions" && path !== "/completions")) return false;
+  const options = json.stream_options;
+  return !(
+    typeof options === "object" &&
+    options !== null &&
+    (options as Record<string, unknown>).include_usage === true
+  );
+}
+
+/**
+ * The `/v1/*` proxy. Warm path: path and allowlist checks, token format and hash (in memory), at most one
+ * bounded body read for JSON, exactly one Durable Object call (`admit`: every check and the count in one
+ * step), the upstream fetch. No D1 query; the upstream key is decrypted once per isolate.
+ */
+export async function handleProxy(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const requestId = crypto.randomUUID();
+  if (request.method === "OPTIONS") return preflight(request, requestId);
+  const origin = request.headers.get("origin");
+  const url = new URL(request.url);
+  const facts: RequestFacts = {
+    requestId,
+    started: Date.now(),
+    method: request.method,
+    path: url.pathname,
+    userAgent: request.headers.get("user-agent"),
+    colo: (request.cf?.colo as string | undefined) ?? null,
+    tokenId: null,
+    projectId: null,
+    model: null,
+    stream: false,
+    json: null,
+  };
+  let admitted: Admitted | null = null;
+  let tokenHash: string | undefined;
+  try {
+    const apiPath = parseApiPath(url.pathname);
+    checkAllowed(allowlistFor(env.PROXY_ALLOWLIST), request.method, apiPath.segments);
+    const secret = credentialOf(request.headers);
+    tokenHash = await hashToken(secret);
+    if (isKnownUnknown(tokenHash)) throw TOKEN_NOT_FOUND;
+
+    let body: JsonBody | null = null;
+    if (wantsJsonRead(request.method, request.headers)) {
+      body = await readJsonBody(request, Number(env.MAX_JSON_BODY_BYTES) || DEFAULT_MAX_JSON_BODY_BYTES);
+      const json = body.json;
+      facts.json = json;
+      if (json) {
+        facts.model = typeof json.model === "string" ? json.model : null;
+        facts.stream = json.stream === true;
+      }
+    }
+
+    const admission = await env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash)).admit({
+      model: facts.model,
+      origin,
+      reserve: reserveFor({ path: apiPath.raw, model: facts.model, body: facts.json }),
+    });
+    if (!admission.ok) {
+      if (admission.code === "token_not_found") rememberUnknown(tokenHash);
+      facts.tokenId = admission.tokenId ?? null;
+      facts.projectId = admission.projectId ?? null;
+      throw refusalError(admission);
+    }
+    admitted = admission;
+    facts.tokenId = admission.tokenId;
+    facts.projectId = admission.projectId;
+    facts.reservationId = admission.reservationId;
+
+    const provider = providerFor(admission.upstream.provider);
+    if (!provider) {
+      throw new ApiError(
+        502,
+        "upstream_error",
+        `The project's provider '${admission.upstream.provider}' is not supported.`,
+        {
+          retryable: false,
+        },
+      );
+    }
+    const { apiKeyEncrypted, baseUrl } = admission.upstream;
+    const apiKey =
+      cachedUpstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY) ??
+      (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY));
+
+    let forwardBody: BodyInit | null = request.body;
+    let bodyUnchanged = true;
+    let strip = false;
+    if (body) {
+      forwardBody = body.bytes;
+      if (body.json && provider.streamUsage && wantsUsageInjection(apiPath.raw, body.json)) {
+        const options = (body.json.stream_options ?? {}) as Record<string, unknown>;
+        forwardBody = JSON.stringify({ ...body.json, stream_options: { ...options, include_usage: true } });
+        bodyUnchanged = false;
+        strip = true;
+      }
+    }
+    return await forward({
+      request,
+      env,
+      ctx,
+      facts,
+      admitted,
+      tokenHash,
+      provider,
+      target: { baseUrl, apiKey },
+      path: apiPath.raw,
+      search: url.search,
+      body: forwardBody,
+      bodyUnchanged,
+      strip,
+      origin,
+    });
+  } catch (err) {
+    const apiError =
+      err instanceof ApiError
+        ? err
+        : new ApiError(500, "internal_error", "The gateway failed to handle the request.");
+    if (!(err instanceof ApiError)) console.error("proxy error", requestId, err);
+    const extra = admitted ? allowanceHeaders(admitted) : undefined;
+    const res = errorResponse(apiError, extra);
+    res.headers.set("x-request-id", requestId);
+    addCors(res.headers, origin, extra ? Object.keys(extra) : []);
+    recordRequest(
+      env,
+      ctx,
+      requestDraft(facts, { status: apiError.status, error: apiError.code, ttfbMs: null, aborted: false }),
+      admitted ? tokenHash : undefined,
+    );
+    return res;
+  }
+}

@@ -1,0 +1,81 @@
+// What crosses the gateway in each direction. Client → upstream: everything except credentials,
+// hop-by-hop headers, anything that identifies the end user's network (client IP, Cloudflare's own cf-*
+// headers) and cookies. Upstream → client: everything except hop-by-hop headers and cookies; the upstream's
+// own request id moves to `x-upstream-request-id` so `x-request-id` can be the gateway's.
+
+const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+];
+
+const NOT_UPSTREAM = new Set([
+  ...HOP_BY_HOP,
+  "host",
+  "authorization",
+  "api-key",
+  "x-api-key",
+  "cookie",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+  "x-forwarded-port",
+  "x-forwarded-server",
+  "x-real-ip",
+  "x-client-ip",
+  "x-cluster-client-ip",
+  "true-client-ip",
+  "fastly-client-ip",
+  "forwarded",
+  "via",
+]);
+
+const NOT_DOWNSTREAM = new Set([...HOP_BY_HOP, "set-cookie", "content-length"]);
+
+function nominated(headers: Headers): string[] {
+  const value = headers.get("connection");
+  return value ? value.split(",").map((h) => h.trim().toLowerCase()) : [];
+}
+
+/**
+ * The headers to send upstream, without the project's credential (the provider sets it).
+ * `keepLength`: the body goes up unchanged, so its content-length still holds.
+ */
+export function upstreamRequestHeaders(client: Headers, keepLength: boolean): Headers {
+  const out = new Headers();
+  const extra = nominated(client);
+  for (const [name, value] of client) {
+    if (NOT_UPSTREAM.has(name) || name.startsWith("cf-") || name.startsWith("x-forwarded-")) continue;
+    if (name === "content-length" && !keepLength) continue;
+    if (extra.length && extra.includes(name)) continue;
+    out.set(name, value);
+  }
+  return out;
+}
+
+/**
+ * The upstream's response headers as the client gets them. `keepLength`: the body reaches the client
+ * byte for byte and was not decompressed by the runtime, so its content-length still holds.
+ */
+export function downstreamResponseHeaders(
+  upstream: Headers,
+  requestId: string,
+  keepLength: boolean,
+): Headers {
+  const out = new Headers();
+  const extra = nominated(upstream);
+  for (const [name, value] of upstream) {
+    if (NOT_DOWNSTREAM.has(name) && !(name === "content-length" && keepLength)) continue;
+    if (extra.length && extra.includes(name)) continue;
+    if (name === "x-request-id") out.set("x-upstream-request-id", value);
+    else out.append(name, value);
+  }
+  out.set("x-request-id", requestId);
+  return out;
+}

@@ -1,0 +1,165 @@
+import { SseParser } from "./sse";
+import { emptyObserved, isUsageOnlyChunk, type Observed, observeJsonBody, observeStreamEvent } from "./usage";
+
+/** What a tap saw by the time the body ended or the client went away. */
+export type TapResult = Observed & { aborted: boolean; endedAt: number };
+
+type Json = Record<string, unknown>;
+
+/** A pending event larger than this stops being parsed (still forwarded): bounds memory per stream. */
+const MAX_PENDING_CHARS = 4 * 1024 * 1024;
+/** Non-streamed JSON bodies are kept up to this size to read `usage` at the end. */
+const JSON_COPY_CAP = 1024 * 1024;
+const JSON_TAIL_KEEP = 16 * 1024;
+
+function parseJson(text: string): Json | null {
+  if (text.charCodeAt(0) !== 123) return null; // "{"
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Json) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Passes an SSE body through while learning model, usage and text from its events. Without `strip`, each
+ * chunk is enqueued before it is even decoded: the tap never delays a byte. With `strip` (the gateway asked
+ * for usage on the client's behalf), bytes go out at event boundaries so the usage-only chunk — and only
+ * it — can be left out; only the unfinished tail of an event waits for its end.
+ */
+export function sseTap(
+  strip: boolean,
+  onEnd: (result: TapResult) => void,
+): TransformStream<Uint8Array, Uint8Array> {
+  const seen = emptyObserved();
+  const parser = new SseParser();
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let parsing = true;
+  let ended = false;
+  const end = (aborted: boolean) => {
+    if (ended) return;
+    ended = true;
+    onEnd({ ...seen, aborted, endedAt: Date.now() });
+  };
+  const observe = (data: string | null): Json | null => {
+    if (data === null || data === "[DONE]") return null;
+    const json = parseJson(data);
+    if (json) observeStreamEvent(seen, json);
+    return json;
+  };
+
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      if (!strip) {
+        controller.enqueue(chunk);
+        if (!parsing) return;
+        for (const event of parser.push(decoder.decode(chunk, { stream: true }))) observe(event.data);
+        if (parser.pending.length > MAX_PENDING_CHARS) parsing = false;
+        return;
+      }
+      if (!parsing) {
+        controller.enqueue(chunk);
+        return;
+      }
+      let out = "";
+      for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
+        const json = observe(event.data);
+        if (!(json && isUsageOnlyChunk(json))) out += event.raw;
+      }
+      if (parser.pending.length > MAX_PENDING_CHARS) {
+        // Too big to be the usage chunk: let it and everything after it through untouched.
+        out += parser.finish()?.raw ?? "";
+        parsing = false;
+      }
+      if (out) controller.enqueue(encoder.encode(out));
+    },
+    flush(controller) {
+      if (parsing) {
+        const tail = decoder.decode();
+        const events = tail ? parser.push(tail) : [];
+        const last = parser.finish();
+        if (last) events.push(last);
+        let out = "";
+        for (const event of events) {
+          const json = observe(event.data);
+          if (!(strip && json && isUsageOnlyChunk(json))) out += event.raw;
+        }
+        if (strip && out) controller.enqueue(encoder.encode(out));
+      }
+      end(false);
+    },
+    cancel() {
+      end(true);
+    },
+  });
+}
+
+/**
+ * Passes a JSON body through unchanged while keeping a capped copy, to read model and usage at its end.
+ * A body past the cap keeps its tail, where OpenAI puts `usage`.
+ */
+export function jsonTap(onEnd: (result: TapResult) => void): TransformStream<Uint8Array, Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  let tail = "";
+  const tailDecoder = new TextDecoder();
+  let ended = false;
+  const end = (aborted: boolean) => {
+    if (ended) return;
+    ended = true;
+    const seen = emptyObserved();
+    if (!aborted) {
+      const body =
+        size <= JSON_COPY_CAP
+          ? parseJson(new TextDecoder().decode(concat(parts, size)))
+          : usageFromTail(tail);
+      if (body) observeJsonBody(seen, body);
+    }
+    onEnd({ ...seen, aborted, endedAt: Date.now() });
+  };
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      controller.enqueue(chunk);
+      size += chunk.byteLength;
+      if (size <= JSON_COPY_CAP) parts.push(chunk);
+      else {
+        parts.length = 0;
+        tail = (tail + tailDecoder.decode(chunk, { stream: true })).slice(-JSON_TAIL_KEEP);
+      }
+    },
+    flush() {
+      end(false);
+    },
+    cancel() {
+      end(true);
+    },
+  });
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/** `{"usage": {...}}` from the end of a body too big to keep whole: the last balanced `"usage": {…}`. */
+export function usageFromTail(tail: string): Json | null {
+  const at = tail.lastIndexOf('"usage"');
+  if (at < 0) return null;
+  const open = tail.indexOf("{", at);
+  if (open < 0) return null;
+  let depth = 0;
+  for (let i = open; i < tail.length; i++) {
+    const c = tail[i];
+    if (c === "{") depth++;
+    else if (c === "}" && --depth === 0) return parseJson(`{"usage":${tail.slice(open, i + 1)}}`);
+  }
+  return null;
+}
