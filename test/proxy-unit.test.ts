@@ -135,7 +135,7 @@ describe("credentials", () => {
 
   it("refuses none, other schemes and malformed tokens with invalid_token", () => {
     for (const headers of [
-      {},
+      {} as Record<string, string>,
       { authorization: "Basic abc" },
       { authorization: "Bearer sk-real-openai-key" },
       { "api-key": `${token.slice(0, -1)}x` },
