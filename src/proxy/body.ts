@@ -27,7 +27,12 @@ export function wantsJsonRead(method: string, headers: Headers): boolean {
  */
 export async function readJsonBody(request: Request, limit: number): Promise<JsonBody> {
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
+  if (declared !== null) {
+    if (Number(declared) > limit) throw tooLarge(limit);
+    // The runtime enforces the declared length: one native read, no per-chunk counting.
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    return { bytes, json: parseObject(bytes) };
+  }
   const body = request.body;
   if (!body) return { bytes: new Uint8Array(0), json: null };
   const reader = body.getReader();

@@ -114,7 +114,9 @@ export async function forward(f: Forward): Promise<Response> {
     const aborted = result.aborted || reason === "client";
     if (aborted) controller.abort();
     const error = result.error ?? (upstream.ok ? null : `upstream_${upstream.status}`);
-    record({ ...base, ...result, aborted, error: aborted ? (error ?? "client_closed") : error });
+    // request.signal says the client left; a stream cancelled otherwise was cut off on either side.
+    const cut = reason === "client" ? "client_closed" : "stream_interrupted";
+    record({ ...base, ...result, aborted, error: aborted ? (error ?? cut) : error });
   };
   const tap = isSse ? sseTap(strip, onEnd) : jsonTap(onEnd);
   return new Response(upstream.body.pipeThrough(tap), {
