@@ -157,6 +157,33 @@ describe("proxy: failures", () => {
     expect(seen?.completed).toBe(false);
   });
 
+  it("aborts the upstream call when the client gives up before the first byte", async () => {
+    const { token } = await mockProjectToken();
+    const tag = newTag();
+    const controller = new AbortController();
+    const pending = proxy("/chat/completions", {
+      token: token.token,
+      json: chatBody(),
+      headers: { "x-mock-tag": tag, "x-mock-hang-ms": "5000" },
+      signal: controller.signal,
+    }).catch((err: unknown) => err);
+    await eventually(async () => (await upstreamSaw(tag)).length === 1);
+    controller.abort();
+    await pending;
+    await eventually(async () => (await upstreamSaw(tag))[0]?.aborted === true);
+  });
+
+  it("breaks the client's stream (no clean end) when the upstream resets mid-stream", async () => {
+    const { token } = await mockProjectToken();
+    const res = await proxy("/chat/completions", {
+      token: token.token,
+      json: chatBody({ stream: true }),
+      headers: { "x-mock-chunks": "5", "x-mock-reset": "after" },
+    });
+    expect(res.status).toBe(200);
+    await expect(res.text()).rejects.toThrow();
+  });
+
   it("answers 504 upstream_timeout when no byte comes in time, and the upstream sees the abort", async () => {
     const { token } = await mockProjectToken();
     const tag = newTag();
