@@ -10,7 +10,7 @@ type ErrorJson = { error: { message: string; type: string; param: string | null;
 
 describe("proxy: forwarding", () => {
   it("forwards a chat completion with the project's key and the client's other headers", async () => {
-    const { token } = await mockProjectToken();
+    const { token, project } = await mockProjectToken();
     const tag = newTag();
     const res = await proxy("/chat/completions?x=1", {
       token: token.token,
@@ -40,6 +40,8 @@ describe("proxy: forwarding", () => {
     expect(seen?.headers["openai-beta"]).toBe("assistants=v2");
     const all = JSON.stringify(seen);
     expect(all).not.toContain(token.token);
+    expect(all).not.toContain(token.id);
+    expect(all).not.toContain(project.id);
     expect(all).not.toContain("203.0.113.9");
     expect(all).not.toContain("session=abc");
     expect(seen?.headers["x-api-key"]).toBeUndefined();
