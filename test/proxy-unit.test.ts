@@ -269,7 +269,8 @@ describe("SSE tap", () => {
 
   it("strips exactly the usage-only chunk, whatever the chunking", async () => {
     const whole = chatStream.join("");
-    const expected = [chatStream[0], chatStream[1], chatStream[3]].join("");
+    // As without include_usage: no usage-only chunk, and no `"usage":null` on the others.
+    const expected = [chatStream[0], chatStream[1], chatStream[3]].join("").replaceAll(',"usage":null', "");
     for (const size of [1, 5, 64, whole.length]) {
       const pieces: string[] = [];
       for (let i = 0; i < whole.length; i += size) pieces.push(whole.slice(i, i + size));
@@ -277,6 +278,12 @@ describe("SSE tap", () => {
       expect(out).toBe(expected);
       expect(result.usage).toEqual(usage);
     }
+  });
+
+  it("keeps a usage: null that is not the chunk's last member, and content that merely mentions it", async () => {
+    const odd = `data: {"usage":null,"choices":[{"delta":{"content":"x\\",\\"usage\\":null}"}}]}\n\n`;
+    const { out } = await runTap(true, [odd]);
+    expect(out).toBe(odd);
   });
 
   it("tolerates choices: null, usage beside choices and no [DONE]", async () => {

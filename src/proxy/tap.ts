@@ -22,11 +22,26 @@ function parseJson(text: string): Json | null {
   }
 }
 
+/** `"usage": null` as the last member of a chunk: what asking for usage added to every other chunk. */
+const TRAILING_NULL_USAGE = /,\s*"usage"\s*:\s*null(\s*\}\s*)$/;
+
+/**
+ * An event as the client would have had it without `include_usage`: the usage-only chunk disappears, and the
+ * `"usage": null` that asking added to every other chunk is taken out again (only when it is the chunk's
+ * last member, as OpenAI sends it; a quote can only appear bare outside JSON strings, so this never edits
+ * content).
+ */
+function asAsked(raw: string, json: Json | null): string {
+  if (!json) return raw;
+  if (isUsageOnlyChunk(json)) return "";
+  return json.usage === null ? raw.replace(TRAILING_NULL_USAGE, "$1") : raw;
+}
+
 /**
  * Passes an SSE body through while learning model, usage and text from its events. Without `strip`, each
  * chunk is enqueued before it is even decoded: the tap never delays a byte. With `strip` (the gateway asked
- * for usage on the client's behalf), bytes go out at event boundaries so the usage-only chunk — and only
- * it — can be left out; only the unfinished tail of an event waits for its end.
+ * for usage on the client's behalf), bytes go out at event boundaries so the stream can be given back the
+ * shape the client asked for (see `asAsked`); only the unfinished tail of an event waits for its end.
  */
 export function sseTap(
   strip: boolean,
@@ -66,7 +81,7 @@ export function sseTap(
       let out = "";
       for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
         const json = observe(event.data);
-        if (!(json && isUsageOnlyChunk(json))) out += event.raw;
+        out += asAsked(event.raw, json);
       }
       if (parser.pending.length > MAX_PENDING_CHARS) {
         // Too big to be the usage chunk: let it and everything after it through untouched.
@@ -84,7 +99,7 @@ export function sseTap(
         let out = "";
         for (const event of events) {
           const json = observe(event.data);
-          if (!(strip && json && isUsageOnlyChunk(json))) out += event.raw;
+          out += strip ? asAsked(event.raw, json) : event.raw;
         }
         if (strip && out) controller.enqueue(encoder.encode(out));
       }
