@@ -171,6 +171,39 @@ describe("proxy: gateway errors", () => {
   });
 });
 
+describe("proxy: configuration and credentials", () => {
+  it("forwards only what PROXY_ALLOWLIST lists when it is set", async () => {
+    const { token } = await mockProjectToken();
+    const custom = { ...env, PROXY_ALLOWLIST: JSON.stringify(["GET models", "POST fine_tuning/jobs"]) };
+    const call = (path: string, method = "GET") =>
+      worker.fetch(
+        new Request(`http://gateway.test/v1${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token.token}`, "content-type": "application/json" },
+          body: method === "POST" ? "{}" : undefined,
+        }),
+        custom,
+        createExecutionContext(),
+      );
+    expect((await call("/models")).status).toBe(200);
+    expect((await call("/fine_tuning/jobs", "POST")).status).toBe(200);
+    expect((await call("/chat/completions", "POST")).status).toBe(404);
+  });
+
+  it("accepts the token as api-key or x-api-key, and neither reaches the upstream", async () => {
+    const { token } = await mockProjectToken();
+    for (const header of ["api-key", "x-api-key"]) {
+      const tag = newTag();
+      const res = await proxy("/models", { headers: { [header]: token.token, "x-mock-tag": tag } });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      const [seen] = await upstreamSaw(tag);
+      expect(JSON.stringify(seen)).not.toContain(token.token);
+      expect(seen?.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
+    }
+  });
+});
+
 describe("proxy: path tricks", () => {
   it("never lets a trick reach the upstream or the management API", async () => {
     const { token } = await mockProjectToken();
