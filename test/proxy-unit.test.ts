@@ -7,7 +7,7 @@ import { isProxyPath } from "../src/proxy/index";
 import { parseApiPath } from "../src/proxy/path";
 import { SseParser } from "../src/proxy/sse";
 import { sseTap, type TapResult, usageFromTail } from "../src/proxy/tap";
-import { normaliseUsage } from "../src/proxy/usage";
+import { normaliseUsage, type Observed } from "../src/proxy/usage";
 import { generateTokenSecret } from "../src/tokens/secret";
 
 function codeOf(fn: () => unknown): string | null {
@@ -224,7 +224,10 @@ describe("SSE parser", () => {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-async function runTap(strip: boolean, chunks: string[]): Promise<{ out: string; result: TapResult }> {
+async function runTap(
+  strip: boolean,
+  chunks: string[],
+): Promise<{ out: string; result: Observed & { aborted: boolean } }> {
   let result: TapResult | undefined;
   const source = new ReadableStream<Uint8Array>({
     start(c) {
@@ -233,7 +236,7 @@ async function runTap(strip: boolean, chunks: string[]): Promise<{ out: string; 
     },
   });
   const out = await new Response(source.pipeThrough(sseTap(strip, (r) => (result = r)))).text();
-  return { out, result: result! };
+  return { out, result: { ...result!.observed(), aborted: result!.aborted } };
 }
 
 const chunk = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;

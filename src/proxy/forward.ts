@@ -107,16 +107,25 @@ export async function forward(f: Forward): Promise<Response> {
     return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
   }
 
-  let done = false;
+  let ended: (result: TapResult) => void = () => {};
+  const end = new Promise<TapResult>((resolve) => {
+    ended = resolve;
+  });
+  // Parsing what the tap kept and queueing the event wait until the client has the last byte.
+  ctx.waitUntil(
+    end.then(async (result) => {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      const seen = result.observed();
+      const aborted = result.aborted || reason === "client";
+      const error = seen.error ?? (upstream.ok ? null : `upstream_${upstream.status}`);
+      // request.signal says the client left; a stream cancelled otherwise was cut off on either side.
+      const cut = reason === "client" ? "client_closed" : "stream_interrupted";
+      record({ ...base, ...seen, endedAt: result.endedAt, aborted, error: aborted ? (error ?? cut) : error });
+    }),
+  );
   const onEnd = (result: TapResult) => {
-    if (done) return;
-    done = true;
-    const aborted = result.aborted || reason === "client";
-    if (aborted) controller.abort();
-    const error = result.error ?? (upstream.ok ? null : `upstream_${upstream.status}`);
-    // request.signal says the client left; a stream cancelled otherwise was cut off on either side.
-    const cut = reason === "client" ? "client_closed" : "stream_interrupted";
-    record({ ...base, ...result, aborted, error: aborted ? (error ?? cut) : error });
+    if (result.aborted) controller.abort();
+    ended(result);
   };
   const tap = isSse ? sseTap(strip, onEnd) : jsonTap(onEnd);
   return new Response(upstream.body.pipeThrough(tap), {

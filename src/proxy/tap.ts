@@ -1,8 +1,11 @@
 import { SseParser } from "./sse";
 import { emptyObserved, isUsageOnlyChunk, type Observed, observeJsonBody, observeStreamEvent } from "./usage";
 
-/** What a tap saw by the time the body ended or the client went away. */
-export type TapResult = Observed & { aborted: boolean; endedAt: number };
+/**
+ * How a tapped body ended. `observed()` does the remaining work (for JSON: parsing the copy), so the caller
+ * can run it after the last byte has reached the client, never in between.
+ */
+export type TapResult = { aborted: boolean; endedAt: number; observed(): Observed };
 
 type Json = Record<string, unknown>;
 
@@ -56,7 +59,7 @@ export function sseTap(
   const end = (aborted: boolean) => {
     if (ended) return;
     ended = true;
-    onEnd({ ...seen, aborted, endedAt: Date.now() });
+    onEnd({ aborted, endedAt: Date.now(), observed: () => seen });
   };
   const observe = (data: string | null): Json | null => {
     if (data === null || data === "[DONE]") return null;
@@ -124,15 +127,17 @@ export function jsonTap(onEnd: (result: TapResult) => void): TransformStream<Uin
   const end = (aborted: boolean) => {
     if (ended) return;
     ended = true;
-    const seen = emptyObserved();
-    if (!aborted) {
+    const observed = () => {
+      const seen = emptyObserved();
+      if (aborted) return seen;
       const body =
         size <= JSON_COPY_CAP
           ? parseJson(new TextDecoder().decode(concat(parts, size)))
           : usageFromTail(tail);
       if (body) observeJsonBody(seen, body);
-    }
-    onEnd({ ...seen, aborted, endedAt: Date.now() });
+      return seen;
+    };
+    onEnd({ aborted, endedAt: Date.now(), observed });
   };
   return new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
