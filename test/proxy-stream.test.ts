@@ -114,12 +114,14 @@ describe("proxy: streams", () => {
       for (const _ of piece.matchAll(/"content":"tok/g)) arrivals.push(performance.now() - start);
     }
     expect(arrivals).toHaveLength(6);
-    // The whole stream takes ≥ 6 × 100 ms upstream; the first content chunk is there at once.
-    expect(arrivals[0]!).toBeLessThan(interval);
+    // The upstream takes ≥ 6 × 100 ms; the first content chunk is there long before, and the spacing
+    // survives (loose bounds: a shared CI machine is noisy; the bench measures it precisely).
+    expect(arrivals[0]!).toBeLessThan(interval * 2);
+    expect(arrivals[5]! - arrivals[0]!).toBeGreaterThan(interval * 4);
     for (let i = 1; i < arrivals.length; i++) {
       const gap = arrivals[i]! - arrivals[i - 1]!;
-      expect(gap).toBeGreaterThan(interval * 0.5);
-      expect(gap).toBeLessThan(interval * 2);
+      expect(gap).toBeGreaterThan(interval * 0.4);
+      expect(gap).toBeLessThan(interval * 3);
     }
     expect(text).toContain("[DONE]");
   });
