@@ -93,6 +93,21 @@ describe("proxy: streams", () => {
     });
   });
 
+  it("falls back to the client's own body when the upstream refuses stream_options", async () => {
+    const { token } = await mockProjectToken({}, { provider: "openai-compatible" });
+    const tag = newTag();
+    const body = chatBody({ stream: true });
+    const headers = { "x-mock-tag": tag, "x-mock-reject-stream-options": "1" };
+    const res = await proxy("/chat/completions", { token: token.token, json: body, headers });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe(await direct("/chat/completions", body));
+    const seen = await upstreamSaw(tag);
+    expect(seen.map((s) => s.bodyText)).toEqual([
+      JSON.stringify({ ...body, stream_options: { include_usage: true } }),
+      JSON.stringify(body),
+    ]);
+  });
+
   it("delivers chunks as they come: the first arrives long before the upstream finishes", async () => {
     const { token } = await mockProjectToken();
     const interval = 100;

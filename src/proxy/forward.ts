@@ -26,6 +26,8 @@ export type Forward = {
   bodyUnchanged: boolean;
   /** Remove the usage-only final chunk the gateway asked for on the client's behalf. */
   strip: boolean;
+  /** With `strip`: the client's own body, sent instead if the upstream refuses `stream_options`. */
+  original?: Uint8Array;
   origin: string | null;
 };
 
@@ -54,16 +56,29 @@ export async function forward(f: Forward): Promise<Response> {
     recordRequest(env, ctx, requestDraft(facts, outcome), f.tokenHash);
   };
 
-  let upstream: Response;
-  try {
-    upstream = await f.provider.send(f.target, {
+  const send = (body: BodyInit | null, unchanged: boolean) =>
+    f.provider.send(f.target, {
       method: request.method,
       path: f.path,
       search: f.search,
-      headers: upstreamRequestHeaders(request.headers, f.bodyUnchanged),
-      body: f.body,
+      headers: upstreamRequestHeaders(request.headers, unchanged),
+      body,
       signal: controller.signal,
     });
+  let upstream: Response;
+  let stripAsked = f.strip;
+  try {
+    upstream = await send(f.body, f.bodyUnchanged);
+    if (f.strip && f.original && upstream.status === 400) {
+      // Some OpenAI-compatible servers refuse stream_options: then send exactly what the client sent.
+      const text = await upstream.text();
+      if (text.includes("stream_options")) {
+        upstream = await send(f.original, true);
+        stripAsked = false;
+      } else {
+        upstream = new Response(text, upstream);
+      }
+    }
   } catch (err) {
     clearTimeout(timer);
     const error =
@@ -89,7 +104,7 @@ export async function forward(f: Forward): Promise<Response> {
   const type = upstream.headers.get("content-type") ?? "";
   const isSse = type.startsWith("text/event-stream");
   const isJson = !isSse && type.includes("json");
-  const strip = f.strip && isSse && upstream.ok;
+  const strip = stripAsked && isSse && upstream.ok;
   const keepLength = !strip && !upstream.headers.has("content-encoding");
   const headers = downstreamResponseHeaders(upstream.headers, facts.requestId, keepLength);
   for (const name in allowance) headers.set(name, allowance[name]!);

@@ -136,6 +136,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       body: forwardBody,
       bodyUnchanged,
       strip,
+      original: strip ? body?.bytes : undefined,
       origin,
     });
   } catch (err) {

@@ -33,6 +33,8 @@ export type RecordedRequest = {
  * - `x-mock-no-usage`: `1` leaves usage out of answers (and out of streams even when asked).
  * - `x-mock-no-done`: `1` ends a stream without `data: [DONE]`.
  * - `x-mock-responses-end`: `incomplete` or `failed` for a Responses stream's final event.
+ * - `x-mock-reject-stream-options`: `1` answers 400 to any body with `stream_options` (like some
+ *   OpenAI-compatible servers).
  */
 export const MOCK_HEADERS = [
   "x-mock-tag",
@@ -45,4 +47,5 @@ export const MOCK_HEADERS = [
   "x-mock-no-usage",
   "x-mock-no-done",
   "x-mock-responses-end",
+  "x-mock-reject-stream-options",
 ] as const;

@@ -272,6 +272,11 @@ async function route(ctx: Ctx): Promise<void> {
     sendJson(ctx, status, errorBody(status, `mock upstream error ${status}`, "mock_error"), headers);
     return;
   }
+  if (ctx.header("x-mock-reject-stream-options") === "1" && ctx.json && "stream_options" in ctx.json) {
+    const message = "Unrecognized request argument supplied: stream_options";
+    sendJson(ctx, 400, errorBody(400, message, "invalid_request_error"));
+    return;
+  }
   const method = req.method ?? "GET";
   if (method === "POST" && path === "/v1/chat/completions") return chatOrCompletion(ctx, "chat");
   if (method === "POST" && path === "/v1/completions") return chatOrCompletion(ctx, "text");
