@@ -14,7 +14,8 @@ body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.45 system-ui,-app
 a{color:var(--accent)}
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
 header.top{background:var(--card);border-bottom:1px solid var(--line);position:sticky;top:0;z-index:5}
-.top-inner{max-width:1200px;margin:0 auto;padding:.5rem 1rem;display:flex;align-items:center;gap:1rem;flex-wrap:wrap}
+.top-inner{max-width:1200px;margin:0 auto;padding:.5rem 1rem;display:flex;align-items:center;gap:.5rem 1rem;flex-wrap:wrap}
+.top-inner form{margin-left:auto}
 .brand{font-weight:700;text-decoration:none;color:var(--fg);white-space:nowrap}
 nav.main{display:flex;gap:.25rem;overflow-x:auto;flex:1;scrollbar-width:none}
 nav.main a{padding:.4rem .7rem;border-radius:6px;text-decoration:none;color:var(--muted);white-space:nowrap}
@@ -24,7 +25,8 @@ main{max-width:1200px;margin:0 auto;padding:1rem}
 h1{font-size:1.45rem;margin:.4rem 0 1rem}
 h2{font-size:1.1rem;margin:0 0 .75rem}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:1rem;margin-bottom:1rem;min-width:0}
-.grid{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(260px,1fr))}
+.grid{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,300px),1fr))}
+.grid.charts{grid-template-columns:repeat(auto-fit,minmax(min(100%,440px),1fr))}
 .grid .card{margin-bottom:0}
 .stats{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));margin-bottom:1rem}
 .stat{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:.8rem 1rem}
@@ -41,7 +43,7 @@ th,td{text-align:left;padding:.5rem .6rem;border-bottom:1px solid var(--line);ve
 th{font-size:.8rem;text-transform:uppercase;letter-spacing:.03em;color:var(--muted);font-weight:600;white-space:nowrap}
 td.num,th.num{text-align:right}
 td .sub{display:block;color:var(--muted);font-size:.82rem}
-.wrap-any{overflow-wrap:anywhere}
+.wrap-any{overflow-wrap:break-word}
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:999px;font-size:.78rem;font-weight:600;background:var(--chip);white-space:nowrap}
 .badge.active,.badge.ok{background:var(--ok-bg);color:var(--ok)}
 .badge.expired,.badge.inactive,.badge.warn{background:var(--warn-bg);color:var(--warn)}
@@ -72,12 +74,14 @@ legend{font-weight:600;padding:0 .3rem}
 .alert.error{background:var(--bad-bg);color:var(--bad);border-color:var(--bad)}
 .alert.ok{background:var(--ok-bg);color:var(--ok);border-color:var(--ok)}
 .alert.warn{background:var(--warn-bg);color:var(--warn);border-color:var(--warn)}
-.secret{display:flex;gap:.5rem;align-items:stretch;flex-wrap:wrap}
-.secret code{flex:1 1 280px;padding:.6rem .7rem;background:var(--bg);border:1px dashed var(--accent);border-radius:7px;overflow-wrap:anywhere;font-size:1rem}
+.secret{display:flex;gap:.5rem;align-items:flex-start;flex-wrap:wrap}
+.secret pre{flex:1 1 280px;margin:0}
+.secret code{flex:1 1 280px;align-self:stretch;padding:.6rem .7rem;background:var(--bg);border:1px dashed var(--accent);border-radius:7px;overflow-wrap:anywhere;font-size:1rem}
 pre{background:var(--bg);border:1px solid var(--line);border-radius:7px;padding:.7rem;overflow-x:auto;margin:.4rem 0}
 dl.props{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1rem;margin:0}
 dl.props dt{color:var(--muted)}
 dl.props dd{margin:0;overflow-wrap:anywhere}
+.chart{margin:0}
 .chart svg{width:100%;height:auto;display:block}
 .chart .bar{fill:var(--bar)}
 .chart .bar.alt{fill:var(--bar2)}
@@ -95,7 +99,7 @@ ul.plain li{padding:.35rem 0;border-bottom:1px solid var(--line);display:flex;ju
 ul.plain li:last-child{border-bottom:0}
 .top-gap{margin-top:1rem}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-@media (max-width:640px){main{padding:.6rem}.card{padding:.8rem}h1{font-size:1.25rem}
+@media (max-width:640px){main{padding:.6rem}nav.main{order:3;flex-basis:100%}.top-inner{padding:.4rem .6rem}.card{padding:.8rem}h1{font-size:1.25rem}
 .hide-sm{display:none}th,td{padding:.45rem .4rem}.stat .value{font-size:1.25rem}}
 `;
 

@@ -70,7 +70,7 @@ export const RangeTabs: FC<{ range: Range; base: string }> = ({ range, base }) =
 export const UsageCharts: FC<{ range: Range; series: Bucket[] }> = ({ range, series }) => {
   const label = (b: Bucket) => bucketLabel(range, b.start);
   return (
-    <div class="grid">
+    <div class="grid charts">
       <div class="card">
         <h2>Requests</h2>
         <BarChart
