@@ -54,7 +54,7 @@ border:1px solid var(--line);background:var(--card);color:var(--fg);cursor:point
 .btn.danger,button.danger{background:var(--bad);border-color:var(--bad);color:#fff}
 .btn.small,button.small{padding:.2rem .55rem;min-height:1.8rem;font-size:.85rem}
 .btn:hover,button:hover{filter:brightness(1.07)}
-form.inline{display:inline}
+form.inline{display:inline-flex;margin:0}
 label{display:block;font-weight:600;margin-bottom:.25rem}
 .field{margin-bottom:.9rem;min-width:0}
 .field .hint{color:var(--muted);font-size:.82rem;font-weight:400;margin-top:.2rem}

@@ -219,6 +219,14 @@ describe("admin pages in a real browser", () => {
       expect(res?.status()).toBe(200);
       await shot(name);
     }
+    if (SCREENSHOTS) {
+      await page.goto("/admin/projects");
+      await page.getByRole("link", { name: "mobile-app" }).click();
+      await shot("project-detail");
+      await page.goto("/admin/tokens?search=ios-build");
+      await page.getByRole("link", { name: "ios-build-1482" }).click();
+      await shot("token-detail");
+    }
     await page.emulateMedia({ colorScheme: "dark" });
     await page.goto("/admin?range=month");
     const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);

@@ -305,6 +305,21 @@ describe("admin tokens", () => {
     expect(detail).toContain("5 per 60 s");
   });
 
+  it("takes an expiry typed as UTC date and time instead of a duration", async () => {
+    const admin = await login();
+    const p = await createProject();
+    const at = new Date(Date.now() + 2 * 3_600_000).toISOString().slice(0, 16);
+    const res = await adminPost(admin, "/admin/tokens", {
+      project_id: p.id,
+      duration_minutes: "",
+      expires_at: at,
+    });
+    expect(res.status).toBe(201);
+    const id = /href="\/admin\/tokens\/([0-9a-f-]{36})"/.exec(await res.text())![1]!;
+    const t = await json<{ expires_at: string }>(await manage(`/tokens/${id}`));
+    expect(t.expires_at).toBe(`${at}:00.000Z`);
+  });
+
   it("explains invalid input in the form", async () => {
     const admin = await login();
     const p = await createProject();

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { ConfirmPage } from "../../admin-ui/pages/common";
-import { TokenCreated, TokenDetail, TokenForm, TokenList } from "../../admin-ui/pages/tokens";
+import { TokenCreated, TokenForm } from "../../admin-ui/pages/token-form";
+import { TokenDetail, TokenList } from "../../admin-ui/pages/tokens";
 import { decodeCursor, encodeCursor, TimeIdCursor } from "../lib/cursor";
 import { Uuid } from "../lib/schemas";
 import { parseWith, readParam } from "../lib/validate";
