@@ -2,8 +2,9 @@ import type { UsageEvent } from "../usage/event";
 
 /**
  * Recent request events read back from the R2 log (`events/dt=YYYY-MM-DD/hour=HH/*.jsonl`), newest first.
- * A stop-gap for the admin request log until the usage work's event reader (behind GET /manage/events)
- * lands: same inputs and output, so it can be swapped for that one.
+ * A stop-gap for the admin request log until the usage work's reader lands (`listEvents` in
+ * src/usage/events.ts, behind GET /manage/events): then `recentEvents(bucket, f)` becomes
+ * `(await listEvents(bucket, { project_id, token_id, model, status: outcome, limit })).data`.
  */
 export type EventFilter = {
   projectId?: string;
