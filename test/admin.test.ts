@@ -443,6 +443,19 @@ describe("admin dashboard and logs", () => {
     expect(csrfIn(html)).toBe(admin.csrf);
   });
 
+  it("answers unknown pages and ids with a readable page", async () => {
+    const admin = await login();
+    const missing = await adminCall("/admin/nope", {}, admin);
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toContain("There is no admin page at this address.");
+    const unknown = await adminCall(`/admin/projects/${crypto.randomUUID()}`, {}, admin);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.text()).toMatch(/No project with id/);
+    const bad = await adminCall("/admin/tokens/not-a-uuid", {}, admin);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain("must be a UUID");
+  });
+
   it("serves its own stylesheet and script, cacheable", async () => {
     const css = await adminCall("/admin/assets/admin.css");
     expect(css.status).toBe(200);

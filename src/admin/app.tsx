@@ -153,7 +153,14 @@ export const adminApp = new Hono<AdminEnv>()
   .route("/tokens", tokenRoutes)
   .route("/", logRoutes)
   .notFound((c) =>
-    c.html(<MessagePage title="Not found" message="There is no admin page at this address." />, 404),
+    c.html(
+      <MessagePage
+        title="Not found"
+        message="There is no admin page at this address."
+        csrf={c.get("session")?.csrf}
+      />,
+      404,
+    ),
   )
   .onError((err, c) => {
     const status = err instanceof ApiError ? err.status : 500;
