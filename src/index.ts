@@ -1,4 +1,5 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import { adminSessionForManage } from "./admin/manage-session";
 import { healthRoutes } from "./health/routes";
 import type { AppEnv } from "./lib/context";
 import { ApiError, handleError } from "./lib/errors";
@@ -11,7 +12,13 @@ import { consumeUsageBatch } from "./usage/consumer";
 const app = new Hono<AppEnv>();
 app.use(requestId);
 app.route("/", healthRoutes);
+app.use("/manage/*", adminSessionForManage);
 app.route("/manage", manageRoutes);
+// The admin pages are loaded on first use, so /v1 requests never evaluate their code.
+const admin = async (c: Context<AppEnv>) =>
+  (await import("./admin/app")).adminApp.fetch(c.req.raw, c.env, c.executionCtx);
+app.all("/admin", admin);
+app.all("/admin/*", admin);
 app.notFound((c) => {
   throw new ApiError(404, "not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`);
 });
@@ -27,4 +34,5 @@ export default {
   },
 } satisfies ExportedHandler<Env>;
 
+export { AdminLoginGuard } from "./admin/guard";
 export { TokenState } from "./tokens/durable";

@@ -1,0 +1,275 @@
+import type { FC } from "hono/jsx";
+import type { Bucket, Range } from "../../src/admin/stats";
+import type { Project } from "../../src/storage/schema";
+import {
+  Alert,
+  Badge,
+  CsrfField,
+  Empty,
+  Field,
+  type Flash,
+  fmtInt,
+  inputAttrs,
+  Layout,
+  Time,
+} from "../layout";
+import { RangeTabs, UsageCharts } from "./dashboard";
+
+type Counts = { active: number; total: number };
+type Values = Record<string, string>;
+
+export const ProjectList: FC<{
+  csrf: string;
+  flash?: Flash;
+  projects: Project[];
+  counts: Map<string, Counts>;
+}> = ({ csrf, flash, projects, counts }) => (
+  <Layout title="Projects" nav="projects" csrf={csrf} flash={flash}>
+    <div class="spread">
+      <h1>Projects</h1>
+      <a class="btn primary" href="/admin/projects/new">
+        New project
+      </a>
+    </div>
+    <div class="card">
+      {projects.length === 0 ? (
+        <Empty>
+          No projects yet. A project holds an upstream API key; its tokens use it.{" "}
+          <a href="/admin/projects/new">Create the first one</a>.
+        </Empty>
+      ) : (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Status</th>
+                <th class="hide-sm">Upstream</th>
+                <th class="hide-sm">Key</th>
+                <th class="num">Active tokens</th>
+                <th class="hide-sm">Created</th>
+              </tr>
+            </thead>
+            <tbody>
+              {projects.map((p) => {
+                const n = counts.get(p.id) ?? { active: 0, total: 0 };
+                return (
+                  <tr>
+                    <td class="wrap-any">
+                      <a href={`/admin/projects/${p.id}`}>{p.name}</a>
+                      {p.description ? <span class="sub">{p.description}</span> : null}
+                    </td>
+                    <td>
+                      <Badge status={p.isActive ? "active" : "inactive"} />
+                    </td>
+                    <td class="hide-sm wrap-any">
+                      {p.provider}
+                      <span class="sub">{p.baseUrl}</span>
+                    </td>
+                    <td class="hide-sm mono">{p.apiKeyHint}</td>
+                    <td class="num">
+                      <a href={`/admin/tokens?project_id=${p.id}&status=active`}>{fmtInt(n.active)}</a>
+                      <span class="sub">of {fmtInt(n.total)}</span>
+                    </td>
+                    <td class="hide-sm">
+                      <Time ms={p.createdAt} />
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  </Layout>
+);
+
+export const ProjectForm: FC<{
+  csrf: string;
+  project?: Project;
+  values: Values;
+  errors?: Record<string, string>;
+  error?: string;
+}> = ({ csrf, project, values, errors = {}, error }) => {
+  const title = project ? `Edit ${project.name}` : "New project";
+  return (
+    <Layout title={title} nav="projects" csrf={csrf}>
+      <h1>{title}</h1>
+      {error ? <Alert kind="error">{error}</Alert> : null}
+      <form method="post" action={project ? `/admin/projects/${project.id}` : "/admin/projects"} class="card">
+        <CsrfField token={csrf} />
+        <div class="form-grid">
+          <Field name="name" label="Name" error={errors.name}>
+            <input {...inputAttrs("name", errors)} value={values.name ?? ""} required maxlength={200} />
+          </Field>
+          <Field name="provider" label="Provider" error={errors.provider}>
+            <select {...inputAttrs("provider", errors)}>
+              {["openai", "openai-compatible"].map((p) => (
+                <option value={p} selected={values.provider === p}>
+                  {p}
+                </option>
+              ))}
+            </select>
+          </Field>
+        </div>
+        {project ? null : (
+          <Field
+            name="api_key"
+            label="Upstream API key"
+            hint="Stored encrypted. It is never shown again, only a masked hint."
+            error={errors.api_key}
+          >
+            <input {...inputAttrs("api_key", errors, true)} type="password" autocomplete="off" required />
+          </Field>
+        )}
+        <Field
+          name="base_url"
+          label="Base URL"
+          hint="Default: https://api.openai.com/v1"
+          error={errors.base_url}
+        >
+          <input
+            {...inputAttrs("base_url", errors, true)}
+            type="url"
+            value={values.base_url ?? ""}
+            placeholder="https://api.openai.com/v1"
+          />
+        </Field>
+        <Field name="description" label="Description" error={errors.description}>
+          <input {...inputAttrs("description", errors)} value={values.description ?? ""} maxlength={2000} />
+        </Field>
+        <div class="form-grid">
+          <Field
+            name="allowed_models"
+            label="Allowed models"
+            hint="One per line or comma-separated; empty = all models."
+            error={errors.allowed_models}
+          >
+            <textarea {...inputAttrs("allowed_models", errors, true)}>{values.allowed_models ?? ""}</textarea>
+          </Field>
+          <Field
+            name="allowed_origins"
+            label="Allowed browser origins"
+            hint="e.g. https://app.example.com; empty = any origin."
+            error={errors.allowed_origins}
+          >
+            <textarea {...inputAttrs("allowed_origins", errors, true)}>
+              {values.allowed_origins ?? ""}
+            </textarea>
+          </Field>
+        </div>
+        <Field
+          name="metadata"
+          label="Metadata (JSON object)"
+          hint='e.g. {"team": "ml"}'
+          error={errors.metadata}
+        >
+          <textarea {...inputAttrs("metadata", errors, true)}>{values.metadata ?? ""}</textarea>
+        </Field>
+        <div class="row">
+          <button type="submit" class="primary">
+            {project ? "Save" : "Create project"}
+          </button>
+          <a class="btn" href={project ? `/admin/projects/${project.id}` : "/admin/projects"}>
+            Cancel
+          </a>
+        </div>
+      </form>
+    </Layout>
+  );
+};
+
+export const ProjectDetail: FC<{
+  csrf: string;
+  flash?: Flash;
+  project: Project;
+  counts: Counts;
+  range: Range;
+  series: Bucket[];
+}> = ({ csrf, flash, project: p, counts, range, series }) => (
+  <Layout title={p.name} nav="projects" csrf={csrf} flash={flash}>
+    <div class="spread">
+      <h1 class="wrap-any">
+        {p.name} <Badge status={p.isActive ? "active" : "inactive"} />
+      </h1>
+      <div class="row">
+        <a class="btn primary" href={`/admin/tokens/new?project_id=${p.id}`}>
+          New token
+        </a>
+        <a class="btn" href={`/admin/projects/${p.id}/edit`}>
+          Edit
+        </a>
+      </div>
+    </div>
+    <div class="grid">
+      <div class="card">
+        <h2>Settings</h2>
+        <dl class="props">
+          <dt>Provider</dt>
+          <dd>{p.provider}</dd>
+          <dt>Base URL</dt>
+          <dd class="mono">{p.baseUrl}</dd>
+          <dt>Upstream key</dt>
+          <dd class="mono">{p.apiKeyHint}</dd>
+          <dt>Description</dt>
+          <dd>{p.description ?? "—"}</dd>
+          <dt>Allowed models</dt>
+          <dd>{p.allowedModels?.join(", ") ?? "all"}</dd>
+          <dt>Allowed origins</dt>
+          <dd>{p.allowedOrigins?.join(", ") ?? "any"}</dd>
+          <dt>Metadata</dt>
+          <dd class="mono">{p.metadata ? JSON.stringify(p.metadata) : "—"}</dd>
+          <dt>Tokens</dt>
+          <dd>
+            <a href={`/admin/tokens?project_id=${p.id}`}>
+              {fmtInt(counts.active)} active of {fmtInt(counts.total)}
+            </a>
+          </dd>
+          <dt>Created</dt>
+          <dd>
+            <Time ms={p.createdAt} />
+          </dd>
+          <dt>Updated</dt>
+          <dd>
+            <Time ms={p.updatedAt} />
+          </dd>
+        </dl>
+      </div>
+      <div class="card">
+        <h2>Rotate the upstream key</h2>
+        <form method="post" action={`/admin/projects/${p.id}/key`}>
+          <CsrfField token={csrf} />
+          <Field
+            name="api_key"
+            label="New upstream API key"
+            hint={`Replaces ${p.apiKeyHint}; tokens keep working.`}
+          >
+            <input {...inputAttrs("api_key", {}, true)} type="password" autocomplete="off" required />
+          </Field>
+          <button type="submit">Replace key</button>
+        </form>
+        <h2 class="top-gap">State</h2>
+        <div class="row">
+          <form method="post" action={`/admin/projects/${p.id}/active`} class="inline">
+            <CsrfField token={csrf} />
+            <input type="hidden" name="active" value={p.isActive ? "false" : "true"} />
+            <button type="submit">{p.isActive ? "Deactivate" : "Activate"}</button>
+          </form>
+          <a class="btn" href={`/admin/projects/${p.id}/revoke-tokens`}>
+            Revoke all tokens
+          </a>
+          <a class="btn danger" href={`/admin/projects/${p.id}/delete`}>
+            Delete
+          </a>
+        </div>
+        <p class="muted small">Deactivating refuses all its tokens until the project is activated again.</p>
+      </div>
+    </div>
+    <div class="spread top-gap">
+      <h2>Usage</h2>
+      <RangeTabs range={range} base={`/admin/projects/${p.id}`} />
+    </div>
+    <UsageCharts range={range} series={series} />
+  </Layout>
+);

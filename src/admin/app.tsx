@@ -1,0 +1,176 @@
+import { Hono } from "hono";
+import { deleteCookie, setCookie } from "hono/cookie";
+import { createMiddleware } from "hono/factory";
+import { ADMIN_CSS, ADMIN_JS } from "../../admin-ui/assets";
+import { LoginPage, MessagePage } from "../../admin-ui/pages/common";
+import { constantTimeEquals } from "../lib/crypto";
+import { ApiError } from "../lib/errors";
+import type { AdminEnv } from "./context";
+import { dashboardRoutes } from "./dashboard";
+import { audited, errorText, flashFrom, readForm } from "./forms";
+import { loginGuard } from "./guard";
+import { logRoutes } from "./logs";
+import { projectRoutes } from "./projects";
+import {
+  csrfMatches,
+  isSameOrigin,
+  issueSession,
+  loginUnavailable,
+  SESSION_COOKIE,
+  SESSION_HOURS,
+  sessionFromRequest,
+} from "./session";
+import { tokenRoutes } from "./tokens";
+
+/** Nothing but the worker's own stylesheet and script; no framing, no foreign form targets. */
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const securityHeaders = createMiddleware<AdminEnv>(async (c, next) => {
+  await next();
+  const h = c.res.headers;
+  h.set("content-security-policy", CSP);
+  h.set("x-content-type-options", "nosniff");
+  h.set("x-frame-options", "DENY");
+  h.set("referrer-policy", "same-origin");
+  if (!h.has("cache-control")) h.set("cache-control", "no-store");
+});
+
+/** Only paths inside the admin pages may be a post-login destination (no open redirect). */
+function safeNext(next: string | undefined): string {
+  return next && /^\/admin(\/[^/\\]|$|\?)/.test(next) && !next.includes("//") ? next : "/admin";
+}
+
+const clientIp = (c: { req: { header: (n: string) => string | undefined } }) =>
+  c.req.header("cf-connecting-ip") ?? "local";
+
+const requireSession = createMiddleware<AdminEnv>(async (c, next) => {
+  const session = await sessionFromRequest(c);
+  if (!session) {
+    if (c.req.method === "GET" || c.req.method === "HEAD") {
+      const url = new URL(c.req.url);
+      return c.redirect(`/admin/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
+    }
+    return c.html(
+      <MessagePage
+        title="Not logged in"
+        message="Your session has ended. Log in again, then repeat the action."
+        back="/admin/login"
+      />,
+      401,
+    );
+  }
+  c.set("session", session);
+  return next();
+});
+
+/** Every change: a same-origin POST carrying the session's CSRF token. */
+const requireCsrf = createMiddleware<AdminEnv>(async (c, next) => {
+  if (c.req.method !== "POST") return next();
+  const form = await c.req.parseBody();
+  if (!isSameOrigin(c) || !(await csrfMatches(c.get("session"), form._csrf))) {
+    return c.html(
+      <MessagePage
+        title="Request refused"
+        message="This form did not come from this admin page or has expired (CSRF check failed). Reload the page and try again."
+        csrf={c.get("session").csrf}
+      />,
+      403,
+    );
+  }
+  return next();
+});
+
+const asset =
+  (body: string, type: string) => (c: { body: (b: string, s: 200, h: Record<string, string>) => Response }) =>
+    c.body(body, 200, { "content-type": type, "cache-control": "public, max-age=86400" });
+
+export const adminApp = new Hono<AdminEnv>()
+  .basePath("/admin")
+  .use(securityHeaders)
+  .get("/assets/admin.css", asset(ADMIN_CSS, "text/css; charset=utf-8"))
+  .get("/assets/admin.js", asset(ADMIN_JS, "text/javascript; charset=utf-8"))
+  .get("/login", async (c) => {
+    const disabled = loginUnavailable(c.env);
+    if (!disabled && (await sessionFromRequest(c))) return c.redirect(safeNext(c.req.query("next")), 303);
+    return c.html(
+      <LoginPage
+        next={safeNext(c.req.query("next"))}
+        disabled={disabled ?? undefined}
+        flash={flashFrom(c)}
+      />,
+      disabled ? 503 : 200,
+    );
+  })
+  .post("/login", async (c) => {
+    const disabled = loginUnavailable(c.env);
+    if (disabled) return c.html(<LoginPage next="/admin" disabled={disabled} />, 503);
+    const form = await readForm(c);
+    const next = safeNext(form.next);
+    if (!isSameOrigin(c)) {
+      return c.html(<LoginPage next={next} error="Log in from this site's own login page." />, 403);
+    }
+    const guard = loginGuard(c.env, clientIp(c));
+    const wait = await guard.retryAfter();
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      return c.html(
+        <LoginPage next={next} error={`Too many wrong passwords. Try again in ${seconds} s.`} />,
+        429,
+        { "retry-after": String(seconds) },
+      );
+    }
+    const ok = await constantTimeEquals(form.password ?? "", c.env.ADMIN_PASSWORD);
+    try {
+      await audited(c, "admin.login", "session", null, async () => {
+        if (!ok) throw new ApiError(401, "wrong_password", "Wrong password.");
+      });
+    } catch {
+      const locked = await guard.failed();
+      const more = locked > 0 ? ` Further attempts are locked for ${Math.ceil(locked / 1000)} s.` : "";
+      return c.html(<LoginPage next={next} error={`Wrong password.${more}`} />, 401);
+    }
+    await guard.succeeded();
+    const { jwt } = await issueSession(c.env);
+    setCookie(c, SESSION_COOKIE, jwt, {
+      httpOnly: true,
+      secure: true,
+      sameSite: "Strict",
+      path: "/",
+      maxAge: SESSION_HOURS * 3600,
+    });
+    return c.redirect(next, 303);
+  })
+  .use(requireSession)
+  .use(requireCsrf)
+  .post("/logout", (c) => {
+    deleteCookie(c, SESSION_COOKIE, { path: "/", secure: true, httpOnly: true, sameSite: "Strict" });
+    return c.redirect("/admin/login?msg=logged_out", 303);
+  })
+  .route("/", dashboardRoutes)
+  .route("/projects", projectRoutes)
+  .route("/tokens", tokenRoutes)
+  .route("/", logRoutes)
+  .notFound((c) =>
+    c.html(
+      <MessagePage
+        title="Not found"
+        message="There is no admin page at this address."
+        csrf={c.get("session")?.csrf}
+      />,
+      404,
+    ),
+  )
+  .onError((err, c) => {
+    const status = err instanceof ApiError ? err.status : 500;
+    const session = c.get("session");
+    return c.html(
+      <MessagePage
+        title={status === 404 ? "Not found" : "Something went wrong"}
+        message={errorText(err)}
+        csrf={session?.csrf}
+      />,
+      status,
+    );
+  });

@@ -1,0 +1,31 @@
+import { Hono } from "hono";
+import { DashboardPage } from "../../admin-ui/pages/dashboard";
+import { getDb } from "../storage/db";
+import type { AdminEnv } from "./context";
+import { flashFrom } from "./forms";
+import { activeTokenCount, expiringTokens, isRange, topBy, usageSeries } from "./stats";
+
+export const dashboardRoutes = new Hono<AdminEnv>().get("/", async (c) => {
+  const q = c.req.query("range");
+  const range = isRange(q) ? q : "day";
+  const db = getDb(c.env);
+  const [series, topProjects, topTokens, topModels, active, expiring] = await Promise.all([
+    usageSeries(db, range),
+    topBy(db, "project", range),
+    topBy(db, "token", range),
+    topBy(db, "model", range),
+    activeTokenCount(db),
+    expiringTokens(db, 24 * 3_600_000),
+  ]);
+  return c.html(
+    <DashboardPage
+      csrf={c.get("session").csrf}
+      flash={flashFrom(c)}
+      range={range}
+      series={series}
+      top={{ projects: topProjects, tokens: topTokens, models: topModels }}
+      activeTokens={active}
+      expiring={expiring}
+    />,
+  );
+});

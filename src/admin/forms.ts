@@ -1,0 +1,139 @@
+import type { Context } from "hono";
+import type { Flash } from "../../admin-ui/layout";
+import { recordAudit } from "../audit/repo";
+import type { AuditNote } from "../lib/context";
+import { ApiError } from "../lib/errors";
+import { getDb } from "../storage/db";
+import type { AdminEnv } from "./context";
+
+export type Form = Record<string, string>;
+export type FieldErrors = Record<string, string>;
+
+/** The posted form as plain strings (files are not used by any admin form). */
+export async function readForm(c: Context): Promise<Form> {
+  const body = await c.req.parseBody();
+  const out: Form = {};
+  for (const [k, v] of Object.entries(body)) if (typeof v === "string") out[k] = v;
+  return out;
+}
+
+export const text = (f: Form, name: string): string | undefined => {
+  const v = f[name]?.trim();
+  return v ? v : undefined;
+};
+
+/** A number field: empty → undefined; anything else goes to zod as a number or, if not one, as typed. */
+export const num = (f: Form, name: string): number | string | undefined => {
+  const v = text(f, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : v;
+};
+
+/** A list typed one per line or comma-separated. */
+export const list = (f: Form, name: string): string[] | undefined => {
+  const items = (f[name] ?? "")
+    .split(/[\n,]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return items.length ? items : undefined;
+};
+
+export function jsonObject(f: Form, name: string): Record<string, unknown> | undefined {
+  const raw = text(f, name);
+  if (raw === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (err) {
+    const why = err instanceof SyntaxError ? ` (${err.message})` : "";
+    throw new ApiError(400, "validation_error", `Invalid ${name}: not valid JSON${why}.`, {
+      param: name,
+      fields: [{ path: name, message: `not valid JSON${why}` }],
+    });
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ApiError(
+      400,
+      "validation_error",
+      `Invalid ${name}: must be a JSON object like {"team": "ml"}.`,
+      {
+        param: name,
+        fields: [{ path: name, message: 'must be a JSON object like {"team": "ml"}' }],
+      },
+    );
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Per-field messages of a validation error, keyed by the form field (first path segment). */
+export function fieldErrors(err: unknown): FieldErrors {
+  const out: FieldErrors = {};
+  if (err instanceof ApiError) {
+    for (const f of err.options.fields ?? []) {
+      const key = f.path.split(".")[0] ?? f.path;
+      out[key] ??= f.message;
+    }
+    if (err.options.param && !Object.keys(out).length) out[err.options.param] = err.message;
+  }
+  return out;
+}
+
+/** What to tell the operator about an error: the ApiError message, or a generic line for the unexpected. */
+export function errorText(err: unknown): string {
+  if (err instanceof ApiError) return err.message;
+  console.error("admin action failed", err);
+  return "The action failed unexpectedly. Nothing was changed if no confirmation is shown; try again.";
+}
+
+/** Flash messages after a redirect, by key, so no text from the URL is ever shown. */
+const FLASHES: Record<string, Flash> = {
+  project_created: { kind: "ok", text: "Project created." },
+  project_saved: { kind: "ok", text: "Project saved." },
+  project_deleted: { kind: "ok", text: "Project deleted; its tokens no longer work." },
+  project_activated: { kind: "ok", text: "Project activated." },
+  project_deactivated: {
+    kind: "warn",
+    text: "Project deactivated: its tokens are refused until you activate it.",
+  },
+  key_rotated: { kind: "ok", text: "Upstream key replaced. Requests now use the new key." },
+  tokens_revoked: { kind: "ok", text: "All tokens of the project are revoked." },
+  token_revoked: { kind: "ok", text: "Token revoked. It is refused from its next request on." },
+  logged_out: { kind: "ok", text: "You are logged out." },
+};
+
+export function flashFrom(c: Context): Flash | undefined {
+  const key = c.req.query("msg");
+  return key ? FLASHES[key] : undefined;
+}
+
+/** Runs an admin change and writes its audit row (actor `admin`), failures included. */
+export async function audited<T>(
+  c: Context<AdminEnv>,
+  action: string,
+  targetType: string,
+  targetId: string | null,
+  run: () => Promise<T>,
+  note?: (result: T) => AuditNote,
+): Promise<T> {
+  const write = (result: string, status: number, n: AuditNote = {}) =>
+    recordAudit(getDb(c.env), {
+      actor: "admin",
+      action,
+      targetType,
+      targetId: n.targetId ?? targetId,
+      result,
+      status,
+      ip: c.req.header("cf-connecting-ip") ?? null,
+      details: n.details ?? null,
+    }).catch((err) => console.error("audit write failed", err));
+  try {
+    const result = await run();
+    await write("ok", 200, note?.(result));
+    return result;
+  } catch (err) {
+    if (err instanceof ApiError) await write(err.code, err.status);
+    else await write("internal_error", 500);
+    throw err;
+  }
+}

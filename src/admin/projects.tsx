@@ -1,0 +1,254 @@
+import { Hono } from "hono";
+import { ConfirmPage } from "../../admin-ui/pages/common";
+import { ProjectDetail, ProjectForm, ProjectList } from "../../admin-ui/pages/projects";
+import { parseWith, readParam } from "../lib/validate";
+import { listProjects } from "../projects/repo";
+import { ProjectCreate, ProjectId, ProjectPatch } from "../projects/schema";
+import {
+  createProject,
+  patchProject,
+  removeProject,
+  requireProject,
+  revokeProjectTokens,
+} from "../projects/service";
+import { getDb } from "../storage/db";
+import type { AdminEnv } from "./context";
+import {
+  audited,
+  errorText,
+  type Form,
+  fieldErrors,
+  flashFrom,
+  jsonObject,
+  list,
+  readForm,
+  text,
+} from "./forms";
+import { activeTokenCountOfProject, isRange, tokenCountsByProject, usageSeries } from "./stats";
+
+/** The editable fields of the project form, as the management API's body (null clears). */
+function projectFields(f: Form) {
+  return {
+    name: text(f, "name"),
+    provider: text(f, "provider"),
+    base_url: text(f, "base_url"),
+    description: text(f, "description") ?? null,
+    metadata: jsonObject(f, "metadata") ?? null,
+    allowed_models: list(f, "allowed_models") ?? null,
+    allowed_origins: list(f, "allowed_origins") ?? null,
+  };
+}
+
+export const projectRoutes = new Hono<AdminEnv>()
+  .get("/", async (c) => {
+    const db = getDb(c.env);
+    const [rows, counts] = await Promise.all([listProjects(db, { limit: 500 }), tokenCountsByProject(db)]);
+    return c.html(
+      <ProjectList csrf={c.get("session").csrf} flash={flashFrom(c)} projects={rows} counts={counts} />,
+    );
+  })
+  .get("/new", (c) => c.html(<ProjectForm csrf={c.get("session").csrf} values={{ provider: "openai" }} />))
+  .post("/", async (c) => {
+    const form = await readForm(c);
+    try {
+      const { description, metadata, allowed_models, allowed_origins, ...rest } = projectFields(form);
+      const input = parseWith(
+        ProjectCreate,
+        {
+          ...rest,
+          api_key: form.api_key ?? "",
+          description: description ?? undefined,
+          metadata: metadata ?? undefined,
+          allowed_models,
+          allowed_origins,
+        },
+        "form",
+      );
+      const project = await audited(
+        c,
+        "project.create",
+        "project",
+        null,
+        () => createProject(c.env, input),
+        (p) => ({
+          targetId: p.id,
+          details: { name: p.name },
+        }),
+      );
+      return c.redirect(`/admin/projects/${project.id}?msg=project_created`, 303);
+    } catch (err) {
+      const values = { ...form, api_key: "" };
+      return c.html(
+        <ProjectForm
+          csrf={c.get("session").csrf}
+          values={values}
+          errors={fieldErrors(err)}
+          error={errorText(err)}
+        />,
+        400,
+      );
+    }
+  })
+  .get("/:id", async (c) => {
+    const project = await requireProject(c.env, readParam(c, "id", ProjectId));
+    const q = c.req.query("range");
+    const range = isRange(q) ? q : "day";
+    const db = getDb(c.env);
+    const [counts, series] = await Promise.all([
+      tokenCountsByProject(db),
+      usageSeries(db, range, { projectId: project.id }),
+    ]);
+    return c.html(
+      <ProjectDetail
+        csrf={c.get("session").csrf}
+        flash={flashFrom(c)}
+        project={project}
+        counts={counts.get(project.id) ?? { active: 0, total: 0 }}
+        range={range}
+        series={series}
+      />,
+    );
+  })
+  .get("/:id/edit", async (c) => {
+    const p = await requireProject(c.env, readParam(c, "id", ProjectId));
+    const values: Form = {
+      name: p.name,
+      provider: p.provider,
+      base_url: p.baseUrl,
+      description: p.description ?? "",
+      metadata: p.metadata ? JSON.stringify(p.metadata, null, 2) : "",
+      allowed_models: (p.allowedModels ?? []).join("\n"),
+      allowed_origins: (p.allowedOrigins ?? []).join("\n"),
+    };
+    return c.html(<ProjectForm csrf={c.get("session").csrf} project={p} values={values} />);
+  })
+  .post("/:id", async (c) => {
+    const project = await requireProject(c.env, readParam(c, "id", ProjectId));
+    const form = await readForm(c);
+    try {
+      const patch = parseWith(ProjectPatch, projectFields(form), "form");
+      await audited(
+        c,
+        "project.update",
+        "project",
+        project.id,
+        () => patchProject(c.env, project.id, patch),
+        () => ({
+          details: { fields: Object.keys(patch) },
+        }),
+      );
+      return c.redirect(`/admin/projects/${project.id}?msg=project_saved`, 303);
+    } catch (err) {
+      return c.html(
+        <ProjectForm
+          csrf={c.get("session").csrf}
+          project={project}
+          values={form}
+          errors={fieldErrors(err)}
+          error={errorText(err)}
+        />,
+        400,
+      );
+    }
+  })
+  .post("/:id/active", async (c) => {
+    const id = readParam(c, "id", ProjectId);
+    const active = (await readForm(c)).active === "true";
+    await audited(
+      c,
+      "project.update",
+      "project",
+      id,
+      () => patchProject(c.env, id, { is_active: active }),
+      () => ({
+        details: { fields: ["is_active"], is_active: active },
+      }),
+    );
+    return c.redirect(
+      `/admin/projects/${id}?msg=${active ? "project_activated" : "project_deactivated"}`,
+      303,
+    );
+  })
+  .post("/:id/key", async (c) => {
+    const project = await requireProject(c.env, readParam(c, "id", ProjectId));
+    const form = await readForm(c);
+    try {
+      const patch = parseWith(ProjectPatch, { api_key: form.api_key ?? "" }, "form");
+      await audited(c, "project.rotate_key", "project", project.id, () =>
+        patchProject(c.env, project.id, patch),
+      );
+      return c.redirect(`/admin/projects/${project.id}?msg=key_rotated`, 303);
+    } catch (err) {
+      const db = getDb(c.env);
+      const [counts, series] = await Promise.all([
+        tokenCountsByProject(db),
+        usageSeries(db, "day", { projectId: project.id }),
+      ]);
+      return c.html(
+        <ProjectDetail
+          csrf={c.get("session").csrf}
+          flash={{ kind: "error", text: `The key was not changed: ${errorText(err)}` }}
+          project={project}
+          counts={counts.get(project.id) ?? { active: 0, total: 0 }}
+          range="day"
+          series={series}
+        />,
+        400,
+      );
+    }
+  })
+  .get("/:id/delete", async (c) => {
+    const project = await requireProject(c.env, readParam(c, "id", ProjectId));
+    const active = await activeTokenCountOfProject(getDb(c.env), project.id);
+    return c.html(
+      <ConfirmPage
+        title={`Delete project ${project.name}?`}
+        action={`/admin/projects/${project.id}/delete`}
+        confirmLabel="Delete project"
+        cancelHref={`/admin/projects/${project.id}`}
+        csrf={c.get("session").csrf}
+        nav="projects"
+      >
+        <strong>{active === 1 ? "1 active token" : `${active} active tokens`}</strong> of “{project.name}”
+        will stop working at once, and the project, its encrypted upstream key and all its tokens are deleted.
+        This cannot be undone.
+      </ConfirmPage>,
+    );
+  })
+  .post("/:id/delete", async (c) => {
+    const id = readParam(c, "id", ProjectId);
+    await audited(c, "project.delete", "project", id, () => removeProject(c.env, id));
+    return c.redirect("/admin/projects?msg=project_deleted", 303);
+  })
+  .get("/:id/revoke-tokens", async (c) => {
+    const project = await requireProject(c.env, readParam(c, "id", ProjectId));
+    const active = await activeTokenCountOfProject(getDb(c.env), project.id);
+    return c.html(
+      <ConfirmPage
+        title={`Revoke all tokens of ${project.name}?`}
+        action={`/admin/projects/${project.id}/revoke-tokens`}
+        confirmLabel="Revoke all tokens"
+        cancelHref={`/admin/projects/${project.id}`}
+        csrf={c.get("session").csrf}
+        nav="projects"
+      >
+        <strong>{active === 1 ? "1 active token" : `${active} active tokens`}</strong> of “{project.name}”
+        will be refused from their next request on. Revoked tokens cannot be reactivated; the project itself
+        stays.
+      </ConfirmPage>,
+    );
+  })
+  .post("/:id/revoke-tokens", async (c) => {
+    const id = readParam(c, "id", ProjectId);
+    await audited(
+      c,
+      "project.revoke_tokens",
+      "project",
+      id,
+      () => revokeProjectTokens(c.env, id),
+      (n) => ({
+        details: { revoked_count: n },
+      }),
+    );
+    return c.redirect(`/admin/projects/${id}?msg=tokens_revoked`, 303);
+  });

@@ -1,0 +1,83 @@
+import type { Context } from "hono";
+import { getCookie } from "hono/cookie";
+import { jwtVerify, SignJWT } from "jose";
+import { constantTimeEquals, sha256Hex, toBase64Url } from "../lib/crypto";
+import type { AdminEnv } from "./context";
+import { SESSION_COOKIE } from "./cookie";
+
+export { SESSION_COOKIE };
+
+export const SESSION_HOURS = 12;
+const AUDIENCE = "llm-proxy-admin";
+const encoder = new TextEncoder();
+
+export type Session = { csrf: string; expiresAt: number };
+
+type SessionEnv = { ADMIN_PASSWORD?: string; SESSION_SECRET?: string };
+
+/** Why the login is unavailable, or null when both secrets are set (fail closed otherwise). */
+export function loginUnavailable(env: SessionEnv): string | null {
+  if (!env.ADMIN_PASSWORD) return "Admin login is disabled: the ADMIN_PASSWORD secret is not configured.";
+  if (!env.SESSION_SECRET || env.SESSION_SECRET.length < 32) {
+    return "Admin login is disabled: the SESSION_SECRET secret is missing or shorter than 32 characters.";
+  }
+  return null;
+}
+
+/** Binds sessions to the current password: changing ADMIN_PASSWORD ends every open session. */
+async function passwordTag(env: SessionEnv): Promise<string> {
+  return (await sha256Hex(`${env.SESSION_SECRET}\u0000${env.ADMIN_PASSWORD}`)).slice(0, 16);
+}
+
+export async function issueSession(env: SessionEnv): Promise<{ jwt: string; session: Session }> {
+  const csrf = toBase64Url(crypto.getRandomValues(new Uint8Array(24)));
+  const expiresAt = Date.now() + SESSION_HOURS * 3_600_000;
+  const jwt = await new SignJWT({ csrf, pw: await passwordTag(env) })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject("admin")
+    .setAudience(AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(expiresAt / 1000))
+    .sign(encoder.encode(env.SESSION_SECRET));
+  return { jwt, session: { csrf, expiresAt } };
+}
+
+export async function verifySession(env: SessionEnv, jwt: string | undefined): Promise<Session | null> {
+  if (!jwt || loginUnavailable(env)) return null;
+  try {
+    const { payload } = await jwtVerify(jwt, encoder.encode(env.SESSION_SECRET), {
+      algorithms: ["HS256"],
+      audience: AUDIENCE,
+      subject: "admin",
+    });
+    if (typeof payload.csrf !== "string" || payload.pw !== (await passwordTag(env))) return null;
+    return { csrf: payload.csrf, expiresAt: (payload.exp ?? 0) * 1000 };
+  } catch {
+    return null;
+  }
+}
+
+export function sessionFromRequest(c: Context<AdminEnv>): Promise<Session | null> {
+  return verifySession(c.env, getCookie(c, SESSION_COOKIE));
+}
+
+/**
+ * The request comes from a page of this origin: `Origin` (sent by browsers on every POST) or else
+ * `Referer` must name it. Neither header → refused: the admin pages are only used from a browser.
+ */
+export function isSameOrigin(c: Context): boolean {
+  const expected = new URL(c.req.url).origin;
+  const origin = c.req.header("origin");
+  if (origin) return origin === expected;
+  const referer = c.req.header("referer");
+  if (!referer) return false;
+  try {
+    return new URL(referer).origin === expected;
+  } catch {
+    return false;
+  }
+}
+
+export async function csrfMatches(session: Session, sent: unknown): Promise<boolean> {
+  return typeof sent === "string" && sent.length > 0 && constantTimeEquals(sent, session.csrf);
+}

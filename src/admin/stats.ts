@@ -1,0 +1,185 @@
+import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lte, type SQL, sql } from "drizzle-orm";
+import type { Db } from "../storage/db";
+import { projects, type Token, tokens, usageHourly } from "../storage/schema";
+
+export const RANGES = {
+  hour: { label: "Last hour", buckets: 2, step: 3_600_000 },
+  day: { label: "Last 24 hours", buckets: 24, step: 3_600_000 },
+  month: { label: "Last 30 days", buckets: 30, step: 86_400_000 },
+} as const;
+export type Range = keyof typeof RANGES;
+
+export const isRange = (v: unknown): v is Range => typeof v === "string" && v in RANGES;
+
+export type Bucket = { start: number; requests: number; errors: number; tokens: number; costUsd: number };
+export type Totals = Omit<Bucket, "start">;
+export type Top = { key: string; name: string | null; requests: number; tokens: number; costUsd: number };
+
+const sums = {
+  requests: sql<number>`coalesce(sum(${usageHourly.requests}), 0)`,
+  errors: sql<number>`coalesce(sum(${usageHourly.errors}), 0)`,
+  tokens: sql<number>`coalesce(sum(${usageHourly.promptTokens} + ${usageHourly.completionTokens}), 0)`,
+  costUsd: sql<number>`coalesce(sum(${usageHourly.costUsd}), 0)`,
+};
+
+/** First bucket start of the range: rollups are hourly, days are sums of hours (UTC). */
+export function rangeStart(range: Range, now = Date.now()): number {
+  const { buckets, step } = RANGES[range];
+  return Math.floor(now / step) * step - (buckets - 1) * step;
+}
+
+type Scope = { projectId?: string; tokenId?: string };
+
+function scopeWhere(from: number, scope: Scope): SQL | undefined {
+  return and(
+    gte(usageHourly.hour, from),
+    scope.projectId ? eq(usageHourly.projectId, scope.projectId) : undefined,
+    scope.tokenId ? eq(usageHourly.tokenId, scope.tokenId) : undefined,
+  );
+}
+
+/** One bucket per hour (or day) of the range, zero-filled so the charts keep their time axis. */
+export async function usageSeries(
+  db: Db,
+  range: Range,
+  scope: Scope = {},
+  now = Date.now(),
+): Promise<Bucket[]> {
+  const { buckets, step } = RANGES[range];
+  const from = rangeStart(range, now);
+  const bucket = sql<number>`(${usageHourly.hour} - (${usageHourly.hour} % ${step}))`;
+  const rows = await db
+    .select({ start: bucket, ...sums })
+    .from(usageHourly)
+    .where(scopeWhere(from, scope))
+    .groupBy(bucket);
+  const byStart = new Map(rows.map((r) => [Number(r.start), r]));
+  return Array.from({ length: buckets }, (_, i) => {
+    const start = from + i * step;
+    const r = byStart.get(start);
+    return {
+      start,
+      requests: Number(r?.requests ?? 0),
+      errors: Number(r?.errors ?? 0),
+      tokens: Number(r?.tokens ?? 0),
+      costUsd: Number(r?.costUsd ?? 0),
+    };
+  });
+}
+
+export function totalsOf(series: Bucket[]): Totals {
+  return series.reduce(
+    (t, b) => ({
+      requests: t.requests + b.requests,
+      errors: t.errors + b.errors,
+      tokens: t.tokens + b.tokens,
+      costUsd: t.costUsd + b.costUsd,
+    }),
+    { requests: 0, errors: 0, tokens: 0, costUsd: 0 },
+  );
+}
+
+/** The busiest projects, tokens or models of the range, by requests. */
+export async function topBy(
+  db: Db,
+  by: "project" | "token" | "model",
+  range: Range,
+  limit = 5,
+): Promise<Top[]> {
+  const column =
+    by === "project" ? usageHourly.projectId : by === "token" ? usageHourly.tokenId : usageHourly.model;
+  const rows = await db
+    .select({ key: column, ...sums })
+    .from(usageHourly)
+    .where(gte(usageHourly.hour, rangeStart(range)))
+    .groupBy(column)
+    .orderBy(desc(sums.requests))
+    .limit(limit);
+  const names = await namesFor(
+    db,
+    by,
+    rows.map((r) => r.key),
+  );
+  return rows.map((r) => ({
+    key: r.key,
+    name: by === "model" ? r.key || null : (names.get(r.key) ?? null),
+    requests: Number(r.requests),
+    tokens: Number(r.tokens),
+    costUsd: Number(r.costUsd),
+  }));
+}
+
+async function namesFor(db: Db, by: "project" | "token" | "model", keys: string[]) {
+  const ids = keys.filter(Boolean);
+  if (by === "model" || ids.length === 0) return new Map<string, string>();
+  const rows =
+    by === "project"
+      ? await db
+          .select({ id: projects.id, name: projects.name })
+          .from(projects)
+          .where(inArray(projects.id, ids))
+      : await db
+          .select({ id: tokens.id, name: sql<string>`coalesce(${tokens.name}, ${tokens.tokenHint})` })
+          .from(tokens)
+          .where(inArray(tokens.id, ids));
+  return new Map(rows.map((r) => [r.id, r.name]));
+}
+
+const activeToken = (now: number) =>
+  and(isNull(tokens.revokedAt), eq(tokens.isActive, true), gt(tokens.expiresAt, now));
+
+export async function activeTokenCount(db: Db, now = Date.now()): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(tokens).where(activeToken(now));
+  return row?.n ?? 0;
+}
+
+/** Active tokens that expire within `withinMs`, soonest first. */
+export async function expiringTokens(
+  db: Db,
+  withinMs: number,
+  limit = 8,
+  now = Date.now(),
+): Promise<Token[]> {
+  return db
+    .select()
+    .from(tokens)
+    .where(and(activeToken(now), lte(tokens.expiresAt, now + withinMs)))
+    .orderBy(asc(tokens.expiresAt))
+    .limit(limit);
+}
+
+/** Active and total tokens per project. */
+export async function tokenCountsByProject(
+  db: Db,
+  now = Date.now(),
+): Promise<Map<string, { active: number; total: number }>> {
+  const rows = await db
+    .select({
+      projectId: tokens.projectId,
+      total: count(),
+      active: sql<number>`sum(case when ${tokens.revokedAt} is null and ${tokens.isActive} = 1 and ${tokens.expiresAt} > ${now} then 1 else 0 end)`,
+    })
+    .from(tokens)
+    .groupBy(tokens.projectId);
+  return new Map(rows.map((r) => [r.projectId, { active: Number(r.active ?? 0), total: r.total }]));
+}
+
+export async function activeTokenCountOfProject(
+  db: Db,
+  projectId: string,
+  now = Date.now(),
+): Promise<number> {
+  const [row] = await db
+    .select({ n: count() })
+    .from(tokens)
+    .where(and(eq(tokens.projectId, projectId), activeToken(now)));
+  return row?.n ?? 0;
+}
+
+export async function projectNames(db: Db): Promise<{ id: string; name: string; isActive: boolean }[]> {
+  return db
+    .select({ id: projects.id, name: projects.name, isActive: projects.isActive })
+    .from(projects)
+    .orderBy(asc(projects.name))
+    .limit(1000);
+}

@@ -1,0 +1,182 @@
+import { Hono } from "hono";
+import { ConfirmPage } from "../../admin-ui/pages/common";
+import { TokenCreated, TokenForm } from "../../admin-ui/pages/token-form";
+import { TokenDetail, TokenList } from "../../admin-ui/pages/tokens";
+import { decodeCursor, encodeCursor, TimeIdCursor } from "../lib/cursor";
+import { Uuid } from "../lib/schemas";
+import { parseWith, readParam } from "../lib/validate";
+import { requireProject } from "../projects/service";
+import { getDb } from "../storage/db";
+import { listTokens } from "../tokens/repo";
+import { TokenCreate, TokenListQuery, toToken } from "../tokens/schema";
+import { createToken, liveState, requireToken, revokeToken } from "../tokens/service";
+import type { AdminEnv } from "./context";
+import { recentEvents } from "./events";
+import {
+  audited,
+  errorText,
+  type Form,
+  fieldErrors,
+  flashFrom,
+  jsonObject,
+  list,
+  num,
+  readForm,
+  text,
+} from "./forms";
+import { isRange, projectNames, usageSeries } from "./stats";
+
+const RATE_ROWS = [1, 2, 3];
+
+/** `datetime-local` gives no zone; the form labels it UTC. */
+function utcInstant(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(value)
+    ? `${value.length === 16 ? `${value}:00` : value}Z`
+    : value;
+}
+
+/** The create form as the management API's body, so the API's schema validates it. */
+function tokenInput(f: Form) {
+  const rate = RATE_ROWS.map((i) => ({
+    requests: num(f, `rate_requests_${i}`),
+    window_seconds: num(f, `rate_window_${i}`),
+  })).filter((r) => r.requests !== undefined || r.window_seconds !== undefined);
+  return {
+    project_id: text(f, "project_id") ?? "",
+    name: text(f, "name"),
+    duration_minutes: num(f, "duration_minutes"),
+    expires_at: utcInstant(text(f, "expires_at")),
+    max_requests: num(f, "max_requests"),
+    rate_limit: rate.length ? rate : undefined,
+    max_tokens: num(f, "max_tokens"),
+    max_cost_usd: num(f, "max_cost_usd"),
+    allowed_models: list(f, "allowed_models"),
+    metadata: jsonObject(f, "metadata"),
+  };
+}
+
+/** Filters of the list as typed in the filter form (empty fields dropped). */
+function listQuery(q: Record<string, string>) {
+  const clean = Object.fromEntries(Object.entries(q).filter(([, v]) => v.trim() !== ""));
+  return parseWith(TokenListQuery, clean, "filters");
+}
+
+export const tokenRoutes = new Hono<AdminEnv>()
+  .get("/", async (c) => {
+    const q = listQuery(c.req.query());
+    const cursor = decodeCursor(q.cursor, TimeIdCursor);
+    const db = getDb(c.env);
+    const [rows, projects] = await Promise.all([
+      listTokens(db, {
+        projectId: q.project_id,
+        status: q.status,
+        search: q.search,
+        limit: q.limit,
+        cursor: cursor && { createdAt: cursor.t, id: cursor.id },
+      }),
+      projectNames(db),
+    ]);
+    const last = rows.length === q.limit ? rows.at(-1) : undefined;
+    return c.html(
+      <TokenList
+        csrf={c.get("session").csrf}
+        flash={flashFrom(c)}
+        tokens={rows}
+        projects={projects}
+        filters={{ project_id: q.project_id ?? "", status: q.status ?? "", search: q.search ?? "" }}
+        nextCursor={last ? encodeCursor({ t: last.createdAt, id: last.id }) : undefined}
+      />,
+    );
+  })
+  .get("/new", async (c) => {
+    const projects = await projectNames(getDb(c.env));
+    const values = { project_id: c.req.query("project_id") ?? "", duration_minutes: "60" };
+    return c.html(<TokenForm csrf={c.get("session").csrf} projects={projects} values={values} />);
+  })
+  .post("/", async (c) => {
+    const form = await readForm(c);
+    try {
+      const input = parseWith(TokenCreate, tokenInput(form), "form");
+      const { token, secret } = await audited(
+        c,
+        "token.create",
+        "token",
+        null,
+        () => createToken(c.env, input),
+        (r) => ({
+          targetId: r.token.id,
+          details: { project_id: r.token.projectId },
+        }),
+      );
+      const project = await requireProject(c.env, token.projectId);
+      return c.html(
+        <TokenCreated
+          csrf={c.get("session").csrf}
+          token={token}
+          project={project}
+          secret={secret}
+          origin={new URL(c.req.url).origin}
+        />,
+        201,
+      );
+    } catch (err) {
+      const projects = await projectNames(getDb(c.env));
+      return c.html(
+        <TokenForm
+          csrf={c.get("session").csrf}
+          projects={projects}
+          values={form}
+          errors={fieldErrors(err)}
+          error={errorText(err)}
+        />,
+        400,
+      );
+    }
+  })
+  .get("/:id", async (c) => {
+    const token = await requireToken(c.env, readParam(c, "id", Uuid));
+    const q = c.req.query("range");
+    const range = isRange(q) ? q : "day";
+    const db = getDb(c.env);
+    const [live, project, series, events] = await Promise.all([
+      liveState(c.env, token).catch(() => undefined),
+      requireProject(c.env, token.projectId),
+      usageSeries(db, range, { tokenId: token.id }),
+      recentEvents(c.env.EVENTS_BUCKET, { tokenId: token.id, limit: 20 }),
+    ]);
+    return c.html(
+      <TokenDetail
+        csrf={c.get("session").csrf}
+        flash={flashFrom(c)}
+        token={toToken(token, live)}
+        project={project}
+        range={range}
+        series={series}
+        events={events}
+      />,
+    );
+  })
+  .get("/:id/revoke", async (c) => {
+    const token = await requireToken(c.env, readParam(c, "id", Uuid));
+    const project = await requireProject(c.env, token.projectId);
+    const label = token.name ? `“${token.name}” (${token.tokenHint})` : token.tokenHint;
+    return c.html(
+      <ConfirmPage
+        title="Revoke this token?"
+        action={`/admin/tokens/${token.id}/revoke`}
+        confirmLabel="Revoke token"
+        cancelHref={`/admin/tokens/${token.id}`}
+        csrf={c.get("session").csrf}
+        nav="tokens"
+      >
+        Token {label} of project “{project.name}” will be refused from its next request on. A revoked token
+        cannot be reactivated.
+      </ConfirmPage>,
+    );
+  })
+  .post("/:id/revoke", async (c) => {
+    const id = readParam(c, "id", Uuid);
+    await audited(c, "token.revoke", "token", id, () => revokeToken(c.env, id));
+    return c.redirect(`/admin/tokens/${id}?msg=token_revoked`, 303);
+  });

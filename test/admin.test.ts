@@ -1,0 +1,466 @@
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { hourPrefix } from "../src/admin/events";
+import { lockMs } from "../src/admin/guard";
+import worker from "../src/index";
+import { getDb } from "../src/storage/db";
+import { usageHourly } from "../src/storage/schema";
+import {
+  ADMIN_PASSWORD,
+  type Admin,
+  adminCall,
+  adminPost,
+  cookieOf,
+  csrfIn,
+  freshIp,
+  login,
+} from "./admin-helpers";
+import { BASE, createProject, createToken, json, manage, uniqueName } from "./helpers";
+
+const XSS = "<img src=x onerror=alert(1)>";
+
+async function newProject(admin: Admin, name = uniqueName()): Promise<string> {
+  const res = await adminPost(admin, "/admin/projects", {
+    name,
+    api_key: "sk-upstream-secret-abcd1234",
+    provider: "openai",
+  });
+  expect(res.status).toBe(303);
+  return /\/admin\/projects\/([0-9a-f-]{36})/.exec(res.headers.get("location") ?? "")![1]!;
+}
+
+describe("admin login and session", () => {
+  it("redirects every page to the login when logged out", async () => {
+    for (const path of [
+      "/admin",
+      "/admin/projects",
+      "/admin/tokens?status=active",
+      "/admin/events",
+      "/admin/audit",
+    ]) {
+      const res = await adminCall(path);
+      expect(res.status).toBe(303);
+      expect(res.headers.get("location")).toBe(`/admin/login?next=${encodeURIComponent(path)}`);
+    }
+    const post = await adminCall("/admin/projects", { form: { name: "x", api_key: "y" } });
+    expect(post.status).toBe(401);
+  });
+
+  it("logs in with the password and sets a strict session cookie", async () => {
+    const page = await adminCall("/admin/login");
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<label for="f-password">');
+    const res = await adminCall("/admin/login", {
+      form: { password: ADMIN_PASSWORD, next: "/admin/tokens" },
+      headers: { "cf-connecting-ip": freshIp() },
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe("/admin/tokens");
+    const cookie = res.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(/^__Host-llmproxy_admin=ey/);
+    for (const flag of ["HttpOnly", "Secure", "SameSite=Strict", "Path=/", "Max-Age=43200"])
+      expect(cookie).toContain(flag);
+    const dash = await adminCall("/admin", {}, { cookie: cookieOf(res), csrf: "" });
+    expect(dash.status).toBe(200);
+    expect(dash.headers.get("content-security-policy")).toContain("script-src 'self'");
+    expect(dash.headers.get("cache-control")).toBe("no-store");
+  });
+
+  it("refuses a wrong password, an off-site login form and an open redirect", async () => {
+    const ip = freshIp();
+    const wrong = await adminCall("/admin/login", {
+      form: { password: "nope" },
+      headers: { "cf-connecting-ip": ip },
+    });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.text()).toContain("Wrong password.");
+    expect(wrong.headers.get("set-cookie")).toBeNull();
+    const offSite = await adminCall("/admin/login", {
+      form: { password: ADMIN_PASSWORD },
+      headers: { origin: "https://evil.example", "cf-connecting-ip": freshIp() },
+    });
+    expect(offSite.status).toBe(403);
+    const redirect = await adminCall("/admin/login", {
+      form: { password: ADMIN_PASSWORD, next: "//evil.example/admin" },
+      headers: { "cf-connecting-ip": freshIp() },
+    });
+    expect(redirect.headers.get("location")).toBe("/admin");
+  });
+
+  it("slows down repeated wrong passwords per client, even with the right password", async () => {
+    expect(lockMs(4)).toBe(0);
+    expect(lockMs(5)).toBe(2000);
+    expect(lockMs(50)).toBe(15 * 60_000);
+    const ip = freshIp();
+    const attempt = (password: string) =>
+      adminCall("/admin/login", { form: { password }, headers: { "cf-connecting-ip": ip } });
+    for (let i = 0; i < 4; i++) expect((await attempt("wrong")).status).toBe(401);
+    const fifth = await attempt("wrong");
+    expect(await fifth.text()).toContain("locked for 2 s");
+    const locked = await attempt(ADMIN_PASSWORD);
+    expect(locked.status).toBe(429);
+    expect(locked.headers.get("retry-after")).toBe("2");
+    expect(await locked.text()).toContain("Too many wrong passwords");
+    // Another client is not affected.
+    expect(
+      (
+        await adminCall("/admin/login", {
+          form: { password: ADMIN_PASSWORD },
+          headers: { "cf-connecting-ip": freshIp() },
+        })
+      ).status,
+    ).toBe(303);
+  });
+
+  it("fails closed when ADMIN_PASSWORD is not configured", async () => {
+    const res = await worker.fetch(
+      new Request(`${BASE}/admin/login`),
+      { ...env, ADMIN_PASSWORD: "" },
+      createExecutionContext(),
+    );
+    expect(res.status).toBe(503);
+    expect(await res.text()).toContain("ADMIN_PASSWORD secret is not configured");
+    const post = await worker.fetch(
+      new Request(`${BASE}/admin/login`, {
+        method: "POST",
+        headers: { origin: BASE, "content-type": "application/x-www-form-urlencoded" },
+        body: "password=",
+      }),
+      { ...env, ADMIN_PASSWORD: "" },
+      createExecutionContext(),
+    );
+    expect(post.status).toBe(503);
+  });
+
+  it("rejects a tampered or foreign session and logs out", async () => {
+    const admin = await login();
+    const [h, p] = admin.cookie.split("=")[1]!.split(".");
+    const forged = `__Host-llmproxy_admin=${h}.${p}.AAAA`;
+    expect((await adminCall("/admin", {}, { cookie: forged, csrf: "" })).status).toBe(303);
+    const out = await adminPost(admin, "/admin/logout");
+    expect(out.status).toBe(303);
+    expect(out.headers.get("location")).toBe("/admin/login?msg=logged_out");
+    expect(out.headers.get("set-cookie")).toMatch(/__Host-llmproxy_admin=;.*Max-Age=0/);
+  });
+});
+
+describe("admin CSRF", () => {
+  it("refuses a change without the CSRF token or from another origin", async () => {
+    const admin = await login();
+    const name = uniqueName("csrf");
+    const noToken = await adminCall("/admin/projects", { form: { name, api_key: "k" } }, admin);
+    expect(noToken.status).toBe(403);
+    expect(await noToken.text()).toContain("CSRF check failed");
+    const otherOrigin = await adminCall(
+      "/admin/projects",
+      { form: { _csrf: admin.csrf, name, api_key: "k" }, headers: { origin: "https://evil.example" } },
+      admin,
+    );
+    expect(otherOrigin.status).toBe(403);
+    const list = await json<{ data: { name: string }[] }>(await manage("/projects?limit=500"));
+    expect(list.data.some((p) => p.name === name)).toBe(false);
+  });
+
+  it("lets the session use the management API, changes only with x-csrf-token", async () => {
+    const admin = await login();
+    const list = await adminCall("/manage/projects", {}, admin);
+    expect(list.status).toBe(200);
+    const body = JSON.stringify({ name: uniqueName("api"), api_key: "sk-x-12345678" });
+    const headers = { cookie: admin.cookie, "content-type": "application/json", origin: BASE };
+    const refused = await adminCall("/manage/projects", { method: "POST", headers });
+    expect(refused.status).toBe(403);
+    expect((await json<{ error: { code: string } }>(refused)).error.code).toBe("csrf_failed");
+    const made = await worker.fetch(
+      new Request(`${BASE}/manage/projects`, {
+        method: "POST",
+        headers: { ...headers, "x-csrf-token": admin.csrf },
+        body,
+      }),
+      env,
+      createExecutionContext(),
+    );
+    expect(made.status).toBe(201);
+    const id = (await json<{ id: string }>(made)).id;
+    const audit = await json<{ data: { actor: string; action: string }[] }>(
+      await manage(`/audit?target_id=${id}`),
+    );
+    expect(audit.data[0]).toMatchObject({ actor: "admin", action: "project.create" });
+  });
+});
+
+describe("admin projects", () => {
+  it("escapes what a user typed (the XSS probe)", async () => {
+    const admin = await login();
+    const name = `${XSS}-${uniqueName()}`;
+    const id = await newProject(admin, name);
+    for (const path of [
+      `/admin/projects/${id}`,
+      "/admin/projects",
+      `/admin/projects/${id}/delete`,
+      "/admin/tokens/new",
+    ]) {
+      const html = await (await adminCall(path, {}, admin)).text();
+      expect(html).toContain("&lt;img src=x onerror=alert(1)&gt;");
+      expect(html).not.toContain("<img src=x");
+    }
+  });
+
+  it("shows field errors and the API's message, never echoes the key", async () => {
+    const admin = await login();
+    const res = await adminPost(admin, "/admin/projects", {
+      name: "ok-name",
+      api_key: "sk-never-echo-this",
+      base_url: "ftp://nope",
+      metadata: "{not json",
+    });
+    expect(res.status).toBe(400);
+    const html = await res.text();
+    expect(html).toContain("Invalid metadata: not valid JSON");
+    expect(html).not.toContain("sk-never-echo-this");
+    expect(html).toContain('value="ok-name"');
+  });
+
+  it("edits, deactivates, rotates the key (hint only) and deletes with a count of tokens", async () => {
+    const admin = await login();
+    const id = await newProject(admin);
+    await createToken(id);
+    await createToken(id);
+    expect(
+      (
+        await adminPost(admin, `/admin/projects/${id}`, {
+          name: uniqueName("renamed"),
+          provider: "openai",
+          base_url: "https://example.com/v1",
+        })
+      ).status,
+    ).toBe(303);
+    expect((await adminPost(admin, `/admin/projects/${id}/active`, { active: "false" })).status).toBe(303);
+    expect((await json<{ is_active: boolean }>(await manage(`/projects/${id}`))).is_active).toBe(false);
+    expect(
+      (await adminPost(admin, `/admin/projects/${id}/key`, { api_key: "sk-rotated-key-WXYZ" })).status,
+    ).toBe(303);
+    const page = await (await adminCall(`/admin/projects/${id}`, {}, admin)).text();
+    expect(page).toContain("sk-r…WXYZ");
+    expect(page).not.toContain("sk-rotated-key-WXYZ");
+    const confirm = await (await adminCall(`/admin/projects/${id}/delete`, {}, admin)).text();
+    expect(confirm).toContain("2 active tokens");
+    expect((await adminPost(admin, `/admin/projects/${id}/delete`)).headers.get("location")).toBe(
+      "/admin/projects?msg=project_deleted",
+    );
+    expect((await manage(`/projects/${id}`)).status).toBe(404);
+  });
+
+  it("revokes all tokens of a project after a confirmation", async () => {
+    const admin = await login();
+    const p = await createProject();
+    const t = await createToken(p.id);
+    const confirm = await (await adminCall(`/admin/projects/${p.id}/revoke-tokens`, {}, admin)).text();
+    expect(confirm).toContain("1 active token");
+    expect((await adminPost(admin, `/admin/projects/${p.id}/revoke-tokens`)).status).toBe(303);
+    expect((await json<{ status: string }>(await manage(`/tokens/${t.id}`))).status).toBe("revoked");
+  });
+});
+
+describe("admin tokens", () => {
+  it("creates a token with every option and shows the secret once", async () => {
+    const admin = await login();
+    const p = await createProject();
+    const res = await adminPost(admin, "/admin/tokens", {
+      project_id: p.id,
+      name: "notebook",
+      duration_minutes: "90",
+      max_requests: "10",
+      rate_requests_1: "5",
+      rate_window_1: "60",
+      rate_requests_2: "100",
+      rate_window_2: "3600",
+      max_tokens: "5000",
+      max_cost_usd: "1.5",
+      allowed_models: "gpt-4o-mini, gpt-4o",
+      metadata: '{"user": "alice"}',
+    });
+    expect(res.status).toBe(201);
+    const html = await res.text();
+    const secret = /data-testid="token-secret">(wt_[0-9A-Za-z]+)</.exec(html)?.[1];
+    expect(secret).toMatch(/^wt_/);
+    expect(html).toContain(`OPENAI_BASE_URL=${BASE}/v1`);
+    expect(html).toContain(`OPENAI_API_KEY=${secret}`);
+    const id = /href="\/admin\/tokens\/([0-9a-f-]{36})"/.exec(html)![1]!;
+    const t = await json<Record<string, unknown>>(await manage(`/tokens/${id}`));
+    expect(t).toMatchObject({
+      name: "notebook",
+      max_requests: 10,
+      rate_limit: [
+        { requests: 5, window_seconds: 60 },
+        { requests: 100, window_seconds: 3600 },
+      ],
+      max_tokens: 5000,
+      max_cost_usd: 1.5,
+      allowed_models: ["gpt-4o-mini", "gpt-4o"],
+      metadata: { user: "alice" },
+    });
+    const detail = await (await adminCall(`/admin/tokens/${id}`, {}, admin)).text();
+    expect(detail).not.toContain(secret!);
+    expect(detail).toContain("5 per 60 s");
+  });
+
+  it("takes an expiry typed as UTC date and time instead of a duration", async () => {
+    const admin = await login();
+    const p = await createProject();
+    const at = new Date(Date.now() + 2 * 3_600_000).toISOString().slice(0, 16);
+    const res = await adminPost(admin, "/admin/tokens", {
+      project_id: p.id,
+      duration_minutes: "",
+      expires_at: at,
+    });
+    expect(res.status).toBe(201);
+    const id = /href="\/admin\/tokens\/([0-9a-f-]{36})"/.exec(await res.text())![1]!;
+    const t = await json<{ expires_at: string }>(await manage(`/tokens/${id}`));
+    expect(t.expires_at).toBe(`${at}:00.000Z`);
+  });
+
+  it("explains invalid input in the form", async () => {
+    const admin = await login();
+    const p = await createProject();
+    const res = await adminPost(admin, "/admin/tokens", { project_id: p.id, duration_minutes: "999999" });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("must be at most 525600 minutes");
+  });
+
+  it("filters the list and revokes with a confirmation", async () => {
+    const admin = await login();
+    const p = await createProject();
+    const a = await createToken(p.id, { name: `findme-${XSS}` });
+    await createToken(p.id, { name: "other" });
+    const list = await (
+      await adminCall(`/admin/tokens?project_id=${p.id}&search=findme&status=`, {}, admin)
+    ).text();
+    expect(list).toContain("findme-&lt;img");
+    expect(list).not.toContain(">other<");
+    const confirm = await (await adminCall(`/admin/tokens/${a.id}/revoke`, {}, admin)).text();
+    expect(confirm).toContain(p.name);
+    expect((await adminPost(admin, `/admin/tokens/${a.id}/revoke`)).status).toBe(303);
+    const revoked = await (
+      await adminCall(`/admin/tokens?project_id=${p.id}&status=revoked`, {}, admin)
+    ).text();
+    expect(revoked).toContain("findme-");
+    const bad = await adminCall("/admin/tokens?status=bogus", {}, admin);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain("Invalid filters");
+  });
+});
+
+describe("admin dashboard and logs", () => {
+  it("charts the usage rollups and names the top project", async () => {
+    const admin = await login();
+    const p = await createProject({ name: uniqueName("busy") });
+    const t = await createToken(p.id, { name: "dash-token" });
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    await getDb(env)
+      .insert(usageHourly)
+      .values([
+        {
+          hour,
+          projectId: p.id,
+          tokenId: t.id,
+          model: "gpt-4o-mini",
+          requests: 900_000,
+          errors: 9000,
+          promptTokens: 100,
+          completionTokens: 50,
+          costUsd: 0.5,
+        },
+        {
+          hour: hour - 3_600_000,
+          projectId: p.id,
+          tokenId: t.id,
+          model: "gpt-4o-mini",
+          requests: 100_000,
+          errors: 0,
+          promptTokens: 10,
+          completionTokens: 5,
+          costUsd: 0.25,
+        },
+      ]);
+    const html = await (await adminCall("/admin?range=day", {}, admin)).text();
+    expect(html).toContain(p.name);
+    expect(html).toContain("dash-token");
+    expect(html).toContain("gpt-4o-mini");
+    expect(html).toContain("<svg");
+    const hourPage = await (await adminCall("/admin?range=hour", {}, admin)).text();
+    expect(hourPage).toContain('aria-current="true">Last hour');
+    const tokenPage = await (await adminCall(`/admin/tokens/${t.id}?range=month`, {}, admin)).text();
+    expect(tokenPage).toContain("Requests: 1.0M in total");
+  });
+
+  it("reads recent requests from the R2 log with filters", async () => {
+    const admin = await login();
+    const p = await createProject();
+    const t = await createToken(p.id);
+    const ev = (id: string, status: number) => ({
+      id,
+      timestamp: new Date().toISOString(),
+      token_id: t.id,
+      project_id: p.id,
+      method: "POST",
+      path: "/v1/chat/completions",
+      status,
+      duration_ms: 120,
+      ttfb_ms: 80,
+      stream: false,
+      model: "gpt-4o-mini",
+      usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 },
+      usage_source: "upstream",
+      cost_usd: 0.0001,
+      error: status >= 400 ? "upstream_error" : null,
+      aborted: false,
+      upstream_request_id: null,
+      colo: null,
+      user_agent: null,
+    });
+    const id1 = crypto.randomUUID();
+    const id2 = crypto.randomUUID();
+    await env.EVENTS_BUCKET.put(
+      `${hourPrefix(Date.now())}${crypto.randomUUID()}.jsonl`,
+      `${JSON.stringify(ev(id1, 200))}\nnot json\n${JSON.stringify(ev(id2, 502))}\n`,
+    );
+    const all = await (await adminCall(`/admin/events?project_id=${p.id}`, {}, admin)).text();
+    expect(all).toContain("upstream_error");
+    expect(all.match(/\/v1\/chat\/completions/g)).toHaveLength(2);
+    const errors = await (await adminCall(`/admin/events?project_id=${p.id}&outcome=ok`, {}, admin)).text();
+    expect(errors.match(/\/v1\/chat\/completions/g)).toHaveLength(1);
+    const detail = await (await adminCall(`/admin/tokens/${t.id}`, {}, admin)).text();
+    expect(detail).toContain("upstream_error");
+  });
+
+  it("lists management actions in the audit log", async () => {
+    const admin = await login();
+    const id = await newProject(admin);
+    const html = await (await adminCall(`/admin/audit?target_id=${id}`, {}, admin)).text();
+    expect(html).toContain("project.create");
+    expect(html).toContain(">admin<");
+    expect(csrfIn(html)).toBe(admin.csrf);
+  });
+
+  it("answers unknown pages and ids with a readable page", async () => {
+    const admin = await login();
+    const missing = await adminCall("/admin/nope", {}, admin);
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toContain("There is no admin page at this address.");
+    const unknown = await adminCall(`/admin/projects/${crypto.randomUUID()}`, {}, admin);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.text()).toMatch(/No project with id/);
+    const bad = await adminCall("/admin/tokens/not-a-uuid", {}, admin);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain("must be a UUID");
+  });
+
+  it("serves its own stylesheet and script, cacheable", async () => {
+    const css = await adminCall("/admin/assets/admin.css");
+    expect(css.status).toBe(200);
+    expect(css.headers.get("content-type")).toContain("text/css");
+    expect(await css.text()).toContain("prefers-color-scheme:dark");
+    expect((await adminCall("/admin/assets/admin.js")).headers.get("cache-control")).toContain("max-age");
+  });
+});
