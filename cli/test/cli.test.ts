@@ -176,6 +176,21 @@ describe("projects and tokens, as an operator would", () => {
   });
 });
 
+describe("status and metrics", () => {
+  it("status checks readiness and the management token", async () => {
+    const r = await cli(["status", "--json"], env);
+    expect(r.code).toBe(0);
+    expect(r.json()).toMatchObject({ status: "ready", management_token: "ok" });
+  });
+
+  it("metrics prints the Prometheus text", async () => {
+    const r = await cli(["metrics"], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("# TYPE llm_proxy_requests_total counter");
+    expect(r.stdout).toMatch(/^llm_proxy_info\{version="[^"]+"\} 1$/m);
+  });
+});
+
 describe("benchmark", () => {
   it("measures a GET endpoint and prints JSON with percentiles", async () => {
     const r = await cli(
