@@ -41,8 +41,11 @@ async function fetchEvents(client: ManagementClient, query: Query): Promise<Requ
   return Array.isArray(answer) ? answer : (answer.data ?? []);
 }
 
+const LOOKBACK_MS = 5 * 60_000;
+
 type TailOptions = {
   project?: string;
+  model?: string;
   token?: string;
   status?: string;
   since?: string;
@@ -58,7 +61,8 @@ export function eventsCommand(): Command {
     .description("print recent request events, oldest of them first; --follow keeps polling for new ones")
     .option("--project <project>", "project id or name")
     .option("--token <id>", "token id")
-    .option("--status <status>", "HTTP status (e.g. 429)")
+    .option("--model <model>", "model id")
+    .option("--status <status>", "HTTP status (429), a class (4xx), ok or error")
     .option("--since <time>", "only events after (ISO time or 10m / 1h ago)", (v) => timeArg(v))
     .option("-n, --limit <n>", "how many recent events to show first", positiveInt, 20)
     .option("-f, --follow", "keep polling and print new events as they arrive")
@@ -66,11 +70,21 @@ export function eventsCommand(): Command {
     .action(
       action(async ({ client, json }, o: TailOptions) => {
         const projectId = o.project ? await resolveProjectId(client, o.project) : undefined;
-        const query: Query = { project_id: projectId, token_id: o.token, status: o.status, from: o.since };
+        const query: Query = {
+          project_id: projectId,
+          token_id: o.token,
+          model: o.model,
+          status: o.status,
+          from: o.since,
+        };
         const seen = new Set<string>();
+        let newest = 0;
         const emit = (events: RequestEvent[], header: boolean) => {
           const fresh = events.filter((e) => !seen.has(e.id)).reverse();
-          for (const e of fresh) seen.add(e.id);
+          for (const e of fresh) {
+            seen.add(e.id);
+            newest = Math.max(newest, Date.parse(e.timestamp) || 0);
+          }
           if (fresh.length === 0) return;
           // One JSON object per line under --json: `llm-proxy events tail -f --json | jq` works.
           if (json) for (const e of fresh) print(JSON.stringify(e));
@@ -96,7 +110,13 @@ export function eventsCommand(): Command {
         while (!stop) {
           await sleep(o.interval);
           if (stop) break;
-          emit(await fetchEvents(client, { ...query, limit: 100 }), seen.size === 0);
+          // Events reach the log in queue batches, not in timestamp order: look back a few minutes
+          // behind the newest one seen and drop what was already printed.
+          const from = newest
+            ? new Date(Math.max(Date.parse(o.since ?? "") || 0, newest - LOOKBACK_MS)).toISOString()
+            : o.since;
+          const events = await fetchEvents(client, { ...query, from, limit: 500 });
+          emit(events, seen.size === 0);
         }
       }),
     );

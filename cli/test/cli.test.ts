@@ -1,8 +1,9 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cli, type Gateway, MANAGEMENT_TOKEN, startGateway } from "./gateway";
+import { BIN, cli, type Gateway, MANAGEMENT_TOKEN, ROOT, startGateway } from "./gateway";
 
 let gw: Gateway;
 let env: Record<string, string>;
@@ -270,5 +271,108 @@ describe("benchmark", () => {
       {},
     );
     expect(r.code).toBe(3);
+  });
+});
+
+describe("usage and events (once the usage API is merged)", () => {
+  const HOUR = 3_600_000;
+  const hour = Math.floor(Date.now() / HOUR) * HOUR;
+  let hasUsageApi = false;
+  const event = (id: string, at: number, status = 200) => ({
+    id,
+    timestamp: new Date(at).toISOString(),
+    token_id: "tok-cli",
+    project_id: "proj-cli",
+    method: "POST",
+    path: "/v1/chat/completions",
+    status,
+    duration_ms: 120,
+    ttfb_ms: 40,
+    stream: false,
+    model: "gpt-4o-mini",
+    usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+    usage_source: "upstream",
+    cost_usd: 0.0001,
+    error: status >= 400 ? "upstream_error" : null,
+    aborted: false,
+    upstream_request_id: null,
+    colo: null,
+    user_agent: null,
+  });
+  const putEvents = async (key: string, events: ReturnType<typeof event>[]) => {
+    const e = await gw.server.getWorker().getEnv();
+    const day = new Date(hour).toISOString().slice(0, 10);
+    const hh = new Date(hour).toISOString().slice(11, 13);
+    await e.EVENTS_BUCKET.put(
+      `events/dt=${day}/hour=${hh}/${key}.jsonl`,
+      `${events.map((x) => JSON.stringify(x)).join("\n")}\n`,
+    );
+  };
+
+  beforeAll(async () => {
+    const doc = (await (await fetch(`${gw.url}/manage/openapi.json`)).json()) as {
+      paths: Record<string, unknown>;
+    };
+    hasUsageApi = Boolean(doc.paths["/manage/usage"] && doc.paths["/manage/events"]);
+    if (!hasUsageApi) return;
+    const e = await gw.server.getWorker().getEnv();
+    await e.DB.prepare(
+      `insert into usage_hourly (hour, project_id, token_id, model, requests, errors, prompt_tokens,
+        completion_tokens, cost_usd, duration_ms_sum) values (?, 'proj-cli', 'tok-cli', ?, ?, ?, ?, ?, ?, ?)`,
+    )
+      .bind(hour, "gpt-4o-mini", 4, 1, 400, 100, 0.002, 800)
+      .run();
+    await putEvents(`${Date.now()}-a`, [
+      event("ev-1", Date.now() - 2000),
+      event("ev-2", Date.now() - 1000, 502),
+    ]);
+  });
+
+  it("usage groups by model, as a table with totals and as JSON", async (ctx) => {
+    if (!hasUsageApi) ctx.skip();
+    const json = await cli(
+      ["usage", "--project", "proj-cli", "--group-by", "model", "--from", "2d", "--json"],
+      env,
+    );
+    expect(json.code).toBe(0);
+    const rows = (json.json() as { data: { model: string; requests: number }[] }).data;
+    expect(rows).toEqual([expect.objectContaining({ model: "gpt-4o-mini", requests: 4 })]);
+    const table = await cli(["usage", "--project", "proj-cli", "--group-by", "model"], env);
+    expect(table.stdout).toContain("gpt-4o-mini");
+    expect(table.stdout).toContain("total");
+  });
+
+  it("events tail prints recent events; --follow prints new ones as they arrive", async (ctx) => {
+    if (!hasUsageApi) ctx.skip();
+    const r = await cli(["events", "tail", "--project", "proj-cli", "--json"], env);
+    expect((r.json() as { id: string }[]).map((e) => e.id)).toEqual(["ev-2", "ev-1"]);
+    const table = await cli(["events", "tail", "--project", "proj-cli"], env);
+    expect(table.stdout).toContain("/v1/chat/completions");
+    expect(table.stdout).toContain("upstream_error");
+
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [BIN, "events", "tail", "--project", "proj-cli", "--follow", "--interval", "200ms", "--json"],
+      { cwd: ROOT, env: { ...process.env, ...env } },
+    );
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    const waitFor = async (id: string) => {
+      for (let i = 0; i < 100 && !out.includes(id); i++) await new Promise((res) => setTimeout(res, 100));
+      expect(out).toContain(id);
+    };
+    await waitFor("ev-2");
+    await putEvents(`${Date.now()}-b`, [event("ev-3", Date.now())]);
+    await waitFor("ev-3");
+    child.kill("SIGINT");
+    const code = await new Promise((res) => child.on("exit", res));
+    expect(code).toBe(0);
+    const ids = out
+      .trim()
+      .split("\n")
+      .map((l) => (JSON.parse(l) as { id: string }).id);
+    expect(ids).toEqual(["ev-1", "ev-2", "ev-3"]);
   });
 });
