@@ -282,7 +282,7 @@ describe("usage and events (once the usage API is merged)", () => {
     id,
     timestamp: new Date(at).toISOString(),
     token_id: "tok-cli",
-    project_id: "proj-cli",
+    project_id: "00000000-0000-4000-8000-0000000000c1",
     method: "POST",
     path: "/v1/chat/completions",
     status,
@@ -318,7 +318,7 @@ describe("usage and events (once the usage API is merged)", () => {
     const e = await gw.server.getWorker().getEnv();
     await e.DB.prepare(
       `insert into usage_hourly (hour, project_id, token_id, model, requests, errors, prompt_tokens,
-        completion_tokens, cost_usd, duration_ms_sum) values (?, 'proj-cli', 'tok-cli', ?, ?, ?, ?, ?, ?, ?)`,
+        completion_tokens, cost_usd, duration_ms_sum) values (?, '00000000-0000-4000-8000-0000000000c1', 'tok-cli', ?, ?, ?, ?, ?, ?, ?)`,
     )
       .bind(hour, "gpt-4o-mini", 4, 1, 400, 100, 0.002, 800)
       .run();
@@ -331,28 +331,28 @@ describe("usage and events (once the usage API is merged)", () => {
   it("usage groups by model, as a table with totals and as JSON", async (ctx) => {
     if (!hasUsageApi) ctx.skip();
     const json = await cli(
-      ["usage", "--project", "proj-cli", "--group-by", "model", "--from", "2d", "--json"],
+      ["usage", "--project", "00000000-0000-4000-8000-0000000000c1", "--group-by", "model", "--from", "2d", "--json"],
       env,
     );
     expect(json.code).toBe(0);
     const rows = (json.json() as { data: { model: string; requests: number }[] }).data;
     expect(rows).toEqual([expect.objectContaining({ model: "gpt-4o-mini", requests: 4 })]);
-    const table = await cli(["usage", "--project", "proj-cli", "--group-by", "model"], env);
+    const table = await cli(["usage", "--project", "00000000-0000-4000-8000-0000000000c1", "--group-by", "model"], env);
     expect(table.stdout).toContain("gpt-4o-mini");
     expect(table.stdout).toContain("total");
   });
 
   it("events tail prints recent events; --follow prints new ones as they arrive", async (ctx) => {
     if (!hasUsageApi) ctx.skip();
-    const r = await cli(["events", "tail", "--project", "proj-cli", "--json"], env);
+    const r = await cli(["events", "tail", "--project", "00000000-0000-4000-8000-0000000000c1", "--json"], env);
     expect((r.json() as { id: string }[]).map((e) => e.id)).toEqual(["ev-2", "ev-1"]);
-    const table = await cli(["events", "tail", "--project", "proj-cli"], env);
+    const table = await cli(["events", "tail", "--project", "00000000-0000-4000-8000-0000000000c1"], env);
     expect(table.stdout).toContain("/v1/chat/completions");
     expect(table.stdout).toContain("upstream_error");
 
     const child: ChildProcess = spawn(
       process.execPath,
-      [BIN, "events", "tail", "--project", "proj-cli", "--follow", "--interval", "200ms", "--json"],
+      [BIN, "events", "tail", "--project", "00000000-0000-4000-8000-0000000000c1", "--follow", "--interval", "200ms", "--json"],
       { cwd: ROOT, env: { ...process.env, ...env } },
     );
     let out = "";
