@@ -10,6 +10,14 @@ export {
   timedRequest,
 } from "./client.ts";
 export {
+  type InterleavedPlan,
+  type InterleavedResult,
+  type InterleavedTarget,
+  type Paired,
+  paired,
+  runInterleaved,
+} from "./interleave.ts";
+export {
   type Comparison,
   compareLoad,
   type LoadOptions,
@@ -18,5 +26,14 @@ export {
   runLoad,
 } from "./load.ts";
 export { type Cell, renderMarkdown, renderTable, toCsv, writeJson } from "./output.ts";
-export { percentile, round, type Summary, sorted, subtract, summarize } from "./stats.ts";
+export {
+  type Histogram,
+  histogram,
+  percentile,
+  round,
+  type Summary,
+  sorted,
+  subtract,
+  summarize,
+} from "./stats.ts";
 export { analyseSpacing, gaps, medianGaps, type SpacingReport, sampleStreams } from "./stream.ts";

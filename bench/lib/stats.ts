@@ -71,3 +71,28 @@ export function round(value: number, decimals = 3): number {
   const f = 10 ** decimals;
   return Math.round(value * f) / f;
 }
+
+export type Histogram = { edges: number[]; counts: number[] };
+
+/**
+ * Counts of samples in `buckets` equal-width buckets from min to max (or the given range): edges has
+ * buckets + 1 entries. For charts; percentiles come from summarize().
+ */
+export function histogram(
+  samples: ArrayLike<number>,
+  buckets: number,
+  range?: { min: number; max: number },
+): Histogram {
+  const s = sorted(samples);
+  const min = range?.min ?? s[0] ?? 0;
+  const max = range?.max ?? s[s.length - 1] ?? 0;
+  const width = (max - min) / buckets || 1;
+  const edges = Array.from({ length: buckets + 1 }, (_, i) => min + i * width);
+  const counts = new Array<number>(buckets).fill(0);
+  for (const v of s) {
+    if (v < min || v > max) continue;
+    const i = Math.min(buckets - 1, Math.floor((v - min) / width));
+    counts[i] = (counts[i] ?? 0) + 1;
+  }
+  return { edges, counts };
+}

@@ -1,8 +1,8 @@
-import type { LoadResult } from "../../bench/lib/load.ts";
+import { paired } from "../../bench/lib/interleave.ts";
 import { toCsv } from "../../bench/lib/output.ts";
 import { round, type Summary, subtract } from "../../bench/lib/stats.ts";
 import { renderTable } from "../output";
-import type { Target } from "./run";
+import type { Target, TargetResult } from "./run";
 
 export type TargetReport = {
   label: string;
@@ -26,6 +26,9 @@ export type Comparison = {
   latency_ratio_p50: number;
   latency_ratio_p99: number;
   throughput_ratio: number;
+  /** Median over rounds of (target p50 − baseline p50, same round): steadier on a busy machine. */
+  added_p50_ms_paired: number;
+  rounds: number;
 };
 
 export type BenchReport = {
@@ -43,9 +46,10 @@ const ratio = (a: number, b: number) => (b > 0 ? round(a / b, 3) : 0);
 
 export function buildReport(
   targets: Target[],
-  results: LoadResult[],
+  runs: TargetResult[],
   meta: { endpoint: string; stream: boolean; concurrency: number },
 ): BenchReport {
+  const results = runs.map((r) => r.merged);
   const reports = results.map((r, i) => ({
     label: targets[i]!.label,
     url: targets[i]!.url,
@@ -70,6 +74,11 @@ export function buildReport(
       latency_ratio_p50: ratio(a.latencyMs.p50, b.latencyMs.p50),
       latency_ratio_p99: ratio(a.latencyMs.p99, b.latencyMs.p99),
       throughput_ratio: ratio(a.rps, b.rps),
+      added_p50_ms_paired: round(
+        paired(runs[0]!.rounds, runs[1]!.rounds, (r) => r.latencyMs.p50, "diff").median,
+        2,
+      ),
+      rounds: runs[0]!.rounds.length,
     };
   }
   return report;
@@ -132,7 +141,8 @@ export function renderHuman(r: BenchReport): string {
       ),
     );
     parts.push(
-      `latency ratio: p50 ×${c.latency_ratio_p50}, p99 ×${c.latency_ratio_p99}; throughput ratio ×${c.throughput_ratio}`,
+      `latency ratio: p50 ×${c.latency_ratio_p50}, p99 ×${c.latency_ratio_p99}; throughput ratio ×${c.throughput_ratio}; ` +
+        `added p50, median of ${c.rounds} paired rounds: ${c.added_p50_ms_paired} ms`,
     );
   }
   return parts.join("\n");

@@ -61,23 +61,30 @@ export function endpointUrl(target: string, endpoint: string): string {
 
 export type Progress = { start(total: number): void; tick(): void; stop(): void };
 
+export type TargetResult = { merged: LoadResult; rounds: LoadResult[] };
+
 /**
  * Runs the load against every target. With two targets the requests are split into `rounds` interleaved
- * rounds (A, B, A, B, …) and each target's rounds merged, so neither gets the warmer machine.
+ * rounds, the order rotating (A B, B A, …), and each target's rounds merged, so neither gets the warmer
+ * machine; the per-round results also give paired differences (bench/lib/interleave.ts `paired`).
+ * (bench/lib's runInterleaved does the same but reports per round only; this loop ticks a progress bar
+ * per request.)
  */
 export async function runTargets(
   targets: Target[],
   endpoint: string,
   o: BenchOptions,
   progress: Progress,
-): Promise<LoadResult[]> {
+): Promise<TargetResult[]> {
   const rounds = targets.length > 1 ? Math.max(1, Math.min(o.rounds, o.requests)) : 1;
   progress.start(o.requests * targets.length);
   const perTarget: LoadResult[][] = targets.map(() => []);
   try {
     for (let r = 0; r < rounds; r++) {
       const count = Math.floor(o.requests / rounds) + (r < o.requests % rounds ? 1 : 0);
-      for (const [i, t] of targets.entries()) {
+      for (let k = 0; k < targets.length; k++) {
+        const i = (k + r) % targets.length;
+        const t = targets[i]!;
         const headers: Record<string, string> = { "user-agent": "llm-proxy-benchmark" };
         if (o.body !== undefined) headers["content-type"] = "application/json";
         if (t.token) headers.authorization = `Bearer ${t.token}`;
@@ -101,5 +108,5 @@ export async function runTargets(
   } finally {
     progress.stop();
   }
-  return perTarget.map((runs) => (runs.length === 1 ? runs[0]! : mergeLoad(runs)));
+  return perTarget.map((runs) => ({ merged: runs.length === 1 ? runs[0]! : mergeLoad(runs), rounds: runs }));
 }

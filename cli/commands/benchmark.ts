@@ -130,13 +130,13 @@ export function benchmarkCommand(): Command {
         writeFileSync(
           o.chart,
           latencyChartSvg(
-            targets.map((t, i) => ({ label: t.label, samples: results[i]!.latencySamples })),
+            targets.map((t, i) => ({ label: t.label, samples: results[i]!.merged.latencySamples })),
             title,
           ),
         );
         if (output === "table") note(`Chart written to ${o.chart}`);
       }
-      const first = results[0]!;
+      const first = results[0]!.merged;
       if (first.ok === 0) {
         const statuses = Object.keys(first.statuses).map(Number);
         const refused = statuses.every((s) => s >= 400 && s < 500);

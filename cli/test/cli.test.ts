@@ -331,20 +331,35 @@ describe("usage and events (once the usage API is merged)", () => {
   it("usage groups by model, as a table with totals and as JSON", async (ctx) => {
     if (!hasUsageApi) ctx.skip();
     const json = await cli(
-      ["usage", "--project", "00000000-0000-4000-8000-0000000000c1", "--group-by", "model", "--from", "2d", "--json"],
+      [
+        "usage",
+        "--project",
+        "00000000-0000-4000-8000-0000000000c1",
+        "--group-by",
+        "model",
+        "--from",
+        "2d",
+        "--json",
+      ],
       env,
     );
     expect(json.code).toBe(0);
     const rows = (json.json() as { data: { model: string; requests: number }[] }).data;
     expect(rows).toEqual([expect.objectContaining({ model: "gpt-4o-mini", requests: 4 })]);
-    const table = await cli(["usage", "--project", "00000000-0000-4000-8000-0000000000c1", "--group-by", "model"], env);
+    const table = await cli(
+      ["usage", "--project", "00000000-0000-4000-8000-0000000000c1", "--group-by", "model"],
+      env,
+    );
     expect(table.stdout).toContain("gpt-4o-mini");
     expect(table.stdout).toContain("total");
   });
 
   it("events tail prints recent events; --follow prints new ones as they arrive", async (ctx) => {
     if (!hasUsageApi) ctx.skip();
-    const r = await cli(["events", "tail", "--project", "00000000-0000-4000-8000-0000000000c1", "--json"], env);
+    const r = await cli(
+      ["events", "tail", "--project", "00000000-0000-4000-8000-0000000000c1", "--json"],
+      env,
+    );
     expect((r.json() as { id: string }[]).map((e) => e.id)).toEqual(["ev-2", "ev-1"]);
     const table = await cli(["events", "tail", "--project", "00000000-0000-4000-8000-0000000000c1"], env);
     expect(table.stdout).toContain("/v1/chat/completions");
@@ -352,7 +367,17 @@ describe("usage and events (once the usage API is merged)", () => {
 
     const child: ChildProcess = spawn(
       process.execPath,
-      [BIN, "events", "tail", "--project", "00000000-0000-4000-8000-0000000000c1", "--follow", "--interval", "200ms", "--json"],
+      [
+        BIN,
+        "events",
+        "tail",
+        "--project",
+        "00000000-0000-4000-8000-0000000000c1",
+        "--follow",
+        "--interval",
+        "200ms",
+        "--json",
+      ],
       { cwd: ROOT, env: { ...process.env, ...env } },
     );
     let out = "";
