@@ -47,7 +47,7 @@ export function autoColumns(rows: Record<string, unknown>[]): Column<Record<stri
 
 /** A single resource as a two-column key/value table. */
 export function renderRecord(record: Record<string, unknown>): string {
-  const t = new Table({ style: { head: [], border: useColor() ? ["grey"] : [] } });
+  const t = new Table({ style: { head: [], border: useColor() ? ["grey"] : [], compact: true } });
   for (const [k, v] of Object.entries(record)) t.push({ [k]: cell(v) });
   return t.toString();
 }

@@ -18,23 +18,31 @@ function niceStep(max: number, ticks: number): number {
   return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
 }
 
+/** Percentiles on a "nines" axis (as HdrHistogram plots do): p50, p90, p99, p99.9 equally spaced. */
+const NINES = 3;
+const ninesOf = (p: number) => Math.min(NINES, -Math.log10(Math.max(1 - p / 100, 10 ** -NINES)));
+
 /**
- * Latency by percentile (x: 0–100 %, y: ms), one line per series, with p50/p99 marked: the usual way to
- * read a latency distribution, and two runs (direct vs gateway) compare at a glance.
+ * Latency by percentile (x: p0 … p99.9 on a nines scale, y: ms), one line per series, with p50/p99
+ * marked: the usual way to read a latency distribution, and two runs (direct vs gateway) compare at a
+ * glance, tail included.
  */
 export function latencyChartSvg(series: ChartSeries[], title: string): string {
   const curves = series.map((s) => {
     const asc = sorted(s.samples);
     const points: [number, number][] = [];
-    for (let p = 0; p <= 100; p += 0.5) points.push([p, percentile(asc, Math.max(p, 0.001))]);
+    for (let t = 0; t <= NINES + 1e-9; t += 0.02) {
+      const p = 100 * (1 - 10 ** -t);
+      points.push([p, percentile(asc, Math.max(p, 0.001))]);
+    }
     return { ...s, asc, points };
   });
-  const maxY = Math.max(1, ...curves.map((c) => percentile(c.asc, 100)));
+  const maxY = Math.max(1, ...curves.map((c) => percentile(c.asc, 99.9)));
   const step = niceStep(maxY, 6);
   const top = Math.ceil(maxY / step) * step;
   const pw = W - M.left - M.right;
   const ph = H - M.top - M.bottom;
-  const x = (p: number) => M.left + (p / 100) * pw;
+  const x = (p: number) => M.left + (ninesOf(p) / NINES) * pw;
   const y = (ms: number) => M.top + ph - (ms / top) * ph;
   const out: string[] = [];
   out.push(
@@ -49,14 +57,14 @@ export function latencyChartSvg(series: ChartSeries[], title: string): string {
       `<text x="${M.left - 8}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" fill="#374151">${label}</text>`,
     );
   }
-  for (const p of [0, 25, 50, 75, 90, 99, 100]) {
+  for (const p of [0, 50, 75, 90, 95, 99, 99.5, 99.9]) {
     out.push(
       `<line x1="${x(p).toFixed(1)}" x2="${x(p).toFixed(1)}" y1="${M.top}" y2="${M.top + ph}" stroke="#f3f4f6"/>`,
       `<text x="${x(p).toFixed(1)}" y="${M.top + ph + 18}" text-anchor="middle" fill="#374151">p${p}</text>`,
     );
   }
   out.push(
-    `<text x="${M.left + pw / 2}" y="${H - 10}" text-anchor="middle" fill="#111827">percentile of requests</text>`,
+    `<text x="${M.left + pw / 2}" y="${H - 10}" text-anchor="middle" fill="#111827">percentile of successful requests (nines scale)</text>`,
     `<text transform="translate(18 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#111827">latency (ms)</text>`,
     `<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#9ca3af"/>`,
   );
@@ -76,7 +84,7 @@ export function latencyChartSvg(series: ChartSeries[], title: string): string {
     const ly = M.top + 16 + i * 18;
     out.push(
       `<line x1="${M.left + 12}" x2="${M.left + 36}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="3"/>`,
-      `<text x="${M.left + 42}" y="${ly}" fill="#111827">${esc(c.label)} (n=${c.asc.length})</text>`,
+      `<text x="${M.left + 42}" y="${ly}" fill="#111827">${esc(c.label)} (n=${c.asc.length}, max ${percentile(c.asc, 100).toFixed(1)} ms)</text>`,
     );
   });
   out.push("</svg>");

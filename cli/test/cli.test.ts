@@ -251,8 +251,8 @@ describe("benchmark", () => {
     expect(lines).toHaveLength(3);
     const svg = readFileSync(chart, "utf8");
     expect(svg).toMatch(/^<svg/);
-    expect(svg).toContain("gateway (n=20)");
-    expect(svg).toContain("direct (n=20)");
+    expect(svg).toContain("gateway (n=20, max ");
+    expect(svg).toContain("direct (n=20, max ");
   });
 
   it("counts errors by status and code, exits 1 when nothing succeeded", async () => {
