@@ -70,6 +70,8 @@ export class ManagementClient {
       hint = this.conn.token
         ? `The management token (from ${this.conn.tokenSource}) was refused: check it matches the gateway's MANAGEMENT_TOKEN secret.`
         : "No management token: pass --management-token or set LLM_PROXY_MANAGEMENT_TOKEN.";
+    } else if (res.status === 404 && message.startsWith("No route for")) {
+      hint = `The gateway at ${this.conn.url} does not have this API: is it an older version? Deploy the current one.`;
     } else if (res.status === 404 && code !== "not_found") {
       hint = `Is ${this.conn.url} an llm-proxy gateway?`;
     } else if (!body?.error) {
