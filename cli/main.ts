@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { auditCommand } from "./commands/audit";
 import { benchmarkCommand } from "./commands/benchmark";
 import { eventsCommand } from "./commands/events";
 import { projectCommand } from "./commands/projects";
@@ -40,6 +41,7 @@ Examples:
     tokenCommand(),
     usageCommand(),
     eventsCommand(),
+    auditCommand(),
     benchmarkCommand(),
     statusCommand(),
     metricsCommand(),

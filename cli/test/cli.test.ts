@@ -175,6 +175,18 @@ describe("projects and tokens, as an operator would", () => {
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain("404 not_found");
   });
+
+  it("the audit log shows what was done, and how it ended", async () => {
+    const r = await cli(["audit", "--target", project.id, "--json"], env);
+    expect(r.code).toBe(0);
+    const actions = (r.json() as { action: string; result: string }[]).map((a) => `${a.action}:${a.result}`);
+    expect(actions).toContain("project.create:ok");
+    expect(actions).toContain("project.delete:ok");
+    expect(actions).toContain("project.update:validation_error");
+    expect((await cli(["audit", "--action", "token.revoke_by_value"], env)).stdout).toContain(
+      "token.revoke_by_value",
+    );
+  });
 });
 
 describe("status and metrics", () => {
