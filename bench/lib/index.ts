@@ -15,6 +15,7 @@ export {
   type InterleavedTarget,
   type Paired,
   paired,
+  type RoundHooks,
   runInterleaved,
 } from "./interleave.ts";
 export {

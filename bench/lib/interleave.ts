@@ -16,18 +16,27 @@ export type InterleavedPlan = {
   warmup: number;
   concurrency: number;
   timeoutMs?: number;
+  /** Longest a target's round may take (then it stops early): keeps a slow target from stretching a run. */
+  roundMaxMs?: number;
 };
 
 export type InterleavedResult = { merged: LoadResult; rounds: LoadResult[] };
 
+export type RoundHooks = {
+  /** Just before a target's round starts (e.g. to read a process's CPU time). */
+  before?: (round: number, id: string) => void;
+  /** Just after it ends. */
+  after?: (round: number, id: string, result: LoadResult) => void;
+};
+
 export async function runInterleaved(
   targets: readonly InterleavedTarget[],
   plan: InterleavedPlan,
-  onRound?: (round: number, id: string, result: LoadResult) => void,
+  hooks: RoundHooks = {},
 ): Promise<Map<string, InterleavedResult>> {
   const pools = new Map<string, Pool>(targets.map((t) => [t.id, createPool(t.spec.url, plan.concurrency)]));
   const rounds = new Map<string, LoadResult[]>(targets.map((t) => [t.id, []]));
-  const common = { concurrency: plan.concurrency, timeoutMs: plan.timeoutMs };
+  const common = { concurrency: plan.concurrency, timeoutMs: plan.timeoutMs, maxDurationMs: plan.roundMaxMs };
   try {
     for (const t of targets) {
       if (plan.warmup > 0) {
@@ -38,9 +47,10 @@ export async function runInterleaved(
     for (let round = 0; round < plan.rounds; round++) {
       for (let k = 0; k < targets.length; k++) {
         const t = targets[(k + round) % targets.length]!;
+        hooks.before?.(round, t.id);
         const r = await runLoad({ ...t.spec, ...common, requests: perRound, dispatcher: pools.get(t.id) });
         rounds.get(t.id)!.push(r);
-        onRound?.(round, t.id, r);
+        hooks.after?.(round, t.id, r);
       }
     }
   } finally {

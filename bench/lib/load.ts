@@ -9,6 +9,8 @@ export type LoadOptions = RequestSpec & {
   requests: number;
   /** Requests in flight at once (each on its own keep-alive connection). */
   concurrency: number;
+  /** Stop starting new measured requests after this long (the ones in flight finish): bounds a run. */
+  maxDurationMs?: number;
   /** Requests sent first, at the same concurrency, and not recorded (connections, JIT, caches). */
   warmup?: number;
   timeoutMs?: number;
@@ -54,10 +56,11 @@ async function drive(
   send: (i: number) => Promise<Timing>,
   onDone: (t: Timing, i: number) => void,
   signal?: AbortSignal,
+  deadline = Number.POSITIVE_INFINITY,
 ): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < count && !signal?.aborted) {
+    while (next < count && !signal?.aborted && performance.now() < deadline) {
       const i = next++;
       onDone(await send(i), i);
     }
@@ -107,6 +110,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
         opts.onProgress?.(done, opts.requests);
       },
       opts.signal,
+      opts.maxDurationMs === undefined ? undefined : start + opts.maxDurationMs,
     );
     const durationMs = performance.now() - start;
     const result: LoadResult = {
