@@ -100,15 +100,20 @@ export function tokenCommand(): Command {
     cmd
       .command("create")
       .description("create a token; its secret is printed once")
-      .requiredOption("--project <project>", "project id or name"),
+      .requiredOption("--project <project>", "project id or name")
+      .option(
+        "-q, --quiet",
+        "print only the token secret (for scripts: TOKEN=$(llm-proxy token create … -q))",
+      ),
   ).action(
-    action(async ({ client, json }, o: LimitFlags & { project: string }) => {
+    action(async ({ client, json }, o: LimitFlags & { project: string; quiet?: boolean }) => {
       const projectId = await resolveProjectId(client, o.project);
       const t = await client.post<Token & { token: string }>("/manage/tokens", {
         project_id: projectId,
         ...limits(o),
       });
       if (json) return printJson(t);
+      if (o.quiet) return print(t.token);
       const { token, ...rest } = t;
       print(renderRecord(rest));
       print(`\ntoken: ${token}`);

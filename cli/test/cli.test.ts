@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -165,7 +165,8 @@ describe("projects and tokens, as an operator would", () => {
   });
 
   it("revokes all tokens of a project, deactivates and deletes it", async () => {
-    await cli(["token", "create", "--project", name], env);
+    const quiet = await cli(["token", "create", "--project", name, "-q"], env);
+    expect(quiet.stdout.trim()).toMatch(/^wt_[0-9A-Za-z]{38}$/);
     const r = await cli(["project", "revoke-tokens", name, "--json"], env);
     expect(r.json()).toEqual({ revoked_count: 1 });
     const off = await cli(["project", "update", name, "--deactivate", "--json"], env);
@@ -186,6 +187,26 @@ describe("projects and tokens, as an operator would", () => {
     expect((await cli(["audit", "--action", "token.revoke_by_value"], env)).stdout).toContain(
       "token.revoke_by_value",
     );
+  });
+});
+
+describe("the machine's own Node (20) runs the bin too", () => {
+  // npm puts the project's Node 22 first on PATH; the host's node (Node 20 in CI) is the next one.
+  const hostNode = ["/usr/bin/node", "/usr/local/bin/node"].find(
+    (p) => existsSync(p) && realpathSync(p) !== realpathSync(process.execPath),
+  );
+
+  it.runIf(hostNode)("lists projects with the host's node", async () => {
+    const r = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      execFile(
+        hostNode!,
+        [BIN, "project", "list", "--json"],
+        { env: { PATH: process.env.PATH ?? "", ...env } },
+        (err, stdout) => resolve({ code: err ? Number(err.code ?? 99) : 0, stdout }),
+      );
+    });
+    expect(r.code).toBe(0);
+    expect(Array.isArray(JSON.parse(r.stdout))).toBe(true);
   });
 });
 

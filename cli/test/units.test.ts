@@ -1,3 +1,6 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "commander";
 import { describe, expect, it } from "vitest";
 import { latencyChartSvg } from "../benchmark/chart";
@@ -95,5 +98,26 @@ describe("table cells", () => {
     expect(cell("2026-11-22T10:00:00.123Z")).toBe("2026-11-22 10:00:00Z");
     expect(cell(0.1 + 0.2)).toBe("0.3");
     expect(cell({ a: 1 })).toBe('{"a":1}');
+  });
+});
+
+describe("docs", () => {
+  const root = fileURLToPath(new URL("../..", import.meta.url));
+  const files = ["README.md", ...readdirSync(join(root, "docs")).map((f) => `docs/${f}`)].filter((f) =>
+    f.endsWith(".md"),
+  );
+
+  it("relative links point at files that exist", () => {
+    const broken: string[] = [];
+    for (const file of files) {
+      const text = readFileSync(join(root, file), "utf8");
+      for (const [, target] of text.matchAll(/\]\(([^)\s#]+)(?:#[^)]*)?\)/g)) {
+        if (/^[a-z]+:/i.test(target!)) continue;
+        const path =
+          file === "docs/README-proposal.md" ? join(root, target!) : join(root, dirname(file), target!);
+        if (!existsSync(path)) broken.push(`${file} → ${target}`);
+      }
+    }
+    expect(broken).toEqual([]);
   });
 });
