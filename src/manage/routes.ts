@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { auditRoutes } from "../audit/routes";
 import type { AppEnv } from "../lib/context";
 import { ApiError } from "../lib/errors";
+import { metricsRoutes } from "../metrics/routes";
 import { projectRoutes } from "../projects/routes";
 import { tokenRoutes } from "../tokens/routes";
 import { requireManagementAuth } from "./auth";
@@ -18,4 +19,5 @@ export const manageRoutes = new Hono<AppEnv>()
   .use(bodyLimit({ maxSize: 1024 * 1024, onError: tooLarge }))
   .route("/projects", projectRoutes)
   .route("/tokens", tokenRoutes)
-  .route("/audit", auditRoutes);
+  .route("/audit", auditRoutes)
+  .route("/metrics", metricsRoutes);

@@ -1,0 +1,124 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { Command } from "commander";
+import type { ManagementClient, Query } from "../client";
+import { action } from "../context";
+import { type Column, note, print, printJson, renderTable } from "../output";
+import { durationMs, positiveInt, timeArg } from "../parse";
+import { resolveProjectId } from "./projects";
+
+export type RequestEvent = {
+  id: string;
+  timestamp: string;
+  token_id: string | null;
+  project_id: string | null;
+  method: string;
+  path: string;
+  status: number;
+  duration_ms: number;
+  ttfb_ms: number | null;
+  model: string | null;
+  usage: { total_tokens?: number } | null;
+  cost_usd: number | null;
+  error: string | null;
+  [k: string]: unknown;
+};
+
+const columns: Column<RequestEvent>[] = [
+  { header: "time", value: (e) => e.timestamp },
+  { header: "status", value: (e) => e.status, align: "right" },
+  { header: "method", value: (e) => e.method },
+  { header: "path", value: (e) => e.path },
+  { header: "model", value: (e) => e.model },
+  { header: "ms", value: (e) => e.duration_ms, align: "right" },
+  { header: "tokens", value: (e) => e.usage?.total_tokens, align: "right" },
+  { header: "cost $", value: (e) => e.cost_usd, align: "right" },
+  { header: "error", value: (e) => e.error },
+  { header: "token", value: (e) => e.token_id?.slice(0, 8) },
+];
+
+async function fetchEvents(client: ManagementClient, query: Query): Promise<RequestEvent[]> {
+  const answer = await client.get<{ data?: RequestEvent[] } | RequestEvent[]>("/manage/events", query);
+  return Array.isArray(answer) ? answer : (answer.data ?? []);
+}
+
+const LOOKBACK_MS = 5 * 60_000;
+
+type TailOptions = {
+  project?: string;
+  model?: string;
+  token?: string;
+  status?: string;
+  since?: string;
+  limit: number;
+  follow?: boolean;
+  interval: number;
+};
+
+export function eventsCommand(): Command {
+  const cmd = new Command("events").description("the request log (events read back from R2)");
+  cmd
+    .command("tail")
+    .description("print recent request events, oldest of them first; --follow keeps polling for new ones")
+    .option("--project <project>", "project id or name")
+    .option("--token <id>", "token id")
+    .option("--model <model>", "model id")
+    .option("--status <status>", "HTTP status (429), a class (4xx), ok or error")
+    .option("--since <time>", "only events after (ISO time or 10m / 1h ago)", (v) => timeArg(v))
+    .option("-n, --limit <n>", "how many recent events to show first", positiveInt, 20)
+    .option("-f, --follow", "keep polling and print new events as they arrive")
+    .option("--interval <duration>", "poll interval with --follow", durationMs, 2000)
+    .action(
+      action(async ({ client, json }, o: TailOptions) => {
+        const projectId = o.project ? await resolveProjectId(client, o.project) : undefined;
+        const query: Query = {
+          project_id: projectId,
+          token_id: o.token,
+          model: o.model,
+          status: o.status,
+          from: o.since,
+        };
+        const seen = new Set<string>();
+        let newest = 0;
+        const emit = (events: RequestEvent[], header: boolean) => {
+          const fresh = events.filter((e) => !seen.has(e.id)).reverse();
+          for (const e of fresh) {
+            seen.add(e.id);
+            newest = Math.max(newest, Date.parse(e.timestamp) || 0);
+          }
+          if (fresh.length === 0) return;
+          // One JSON object per line under --json: `llm-proxy events tail -f --json | jq` works.
+          if (json) for (const e of fresh) print(JSON.stringify(e));
+          else
+            print(
+              header
+                ? renderTable(fresh, columns)
+                : renderTable(fresh, columns).split("\n").slice(3).join("\n"),
+            );
+        };
+        const first = await fetchEvents(client, { ...query, limit: o.limit });
+        if (!o.follow) {
+          if (json) return printJson(first);
+          if (first.length === 0) return note("No events yet.");
+          return emit(first, true);
+        }
+        emit(first, true);
+        if (first.length === 0) note("Waiting for events… (Ctrl-C to stop)");
+        let stop = false;
+        process.once("SIGINT", () => {
+          stop = true;
+        });
+        while (!stop) {
+          await sleep(o.interval);
+          if (stop) break;
+          // Events reach the log in queue batches, not in timestamp order: look back a few minutes
+          // behind the newest one seen and drop what was already printed.
+          const from = newest
+            ? new Date(Math.max(Date.parse(o.since ?? "") || 0, newest - LOOKBACK_MS)).toISOString()
+            : o.since;
+          const events = await fetchEvents(client, { ...query, from, limit: 500 });
+          emit(events, seen.size === 0);
+        }
+      }),
+    );
+  return cmd;
+}
