@@ -35,4 +35,5 @@ export default {
 } satisfies ExportedHandler<Env>;
 
 export { AdminLoginGuard } from "./admin/guard";
+export { ProjectState } from "./projects/durable";
 export { TokenState } from "./tokens/durable";

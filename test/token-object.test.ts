@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { decide, type TokenConfig } from "../src/tokens/admission";
+import { EMPTY_LEDGER } from "../src/tokens/budget";
 import { hashToken } from "../src/tokens/secret";
 import { createProject, createToken, manage } from "./helpers";
 
@@ -22,9 +23,10 @@ const baseConfig: TokenConfig = {
     apiKeyEncrypted: "v1:x:y",
     allowedOrigins: null,
     allowedModels: null,
+    limits: null,
   },
 };
-const fresh = { requests: 0, lastUsedAt: null };
+const fresh = { ledger: EMPTY_LEDGER, windowLog: [] };
 
 describe("admission decision", () => {
   const now = Date.now();

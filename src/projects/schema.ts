@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import type { Project as ProjectRow } from "../storage/schema";
+import { limitFields } from "../tokens/schema";
 
 export const PROVIDERS = ["openai", "openai-compatible"] as const;
 
@@ -19,12 +20,31 @@ const Origin = z
     "must be '*' or an origin like https://app.example.com",
   );
 
-const TokenDefaults = z
-  .object({
-    duration_minutes: z.number().int().min(1).max(525_600).optional(),
-    max_requests: z.number().int().min(1).optional(),
+/** Limits given to new tokens of the project unless the create request sets them itself. */
+export const TokenDefaults = z
+  .strictObject({
+    duration_minutes: z.number().int().min(1).max(525_600),
+    ...limitFields,
   })
-  .catchall(z.unknown());
+  .partial();
+export type TokenDefaults = z.infer<typeof TokenDefaults>;
+
+/** Caps across all tokens of the project (null = none); checked by the project's Durable Object. */
+const projectLimitFields = {
+  max_requests: z.number().int().min(1).max(1_000_000_000).nullable(),
+  max_tokens: z
+    .number()
+    .int()
+    .min(1)
+    .nullable()
+    .describe("Budget of total tokens across the project's tokens"),
+  max_cost_usd: z
+    .number()
+    .positive()
+    .max(1_000_000)
+    .nullable()
+    .describe("Budget in US dollars across the project's tokens"),
+};
 
 export const ProjectCreate = z.strictObject({
   name: Name,
@@ -36,6 +56,9 @@ export const ProjectCreate = z.strictObject({
   allowed_origins: z.array(Origin).max(100).nullable().optional(),
   allowed_models: ModelList.nullable().optional(),
   token_defaults: TokenDefaults.nullable().optional(),
+  max_requests: projectLimitFields.max_requests.optional(),
+  max_tokens: projectLimitFields.max_tokens.optional(),
+  max_cost_usd: projectLimitFields.max_cost_usd.optional(),
 });
 export type ProjectCreate = z.infer<typeof ProjectCreate>;
 
@@ -51,6 +74,7 @@ export const ProjectPatch = z
     allowed_models: ModelList.nullable(),
     token_defaults: TokenDefaults.nullable(),
     is_active: z.boolean(),
+    ...projectLimitFields,
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, "the patch has no fields to change");
@@ -69,6 +93,9 @@ export const Project = z.object({
   allowed_origins: z.array(z.string()).nullable(),
   allowed_models: z.array(z.string()).nullable(),
   token_defaults: z.record(z.string(), z.unknown()).nullable(),
+  max_requests: z.number().nullable(),
+  max_tokens: z.number().nullable(),
+  max_cost_usd: z.number().nullable(),
   is_active: z.boolean(),
   created_at: z.string(),
   updated_at: z.string(),
@@ -93,6 +120,9 @@ export function toProject(p: ProjectRow): Project {
     allowed_origins: p.allowedOrigins,
     allowed_models: p.allowedModels,
     token_defaults: p.tokenDefaults,
+    max_requests: p.maxRequests,
+    max_tokens: p.maxTotalTokens,
+    max_cost_usd: p.maxCostUsd,
     is_active: p.isActive,
     created_at: iso(p.createdAt)!,
     updated_at: iso(p.updatedAt)!,

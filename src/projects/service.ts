@@ -31,6 +31,9 @@ export async function createProject(env: Env, input: ProjectCreate): Promise<Pro
       allowedOrigins: input.allowed_origins ?? null,
       allowedModels: input.allowed_models ?? null,
       tokenDefaults: input.token_defaults ?? null,
+      maxRequests: input.max_requests ?? null,
+      maxTotalTokens: input.max_tokens ?? null,
+      maxCostUsd: input.max_cost_usd ?? null,
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(input.name);
@@ -52,6 +55,9 @@ const ADMISSION_FIELDS = [
   "allowed_origins",
   "allowed_models",
   "is_active",
+  "max_requests",
+  "max_tokens",
+  "max_cost_usd",
 ];
 
 export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<Project> {
@@ -74,6 +80,9 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   if (patch.allowed_models !== undefined) values.allowedModels = patch.allowed_models;
   if (patch.token_defaults !== undefined) values.tokenDefaults = patch.token_defaults;
   if (patch.is_active !== undefined) values.isActive = patch.is_active;
+  if (patch.max_requests !== undefined) values.maxRequests = patch.max_requests;
+  if (patch.max_tokens !== undefined) values.maxTotalTokens = patch.max_tokens;
+  if (patch.max_cost_usd !== undefined) values.maxCostUsd = patch.max_cost_usd;
 
   let updated: Project | undefined;
   try {

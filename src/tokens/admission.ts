@@ -1,4 +1,6 @@
 import type { RateWindow } from "../storage/schema";
+import { type Amount, type Ledger, type Limits, limitRefusal, type Remaining } from "./budget";
+import { checkWindows, retryAfterSeconds, type WindowState } from "./windows";
 
 /** What the token's Durable Object knows about its token and project, loaded from D1. */
 export type TokenConfig = {
@@ -19,13 +21,16 @@ export type TokenConfig = {
     apiKeyEncrypted: string;
     allowedOrigins: string[] | null;
     allowedModels: string[] | null;
+    /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
+    limits: Limits | null;
   };
 };
 
-/** Durable counters of a token, kept in its Durable Object's storage. */
-export type TokenCounters = {
-  requests: number;
-  lastUsedAt: number | null;
+/** What the token's Durable Object has counted, as admission sees it. */
+export type TokenUsage = {
+  ledger: Ledger;
+  /** Recent admission times (ms, ascending) for the rate windows. */
+  windowLog: readonly number[];
 };
 
 export type AdmitInput = {
@@ -43,6 +48,13 @@ export type AdmitInput = {
 /** The real usage of a finished request, to settle its reservation. */
 export type Settlement = { totalTokens: number; costUsd: number | null };
 
+/** What the client has left after an admitted request (null = unlimited), for headers and the API. */
+export type Allowance = Remaining & {
+  /** The rate window with the least room left after this request, if the token has any. */
+  window: WindowState | null;
+  expiresAt: number;
+};
+
 export type Upstream = { provider: string; baseUrl: string; apiKeyEncrypted: string };
 
 export type Admitted = {
@@ -55,6 +67,7 @@ export type Admitted = {
   remainingRequests: number | null;
   /** Set when the object reserved budget for this request: settle it when the request ends, on every path. */
   reservationId?: string;
+  allowance: Allowance;
 };
 
 export type Refused = {
@@ -62,10 +75,14 @@ export type Refused = {
   status: 401 | 403 | 429;
   code: string;
   message: string;
+  /** The request field at fault, for the error envelope's `param`. */
+  param?: string;
   tokenId?: string;
   projectId?: string;
   allowedOrigins?: string[] | null;
   retryAfterSeconds?: number;
+  /** The same wait in milliseconds, for `retry-after-ms` (OpenAI SDKs honour it). */
+  retryAfterMs?: number;
 };
 
 export type Admission = Admitted | Refused;
@@ -82,13 +99,42 @@ function originAllowed(allowed: string[] | null, origin: string | null | undefin
   return allowed.includes("*") || allowed.includes(origin);
 }
 
+/** A dated snapshot suffix: `-2024-08-06` (current naming) or `-0613` (older models). */
+const SNAPSHOT = /^-(\d{4}-\d{2}-\d{2}|\d{4})$/;
+
+/**
+ * Whether an allowed-models list admits a model: an exact id; an id also admits its dated snapshots
+ * (`gpt-4o` admits `gpt-4o-2024-08-06`, never `gpt-4o-mini`); an entry ending in `*` is a prefix
+ * (`gpt-4o*` admits both). null = every model.
+ */
+export function modelAllowed(list: readonly string[] | null, model: string): boolean {
+  if (!list) return true;
+  return list.some((entry) => {
+    if (entry === model || entry === "*") return true;
+    if (entry.endsWith("*")) return model.startsWith(entry.slice(0, -1));
+    return model.startsWith(entry) && SNAPSHOT.test(model.slice(entry.length));
+  });
+}
+
+export const tokenLimits = (c: TokenConfig): Limits => ({
+  maxRequests: c.maxRequests,
+  maxTotalTokens: c.maxTotalTokens,
+  maxCostUsd: c.maxCostUsd,
+});
+
+/** The amount to hold for a request: its reserve with an unknown cost counted as zero (see decide). */
+export const holdOf = (reserve: AdmitInput["reserve"]): Amount | null =>
+  reserve ? { tokens: Math.max(0, reserve.tokens), costUsd: Math.max(0, reserve.costUsd ?? 0) } : null;
+
 /**
  * The admission decision, in the SPEC's order: exists → active → not expired → project active → origin →
- * model → limits. Pure, so the Durable Object can call it and count in the same synchronous step.
+ * model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
+ * the Durable Object can call it and count in the same synchronous step. Project-wide caps are decided by
+ * the project's object, after this.
  */
 export function decide(
   config: TokenConfig | null,
-  counters: TokenCounters,
+  usage: TokenUsage,
   input: AdmitInput,
   now: number,
 ): Refused | null {
@@ -121,16 +167,38 @@ export function decide(
     return { ok: false, status: 403, code: "origin_not_allowed", message, ...ids };
   }
   if (input.model) {
-    for (const list of [config.allowedModels, config.project.allowedModels]) {
-      if (list && !list.includes(input.model)) {
-        const message = `Model '${input.model}' is not allowed for this token. Allowed: ${list.join(", ")}.`;
-        return { ok: false, status: 403, code: "model_not_allowed", message, ...ids };
+    const lists = [
+      ["token", config.allowedModels],
+      ["project", config.project.allowedModels],
+    ] as const;
+    for (const [who, list] of lists) {
+      if (!modelAllowed(list, input.model)) {
+        const message = `Model '${input.model}' is not allowed for this ${who}. Allowed: ${list?.join(", ")}.`;
+        return { ok: false, status: 403, code: "model_not_allowed", message, param: "model", ...ids };
       }
     }
+    const costBudget = config.maxCostUsd !== null || config.project.limits?.maxCostUsd != null;
+    if (costBudget && input.reserve && input.reserve.costUsd === null) {
+      const message = `Model '${input.model}' has no known price, and this token has a cost budget: it can only use priced models.`;
+      return { ok: false, status: 403, code: "model_not_allowed", message, param: "model", ...ids };
+    }
   }
-  if (config.maxRequests !== null && counters.requests >= config.maxRequests) {
-    const message = `The token has used all ${config.maxRequests} of its requests.`;
-    return { ok: false, status: 429, code: "quota_exceeded", message, ...ids };
+  const quota = limitRefusal(tokenLimits(config), usage.ledger, holdOf(input.reserve), "token");
+  if (quota) return { ok: false, status: 429, ...quota, ...ids };
+  const window = checkWindows(usage.windowLog, config.rateLimits, now);
+  if (!window.ok) {
+    const seconds = retryAfterSeconds(window.retryAfterMs);
+    const { requests, window_seconds } = window.window;
+    const message = `Rate limit of ${requests} requests per ${window_seconds} s reached; retry in ${seconds} s.`;
+    return {
+      ok: false,
+      status: 429,
+      code: "rate_limit_exceeded",
+      message,
+      retryAfterSeconds: seconds,
+      retryAfterMs: window.retryAfterMs,
+      ...ids,
+    };
   }
   return null;
 }

@@ -1,54 +1,156 @@
 import { DurableObject } from "cloudflare:workers";
+import type { ProjectAdmission, ProjectLiveState } from "../projects/durable";
 import { getDb } from "../storage/db";
 import {
   type Admission,
   type AdmitInput,
+  type Allowance,
   decide,
+  holdOf,
+  type Refused,
   type Settlement,
+  TOKEN_NOT_FOUND,
   type TokenConfig,
-  type TokenCounters,
+  tokenLimits,
 } from "./admission";
+import { type Ledger, type Remaining, remaining, tighter } from "./budget";
+import { LedgerStore } from "./ledger-store";
 import { loadTokenConfig, mirrorTokenCounters } from "./repo";
+import { WindowLog } from "./window-log";
+import { logCapacity, type WindowState, windowStates } from "./windows";
 
-const COUNTERS_KEY = "counters";
 /** How long after a request the counters are mirrored to D1 (batched, off the request path). */
 const MIRROR_DELAY_MS = 5_000;
+/** Default life of a budget reservation whose settle never arrives (see docs/limits.md). */
+const DEFAULT_RESERVATION_TTL_SECONDS = 900;
 
-export type TokenLiveState = TokenCounters & { loaded: boolean };
+export type TokenLiveState = {
+  requests: number;
+  lastUsedAt: number | null;
+  loaded: boolean;
+  ledger: Ledger;
+  windows: WindowState[];
+  /** What is left, the token's and the project's limits together. */
+  remaining: Remaining;
+  /** What is left under the token's own limits. */
+  ownRemaining: Remaining;
+  openReservations: number;
+  /** The project's ledger when the project has caps (its object exists once a token of it was used). */
+  project: ProjectLiveState | null;
+};
+
+function tightest(states: WindowState[]): WindowState | null {
+  let best: WindowState | null = null;
+  for (const s of states) {
+    if (
+      !best ||
+      s.remaining < best.remaining ||
+      (s.remaining === best.remaining && s.reset_seconds > best.reset_seconds)
+    )
+      best = s;
+  }
+  return best;
+}
 
 /**
  * One per token, named by the token's hash. Single-threaded, so checking a limit and counting the request
- * happen in one synchronous step: no overshoot whatever the concurrency. The token's configuration is read
- * from D1 once and cached in memory; the management API calls `reload()` after every change, so
- * revocation and new limits apply to the very next request.
+ * happen in one synchronous step (no await between `decide` and the counting): no overshoot whatever the
+ * concurrency. The token's configuration is read from D1 once and cached in memory; the management API
+ * calls `reload()` after every change, so revocation and new limits apply to the very next request.
+ * Counters, rate-window log and reservations live in the object's SQLite storage and survive eviction
+ * and reloads.
  */
 export class TokenState extends DurableObject<Env> {
   /** undefined: not loaded yet; null: no such token. */
   private config: TokenConfig | null | undefined;
-  private counters: TokenCounters;
-  private mirrorPending = false;
+  private readonly store: LedgerStore;
+  private readonly log: WindowLog;
+  private alarmAt: number | null = null;
+  /** The object's clock; tests replace it to walk rate windows through time. */
+  clock: () => number = Date.now;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.counters = ctx.storage.kv.get<TokenCounters>(COUNTERS_KEY) ?? { requests: 0, lastUsedAt: null };
+    this.store = new LedgerStore(ctx.storage);
+    this.log = new WindowLog(ctx.storage.sql);
   }
 
   private async load(): Promise<void> {
     this.config = await loadTokenConfig(getDb(this.env), this.ctx.id.name ?? "");
+    // Windows removed or made smaller: drop what no window can look at any more.
+    this.log.trim(logCapacity(this.config?.rateLimits ?? null));
   }
 
-  /** Atomically decides whether one more request may pass, and counts it if so. */
+  private get reservationTtlMs(): number {
+    const seconds = Number(this.env.RESERVATION_TTL_SECONDS);
+    return (Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_RESERVATION_TTL_SECONDS) * 1000;
+  }
+
+  private projectObject(projectId: string) {
+    return this.env.PROJECT_DO.get(this.env.PROJECT_DO.idFromName(projectId));
+  }
+
+  /** Atomically decides whether one more request may pass, and counts it (and holds its budget) if so. */
   async admit(input: AdmitInput): Promise<Admission> {
     if (this.config === undefined) await this.ctx.blockConcurrencyWhile(() => this.load());
     const config = this.config ?? null;
-    const now = Date.now();
-    const refusal = decide(config, this.counters, input, now);
-    if (refusal || !config)
-      return refusal ?? { ok: false, status: 401, code: "token_not_found", message: "" };
+    const now = this.clock();
+    const refusal = decide(config, { ledger: this.store.ledger, windowLog: this.log.times }, input, now);
+    if (refusal || !config) return refusal ?? TOKEN_NOT_FOUND;
 
-    this.counters = { requests: this.counters.requests + 1, lastUsedAt: now };
-    this.ctx.storage.kv.put(COUNTERS_KEY, this.counters);
-    this.scheduleMirror(now);
+    // Counted synchronously right after the decision: nothing else runs in between.
+    const hold = holdOf(input.reserve);
+    const projectLimits = config.project.limits;
+    const reservationId = hold ? crypto.randomUUID() : undefined;
+    const expiresAt = now + this.reservationTtlMs;
+    this.store.admit(
+      now,
+      hold && reservationId
+        ? { id: reservationId, amount: hold, expiresAt, project: projectLimits ? config.projectId : null }
+        : undefined,
+    );
+    const capacity = logCapacity(config.rateLimits);
+    const logged = capacity > 0 ? this.log.add(now, capacity) : undefined;
+    this.armAlarm(now + MIRROR_DELAY_MS);
+
+    let projectRemaining: Remaining | null = null;
+    if (projectLimits) {
+      // The one extra round trip of a project-limited token. Other requests may run while it is out: they
+      // see this request already counted here, so the token's own limits stay exact (conservative).
+      let verdict: ProjectAdmission;
+      try {
+        verdict = await this.projectObject(config.projectId).admit({
+          limits: projectLimits,
+          reservationId,
+          hold: hold ?? undefined,
+          expiresAt,
+        });
+      } catch (err) {
+        this.undo(reservationId, logged);
+        throw err;
+      }
+      if (!verdict.ok) {
+        this.undo(reservationId, logged);
+        const refused: Refused = {
+          ok: false,
+          status: 429,
+          code: verdict.code,
+          message: verdict.message,
+          tokenId: config.tokenId,
+          projectId: config.projectId,
+          allowedOrigins: config.project.allowedOrigins,
+        };
+        return refused;
+      }
+      projectRemaining = verdict.remaining;
+    }
+
+    const left = tighter(remaining(tokenLimits(config), this.store.ledger), projectRemaining);
+    const allowance: Allowance = {
+      ...left,
+      window: tightest(windowStates(this.log.times, config.rateLimits, now)),
+      expiresAt: config.expiresAt,
+    };
     return {
       ok: true,
       tokenId: config.tokenId,
@@ -59,37 +161,76 @@ export class TokenState extends DurableObject<Env> {
         apiKeyEncrypted: config.project.apiKeyEncrypted,
       },
       allowedOrigins: config.project.allowedOrigins,
-      remainingRequests: config.maxRequests === null ? null : config.maxRequests - this.counters.requests,
+      remainingRequests: left.requests,
+      reservationId,
+      allowance,
     };
   }
 
-  /** Settles a budget reservation against the request's real usage (limits work: budgets). */
-  async settle(_reservationId: string, _actual: Settlement): Promise<void> {}
+  private undo(reservationId: string | undefined, logged: number | undefined): void {
+    this.store.unadmit(reservationId);
+    if (logged !== undefined) this.log.remove(logged);
+  }
+
+  /**
+   * Settles a budget reservation against the request's real usage (called once per request, on every
+   * path, by the usage module). The project's share is settled in the same call.
+   */
+  async settle(reservationId: string, actual: Settlement): Promise<void> {
+    const amount = { tokens: actual.totalTokens, costUsd: actual.costUsd };
+    const settled = this.store.settle(reservationId, amount);
+    this.armAlarm(this.clock() + MIRROR_DELAY_MS);
+    if (settled?.project) await this.projectObject(settled.project).settle(reservationId, amount);
+  }
 
   /** Re-reads the token and its project from D1; called by the management API after every change. */
   async reload(): Promise<void> {
     await this.ctx.blockConcurrencyWhile(() => this.load());
   }
 
-  /** Live counters for the management API. */
+  /** Live counters and remaining allowance, for the management API. */
   async state(): Promise<TokenLiveState> {
-    return { ...this.counters, loaded: this.config !== undefined };
+    if (this.config === undefined) await this.ctx.blockConcurrencyWhile(() => this.load());
+    const config = this.config ?? null;
+    const now = this.clock();
+    const ledger = { ...this.store.ledger };
+    const projectLimits = config?.project.limits ?? null;
+    const project = config && projectLimits ? await this.projectObject(config.projectId).state() : null;
+    const own = config
+      ? remaining(tokenLimits(config), ledger)
+      : { requests: null, tokens: null, costUsd: null };
+    return {
+      requests: ledger.requests,
+      lastUsedAt: this.store.lastUsedAt,
+      loaded: config !== null,
+      ledger,
+      windows: windowStates(this.log.times, config?.rateLimits ?? null, now),
+      remaining: tighter(own, project?.remaining ?? null),
+      ownRemaining: own,
+      openReservations: this.store.openReservations(),
+      project,
+    };
   }
 
-  private scheduleMirror(now: number): void {
-    if (this.mirrorPending) return;
-    this.mirrorPending = true;
-    void this.ctx.storage.setAlarm(now + MIRROR_DELAY_MS);
+  private armAlarm(at: number): void {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
   }
 
   override async alarm(): Promise<void> {
-    this.mirrorPending = false;
+    this.alarmAt = null;
+    const next = this.store.expire(this.clock());
     if (this.config === undefined) await this.load();
     if (!this.config) {
       // The token was deleted: nothing left to count for.
       await this.ctx.storage.deleteAll();
       return;
     }
-    await mirrorTokenCounters(getDb(this.env), this.config.tokenId, this.counters);
+    await mirrorTokenCounters(getDb(this.env), this.config.tokenId, {
+      ...this.store.ledger,
+      lastUsedAt: this.store.lastUsedAt,
+    });
+    if (next !== null) this.armAlarm(next);
   }
 }

@@ -1,7 +1,8 @@
 import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../storage/db";
-import { type NewToken, projects, type Token, tokens } from "../storage/schema";
-import type { TokenConfig, TokenCounters } from "./admission";
+import { type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
+import type { TokenConfig } from "./admission";
+import { hasLimits, type Ledger, type Limits } from "./budget";
 
 export type TokenStatus = "active" | "expired" | "revoked" | "inactive";
 
@@ -58,14 +59,32 @@ export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenC
       apiKeyEncrypted: p.apiKeyEncrypted,
       allowedOrigins: p.allowedOrigins,
       allowedModels: p.allowedModels,
+      limits: projectLimits(p),
     },
   };
 }
 
-export async function mirrorTokenCounters(db: Db, tokenId: string, counters: TokenCounters): Promise<void> {
+/** The project's caps across its tokens, or null when it has none. */
+export function projectLimits(
+  p: Pick<Project, "maxRequests" | "maxTotalTokens" | "maxCostUsd">,
+): Limits | null {
+  const limits = { maxRequests: p.maxRequests, maxTotalTokens: p.maxTotalTokens, maxCostUsd: p.maxCostUsd };
+  return hasLimits(limits) ? limits : null;
+}
+
+export async function mirrorTokenCounters(
+  db: Db,
+  tokenId: string,
+  counters: Pick<Ledger, "requests" | "tokensUsed" | "costUsedUsd"> & { lastUsedAt: number | null },
+): Promise<void> {
   await db
     .update(tokens)
-    .set({ requestCount: counters.requests, lastUsedAt: counters.lastUsedAt })
+    .set({
+      requestCount: counters.requests,
+      lastUsedAt: counters.lastUsedAt,
+      totalTokensUsed: counters.tokensUsed,
+      costUsedUsd: counters.costUsedUsd,
+    })
     .where(eq(tokens.id, tokenId));
 }
 

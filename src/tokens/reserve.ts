@@ -1,3 +1,5 @@
+import { env } from "cloudflare:workers";
+import { type ModelPrice, modelPrice } from "../usage/pricing";
 import type { AdmitInput } from "./admission";
 
 /** The parts of a JSON request body that admission cares about. */
@@ -9,11 +11,74 @@ export type ParsedRequest = {
   body: Record<string, unknown> | null;
 };
 
+export type ReserveOptions = {
+  /** Completion tokens to assume when the request declares no maximum. */
+  defaultMaxOutputTokens?: number;
+  price?: (model: string | null) => ModelPrice | null;
+};
+
+const FALLBACK_DEFAULT_OUTPUT = 4096;
+
+/** Paths whose responses are billed in tokens and report usage; everything else reserves nothing. */
+const GENERATES = new Set(["/chat/completions", "/completions", "/responses"]);
+const EMBEDS = "/embeddings";
+
 /**
- * What to reserve against a token's budgets before forwarding: the most this request may use.
- * Foundation stub (no budgets yet); the limits work computes it from max_tokens / max_completion_tokens /
- * max_output_tokens, a prompt estimate and the model's price.
+ * UTF-8 length of a string without allocating. Byte-level BPE tokenizers (every OpenAI tokenizer) split
+ * a text's bytes into tokens of at least one byte each, so a text never has more tokens than bytes.
  */
-export function reserveFor(_request: ParsedRequest): AdmitInput["reserve"] {
-  return undefined;
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+function positiveInt(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.floor(v) : null;
+}
+
+/** The declared output ceiling: chat's max_completion_tokens / max_tokens, or the Responses API's max_output_tokens. */
+export function declaredMaxOutput(body: Record<string, unknown>): number | null {
+  return (
+    positiveInt(body.max_completion_tokens) ??
+    positiveInt(body.max_tokens) ??
+    positiveInt(body.max_output_tokens)
+  );
+}
+
+function configuredDefault(): number {
+  const v = Number((env as Partial<Env>).DEFAULT_RESERVE_OUTPUT_TOKENS);
+  return Number.isFinite(v) && v > 0 ? Math.floor(v) : FALLBACK_DEFAULT_OUTPUT;
+}
+
+/**
+ * What to reserve against budgets before forwarding: the most this request may use, cheaply (no tokenizer on
+ * the hot path). Prompt: the UTF-8 length of the whole JSON body — an upper bound of the prompt's tokens for
+ * text, since every message's role, content and the chat template's few special tokens are each covered by
+ * at least as many bytes of JSON. Output: the declared maximum times the number of choices (`n`), else the
+ * configured default (DEFAULT_RESERVE_OUTPUT_TOKENS). Cost: both at the model's price (cached input at the
+ * full input price, an upper bound); null when the price is unknown. Undefined for paths that use no tokens.
+ */
+export function reserveFor(request: ParsedRequest, options: ReserveOptions = {}): AdmitInput["reserve"] {
+  const path = request.path.replace(/\/+$/, "");
+  const embeds = path === EMBEDS;
+  if (!embeds && !GENERATES.has(path)) return undefined;
+  const body = request.body ?? {};
+  const prompt = request.body ? utf8Length(JSON.stringify(request.body)) : 0;
+  let output = 0;
+  if (!embeds) {
+    const choices = Math.max(positiveInt(body.n) ?? 1, positiveInt(body.best_of) ?? 1);
+    output = (declaredMaxOutput(body) ?? options.defaultMaxOutputTokens ?? configuredDefault()) * choices;
+  }
+  const price = (options.price ?? modelPrice)(request.model);
+  const costUsd = price ? (prompt * price.input + output * price.output) / 1_000_000 : null;
+  return { tokens: prompt + output, costUsd };
 }

@@ -12,8 +12,11 @@ const DurationMinutes = z
   .min(1, "must be at least 1 minute")
   .max(MAX_DURATION_MINUTES, `must be at most ${MAX_DURATION_MINUTES} minutes (one year)`);
 
+/** The most requests one rate window may allow: the window keeps one timestamp per request it may count. */
+export const MAX_WINDOW_REQUESTS = 100_000;
+
 const RateWindowInput = z.strictObject({
-  requests: z.number().int().min(1).max(1_000_000_000),
+  requests: z.number().int().min(1).max(MAX_WINDOW_REQUESTS),
   window_seconds: z
     .number()
     .int()
@@ -22,11 +25,12 @@ const RateWindowInput = z.strictObject({
 });
 
 /** One window or several: `{requests, window_seconds}` or a list of them. */
-const RateLimit = z
+export const RateLimit = z
   .union([RateWindowInput, z.array(RateWindowInput).min(1).max(10)])
   .transform((v): RateWindow[] => (Array.isArray(v) ? v : [v]));
 
-const limitFields = {
+/** Limit fields of a token, shared with the project's `token_defaults`. */
+export const limitFields = {
   max_requests: z.number().int().min(1).max(1_000_000_000).nullable(),
   rate_limit: RateLimit.nullable(),
   max_tokens: z.number().int().min(1).nullable().describe("Budget of total tokens (prompt + completion)"),
@@ -83,6 +87,69 @@ export const TokenListQuery = z.object({
   cursor: z.string().max(400).optional(),
 });
 
+const WindowState = z.object({
+  requests: z.number(),
+  window_seconds: z.number(),
+  used: z.number().describe("Requests admitted in the last window_seconds"),
+  remaining: z.number(),
+  reset_seconds: z.number().describe("Seconds until the window admits one more request; 0 = now"),
+});
+
+const BudgetState = z.object({
+  used: z.number().describe("Settled real usage"),
+  reserved: z.number().describe("Held by requests still running"),
+  remaining: z.number().nullable().describe("Limit minus used minus reserved; null = unlimited"),
+});
+
+const Allowance = z.object({
+  requests: z.object({ used: z.number(), remaining: z.number().nullable() }),
+  windows: z.array(WindowState),
+  tokens: BudgetState,
+  cost_usd: BudgetState,
+  open_reservations: z.number(),
+  project: z
+    .object({
+      requests: z.object({ used: z.number(), remaining: z.number().nullable() }),
+      tokens: BudgetState,
+      cost_usd: BudgetState,
+    })
+    .nullable()
+    .describe("The project's caps across all its tokens, when it has any"),
+});
+type Allowance = z.infer<typeof Allowance>;
+
+function budget(used: number, reserved: number, left: number | null) {
+  return { used, reserved, remaining: left };
+}
+
+function allowanceOf(live: TokenLiveState): Allowance {
+  const { ledger } = live;
+  const project = live.project;
+  const own = live.ownRemaining;
+  return {
+    requests: { used: ledger.requests, remaining: own.requests },
+    windows: live.windows,
+    tokens: budget(ledger.tokensUsed, ledger.tokensReserved, own.tokens),
+    cost_usd: budget(ledger.costUsedUsd, ledger.costReservedUsd, own.costUsd),
+    open_reservations: live.openReservations,
+    project: project
+      ? {
+          requests: { used: project.ledger.requests, remaining: project.remaining?.requests ?? null },
+          tokens: budget(
+            project.ledger.tokensUsed,
+            project.ledger.tokensReserved,
+            project.remaining?.tokens ?? null,
+          ),
+          cost_usd: budget(
+            project.ledger.costUsedUsd,
+            project.ledger.costReservedUsd,
+            project.remaining?.costUsd ?? null,
+          ),
+        }
+      : null,
+  };
+}
+
 export const Token = z.object({
   id: z.uuid(),
   token_hint: z.string(),
@@ -100,6 +167,11 @@ export const Token = z.object({
   metadata: z.record(z.string(), z.unknown()).nullable(),
   request_count: z.number(),
   remaining_requests: z.number().nullable(),
+  total_tokens_used: z.number(),
+  cost_used_usd: z.number(),
+  allowance: Allowance.nullable().describe(
+    "Live state from the token's Durable Object; null until the token is first used",
+  ),
   created_at: z.string(),
   updated_at: z.string(),
   last_used_at: z.string().nullable(),
@@ -113,6 +185,8 @@ export const CreatedToken = Token.extend({
 export function toToken(t: TokenRow, live?: TokenLiveState): Token {
   const requestCount = Math.max(t.requestCount, live?.requests ?? 0);
   const lastUsedAt = live?.lastUsedAt ?? t.lastUsedAt;
+  const remainingRequests =
+    live?.remaining.requests ?? (t.maxRequests === null ? null : Math.max(0, t.maxRequests - requestCount));
   return {
     id: t.id,
     token_hint: t.tokenHint,
@@ -129,7 +203,10 @@ export function toToken(t: TokenRow, live?: TokenLiveState): Token {
     allowed_models: t.allowedModels,
     metadata: t.metadata,
     request_count: requestCount,
-    remaining_requests: t.maxRequests === null ? null : Math.max(0, t.maxRequests - requestCount),
+    remaining_requests: remainingRequests,
+    total_tokens_used: live?.ledger.tokensUsed ?? t.totalTokensUsed,
+    cost_used_usd: live?.ledger.costUsedUsd ?? t.costUsedUsd,
+    allowance: live ? allowanceOf(live) : null,
     created_at: iso(t.createdAt)!,
     updated_at: iso(t.updatedAt)!,
     last_used_at: iso(lastUsedAt),

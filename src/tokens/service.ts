@@ -1,4 +1,5 @@
 import { ApiError, notFound } from "../lib/errors";
+import { TokenDefaults } from "../projects/schema";
 import { requireProject } from "../projects/service";
 import { getDb } from "../storage/db";
 import type { NewToken, Token } from "../storage/schema";
@@ -32,7 +33,12 @@ function expiryFrom(
   return at;
 }
 
-function limitValues(input: TokenCreate | TokenPatch): Partial<NewToken> {
+type LimitInput = Pick<
+  TokenCreate,
+  "max_requests" | "rate_limit" | "max_tokens" | "max_cost_usd" | "allowed_models"
+>;
+
+function limitValues(input: LimitInput): Partial<NewToken> {
   const values: Partial<NewToken> = {};
   if (input.max_requests !== undefined) values.maxRequests = input.max_requests;
   if (input.rate_limit !== undefined) values.rateLimits = input.rate_limit;
@@ -56,9 +62,10 @@ export async function createToken(env: Env, input: TokenCreate): Promise<{ token
     );
   }
   const now = Date.now();
-  const defaults = project.tokenDefaults ?? {};
-  const defaultMinutes =
-    typeof defaults.duration_minutes === "number" ? defaults.duration_minutes : DEFAULT_DURATION_MINUTES;
+  // Stored defaults were validated on the way in; a row from before that validation is ignored, not trusted.
+  const parsed = TokenDefaults.safeParse(project.tokenDefaults ?? {});
+  const defaults = parsed.success ? parsed.data : {};
+  const defaultMinutes = defaults.duration_minutes ?? DEFAULT_DURATION_MINUTES;
   const secret = generateTokenSecret();
   const token = await repo.insertToken(getDb(env), {
     id: crypto.randomUUID(),
@@ -68,7 +75,8 @@ export async function createToken(env: Env, input: TokenCreate): Promise<{ token
     name: input.name ?? null,
     metadata: input.metadata ?? null,
     expiresAt: expiryFrom(input, now) ?? now + defaultMinutes * MINUTE,
-    maxRequests: typeof defaults.max_requests === "number" ? defaults.max_requests : null,
+    // The project's defaults first, then whatever the request sets itself (null included: "no limit").
+    ...limitValues(defaults),
     ...limitValues(input),
     createdAt: now,
     updatedAt: now,

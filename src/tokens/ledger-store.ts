@@ -1,0 +1,158 @@
+import { type Amount, EMPTY_LEDGER, type Ledger } from "./budget";
+
+/**
+ * A Durable Object's ledger in its own SQLite storage, shared by the token's and the project's objects:
+ * request count and settled usage in the KV table (one small value), open reservations as rows, so an
+ * evicted object comes back with every hold intact. All methods are synchronous: storage writes of a
+ * Durable Object are ordered and committed together, so check-and-count never awaits.
+ */
+
+const COUNTERS_KEY = "counters";
+/** Settled and expired reservations stay this long so a late or repeated settle is recognised. */
+const KEEP_CLOSED_MS = 24 * 3_600_000;
+
+type Counters = { requests: number; lastUsedAt: number | null; tokensUsed?: number; costUsedUsd?: number };
+
+type ReservationRow = {
+  id: string;
+  tokens: number;
+  cost: number;
+  project: string | null;
+  expires_at: number;
+  state: "open" | "expired" | "settled";
+};
+
+export type Settled = { project: string | null } | null;
+
+export class LedgerStore {
+  ledger: Ledger;
+  lastUsedAt: number | null;
+
+  constructor(private readonly storage: DurableObjectStorage) {
+    storage.sql.exec(`create table if not exists reservations (
+      id text primary key, tokens real not null, cost real not null, project text,
+      created_at integer not null, expires_at integer not null, state text not null)`);
+    storage.sql.exec("create index if not exists reservations_expiry on reservations (state, expires_at)");
+    const c = storage.kv.get<Counters>(COUNTERS_KEY) ?? { requests: 0, lastUsedAt: null };
+    const open = storage.sql
+      .exec<{ tokens: number | null; cost: number | null }>(
+        "select sum(tokens) as tokens, sum(cost) as cost from reservations where state = 'open'",
+      )
+      .one();
+    this.lastUsedAt = c.lastUsedAt;
+    this.ledger = {
+      ...EMPTY_LEDGER,
+      requests: c.requests,
+      tokensUsed: c.tokensUsed ?? 0,
+      costUsedUsd: c.costUsedUsd ?? 0,
+      tokensReserved: open.tokens ?? 0,
+      costReservedUsd: open.cost ?? 0,
+    };
+  }
+
+  private saveCounters(): void {
+    const { requests, tokensUsed, costUsedUsd } = this.ledger;
+    this.storage.kv.put<Counters>(COUNTERS_KEY, {
+      requests,
+      lastUsedAt: this.lastUsedAt,
+      tokensUsed,
+      costUsedUsd,
+    });
+  }
+
+  /** Counts one admitted request (and, with an amount, holds it until settled or expired). */
+  admit(now: number, hold?: { id: string; amount: Amount; expiresAt: number; project: string | null }): void {
+    this.ledger.requests += 1;
+    this.lastUsedAt = now;
+    if (hold) {
+      this.storage.sql.exec(
+        "insert into reservations (id, tokens, cost, project, created_at, expires_at, state) values (?, ?, ?, ?, ?, ?, 'open')",
+        hold.id,
+        hold.amount.tokens,
+        hold.amount.costUsd,
+        hold.project,
+        now,
+        hold.expiresAt,
+      );
+      this.ledger.tokensReserved += hold.amount.tokens;
+      this.ledger.costReservedUsd += hold.amount.costUsd;
+    }
+    this.saveCounters();
+  }
+
+  /** Undoes `admit` for a request refused further on (the project's limits): it was never forwarded. */
+  unadmit(holdId: string | undefined): void {
+    this.ledger.requests = Math.max(0, this.ledger.requests - 1);
+    if (holdId) this.closeHold(holdId, null);
+    this.saveCounters();
+  }
+
+  private row(id: string): ReservationRow | undefined {
+    return this.storage.sql
+      .exec<ReservationRow>(
+        "select id, tokens, cost, project, expires_at, state from reservations where id = ?",
+        id,
+      )
+      .toArray()[0];
+  }
+
+  /** Drops an open hold; with `state` null the row is deleted (rollback), else marked. */
+  private closeHold(id: string, state: "expired" | "settled" | null): ReservationRow | undefined {
+    const row = this.row(id);
+    if (!row) return undefined;
+    if (row.state === "open") {
+      this.ledger.tokensReserved = Math.max(0, this.ledger.tokensReserved - row.tokens);
+      this.ledger.costReservedUsd = Math.max(0, this.ledger.costReservedUsd - row.cost);
+    }
+    if (state === null) this.storage.sql.exec("delete from reservations where id = ?", id);
+    else this.storage.sql.exec("update reservations set state = ? where id = ?", state, id);
+    return row;
+  }
+
+  /**
+   * Replaces a reservation with the request's real usage. Idempotent per id. A reservation that already
+   * expired (or is unknown because it was cleaned up) still has its real usage counted: spend is never lost.
+   * A null cost with tokens used (price unknown at settle time) counts the reserved cost, the upper bound.
+   */
+  settle(id: string, actual: { tokens: number; costUsd: number | null }): Settled {
+    const row = this.row(id);
+    if (row?.state === "settled") return null;
+    if (row) this.closeHold(id, "settled");
+    const cost = actual.costUsd ?? (actual.tokens > 0 ? (row?.cost ?? 0) : 0);
+    this.ledger.tokensUsed += Math.max(0, actual.tokens);
+    this.ledger.costUsedUsd += Math.max(0, cost);
+    this.saveCounters();
+    return { project: row?.project ?? null };
+  }
+
+  /**
+   * Releases holds past their expiry (a request whose settle never came: the worker died mid-request) and
+   * forgets old closed rows. Returns when it next needs to run, or null when nothing is open.
+   */
+  expire(now: number): number | null {
+    const due = this.storage.sql
+      .exec<{ id: string }>("select id from reservations where state = 'open' and expires_at <= ?", now)
+      .toArray();
+    for (const { id } of due) this.closeHold(id, "expired");
+    this.storage.sql.exec(
+      "delete from reservations where state != 'open' and created_at <= ?",
+      now - KEEP_CLOSED_MS,
+    );
+    if (due.length > 0) this.saveCounters();
+    const next = this.storage.sql
+      .exec<{ at: number | null }>(
+        `select min(at) as at from (
+          select min(expires_at) as at from reservations where state = 'open'
+          union all select min(created_at) + ? from reservations where state != 'open')`,
+        KEEP_CLOSED_MS,
+      )
+      .one();
+    return next.at;
+  }
+
+  openReservations(): number {
+    return this.storage.sql
+      .exec<{ n: number }>("select count(*) as n from reservations where state = 'open'")
+      .one().n;
+  }
+}
