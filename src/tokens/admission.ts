@@ -1,5 +1,5 @@
 import type { RateWindow } from "../storage/schema";
-import { type Amount, type Ledger, type Limits, limitRefusal, type Remaining } from "./budget";
+import { type Amount, type Ledger, type Limits, limitRefusal, type Remaining, toNanos } from "./budget";
 import { checkWindows, retryAfterSeconds, type WindowState } from "./windows";
 
 /** What the token's Durable Object knows about its token and project, loaded from D1. */
@@ -124,7 +124,12 @@ export const tokenLimits = (c: TokenConfig): Limits => ({
 
 /** The amount to hold for a request: its reserve with an unknown cost counted as zero (see decide). */
 export const holdOf = (reserve: AdmitInput["reserve"]): Amount | null =>
-  reserve ? { tokens: Math.max(0, reserve.tokens), costUsd: Math.max(0, reserve.costUsd ?? 0) } : null;
+  reserve
+    ? {
+        tokens: Math.max(0, Math.ceil(reserve.tokens)),
+        costNanos: Math.max(0, toNanos(reserve.costUsd ?? 0)),
+      }
+    : null;
 
 /**
  * The admission decision, in the SPEC's order: exists → active → not expired → project active → origin →

@@ -10,23 +10,33 @@ export type Limits = {
   maxCostUsd: number | null;
 };
 
-export type Amount = { tokens: number; costUsd: number };
+/**
+ * Costs are kept in whole nano-dollars (1e-9 USD): sums of integers are exact, so "spent ≤ budget" never
+ * fails on a float rounding (0.006 + 0.003 + 0.001 > 0.01 in binary floating point). Up to 2^53 nanos
+ * ($9 million) stay exact, above the largest budget accepted.
+ */
+export const NANOS_PER_USD = 1_000_000_000;
+/** USD to nano-dollars, rounded up (reservations and charges never round down). */
+export const toNanos = (usd: number): number => Math.ceil(Math.round(usd * 1e12) / 1000);
+export const toUsd = (nanos: number): number => nanos / NANOS_PER_USD;
+
+export type Amount = { tokens: number; costNanos: number };
 
 /** Totals kept in a Durable Object: requests counted, real usage settled, reservations still open. */
 export type Ledger = {
   requests: number;
   tokensUsed: number;
-  costUsedUsd: number;
+  costUsedNanos: number;
   tokensReserved: number;
-  costReservedUsd: number;
+  costReservedNanos: number;
 };
 
 export const EMPTY_LEDGER: Ledger = {
   requests: 0,
   tokensUsed: 0,
-  costUsedUsd: 0,
+  costUsedNanos: 0,
   tokensReserved: 0,
-  costReservedUsd: 0,
+  costReservedNanos: 0,
 };
 
 export type LimitRefusal = { code: "quota_exceeded"; message: string };
@@ -61,14 +71,15 @@ export function limitRefusal(
     }
   }
   if (limits.maxCostUsd !== null) {
-    const committed = ledger.costUsedUsd + ledger.costReservedUsd;
-    const need = reserve?.costUsd ?? 0;
-    if (committed + need > limits.maxCostUsd || committed >= limits.maxCostUsd) {
-      const left = Math.max(0, limits.maxCostUsd - committed);
+    const max = toNanos(limits.maxCostUsd);
+    const committed = ledger.costUsedNanos + ledger.costReservedNanos;
+    const need = reserve?.costNanos ?? 0;
+    if (committed + need > max || committed >= max) {
+      const left = toUsd(Math.max(0, max - committed));
       return {
         code: "quota_exceeded",
         message:
-          `The ${who}'s cost budget does not cover this request: it may cost up to $${usd(need)}, ` +
+          `The ${who}'s cost budget does not cover this request: it may cost up to $${usd(toUsd(need))}, ` +
           `$${usd(left)} of $${usd(limits.maxCostUsd)} are left (lower max_tokens to fit).`,
       };
     }
@@ -98,7 +109,7 @@ export function remaining(limits: Limits, ledger: Ledger): Remaining {
     costUsd:
       limits.maxCostUsd === null
         ? null
-        : Math.max(0, limits.maxCostUsd - ledger.costUsedUsd - ledger.costReservedUsd),
+        : toUsd(Math.max(0, toNanos(limits.maxCostUsd) - ledger.costUsedNanos - ledger.costReservedNanos)),
   };
 }
 

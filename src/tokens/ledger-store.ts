@@ -1,4 +1,4 @@
-import { type Amount, EMPTY_LEDGER, type Ledger } from "./budget";
+import { type Amount, EMPTY_LEDGER, type Ledger, toNanos } from "./budget";
 
 /**
  * A Durable Object's ledger in its own SQLite storage, shared by the token's and the project's objects:
@@ -11,7 +11,7 @@ const COUNTERS_KEY = "counters";
 /** Settled and expired reservations stay this long so a late or repeated settle is recognised. */
 const KEEP_CLOSED_MS = 24 * 3_600_000;
 
-type Counters = { requests: number; lastUsedAt: number | null; tokensUsed?: number; costUsedUsd?: number };
+type Counters = { requests: number; lastUsedAt: number | null; tokensUsed?: number; costUsedNanos?: number };
 
 type ReservationRow = {
   id: string;
@@ -30,7 +30,7 @@ export class LedgerStore {
 
   constructor(private readonly storage: DurableObjectStorage) {
     storage.sql.exec(`create table if not exists reservations (
-      id text primary key, tokens real not null, cost real not null, project text,
+      id text primary key, tokens integer not null, cost integer not null, project text,
       created_at integer not null, expires_at integer not null, state text not null)`);
     storage.sql.exec("create index if not exists reservations_expiry on reservations (state, expires_at)");
     const c = storage.kv.get<Counters>(COUNTERS_KEY) ?? { requests: 0, lastUsedAt: null };
@@ -44,19 +44,19 @@ export class LedgerStore {
       ...EMPTY_LEDGER,
       requests: c.requests,
       tokensUsed: c.tokensUsed ?? 0,
-      costUsedUsd: c.costUsedUsd ?? 0,
+      costUsedNanos: c.costUsedNanos ?? 0,
       tokensReserved: open.tokens ?? 0,
-      costReservedUsd: open.cost ?? 0,
+      costReservedNanos: open.cost ?? 0,
     };
   }
 
   private saveCounters(): void {
-    const { requests, tokensUsed, costUsedUsd } = this.ledger;
+    const { requests, tokensUsed, costUsedNanos } = this.ledger;
     this.storage.kv.put<Counters>(COUNTERS_KEY, {
       requests,
       lastUsedAt: this.lastUsedAt,
       tokensUsed,
-      costUsedUsd,
+      costUsedNanos,
     });
   }
 
@@ -69,13 +69,13 @@ export class LedgerStore {
         "insert into reservations (id, tokens, cost, project, created_at, expires_at, state) values (?, ?, ?, ?, ?, ?, 'open')",
         hold.id,
         hold.amount.tokens,
-        hold.amount.costUsd,
+        hold.amount.costNanos,
         hold.project,
         now,
         hold.expiresAt,
       );
       this.ledger.tokensReserved += hold.amount.tokens;
-      this.ledger.costReservedUsd += hold.amount.costUsd;
+      this.ledger.costReservedNanos += hold.amount.costNanos;
     }
     this.saveCounters();
   }
@@ -102,7 +102,7 @@ export class LedgerStore {
     if (!row) return undefined;
     if (row.state === "open") {
       this.ledger.tokensReserved = Math.max(0, this.ledger.tokensReserved - row.tokens);
-      this.ledger.costReservedUsd = Math.max(0, this.ledger.costReservedUsd - row.cost);
+      this.ledger.costReservedNanos = Math.max(0, this.ledger.costReservedNanos - row.cost);
     }
     if (state === null) this.storage.sql.exec("delete from reservations where id = ?", id);
     else this.storage.sql.exec("update reservations set state = ? where id = ?", state, id);
@@ -118,9 +118,9 @@ export class LedgerStore {
     const row = this.row(id);
     if (row?.state === "settled") return null;
     if (row) this.closeHold(id, "settled");
-    const cost = actual.costUsd ?? (actual.tokens > 0 ? (row?.cost ?? 0) : 0);
+    const cost = actual.costUsd !== null ? toNanos(actual.costUsd) : actual.tokens > 0 ? (row?.cost ?? 0) : 0;
     this.ledger.tokensUsed += Math.max(0, actual.tokens);
-    this.ledger.costUsedUsd += Math.max(0, cost);
+    this.ledger.costUsedNanos += Math.max(0, cost);
     this.saveCounters();
     return { project: row?.project ?? null };
   }

@@ -2,7 +2,7 @@ import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from
 import type { Db } from "../storage/db";
 import { type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
 import type { TokenConfig } from "./admission";
-import { hasLimits, type Ledger, type Limits } from "./budget";
+import { hasLimits, type Ledger, type Limits, toUsd } from "./budget";
 
 export type TokenStatus = "active" | "expired" | "revoked" | "inactive";
 
@@ -75,7 +75,7 @@ export function projectLimits(
 export async function mirrorTokenCounters(
   db: Db,
   tokenId: string,
-  counters: Pick<Ledger, "requests" | "tokensUsed" | "costUsedUsd"> & { lastUsedAt: number | null },
+  counters: Pick<Ledger, "requests" | "tokensUsed" | "costUsedNanos"> & { lastUsedAt: number | null },
 ): Promise<void> {
   await db
     .update(tokens)
@@ -83,7 +83,7 @@ export async function mirrorTokenCounters(
       requestCount: counters.requests,
       lastUsedAt: counters.lastUsedAt,
       totalTokensUsed: counters.tokensUsed,
-      costUsedUsd: counters.costUsedUsd,
+      costUsedUsd: toUsd(counters.costUsedNanos),
     })
     .where(eq(tokens.id, tokenId));
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { iso, Metadata, ModelList, Name, Timestamp, Uuid } from "../lib/schemas";
 import type { RateWindow, Token as TokenRow } from "../storage/schema";
+import { toUsd } from "./budget";
 import type { TokenLiveState } from "./durable";
 import { tokenStatus } from "./repo";
 
@@ -130,7 +131,7 @@ function allowanceOf(live: TokenLiveState): Allowance {
     requests: { used: ledger.requests, remaining: own.requests },
     windows: live.windows,
     tokens: budget(ledger.tokensUsed, ledger.tokensReserved, own.tokens),
-    cost_usd: budget(ledger.costUsedUsd, ledger.costReservedUsd, own.costUsd),
+    cost_usd: budget(toUsd(ledger.costUsedNanos), toUsd(ledger.costReservedNanos), own.costUsd),
     open_reservations: live.openReservations,
     project: project
       ? {
@@ -141,8 +142,8 @@ function allowanceOf(live: TokenLiveState): Allowance {
             project.remaining?.tokens ?? null,
           ),
           cost_usd: budget(
-            project.ledger.costUsedUsd,
-            project.ledger.costReservedUsd,
+            toUsd(project.ledger.costUsedNanos),
+            toUsd(project.ledger.costReservedNanos),
             project.remaining?.costUsd ?? null,
           ),
         }
@@ -205,7 +206,7 @@ export function toToken(t: TokenRow, live?: TokenLiveState): Token {
     request_count: requestCount,
     remaining_requests: remainingRequests,
     total_tokens_used: live?.ledger.tokensUsed ?? t.totalTokensUsed,
-    cost_used_usd: live?.ledger.costUsedUsd ?? t.costUsedUsd,
+    cost_used_usd: live ? toUsd(live.ledger.costUsedNanos) : t.costUsedUsd,
     allowance: live ? allowanceOf(live) : null,
     created_at: iso(t.createdAt)!,
     updated_at: iso(t.updatedAt)!,
