@@ -9,6 +9,11 @@ export type ParsedRequest = {
   model: string | null;
   /** The parsed JSON body, if the proxy read one. */
   body: Record<string, unknown> | null;
+  /**
+   * The raw body's length in bytes, when the proxy has it (it read the body to parse it): spares
+   * re-serialising a large body on the hot path. Raw JSON is at least as long as the text it carries.
+   */
+  bodyBytes?: number;
 };
 
 export type ReserveOptions = {
@@ -72,7 +77,7 @@ export function reserveFor(request: ParsedRequest, options: ReserveOptions = {})
   const embeds = path === EMBEDS;
   if (!embeds && !GENERATES.has(path)) return undefined;
   const body = request.body ?? {};
-  const prompt = request.body ? utf8Length(JSON.stringify(request.body)) : 0;
+  const prompt = request.bodyBytes ?? (request.body ? utf8Length(JSON.stringify(request.body)) : 0);
   let output = 0;
   if (!embeds) {
     const choices = Math.max(positiveInt(body.n) ?? 1, positiveInt(body.best_of) ?? 1);
