@@ -49,6 +49,12 @@ describe("rate windows (sliding log)", () => {
         expect(hi - lo + 1).toBeLessThanOrEqual(requests);
       }
     }
+    for (const t of [now, now - 5_000, now + 3_000]) {
+      for (const state of windowStates(log, windows, t)) {
+        const brute = log.filter((x) => x > t - state.window_seconds * 1000 && x <= t).length;
+        expect(state.used).toBe(Math.min(brute, state.requests));
+      }
+    }
     // And it is not over-strict: the 60 s window is the binding one, 25 per 60 s over the run.
     expect(log.length).toBeGreaterThan((now / 60_000) * 25 * 0.95);
   });

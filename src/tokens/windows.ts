@@ -56,6 +56,18 @@ export type WindowState = RateWindow & {
   reset_seconds: number;
 };
 
+/** Index of the first entry later than `t` in an ascending log (binary search: windows may be long). */
+function firstAfter(log: readonly number[], t: number): number {
+  let lo = 0;
+  let hi = log.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((log[mid] as number) <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** The state of every window at `now`, for the management API and the allowance headers. */
 export function windowStates(
   log: readonly number[],
@@ -63,12 +75,7 @@ export function windowStates(
   now: number,
 ): WindowState[] {
   return (windows ?? []).map((w) => {
-    const from = now - w.window_seconds * SECOND;
-    let used = 0;
-    for (let i = log.length - 1; i >= 0 && used < w.requests; i--) {
-      if ((log[i] as number) <= from) break;
-      used++;
-    }
+    const used = Math.min(w.requests, log.length - firstAfter(log, now - w.window_seconds * SECOND));
     const nth = blocker(log, w, now);
     const reset = nth === null ? 0 : Math.ceil((nth + w.window_seconds * SECOND - now) / SECOND);
     return { ...w, used, remaining: Math.max(0, w.requests - used), reset_seconds: reset };
