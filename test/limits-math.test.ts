@@ -49,7 +49,7 @@ describe("rate windows (sliding log)", () => {
         expect(hi - lo + 1).toBeLessThanOrEqual(requests);
       }
     }
-    for (const t of [now, now - 5_000, now + 3_000]) {
+    for (const t of [now, now + 3_000, now + 30_000]) {
       for (const state of windowStates(log, windows, t)) {
         const brute = log.filter((x) => x > t - state.window_seconds * 1000 && x <= t).length;
         expect(state.used).toBe(Math.min(brute, state.requests));
