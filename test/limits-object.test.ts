@@ -1,4 +1,9 @@
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import {
+  evictDurableObject,
+  listDurableObjectIds,
+  runDurableObjectAlarm,
+  runInDurableObject,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Admission } from "../src/tokens/admission";
@@ -402,5 +407,24 @@ describe("management API", () => {
       await manage(`/projects/${project.id}`, { method: "PATCH", body: { max_cost_usd: null } }),
     );
     expect(patched.max_cost_usd).toBeNull();
+    expect(patched.usage).toBeNull();
+  });
+
+  it("shows project-wide counters once a token was used, without creating the project's object itself", async () => {
+    const project = await createProject({ max_requests: 10, max_tokens: 1_000 });
+    const token = await createToken(project.id);
+    const before = await json(await manage(`/projects/${project.id}`));
+    expect(before.usage).toBeNull();
+    const ids = async () => (await listDurableObjectIds(env.PROJECT_DO)).map((id) => id.toString());
+    expect(await ids()).not.toContain(env.PROJECT_DO.idFromName(project.id).toString());
+    const stub = await tokenStub(token.token);
+    await stub.admit({ reserve: { tokens: 100, costUsd: null } });
+    const after = await json(await manage(`/projects/${project.id}`));
+    expect(after.usage).toEqual({
+      requests: { used: 1, remaining: 9 },
+      tokens: { used: 0, reserved: 100, remaining: 900 },
+      cost_usd: { used: 0, reserved: 0, remaining: null },
+      open_reservations: 1,
+    });
   });
 });

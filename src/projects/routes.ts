@@ -6,7 +6,14 @@ import { readJson, readParam, readQuery } from "../lib/validate";
 import { getDb } from "../storage/db";
 import { listProjects } from "./repo";
 import { ProjectCreate, ProjectId, ProjectListQuery, ProjectPatch, toProject } from "./schema";
-import { createProject, patchProject, removeProject, requireProject, revokeProjectTokens } from "./service";
+import {
+  createProject,
+  patchProject,
+  projectLiveState,
+  removeProject,
+  requireProject,
+  revokeProjectTokens,
+} from "./service";
 
 export const projectRoutes = new Hono<AppEnv>()
   .post("/", audited("project.create", "project"), async (c) => {
@@ -20,16 +27,21 @@ export const projectRoutes = new Hono<AppEnv>()
     const isActive = q.is_active === undefined ? undefined : q.is_active === "true";
     const rows = await listProjects(getDb(c.env), { limit: q.limit, after, isActive });
     const last = rows.length === q.limit ? rows.at(-1) : undefined;
-    return c.json({ data: rows.map(toProject), next_cursor: last ? encodeCursor({ n: last.name }) : null });
+    return c.json({
+      data: rows.map((p) => toProject(p)),
+      next_cursor: last ? encodeCursor({ n: last.name }) : null,
+    });
   })
   .get("/:id", async (c) => {
-    return c.json(toProject(await requireProject(c.env, readParam(c, "id", ProjectId))));
+    const project = await requireProject(c.env, readParam(c, "id", ProjectId));
+    return c.json(toProject(project, await projectLiveState(c.env, project)));
   })
   .patch("/:id", audited("project.update", "project"), async (c) => {
     const id = readParam(c, "id", ProjectId);
     const patch = await readJson(c, ProjectPatch);
     c.set("audit", { details: { fields: Object.keys(patch) } });
-    return c.json(toProject(await patchProject(c.env, id, patch)));
+    const project = await patchProject(c.env, id, patch);
+    return c.json(toProject(project, await projectLiveState(c.env, project)));
   })
   .delete("/:id", audited("project.delete", "project"), async (c) => {
     await removeProject(c.env, readParam(c, "id", ProjectId));

@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import type { Project as ProjectRow } from "../storage/schema";
+import { toUsd } from "../tokens/budget";
 import { limitFields } from "../tokens/schema";
+import type { ProjectLiveState } from "./durable";
 
 export const PROVIDERS = ["openai", "openai-compatible"] as const;
 
@@ -82,6 +84,33 @@ export type ProjectPatch = z.infer<typeof ProjectPatch>;
 
 export const ProjectId = Uuid;
 
+const Budget = z.object({ used: z.number(), reserved: z.number(), remaining: z.number().nullable() });
+
+const ProjectUsage = z.object({
+  requests: z.object({ used: z.number(), remaining: z.number().nullable() }),
+  tokens: Budget,
+  cost_usd: Budget,
+  open_reservations: z.number(),
+});
+
+function usageOf(live: ProjectLiveState): z.infer<typeof ProjectUsage> {
+  const { ledger, remaining } = live;
+  return {
+    requests: { used: ledger.requests, remaining: remaining?.requests ?? null },
+    tokens: {
+      used: ledger.tokensUsed,
+      reserved: ledger.tokensReserved,
+      remaining: remaining?.tokens ?? null,
+    },
+    cost_usd: {
+      used: toUsd(ledger.costUsedNanos),
+      reserved: toUsd(ledger.costReservedNanos),
+      remaining: remaining?.costUsd ?? null,
+    },
+    open_reservations: live.openReservations,
+  };
+}
+
 export const Project = z.object({
   id: z.uuid(),
   name: z.string(),
@@ -96,6 +125,9 @@ export const Project = z.object({
   max_requests: z.number().nullable(),
   max_tokens: z.number().nullable(),
   max_cost_usd: z.number().nullable(),
+  usage: ProjectUsage.nullable().describe(
+    "Live counters of the project-wide caps; null when the project has none or no token was used",
+  ),
   is_active: z.boolean(),
   created_at: z.string(),
   updated_at: z.string(),
@@ -108,7 +140,7 @@ export const ProjectListQuery = z.object({
   is_active: z.enum(["true", "false"]).optional(),
 });
 
-export function toProject(p: ProjectRow): Project {
+export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Project {
   return {
     id: p.id,
     name: p.name,
@@ -123,6 +155,7 @@ export function toProject(p: ProjectRow): Project {
     max_requests: p.maxRequests,
     max_tokens: p.maxTotalTokens,
     max_cost_usd: p.maxCostUsd,
+    usage: live ? usageOf(live) : null,
     is_active: p.isActive,
     created_at: iso(p.createdAt)!,
     updated_at: iso(p.updatedAt)!,

@@ -2,8 +2,9 @@ import { encryptSecret, maskSecret } from "../lib/crypto";
 import { ApiError, notFound } from "../lib/errors";
 import { getDb } from "../storage/db";
 import type { NewProject, Project } from "../storage/schema";
-import { reloadTokenObjects } from "../tokens/notify";
-import { liveTokensOfProject, revokeTokens } from "../tokens/repo";
+import { readTokenObject, reloadTokenObjects } from "../tokens/notify";
+import { liveTokensOfProject, projectLimits, revokeTokens, usedTokenOfProject } from "../tokens/repo";
+import type { ProjectLiveState } from "./durable";
 import * as repo from "./repo";
 import type { ProjectCreate, ProjectPatch } from "./schema";
 
@@ -45,6 +46,17 @@ export async function requireProject(env: Env, id: string): Promise<Project> {
   const project = await repo.getProject(getDb(env), id);
   if (!project) throw notFound("project", id);
   return project;
+}
+
+/**
+ * The project-wide counters, read through one of its used tokens' objects: the project's object is
+ * created by a token's object, near its tokens, never from here (that would pin it near the admin).
+ */
+export async function projectLiveState(env: Env, project: Project): Promise<ProjectLiveState | null> {
+  if (!projectLimits(project)) return null;
+  const token = await usedTokenOfProject(getDb(env), project.id);
+  if (!token) return null;
+  return (await readTokenObject(env, token.tokenHash)).project;
 }
 
 /** Fields whose change alters what a token's Durable Object decides or where it forwards. */

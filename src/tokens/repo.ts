@@ -177,6 +177,20 @@ export async function liveTokensOfProject(db: Db, projectId: string): Promise<Pi
     );
 }
 
+/** Any token of the project whose Durable Object exists (it was used), to read project counters through. */
+export async function usedTokenOfProject(
+  db: Db,
+  projectId: string,
+): Promise<Pick<Token, "tokenHash"> | undefined> {
+  return db
+    .select({ tokenHash: tokens.tokenHash })
+    .from(tokens)
+    .where(and(eq(tokens.projectId, projectId), isNotNull(tokens.firstUsedAt)))
+    .orderBy(desc(tokens.lastUsedAt))
+    .limit(1)
+    .get();
+}
+
 /** Deletes tokens expired for longer than `graceMs`; their objects find nothing on their next alarm. */
 export async function deleteExpiredTokens(db: Db, olderThan: number): Promise<number> {
   const rows = await db.delete(tokens).where(lt(tokens.expiresAt, olderThan)).returning({ id: tokens.id });
