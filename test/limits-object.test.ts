@@ -69,6 +69,20 @@ describe("rate windows in the object", () => {
     expect(times.length).toBeGreaterThanOrEqual(60);
   });
 
+  it("admits exactly 10 of 50 simultaneous requests on the real clock, with a Retry-After within the window", async () => {
+    const project = await createProject();
+    const token = await createToken(project.id, { rate_limit: { requests: 10, window_seconds: 10 } });
+    const stub = await tokenStub(token.token);
+    const results = await Promise.all(Array.from({ length: 50 }, () => stub.admit({})));
+    expect(admitted(results)).toBe(10);
+    for (const r of results) {
+      if (r.ok) continue;
+      expect(r.code).toBe("rate_limit_exceeded");
+      expect(r.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+      expect(r.retryAfterSeconds).toBeLessThanOrEqual(10);
+    }
+  });
+
   it("gives a Retry-After after which the next request passes, and not before", async () => {
     const project = await createProject();
     const token = await createToken(project.id, { rate_limit: [{ requests: 3, window_seconds: 10 }] });
