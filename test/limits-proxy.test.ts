@@ -127,4 +127,53 @@ describe("limits through the proxy", () => {
     await Promise.all(responses.map((r) => r.arrayBuffer()));
     expect(await upstreamSaw(tag)).toHaveLength(6);
   });
+
+  it("holds a token budget with declared maximums and refuses an undeclared request that cannot fit", async () => {
+    const { token } = await mockProjectToken({ max_tokens: 2_000 });
+    const tag = newTag();
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        proxy("/chat/completions", {
+          token: token.token,
+          headers: { "x-mock-tag": tag },
+          json: chat({ max_tokens: 500 }),
+        }),
+      ),
+    );
+    const ok = responses.filter((r) => r.status === 200);
+    // Each holds its body's bytes + 500: at most three fit in 2000 at once.
+    expect(ok.length).toBeGreaterThanOrEqual(1);
+    expect(ok.length).toBeLessThanOrEqual(3);
+    for (const r of responses.filter((r) => r.status !== 200)) {
+      expect(r.status).toBe(429);
+      expect(r.headers.get("x-should-retry")).toBe("false");
+    }
+    await Promise.all(responses.map((r) => r.arrayBuffer()));
+    // Without a declared maximum the default reservation (4096) cannot fit a 2000-token budget.
+    const undeclared = await proxy("/chat/completions", { token: token.token, json: chat() });
+    expect(undeclared.status).toBe(429);
+    const error = ((await undeclared.json()) as ErrorJson).error;
+    expect(error.code).toBe("quota_exceeded");
+    expect(error.message).toContain("max_tokens");
+    type Live = { allowance: { tokens: { used: number; reserved: number } } };
+    await eventually(async () => {
+      const t = await json<Live>(await manage(`/tokens/${token.id}`));
+      return t.allowance.tokens.reserved === 0;
+    });
+    const t = await json<Live>(await manage(`/tokens/${token.id}`));
+    expect(t.allowance.tokens.used).toBeGreaterThan(0);
+    expect(t.allowance.tokens.used).toBeLessThanOrEqual(2_000);
+  });
+
+  it("refuses a model with no known price for a token with a cost budget, naming the model", async () => {
+    const { token } = await mockProjectToken({ max_cost_usd: 1 });
+    const res = await proxy("/chat/completions", {
+      token: token.token,
+      json: chat({ model: "unpriced-model" }),
+    });
+    expect(res.status).toBe(403);
+    const error = ((await res.json()) as ErrorJson).error;
+    expect(error.code).toBe("model_not_allowed");
+    expect(error.message).toContain("'unpriced-model'");
+  });
 });
