@@ -1,6 +1,6 @@
 import { ApiError, errorResponse } from "../lib/errors";
 import type { Admitted, Refused } from "../tokens/admission";
-import { allowanceHeaders } from "../tokens/allowance";
+import { allowanceHeaders, refusalHeaders } from "../tokens/allowance";
 import { reserveFor } from "../tokens/reserve";
 import { hashToken } from "../tokens/secret";
 import { recordRequest } from "../usage/record";
@@ -19,9 +19,10 @@ const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
 const TOKEN_NOT_FOUND = new ApiError(401, "token_not_found", "The token is not known to this gateway.");
 
 function refusalError(refused: Refused): ApiError {
-  const headers: Record<string, string> = {};
-  if (refused.retryAfterSeconds !== undefined) headers["retry-after"] = String(refused.retryAfterSeconds);
-  return new ApiError(refused.status, refused.code, refused.message, { headers });
+  return new ApiError(refused.status, refused.code, refused.message, {
+    headers: refusalHeaders(refused),
+    param: refused.param ?? null,
+  });
 }
 
 /** Chat and legacy completions streams for which the gateway may ask the upstream for usage itself. */
@@ -81,7 +82,12 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     const admission = await env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash)).admit({
       model: facts.model,
       origin,
-      reserve: reserveFor({ path: apiPath.raw, model: facts.model, body: facts.json }),
+      reserve: reserveFor({
+        path: apiPath.raw,
+        model: facts.model,
+        body: facts.json,
+        bodyBytes: body?.bytes.byteLength,
+      }),
     });
     if (!admission.ok) {
       if (admission.code === "token_not_found") rememberUnknown(tokenHash);
