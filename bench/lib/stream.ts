@@ -57,11 +57,17 @@ export type SpacingReport = {
   maxMedianGapDeviationMs: number;
   /** Largest |gap deviation| of any single run (includes the machine's noise). */
   maxGapDeviationMs: number;
-  /** Largest median lateness of an event against where the expected gaps put it (from the first event). */
+  /**
+   * Largest median lateness of an event against where the expected gaps put it, counted from the first
+   * event (so it includes the upstream's own timer drift, which accumulates).
+   */
   maxLatenessMs: number;
-  /** Events whose median lateness exceeds half an interval: held back by buffering, not jitter. */
+  /**
+   * Events that, in the median run, came more than half an interval after they should have after their
+   * predecessor: held back (typically until the next event), not jitter.
+   */
   heldBack: number;
-  /** Events later than half an interval in any single run (noise included). */
+  /** Gaps more than half an interval too long in any single run (noise included). */
   lateInAnyRun: number;
   /** Median deviations within ±toleranceMs, nothing held back, same events as expected. */
   withinTolerance: boolean;
@@ -103,13 +109,13 @@ export function analyseSpacing(
       expectedAt += expected;
       const late = (ev[i + 1] ?? 0) - (ev[0] ?? 0) - expectedAt;
       lates[i]!.push(late);
-      if (late > opts.intervalMs / 2) lateInAnyRun++;
+      if (dev > opts.intervalMs / 2) lateInAnyRun++;
     }
   }
   const medDevs = devs.map(median);
   const medLates = lates.map(median);
   const maxMedDev = Math.max(0, ...medDevs.map(Math.abs));
-  const heldBack = medLates.filter((l) => l > opts.intervalMs / 2).length;
+  const heldBack = medDevs.filter((d) => d > opts.intervalMs / 2).length;
   return {
     runs: runs.length,
     events: first.length,

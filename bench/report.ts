@@ -1,0 +1,248 @@
+// Turns the bench's measurements into tables (console and Markdown), target checks and the JSON file.
+// "Added" figures are paired: the median over rounds of (target − baseline in the same round); the
+// percentiles themselves are pooled over all rounds.
+import type { BundleInfo, StartupProfile } from "./hosts.ts";
+import {
+  type Cell,
+  type LoadResult,
+  type Paired,
+  paired,
+  renderMarkdown,
+  renderTable,
+  round,
+} from "./lib/index.ts";
+import type { PhaseResult, SpacingResult, Target } from "./scenarios.ts";
+
+export type Phase = Record<string, PhaseResult>;
+
+export type Results = {
+  meta: Record<string, unknown>;
+  targets: { id: string; label: string; unavailable?: string }[];
+  bundle: Omit<BundleInfo, "dir">;
+  startup: { proxyProfile: StartupProfile; readyMs: Record<string, number> };
+  c1: Phase;
+  c32: Phase;
+  ttfb: Phase;
+  spacing: SpacingResult | null;
+};
+
+export type Check = { name: string; target: string; measured: string; pass: boolean | null };
+
+const ms = (v: number | undefined) => (v === undefined ? undefined : round(v, 3));
+const p50 = (r: LoadResult) => r.latencyMs.p50;
+const ttfb50 = (r: LoadResult) => r.ttfbMs.p50;
+const rps = (r: LoadResult) => r.rps;
+
+/** Paired comparison of two targets of a phase, or undefined when either was not measured. */
+function pair(
+  phase: Phase,
+  target: string,
+  baseline: string,
+  pick: (r: LoadResult) => number,
+  op: "diff" | "ratio" = "diff",
+): Paired | undefined {
+  const a = phase[target];
+  const b = phase[baseline];
+  return a && b ? paired(a.rounds, b.rounds, pick, op) : undefined;
+}
+
+/** The issue's targets, llm-proxy (unlimited token) against the passthrough worker. */
+export function checks(r: Results): Check[] {
+  const out: Check[] = [];
+  const add = pair(r.c1, "proxy", "passthrough", p50)?.median;
+  out.push({
+    name: "p50 added vs passthrough, c=1",
+    target: "≤ 0.5 ms",
+    measured: add === undefined ? "n/a" : `${add.toFixed(3)} ms`,
+    pass: add === undefined ? null : add <= 0.5,
+  });
+  const ratio = pair(r.c32, "proxy", "passthrough", rps, "ratio")?.median;
+  out.push({
+    name: "throughput vs passthrough, c=32",
+    target: "≥ 85 %",
+    measured: ratio === undefined ? "n/a" : `${(ratio * 100).toFixed(1)} %`,
+    pass: ratio === undefined ? null : ratio >= 0.85,
+  });
+  const addT = pair(r.ttfb, "proxy", "passthrough", ttfb50)?.median;
+  out.push({
+    name: "stream TTFB p50 added vs passthrough",
+    target: "≤ 1 ms",
+    measured: addT === undefined ? "n/a" : `${addT.toFixed(3)} ms`,
+    pass: addT === undefined ? null : addT <= 1,
+  });
+  const sp = r.spacing?.byTarget.proxy;
+  out.push({
+    name: "chunk spacing (median gap deviation, held back)",
+    target: `±${r.spacing?.toleranceMs ?? 2} ms, 0 held`,
+    measured: sp ? `${sp.maxMedianGapDeviationMs.toFixed(3)} ms, ${sp.heldBack} held` : "n/a",
+    pass: sp ? sp.withinTolerance : null,
+  });
+  out.push({
+    name: "bundle gzip",
+    target: "≤ 3072 KiB",
+    measured: `${r.bundle.gzipKiB.toFixed(1)} KiB`,
+    pass: r.bundle.gzipKiB <= 3072,
+  });
+  const st = r.startup.proxyProfile;
+  out.push({
+    name: "start-up CPU (wrangler check startup)",
+    target: "≤ 1000 ms",
+    measured: st ? `${st.activeMs.toFixed(1)} ms` : "not run",
+    pass: st ? st.activeMs <= 1000 : null,
+  });
+  return out;
+}
+
+type Table = { title: string; header: string[]; rows: Cell[][] };
+
+function latencyRows(phase: Phase, targets: Target[], withRps: boolean): Cell[][] {
+  return targets.map((t) => {
+    const r = phase[t.id]?.merged;
+    if (!r) return [t.label, ...Array(withRps ? 12 : 10).fill(null)];
+    const s = r.latencyMs;
+    const cells: Cell[] = [t.label, r.requests, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.mean)];
+    cells.push(
+      ms(pair(phase, t.id, "direct", p50)?.median),
+      ms(pair(phase, t.id, "passthrough", p50)?.median),
+    );
+    const pass = phase.passthrough?.merged.latencyMs;
+    cells.push(pass ? ms(s.p99 - pass.p99) : null);
+    if (withRps) {
+      const ratio = pair(phase, t.id, "passthrough", rps, "ratio")?.median;
+      cells.push(round(r.rps, 0), ratio === undefined ? null : `${(ratio * 100).toFixed(1)} %`);
+    }
+    cells.push(ms(phase[t.id]?.cpuMsPerRequest ?? undefined), r.failed);
+    return cells;
+  });
+}
+
+export function tables(r: Results, targets: Target[]): Table[] {
+  const lat = ["target", "n", "p50", "p90", "p99", "mean", "+p50 vs direct", "+p50 vs pass", "+p99 vs pass"];
+  const out: Table[] = [
+    {
+      title: "Latency, concurrency 1 (ms)",
+      header: [...lat, "CPU/req", "failed"],
+      rows: latencyRows(r.c1, targets, false),
+    },
+    {
+      title: "Latency and throughput, concurrency 32 (ms, req/s)",
+      header: [...lat, "req/s", "vs pass", "CPU/req", "failed"],
+      rows: latencyRows(r.c32, targets, true),
+    },
+  ];
+  const limited = (phase: Phase, pick: (x: LoadResult) => number, op: "diff" | "ratio" = "diff") =>
+    pair(phase, "proxy-limited", "proxy", pick, op)?.median;
+  const u1 = r.c1.proxy?.merged;
+  const l1 = r.c1["proxy-limited"]?.merged;
+  const u32 = r.c32.proxy?.merged;
+  const l32 = r.c32["proxy-limited"]?.merged;
+  if (u1 && l1 && u32 && l32) {
+    const ratio = limited(r.c32, rps, "ratio") ?? 0;
+    out.push({
+      title: "Limited token (Durable Object admission) vs unlimited token",
+      header: ["what", "unlimited", "limited", "difference (paired)"],
+      rows: [
+        ["p50, c=1 (ms)", ms(u1.latencyMs.p50), ms(l1.latencyMs.p50), ms(limited(r.c1, p50))],
+        [
+          "p99, c=1 (ms)",
+          ms(u1.latencyMs.p99),
+          ms(l1.latencyMs.p99),
+          ms(l1.latencyMs.p99 - u1.latencyMs.p99),
+        ],
+        ["p50, c=32 (ms)", ms(u32.latencyMs.p50), ms(l32.latencyMs.p50), ms(limited(r.c32, p50))],
+        ["req/s, c=32", round(u32.rps, 0), round(l32.rps, 0), `${(ratio * 100).toFixed(1)} %`],
+      ],
+    });
+  }
+  out.push({
+    title: "Time to first byte of a stream, concurrency 1 (ms)",
+    header: ["target", "n", "p50", "p90", "p99", "+p50 vs direct", "+p50 vs pass"],
+    rows: targets.map((t) => {
+      const s = r.ttfb[t.id]?.merged.ttfbMs;
+      if (!s) return [t.label, null, null, null, null, null, null];
+      return [
+        t.label,
+        s.count,
+        ms(s.p50),
+        ms(s.p90),
+        ms(s.p99),
+        ms(pair(r.ttfb, t.id, "direct", ttfb50)?.median),
+        ms(pair(r.ttfb, t.id, "passthrough", ttfb50)?.median),
+      ];
+    }),
+  });
+  if (r.spacing) {
+    const sp = r.spacing;
+    out.push({
+      title: `Stream spacing: ${sp.chunks} chunks ${sp.intervalMs} ms apart, ${sp.runs} runs, against the upstream's schedule (ms)`,
+      header: ["target", "events", "max |median dev|", "max |dev| any run", "max late", "held back", "ok"],
+      rows: targets.map((t) => {
+        const s = sp.byTarget[t.id];
+        if (!s) return [t.label, null, null, null, null, null, null];
+        return [
+          t.label,
+          s.eventCountMismatch ? `${s.events} (≠)` : s.events,
+          s.maxMedianGapDeviationMs,
+          s.maxGapDeviationMs,
+          s.maxLatenessMs,
+          s.heldBack,
+          s.withinTolerance ? "yes" : "NO",
+        ];
+      }),
+    });
+  }
+  out.push({
+    title: "Bundle and start-up",
+    header: ["what", "value"],
+    rows: [
+      ["bundle (wrangler deploy --dry-run)", `${r.bundle.totalKiB} KiB, gzip ${r.bundle.gzipKiB} KiB`],
+      [
+        "llm-proxy start-up CPU (wrangler check startup)",
+        r.startup.proxyProfile ? `${r.startup.proxyProfile.activeMs} ms` : "not run",
+      ],
+      ...Object.entries(r.startup.readyMs).map(([k, v]): Cell[] => [
+        `Miniflare ready: ${k}`,
+        `${v.toFixed(0)} ms`,
+      ]),
+    ],
+  });
+  out.push({
+    title: "Targets (llm-proxy, unlimited token, vs the passthrough worker)",
+    header: ["check", "target", "measured", "pass"],
+    rows: checks(r).map((c) => [
+      c.name,
+      c.target,
+      c.measured,
+      c.pass === null ? "n/a" : c.pass ? "yes" : "NO",
+    ]),
+  });
+  return out;
+}
+
+export function renderConsole(ts: Table[]): string {
+  return ts.map((t) => renderTable(t.header, t.rows, { title: `\n${t.title}`, decimals: 3 })).join("\n");
+}
+
+export function renderMarkdownReport(ts: Table[]): string {
+  return ts
+    .map((t) => `#### ${t.title}\n\n${renderMarkdown(t.header, t.rows, { decimals: 3 })}\n`)
+    .join("\n");
+}
+
+/** The JSON file: pooled summaries and per-round p50/p99/req/s (raw samples would be megabytes). */
+export function toJson(r: Results): unknown {
+  const strip = (phase: Phase) =>
+    Object.fromEntries(
+      Object.entries(phase).map(([k, v]) => {
+        const { latencySamples: _l, ttfbSamples: _t, timings: _x, ...rest } = v.merged;
+        const rounds = v.rounds.map((x) => ({
+          p50: round(x.latencyMs.p50),
+          p99: round(x.latencyMs.p99),
+          ttfbP50: round(x.ttfbMs.p50),
+          rps: round(x.rps, 1),
+        }));
+        return [k, { ...rest, cpuMsPerRequest: v.cpuMsPerRequest, rounds }];
+      }),
+    );
+  return { ...r, c1: strip(r.c1), c32: strip(r.c32), ttfb: strip(r.ttfb), checks: checks(r) };
+}

@@ -1,0 +1,210 @@
+// `npm run bench [-- --quick] [--out FILE] [--no-startup] [--storage tmpfs|disk]`: llm-proxy against a
+// direct call to the mock upstream and a do-nothing passthrough worker in the same runtime.
+// See bench/README.md.
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import {
+  applyMigrations,
+  buildBundle,
+  createTokens,
+  type Host,
+  type MockHandle,
+  profileStartup,
+  ROOT,
+  type StartupProfile,
+  startMockThread,
+  startPassthrough,
+  startProxy,
+} from "./hosts.ts";
+import { toCsv, writeJson } from "./lib/index.ts";
+import { type Results, renderConsole, renderMarkdownReport, tables, toJson } from "./report.ts";
+import { chatSpec, measureLoad, measureSpacing, probe, streamSpec, type Target } from "./scenarios.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    out: { type: "string", default: join(ROOT, "bench/results/latest.json") },
+    "no-startup": { type: "boolean", default: false },
+    // tmpfs (default where /dev/shm exists): llm-proxy's D1/DO/Queue/R2 files in memory; disk: Miniflare's
+    // own temporary directory, as under `wrangler dev` (each Durable Object write then waits for an fsync).
+    storage: { type: "string", default: existsSync("/dev/shm") ? "tmpfs" : "disk" },
+  },
+});
+
+const FULL = {
+  // Each target's round stops after roundMaxMs even if its share is not done: a slow target (or a busy
+  // machine) cannot stretch the run past ~2.5 minutes. The tables show how many requests were measured.
+  c1: { requests: 2000, rounds: 8, warmup: 300, concurrency: 1, roundMaxMs: 1500 },
+  c32: { requests: 5000, rounds: 8, warmup: 1000, concurrency: 32, roundMaxMs: 1500 },
+  ttfb: { requests: 600, rounds: 6, warmup: 100, concurrency: 1, roundMaxMs: 1000 },
+  spacing: { chunks: 20, intervalMs: 50, runs: 7, toleranceMs: 2 },
+  startupProfile: true,
+};
+const QUICK = {
+  c1: { requests: 100, rounds: 2, warmup: 20, concurrency: 1, roundMaxMs: 500 },
+  c32: { requests: 320, rounds: 2, warmup: 64, concurrency: 32, roundMaxMs: 500 },
+  ttfb: { requests: 40, rounds: 2, warmup: 10, concurrency: 1, roundMaxMs: 500 },
+  spacing: { chunks: 5, intervalMs: 20, runs: 1, toleranceMs: 2 },
+  startupProfile: false,
+};
+const plan = args.quick ? QUICK : FULL;
+const log = (msg: string) => process.stderr.write(`${msg}\n`);
+
+function version(cmd: string, argv: string[]): string {
+  try {
+    return execFileSync(cmd, argv, { cwd: ROOT, encoding: "utf8" }).trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+const work = await mkdtemp(join(tmpdir(), "llm-proxy-bench-"));
+let mock: MockHandle | undefined;
+const hosts: Host[] = [];
+const cleanup: string[] = [];
+const started = Date.now();
+const loadAtStart = loadavg();
+try {
+  const load = loadAtStart.map((l) => l.toFixed(2)).join(" ");
+  log(`bench: ${args.quick ? "quick" : "full"} run, load average ${load}`);
+  if ((loadAtStart[0] ?? 0) > cpus().length)
+    log("  ! the machine is busy (load average above the core count): latency figures will be noisy");
+  log("· building the bundle (wrangler deploy --dry-run)");
+  const bundle = await buildBundle(join(work, "bundle"));
+  let startupProfile: StartupProfile = null;
+  if (plan.startupProfile && !args["no-startup"]) {
+    log("· profiling start-up (wrangler check startup)");
+    startupProfile = await profileStartup(join(work, "startup.cpuprofile"));
+  }
+
+  log("· starting the mock upstream, the passthrough worker and llm-proxy");
+  mock = await startMockThread();
+  const passthrough = await startPassthrough(mock.url);
+  hosts.push(passthrough);
+  const storageDir =
+    args.storage === "tmpfs" ? await mkdtemp(join("/dev/shm", "llm-proxy-bench-")) : undefined;
+  if (storageDir) cleanup.push(storageDir);
+  const proxy = await startProxy(bundle.dir, storageDir);
+  hosts.push(proxy);
+  await applyMigrations(proxy);
+  const tokens = await createTokens(proxy, mock.url);
+
+  const targets: Target[] = [
+    { id: "direct", label: "direct (mock)", origin: mock.url, headers: {} },
+    {
+      id: "passthrough",
+      label: "passthrough worker",
+      origin: passthrough.url,
+      headers: {},
+      cpuMs: passthrough.cpuMs,
+    },
+    {
+      id: "proxy",
+      label: "llm-proxy",
+      origin: proxy.url,
+      headers: { authorization: `Bearer ${tokens.unlimited}` },
+      cpuMs: proxy.cpuMs,
+    },
+    {
+      id: "proxy-limited",
+      label: "llm-proxy, limited token",
+      origin: proxy.url,
+      headers: { authorization: `Bearer ${tokens.limited}` },
+      cpuMs: proxy.cpuMs,
+    },
+  ];
+  await probe(targets);
+  for (const t of targets.filter((t) => t.unavailable)) log(`  ! ${t.label} not measured: ${t.unavailable}`);
+
+  log("· latency at concurrency 1");
+  const c1 = await measureLoad(targets, plan.c1, chatSpec, log);
+  log("· latency and throughput at concurrency 32");
+  const c32 = await measureLoad(targets, plan.c32, chatSpec, log);
+  log("· time to first byte of a stream");
+  const ttfb = await measureLoad(targets, plan.ttfb, (t) => streamSpec(t, 3, 0), log);
+  log(`· stream spacing (${plan.spacing.chunks} chunks, ${plan.spacing.intervalMs} ms apart)`);
+  const spacing = await measureSpacing(targets, plan.spacing);
+
+  const cpu = cpus();
+  const results: Results = {
+    meta: {
+      date: new Date().toISOString(),
+      mode: args.quick ? "quick" : "full",
+      storage: args.storage,
+      durationS: Math.round((Date.now() - started) / 1000),
+      node: process.version,
+      cpus: cpu.length,
+      cpuModel: cpu[0]?.model ?? "unknown",
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      os: `${process.platform} ${release()}`,
+      loadAverageAtStart: loadAtStart,
+      loadAverageAtEnd: loadavg(),
+      wrangler: (
+        JSON.parse(await readFile(join(ROOT, "node_modules/wrangler/package.json"), "utf8")) as {
+          version: string;
+        }
+      ).version,
+      commit: version("git", ["rev-parse", "--short", "HEAD"]),
+      plan,
+    },
+    targets: targets.map(({ id, label, unavailable }) => ({ id, label, unavailable })),
+    bundle: { totalKiB: bundle.totalKiB, gzipKiB: bundle.gzipKiB },
+    startup: {
+      proxyProfile: startupProfile,
+      readyMs: { passthrough: passthrough.readyMs, "llm-proxy": proxy.readyMs },
+    },
+    c1: Object.fromEntries(c1),
+    c32: Object.fromEntries(c32),
+    ttfb: Object.fromEntries(ttfb),
+    spacing,
+  };
+
+  const ts = tables(results, targets);
+  const m = results.meta;
+  console.log(
+    `\nllm-proxy bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpuModel}, ${m.mode} run in ${m.durationS} s, storage ${m.storage}`,
+  );
+  console.log(renderConsole(ts));
+  await writeJson(args.out, toJson(results));
+  await writeFile(args.out.replace(/\.json$/, ".md"), renderMarkdownReport(ts));
+  await writeFile(
+    args.out.replace(/\.json$/, ".csv"),
+    toCsv(
+      [
+        "phase",
+        "target",
+        "requests",
+        "failed",
+        "rps",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "mean_ms",
+        "ttfb_p50_ms",
+      ],
+      (["c1", "c32", "ttfb"] as const).flatMap((phase) =>
+        Object.entries(results[phase]).map(([id, { merged: r }]) => [
+          phase,
+          id,
+          r.requests,
+          r.failed,
+          r.rps,
+          r.latencyMs.p50,
+          r.latencyMs.p90,
+          r.latencyMs.p99,
+          r.latencyMs.mean,
+          r.ttfbMs.p50,
+        ]),
+      ),
+    ),
+  );
+  log(`\nresults: ${args.out} (+ .md, .csv)`);
+} finally {
+  for (const h of hosts) await h.mf.dispose();
+  await mock?.close();
+  for (const dir of [work, ...cleanup]) await rm(dir, { recursive: true, force: true });
+}
