@@ -138,7 +138,11 @@ export async function processDeadLetters(
 }
 
 /** The queue handler: a thin loop over processBatch / processDeadLetters with per-message backoff. */
-export async function consumeUsageBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function consumeUsageBatch(
+  batch: MessageBatch<unknown>,
+  env: Env,
+  _ctx?: ExecutionContext,
+): Promise<void> {
   if (batch.messages.length === 0) return;
   try {
     if (batch.queue.endsWith("-dlq")) await processDeadLetters(batch.messages, env);
