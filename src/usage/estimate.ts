@@ -26,11 +26,8 @@ export function loadEncoder(name: EncodingName): Promise<TokenCounter> {
   let enc = encoders.get(name);
   if (!enc) {
     enc = (async () => {
-      const ranks =
-        name === "o200k_base"
-          ? (await import("js-tiktoken/ranks/o200k_base")).default
-          : (await import("js-tiktoken/ranks/cl100k_base")).default;
-      return new TokenCounter(ranks);
+      const { loadRankFile } = await import("../tokenizer-ranks");
+      return new TokenCounter(await loadRankFile(name));
     })();
     // A failed load (out of memory, say) must not poison every later estimate of the isolate.
     enc.catch(() => encoders.delete(name));
