@@ -201,3 +201,18 @@ describe("pricing", () => {
     expect(costUsd("gpt-4o", null)).toBeNull();
   });
 });
+
+describe("event size", () => {
+  it("clips client-controlled strings so an event always fits a queue message", async () => {
+    const e = await finalizeEvent(
+      draft({
+        model: "m".repeat(1_000_000),
+        user_agent: "u".repeat(100_000),
+        path: `/v1/${"p".repeat(50_000)}`,
+      }),
+    );
+    expect(JSON.stringify(e).length).toBeLessThan(8_000);
+    expect(e.model).toHaveLength(256);
+    expect(e.cost_usd).toBeNull();
+  });
+});

@@ -12,10 +12,11 @@ export const AUDIT_RETENTION_MS = 365 * DAY;
 /** Hourly usage rollups are kept this long by default (USAGE_RETENTION_DAYS overrides it). */
 export const DEFAULT_USAGE_RETENTION_DAYS = 400;
 /**
- * Ledger rows make redelivered events no-ops; Queues keep a message at most 14 days, so older rows can go.
- * Rows whose R2 object is not confirmed written are never deleted.
+ * Ledger rows make redelivered events no-ops. A queue keeps a message 4 days (the default
+ * message_retention_period; raise this with it), and retries end within the hour, so older rows can go.
+ * Rows cost ~250 bytes of D1 per event while kept. Rows whose object is not confirmed written are never deleted.
  */
-export const LEDGER_RETENTION_MS = 15 * DAY;
+export const LEDGER_RETENTION_MS = 5 * DAY;
 /** Lines still pending after this long belong to a consumer that died between D1 and R2: write them. */
 const STALE_PENDING_MS = 10 * 60_000;
 

@@ -6,6 +6,13 @@ import { type RejectionSummary, unidentifiedGate } from "./unidentified";
 const MAX_ESTIMATE_CHARS = 400_000;
 
 /**
+ * Client-controlled strings are clipped so an event always fits a queue message (128 KB) and a log line
+ * stays a log line: a 1 MB "model" in a request body must not cost us the event.
+ */
+const clip = (value: string | null, max: number): string | null =>
+  value === null || value.length <= max ? value : value.slice(0, max);
+
+/**
  * Completes a request's event: upstream usage when it reported any, else an estimate (tokenizer loaded
  * lazily, here, in `waitUntil`), else none; then the price. Never throws for a bad draft: a failed
  * estimate leaves the event at `none`.
@@ -27,7 +34,17 @@ export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
       console.error("usage estimate failed", draft.id, err);
     }
   }
-  return { ...rest, usage, usage_source, cost_usd: costUsd(draft.model, usage) };
+  return {
+    ...rest,
+    path: clip(rest.path, 2048) ?? "",
+    model: clip(rest.model, 256),
+    user_agent: clip(rest.user_agent, 512),
+    error: clip(rest.error, 128),
+    upstream_request_id: clip(rest.upstream_request_id, 256),
+    usage,
+    usage_source,
+    cost_usd: costUsd(draft.model, usage),
+  };
 }
 
 /** A message on the usage queue: a request event, or a count of unidentified requests not sent as events. */
