@@ -216,3 +216,48 @@ describe("event size", () => {
     expect(e.cost_usd).toBeNull();
   });
 });
+
+describe("tool definitions", () => {
+  it("adds the cookbook's approximation for tools to a chat prompt", async () => {
+    const enc = await loadEncoder("o200k_base");
+    const messages = [{ role: "user", content: "What's the weather like in San Francisco?" }];
+    const tools = [
+      {
+        type: "function",
+        function: {
+          name: "get_current_weather",
+          description: "Get the current weather in a given location",
+          parameters: {
+            type: "object",
+            properties: {
+              location: { type: "string", description: "The city and state, e.g. San Francisco, CA" },
+              unit: {
+                type: "string",
+                description: "The unit of temperature to return",
+                enum: ["celsius", "fahrenheit"],
+              },
+            },
+            required: ["location"],
+          },
+        },
+      },
+    ];
+    const without = (await estimateUsage("gpt-4o", { messages }, undefined))!.prompt_tokens;
+    const withTools = (await estimateUsage("gpt-4o", { messages, tools }, undefined))!.prompt_tokens;
+    const expected =
+      7 +
+      enc.count("get_current_weather:Get the current weather in a given location") +
+      3 +
+      3 +
+      enc.count("location:string:The city and state, e.g. San Francisco, CA") +
+      3 -
+      3 +
+      3 +
+      enc.count("celsius") +
+      3 +
+      enc.count("fahrenheit") +
+      enc.count("unit:string:The unit of temperature to return") +
+      12;
+    expect(withTools - without).toBe(expected);
+  });
+});

@@ -94,10 +94,50 @@ function countInput(enc: TokenCounter, input: unknown): number {
   return n;
 }
 
+const trimDot = (s: string) => (s.endsWith(".") ? s.slice(0, -1) : s);
+const str = (v: unknown) => (typeof v === "string" ? v : "");
+
+/**
+ * Tool definitions of a chat request, by the cookbook's approximation ("counting tokens for chat
+ * completions with tool calls"): per function a fixed start plus `name:description`, per property
+ * `name:type:description` and its enum values, and a fixed end. Its constants differ by encoding.
+ */
+export function countTools(enc: TokenCounter, tools: unknown[], o200k: boolean): number {
+  if (!tools.length) return 0;
+  let n = 0;
+  for (const tool of tools) {
+    if (!isObject(tool)) continue;
+    const fn = isObject(tool.function) ? tool.function : tool;
+    n += o200k ? 7 : 10;
+    n += enc.count(`${str(fn.name)}:${trimDot(str(fn.description))}`);
+    const props =
+      isObject(fn.parameters) && isObject(fn.parameters.properties) ? fn.parameters.properties : {};
+    const entries = Object.entries(props);
+    if (entries.length) n += 3;
+    for (const [name, prop] of entries) {
+      if (!isObject(prop)) continue;
+      n += 3;
+      if (Array.isArray(prop.enum)) {
+        n -= 3;
+        for (const item of prop.enum) n += 3 + enc.count(String(item));
+      }
+      n += enc.count(`${name}:${str(prop.type)}:${trimDot(str(prop.description))}`);
+    }
+  }
+  return n + 12;
+}
+
 /** Estimated prompt tokens of a request body, or null when there is nothing we know how to count. */
-export function countPrompt(enc: TokenCounter, request: unknown): number | null {
+export function countPrompt(enc: TokenCounter, request: unknown, o200k = true): number | null {
   if (!isObject(request)) return null;
-  if (Array.isArray(request.messages)) return countChatPrompt(enc, request.messages);
+  if (Array.isArray(request.messages)) {
+    const tools = Array.isArray(request.tools)
+      ? request.tools
+      : Array.isArray(request.functions)
+        ? request.functions
+        : [];
+    return countChatPrompt(enc, request.messages) + countTools(enc, tools, o200k);
+  }
   let n: number | null = null;
   if (request.prompt !== undefined) n = countInput(enc, request.prompt);
   else if (request.input !== undefined) n = countInput(enc, request.input);
@@ -115,7 +155,7 @@ export async function estimateUsage(
   if (!encoding) return null;
   if (request === undefined && !completionText) return null;
   const enc = await loadEncoder(encoding);
-  const prompt = request === undefined ? null : countPrompt(enc, request);
+  const prompt = request === undefined ? null : countPrompt(enc, request, encoding === "o200k_base");
   const completion = completionText ? enc.count(completionText) : 0;
   if (prompt === null && !completionText) return null;
   const prompt_tokens = prompt ?? 0;
