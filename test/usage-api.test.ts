@@ -79,6 +79,42 @@ describe("GET /manage/usage", () => {
     expect(filtered.data).toEqual([expect.objectContaining({ project_id: p, requests: 1 })]);
   });
 
+  it("reports unidentified requests by code and by day", async () => {
+    const code = `bad_${crypto.randomUUID().slice(0, 8)}`;
+    const hour = Date.UTC(2026, 7, 1, 3);
+    await processBatch(
+      [
+        {
+          id: "s1",
+          attempts: 1,
+          body: { kind: "rejections", id: crypto.randomUUID(), rejections: [{ hour, code, count: 5 }] },
+        },
+        {
+          id: "s2",
+          attempts: 1,
+          body: event({
+            token_id: null,
+            project_id: null,
+            status: 401,
+            error: code,
+            timestamp: new Date(hour + 86_400_000).toISOString(),
+          }),
+        },
+      ],
+      env,
+    );
+    const range = "from=2026-08-01T00:00:00Z&to=2026-08-03T00:00:00Z";
+    const byCode = await json<{ data: Row[] }>(
+      await manage(`/usage/rejections?${range}&group_by=code&code=${code}`),
+    );
+    expect(byCode.data).toEqual([{ code, count: 6 }]);
+    const byDay = await json<{ data: Row[] }>(await manage(`/usage/rejections?${range}&code=${code}`));
+    expect(byDay.data).toEqual([
+      { day: "2026-08-01", count: 5 },
+      { day: "2026-08-02", count: 1 },
+    ]);
+  });
+
   it("rejects bad queries with 400 and requires auth", async () => {
     const res = await manage("/usage?group_by=week");
     expect(res.status).toBe(400);

@@ -97,7 +97,7 @@ where tokens.id = u.token_id`;
 export type ObjectGroup = { key: string; lines: { id: string; line: string }[] };
 
 /** Past this many characters of lines per statement, split the insert (D1 caps statement and value sizes). */
-const MAX_CHUNK_CHARS = 512 * 1024;
+const MAX_CHUNK_CHARS = 256 * 1024;
 
 function chunks(lines: string[]): string[][] {
   const out: string[][] = [];

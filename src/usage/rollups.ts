@@ -1,7 +1,7 @@
 import { and, eq, gte, lt, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../storage/db";
 import { rejectionsHourly, usageHourly } from "../storage/schema";
-import type { UsageQuery, UsageRow } from "./schema";
+import type { RejectionRow, RejectionsQuery, UsageQuery, UsageRow } from "./schema";
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -72,6 +72,35 @@ export async function queryUsage(db: Db, q: UsageQuery, now = Date.now()): Promi
     if (q.group_by === "project") row.project_id = String(r.key);
     if (q.group_by === "token") row.token_id = r.key === "" ? null : String(r.key);
     return row;
+  });
+}
+
+const r = rejectionsHourly;
+
+/** Requests without a valid token, by hour, day or error code (abuse monitoring). */
+export async function queryRejections(db: Db, q: RejectionsQuery, now = Date.now()): Promise<RejectionRow[]> {
+  const to = q.to ? Date.parse(q.to) : now;
+  const from = q.from ? Date.parse(q.from) : to - DEFAULT_WINDOW_MS;
+  const where: SQL[] = [gte(r.hour, Math.floor(from / HOUR_MS) * HOUR_MS), lt(r.hour, to)];
+  if (q.code) where.push(eq(r.code, q.code));
+  const key = {
+    hour: r.hour,
+    day: sql<number>`(${r.hour} / ${sql.raw(String(DAY_MS))}) * ${sql.raw(String(DAY_MS))}`,
+    code: r.code,
+  }[q.group_by];
+  const rows = await db
+    .select({ key, count: sql<number>`sum(${r.count})` })
+    .from(r)
+    .where(and(...where))
+    .groupBy(key)
+    .orderBy(q.group_by === "code" ? sql`sum(${r.count}) desc` : key)
+    .limit(MAX_ROWS);
+  return rows.map((row) => {
+    if (q.group_by === "code") return { code: String(row.key), count: row.count };
+    const iso = new Date(Number(row.key)).toISOString();
+    return q.group_by === "hour"
+      ? { hour: iso, count: row.count }
+      : { day: iso.slice(0, 10), count: row.count };
   });
 }
 

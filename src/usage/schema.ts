@@ -77,6 +77,24 @@ export type UsageRow = z.infer<typeof UsageRow>;
 
 export const UsageList = z.object({ data: z.array(UsageRow) });
 
+export const RejectionsQuery = z.object({
+  code: z.string().trim().min(1).max(100).optional(),
+  from: Timestamp.optional().describe("Start (inclusive), ISO 8601; default: 7 days before `to`"),
+  to: Timestamp.optional().describe("End (exclusive), ISO 8601; default: now"),
+  group_by: z.enum(["hour", "day", "code"]).default("day"),
+});
+export type RejectionsQuery = z.infer<typeof RejectionsQuery>;
+
+export const RejectionRow = z.object({
+  hour: z.string().optional(),
+  day: z.string().optional(),
+  code: z.string().optional(),
+  count: z.number().int(),
+});
+export type RejectionRow = z.infer<typeof RejectionRow>;
+
+export const RejectionList = z.object({ data: z.array(RejectionRow) });
+
 export const EventsQuery = z.object({
   project_id: Id.optional(),
   token_id: Id.optional(),
