@@ -348,3 +348,19 @@ describe("dead letters and backoff", () => {
     expect([1, 2, 3, 4, 10].map(retryDelaySeconds)).toEqual([10, 20, 40, 80, 600]);
   });
 });
+
+describe("errors in the rollups", () => {
+  it("counts failures, not clients that left a healthy stream", async () => {
+    const p = project();
+    await processBatch(
+      [
+        msg(event({ project_id: p, aborted: true, error: "client_closed" })),
+        msg(event({ project_id: p, aborted: true, error: "stream_interrupted" })),
+        msg(event({ project_id: p, status: 429, error: null })),
+        msg(event({ project_id: p })),
+      ],
+      env,
+    );
+    expect(await rollup(p)).toMatchObject({ requests: 4, errors: 2 });
+  });
+});

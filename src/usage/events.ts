@@ -74,10 +74,13 @@ async function* keysNewestFirst(bucket: R2Bucket, from: number, to: number, star
   }
 }
 
+/** Same rule as the rollups' `errors` (ledger.ts): a client leaving a stream is not an error. */
+const isError = (e: UsageEvent) => e.status >= 400 || (e.error !== null && e.error !== "client_closed");
+
 function statusMatches(e: UsageEvent, status: string | undefined): boolean {
   if (!status) return true;
-  if (status === "ok") return e.status < 400 && !e.error;
-  if (status === "error") return e.status >= 400 || e.error !== null;
+  if (status === "ok") return !isError(e);
+  if (status === "error") return isError(e);
   if (status.endsWith("xx")) return Math.floor(e.status / 100) === Number(status[0]);
   return e.status === Number(status);
 }

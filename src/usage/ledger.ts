@@ -23,6 +23,11 @@ const REFUSALS = [
   "quota_exceeded",
 ];
 
+/*
+ * An error, in the rollups and the events API: status >= 400 or an error code — except `client_closed`
+ * (the client left a stream that was going fine: its choice, not a failure).
+ */
+
 /** JSON fields of a ledger line, as SQL expressions. */
 const f = (path: string) => `json_extract(line, '$.${path}')`;
 const HOUR = `(cast(unixepoch(${f("timestamp")}) as integer) / 3600) * 3600000`;
@@ -38,7 +43,7 @@ from (
     ${f("project_id")} as project_id,
     coalesce(${f("token_id")}, '') as token_id,
     coalesce(${f("model")}, '') as model,
-    (${f("status")} >= 400 or ${f("error")} is not null) as is_error,
+    (${f("status")} >= 400 or coalesce(${f("error")}, 'client_closed') <> 'client_closed') as is_error,
     coalesce(${f("usage.prompt_tokens")}, 0) as pt,
     coalesce(${f("usage.completion_tokens")}, 0) as ct,
     coalesce(${f("usage.cached_tokens")}, 0) as cached,
