@@ -20,12 +20,27 @@ function binary(text: string): string {
   return s;
 }
 
-export class TokenCounter {
-  private readonly ranks = new Map<string, number>();
-  private readonly pattern: RegExp;
+/** Lets other requests of the isolate run: long counting work never holds the event loop for more than a few ms. */
+const breathe = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
-  constructor(file: RankFile) {
-    this.pattern = new RegExp(file.pat_str, "gu");
+/** Rank entries parsed between two breaths while loading (~5 ms of work). */
+const LOAD_SLICE = 5_000;
+/** Pieces counted between two breaths (~2–5 ms of work). */
+const COUNT_SLICE = 2_000;
+
+export class TokenCounter {
+  private constructor(
+    private readonly ranks: Map<string, number>,
+    private readonly pattern: RegExp,
+  ) {}
+
+  /**
+   * Builds the rank map in slices, breathing between them: a worker isolate serves other requests
+   * (streams among them) while it loads, so one long synchronous load would stall them all.
+   */
+  static async load(file: RankFile): Promise<TokenCounter> {
+    const ranks = new Map<string, number>();
+    let parsed = 0;
     // Lines of `<label> <first rank> <base64 token> <base64 token> …`, ranks consecutive within a line.
     for (const line of file.bpe_ranks.split("\n")) {
       if (!line) continue;
@@ -35,9 +50,38 @@ export class TokenCounter {
       while (end !== -1) {
         pos = end;
         end = line.indexOf(" ", pos + 1);
-        this.ranks.set(atob(line.slice(pos + 1, end === -1 ? undefined : end)), rank++);
+        ranks.set(atob(line.slice(pos + 1, end === -1 ? undefined : end)), rank++);
+        if (++parsed % LOAD_SLICE === 0) await breathe();
       }
     }
+    return new TokenCounter(ranks, new RegExp(file.pat_str, "gu"));
+  }
+
+  /**
+   * Tokens of many texts, breathing every COUNT_SLICE pieces. Past `budgetChars` characters the rest is
+   * extrapolated at the rate measured so far, so a huge body costs bounded CPU.
+   */
+  async countAll(texts: readonly string[], budgetChars = 1_000_000): Promise<number> {
+    let tokens = 0;
+    let chars = 0;
+    let rest = 0;
+    let pieces = 0;
+    for (const text of texts) {
+      if (chars >= budgetChars) {
+        rest += text.length;
+        continue;
+      }
+      const counted = text.length <= budgetChars - chars ? text : text.slice(0, budgetChars - chars);
+      rest += text.length - counted.length;
+      chars += counted.length;
+      for (const match of counted.matchAll(this.pattern)) {
+        const piece = binary(match[0]);
+        tokens += this.ranks.has(piece) ? 1 : this.merge(piece);
+        if (++pieces % COUNT_SLICE === 0) await breathe();
+      }
+    }
+    if (rest > 0) tokens += Math.round(rest * (chars > 0 && tokens > 0 ? tokens / chars : 0.25));
+    return tokens;
   }
 
   /** Number of tokens of a text. Special-token markup (`<|endoftext|>`) counts as ordinary text. */

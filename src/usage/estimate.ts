@@ -4,8 +4,9 @@ import type { Usage } from "./event";
 /**
  * Token estimates for requests whose upstream reported no usage (a cut-off stream, a backend that sends
  * none). Only ever called from `finalizeEvent`, which runs in `waitUntil`, itself imported lazily: the rank
- * tables (1–2.3 MB each) are separate chunks imported on first use, so neither the worker's start-up nor
- * any response waits on them.
+ * tables (1–2.3 MB each) are separate modules imported on first use, so the worker's start-up never waits
+ * on them; loading and counting breathe every few ms (bpe.ts), so streams served by the same isolate
+ * meanwhile are not held up either.
  */
 
 export type EncodingName = "o200k_base" | "cl100k_base";
@@ -27,7 +28,7 @@ export function loadEncoder(name: EncodingName): Promise<TokenCounter> {
   if (!enc) {
     enc = (async () => {
       const { loadRankFile } = await import("../tokenizer-ranks");
-      return new TokenCounter(await loadRankFile(name));
+      return TokenCounter.load(await loadRankFile(name));
     })();
     // A failed load (out of memory, say) must not poison every later estimate of the isolate.
     enc.catch(() => encoders.delete(name));
@@ -35,6 +36,12 @@ export function loadEncoder(name: EncodingName): Promise<TokenCounter> {
   }
   return enc;
 }
+
+/**
+ * What the prompt rules need: a token count per text. The rules below run against a collector that only
+ * gathers the texts (returning 0), and the texts are then counted in one cooperative pass (`countAll`).
+ */
+type Counter = { count(text: string): number };
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -60,7 +67,7 @@ function contentText(content: unknown): string {
  * 3 to prime the reply. Tool calls and tool definitions are counted as their JSON text: approximate, but
  * much closer than leaving them out.
  */
-export function countChatPrompt(enc: TokenCounter, messages: unknown[]): number {
+export function countChatPrompt(enc: Counter, messages: unknown[]): number {
   let n = 3;
   for (const message of messages) {
     if (!isObject(message)) continue;
@@ -76,7 +83,7 @@ export function countChatPrompt(enc: TokenCounter, messages: unknown[]): number 
 }
 
 /** Text-ish inputs of completions (`prompt`), embeddings and Responses (`input`): strings, arrays of them, or items. */
-function countInput(enc: TokenCounter, input: unknown): number {
+function countInput(enc: Counter, input: unknown): number {
   if (typeof input === "string") return enc.count(input);
   if (!Array.isArray(input)) return 0;
   // Arrays of token ids (completions/embeddings accept them) are already tokens.
@@ -102,7 +109,7 @@ const str = (v: unknown) => (typeof v === "string" ? v : "");
  * completions with tool calls"): per function a fixed start plus `name:description`, per property
  * `name:type:description` and its enum values, and a fixed end. Its constants differ by encoding.
  */
-export function countTools(enc: TokenCounter, tools: unknown[], o200k: boolean): number {
+export function countTools(enc: Counter, tools: unknown[], o200k: boolean): number {
   if (!tools.length) return 0;
   let n = 0;
   for (const tool of tools) {
@@ -128,7 +135,7 @@ export function countTools(enc: TokenCounter, tools: unknown[], o200k: boolean):
 }
 
 /** Estimated prompt tokens of a request body, or null when there is nothing we know how to count. */
-export function countPrompt(enc: TokenCounter, request: unknown, o200k = true): number | null {
+export function countPrompt(enc: Counter, request: unknown, o200k = true): number | null {
   if (!isObject(request)) return null;
   if (Array.isArray(request.messages)) {
     const tools = Array.isArray(request.tools)
@@ -155,8 +162,16 @@ export async function estimateUsage(
   if (!encoding) return null;
   if (request === undefined && !completionText) return null;
   const enc = await loadEncoder(encoding);
-  const prompt = request === undefined ? null : countPrompt(enc, request, encoding === "o200k_base");
-  const completion = completionText ? enc.count(completionText) : 0;
+  const texts: string[] = [];
+  const collect: Counter = {
+    count: (text) => {
+      texts.push(text);
+      return 0;
+    },
+  };
+  const overhead = request === undefined ? null : countPrompt(collect, request, encoding === "o200k_base");
+  const prompt = overhead === null ? null : overhead + (await enc.countAll(texts));
+  const completion = completionText ? await enc.countAll([completionText]) : 0;
   if (prompt === null && !completionText) return null;
   const prompt_tokens = prompt ?? 0;
   return { prompt_tokens, completion_tokens: completion, total_tokens: prompt_tokens + completion };
