@@ -261,3 +261,28 @@ describe("tool definitions", () => {
     expect(withTools - without).toBe(expected);
   });
 });
+
+describe("cooperative tokenizer", () => {
+  it("lets the isolate's other work run while it loads and counts", { timeout: 60_000 }, async () => {
+    const { TokenCounter } = await import("../src/usage/bpe");
+    let ticks = 0;
+    let running = true;
+    const tick = () => {
+      ticks++;
+      if (running) setTimeout(tick, 0);
+    };
+    setTimeout(tick, 0);
+    const counter = await TokenCounter.load(o200k);
+    const afterLoad = ticks;
+    const text = "Some streamed words, again and again. ".repeat(20_000);
+    const n = await counter.countAll([text]);
+    running = false;
+    // Other tasks ran between the slices: ~40 during the load, more while counting.
+    expect(afterLoad).toBeGreaterThan(20);
+    expect(ticks).toBeGreaterThan(afterLoad + 10);
+    expect(n).toBe(counter.count(text));
+    // Past the character budget the rest is extrapolated at the measured rate.
+    const approx = await counter.countAll([text], 100_000);
+    expect(Math.abs(approx - n) / n).toBeLessThan(0.02);
+  });
+});
