@@ -97,6 +97,21 @@ function matches(e: UsageEvent, q: EventsQuery, from: number, to: number): boole
   );
 }
 
+/** The events of an object; a torn or foreign line is skipped, never hides the rest of the log. */
+function parseLines(text: string): UsageEvent[] {
+  const out: UsageEvent[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      const e = JSON.parse(line) as UsageEvent;
+      if (e && typeof e.id === "string" && typeof e.timestamp === "string") out.push(e);
+    } catch {
+      // skipped
+    }
+  }
+  return out;
+}
+
 export type EventPage = { data: UsageEvent[]; next_cursor: string | null };
 
 export async function listEvents(bucket: R2Bucket, q: EventsQuery, now = Date.now()): Promise<EventPage> {
@@ -109,11 +124,9 @@ export async function listEvents(bucket: R2Bucket, q: EventsQuery, now = Date.no
     if (read === MAX_OBJECTS) return { data, next_cursor: encodeCursor({ k: key, i: 0 }) };
     read++;
     const text = (await (await bucket.get(key))?.text()) ?? "";
-    const lines = text
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as UsageEvent)
-      .sort((a, b) => b.timestamp.localeCompare(a.timestamp) || b.id.localeCompare(a.id));
+    const lines = parseLines(text).sort(
+      (a, b) => b.timestamp.localeCompare(a.timestamp) || b.id.localeCompare(a.id),
+    );
     const skip = cursor && key === cursor.k ? cursor.i : 0;
     for (let i = skip; i < lines.length; i++) {
       if (!matches(lines[i]!, q, from, to)) continue;
