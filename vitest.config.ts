@@ -1,10 +1,13 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { writeRanks } from "./scripts/tiktoken-ranks.mjs";
 
 // Tests run inside workerd against the real local D1, Durable Objects, Queue and R2 of wrangler.toml.
 // A mock OpenAI upstream (a real Node HTTP server, test/support/mock-upstream.ts) is started once by the
 // global setup; its URL reaches the tests as the MOCK_UPSTREAM_URL binding.
 export default defineConfig(async () => {
+  // The tokenizer's rank tables live beside the source as separate modules (see wrangler.toml).
+  writeRanks();
   const migrations = await readD1Migrations("./migrations");
   return {
     plugins: [

@@ -71,7 +71,12 @@ describe("proxy: request events", () => {
       stream: false,
       usage: { prompt_tokens: expect.any(Number) },
     });
-    expect(events.get(id(cut))).toMatchObject({ aborted: true, usage: null });
+    // No usage from the upstream: estimated from the request and the text the client got (cookbook rules).
+    expect(events.get(id(cut))).toMatchObject({
+      aborted: true,
+      usage_source: "estimated",
+      usage: { prompt_tokens: 8 },
+    });
     expect(events.get(id(anonymous))).toMatchObject({
       status: 401,
       error: "invalid_token",

@@ -6,6 +6,7 @@ import { ApiError } from "../lib/errors";
 import { metricsRoutes } from "../metrics/routes";
 import { projectRoutes } from "../projects/routes";
 import { tokenRoutes } from "../tokens/routes";
+import { eventRoutes, usageRoutes } from "../usage/routes";
 import { requireManagementAuth } from "./auth";
 import { openApiDocument } from "./openapi";
 
@@ -20,4 +21,6 @@ export const manageRoutes = new Hono<AppEnv>()
   .route("/projects", projectRoutes)
   .route("/tokens", tokenRoutes)
   .route("/audit", auditRoutes)
-  .route("/metrics", metricsRoutes);
+  .route("/metrics", metricsRoutes)
+  .route("/usage", usageRoutes)
+  .route("/events", eventRoutes);

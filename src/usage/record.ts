@@ -1,24 +1,76 @@
 import type { EventDraft, UsageEvent } from "./event";
+import { costUsd } from "./pricing";
+import { type RejectionSummary, unidentifiedGate } from "./unidentified";
+
+/** Longest completion text we tokenize for an estimate: bounds the CPU one event can cost. */
+const MAX_ESTIMATE_CHARS = 400_000;
 
 /**
- * Completes a request's event and queues it; runs in `waitUntil`, never on the response path.
- * Foundation version: no estimate, no price. The usage-events work fills in estimation, pricing and
- * budget settlement here.
+ * Client-controlled strings are clipped so an event always fits a queue message (128 KB) and a log line
+ * stays a log line: a 1 MB "model" in a request body must not cost us the event.
+ */
+const clip = (value: string | null, max: number): string | null =>
+  value === null || value.length <= max ? value : value.slice(0, max);
+
+/**
+ * Completes a request's event: upstream usage when it reported any, else an estimate (tokenizer loaded
+ * lazily, here, in `waitUntil`), else none; then the price. Never throws for a bad draft: a failed
+ * estimate leaves the event at `none`.
  */
 export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
-  const { estimate: _estimate, reservationId: _reservation, ...rest } = draft;
-  return { ...rest, usage_source: draft.usage ? "upstream" : "none", cost_usd: null };
+  const { estimate, reservationId: _reservation, ...rest } = draft;
+  let usage = draft.usage;
+  let usage_source: UsageEvent["usage_source"] = usage ? "upstream" : "none";
+  if (!usage && estimate && (estimate.request !== undefined || estimate.completionText)) {
+    try {
+      const { estimateUsage } = await import("./estimate");
+      usage = await estimateUsage(
+        draft.model,
+        estimate.request,
+        estimate.completionText?.slice(0, MAX_ESTIMATE_CHARS),
+      );
+      if (usage) usage_source = "estimated";
+    } catch (err) {
+      console.error("usage estimate failed", draft.id, err);
+    }
+  }
+  return {
+    ...rest,
+    path: clip(rest.path, 2048) ?? "",
+    model: clip(rest.model, 256),
+    user_agent: clip(rest.user_agent, 512),
+    error: clip(rest.error, 128),
+    upstream_request_id: clip(rest.upstream_request_id, 256),
+    usage,
+    usage_source,
+    cost_usd: costUsd(draft.model, usage),
+  };
 }
+
+/** A message on the usage queue: a request event, or a count of unidentified requests not sent as events. */
+export type UsageMessage = UsageEvent | RejectionSummary;
 
 /** Ends a request's accounting: settle its budget reservation (if any) and queue its event, independently. */
 export async function completeRequest(env: Env, draft: EventDraft, tokenHash?: string): Promise<void> {
+  if (draft.token_id === null) {
+    // No identified token: count it always, log it as an event only within the isolate's budget.
+    const { sendEvent, summary } = unidentifiedGate.admit(draft.error ?? "unknown", Date.now());
+    const sends: Promise<unknown>[] = [];
+    if (summary) sends.push(env.USAGE_QUEUE.send(summary satisfies UsageMessage));
+    if (sendEvent) sends.push(env.USAGE_QUEUE.send((await finalizeEvent(draft)) satisfies UsageMessage));
+    await Promise.all(sends);
+    return;
+  }
   const event = await finalizeEvent(draft);
   const settle = async () => {
     if (!draft.reservationId || !tokenHash) return;
     const actual = { totalTokens: event.usage?.total_tokens ?? 0, costUsd: event.cost_usd };
     await env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash)).settle(draft.reservationId, actual);
   };
-  const [settled, queued] = await Promise.allSettled([settle(), env.USAGE_QUEUE.send(event)]);
+  const [settled, queued] = await Promise.allSettled([
+    settle(),
+    env.USAGE_QUEUE.send(event satisfies UsageMessage),
+  ]);
   if (settled.status === "rejected") console.error("reservation not settled", draft.id, settled.reason);
   if (queued.status === "rejected") throw queued.reason;
 }

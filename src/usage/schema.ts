@@ -1,0 +1,113 @@
+import { z } from "zod";
+import { listOf, Timestamp } from "../lib/schemas";
+import type { UsageEvent as UsageEventType } from "./event";
+
+/** The usage counts of an event (SPEC §6). */
+export const Usage = z.object({
+  prompt_tokens: z.number().int().nonnegative(),
+  completion_tokens: z.number().int().nonnegative(),
+  total_tokens: z.number().int().nonnegative(),
+  cached_tokens: z.number().int().nonnegative().optional(),
+  reasoning_tokens: z.number().int().nonnegative().optional(),
+});
+
+/** One request event: a line of the R2 request log. Checked again by the consumer before it is written. */
+export const UsageEvent = z.object({
+  id: z.string().min(1).max(200),
+  timestamp: z.iso.datetime({ offset: true }),
+  token_id: z.string().nullable(),
+  project_id: z.string().nullable(),
+  method: z.string(),
+  path: z.string(),
+  status: z.number().int(),
+  duration_ms: z.number().nonnegative(),
+  ttfb_ms: z.number().nonnegative().nullable(),
+  stream: z.boolean(),
+  model: z.string().nullable(),
+  usage: Usage.nullable(),
+  usage_source: z.enum(["upstream", "estimated", "none"]),
+  cost_usd: z.number().nonnegative().nullable(),
+  error: z.string().nullable(),
+  aborted: z.boolean(),
+  upstream_request_id: z.string().nullable(),
+  colo: z.string().nullable(),
+  user_agent: z.string().nullable(),
+}) satisfies z.ZodType<UsageEventType>;
+
+export const RejectionSummary = z.object({
+  kind: z.literal("rejections"),
+  id: z.string().min(1).max(200),
+  rejections: z
+    .array(
+      z.object({ hour: z.number().int(), code: z.string().max(100), count: z.number().int().positive() }),
+    )
+    .max(1000),
+});
+
+const Id = z.string().trim().min(1).max(200);
+
+export const UsageQuery = z.object({
+  project_id: Id.optional(),
+  token_id: Id.optional(),
+  model: Id.optional(),
+  from: Timestamp.optional().describe("Start (inclusive), ISO 8601; default: 7 days before `to`"),
+  to: Timestamp.optional().describe("End (exclusive), ISO 8601; default: now"),
+  group_by: z.enum(["hour", "day", "model", "project", "token"]).default("day"),
+});
+export type UsageQuery = z.infer<typeof UsageQuery>;
+
+export const UsageRow = z.object({
+  hour: z.string().optional().describe("Start of the hour (group_by=hour)"),
+  day: z.string().optional().describe("YYYY-MM-DD, UTC (group_by=day)"),
+  model: z.string().nullable().optional(),
+  project_id: z.string().optional(),
+  token_id: z.string().nullable().optional(),
+  requests: z.number().int(),
+  errors: z.number().int(),
+  prompt_tokens: z.number().int(),
+  completion_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+  cached_tokens: z.number().int(),
+  reasoning_tokens: z.number().int(),
+  estimated_requests: z.number().int().describe("Requests whose usage is a tokenizer estimate"),
+  cost_usd: z.number(),
+  avg_duration_ms: z.number().nullable(),
+});
+export type UsageRow = z.infer<typeof UsageRow>;
+
+export const UsageList = z.object({ data: z.array(UsageRow) });
+
+export const RejectionsQuery = z.object({
+  code: z.string().trim().min(1).max(100).optional(),
+  from: Timestamp.optional().describe("Start (inclusive), ISO 8601; default: 7 days before `to`"),
+  to: Timestamp.optional().describe("End (exclusive), ISO 8601; default: now"),
+  group_by: z.enum(["hour", "day", "code"]).default("day"),
+});
+export type RejectionsQuery = z.infer<typeof RejectionsQuery>;
+
+export const RejectionRow = z.object({
+  hour: z.string().optional(),
+  day: z.string().optional(),
+  code: z.string().optional(),
+  count: z.number().int(),
+});
+export type RejectionRow = z.infer<typeof RejectionRow>;
+
+export const RejectionList = z.object({ data: z.array(RejectionRow) });
+
+export const EventsQuery = z.object({
+  project_id: Id.optional(),
+  token_id: Id.optional(),
+  model: Id.optional(),
+  status: z
+    .string()
+    .regex(/^([1-5]\d\d|[1-5]xx|error|ok)$/, "must be a status code, a class like 4xx, 'ok' or 'error'")
+    .optional(),
+  from: Timestamp.optional(),
+  to: Timestamp.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(500).optional(),
+});
+export type EventsQuery = z.infer<typeof EventsQuery>;
+
+export const EventList = listOf(UsageEvent);
