@@ -1,9 +1,8 @@
 import { decryptSecret } from "../lib/crypto";
 
-// Per-isolate caches of the hot path. Only facts that cannot go stale are cached: a token hash the
-// Durable Object did not know (secrets are random: an unknown hash never becomes a token), and the
-// plaintext of an encrypted upstream key (a rotated key has a new ciphertext). Admission itself is never
-// cached, so a revocation wins on the very next request.
+// Per-isolate caches of the hot path that cannot go stale: a token hash the Durable Object did not know
+// (secrets are random: an unknown hash never becomes a token), and the plaintext of an encrypted upstream
+// key (a rotated key has a new ciphertext). Admission has its own bounded reuse, in src/tokens/gate.ts.
 
 const MAX_UNKNOWN = 10_000;
 const unknownTokens = new Set<string>();

@@ -1,6 +1,7 @@
 import { ApiError, errorResponse } from "../lib/errors";
 import type { Admitted, Refused } from "../tokens/admission";
 import { allowanceHeaders, refusalHeaders } from "../tokens/allowance";
+import { admitToken } from "../tokens/gate";
 import { reserveFor } from "../tokens/reserve";
 import { hashToken } from "../tokens/secret";
 import { recordRequest } from "../usage/record";
@@ -79,7 +80,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       }
     }
 
-    const admission = await env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash)).admit({
+    const admission = await admitToken(env, ctx, tokenHash, {
       model: facts.model,
       origin,
       reserve: reserveFor({

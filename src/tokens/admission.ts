@@ -43,6 +43,8 @@ export type AdmitInput = {
    * `settle`). Absent when the proxy could not tell (not JSON, no model).
    */
   reserve?: { tokens: number; costUsd: number | null };
+  /** Requests an isolate admitted from its short-lived cache since it last asked (see gate.ts). */
+  alsoCounted?: number;
 };
 
 /** The real usage of a finished request, to settle its reservation. */
@@ -68,6 +70,11 @@ export type Admitted = {
   /** Set when the object reserved budget for this request: settle it when the request ends, on every path. */
   reservationId?: string;
   allowance: Allowance;
+  /**
+   * Set for a token with nothing to count (no request, window or budget limit, no project caps): its
+   * admission depends only on this configuration, so an isolate may reuse it for a moment (gate.ts).
+   */
+  reusable?: TokenConfig;
 };
 
 export type Refused = {
@@ -121,6 +128,32 @@ export const tokenLimits = (c: TokenConfig): Limits => ({
   maxTotalTokens: c.maxTotalTokens,
   maxCostUsd: c.maxCostUsd,
 });
+
+/** Whether admission must count each request in the object (a limit that counts, or project caps). */
+export const countsRequests = (c: TokenConfig): boolean =>
+  c.maxRequests !== null ||
+  c.maxTotalTokens !== null ||
+  c.maxCostUsd !== null ||
+  (c.rateLimits?.length ?? 0) > 0 ||
+  c.project.limits !== null;
+
+/** The admission of a token with nothing to count, built from its configuration alone. */
+export function admittedFrom(c: TokenConfig): Admitted {
+  return {
+    ok: true,
+    tokenId: c.tokenId,
+    projectId: c.projectId,
+    upstream: {
+      provider: c.project.provider,
+      baseUrl: c.project.baseUrl,
+      apiKeyEncrypted: c.project.apiKeyEncrypted,
+    },
+    allowedOrigins: c.project.allowedOrigins,
+    remainingRequests: null,
+    allowance: { requests: null, tokens: null, costUsd: null, window: null, expiresAt: c.expiresAt },
+    reusable: c,
+  };
+}
 
 /** The amount to hold for a request: its reserve with an unknown cost counted as zero (see decide). */
 export const holdOf = (reserve: AdmitInput["reserve"]): Amount | null =>

@@ -92,6 +92,9 @@ const usd = (n: number) => Number(n.toPrecision(6)).toString();
 export const hasLimits = (l: Limits): boolean =>
   l.maxRequests !== null || l.maxTotalTokens !== null || l.maxCostUsd !== null;
 
+/** A token or cost budget, the limits that need a reservation settled with the real usage. */
+export const hasBudget = (l: Limits): boolean => l.maxTotalTokens !== null || l.maxCostUsd !== null;
+
 export type Remaining = {
   requests: number | null;
   tokens: number | null;

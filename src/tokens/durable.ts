@@ -5,6 +5,8 @@ import {
   type Admission,
   type AdmitInput,
   type Allowance,
+  admittedFrom,
+  countsRequests,
   decide,
   holdOf,
   type Refused,
@@ -13,7 +15,7 @@ import {
   type TokenConfig,
   tokenLimits,
 } from "./admission";
-import { type Ledger, type Remaining, remaining, tighter } from "./budget";
+import { hasBudget, type Ledger, type Remaining, remaining, tighter } from "./budget";
 import { LedgerStore } from "./ledger-store";
 import { loadTokenConfig, mirrorTokenCounters } from "./repo";
 import { WindowLog } from "./window-log";
@@ -95,21 +97,30 @@ export class TokenState extends DurableObject<Env> {
     if (this.config === undefined) await this.ctx.blockConcurrencyWhile(() => this.load());
     const config = this.config ?? null;
     const now = this.clock();
+    if (input.alsoCounted && config) this.addServed(input.alsoCounted, config, now);
     const refusal = decide(config, { ledger: this.store.ledger, windowLog: this.log.times }, input, now);
     if (refusal || !config) return refusal ?? TOKEN_NOT_FOUND;
+    if (!countsRequests(config)) {
+      // Nothing to check against a count: count in memory (saved by the alarm) and let the isolate reuse it.
+      this.store.admit(now, undefined, false);
+      this.armAlarm(now + MIRROR_DELAY_MS);
+      return admittedFrom(config);
+    }
 
     // Counted synchronously right after the decision: nothing else runs in between.
-    const hold = holdOf(input.reserve);
     const projectLimits = config.project.limits;
+    // Budget holds (and the settle call they need) only where a token or cost budget applies.
+    const budgeted = hasBudget(tokenLimits(config)) || (projectLimits !== null && hasBudget(projectLimits));
+    const hold = budgeted ? holdOf(input.reserve) : null;
     const reservationId = hold ? crypto.randomUUID() : undefined;
     const expiresAt = now + this.reservationTtlMs;
+    const capacity = logCapacity(config.rateLimits);
     this.store.admit(
       now,
       hold && reservationId
         ? { id: reservationId, amount: hold, expiresAt, project: projectLimits ? config.projectId : null }
         : undefined,
     );
-    const capacity = logCapacity(config.rateLimits);
     const logged = capacity > 0 ? this.log.add(now, capacity) : undefined;
     this.armAlarm(now + MIRROR_DELAY_MS);
 
@@ -167,6 +178,17 @@ export class TokenState extends DurableObject<Env> {
     };
   }
 
+  private addServed(n: number, config: TokenConfig, now: number): void {
+    this.store.addServed(n, now, countsRequests(config));
+    this.armAlarm(now + MIRROR_DELAY_MS);
+  }
+
+  /** Counts requests an isolate admitted from its cache when no admission call followed (gate.ts). */
+  async countServed(n: number): Promise<void> {
+    if (this.config === undefined) await this.ctx.blockConcurrencyWhile(() => this.load());
+    if (this.config && n > 0) this.addServed(n, this.config, this.clock());
+  }
+
   private undo(reservationId: string | undefined, logged: number | undefined): void {
     this.store.unadmit(reservationId);
     if (logged !== undefined) this.log.remove(logged);
@@ -220,6 +242,7 @@ export class TokenState extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
+    this.store.flush();
     const next = this.store.expire(this.clock());
     if (this.config === undefined) await this.load();
     if (!this.config) {

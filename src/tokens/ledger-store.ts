@@ -50,7 +50,21 @@ export class LedgerStore {
     };
   }
 
+  /** Counts requests an isolate admitted from its cache (they were served: always counted). */
+  addServed(n: number, now: number, persist: boolean): void {
+    this.ledger.requests += n;
+    this.lastUsedAt = now;
+    if (persist) this.saveCounters();
+    else this.dirty = true;
+  }
+
+  /** Writes counts kept in memory by `admit(…, persist = false)`. */
+  flush(): void {
+    if (this.dirty) this.saveCounters();
+  }
+
   private saveCounters(): void {
+    this.dirty = false;
     const { requests, tokensUsed, costUsedNanos } = this.ledger;
     this.storage.kv.put<Counters>(COUNTERS_KEY, {
       requests,
@@ -60,10 +74,26 @@ export class LedgerStore {
     });
   }
 
-  /** Counts one admitted request (and, with an amount, holds it until settled or expired). */
-  admit(now: number, hold?: { id: string; amount: Amount; expiresAt: number; project: string | null }): void {
+  /** Counts not yet written to storage (see `admit` with `persist: false`). */
+  private dirty = false;
+
+  /**
+   * Counts one admitted request (and, with an amount, holds it until settled or expired). With `persist`
+   * false (a token with no limit that counts requests) the count stays in memory until `flush()`: nothing
+   * is refused on it, so a crash can only lose a few seconds of a statistic, and the reply does not wait
+   * for a storage commit.
+   */
+  admit(
+    now: number,
+    hold?: { id: string; amount: Amount; expiresAt: number; project: string | null },
+    persist = true,
+  ): void {
     this.ledger.requests += 1;
     this.lastUsedAt = now;
+    if (!persist && !hold) {
+      this.dirty = true;
+      return;
+    }
     if (hold) {
       this.storage.sql.exec(
         "insert into reservations (id, tokens, cost, project, created_at, expires_at, state) values (?, ?, ?, ?, ?, ?, 'open')",

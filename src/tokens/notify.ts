@@ -1,4 +1,5 @@
 import type { TokenLiveState } from "./durable";
+import { flushServed, forgetTokens } from "./gate";
 
 function stubFor(env: Env, tokenHash: string) {
   return env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash));
@@ -12,6 +13,7 @@ export async function reloadTokenObjects(
   env: Env,
   changed: { tokenHash: string; firstUsedAt?: number | null }[],
 ): Promise<void> {
+  forgetTokens(changed.map((t) => t.tokenHash));
   const live = changed.filter((t) => t.firstUsedAt !== null);
   // Bounded fan-out: a project with many used tokens should not open thousands of calls at once.
   for (let i = 0; i < live.length; i += 50) {
@@ -20,6 +22,7 @@ export async function reloadTokenObjects(
 }
 
 export async function readTokenObject(env: Env, tokenHash: string): Promise<TokenLiveState> {
+  await flushServed(env, tokenHash);
   return stubFor(env, tokenHash).state();
 }
 

@@ -1,0 +1,83 @@
+import { type Admission, type AdmitInput, admittedFrom, decide, type TokenConfig } from "./admission";
+import { EMPTY_LEDGER } from "./budget";
+
+// Admission as the worker sees it. A token with something to count (requests, windows, budgets, project
+// caps) is decided by its Durable Object on every request: exact under any concurrency. A token with
+// nothing to count is decided by its configuration alone, so an isolate may reuse the object's answer for
+// at most ADMISSION_CACHE_MS (≤ 1 s): the warm path then makes no Durable Object call. Revocation and
+// every other change still apply at once in the isolate that made them (the management API forgets the
+// entry) and within that bound everywhere else (SPEC §5: "within one second"). Requests admitted from the
+// cache are counted: the next call to the object carries them, or a flush when traffic stops.
+
+const MAX_CACHE_MS = 1_000;
+const DEFAULT_CACHE_MS = 900;
+const MAX_ENTRIES = 10_000;
+const NOTHING_COUNTED = { ledger: EMPTY_LEDGER, windowLog: [] as readonly number[] };
+
+type Entry = { config: TokenConfig; until: number; uncounted: number };
+const entries = new Map<string, Entry>();
+
+function cacheMs(env: Env): number {
+  const ms = Number(env.ADMISSION_CACHE_MS ?? DEFAULT_CACHE_MS);
+  return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), MAX_CACHE_MS) : DEFAULT_CACHE_MS;
+}
+
+const tokenObject = (env: Env, tokenHash: string) => env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash));
+
+function takeUncounted(tokenHash: string): number {
+  const entry = entries.get(tokenHash);
+  if (!entry) return 0;
+  const n = entry.uncounted;
+  entry.uncounted = 0;
+  return n;
+}
+
+/** Counts what this isolate admitted on its own once the entry lapses, if no admission call took it. */
+async function flushLater(env: Env, tokenHash: string, at: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
+  const n = takeUncounted(tokenHash);
+  if (n > 0) await tokenObject(env, tokenHash).countServed(n);
+}
+
+function remember(tokenHash: string, config: TokenConfig, now: number, ms: number): void {
+  if (ms <= 0) return;
+  const uncounted = entries.get(tokenHash)?.uncounted ?? 0;
+  entries.delete(tokenHash);
+  if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value!);
+  entries.set(tokenHash, { config, until: now + ms, uncounted });
+}
+
+/** Decides one request of a token: from the isolate's short-lived entry if it has one, else the object. */
+export async function admitToken(
+  env: Env,
+  ctx: ExecutionContext,
+  tokenHash: string,
+  input: AdmitInput,
+): Promise<Admission> {
+  const now = Date.now();
+  const entry = entries.get(tokenHash);
+  if (entry && now < entry.until) {
+    const refusal = decide(entry.config, NOTHING_COUNTED, input, now);
+    if (refusal) return refusal;
+    if (entry.uncounted++ === 0) ctx.waitUntil(flushLater(env, tokenHash, entry.until));
+    return admittedFrom(entry.config);
+  }
+  const admission = await tokenObject(env, tokenHash).admit({
+    ...input,
+    alsoCounted: takeUncounted(tokenHash),
+  });
+  if (admission.ok && admission.reusable) remember(tokenHash, admission.reusable, Date.now(), cacheMs(env));
+  else entries.delete(tokenHash);
+  return admission;
+}
+
+/** The management API changed these tokens (or their project): this isolate forgets them at once. */
+export function forgetTokens(tokenHashes: readonly string[]): void {
+  for (const hash of tokenHashes) entries.delete(hash);
+}
+
+/** Live counters include what this isolate admitted but has not reported yet. */
+export async function flushServed(env: Env, tokenHash: string): Promise<void> {
+  const n = takeUncounted(tokenHash);
+  if (n > 0) await tokenObject(env, tokenHash).countServed(n);
+}
