@@ -1,3 +1,4 @@
+import { batcherFor } from "./batcher";
 import type { EventDraft, UsageEvent } from "./event";
 import { costUsd } from "./pricing";
 import { type RejectionSummary, unidentifiedGate } from "./unidentified";
@@ -50,14 +51,19 @@ export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
 /** A message on the usage queue: a request event, or a count of unidentified requests not sent as events. */
 export type UsageMessage = UsageEvent | RejectionSummary;
 
-/** Ends a request's accounting: settle its budget reservation (if any) and queue its event, independently. */
+/**
+ * Ends a request's accounting: settle its budget reservation (if any) and queue its event, independently.
+ * The event goes through the isolate's batcher: this resolves once the flushes this request owns are
+ * done, which may be before its own event is sent (another request owns that flush then).
+ */
 export async function completeRequest(env: Env, draft: EventDraft, tokenHash?: string): Promise<void> {
+  const queue = batcherFor(env.USAGE_QUEUE);
   if (draft.token_id === null) {
     // No identified token: count it always, log it as an event only within the isolate's budget.
     const { sendEvent, summary } = unidentifiedGate.admit(draft.error ?? "unknown", Date.now());
-    const sends: Promise<unknown>[] = [];
-    if (summary) sends.push(env.USAGE_QUEUE.send(summary satisfies UsageMessage));
-    if (sendEvent) sends.push(env.USAGE_QUEUE.send((await finalizeEvent(draft)) satisfies UsageMessage));
+    const sends: Promise<void>[] = [];
+    if (summary) sends.push(queue.push(summary satisfies UsageMessage));
+    if (sendEvent) sends.push(queue.push((await finalizeEvent(draft)) satisfies UsageMessage));
     await Promise.all(sends);
     return;
   }
@@ -67,12 +73,9 @@ export async function completeRequest(env: Env, draft: EventDraft, tokenHash?: s
     const actual = { totalTokens: event.usage?.total_tokens ?? 0, costUsd: event.cost_usd };
     await env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash)).settle(draft.reservationId, actual);
   };
-  const [settled, queued] = await Promise.allSettled([
-    settle(),
-    env.USAGE_QUEUE.send(event satisfies UsageMessage),
-  ]);
+  // The batcher never rejects: a lost batch is logged there, event by event.
+  const [settled] = await Promise.allSettled([settle(), queue.push(event satisfies UsageMessage)]);
   if (settled.status === "rejected") console.error("reservation not settled", draft.id, settled.reason);
-  if (queued.status === "rejected") throw queued.reason;
 }
 
 export function recordRequest(env: Env, ctx: ExecutionContext, draft: EventDraft, tokenHash?: string): void {

@@ -1,0 +1,129 @@
+/**
+ * Per-isolate batching of usage-queue messages: one `sendBatch` RPC for many requests instead of one
+ * `send` each (each send costs an RPC, and the consumer runs once per small batch).
+ *
+ * Ownership keeps every promise and every I/O inside the request that created it (workerd rejects or
+ * hangs on promises resolved across requests, and I/O needs a live request context): the request whose
+ * push opens a buffer owns the delayed flush of that buffer and awaits it in its own `waitUntil`; the
+ * request whose push fills a buffer flushes it at once, itself. Every other push only appends and returns.
+ */
+
+/** How long the first message of a buffer waits for company: short next to the consumer's own batching. */
+export const FLUSH_DELAY_MS = 25;
+/** Queue `sendBatch` limit on messages per call. */
+export const MAX_BATCH_MESSAGES = 100;
+/**
+ * Budget on the JSON length of a batch. The queue's limit is 256 KB per call in its own serialization,
+ * where a string of non-Latin-1 text takes two bytes a character: 100 000 characters stay under it even
+ * then. Usage events are clipped (record.ts) to a few KB at most, ~0.5 KB typically, so a batch usually
+ * reaches the message limit first.
+ */
+export const MAX_BATCH_CHARS = 100_000;
+/**
+ * A buffer older than this has lost its owner (its request was cancelled before the timer fired): the
+ * next push sends it, so it cannot sit unsent waiting for a fill.
+ */
+export const STALE_MS = 1_000;
+
+export type BatchLimits = { delayMs: number; maxMessages: number; maxChars: number; staleMs: number };
+
+const DEFAULT_LIMITS: BatchLimits = {
+  delayMs: FLUSH_DELAY_MS,
+  maxMessages: MAX_BATCH_MESSAGES,
+  maxChars: MAX_BATCH_CHARS,
+  staleMs: STALE_MS,
+};
+
+type Entry<T> = { body: T; id: string };
+
+/** Something with an id to name in the log when it is lost. */
+type Identified = { id: string };
+
+export class QueueBatcher<T extends Identified> {
+  private buffer: Entry<T>[] = [];
+  private chars = 0;
+  /** Bumped whenever a buffer is taken, so a delayed flush of an already-sent buffer does nothing. */
+  private generation = 0;
+  private openedAt = 0;
+
+  private readonly limits: BatchLimits;
+
+  constructor(
+    private readonly queue: Queue<T>,
+    limits: Partial<BatchLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+  }
+
+  /**
+   * Adds a message. Resolves when the flushes this call owns are done (at once when it owns none).
+   * Never rejects: a batch that fails twice is logged message by message as lost.
+   */
+  push(body: T): Promise<void> {
+    const size = JSON.stringify(body).length;
+    const now = Date.now();
+    const owned: Promise<void>[] = [];
+    // Would not fit beside what is buffered, or orphaned: send that first, this caller owns it.
+    if (
+      this.buffer.length &&
+      (this.chars + size > this.limits.maxChars || now - this.openedAt > this.limits.staleMs)
+    )
+      owned.push(this.flushNow());
+    const opens = this.buffer.length === 0;
+    if (opens) this.openedAt = now;
+    this.buffer.push({ body, id: body.id });
+    this.chars += size;
+    if (this.buffer.length >= this.limits.maxMessages || this.chars >= this.limits.maxChars)
+      owned.push(this.flushNow());
+    else if (opens) owned.push(this.flushLater());
+    return owned.length ? Promise.all(owned).then(() => undefined) : Promise.resolve();
+  }
+
+  /** Messages waiting for a flush (tests, diagnostics). */
+  get pending(): number {
+    return this.buffer.length;
+  }
+
+  private flushLater(): Promise<void> {
+    const generation = this.generation;
+    return new Promise<void>((resolve) => setTimeout(resolve, this.limits.delayMs)).then(() =>
+      // Already sent by the request that filled it: the current buffer belongs to whoever opened it.
+      generation === this.generation ? this.flushNow() : undefined,
+    );
+  }
+
+  private flushNow(): Promise<void> {
+    const batch = this.buffer;
+    this.buffer = [];
+    this.chars = 0;
+    this.generation++;
+    return this.send(batch);
+  }
+
+  private async send(batch: Entry<T>[]): Promise<void> {
+    if (!batch.length) return;
+    const messages = batch.map((e) => ({ body: e.body }));
+    try {
+      await this.queue.sendBatch(messages);
+    } catch {
+      try {
+        // One retry: a duplicate from a send that did land is harmless, the consumer deduplicates by id.
+        await this.queue.sendBatch(messages);
+      } catch (err) {
+        for (const e of batch) console.error("usage event lost", e.id, err);
+      }
+    }
+  }
+}
+
+const batchers = new WeakMap<Queue, QueueBatcher<Identified>>();
+
+/** The isolate's batcher for a queue binding: each env object's binding gets its own buffer. */
+export function batcherFor(queue: Queue): QueueBatcher<Identified> {
+  let batcher = batchers.get(queue);
+  if (!batcher) {
+    batcher = new QueueBatcher<Identified>(queue);
+    batchers.set(queue, batcher);
+  }
+  return batcher;
+}
