@@ -1,3 +1,4 @@
+import { writeAnalytics } from "../metrics/analytics";
 import { batcherFor } from "./batcher";
 import type { EventDraft, UsageEvent } from "./event";
 import { costUsd } from "./pricing";
@@ -68,6 +69,8 @@ export async function completeRequest(env: Env, draft: EventDraft, tokenHash?: s
     return;
   }
   const event = await finalizeEvent(draft);
+  // Optional Workers Analytics Engine data point, where an ANALYTICS binding is configured.
+  writeAnalytics(env, event);
   const settle = async () => {
     if (!draft.reservationId || !tokenHash) return;
     const actual = { totalTokens: event.usage?.total_tokens ?? 0, costUsd: event.cost_usd };
