@@ -36,9 +36,24 @@ const columns: Column<RequestEvent>[] = [
   { header: "token", value: (e) => e.token_id?.slice(0, 8) },
 ];
 
+/** Pages the API may return short (it reads a bounded number of R2 objects per call): follow the cursor. */
+const MAX_PAGES = 20;
+
 async function fetchEvents(client: ManagementClient, query: Query): Promise<RequestEvent[]> {
-  const answer = await client.get<{ data?: RequestEvent[] } | RequestEvent[]>("/manage/events", query);
-  return Array.isArray(answer) ? answer : (answer.data ?? []);
+  const wanted = Number(query.limit ?? 50);
+  const events: RequestEvent[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_PAGES && events.length < wanted; page++) {
+    const answer = await client.get<{ data?: RequestEvent[]; next_cursor?: string | null } | RequestEvent[]>(
+      "/manage/events",
+      cursor ? { ...query, cursor, limit: wanted - events.length } : query,
+    );
+    if (Array.isArray(answer)) return answer;
+    events.push(...(answer.data ?? []));
+    if (!answer.next_cursor) break;
+    cursor = answer.next_cursor;
+  }
+  return events;
 }
 
 const LOOKBACK_MS = 5 * 60_000;
