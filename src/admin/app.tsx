@@ -112,9 +112,9 @@ export const adminApp = new Hono<AdminEnv>()
       return c.html(<LoginPage next={next} error="Log in from this site's own login page." />, 403);
     }
     const guard = loginGuard(c.env, clientIp(c));
-    const wait = await guard.retryAfter();
-    if (wait > 0) {
-      const seconds = Math.ceil(wait / 1000);
+    const attempt = await guard.attempt();
+    if (!attempt.ok) {
+      const seconds = Math.ceil(attempt.retryAfterMs / 1000);
       return c.html(
         <LoginPage next={next} error={`Too many wrong passwords. Try again in ${seconds} s.`} />,
         429,
@@ -127,7 +127,8 @@ export const adminApp = new Hono<AdminEnv>()
         if (!ok) throw new ApiError(401, "wrong_password", "Wrong password.");
       });
     } catch {
-      const locked = await guard.failed();
+      // The attempt was already counted as a failure (and the lock set) by guard.attempt().
+      const locked = attempt.lockIfWrong;
       const more = locked > 0 ? ` Further attempts are locked for ${Math.ceil(locked / 1000)} s.` : "";
       return c.html(<LoginPage next={next} error={`Wrong password.${more}`} />, 401);
     }
