@@ -1,10 +1,11 @@
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { hourPrefix } from "../src/admin/events";
 import { FREE_ATTEMPTS } from "../src/admin/guard";
 import worker from "../src/index";
 import { hashToken } from "../src/tokens/secret";
-import { adminCall, freshIp } from "./admin-helpers";
+import { adminCall, freshIp, login } from "./admin-helpers";
 import { BASE, createProject, createToken, json, MANAGEMENT_TOKEN, manage } from "./helpers";
 
 // Findings of the hostile review: each test failed before its fix.
@@ -145,5 +146,41 @@ describe("names and labels", () => {
     });
     expect(res.status).toBe(400);
     expect((await json<{ error: { param: string } }>(res)).error.param).toBe("name");
+  });
+});
+
+describe("admin pages and client-controlled event fields", () => {
+  it("render model, path, user agent and error of R2 events as text", async () => {
+    const admin = await login();
+    const p = await createProject();
+    const t = await createToken(p.id);
+    const XSS = "<img src=x onerror=alert(1)>\"'";
+    const ev = {
+      id: crypto.randomUUID(),
+      timestamp: new Date().toISOString(),
+      token_id: t.id,
+      project_id: p.id,
+      method: "POST",
+      path: `/v1/chat/completions/${XSS}`,
+      status: 400,
+      duration_ms: 1,
+      ttfb_ms: 1,
+      stream: false,
+      model: XSS,
+      usage: null,
+      usage_source: "none",
+      cost_usd: null,
+      error: XSS,
+      aborted: false,
+      upstream_request_id: XSS,
+      colo: XSS,
+      user_agent: XSS,
+    };
+    await env.EVENTS_BUCKET.put(`${hourPrefix(Date.now())}${crypto.randomUUID()}.jsonl`, JSON.stringify(ev));
+    for (const page of [`/admin/events?project_id=${p.id}`, `/admin/tokens/${t.id}`]) {
+      const html = await (await adminCall(page, {}, admin)).text();
+      expect(html).toContain("&lt;img src=x onerror=alert(1)&gt;");
+      expect(html).not.toContain("<img src=x");
+    }
   });
 });
