@@ -6,7 +6,7 @@ import { FREE_ATTEMPTS } from "../src/admin/guard";
 import worker from "../src/index";
 import { hashToken } from "../src/tokens/secret";
 import { adminCall, freshIp, login } from "./admin-helpers";
-import { BASE, createProject, createToken, json, MANAGEMENT_TOKEN, manage } from "./helpers";
+import { BASE, call, createProject, createToken, json, MANAGEMENT_TOKEN, manage } from "./helpers";
 
 // Findings of the hostile review: each test failed before its fix.
 
@@ -182,5 +182,23 @@ describe("admin pages and client-controlled event fields", () => {
       expect(html).toContain("&lt;img src=x onerror=alert(1)&gt;");
       expect(html).not.toContain("<img src=x");
     }
+  });
+});
+
+describe("admin logout", () => {
+  it("ends the session on the server: the old cookie no longer opens a page or the management API", async () => {
+    const admin = await login();
+    expect((await adminCall("/admin", {}, admin)).status).toBe(200);
+    const out = await adminCall("/admin/logout", { form: { _csrf: admin.csrf } }, admin);
+    expect(out.status).toBe(303);
+    // A copy of the cookie taken before the logout (another tab, a stolen cookie) is now refused.
+    const page = await adminCall("/admin", {}, admin);
+    expect(page.status).toBe(303);
+    expect(page.headers.get("location")).toContain("/admin/login");
+    const api = await call("/manage/projects", { headers: { cookie: admin.cookie } });
+    expect(api.status).toBe(401);
+    // Other sessions stay open.
+    const other = await login();
+    expect((await adminCall("/admin", {}, other)).status).toBe(200);
   });
 });

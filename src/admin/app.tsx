@@ -13,6 +13,7 @@ import { logRoutes } from "./logs";
 import { projectRoutes } from "./projects";
 import {
   csrfMatches,
+  endSession,
   isSameOrigin,
   issueSession,
   loginUnavailable,
@@ -145,7 +146,8 @@ export const adminApp = new Hono<AdminEnv>()
   })
   .use(requireSession)
   .use(requireCsrf)
-  .post("/logout", (c) => {
+  .post("/logout", async (c) => {
+    await endSession(c.env, c.get("session"));
     deleteCookie(c, SESSION_COOKIE, { path: "/", secure: true, httpOnly: true, sameSite: "Strict" });
     return c.redirect("/admin/login?msg=logged_out", 303);
   })

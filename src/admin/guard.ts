@@ -49,6 +49,25 @@ export class AdminLoginGuard extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
   }
 
+  // The object named by `sessionRegistry` keeps a different record: sessions ended by a logout before
+  // their expiry (by JWT id), so a copy of the cookie stops working at once. It never holds failures.
+
+  private endedTable(): SqlStorage {
+    const sql = this.ctx.storage.sql;
+    sql.exec("create table if not exists ended_sessions (jti text primary key, expires_at integer not null)");
+    return sql;
+  }
+
+  async endSession(jti: string, expiresAt: number): Promise<void> {
+    const sql = this.endedTable();
+    sql.exec("delete from ended_sessions where expires_at <= ?", Date.now());
+    sql.exec("insert or replace into ended_sessions (jti, expires_at) values (?, ?)", jti, expiresAt);
+  }
+
+  async isSessionEnded(jti: string): Promise<boolean> {
+    return this.endedTable().exec("select 1 from ended_sessions where jti = ?", jti).toArray().length > 0;
+  }
+
   override async alarm(): Promise<void> {
     const f = this.ctx.storage.kv.get<Failures>(KEY);
     if (!f || Date.now() - f.lastAt >= FORGET_AFTER_MS) await this.ctx.storage.deleteAll();
@@ -76,4 +95,9 @@ export function clientKey(ip: string): string {
 
 export function loginGuard(env: Env, clientIp: string) {
   return env.ADMIN_LOGIN_GUARD.get(env.ADMIN_LOGIN_GUARD.idFromName(clientKey(clientIp)));
+}
+
+/** The one object that remembers sessions ended by a logout (see `endSession`). */
+export function sessionRegistry(ns: DurableObjectNamespace<AdminLoginGuard>) {
+  return ns.get(ns.idFromName("sessions:ended"));
 }
