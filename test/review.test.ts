@@ -1,9 +1,12 @@
-import { createExecutionContext } from "cloudflare:test";
+import { createExecutionContext, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { hourPrefix } from "../src/admin/events";
 import { FREE_ATTEMPTS } from "../src/admin/guard";
 import worker from "../src/index";
+import { getDb } from "../src/storage/db";
+import type { TokenState } from "../src/tokens/durable";
+import { loadTokenConfig } from "../src/tokens/repo";
 import { hashToken } from "../src/tokens/secret";
 import { adminCall, freshIp, login } from "./admin-helpers";
 import { BASE, call, createProject, createToken, json, MANAGEMENT_TOKEN, manage } from "./helpers";
@@ -200,5 +203,43 @@ describe("admin logout", () => {
     // Other sessions stay open.
     const other = await login();
     expect((await adminCall("/admin", {}, other)).status).toBe(200);
+  });
+});
+
+describe("token object: a load racing a revocation", () => {
+  it("an alarm that reloads an evicted object's config cannot overwrite a newer revocation", async () => {
+    const project = await createProject();
+    const token = await createToken(project.id);
+    const hash = await hashToken(token.token);
+    const stub = env.TOKEN_DO.get(env.TOKEN_DO.idFromName(hash));
+    expect((await stub.admit({})).ok).toBe(true); // arms the mirror alarm
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    // As after an eviction: no config in memory. The alarm's first D1 read is slow (it answers with the
+    // row as it was before the revocation, after the revocation's own reload has finished).
+    await runInDurableObject(stub, (instance: TokenState) => {
+      const obj = instance as unknown as { config: unknown; load: () => Promise<void> };
+      const original = obj.load.bind(instance);
+      let first = true;
+      obj.config = undefined;
+      obj.load = async () => {
+        if (!first) return original();
+        first = false;
+        const snapshot = await loadTokenConfig(getDb(env), hash);
+        await gate;
+        obj.config = snapshot;
+      };
+    });
+    const alarm = runDurableObjectAlarm(stub);
+    await new Promise((r) => setTimeout(r, 20));
+    const revoke = manage(`/tokens/${token.id}`, { method: "DELETE" });
+    await new Promise((r) => setTimeout(r, 100));
+    release();
+    await alarm;
+    expect((await revoke).status).toBe(204);
+    const after = await stub.admit({});
+    expect(!after.ok && after.code).toBe("token_inactive");
   });
 });
