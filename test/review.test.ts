@@ -243,3 +243,26 @@ describe("token object: a load racing a revocation", () => {
     expect(!after.ok && after.code).toBe("token_inactive");
   });
 });
+
+describe("metadata with a __proto__ key", () => {
+  it("is refused with a 400 naming the key (API and admin form), not silently dropped", async () => {
+    const project = await createProject();
+    const res = await call("/manage/tokens", {
+      method: "POST",
+      headers: { authorization: `Bearer ${MANAGEMENT_TOKEN}`, "content-type": "application/json" },
+      rawBody: `{"project_id":"${project.id}","metadata":{"team":"ml","__proto__":{"admin":true}}}`,
+    });
+    expect(res.status).toBe(400);
+    const body = await json<{ error: { code: string; message: string } }>(res);
+    expect(body.error.code).toBe("validation_error");
+    expect(body.error.message).toContain("__proto__");
+    const admin = await login();
+    const form = await adminCall(
+      "/admin/tokens",
+      { form: { _csrf: admin.csrf, project_id: project.id, metadata: '{"__proto__": {"x": 1}}' } },
+      admin,
+    );
+    expect(form.status).toBe(400);
+    expect(await form.text()).toContain("__proto__");
+  });
+});
