@@ -130,10 +130,16 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
   return revoked.length;
 }
 
-/** Deletes the project and its tokens; tokens in use stop at once. */
+/**
+ * Deletes the project and its tokens; tokens in use stop at once. The project is deactivated and its
+ * tokens' objects told before the row goes: if telling them fails, the request fails with the project
+ * still there (inactive), and a repeated DELETE tells them again instead of answering 404 with objects
+ * that never heard of the deletion.
+ */
 export async function removeProject(env: Env, id: string): Promise<void> {
   const db = getDb(env);
   const live = await liveTokensOfProject(db, id);
-  if (!(await repo.deleteProject(db, id))) throw notFound("project", id);
+  if (!(await repo.updateProject(db, id, { isActive: false }))) throw notFound("project", id);
   await reloadTokenObjects(env, live);
+  await repo.deleteProject(db, id);
 }
