@@ -4,8 +4,23 @@ export type Column<T> = { header: string; value: (row: T) => unknown; align?: "l
 
 const useColor = () => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
 
-/** One cell: null as "-", dates shortened, objects as compact JSON. */
+/**
+ * C0/C1 controls and bidi overrides, shown escaped: event fields (model, user agent, path) come from
+ * clients, and printed raw they could move the cursor, retitle the window or reorder what the operator reads.
+ */
+const UNSAFE = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu;
+const visible = (s: string) =>
+  s.replace(UNSAFE, (ch) => {
+    const code = ch.codePointAt(0) ?? 0;
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`;
+  });
+
+/** One cell: null as "-", dates shortened, objects as compact JSON, control characters escaped. */
 export function cell(v: unknown): string {
+  return visible(rawCell(v));
+}
+
+function rawCell(v: unknown): string {
   if (v === null || v === undefined || v === "") return "-";
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Number(v.toFixed(6)));
   if (typeof v === "boolean") return v ? "yes" : "no";

@@ -99,6 +99,12 @@ describe("table cells", () => {
     expect(cell(0.1 + 0.2)).toBe("0.3");
     expect(cell({ a: 1 })).toBe('{"a":1}');
   });
+
+  it("never passes terminal control sequences through (event fields are client-controlled)", () => {
+    expect(cell("gpt-4o\u001b]0;pwned\u0007\u001b[2J")).toBe("gpt-4o\\x1b]0;pwned\\x07\\x1b[2J");
+    expect(cell("a\u009bb\u202ec\nd")).toBe("a\\x9bb\\u202ec\\x0ad");
+    expect(cell({ ua: "x\u001b[31m" })).not.toContain("\u001b");
+  });
 });
 
 describe("docs", () => {

@@ -13,6 +13,7 @@ import { logRoutes } from "./logs";
 import { projectRoutes } from "./projects";
 import {
   csrfMatches,
+  endSession,
   isSameOrigin,
   issueSession,
   loginUnavailable,
@@ -112,9 +113,9 @@ export const adminApp = new Hono<AdminEnv>()
       return c.html(<LoginPage next={next} error="Log in from this site's own login page." />, 403);
     }
     const guard = loginGuard(c.env, clientIp(c));
-    const wait = await guard.retryAfter();
-    if (wait > 0) {
-      const seconds = Math.ceil(wait / 1000);
+    const attempt = await guard.attempt();
+    if (!attempt.ok) {
+      const seconds = Math.ceil(attempt.retryAfterMs / 1000);
       return c.html(
         <LoginPage next={next} error={`Too many wrong passwords. Try again in ${seconds} s.`} />,
         429,
@@ -127,7 +128,8 @@ export const adminApp = new Hono<AdminEnv>()
         if (!ok) throw new ApiError(401, "wrong_password", "Wrong password.");
       });
     } catch {
-      const locked = await guard.failed();
+      // The attempt was already counted as a failure (and the lock set) by guard.attempt().
+      const locked = attempt.lockIfWrong;
       const more = locked > 0 ? ` Further attempts are locked for ${Math.ceil(locked / 1000)} s.` : "";
       return c.html(<LoginPage next={next} error={`Wrong password.${more}`} />, 401);
     }
@@ -144,7 +146,8 @@ export const adminApp = new Hono<AdminEnv>()
   })
   .use(requireSession)
   .use(requireCsrf)
-  .post("/logout", (c) => {
+  .post("/logout", async (c) => {
+    await endSession(c.env, c.get("session"));
     deleteCookie(c, SESSION_COOKIE, { path: "/", secure: true, httpOnly: true, sameSite: "Strict" });
     return c.redirect("/admin/login?msg=logged_out", 303);
   })

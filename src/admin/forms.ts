@@ -3,6 +3,7 @@ import type { Flash } from "../../admin-ui/layout";
 import { recordAudit } from "../audit/repo";
 import type { AuditNote } from "../lib/context";
 import { ApiError } from "../lib/errors";
+import { parseJsonObjects } from "../lib/validate";
 import { getDb } from "../storage/db";
 import type { AdminEnv } from "./context";
 
@@ -44,8 +45,13 @@ export function jsonObject(f: Form, name: string): Record<string, unknown> | und
   if (raw === undefined) return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(raw);
+    value = parseJsonObjects(raw);
   } catch (err) {
+    if (err instanceof ApiError)
+      throw new ApiError(400, "validation_error", `Invalid ${name}: ${err.message}`, {
+        param: name,
+        fields: [{ path: name, message: err.message }],
+      });
     const why = err instanceof SyntaxError ? ` (${err.message})` : "";
     throw new ApiError(400, "validation_error", `Invalid ${name}: not valid JSON${why}.`, {
       param: name,

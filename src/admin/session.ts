@@ -4,6 +4,7 @@ import { jwtVerify, SignJWT } from "jose";
 import { constantTimeEquals, sha256Hex, toBase64Url } from "../lib/crypto";
 import type { AdminEnv } from "./context";
 import { SESSION_COOKIE } from "./cookie";
+import { type AdminLoginGuard, sessionRegistry } from "./guard";
 
 export { SESSION_COOKIE };
 
@@ -11,9 +12,13 @@ export const SESSION_HOURS = 12;
 const AUDIENCE = "llm-proxy-admin";
 const encoder = new TextEncoder();
 
-export type Session = { csrf: string; expiresAt: number };
+export type Session = { id: string; csrf: string; expiresAt: number };
 
-type SessionEnv = { ADMIN_PASSWORD?: string; SESSION_SECRET?: string };
+type SessionEnv = {
+  ADMIN_PASSWORD?: string;
+  SESSION_SECRET?: string;
+  ADMIN_LOGIN_GUARD?: DurableObjectNamespace<AdminLoginGuard>;
+};
 
 /** Why the login is unavailable, or null when both secrets are set (fail closed otherwise). */
 export function loginUnavailable(env: SessionEnv): string | null {
@@ -24,6 +29,12 @@ export function loginUnavailable(env: SessionEnv): string | null {
   return null;
 }
 
+/** Ends a session before its expiry: its cookie, wherever a copy of it is, is refused from now on. */
+export async function endSession(env: SessionEnv, session: Session): Promise<void> {
+  if (env.ADMIN_LOGIN_GUARD)
+    await sessionRegistry(env.ADMIN_LOGIN_GUARD).endSession(session.id, session.expiresAt);
+}
+
 /** Binds sessions to the current password: changing ADMIN_PASSWORD ends every open session. */
 async function passwordTag(env: SessionEnv): Promise<string> {
   return (await sha256Hex(`${env.SESSION_SECRET}\u0000${env.ADMIN_PASSWORD}`)).slice(0, 16);
@@ -31,15 +42,17 @@ async function passwordTag(env: SessionEnv): Promise<string> {
 
 export async function issueSession(env: SessionEnv): Promise<{ jwt: string; session: Session }> {
   const csrf = toBase64Url(crypto.getRandomValues(new Uint8Array(24)));
+  const id = toBase64Url(crypto.getRandomValues(new Uint8Array(16)));
   const expiresAt = Date.now() + SESSION_HOURS * 3_600_000;
   const jwt = await new SignJWT({ csrf, pw: await passwordTag(env) })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject("admin")
+    .setJti(id)
     .setAudience(AUDIENCE)
     .setIssuedAt()
     .setExpirationTime(Math.floor(expiresAt / 1000))
     .sign(encoder.encode(env.SESSION_SECRET));
-  return { jwt, session: { csrf, expiresAt } };
+  return { jwt, session: { id, csrf, expiresAt } };
 }
 
 export async function verifySession(env: SessionEnv, jwt: string | undefined): Promise<Session | null> {
@@ -51,7 +64,11 @@ export async function verifySession(env: SessionEnv, jwt: string | undefined): P
       subject: "admin",
     });
     if (typeof payload.csrf !== "string" || payload.pw !== (await passwordTag(env))) return null;
-    return { csrf: payload.csrf, expiresAt: (payload.exp ?? 0) * 1000 };
+    if (typeof payload.jti !== "string") return null;
+    if (env.ADMIN_LOGIN_GUARD && (await sessionRegistry(env.ADMIN_LOGIN_GUARD).isSessionEnded(payload.jti))) {
+      return null;
+    }
+    return { id: payload.jti, csrf: payload.csrf, expiresAt: (payload.exp ?? 0) * 1000 };
   } catch {
     return null;
   }

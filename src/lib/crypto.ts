@@ -1,6 +1,8 @@
 // AES-256-GCM envelope for upstream API keys: `v1:<iv b64url>:<ciphertext+tag b64url>`.
 // The version prefix lets ENCRYPTION_KEY rotate: a new version can decrypt old values and re-encrypt.
 
+import { ApiError } from "./errors";
+
 const VERSION = "v1";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -41,12 +43,26 @@ export async function constantTimeEquals(a: string, b: string): Promise<boolean>
 
 const keyCache = new Map<string, Promise<CryptoKey>>();
 
+const keyProblem = () =>
+  new ApiError(
+    503,
+    "encryption_key_invalid",
+    "The gateway's ENCRYPTION_KEY secret is missing or is not 32 base64-encoded bytes; upstream keys cannot be encrypted or decrypted.",
+    { retryable: false },
+  );
+
 /** ENCRYPTION_KEY is 32 random bytes, base64 or base64url encoded (what `npm run dev` generates). */
-function importKey(secret: string): Promise<CryptoKey> {
+function importKey(secret: string | undefined): Promise<CryptoKey> {
+  if (!secret) throw keyProblem();
   let key = keyCache.get(secret);
   if (!key) {
-    const raw = fromBase64Url(secret.trim());
-    if (raw.length !== 32) throw new Error("ENCRYPTION_KEY must be 32 bytes, base64 encoded");
+    let raw: Uint8Array<ArrayBuffer>;
+    try {
+      raw = fromBase64Url(secret.trim());
+    } catch {
+      throw keyProblem();
+    }
+    if (raw.length !== 32) throw keyProblem();
     key = crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
     keyCache.set(secret, key);
   }

@@ -4,7 +4,15 @@ import { z } from "zod";
 
 export const Uuid = z.uuid({ message: "must be a UUID" });
 
-export const Name = z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters");
+/** Control characters (terminal escapes, NUL) or a lone UTF-16 surrogate: nothing a name needs. */
+const UNPRINTABLE = /[\p{Cc}\p{Cs}]/u;
+
+export const Name = z
+  .string()
+  .trim()
+  .min(1, "must not be empty")
+  .max(200, "must be at most 200 characters")
+  .refine((s) => !UNPRINTABLE.test(s), "must not contain control characters or invalid Unicode");
 
 export const Description = z.string().max(2000, "must be at most 2000 characters");
 

@@ -29,6 +29,21 @@ export function parseWith<T extends z.ZodType>(
   return result.data;
 }
 
+/**
+ * JSON.parse that refuses a `__proto__` key: zod's records drop it without a word (the data would be lost
+ * silently) and code that copies objects could let it reach a prototype. Throws SyntaxError or ApiError.
+ */
+export function parseJsonObjects(text: string): unknown {
+  return JSON.parse(text, (key, value) => {
+    if (key === "__proto__") {
+      throw new ApiError(400, "validation_error", 'The key "__proto__" is not allowed in a JSON object.', {
+        fields: [{ path: "__proto__", message: "reserved key" }],
+      });
+    }
+    return value;
+  });
+}
+
 /** Reads and validates a JSON body: 415 for another content type, 400 for broken JSON or bad fields. */
 export async function readJson<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
   const type = c.req.header("content-type") ?? "";
@@ -41,8 +56,9 @@ export async function readJson<T extends z.ZodType>(c: Context, schema: T): Prom
   }
   let body: unknown;
   try {
-    body = JSON.parse(await c.req.text());
+    body = parseJsonObjects(await c.req.text());
   } catch (err) {
+    if (err instanceof ApiError) throw err;
     const detail = err instanceof SyntaxError ? ` (${err.message})` : "";
     throw new ApiError(400, "invalid_json", `The request body is not valid JSON${detail}.`);
   }

@@ -3,7 +3,13 @@ import { ApiError, notFound } from "../lib/errors";
 import { getDb } from "../storage/db";
 import type { NewProject, Project } from "../storage/schema";
 import { readTokenObject, reloadTokenObjects } from "../tokens/notify";
-import { liveTokensOfProject, projectLimits, revokeTokens, usedTokenOfProject } from "../tokens/repo";
+import {
+  liveTokensOfProject,
+  projectLimits,
+  revokedUsedTokensOfProject,
+  revokeTokens,
+  usedTokenOfProject,
+} from "../tokens/repo";
 import type { ProjectLiveState } from "./durable";
 import * as repo from "./repo";
 import type { ProjectCreate, ProjectPatch } from "./schema";
@@ -110,18 +116,30 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   return updated;
 }
 
-/** Revokes every token of the project; their objects refuse the next request. */
+/**
+ * Revokes every token of the project; their objects refuse the next request. Objects of tokens revoked
+ * earlier but not expired are told again, so a retry after a failed reload call still stops them.
+ */
 export async function revokeProjectTokens(env: Env, id: string): Promise<number> {
   await requireProject(env, id);
-  const revoked = await revokeTokens(getDb(env), { projectId: id });
-  await reloadTokenObjects(env, revoked);
+  const db = getDb(env);
+  const revoked = await revokeTokens(db, { projectId: id });
+  const known = new Set(revoked.map((t) => t.tokenHash));
+  const earlier = (await revokedUsedTokensOfProject(db, id)).filter((t) => !known.has(t.tokenHash));
+  await reloadTokenObjects(env, [...revoked, ...earlier]);
   return revoked.length;
 }
 
-/** Deletes the project and its tokens; tokens in use stop at once. */
+/**
+ * Deletes the project and its tokens; tokens in use stop at once. The project is deactivated and its
+ * tokens' objects told before the row goes: if telling them fails, the request fails with the project
+ * still there (inactive), and a repeated DELETE tells them again instead of answering 404 with objects
+ * that never heard of the deletion.
+ */
 export async function removeProject(env: Env, id: string): Promise<void> {
   const db = getDb(env);
   const live = await liveTokensOfProject(db, id);
-  if (!(await repo.deleteProject(db, id))) throw notFound("project", id);
+  if (!(await repo.updateProject(db, id, { isActive: false }))) throw notFound("project", id);
   await reloadTokenObjects(env, live);
+  await repo.deleteProject(db, id);
 }

@@ -244,7 +244,9 @@ export class TokenState extends DurableObject<Env> {
     this.alarmAt = null;
     this.store.flush();
     const next = this.store.expire(this.clock());
-    if (this.config === undefined) await this.load();
+    // Under blockConcurrencyWhile like every other load: a reload() (a revocation) arriving meanwhile then
+    // runs after this read, never before it, so an older read cannot overwrite a newer one.
+    if (this.config === undefined) await this.ctx.blockConcurrencyWhile(() => this.load());
     if (!this.config) {
       // The token was deleted: nothing left to count for.
       await this.ctx.storage.deleteAll();

@@ -177,6 +177,24 @@ export async function liveTokensOfProject(db: Db, projectId: string): Promise<Pi
     );
 }
 
+/** Revoked tokens of a project whose Durable Object exists and that have not expired yet. */
+export async function revokedUsedTokensOfProject(
+  db: Db,
+  projectId: string,
+): Promise<Pick<Token, "tokenHash" | "firstUsedAt">[]> {
+  return db
+    .select({ tokenHash: tokens.tokenHash, firstUsedAt: tokens.firstUsedAt })
+    .from(tokens)
+    .where(
+      and(
+        eq(tokens.projectId, projectId),
+        isNotNull(tokens.firstUsedAt),
+        isNotNull(tokens.revokedAt),
+        gt(tokens.expiresAt, Date.now()),
+      ),
+    );
+}
+
 /** Any token of the project whose Durable Object exists (it was used), to read project counters through. */
 export async function usedTokenOfProject(
   db: Db,

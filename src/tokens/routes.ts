@@ -40,7 +40,7 @@ export const tokenRoutes = new Hono<AppEnv>()
   })
   .delete("/", audited("token.revoke_by_value", "token"), async (c) => {
     const { token } = await readJson(c, RevokeByValue);
-    await revokeTokenBySecret(c.env, token);
+    c.set("audit", { targetId: await revokeTokenBySecret(c.env, token) });
     return c.body(null, 204);
   })
   .get("/:id", async (c) => {

@@ -120,26 +120,30 @@ export async function patchToken(env: Env, id: string, patch: TokenPatch): Promi
   return updated;
 }
 
-/** Revokes by id; revoking a revoked token is a no-op. */
+/**
+ * Revokes by id. Revoking a revoked token changes nothing in D1 but tells its object again: a retry after
+ * a revoke whose reload call failed (the client saw an error) must still stop the token.
+ */
 export async function revokeToken(env: Env, id: string): Promise<void> {
   const revoked = await repo.revokeTokens(getDb(env), { id });
-  if (revoked.length === 0) await requireToken(env, id);
-  await reloadTokenObjects(env, revoked);
+  await reloadTokenObjects(env, revoked.length > 0 ? revoked : [await requireToken(env, id)]);
 }
 
-/** Revokes by the secret itself (the original API); unknown secrets are a 404. */
-export async function revokeTokenBySecret(env: Env, secret: string): Promise<void> {
+/** Revokes by the secret itself (the original API); unknown secrets are a 404. Returns the token's id. */
+export async function revokeTokenBySecret(env: Env, secret: string): Promise<string> {
   const notKnown = new ApiError(404, "not_found", "No token matches the given value.", { param: "token" });
   if (!isWellFormedToken(secret)) throw notKnown;
   const tokenHash = await hashToken(secret);
   const db = getDb(env);
-  const revoked = await repo.revokeTokens(db, { tokenHash });
-  if (revoked.length === 0) {
-    const [exists] = await db.query.tokens.findMany({
+  let changed = await repo.revokeTokens(db, { tokenHash });
+  if (changed.length === 0) {
+    // Already revoked: tell its object again, as revokeToken does.
+    changed = await db.query.tokens.findMany({
       where: (t, { eq }) => eq(t.tokenHash, tokenHash),
       limit: 1,
     });
-    if (!exists) throw notKnown;
+    if (changed.length === 0) throw notKnown;
   }
-  await reloadTokenObjects(env, revoked);
+  await reloadTokenObjects(env, changed);
+  return changed[0]!.id;
 }
