@@ -326,6 +326,30 @@ describe("bad input never answers 500", async () => {
     ["bad cursor", "GET", "/tokens?cursor=%%%", {}, 400, "validation_error"],
     ["bad limit", "GET", "/projects?limit=0", {}, 400, "validation_error"],
     ["unknown route", "GET", "/nothing-here", {}, 404, "not_found"],
+    [
+      "usage range reversed",
+      "GET",
+      "/usage?from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",
+      {},
+      400,
+      "validation_error",
+    ],
+    [
+      "events range reversed",
+      "GET",
+      "/events?from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",
+      {},
+      400,
+      "validation_error",
+    ],
+    [
+      "audit range reversed",
+      "GET",
+      "/audit?from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",
+      {},
+      400,
+      "validation_error",
+    ],
   ];
 
   it.each(cases)("%s → %s %s", async (_label, method, path, init, status, code) => {

@@ -1,12 +1,13 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../lib/context";
+import { ordered } from "../lib/schemas";
 import { readQuery } from "../lib/validate";
 import { getDb } from "../storage/db";
 import { listAudit } from "./repo";
 import { AuditQuery, toAuditEntry } from "./schema";
 
 export const auditRoutes = new Hono<AppEnv>().get("/", async (c) => {
-  const q = readQuery(c, AuditQuery);
+  const q = readQuery(c, ordered(AuditQuery));
   const rows = await listAudit(getDb(c.env), {
     action: q.action,
     targetId: q.target_id,

@@ -37,3 +37,10 @@ export const listOf = <T extends z.ZodType>(item: T) =>
 
 export const iso = (ms: number | null | undefined): string | null =>
   ms === null || ms === undefined ? null : new Date(ms).toISOString();
+
+/** Refinement for queries with a time range: `from` must come before `to` when both are given. */
+export const ordered = <T extends z.ZodObject>(query: T) =>
+  query.refine(
+    (q: { from?: string; to?: string }) => !q.from || !q.to || Date.parse(q.from) < Date.parse(q.to),
+    { message: "must be before 'to'", path: ["from"] },
+  );

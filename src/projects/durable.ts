@@ -74,14 +74,18 @@ export class ProjectState extends DurableObject<Env> {
     };
   }
 
+  /** The pending alarm as this instance set it: kept in memory so admissions never race on getAlarm. */
+  private alarmAt: number | null = null;
+
   private armAlarm(at: number): void {
-    void this.ctx.storage.getAlarm().then((current) => {
-      if (current === null || at < current) return this.ctx.storage.setAlarm(at);
-    });
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
   }
 
   override async alarm(): Promise<void> {
+    this.alarmAt = null;
     const next = this.store.expire(Date.now());
-    if (next !== null) await this.ctx.storage.setAlarm(next);
+    if (next !== null) this.armAlarm(next);
   }
 }

@@ -200,9 +200,12 @@ export class TokenState extends DurableObject<Env> {
    */
   async settle(reservationId: string, actual: Settlement): Promise<void> {
     const amount = { tokens: actual.totalTokens, costUsd: actual.costUsd };
-    const settled = this.store.settle(reservationId, amount);
+    // The project's share first (idempotent there too): if that call fails, the token's hold stays open,
+    // so a retried settle still reaches the project.
+    const project = this.store.openHoldProject(reservationId);
+    if (project) await this.projectObject(project).settle(reservationId, amount);
+    this.store.settle(reservationId, amount);
     this.armAlarm(this.clock() + MIRROR_DELAY_MS);
-    if (settled?.project) await this.projectObject(settled.project).settle(reservationId, amount);
   }
 
   /** Re-reads the token and its project from D1; called by the management API after every change. */

@@ -126,6 +126,12 @@ export class LedgerStore {
       .toArray()[0];
   }
 
+  /** The project sharing an open hold, if any (a settled or unknown hold has nothing left to settle). */
+  openHoldProject(id: string): string | null {
+    const row = this.row(id);
+    return row?.state === "open" || row?.state === "expired" ? row.project : null;
+  }
+
   /** Drops an open hold; with `state` null the row is deleted (rollback), else marked. */
   private closeHold(id: string, state: "expired" | "settled" | null): ReservationRow | undefined {
     const row = this.row(id);

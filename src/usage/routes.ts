@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../lib/context";
+import { ordered } from "../lib/schemas";
 import { readQuery } from "../lib/validate";
 import { type Operation, registerOperations } from "../manage/openapi";
 import { getDb } from "../storage/db";
@@ -9,16 +10,16 @@ import { EventList, EventsQuery, RejectionList, RejectionsQuery, UsageList, Usag
 
 export const usageRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
-    const q = readQuery(c, UsageQuery);
+    const q = readQuery(c, ordered(UsageQuery));
     return c.json({ data: await queryUsage(getDb(c.env), q) });
   })
   .get("/rejections", async (c) => {
-    const q = readQuery(c, RejectionsQuery);
+    const q = readQuery(c, ordered(RejectionsQuery));
     return c.json({ data: await queryRejections(getDb(c.env), q) });
   });
 
 export const eventRoutes = new Hono<AppEnv>().get("/", async (c) => {
-  const q = readQuery(c, EventsQuery);
+  const q = readQuery(c, ordered(EventsQuery));
   return c.json(await listEvents(c.env.EVENTS_BUCKET, q));
 });
 
