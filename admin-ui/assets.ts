@@ -24,6 +24,7 @@ nav.main a:hover{color:var(--fg)}
 main{max-width:1200px;margin:0 auto;padding:1rem}
 h1{font-size:1.45rem;margin:.4rem 0 1rem}
 h2{font-size:1.1rem;margin:0 0 .75rem}
+h3{font-size:.95rem;margin:1rem 0 .5rem}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:1rem;margin-bottom:1rem;min-width:0}
 .grid{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,300px),1fr))}
 .grid.charts{grid-template-columns:repeat(auto-fit,minmax(min(100%,440px),1fr))}

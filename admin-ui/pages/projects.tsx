@@ -1,6 +1,7 @@
 import type { FC } from "hono/jsx";
 import type { Bucket, Range } from "../../src/admin/stats";
-import type { Project } from "../../src/storage/schema";
+import type { Project as ProjectView } from "../../src/projects/schema";
+import type { Project, RateWindow } from "../../src/storage/schema";
 import {
   Alert,
   Badge,
@@ -9,11 +10,14 @@ import {
   Field,
   type Flash,
   fmtInt,
+  fmtUsd,
   inputAttrs,
   Layout,
   Time,
 } from "../layout";
 import { RangeTabs, UsageCharts } from "./dashboard";
+import { LimitFields } from "./limit-fields";
+import { LedgerTable, ledgerRows } from "./tokens";
 
 type Counts = { active: number; total: number };
 type Values = Record<string, string>;
@@ -167,6 +171,72 @@ export const ProjectForm: FC<{
         >
           <textarea {...inputAttrs("metadata", errors, true)}>{values.metadata ?? ""}</textarea>
         </Field>
+        <fieldset>
+          <legend>Project-wide caps (all its tokens together; empty = none)</legend>
+          <div class="form-grid">
+            <Field name="max_requests" label="Project max requests" error={errors.max_requests}>
+              <input
+                {...inputAttrs("max_requests", errors)}
+                type="number"
+                min={1}
+                value={values.max_requests ?? ""}
+              />
+            </Field>
+            <Field
+              name="max_tokens"
+              label="Project token budget"
+              hint="Prompt + completion tokens."
+              error={errors.max_tokens}
+            >
+              <input
+                {...inputAttrs("max_tokens", errors, true)}
+                type="number"
+                min={1}
+                value={values.max_tokens ?? ""}
+              />
+            </Field>
+            <Field name="max_cost_usd" label="Project cost budget (USD)" error={errors.max_cost_usd}>
+              <input
+                {...inputAttrs("max_cost_usd", errors)}
+                type="number"
+                min={0}
+                step="any"
+                value={values.max_cost_usd ?? ""}
+              />
+            </Field>
+          </div>
+        </fieldset>
+        <fieldset>
+          <legend>Defaults for new tokens (empty = no default)</legend>
+          <p class="muted small">
+            Applied when a token is created; whatever the create request sets itself wins. Existing tokens
+            keep their limits.
+          </p>
+          {errors.token_defaults ? (
+            <div class="field err" role="alert">{`Defaults: ${errors.token_defaults}`}</div>
+          ) : null}
+          <Field
+            name="td_duration_minutes"
+            label="Default duration (minutes)"
+            hint="1 … 525600. Without it, new tokens live 60 minutes."
+            error={errors.td_duration_minutes}
+          >
+            <input
+              {...inputAttrs("td_duration_minutes", errors, true)}
+              type="number"
+              min={1}
+              max={525600}
+              value={values.td_duration_minutes ?? ""}
+            />
+          </Field>
+          <LimitFields
+            values={values}
+            errors={errors}
+            prefix="td_"
+            label="Default "
+            modelsHint="One per line or comma-separated; empty = no default."
+          />
+        </fieldset>
         <div class="row">
           <button type="submit" class="primary">
             {project ? "Save" : "Create project"}
@@ -180,14 +250,88 @@ export const ProjectForm: FC<{
   );
 };
 
+/** `token_defaults` in words, from the stored object (validated on the way in). */
+function defaultsText(d: Record<string, unknown> | null): [string, string][] {
+  if (!d || Object.keys(d).length === 0) return [];
+  const n = (k: string) => (typeof d[k] === "number" ? (d[k] as number) : null);
+  const out: [string, string][] = [];
+  if (n("duration_minutes") !== null) out.push(["Duration", `${fmtInt(n("duration_minutes"))} minutes`]);
+  if (n("max_requests") !== null) out.push(["Max requests", fmtInt(n("max_requests"))]);
+  if (Array.isArray(d.rate_limit)) {
+    const windows = d.rate_limit as RateWindow[];
+    out.push([
+      "Rate windows",
+      windows.map((w) => `${fmtInt(w.requests)} per ${fmtInt(w.window_seconds)} s`).join(", "),
+    ]);
+  }
+  if (n("max_tokens") !== null) out.push(["Token budget", fmtInt(n("max_tokens"))]);
+  if (n("max_cost_usd") !== null) out.push(["Cost budget", fmtUsd(n("max_cost_usd"))]);
+  if (Array.isArray(d.allowed_models)) out.push(["Allowed models", d.allowed_models.join(", ")]);
+  return out;
+}
+
+const ProjectLimits: FC<{ project: Project; usage: ProjectView["usage"] }> = ({ project: p, usage }) => {
+  const capped = p.maxRequests !== null || p.maxTotalTokens !== null || p.maxCostUsd !== null;
+  const defaults = defaultsText(p.tokenDefaults);
+  const caps = { requests: p.maxRequests, tokens: p.maxTotalTokens, cost: p.maxCostUsd };
+  return (
+    <div class="grid top-gap">
+      <div class="card" data-testid="project-caps">
+        <h2>Project-wide caps</h2>
+        {!capped ? (
+          <p class="muted">None: only each token's own limits apply.</p>
+        ) : usage ? (
+          <>
+            <LedgerTable rows={ledgerRows(usage.requests, usage.tokens, usage.cost_usd, caps)} />
+            <p class="muted small">
+              Live counters across all its tokens; reserved is held by {fmtInt(usage.open_reservations)}{" "}
+              request{usage.open_reservations === 1 ? "" : "s"} still running.
+            </p>
+          </>
+        ) : (
+          <>
+            <LedgerTable
+              rows={ledgerRows(
+                { used: 0, remaining: p.maxRequests },
+                { used: 0, reserved: 0, remaining: p.maxTotalTokens },
+                { used: 0, reserved: 0, remaining: p.maxCostUsd },
+                caps,
+              )}
+            />
+            <p class="muted small">
+              No token of the project was used yet: the counters start with the first request.
+            </p>
+          </>
+        )}
+      </div>
+      <div class="card">
+        <h2>Defaults for new tokens</h2>
+        {defaults.length === 0 ? (
+          <p class="muted">None: new tokens live 60 minutes, without limits unless the request sets them.</p>
+        ) : (
+          <dl class="props">
+            {defaults.map(([k, v]) => (
+              <>
+                <dt>{k}</dt>
+                <dd>{v}</dd>
+              </>
+            ))}
+          </dl>
+        )}
+      </div>
+    </div>
+  );
+};
+
 export const ProjectDetail: FC<{
   csrf: string;
   flash?: Flash;
   project: Project;
   counts: Counts;
+  usage?: ProjectView["usage"];
   range: Range;
   series: Bucket[];
-}> = ({ csrf, flash, project: p, counts, range, series }) => (
+}> = ({ csrf, flash, project: p, counts, usage, range, series }) => (
   <Layout title={p.name} nav="projects" csrf={csrf} flash={flash}>
     <div class="spread">
       <h1 class="wrap-any">
@@ -266,6 +410,7 @@ export const ProjectDetail: FC<{
         <p class="muted small">Deactivating refuses all its tokens until the project is activated again.</p>
       </div>
     </div>
+    <ProjectLimits project={p} usage={usage ?? null} />
     <div class="spread top-gap">
       <h2>Usage</h2>
       <RangeTabs range={range} base={`/admin/projects/${p.id}`} />

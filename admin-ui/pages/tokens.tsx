@@ -4,7 +4,18 @@ import type { Project, Token as TokenRow } from "../../src/storage/schema";
 import { tokenStatus } from "../../src/tokens/repo";
 import type { Token } from "../../src/tokens/schema";
 import type { UsageEvent } from "../../src/usage/event";
-import { Badge, Empty, Field, type Flash, fmtInt, fmtUsd, inputAttrs, Layout, Time } from "../layout";
+import {
+  Badge,
+  CsrfField,
+  Empty,
+  Field,
+  type Flash,
+  fmtInt,
+  fmtUsd,
+  inputAttrs,
+  Layout,
+  Time,
+} from "../layout";
 import { RangeTabs, UsageCharts } from "./dashboard";
 import { EventTable } from "./logs";
 
@@ -161,6 +172,135 @@ const limitText = (t: Token) => [
   ["Allowed models", t.allowed_models?.join(", ") ?? "all the project allows"],
 ];
 
+type Budget = { used: number; reserved: number; remaining: number | null };
+type Allowance = NonNullable<Token["allowance"]>;
+
+const fmtWait = (s: number) => (s === 0 ? "now" : s < 120 ? `in ${s} s` : `in ${Math.ceil(s / 60)} min`);
+
+/** Rows of one ledger (the token's own, or its project's): requests, tokens, cost. */
+export function ledgerRows(
+  requests: { used: number; remaining: number | null },
+  tokens: Budget,
+  cost: Budget,
+  caps: { requests: number | null; tokens: number | null; cost: number | null },
+) {
+  const left = (n: number | null, fmt: (n: number) => string) => (n === null ? "no limit" : fmt(n));
+  return [
+    ["Requests", fmtInt(requests.used), "—", left(requests.remaining, fmtInt), fmtIntOr(caps.requests)],
+    [
+      "Tokens",
+      fmtInt(tokens.used),
+      fmtInt(tokens.reserved),
+      left(tokens.remaining, fmtInt),
+      fmtIntOr(caps.tokens),
+    ],
+    [
+      "Cost",
+      fmtUsd(cost.used),
+      fmtUsd(cost.reserved),
+      left(cost.remaining, fmtUsd),
+      caps.cost === null ? "—" : fmtUsd(caps.cost),
+    ],
+  ];
+}
+
+const fmtIntOr = (n: number | null) => (n === null ? "—" : fmtInt(n));
+
+export const LedgerTable: FC<{ rows: string[][] }> = ({ rows }) => (
+  <div class="table-wrap">
+    <table>
+      <thead>
+        <tr>
+          <th />
+          <th class="num">Used</th>
+          <th class="num">Reserved</th>
+          <th class="num">Remaining</th>
+          <th class="num">Limit</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map(([k, ...cells]) => (
+          <tr>
+            <th scope="row">{k}</th>
+            {cells.map((c) => (
+              <td class="num">{c}</td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  </div>
+);
+
+/** The token object's live counters, as `GET /manage/tokens/{id}` returns them in `allowance`. */
+export const LiveAllowance: FC<{
+  token: Token;
+  project?: { max_requests: number | null; max_tokens: number | null; max_cost_usd: number | null };
+}> = ({ token: t, project }) => {
+  const a: Allowance | null = t.allowance;
+  return (
+    <div class="card top-gap" data-testid="allowance">
+      <h2>Live allowance</h2>
+      {a === null ? (
+        <p class="muted">No live counters yet: they start with the token's first request.</p>
+      ) : (
+        <>
+          <LedgerTable
+            rows={ledgerRows(a.requests, a.tokens, a.cost_usd, {
+              requests: t.max_requests,
+              tokens: t.max_tokens,
+              cost: t.max_cost_usd,
+            })}
+          />
+          <p class="muted small">
+            Reserved: held by {fmtInt(a.open_reservations)} request{a.open_reservations === 1 ? "" : "s"}{" "}
+            still running; their real usage replaces the hold when they end.
+          </p>
+          {a.windows.length ? (
+            <>
+              <h3>Rate windows</h3>
+              <div class="table-wrap">
+                <table>
+                  <thead>
+                    <tr>
+                      <th>Window</th>
+                      <th class="num">Used</th>
+                      <th class="num">Remaining</th>
+                      <th>Next request</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {a.windows.map((w) => (
+                      <tr>
+                        <td>{`${fmtInt(w.requests)} per ${fmtInt(w.window_seconds)} s`}</td>
+                        <td class="num">{fmtInt(w.used)}</td>
+                        <td class="num">{fmtInt(w.remaining)}</td>
+                        <td>{fmtWait(w.reset_seconds)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            </>
+          ) : null}
+          {a.project ? (
+            <>
+              <h3>Project-wide caps (all its tokens)</h3>
+              <LedgerTable
+                rows={ledgerRows(a.project.requests, a.project.tokens, a.project.cost_usd, {
+                  requests: project?.max_requests ?? null,
+                  tokens: project?.max_tokens ?? null,
+                  cost: project?.max_cost_usd ?? null,
+                })}
+              />
+            </>
+          ) : null}
+        </>
+      )}
+    </div>
+  );
+};
+
 export const TokenDetail: FC<{
   csrf: string;
   flash?: Flash;
@@ -175,11 +315,23 @@ export const TokenDetail: FC<{
       <h1 class="wrap-any">
         {t.name ?? t.token_hint} <Badge status={t.status} />
       </h1>
-      {t.status !== "revoked" ? (
-        <a class="btn danger" href={`/admin/tokens/${t.id}/revoke`}>
-          Revoke
+      <div class="row">
+        <a class="btn primary" href={`/admin/tokens/${t.id}/edit`}>
+          Edit
         </a>
-      ) : null}
+        {t.status !== "revoked" ? (
+          <>
+            <form method="post" action={`/admin/tokens/${t.id}/active`} class="inline">
+              <CsrfField token={csrf} />
+              <input type="hidden" name="active" value={t.is_active ? "false" : "true"} />
+              <button type="submit">{t.is_active ? "Deactivate" : "Reactivate"}</button>
+            </form>
+            <a class="btn danger" href={`/admin/tokens/${t.id}/revoke`}>
+              Revoke
+            </a>
+          </>
+        ) : null}
+      </div>
     </div>
     <div class="grid">
       <div class="card">
@@ -231,6 +383,14 @@ export const TokenDetail: FC<{
         </dl>
       </div>
     </div>
+    <LiveAllowance
+      token={t}
+      project={{
+        max_requests: project.maxRequests,
+        max_tokens: project.maxTotalTokens,
+        max_cost_usd: project.maxCostUsd,
+      }}
+    />
     <div class="spread top-gap">
       <h2>Usage</h2>
       <RangeTabs range={range} base={`/admin/tokens/${t.id}`} />
