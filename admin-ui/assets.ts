@@ -43,6 +43,7 @@ table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{text-align:left;padding:.5rem .6rem;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-size:.8rem;text-transform:uppercase;letter-spacing:.03em;color:var(--muted);font-weight:600;white-space:nowrap}
 td.num,th.num{text-align:right}
+th[scope=row]{text-transform:none;letter-spacing:0;font-size:inherit;color:var(--fg)}
 td .sub{display:block;color:var(--muted);font-size:.82rem}
 .wrap-any{overflow-wrap:break-word}
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:999px;font-size:.78rem;font-weight:600;background:var(--chip);white-space:nowrap}

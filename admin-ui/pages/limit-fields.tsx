@@ -17,16 +17,18 @@ export const LimitFields: FC<{
   modelsHint?: string;
 }> = ({ values, errors, prefix = "", label = "", modelsHint }) => {
   const n = (k: string) => `${prefix}${k}`;
+  // "Max requests" alone, "Default max requests" after a prefix.
+  const l = (text: string) => (label ? `${label}${text[0]!.toLowerCase()}${text.slice(1)}` : text);
   const v = (k: string) => values[n(k)] ?? "";
   return (
     <>
       <div class="form-grid">
-        <Field name={n("max_requests")} label={`${label}Max requests`} error={errors[n("max_requests")]}>
+        <Field name={n("max_requests")} label={l(`Max requests`)} error={errors[n("max_requests")]}>
           <input {...inputAttrs(n("max_requests"), errors)} type="number" min={1} value={v("max_requests")} />
         </Field>
         <Field
           name={n("max_tokens")}
-          label={`${label}Token budget`}
+          label={l(`Token budget`)}
           hint="Prompt + completion tokens."
           error={errors[n("max_tokens")]}
         >
@@ -37,7 +39,7 @@ export const LimitFields: FC<{
             value={v("max_tokens")}
           />
         </Field>
-        <Field name={n("max_cost_usd")} label={`${label}Cost budget (USD)`} error={errors[n("max_cost_usd")]}>
+        <Field name={n("max_cost_usd")} label={l(`Cost budget (USD)`)} error={errors[n("max_cost_usd")]}>
           <input
             {...inputAttrs(n("max_cost_usd"), errors)}
             type="number"
@@ -52,7 +54,7 @@ export const LimitFields: FC<{
       ) : null}
       {[1, 2, 3].map((i) => (
         <div class="form-grid">
-          <Field name={n(`rate_requests_${i}`)} label={`${label}Rate window ${i}: requests`}>
+          <Field name={n(`rate_requests_${i}`)} label={l(`Rate window ${i}: requests`)}>
             <input
               {...inputAttrs(n(`rate_requests_${i}`))}
               type="number"
@@ -62,7 +64,7 @@ export const LimitFields: FC<{
           </Field>
           <Field
             name={n(`rate_window_${i}`)}
-            label={`${label}Rate window ${i}: per seconds`}
+            label={l(`Rate window ${i}: per seconds`)}
             hint={i === 1 ? "60 = per minute, 3600 = per hour." : undefined}
           >
             <input
@@ -76,7 +78,7 @@ export const LimitFields: FC<{
       ))}
       <Field
         name={n("allowed_models")}
-        label={`${label}Allowed models`}
+        label={l(`Allowed models`)}
         hint={modelsHint ?? "One per line or comma-separated; empty = all the project allows."}
         error={errors[n("allowed_models")]}
       >

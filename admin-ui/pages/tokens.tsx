@@ -184,21 +184,30 @@ export function ledgerRows(
   cost: Budget,
   caps: { requests: number | null; tokens: number | null; cost: number | null },
 ) {
-  const left = (n: number | null, fmt: (n: number) => string) => (n === null ? "no limit" : fmt(n));
+  // A cap the counters do not know yet (a project object not told its limits by an admission) still has
+  // its remainder: the cap minus what is used and held.
+  const left = (n: number | null, cap: number | null, held: number, fmt: (n: number) => string) =>
+    n !== null ? fmt(n) : cap !== null ? fmt(Math.max(0, cap - held)) : "no limit";
   return [
-    ["Requests", fmtInt(requests.used), "—", left(requests.remaining, fmtInt), fmtIntOr(caps.requests)],
+    [
+      "Requests",
+      fmtInt(requests.used),
+      "—",
+      left(requests.remaining, caps.requests, requests.used, fmtInt),
+      fmtIntOr(caps.requests),
+    ],
     [
       "Tokens",
       fmtInt(tokens.used),
       fmtInt(tokens.reserved),
-      left(tokens.remaining, fmtInt),
+      left(tokens.remaining, caps.tokens, tokens.used + tokens.reserved, fmtInt),
       fmtIntOr(caps.tokens),
     ],
     [
       "Cost",
       fmtUsd(cost.used),
       fmtUsd(cost.reserved),
-      left(cost.remaining, fmtUsd),
+      left(cost.remaining, caps.cost, cost.used + cost.reserved, fmtUsd),
       caps.cost === null ? "—" : fmtUsd(caps.cost),
     ],
   ];
