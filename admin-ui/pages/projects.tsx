@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
 import type { Bucket, Range } from "../../src/admin/stats";
 import type { Project as ProjectView } from "../../src/projects/schema";
-import type { Project, RateWindow } from "../../src/storage/schema";
+import type { Project } from "../../src/storage/schema";
 import {
   Alert,
   Badge,
@@ -10,14 +10,13 @@ import {
   Field,
   type Flash,
   fmtInt,
-  fmtUsd,
   inputAttrs,
   Layout,
   Time,
 } from "../layout";
+import { ProjectLimits } from "./allowance";
 import { RangeTabs, UsageCharts } from "./dashboard";
 import { LimitFields } from "./limit-fields";
-import { LedgerTable, ledgerRows } from "./tokens";
 
 type Counts = { active: number; total: number };
 type Values = Record<string, string>;
@@ -247,79 +246,6 @@ export const ProjectForm: FC<{
         </div>
       </form>
     </Layout>
-  );
-};
-
-/** `token_defaults` in words, from the stored object (validated on the way in). */
-function defaultsText(d: Record<string, unknown> | null): [string, string][] {
-  if (!d || Object.keys(d).length === 0) return [];
-  const n = (k: string) => (typeof d[k] === "number" ? (d[k] as number) : null);
-  const out: [string, string][] = [];
-  if (n("duration_minutes") !== null) out.push(["Duration", `${fmtInt(n("duration_minutes"))} minutes`]);
-  if (n("max_requests") !== null) out.push(["Max requests", fmtInt(n("max_requests"))]);
-  if (Array.isArray(d.rate_limit)) {
-    const windows = d.rate_limit as RateWindow[];
-    out.push([
-      "Rate windows",
-      windows.map((w) => `${fmtInt(w.requests)} per ${fmtInt(w.window_seconds)} s`).join(", "),
-    ]);
-  }
-  if (n("max_tokens") !== null) out.push(["Token budget", fmtInt(n("max_tokens"))]);
-  if (n("max_cost_usd") !== null) out.push(["Cost budget", fmtUsd(n("max_cost_usd"))]);
-  if (Array.isArray(d.allowed_models)) out.push(["Allowed models", d.allowed_models.join(", ")]);
-  return out;
-}
-
-const ProjectLimits: FC<{ project: Project; usage: ProjectView["usage"] }> = ({ project: p, usage }) => {
-  const capped = p.maxRequests !== null || p.maxTotalTokens !== null || p.maxCostUsd !== null;
-  const defaults = defaultsText(p.tokenDefaults);
-  const caps = { requests: p.maxRequests, tokens: p.maxTotalTokens, cost: p.maxCostUsd };
-  return (
-    <div class="grid top-gap">
-      <div class="card" data-testid="project-caps">
-        <h2>Project-wide caps</h2>
-        {!capped ? (
-          <p class="muted">None: only each token's own limits apply.</p>
-        ) : usage ? (
-          <>
-            <LedgerTable rows={ledgerRows(usage.requests, usage.tokens, usage.cost_usd, caps)} />
-            <p class="muted small">
-              Live counters across all its tokens; reserved is held by {fmtInt(usage.open_reservations)}{" "}
-              request{usage.open_reservations === 1 ? "" : "s"} still running.
-            </p>
-          </>
-        ) : (
-          <>
-            <LedgerTable
-              rows={ledgerRows(
-                { used: 0, remaining: p.maxRequests },
-                { used: 0, reserved: 0, remaining: p.maxTotalTokens },
-                { used: 0, reserved: 0, remaining: p.maxCostUsd },
-                caps,
-              )}
-            />
-            <p class="muted small">
-              No token of the project was used yet: the counters start with the first request.
-            </p>
-          </>
-        )}
-      </div>
-      <div class="card">
-        <h2>Defaults for new tokens</h2>
-        {defaults.length === 0 ? (
-          <p class="muted">None: new tokens live 60 minutes, without limits unless the request sets them.</p>
-        ) : (
-          <dl class="props">
-            {defaults.map(([k, v]) => (
-              <>
-                <dt>{k}</dt>
-                <dd>{v}</dd>
-              </>
-            ))}
-          </dl>
-        )}
-      </div>
-    </div>
   );
 };
 
