@@ -24,6 +24,7 @@ nav.main a:hover{color:var(--fg)}
 main{max-width:1200px;margin:0 auto;padding:1rem}
 h1{font-size:1.45rem;margin:.4rem 0 1rem}
 h2{font-size:1.1rem;margin:0 0 .75rem}
+h3{font-size:.95rem;margin:1rem 0 .5rem}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:1rem;margin-bottom:1rem;min-width:0}
 .grid{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,300px),1fr))}
 .grid.charts{grid-template-columns:repeat(auto-fit,minmax(min(100%,440px),1fr))}
@@ -42,6 +43,7 @@ table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{text-align:left;padding:.5rem .6rem;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-size:.8rem;text-transform:uppercase;letter-spacing:.03em;color:var(--muted);font-weight:600;white-space:nowrap}
 td.num,th.num{text-align:right}
+th[scope=row]{text-transform:none;letter-spacing:0;font-size:inherit;color:var(--fg)}
 td .sub{display:block;color:var(--muted);font-size:.82rem}
 .wrap-any{overflow-wrap:break-word}
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:999px;font-size:.78rem;font-weight:600;background:var(--chip);white-space:nowrap}

@@ -161,6 +161,34 @@ describe("admin pages in a real browser", () => {
       .toBeGreaterThan(0);
   });
 
+  it("edits the token's limits and expiry; the detail page shows its live allowance", async () => {
+    await page.goto(`/admin/tokens/${state.tokenId}`);
+    const card = page.getByTestId("allowance");
+    if (state.proxy) await expect.poll(() => card.textContent()).toContain("30 per 60 s");
+    await page.getByRole("link", { name: "Edit", exact: true }).click();
+    await page.getByLabel("Max requests").fill("40");
+    await page.getByLabel("Token budget").fill("200000");
+    await page.getByLabel("Rate window 2: requests").fill("1000");
+    await page.getByLabel("Rate window 2: per seconds").fill("86400");
+    await page.getByLabel("Duration from now (minutes)").fill("1440");
+    await shot("token-edit");
+    await page.getByRole("button", { name: "Save token" }).click();
+    await expect.poll(() => page.getByRole("status").first().textContent()).toContain("Token saved");
+    const token = (await (await manage(`/tokens/${state.tokenId}`)).json()) as Record<string, unknown>;
+    expect(token).toMatchObject({
+      name: "browser-walk",
+      max_requests: 40,
+      max_tokens: 200_000,
+      rate_limit: [
+        { requests: 30, window_seconds: 60 },
+        { requests: 1000, window_seconds: 86400 },
+      ],
+    });
+    expect(Date.parse(token.expires_at as string) - Date.now()).toBeGreaterThan(23 * 3_600_000);
+    if (state.proxy) expect(await card.textContent()).toContain("1,000 per 86,400 s");
+    await shot("token-allowance");
+  });
+
   it("revokes the token after a confirmation; the next request is refused", async () => {
     await page.goto(`/admin/tokens/${state.tokenId}`);
     await page.getByRole("link", { name: "Revoke" }).click();
@@ -223,6 +251,8 @@ describe("admin pages in a real browser", () => {
       await page.goto("/admin/projects");
       await page.getByRole("link", { name: "mobile-app" }).click();
       await shot("project-detail");
+      await page.getByRole("link", { name: "Edit", exact: true }).click();
+      await shot("project-edit");
       await page.goto("/admin/tokens?search=ios-build");
       await page.getByRole("link", { name: "ios-build-1482" }).click();
       await shot("token-detail");
@@ -234,9 +264,17 @@ describe("admin pages in a real browser", () => {
     await shot("dashboard-dark");
     await page.emulateMedia({ colorScheme: "light" });
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.goto("/admin/tokens");
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    expect(overflow).toBeLessThanOrEqual(0);
+    // The edit forms and the allowance tables fit a phone too (tables scroll inside their card).
+    for (const path of [
+      `/admin/tokens/${state.tokenId}`,
+      `/admin/tokens/${state.tokenId}/edit`,
+      `/admin/projects/${state.projectId}/edit`,
+      "/admin/tokens",
+    ]) {
+      await page.goto(path);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow, path).toBeLessThanOrEqual(0);
+    }
     await shot("tokens-phone");
     await page.setViewportSize({ width: 1280, height: 860 });
   });

@@ -44,11 +44,19 @@ export async function seedShowcase(stateDir: string): Promise<void> {
   ] as const;
   const sql: string[] = [];
   const tokens: { id: string; projectId: string; name: string }[] = [];
-  for (const p of projects) {
+  // The first project shows the project-wide caps and the defaults for new tokens.
+  const defaults = JSON.stringify({
+    duration_minutes: 10_080,
+    max_requests: 10_000,
+    rate_limit: [{ requests: 60, window_seconds: 60 }],
+    allowed_models: ["gpt-4o-mini", "gpt-4o"],
+  });
+  projects.forEach((p, i) => {
+    const caps = i === 0 ? `250000, 500, ${q(defaults)}` : "null, null, null";
     sql.push(
-      `insert into projects (id, name, provider, base_url, api_key_encrypted, api_key_hint, description, created_at, updated_at) values (${q(p.id)}, ${q(p.name)}, 'openai', 'https://api.openai.com/v1', 'v1:AAAA:AAAA', 'sk-p…${randomBytes(2).toString("hex")}', ${q(p.desc)}, ${now - 40 * 24 * HOUR}, ${now - 3 * 24 * HOUR});`,
+      `insert into projects (id, name, provider, base_url, api_key_encrypted, api_key_hint, description, max_requests, max_cost_usd, token_defaults, created_at, updated_at) values (${q(p.id)}, ${q(p.name)}, 'openai', 'https://api.openai.com/v1', 'v1:AAAA:AAAA', 'sk-p…${randomBytes(2).toString("hex")}', ${q(p.desc)}, ${caps}, ${now - 40 * 24 * HOUR}, ${now - 3 * 24 * HOUR});`,
     );
-  }
+  });
   const tokenSpecs: [number, string, number, number | null, boolean][] = [
     [0, "ios-build-1482", 20 * 24 * HOUR, 10_000, false],
     [0, "android-beta", 5 * HOUR, 2_000, false],

@@ -17,6 +17,7 @@ import {
   login,
 } from "./admin-helpers";
 import { BASE, createProject, createToken, json, manage, uniqueName } from "./helpers";
+import { mockProjectToken, proxy } from "./support/proxy";
 
 const XSS = "<img src=x onerror=alert(1)>";
 
@@ -348,6 +349,305 @@ describe("admin tokens", () => {
     const bad = await adminCall("/admin/tokens?status=bogus", {}, admin);
     expect(bad.status).toBe(400);
     expect(await bad.text()).toContain("Invalid filters");
+  });
+});
+
+type AuditRow = { actor: string; action: string; result: string; details: { fields?: string[] } | null };
+const lastAudit = async (id: string) =>
+  (await json<{ data: AuditRow[] }>(await manage(`/audit?target_id=${id}`))).data[0];
+const chat = (token: string) =>
+  proxy("/chat/completions", {
+    token,
+    json: { model: "gpt-4o-mini", max_tokens: 20, messages: [{ role: "user", content: "Hi" }] },
+  });
+
+describe("admin token edit and live allowance", () => {
+  it("edits every field of a token through the API's rules, audited with what changed", async () => {
+    const admin = await login();
+    const p = await createProject();
+    const t = await createToken(p.id, { name: `before-${XSS}`, max_requests: 5 });
+    const edit = await (await adminCall(`/admin/tokens/${t.id}/edit`, {}, admin)).text();
+    expect(edit).toContain('name="_csrf"');
+    expect(edit).toContain("before-&lt;img src=x");
+    expect(edit).not.toContain("<img src=x");
+    expect(edit).toMatch(/id="f-max_requests"[^>]*value="5"/);
+    const res = await adminPost(admin, `/admin/tokens/${t.id}`, {
+      name: "after",
+      is_active: "true",
+      duration_minutes: "30",
+      max_requests: "",
+      rate_requests_1: "10",
+      rate_window_1: "60",
+      rate_requests_2: "1000",
+      rate_window_2: "86400",
+      max_tokens: "9000",
+      max_cost_usd: "2.5",
+      allowed_models: "gpt-4o-mini\ngpt-4o",
+      metadata: '{"team": "ml"}',
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe(`/admin/tokens/${t.id}?msg=token_saved`);
+    const after = await json<Record<string, unknown> & { expires_at: string }>(
+      await manage(`/tokens/${t.id}`),
+    );
+    expect(after).toMatchObject({
+      name: "after",
+      max_requests: null,
+      rate_limit: [
+        { requests: 10, window_seconds: 60 },
+        { requests: 1000, window_seconds: 86400 },
+      ],
+      max_tokens: 9000,
+      max_cost_usd: 2.5,
+      allowed_models: ["gpt-4o-mini", "gpt-4o"],
+      metadata: { team: "ml" },
+      is_active: true,
+    });
+    expect(Math.abs(Date.parse(after.expires_at) - (Date.now() + 30 * 60_000))).toBeLessThan(60_000);
+    const audit = await lastAudit(t.id);
+    expect(audit).toMatchObject({ actor: "admin", action: "token.update", result: "ok" });
+    expect(audit?.details?.fields?.sort()).toEqual(
+      [
+        "allowed_models",
+        "duration_minutes",
+        "max_cost_usd",
+        "max_requests",
+        "max_tokens",
+        "metadata",
+        "name",
+        "rate_limit",
+      ].sort(),
+    );
+
+    // The form as the edit page fills it changes nothing; an expiry typed as UTC date is taken.
+    const refilled = await (await adminCall(`/admin/tokens/${t.id}/edit`, {}, admin)).text();
+    expect(refilled).toMatch(/id="f-rate_window_2"[^>]*value="86400"/);
+    const same = {
+      name: "after",
+      is_active: "true",
+      rate_requests_1: "10",
+      rate_window_1: "60",
+      rate_requests_2: "1000",
+      rate_window_2: "86400",
+      max_tokens: "9000",
+      max_cost_usd: "2.5",
+      allowed_models: "gpt-4o-mini\ngpt-4o",
+      metadata: '{\n  "team": "ml"\n}',
+    };
+    const unchanged = await adminPost(admin, `/admin/tokens/${t.id}`, same);
+    expect(unchanged.headers.get("location")).toBe(`/admin/tokens/${t.id}?msg=token_unchanged`);
+    const at = new Date(Date.now() + 5 * 3_600_000).toISOString().slice(0, 16);
+    expect((await adminPost(admin, `/admin/tokens/${t.id}`, { ...same, expires_at: at })).status).toBe(303);
+    expect((await json<{ expires_at: string }>(await manage(`/tokens/${t.id}`))).expires_at).toBe(
+      `${at}:00.000Z`,
+    );
+  });
+
+  it("explains invalid input with the API's messages and keeps what was typed", async () => {
+    const admin = await login();
+    const p = await createProject();
+    const t = await createToken(p.id, { name: "keep-me" });
+    const api = await json<{ error: { fields: { path: string; message: string }[] } }>(
+      await manage(`/tokens/${t.id}`, { method: "PATCH", body: { max_requests: 0 } }),
+    );
+    const res = await adminPost(admin, `/admin/tokens/${t.id}`, {
+      name: "typed-name",
+      max_requests: "0",
+      metadata: '{"a": 1}',
+    });
+    expect(res.status).toBe(400);
+    const html = await res.text();
+    // The page shows the very message the API gives (HTML-escaped).
+    const message = api.error.fields[0]!.message.replaceAll(">", "&gt;");
+    expect(html).toContain(`Invalid form: max_requests: ${message}`);
+    expect(html).toMatch(/id="f-max_requests"[^>]*aria-invalid="true"/);
+    expect(html).toContain('value="typed-name"');
+    const both = await adminPost(admin, `/admin/tokens/${t.id}`, {
+      duration_minutes: "60",
+      expires_at: "2030-01-01T00:00",
+    });
+    expect(await both.text()).toContain("give either duration_minutes or expires_at, not both");
+    const past = await adminPost(admin, `/admin/tokens/${t.id}`, { expires_at: "2001-01-01T00:00" });
+    expect(past.status).toBe(400);
+    expect(await past.text()).toContain("expires_at must be in the future.");
+    expect((await json<{ name: string }>(await manage(`/tokens/${t.id}`))).name).toBe("keep-me");
+  });
+
+  it("refuses an edit or a deactivation without the CSRF token", async () => {
+    const admin = await login();
+    const p = await createProject();
+    const t = await createToken(p.id, { name: "untouched" });
+    const edit = await adminCall(`/admin/tokens/${t.id}`, { form: { name: "forged" } }, admin);
+    expect(edit.status).toBe(403);
+    const off = await adminCall(`/admin/tokens/${t.id}/active`, { form: { active: "false" } }, admin);
+    expect(off.status).toBe(403);
+    const other = await adminCall(
+      `/admin/tokens/${t.id}`,
+      { form: { _csrf: admin.csrf, name: "forged" }, headers: { origin: "https://evil.example" } },
+      admin,
+    );
+    expect(other.status).toBe(403);
+    expect(await json(await manage(`/tokens/${t.id}`))).toMatchObject({ name: "untouched", is_active: true });
+  });
+
+  it("deactivates and reactivates from the detail page; a revoked token stays revoked", async () => {
+    const admin = await login();
+    const p = await createProject();
+    const t = await createToken(p.id);
+    const off = await adminPost(admin, `/admin/tokens/${t.id}/active`, { active: "false" });
+    expect(off.headers.get("location")).toBe(`/admin/tokens/${t.id}?msg=token_deactivated`);
+    expect((await json<{ status: string }>(await manage(`/tokens/${t.id}`))).status).toBe("inactive");
+    const page = await (await adminCall(`/admin/tokens/${t.id}?msg=token_deactivated`, {}, admin)).text();
+    expect(page).toContain("Token deactivated");
+    expect(page).toContain(">Reactivate</button>");
+    expect((await adminPost(admin, `/admin/tokens/${t.id}/active`, { active: "true" })).status).toBe(303);
+    expect((await json<{ status: string }>(await manage(`/tokens/${t.id}`))).status).toBe("active");
+    await manage(`/tokens/${t.id}`, { method: "DELETE" });
+    const again = await adminPost(admin, `/admin/tokens/${t.id}/active`, { active: "true" });
+    expect(again.status).toBe(409);
+    expect(await again.text()).toContain("A revoked token cannot be reactivated");
+    const edit = await (await adminCall(`/admin/tokens/${t.id}/edit`, {}, admin)).text();
+    expect(edit).toContain("This token is revoked");
+    expect(edit).not.toContain('name="is_active"');
+  });
+
+  it("shows the live allowance of the token and of its project's caps", async () => {
+    const admin = await login();
+    const { project, token } = await mockProjectToken(
+      { max_requests: 10, rate_limit: { requests: 5, window_seconds: 60 }, max_tokens: 100_000 },
+      { max_requests: 1000 },
+    );
+    const before = await (await adminCall(`/admin/tokens/${token.id}`, {}, admin)).text();
+    expect(before).toContain("No live counters yet");
+    expect((await chat(token.token)).status).toBe(200);
+    const api = await json<{ allowance: { requests: { used: number }; windows: { remaining: number }[] } }>(
+      await manage(`/tokens/${token.id}`),
+    );
+    expect(api.allowance.requests.used).toBe(1);
+    const html = await (await adminCall(`/admin/tokens/${token.id}`, {}, admin)).text();
+    const card = html.slice(html.indexOf('data-testid="allowance"'));
+    expect(card).toContain("Live allowance");
+    expect(card).toMatch(
+      /<th scope="row">Requests<\/th><td class="num">1<\/td><td class="num">—<\/td><td class="num">9<\/td><td class="num">10<\/td>/,
+    );
+    expect(card).toMatch(/5 per 60 s<\/td><td class="num">1<\/td><td class="num">4<\/td>/);
+    expect(card).toContain("Project-wide caps");
+    expect(card).toMatch(
+      /Requests<\/th><td class="num">1<\/td><td class="num">—<\/td><td class="num">999<\/td><td class="num">1,000<\/td>/,
+    );
+    const projectPage = await (await adminCall(`/admin/projects/${project.id}`, {}, admin)).text();
+    const caps = projectPage.slice(projectPage.indexOf('data-testid="project-caps"'));
+    expect(caps).toMatch(
+      /Requests<\/th><td class="num">1<\/td><td class="num">—<\/td><td class="num">999<\/td>/,
+    );
+  });
+});
+
+describe("admin project caps and token defaults", () => {
+  it("creates and edits a project with caps, models, origins and defaults for new tokens", async () => {
+    const admin = await login();
+    const name = uniqueName("caps");
+    const res = await adminPost(admin, "/admin/projects", {
+      name,
+      api_key: "sk-upstream-secret-abcd1234",
+      provider: "openai",
+      max_requests: "1000",
+      max_cost_usd: "25",
+      allowed_models: "gpt-4o-mini, gpt-4o*",
+      allowed_origins: "https://app.example.com",
+      td_duration_minutes: "1440",
+      td_max_requests: "50",
+      td_rate_requests_1: "10",
+      td_rate_window_1: "60",
+      td_allowed_models: "gpt-4o-mini",
+    });
+    expect(res.status).toBe(303);
+    const id = /\/admin\/projects\/([0-9a-f-]{36})/.exec(res.headers.get("location") ?? "")![1]!;
+    expect(await json(await manage(`/projects/${id}`))).toMatchObject({
+      max_requests: 1000,
+      max_tokens: null,
+      max_cost_usd: 25,
+      allowed_models: ["gpt-4o-mini", "gpt-4o*"],
+      allowed_origins: ["https://app.example.com"],
+      token_defaults: {
+        duration_minutes: 1440,
+        max_requests: 50,
+        rate_limit: [{ requests: 10, window_seconds: 60 }],
+        allowed_models: ["gpt-4o-mini"],
+      },
+    });
+    const t = await createToken(id);
+    expect(await json(await manage(`/tokens/${t.id}`))).toMatchObject({
+      max_requests: 50,
+      rate_limit: [{ requests: 10, window_seconds: 60 }],
+    });
+    const page = await (await adminCall(`/admin/projects/${id}`, {}, admin)).text();
+    expect(page).toContain("1,440 minutes");
+    expect(page).toContain("No token of the project was used yet");
+
+    const edit = await (await adminCall(`/admin/projects/${id}/edit`, {}, admin)).text();
+    expect(edit).toMatch(/id="f-td_duration_minutes"[^>]*value="1440"/);
+    expect(edit).toMatch(/id="f-td_rate_window_1"[^>]*value="60"/);
+    expect(edit).toMatch(/id="f-max_cost_usd"[^>]*value="25"/);
+    const saved = await adminPost(admin, `/admin/projects/${id}`, {
+      name,
+      provider: "openai",
+      base_url: "https://api.openai.com/v1",
+      max_requests: "",
+      max_tokens: "500000",
+      max_cost_usd: "25",
+      allowed_models: "gpt-4o-mini, gpt-4o*",
+      allowed_origins: "https://app.example.com",
+      td_max_requests: "20",
+    });
+    expect(saved.headers.get("location")).toBe(`/admin/projects/${id}?msg=project_saved`);
+    expect(await json(await manage(`/projects/${id}`))).toMatchObject({
+      max_requests: null,
+      max_tokens: 500_000,
+      max_cost_usd: 25,
+      token_defaults: { max_requests: 20 },
+    });
+    expect((await lastAudit(id))?.details?.fields?.sort()).toEqual([
+      "max_requests",
+      "max_tokens",
+      "token_defaults",
+    ]);
+  });
+
+  it("shows the API's messages beside the caps and defaults that caused them", async () => {
+    const admin = await login();
+    const id = await newProject(admin);
+    const res = await adminPost(admin, `/admin/projects/${id}`, {
+      name: uniqueName(),
+      provider: "openai",
+      max_requests: "0",
+      allowed_origins: "ftp://files.example.com",
+      td_max_requests: "0",
+      td_duration_minutes: "999999",
+    });
+    expect(res.status).toBe(400);
+    const html = await res.text();
+    expect(html).toContain("Invalid form: ");
+    expect(html).toContain("token_defaults.duration_minutes: ");
+    expect(html).toMatch(/id="e-td_max_requests"/);
+    expect(html).toMatch(/id="e-td_duration_minutes"/);
+    expect(html).toMatch(/id="e-max_requests"/);
+    expect(html).toContain("or an origin like https://app.example.com");
+    expect(html).toMatch(/id="f-td_duration_minutes"[^>]*value="999999"/);
+  });
+
+  it("refuses a caps change without the CSRF token", async () => {
+    const admin = await login();
+    const id = await newProject(admin);
+    const res = await adminCall(
+      `/admin/projects/${id}`,
+      { form: { name: uniqueName(), provider: "openai", max_requests: "1" } },
+      admin,
+    );
+    expect(res.status).toBe(403);
+    expect((await json<{ max_requests: number | null }>(await manage(`/projects/${id}`))).max_requests).toBe(
+      null,
+    );
   });
 });
 

@@ -1,5 +1,6 @@
 import type { FC } from "hono/jsx";
 import type { Bucket, Range } from "../../src/admin/stats";
+import type { Project as ProjectView } from "../../src/projects/schema";
 import type { Project } from "../../src/storage/schema";
 import {
   Alert,
@@ -13,7 +14,9 @@ import {
   Layout,
   Time,
 } from "../layout";
+import { ProjectLimits } from "./allowance";
 import { RangeTabs, UsageCharts } from "./dashboard";
+import { LimitFields } from "./limit-fields";
 
 type Counts = { active: number; total: number };
 type Values = Record<string, string>;
@@ -167,6 +170,72 @@ export const ProjectForm: FC<{
         >
           <textarea {...inputAttrs("metadata", errors, true)}>{values.metadata ?? ""}</textarea>
         </Field>
+        <fieldset>
+          <legend>Project-wide caps (all its tokens together; empty = none)</legend>
+          <div class="form-grid">
+            <Field name="max_requests" label="Project max requests" error={errors.max_requests}>
+              <input
+                {...inputAttrs("max_requests", errors)}
+                type="number"
+                min={1}
+                value={values.max_requests ?? ""}
+              />
+            </Field>
+            <Field
+              name="max_tokens"
+              label="Project token budget"
+              hint="Prompt + completion tokens."
+              error={errors.max_tokens}
+            >
+              <input
+                {...inputAttrs("max_tokens", errors, true)}
+                type="number"
+                min={1}
+                value={values.max_tokens ?? ""}
+              />
+            </Field>
+            <Field name="max_cost_usd" label="Project cost budget (USD)" error={errors.max_cost_usd}>
+              <input
+                {...inputAttrs("max_cost_usd", errors)}
+                type="number"
+                min={0}
+                step="any"
+                value={values.max_cost_usd ?? ""}
+              />
+            </Field>
+          </div>
+        </fieldset>
+        <fieldset>
+          <legend>Defaults for new tokens (empty = no default)</legend>
+          <p class="muted small">
+            Applied when a token is created; whatever the create request sets itself wins. Existing tokens
+            keep their limits.
+          </p>
+          {errors.token_defaults ? (
+            <div class="field err" role="alert">{`Defaults: ${errors.token_defaults}`}</div>
+          ) : null}
+          <Field
+            name="td_duration_minutes"
+            label="Default duration (minutes)"
+            hint="1 … 525600. Without it, new tokens live 60 minutes."
+            error={errors.td_duration_minutes}
+          >
+            <input
+              {...inputAttrs("td_duration_minutes", errors, true)}
+              type="number"
+              min={1}
+              max={525600}
+              value={values.td_duration_minutes ?? ""}
+            />
+          </Field>
+          <LimitFields
+            values={values}
+            errors={errors}
+            prefix="td_"
+            label="Default "
+            modelsHint="One per line or comma-separated; empty = no default."
+          />
+        </fieldset>
         <div class="row">
           <button type="submit" class="primary">
             {project ? "Save" : "Create project"}
@@ -185,9 +254,10 @@ export const ProjectDetail: FC<{
   flash?: Flash;
   project: Project;
   counts: Counts;
+  usage?: ProjectView["usage"];
   range: Range;
   series: Bucket[];
-}> = ({ csrf, flash, project: p, counts, range, series }) => (
+}> = ({ csrf, flash, project: p, counts, usage, range, series }) => (
   <Layout title={p.name} nav="projects" csrf={csrf} flash={flash}>
     <div class="spread">
       <h1 class="wrap-any">
@@ -266,6 +336,7 @@ export const ProjectDetail: FC<{
         <p class="muted small">Deactivating refuses all its tokens until the project is activated again.</p>
       </div>
     </div>
+    <ProjectLimits project={p} usage={usage ?? null} />
     <div class="spread top-gap">
       <h2>Usage</h2>
       <RangeTabs range={range} base={`/admin/projects/${p.id}`} />

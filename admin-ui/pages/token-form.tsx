@@ -1,9 +1,17 @@
 import type { FC } from "hono/jsx";
 import type { Project, Token as TokenRow } from "../../src/storage/schema";
+import type { Token } from "../../src/tokens/schema";
 import { Alert, CsrfField, Field, inputAttrs, Layout, Time } from "../layout";
+import { LimitFields } from "./limit-fields";
 
 type ProjectName = { id: string; name: string; isActive: boolean };
 type Values = Record<string, string>;
+
+const MetadataField: FC<{ value: string; error?: string }> = ({ value, error }) => (
+  <Field name="metadata" label="Metadata (JSON object)" hint='e.g. {"user": "alice"}' error={error}>
+    <textarea {...inputAttrs("metadata", error ? { metadata: error } : {}, true)}>{value}</textarea>
+  </Field>
+);
 
 export const TokenForm: FC<{
   csrf: string;
@@ -77,83 +85,10 @@ export const TokenForm: FC<{
           </div>
         </fieldset>
         <fieldset>
-          <legend>Limits (empty = unlimited)</legend>
-          <div class="form-grid">
-            <Field name="max_requests" label="Max requests" error={errors.max_requests}>
-              <input
-                {...inputAttrs("max_requests", errors)}
-                type="number"
-                min={1}
-                value={v("max_requests")}
-              />
-            </Field>
-            <Field
-              name="max_tokens"
-              label="Token budget"
-              hint="Prompt + completion tokens."
-              error={errors.max_tokens}
-            >
-              <input
-                {...inputAttrs("max_tokens", errors, true)}
-                type="number"
-                min={1}
-                value={v("max_tokens")}
-              />
-            </Field>
-            <Field name="max_cost_usd" label="Cost budget (USD)" error={errors.max_cost_usd}>
-              <input
-                {...inputAttrs("max_cost_usd", errors)}
-                type="number"
-                min={0}
-                step="0.01"
-                value={v("max_cost_usd")}
-              />
-            </Field>
-          </div>
-          {errors.rate_limit ? <div class="field err">{`Rate windows: ${errors.rate_limit}`}</div> : null}
-          {[1, 2, 3].map((i) => (
-            <div class="form-grid">
-              <Field name={`rate_requests_${i}`} label={`Rate window ${i}: requests`}>
-                <input
-                  {...inputAttrs(`rate_requests_${i}`)}
-                  type="number"
-                  min={1}
-                  value={v(`rate_requests_${i}`)}
-                />
-              </Field>
-              <Field
-                name={`rate_window_${i}`}
-                label={`Rate window ${i}: per seconds`}
-                hint={i === 1 ? "60 = per minute, 3600 = per hour." : undefined}
-              >
-                <input
-                  {...inputAttrs(`rate_window_${i}`, {}, i === 1)}
-                  type="number"
-                  min={1}
-                  value={v(`rate_window_${i}`)}
-                />
-              </Field>
-            </div>
-          ))}
+          <legend>Limits (empty = unlimited, or the project's default)</legend>
+          <LimitFields values={values} errors={errors} />
         </fieldset>
-        <div class="form-grid">
-          <Field
-            name="allowed_models"
-            label="Allowed models"
-            hint="One per line or comma-separated; empty = all the project allows."
-            error={errors.allowed_models}
-          >
-            <textarea {...inputAttrs("allowed_models", errors, true)}>{v("allowed_models")}</textarea>
-          </Field>
-          <Field
-            name="metadata"
-            label="Metadata (JSON object)"
-            hint='e.g. {"user": "alice"}'
-            error={errors.metadata}
-          >
-            <textarea {...inputAttrs("metadata", errors, true)}>{v("metadata")}</textarea>
-          </Field>
-        </div>
+        <MetadataField value={v("metadata")} error={errors.metadata} />
         <div class="row">
           <button type="submit" class="primary">
             Create token
@@ -211,3 +146,102 @@ export const TokenCreated: FC<{
     </div>
   </Layout>
 );
+
+/** PATCH of a token: every field shows the current value; an emptied limit means "no limit". */
+export const TokenEditForm: FC<{
+  csrf: string;
+  token: Token;
+  projectName: string;
+  values: Values;
+  errors?: Record<string, string>;
+  error?: string;
+}> = ({ csrf, token: t, projectName, values, errors = {}, error }) => {
+  const v = (k: string) => values[k] ?? "";
+  const label = t.name ?? t.token_hint;
+  return (
+    <Layout title={`Edit ${label}`} nav="tokens" csrf={csrf}>
+      <h1 class="wrap-any">Edit {label}</h1>
+      {error ? <Alert kind="error">{error}</Alert> : null}
+      {t.status === "revoked" ? (
+        <Alert kind="warn">This token is revoked: it stays refused whatever you change here.</Alert>
+      ) : null}
+      <form method="post" action={`/admin/tokens/${t.id}`} class="card">
+        <CsrfField token={csrf} />
+        <p class="muted small">
+          Project “{projectName}” · <span class="mono">{t.token_hint}</span> · changes apply from the token's
+          next request on.
+        </p>
+        <div class="form-grid">
+          <Field name="name" label="Name" hint="Empty removes the name." error={errors.name}>
+            <input {...inputAttrs("name", errors, true)} value={v("name")} maxlength={200} />
+          </Field>
+          {t.status === "revoked" ? null : (
+            <Field
+              name="is_active"
+              label="State"
+              hint="A deactivated token is refused until reactivated."
+              error={errors.is_active}
+            >
+              <select {...inputAttrs("is_active", errors, true)}>
+                <option value="true" selected={v("is_active") === "true"}>
+                  active
+                </option>
+                <option value="false" selected={v("is_active") === "false"}>
+                  deactivated
+                </option>
+              </select>
+            </Field>
+          )}
+        </div>
+        <fieldset>
+          <legend>New expiry (empty = keep the current one)</legend>
+          <p class="muted small">
+            Now expires <Time ms={t.expires_at} /> (<Time ms={t.expires_at} relative />
+            ).
+          </p>
+          <div class="form-grid">
+            <Field
+              name="duration_minutes"
+              label="Duration from now (minutes)"
+              hint="1 … 525600 (one year). 60 = 1 hour, 1440 = 1 day."
+              error={errors.duration_minutes}
+            >
+              <input
+                {...inputAttrs("duration_minutes", errors, true)}
+                type="number"
+                min={1}
+                max={525600}
+                value={v("duration_minutes")}
+              />
+            </Field>
+            <Field
+              name="expires_at"
+              label="Or expires at (UTC)"
+              hint="Leave the duration empty to use this."
+              error={errors.expires_at}
+            >
+              <input
+                {...inputAttrs("expires_at", errors, true)}
+                type="datetime-local"
+                value={v("expires_at")}
+              />
+            </Field>
+          </div>
+        </fieldset>
+        <fieldset>
+          <legend>Limits (empty = unlimited)</legend>
+          <LimitFields values={values} errors={errors} />
+        </fieldset>
+        <MetadataField value={v("metadata")} error={errors.metadata} />
+        <div class="row">
+          <button type="submit" class="primary">
+            Save token
+          </button>
+          <a class="btn" href={`/admin/tokens/${t.id}`}>
+            Cancel
+          </a>
+        </div>
+      </form>
+    </Layout>
+  );
+};

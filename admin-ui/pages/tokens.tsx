@@ -4,7 +4,19 @@ import type { Project, Token as TokenRow } from "../../src/storage/schema";
 import { tokenStatus } from "../../src/tokens/repo";
 import type { Token } from "../../src/tokens/schema";
 import type { UsageEvent } from "../../src/usage/event";
-import { Badge, Empty, Field, type Flash, fmtInt, fmtUsd, inputAttrs, Layout, Time } from "../layout";
+import {
+  Badge,
+  CsrfField,
+  Empty,
+  Field,
+  type Flash,
+  fmtInt,
+  fmtUsd,
+  inputAttrs,
+  Layout,
+  Time,
+} from "../layout";
+import { LiveAllowance } from "./allowance";
 import { RangeTabs, UsageCharts } from "./dashboard";
 import { EventTable } from "./logs";
 
@@ -175,11 +187,23 @@ export const TokenDetail: FC<{
       <h1 class="wrap-any">
         {t.name ?? t.token_hint} <Badge status={t.status} />
       </h1>
-      {t.status !== "revoked" ? (
-        <a class="btn danger" href={`/admin/tokens/${t.id}/revoke`}>
-          Revoke
+      <div class="row">
+        <a class="btn primary" href={`/admin/tokens/${t.id}/edit`}>
+          Edit
         </a>
-      ) : null}
+        {t.status !== "revoked" ? (
+          <>
+            <form method="post" action={`/admin/tokens/${t.id}/active`} class="inline">
+              <CsrfField token={csrf} />
+              <input type="hidden" name="active" value={t.is_active ? "false" : "true"} />
+              <button type="submit">{t.is_active ? "Deactivate" : "Reactivate"}</button>
+            </form>
+            <a class="btn danger" href={`/admin/tokens/${t.id}/revoke`}>
+              Revoke
+            </a>
+          </>
+        ) : null}
+      </div>
     </div>
     <div class="grid">
       <div class="card">
@@ -231,6 +255,14 @@ export const TokenDetail: FC<{
         </dl>
       </div>
     </div>
+    <LiveAllowance
+      token={t}
+      project={{
+        max_requests: project.maxRequests,
+        max_tokens: project.maxTotalTokens,
+        max_cost_usd: project.maxCostUsd,
+      }}
+    />
     <div class="spread top-gap">
       <h2>Usage</h2>
       <RangeTabs range={range} base={`/admin/tokens/${t.id}`} />

@@ -72,12 +72,64 @@ export function jsonObject(f: Form, name: string): Record<string, unknown> | und
   return value as Record<string, unknown>;
 }
 
-/** Per-field messages of a validation error, keyed by the form field (first path segment). */
-export function fieldErrors(err: unknown): FieldErrors {
+/** `datetime-local` gives no zone; the forms label it UTC. */
+export function utcInstant(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(value)
+    ? `${value.length === 16 ? `${value}:00` : value}Z`
+    : value;
+}
+
+export const RATE_ROWS = [1, 2, 3] as const;
+
+/** The rate-window rows of a form (`<prefix>rate_requests_<i>`, `<prefix>rate_window_<i>`); empty rows dropped. */
+export function rateWindows(f: Form, prefix = "") {
+  const rows = RATE_ROWS.map((i) => ({
+    requests: num(f, `${prefix}rate_requests_${i}`),
+    window_seconds: num(f, `${prefix}rate_window_${i}`),
+  })).filter((r) => r.requests !== undefined || r.window_seconds !== undefined);
+  return rows.length ? rows : undefined;
+}
+
+/** Form values of rate-window rows, the inverse of `rateWindows`. */
+export function rateWindowValues(
+  windows: { requests: number; window_seconds: number }[] | null | undefined,
+  prefix = "",
+): Form {
+  const out: Form = {};
+  (windows ?? []).slice(0, RATE_ROWS.length).forEach((w, i) => {
+    out[`${prefix}rate_requests_${i + 1}`] = String(w.requests);
+    out[`${prefix}rate_window_${i + 1}`] = String(w.window_seconds);
+  });
+  return out;
+}
+
+/** A number as a form value; null/undefined → empty. */
+export const numValue = (n: number | null | undefined): string =>
+  n === null || n === undefined ? "" : String(n);
+
+/**
+ * The fields of a parsed patch that differ from the resource as the API shows it, so the audit row names
+ * what really changed and an unchanged form changes nothing.
+ */
+export function changedOnly<T extends object>(patch: T, current: Record<string, unknown>): Partial<T> {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  return Object.fromEntries(
+    Object.entries(patch).filter(([k, v]) => v !== undefined && !same(v, current[k])),
+  ) as Partial<T>;
+}
+
+/**
+ * Per-field messages of a validation error, keyed by the form field: the first path segment, or for an
+ * object nested in the form (`token_defaults.max_requests`) its form prefix plus the second (`td_max_requests`).
+ */
+export function fieldErrors(err: unknown, nested: Record<string, string> = {}): FieldErrors {
   const out: FieldErrors = {};
   if (err instanceof ApiError) {
     for (const f of err.options.fields ?? []) {
-      const key = f.path.split(".")[0] ?? f.path;
+      const [head = f.path, sub] = f.path.split(".");
+      const prefix = nested[head];
+      const key = prefix !== undefined && sub !== undefined ? `${prefix}${sub}` : head;
       out[key] ??= f.message;
     }
     if (err.options.param && !Object.keys(out).length) out[err.options.param] = err.message;
@@ -105,6 +157,14 @@ const FLASHES: Record<string, Flash> = {
   key_rotated: { kind: "ok", text: "Upstream key replaced. Requests now use the new key." },
   tokens_revoked: { kind: "ok", text: "All tokens of the project are revoked." },
   token_revoked: { kind: "ok", text: "Token revoked. It is refused from its next request on." },
+  token_saved: { kind: "ok", text: "Token saved. The change applies from its next request on." },
+  token_unchanged: { kind: "ok", text: "Nothing to change: the form matched the token." },
+  project_unchanged: { kind: "ok", text: "Nothing to change: the form matched the project." },
+  token_activated: { kind: "ok", text: "Token reactivated." },
+  token_deactivated: {
+    kind: "warn",
+    text: "Token deactivated: it is refused until you reactivate it.",
+  },
   logged_out: { kind: "ok", text: "You are logged out." },
 };
 

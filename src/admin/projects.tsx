@@ -3,24 +3,31 @@ import { ConfirmPage } from "../../admin-ui/pages/common";
 import { ProjectDetail, ProjectForm, ProjectList } from "../../admin-ui/pages/projects";
 import { parseWith, readParam } from "../lib/validate";
 import { listProjects } from "../projects/repo";
-import { ProjectCreate, ProjectId, ProjectPatch } from "../projects/schema";
+import { ProjectCreate, ProjectId, ProjectPatch, toProject } from "../projects/schema";
 import {
   createProject,
   patchProject,
+  projectLiveState,
   removeProject,
   requireProject,
   revokeProjectTokens,
 } from "../projects/service";
 import { getDb } from "../storage/db";
+import type { Project, RateWindow } from "../storage/schema";
 import type { AdminEnv } from "./context";
 import {
   audited,
+  changedOnly,
   errorText,
   type Form,
   fieldErrors,
   flashFrom,
   jsonObject,
   list,
+  num,
+  numValue,
+  rateWindows,
+  rateWindowValues,
   readForm,
   text,
 } from "./forms";
@@ -36,8 +43,61 @@ function projectFields(f: Form) {
     metadata: jsonObject(f, "metadata") ?? null,
     allowed_models: list(f, "allowed_models") ?? null,
     allowed_origins: list(f, "allowed_origins") ?? null,
+    max_requests: num(f, "max_requests") ?? null,
+    max_tokens: num(f, "max_tokens") ?? null,
+    max_cost_usd: num(f, "max_cost_usd") ?? null,
+    token_defaults: tokenDefaults(f),
   };
 }
+
+/** Form prefix of the `token_defaults` fields, so their errors land beside them. */
+const TD = "td_";
+
+/** The defaults for new tokens; only the fields typed in (empty = no default), null when none is. */
+function tokenDefaults(f: Form) {
+  const d = {
+    duration_minutes: num(f, `${TD}duration_minutes`),
+    max_requests: num(f, `${TD}max_requests`),
+    rate_limit: rateWindows(f, TD),
+    max_tokens: num(f, `${TD}max_tokens`),
+    max_cost_usd: num(f, `${TD}max_cost_usd`),
+    allowed_models: list(f, `${TD}allowed_models`),
+  };
+  const set = Object.entries(d).filter(([, v]) => v !== undefined);
+  return set.length ? Object.fromEntries(set) : null;
+}
+
+/** A stored number field of `token_defaults` as a form value. */
+const defaultNum = (d: Record<string, unknown> | null, k: string) => {
+  const v = d?.[k];
+  return typeof v === "number" ? String(v) : "";
+};
+
+/** The edit form filled with the project's current values. */
+function projectValues(p: Project): Form {
+  const d = p.tokenDefaults;
+  const windows = Array.isArray(d?.rate_limit) ? (d.rate_limit as RateWindow[]) : null;
+  return {
+    name: p.name,
+    provider: p.provider,
+    base_url: p.baseUrl,
+    description: p.description ?? "",
+    metadata: p.metadata ? JSON.stringify(p.metadata, null, 2) : "",
+    allowed_models: (p.allowedModels ?? []).join("\n"),
+    allowed_origins: (p.allowedOrigins ?? []).join("\n"),
+    max_requests: numValue(p.maxRequests),
+    max_tokens: numValue(p.maxTotalTokens),
+    max_cost_usd: numValue(p.maxCostUsd),
+    [`${TD}duration_minutes`]: defaultNum(d, "duration_minutes"),
+    [`${TD}max_requests`]: defaultNum(d, "max_requests"),
+    [`${TD}max_tokens`]: defaultNum(d, "max_tokens"),
+    [`${TD}max_cost_usd`]: defaultNum(d, "max_cost_usd"),
+    [`${TD}allowed_models`]: Array.isArray(d?.allowed_models) ? d.allowed_models.join("\n") : "",
+    ...rateWindowValues(windows, TD),
+  };
+}
+
+const formErrors = (err: unknown) => fieldErrors(err, { token_defaults: TD });
 
 export const projectRoutes = new Hono<AdminEnv>()
   .get("/", async (c) => {
@@ -51,7 +111,7 @@ export const projectRoutes = new Hono<AdminEnv>()
   .post("/", async (c) => {
     const form = await readForm(c);
     try {
-      const { description, metadata, allowed_models, allowed_origins, ...rest } = projectFields(form);
+      const { description, metadata, ...rest } = projectFields(form);
       const input = parseWith(
         ProjectCreate,
         {
@@ -59,8 +119,6 @@ export const projectRoutes = new Hono<AdminEnv>()
           api_key: form.api_key ?? "",
           description: description ?? undefined,
           metadata: metadata ?? undefined,
-          allowed_models,
-          allowed_origins,
         },
         "form",
       );
@@ -82,7 +140,7 @@ export const projectRoutes = new Hono<AdminEnv>()
         <ProjectForm
           csrf={c.get("session").csrf}
           values={values}
-          errors={fieldErrors(err)}
+          errors={formErrors(err)}
           error={errorText(err)}
         />,
         400,
@@ -94,15 +152,18 @@ export const projectRoutes = new Hono<AdminEnv>()
     const q = c.req.query("range");
     const range = isRange(q) ? q : "day";
     const db = getDb(c.env);
-    const [counts, series] = await Promise.all([
+    const [counts, series, live] = await Promise.all([
       tokenCountsByProject(db),
       usageSeries(db, range, { projectId: project.id }),
+      // The page still renders if a token's object cannot be reached; the caps then show without counters.
+      projectLiveState(c.env, project).catch(() => null),
     ]);
     return c.html(
       <ProjectDetail
         csrf={c.get("session").csrf}
         flash={flashFrom(c)}
         project={project}
+        usage={toProject(project, live).usage}
         counts={counts.get(project.id) ?? { active: 0, total: 0 }}
         range={range}
         series={series}
@@ -111,22 +172,18 @@ export const projectRoutes = new Hono<AdminEnv>()
   })
   .get("/:id/edit", async (c) => {
     const p = await requireProject(c.env, readParam(c, "id", ProjectId));
-    const values: Form = {
-      name: p.name,
-      provider: p.provider,
-      base_url: p.baseUrl,
-      description: p.description ?? "",
-      metadata: p.metadata ? JSON.stringify(p.metadata, null, 2) : "",
-      allowed_models: (p.allowedModels ?? []).join("\n"),
-      allowed_origins: (p.allowedOrigins ?? []).join("\n"),
-    };
+    const values = projectValues(p);
     return c.html(<ProjectForm csrf={c.get("session").csrf} project={p} values={values} />);
   })
   .post("/:id", async (c) => {
     const project = await requireProject(c.env, readParam(c, "id", ProjectId));
     const form = await readForm(c);
     try {
-      const patch = parseWith(ProjectPatch, projectFields(form), "form");
+      const parsed = parseWith(ProjectPatch, projectFields(form), "form");
+      const patch = changedOnly(parsed, toProject(project));
+      if (Object.keys(patch).length === 0) {
+        return c.redirect(`/admin/projects/${project.id}?msg=project_unchanged`, 303);
+      }
       await audited(
         c,
         "project.update",
@@ -144,7 +201,7 @@ export const projectRoutes = new Hono<AdminEnv>()
           csrf={c.get("session").csrf}
           project={project}
           values={form}
-          errors={fieldErrors(err)}
+          errors={formErrors(err)}
           error={errorText(err)}
         />,
         400,

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { ConfirmPage } from "../../admin-ui/pages/common";
-import { TokenCreated, TokenForm } from "../../admin-ui/pages/token-form";
+import { TokenCreated, TokenEditForm, TokenForm } from "../../admin-ui/pages/token-form";
 import { TokenDetail, TokenList } from "../../admin-ui/pages/tokens";
 import { decodeCursor, encodeCursor, TimeIdCursor } from "../lib/cursor";
 import { Uuid } from "../lib/schemas";
@@ -8,12 +8,13 @@ import { parseWith, readParam } from "../lib/validate";
 import { requireProject } from "../projects/service";
 import { getDb } from "../storage/db";
 import { listTokens } from "../tokens/repo";
-import { TokenCreate, TokenListQuery, toToken } from "../tokens/schema";
-import { createToken, liveState, requireToken, revokeToken } from "../tokens/service";
+import { type Token, TokenCreate, TokenListQuery, TokenPatch, toToken } from "../tokens/schema";
+import { createToken, liveState, patchToken, requireToken, revokeToken } from "../tokens/service";
 import type { AdminEnv } from "./context";
 import { recentEvents } from "./events";
 import {
   audited,
+  changedOnly,
   errorText,
   type Form,
   fieldErrors,
@@ -21,38 +22,58 @@ import {
   jsonObject,
   list,
   num,
+  numValue,
+  rateWindows,
+  rateWindowValues,
   readForm,
   text,
+  utcInstant,
 } from "./forms";
 import { isRange, projectNames, usageSeries } from "./stats";
 
-const RATE_ROWS = [1, 2, 3];
-
-/** `datetime-local` gives no zone; the form labels it UTC. */
-function utcInstant(value: string | undefined): string | undefined {
-  if (!value) return undefined;
-  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(value)
-    ? `${value.length === 16 ? `${value}:00` : value}Z`
-    : value;
-}
-
 /** The create form as the management API's body, so the API's schema validates it. */
 function tokenInput(f: Form) {
-  const rate = RATE_ROWS.map((i) => ({
-    requests: num(f, `rate_requests_${i}`),
-    window_seconds: num(f, `rate_window_${i}`),
-  })).filter((r) => r.requests !== undefined || r.window_seconds !== undefined);
   return {
     project_id: text(f, "project_id") ?? "",
     name: text(f, "name"),
     duration_minutes: num(f, "duration_minutes"),
     expires_at: utcInstant(text(f, "expires_at")),
     max_requests: num(f, "max_requests"),
-    rate_limit: rate.length ? rate : undefined,
+    rate_limit: rateWindows(f),
     max_tokens: num(f, "max_tokens"),
     max_cost_usd: num(f, "max_cost_usd"),
     allowed_models: list(f, "allowed_models"),
     metadata: jsonObject(f, "metadata"),
+  };
+}
+
+/** The edit form as a PATCH body: an emptied field clears (null), an empty expiry keeps the current one. */
+function tokenPatchInput(f: Form) {
+  return {
+    name: text(f, "name") ?? null,
+    metadata: jsonObject(f, "metadata") ?? null,
+    duration_minutes: num(f, "duration_minutes"),
+    expires_at: utcInstant(text(f, "expires_at")),
+    max_requests: num(f, "max_requests") ?? null,
+    rate_limit: rateWindows(f) ?? null,
+    max_tokens: num(f, "max_tokens") ?? null,
+    max_cost_usd: num(f, "max_cost_usd") ?? null,
+    allowed_models: list(f, "allowed_models") ?? null,
+    is_active: f.is_active === undefined ? undefined : f.is_active === "true",
+  };
+}
+
+/** The edit form filled with the token's current values. */
+function tokenValues(t: Token): Form {
+  return {
+    name: t.name ?? "",
+    is_active: String(t.is_active),
+    max_requests: numValue(t.max_requests),
+    max_tokens: numValue(t.max_tokens),
+    max_cost_usd: numValue(t.max_cost_usd),
+    ...rateWindowValues(t.rate_limit),
+    allowed_models: (t.allowed_models ?? []).join("\n"),
+    metadata: t.metadata ? JSON.stringify(t.metadata, null, 2) : "",
   };
 }
 
@@ -156,6 +177,63 @@ export const tokenRoutes = new Hono<AdminEnv>()
         events={events}
       />,
     );
+  })
+  .get("/:id/edit", async (c) => {
+    const token = toToken(await requireToken(c.env, readParam(c, "id", Uuid)));
+    const project = await requireProject(c.env, token.project_id);
+    return c.html(
+      <TokenEditForm
+        csrf={c.get("session").csrf}
+        token={token}
+        projectName={project.name}
+        values={tokenValues(token)}
+      />,
+    );
+  })
+  .post("/:id", async (c) => {
+    const row = await requireToken(c.env, readParam(c, "id", Uuid));
+    const form = await readForm(c);
+    try {
+      const parsed = parseWith(TokenPatch, tokenPatchInput(form), "form");
+      const patch = changedOnly(parsed, toToken(row));
+      if (Object.keys(patch).length === 0)
+        return c.redirect(`/admin/tokens/${row.id}?msg=token_unchanged`, 303);
+      await audited(
+        c,
+        "token.update",
+        "token",
+        row.id,
+        () => patchToken(c.env, row.id, patch),
+        () => ({ details: { fields: Object.keys(patch) } }),
+      );
+      return c.redirect(`/admin/tokens/${row.id}?msg=token_saved`, 303);
+    } catch (err) {
+      const project = await requireProject(c.env, row.projectId);
+      return c.html(
+        <TokenEditForm
+          csrf={c.get("session").csrf}
+          token={toToken(row)}
+          projectName={project.name}
+          values={form}
+          errors={fieldErrors(err)}
+          error={errorText(err)}
+        />,
+        400,
+      );
+    }
+  })
+  .post("/:id/active", async (c) => {
+    const id = readParam(c, "id", Uuid);
+    const active = (await readForm(c)).active === "true";
+    await audited(
+      c,
+      "token.update",
+      "token",
+      id,
+      () => patchToken(c.env, id, { is_active: active }),
+      () => ({ details: { fields: ["is_active"], is_active: active } }),
+    );
+    return c.redirect(`/admin/tokens/${id}?msg=${active ? "token_activated" : "token_deactivated"}`, 303);
   })
   .get("/:id/revoke", async (c) => {
     const token = await requireToken(c.env, readParam(c, "id", Uuid));
