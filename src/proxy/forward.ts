@@ -6,7 +6,7 @@ import { addCors } from "./cors";
 import { type Outcome, type RequestFacts, requestDraft } from "./event";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers";
 import type { Provider, UpstreamTarget } from "./providers";
-import { jsonTap, sseTap, type TapResult } from "./tap";
+import { readJsonCopy, sseTap, type TapResult } from "./tap";
 
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
 
@@ -122,28 +122,32 @@ export async function forward(f: Forward): Promise<Response> {
     return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
   }
 
+  // Parsing what the gateway kept and queueing the event wait until the client has the last byte.
+  const finish = async (result: TapResult) => {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const seen = result.observed();
+    const aborted = result.aborted || reason === "client";
+    const error = seen.error ?? (upstream.ok ? null : `upstream_${upstream.status}`);
+    // request.signal says the client left; a stream cancelled otherwise was cut off on either side.
+    const cut = reason === "client" ? "client_closed" : "stream_interrupted";
+    record({ ...base, ...seen, endedAt: result.endedAt, aborted, error: aborted ? (error ?? cut) : error });
+  };
+  if (!isSse) {
+    // JSON: the client's bytes go through the runtime's native tee; the copy is read beside them.
+    const [toClient, copy] = upstream.body.tee();
+    ctx.waitUntil(readJsonCopy(copy).then(finish));
+    return new Response(toClient, { status: upstream.status, statusText: upstream.statusText, headers });
+  }
   let ended: (result: TapResult) => void = () => {};
   const end = new Promise<TapResult>((resolve) => {
     ended = resolve;
   });
-  // Parsing what the tap kept and queueing the event wait until the client has the last byte.
-  ctx.waitUntil(
-    end.then(async (result) => {
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      const seen = result.observed();
-      const aborted = result.aborted || reason === "client";
-      const error = seen.error ?? (upstream.ok ? null : `upstream_${upstream.status}`);
-      // request.signal says the client left; a stream cancelled otherwise was cut off on either side.
-      const cut = reason === "client" ? "client_closed" : "stream_interrupted";
-      record({ ...base, ...seen, endedAt: result.endedAt, aborted, error: aborted ? (error ?? cut) : error });
-    }),
-  );
+  ctx.waitUntil(end.then(finish));
   const onEnd = (result: TapResult) => {
     if (result.aborted) controller.abort();
     ended(result);
   };
-  const tap = isSse ? sseTap(strip, onEnd) : jsonTap(onEnd);
-  return new Response(upstream.body.pipeThrough(tap), {
+  return new Response(upstream.body.pipeThrough(sseTap(strip, onEnd)), {
     status: upstream.status,
     statusText: upstream.statusText,
     headers,

@@ -3,10 +3,9 @@ import type { Admitted, Refused } from "../tokens/admission";
 import { allowanceHeaders, refusalHeaders } from "../tokens/allowance";
 import { admitToken } from "../tokens/gate";
 import { reserveFor } from "../tokens/reserve";
-import { hashToken } from "../tokens/secret";
 import { recordRequest } from "../usage/record";
 import { allowlistFor, checkAllowed } from "./allowlist";
-import { credentialOf } from "./auth";
+import { tokenHashOf } from "./auth";
 import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./cache";
 import { addCors, preflight } from "./cors";
@@ -65,8 +64,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
   try {
     const apiPath = parseApiPath(url.pathname);
     checkAllowed(allowlistFor(env.PROXY_ALLOWLIST), request.method, apiPath.segments);
-    const secret = credentialOf(request.headers);
-    tokenHash = await hashToken(secret);
+    tokenHash = await tokenHashOf(request.headers);
     if (isKnownUnknown(tokenHash)) throw TOKEN_NOT_FOUND;
 
     let body: JsonBody | null = null;
