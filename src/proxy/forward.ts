@@ -122,9 +122,7 @@ export async function forward(f: Forward): Promise<Response> {
     return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
   }
 
-  // Parsing what the gateway kept and queueing the event wait until the client has the last byte.
-  const finish = async (result: TapResult) => {
-    await new Promise((resolve) => setTimeout(resolve, 0));
+  const finish = (result: TapResult) => {
     const seen = result.observed();
     const aborted = result.aborted || reason === "client";
     const error = seen.error ?? (upstream.ok ? null : `upstream_${upstream.status}`);
@@ -133,7 +131,8 @@ export async function forward(f: Forward): Promise<Response> {
     record({ ...base, ...seen, endedAt: result.endedAt, aborted, error: aborted ? (error ?? cut) : error });
   };
   if (!isSse) {
-    // JSON: the client's bytes go through the runtime's native tee; the copy is read beside them.
+    // JSON: the client's bytes go through the runtime's native tee (no JS on their way), the copy is read
+    // beside them and parsed once it has ended.
     const [toClient, copy] = upstream.body.tee();
     ctx.waitUntil(readJsonCopy(copy).then(finish));
     return new Response(toClient, { status: upstream.status, statusText: upstream.statusText, headers });
@@ -142,7 +141,10 @@ export async function forward(f: Forward): Promise<Response> {
   const end = new Promise<TapResult>((resolve) => {
     ended = resolve;
   });
-  ctx.waitUntil(end.then(finish));
+  // Parsing what the tap saw and queueing the event wait until the last chunk has left the tap.
+  ctx.waitUntil(
+    end.then((result) => new Promise((resolve) => setTimeout(resolve, 0)).then(() => finish(result))),
+  );
   const onEnd = (result: TapResult) => {
     if (result.aborted) controller.abort();
     ended(result);
