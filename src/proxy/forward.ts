@@ -6,7 +6,8 @@ import { addCors } from "./cors";
 import { type Outcome, type RequestFacts, requestDraft } from "./event";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers";
 import type { Provider, UpstreamTarget } from "./providers";
-import { readJsonCopy, sseTap, type TapResult } from "./tap";
+import { JSON_COPY_CAP, observeJsonBytes, readJsonCopy, sseTap, type TapResult } from "./tap";
+import { emptyObserved } from "./usage";
 
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
 
@@ -131,8 +132,29 @@ export async function forward(f: Forward): Promise<Response> {
     record({ ...base, ...seen, endedAt: result.endedAt, aborted, error: aborted ? (error ?? cut) : error });
   };
   if (!isSse) {
-    // JSON: the client's bytes go through the runtime's native tee (no JS on their way), the copy is read
-    // beside them and parsed once it has ended.
+    const declared = keepLength ? upstream.headers.get("content-length") : null;
+    if (declared !== null && Number(declared) <= JSON_COPY_CAP) {
+      // A JSON answer of known, bounded length: read in one native step and answered from memory. A client
+      // cannot use part of a JSON document, and it is the copy the gateway keeps anyway.
+      let bytes: Uint8Array;
+      try {
+        bytes = new Uint8Array(await upstream.arrayBuffer());
+      } catch (err) {
+        finish({ aborted: true, endedAt: Date.now(), observed: emptyObserved });
+        // As the streamed case would: the client gets the upstream's head, then a broken body.
+        const broken = new ReadableStream({ start: (c) => c.error(err) });
+        return new Response(broken, { status: upstream.status, statusText: upstream.statusText, headers });
+      }
+      const endedAt = Date.now();
+      ctx.waitUntil(
+        afterResponse(bytes.byteLength, () =>
+          finish({ aborted: false, endedAt, observed: () => observeJsonBytes(bytes) }),
+        ),
+      );
+      return new Response(bytes, { status: upstream.status, statusText: upstream.statusText, headers });
+    }
+    // JSON of unknown or large size: the client's bytes go through the runtime's native tee (no JS on their
+    // way), the copy is read beside them and parsed once it has ended.
     const [toClient, copy] = upstream.body.tee();
     ctx.waitUntil(readJsonCopy(copy).then(finish));
     return new Response(toClient, { status: upstream.status, statusText: upstream.statusText, headers });
@@ -142,9 +164,7 @@ export async function forward(f: Forward): Promise<Response> {
     ended = resolve;
   });
   // Parsing what the tap saw and queueing the event wait until the last chunk has left the tap.
-  ctx.waitUntil(
-    end.then((result) => new Promise((resolve) => setTimeout(resolve, 0)).then(() => finish(result))),
-  );
+  ctx.waitUntil(end.then((result) => afterResponse(Number.POSITIVE_INFINITY, () => finish(result))));
   const onEnd = (result: TapResult) => {
     if (result.aborted) controller.abort();
     ended(result);
@@ -154,4 +174,16 @@ export async function forward(f: Forward): Promise<Response> {
     statusText: upstream.statusText,
     headers,
   });
+}
+
+/** Up to this size, parsing a kept JSON body takes microseconds: less than the timer that would defer it. */
+const PARSE_AT_ONCE_BYTES = 64 * 1024;
+
+/**
+ * Runs the event's work: a small JSON body's at once; anything bigger (and a stream's last event) after a
+ * timer tick, so the client's last bytes go out first.
+ */
+async function afterResponse(size: number, work: () => void): Promise<void> {
+  if (size > PARSE_AT_ONCE_BYTES) await new Promise((resolve) => setTimeout(resolve, 0));
+  work();
 }

@@ -12,7 +12,7 @@ type Json = Record<string, unknown>;
 /** A pending event larger than this stops being parsed (still forwarded): bounds memory per stream. */
 const MAX_PENDING_CHARS = 4 * 1024 * 1024;
 /** Non-streamed JSON bodies are kept up to this size to read `usage` at the end. */
-const JSON_COPY_CAP = 1024 * 1024;
+export const JSON_COPY_CAP = 1024 * 1024;
 const JSON_TAIL_KEEP = 16 * 1024;
 // Non-streaming decodes keep no state between calls: one decoder serves the isolate.
 const decoder = new TextDecoder();
@@ -144,13 +144,21 @@ export async function readJsonCopy(copy: ReadableStream<Uint8Array>): Promise<Ta
     aborted = true;
   }
   const observed = () => {
-    const seen = emptyObserved();
-    if (aborted) return seen;
-    const body = size <= JSON_COPY_CAP ? parseJson(decoder.decode(concat(parts, size))) : usageFromTail(tail);
-    if (body) observeJsonBody(seen, body);
-    return seen;
+    if (aborted) return emptyObserved();
+    return size <= JSON_COPY_CAP ? observeJsonBytes(concat(parts, size)) : observeJson(usageFromTail(tail));
   };
   return { aborted, endedAt: Date.now(), observed };
+}
+
+/** What a complete JSON answer says (model, usage, error, text). */
+export function observeJsonBytes(bytes: Uint8Array): Observed {
+  return observeJson(parseJson(decoder.decode(bytes)));
+}
+
+function observeJson(body: Json | null): Observed {
+  const seen = emptyObserved();
+  if (body) observeJsonBody(seen, body);
+  return seen;
 }
 
 function concat(parts: Uint8Array[], size: number): Uint8Array {
