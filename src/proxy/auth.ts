@@ -36,11 +36,16 @@ export function presentedCredential(headers: Headers): string {
 
 /**
  * The token hash of the request's credential. A secret this isolate has hashed before is known to be well
- * formed and its hash never changes, so it is answered from memory without the format check or a digest.
+ * formed and its hash never changes, so it is answered from memory (synchronously) without the format
+ * check or a digest.
  */
-export async function tokenHashOf(headers: Headers): Promise<string> {
+export function tokenHashOf(headers: Headers): string | Promise<string> {
   const secret = presentedCredential(headers);
-  return cachedTokenHash(secret) ?? rememberTokenHash(secret, await hashToken(checked(secret)));
+  return cachedTokenHash(secret) ?? hashNew(secret);
+}
+
+async function hashNew(secret: string): Promise<string> {
+  return rememberTokenHash(secret, await hashToken(checked(secret)));
 }
 
 function checked(secret: string): string {
