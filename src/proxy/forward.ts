@@ -145,12 +145,10 @@ export async function forward(f: Forward): Promise<Response> {
         const broken = new ReadableStream({ start: (c) => c.error(err) });
         return new Response(broken, { status: upstream.status, statusText: upstream.statusText, headers });
       }
-      const endedAt = Date.now();
-      ctx.waitUntil(
-        afterResponse(bytes.byteLength, () =>
-          finish({ aborted: false, endedAt, observed: () => observeJsonBytes(bytes) }),
-        ),
-      );
+      const result = { aborted: false, endedAt: Date.now(), observed: () => observeJsonBytes(bytes) };
+      // Parsing a small body takes microseconds, less than the timer that would defer it past the response.
+      if (bytes.byteLength <= PARSE_AT_ONCE_BYTES) finish(result);
+      else ctx.waitUntil(afterTick(() => finish(result)));
       return new Response(bytes, { status: upstream.status, statusText: upstream.statusText, headers });
     }
     // JSON of unknown or large size: the client's bytes go through the runtime's native tee (no JS on their
@@ -164,7 +162,7 @@ export async function forward(f: Forward): Promise<Response> {
     ended = resolve;
   });
   // Parsing what the tap saw and queueing the event wait until the last chunk has left the tap.
-  ctx.waitUntil(end.then((result) => afterResponse(Number.POSITIVE_INFINITY, () => finish(result))));
+  ctx.waitUntil(end.then((result) => afterTick(() => finish(result))));
   const onEnd = (result: TapResult) => {
     if (result.aborted) controller.abort();
     ended(result);
@@ -176,14 +174,10 @@ export async function forward(f: Forward): Promise<Response> {
   });
 }
 
-/** Up to this size, parsing a kept JSON body takes microseconds: less than the timer that would defer it. */
 const PARSE_AT_ONCE_BYTES = 64 * 1024;
 
-/**
- * Runs the event's work: a small JSON body's at once; anything bigger (and a stream's last event) after a
- * timer tick, so the client's last bytes go out first.
- */
-async function afterResponse(size: number, work: () => void): Promise<void> {
-  if (size > PARSE_AT_ONCE_BYTES) await new Promise((resolve) => setTimeout(resolve, 0));
+/** The event's work after a timer tick, so the client's last bytes go out first. */
+async function afterTick(work: () => void): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 0));
   work();
 }

@@ -118,11 +118,11 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       cachedUpstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY) ??
       (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY));
 
-    let forwardBody: BodyInit | null = request.body;
+    // request.body only when it was not read: the getter makes a stream object each time.
+    let forwardBody: BodyInit | null = body ? body.bytes : request.body;
     let bodyUnchanged = true;
     let strip = false;
     if (body) {
-      forwardBody = body.bytes;
       if (body.json && provider.streamUsage && wantsUsageInjection(apiPath.raw, body.json)) {
         const options = (body.json.stream_options ?? {}) as Record<string, unknown>;
         forwardBody = JSON.stringify({ ...body.json, stream_options: { ...options, include_usage: true } });
