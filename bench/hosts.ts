@@ -129,13 +129,19 @@ function processCpuMs(pid: number): number | null {
   }
 }
 
-async function start(name: string, worker: WorkerOptions, storageDir?: string): Promise<Host> {
+async function start(
+  name: string,
+  worker: WorkerOptions,
+  storageDir?: string,
+  inspectorPort?: number,
+): Promise<Host> {
   const before = await workerdChildren();
   const t0 = performance.now();
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       workers: [{ ...worker, name, unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] }],
       ...(storageDir ? { resourcePersistencePath: storageDir } : {}),
+      ...(inspectorPort !== undefined ? { inspectorPort } : {}),
     }),
   );
   await mf.ready;
@@ -157,7 +163,7 @@ function projectOptions(): WorkerOptions {
  * Miniflare's ephemeral temporary directory (on disk, like `wrangler dev`), or `storageDir` (e.g. a tmpfs
  * directory, to take the disk's fsync latency out of the figures).
  */
-export function startProxy(bundleDir: string, storageDir?: string): Promise<Host> {
+export function startProxy(bundleDir: string, storageDir?: string, inspectorPort?: number): Promise<Host> {
   // The bundle is one ES module: wrangler's module rules (for unbundled sources) do not apply.
   const { modulesRules: _rules, ...base } = projectOptions();
   return start(
@@ -170,6 +176,7 @@ export function startProxy(bundleDir: string, storageDir?: string): Promise<Host
       bindings: { ...(base.bindings ?? {}), ...SECRETS },
     } as WorkerOptions,
     storageDir,
+    inspectorPort,
   );
 }
 

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--out FILE] [--no-startup] [--storage tmpfs|disk]`: llm-proxy against a
+// `npm run bench [-- --quick] [--out FILE] [--no-startup] [--storage tmpfs|disk] [--profile[-only]]`: llm-proxy against a
 // direct call to the mock upstream and a do-nothing passthrough worker in the same runtime.
 // See bench/README.md.
 import { execFileSync } from "node:child_process";
@@ -21,6 +21,7 @@ import {
   startProxy,
 } from "./hosts.ts";
 import { toCsv, writeJson } from "./lib/index.ts";
+import { profileWorker } from "./profile.ts";
 import { type Results, renderConsole, renderMarkdownReport, tables, toJson } from "./report.ts";
 import { chatSpec, measureLoad, measureSpacing, probe, streamSpec, type Target } from "./scenarios.ts";
 
@@ -32,6 +33,10 @@ const { values: args } = parseArgs({
     // tmpfs (default where /dev/shm exists): llm-proxy's D1/DO/Queue/R2 files in memory; disk: Miniflare's
     // own temporary directory, as under `wrangler dev` (each Durable Object write then waits for an fsync).
     storage: { type: "string", default: existsSync("/dev/shm") ? "tmpfs" : "disk" },
+    // A V8 CPU profile of llm-proxy under the chat load, after the measured phases (or instead of them).
+    profile: { type: "boolean", default: false },
+    "profile-only": { type: "boolean", default: false },
+    "profile-requests": { type: "string", default: "3000" },
   },
 });
 
@@ -52,6 +57,7 @@ const QUICK = {
   startupProfile: false,
 };
 const plan = args.quick ? QUICK : FULL;
+const profiling = args.profile || args["profile-only"];
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
 
 function version(cmd: string, argv: string[]): string {
@@ -88,7 +94,7 @@ try {
   const storageDir =
     args.storage === "tmpfs" ? await mkdtemp(join("/dev/shm", "llm-proxy-bench-")) : undefined;
   if (storageDir) cleanup.push(storageDir);
-  const proxy = await startProxy(bundle.dir, storageDir);
+  const proxy = await startProxy(bundle.dir, storageDir, profiling ? 0 : undefined);
   hosts.push(proxy);
   await applyMigrations(proxy);
   const tokens = await createTokens(proxy, mock.url);
@@ -120,91 +126,116 @@ try {
   await probe(targets);
   for (const t of targets.filter((t) => t.unavailable)) log(`  ! ${t.label} not measured: ${t.unavailable}`);
 
-  log("· latency at concurrency 1");
-  const c1 = await measureLoad(targets, plan.c1, chatSpec, log);
-  log("· latency and throughput at concurrency 32");
-  const c32 = await measureLoad(targets, plan.c32, chatSpec, log);
-  log("· time to first byte of a stream");
-  const ttfb = await measureLoad(targets, plan.ttfb, (t) => streamSpec(t, 3, 0), log);
-  log(`· stream spacing (${plan.spacing.chunks} chunks, ${plan.spacing.intervalMs} ms apart)`);
-  const spacing = await measureSpacing(targets, plan.spacing);
+  if (args["profile-only"]) {
+    await runProfile(proxy, targets[2]!);
+    process.exitCode = 0;
+  } else {
+    log("· latency at concurrency 1");
+    const c1 = await measureLoad(targets, plan.c1, chatSpec, log);
+    log("· latency and throughput at concurrency 32");
+    const c32 = await measureLoad(targets, plan.c32, chatSpec, log);
+    log("· time to first byte of a stream");
+    const ttfb = await measureLoad(targets, plan.ttfb, (t) => streamSpec(t, 3, 0), log);
+    log(`· stream spacing (${plan.spacing.chunks} chunks, ${plan.spacing.intervalMs} ms apart)`);
+    const spacing = await measureSpacing(targets, plan.spacing);
 
-  const cpu = cpus();
-  const results: Results = {
-    meta: {
-      date: new Date().toISOString(),
-      mode: args.quick ? "quick" : "full",
-      storage: args.storage,
-      durationS: Math.round((Date.now() - started) / 1000),
-      node: process.version,
-      cpus: cpu.length,
-      cpuModel: cpu[0]?.model ?? "unknown",
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      os: `${process.platform} ${release()}`,
-      loadAverageAtStart: loadAtStart,
-      loadAverageAtEnd: loadavg(),
-      wrangler: (
-        JSON.parse(await readFile(join(ROOT, "node_modules/wrangler/package.json"), "utf8")) as {
-          version: string;
-        }
-      ).version,
-      commit: version("git", ["rev-parse", "--short", "HEAD"]),
-      plan,
-    },
-    targets: targets.map(({ id, label, unavailable }) => ({ id, label, unavailable })),
-    bundle: { totalKiB: bundle.totalKiB, gzipKiB: bundle.gzipKiB },
-    startup: {
-      proxyProfile: startupProfile,
-      readyMs: { passthrough: passthrough.readyMs, "llm-proxy": proxy.readyMs },
-    },
-    c1: Object.fromEntries(c1),
-    c32: Object.fromEntries(c32),
-    ttfb: Object.fromEntries(ttfb),
-    spacing,
-  };
+    const cpu = cpus();
+    const results: Results = {
+      meta: {
+        date: new Date().toISOString(),
+        mode: args.quick ? "quick" : "full",
+        storage: args.storage,
+        durationS: Math.round((Date.now() - started) / 1000),
+        node: process.version,
+        cpus: cpu.length,
+        cpuModel: cpu[0]?.model ?? "unknown",
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+        os: `${process.platform} ${release()}`,
+        loadAverageAtStart: loadAtStart,
+        loadAverageAtEnd: loadavg(),
+        wrangler: (
+          JSON.parse(await readFile(join(ROOT, "node_modules/wrangler/package.json"), "utf8")) as {
+            version: string;
+          }
+        ).version,
+        commit: version("git", ["rev-parse", "--short", "HEAD"]),
+        plan,
+      },
+      targets: targets.map(({ id, label, unavailable }) => ({ id, label, unavailable })),
+      bundle: { totalKiB: bundle.totalKiB, gzipKiB: bundle.gzipKiB },
+      startup: {
+        proxyProfile: startupProfile,
+        readyMs: { passthrough: passthrough.readyMs, "llm-proxy": proxy.readyMs },
+      },
+      c1: Object.fromEntries(c1),
+      c32: Object.fromEntries(c32),
+      ttfb: Object.fromEntries(ttfb),
+      spacing,
+    };
 
-  const ts = tables(results, targets);
-  const m = results.meta;
-  console.log(
-    `\nllm-proxy bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpuModel}, ${m.mode} run in ${m.durationS} s, storage ${m.storage}`,
-  );
-  console.log(renderConsole(ts));
-  await writeJson(args.out, toJson(results));
-  await writeFile(args.out.replace(/\.json$/, ".md"), renderMarkdownReport(ts));
-  await writeFile(
-    args.out.replace(/\.json$/, ".csv"),
-    toCsv(
-      [
-        "phase",
-        "target",
-        "requests",
-        "failed",
-        "rps",
-        "p50_ms",
-        "p90_ms",
-        "p99_ms",
-        "mean_ms",
-        "ttfb_p50_ms",
-      ],
-      (["c1", "c32", "ttfb"] as const).flatMap((phase) =>
-        Object.entries(results[phase]).map(([id, { merged: r }]) => [
-          phase,
-          id,
-          r.requests,
-          r.failed,
-          r.rps,
-          r.latencyMs.p50,
-          r.latencyMs.p90,
-          r.latencyMs.p99,
-          r.latencyMs.mean,
-          r.ttfbMs.p50,
-        ]),
+    const ts = tables(results, targets);
+    const m = results.meta;
+    console.log(
+      `\nllm-proxy bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpuModel}, ${m.mode} run in ${m.durationS} s, storage ${m.storage}`,
+    );
+    console.log(renderConsole(ts));
+    await writeJson(args.out, toJson(results));
+    await writeFile(args.out.replace(/\.json$/, ".md"), renderMarkdownReport(ts));
+    await writeFile(
+      args.out.replace(/\.json$/, ".csv"),
+      toCsv(
+        [
+          "phase",
+          "target",
+          "requests",
+          "failed",
+          "rps",
+          "p50_ms",
+          "p90_ms",
+          "p99_ms",
+          "mean_ms",
+          "ttfb_p50_ms",
+        ],
+        (["c1", "c32", "ttfb"] as const).flatMap((phase) =>
+          Object.entries(results[phase]).map(([id, { merged: r }]) => [
+            phase,
+            id,
+            r.requests,
+            r.failed,
+            r.rps,
+            r.latencyMs.p50,
+            r.latencyMs.p90,
+            r.latencyMs.p99,
+            r.latencyMs.mean,
+            r.ttfbMs.p50,
+          ]),
+        ),
       ),
-    ),
-  );
-  log(`\nresults: ${args.out} (+ .md, .csv)`);
+    );
+    log(`\nresults: ${args.out} (+ .md, .csv)`);
+    if (args.profile) await runProfile(proxy, targets[2]!);
+  }
 } finally {
   for (const h of hosts) await h.mf.dispose();
   await mock?.close();
   for (const dir of [work, ...cleanup]) await rm(dir, { recursive: true, force: true });
+}
+
+async function runProfile(proxy: Host, target: Target): Promise<void> {
+  const outfile = args.out.replace(/\.json$/, ".cpuprofile");
+  const requests = Number(args["profile-requests"]);
+  log(`· CPU profile of llm-proxy: ${requests} chat requests at c=8`);
+  const r = await profileWorker(await proxy.mf.getInspectorURL(), proxy.name, chatSpec(target), {
+    requests,
+    concurrency: 8,
+    outfile,
+  });
+  console.log(
+    `\nCPU profile (${r.requests} requests, ${r.totalMs.toFixed(0)} ms sampled, ${(r.totalMs / r.requests).toFixed(3)} ms/req in the isolate): ${outfile}`,
+  );
+  console.log("self ms   self %   function   location");
+  for (const f of r.top)
+    console.log(
+      `${f.selfMs.toFixed(1).padStart(7)}  ${f.selfPct.toFixed(1).padStart(6)}   ${f.name}   ${f.where}`,
+    );
 }

@@ -7,6 +7,9 @@ export type JsonBody = {
   json: Record<string, unknown> | null;
 };
 
+// Non-streaming decodes keep no state between calls: one decoder serves the isolate.
+const decoder = new TextDecoder();
+
 const tooLarge = (limit: number) =>
   new ApiError(
     413,
@@ -61,7 +64,7 @@ export async function readJsonBody(request: Request, limit: number): Promise<Jso
 
 function parseObject(bytes: Uint8Array): Record<string, unknown> | null {
   try {
-    const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    const value: unknown = JSON.parse(decoder.decode(bytes));
     return typeof value === "object" && value !== null && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : null;

@@ -1,6 +1,7 @@
 import { decryptSecret } from "../lib/crypto";
 
-// Per-isolate caches of the hot path that cannot go stale: a token hash the Durable Object did not know
+// Per-isolate caches of the hot path that cannot go stale: the hash of a well-formed token secret (a pure
+// function of the secret), a token hash the Durable Object did not know
 // (secrets are random: an unknown hash never becomes a token), and the plaintext of an encrypted upstream
 // key (a rotated key has a new ciphertext). Admission has its own bounded reuse, in src/tokens/gate.ts.
 
@@ -17,6 +18,19 @@ export function rememberUnknown(tokenHash: string): void {
     if (oldest !== undefined) unknownTokens.delete(oldest);
   }
   unknownTokens.add(tokenHash);
+}
+
+const MAX_HASHES = 10_000;
+const hashes = new Map<string, string>();
+
+export function cachedTokenHash(secret: string): string | undefined {
+  return hashes.get(secret);
+}
+
+export function rememberTokenHash(secret: string, hash: string): string {
+  if (hashes.size >= MAX_HASHES) hashes.delete(hashes.keys().next().value!);
+  hashes.set(secret, hash);
+  return hash;
 }
 
 const MAX_KEYS = 1_000;

@@ -6,7 +6,8 @@ import { addCors } from "./cors";
 import { type Outcome, type RequestFacts, requestDraft } from "./event";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers";
 import type { Provider, UpstreamTarget } from "./providers";
-import { jsonTap, sseTap, type TapResult } from "./tap";
+import { JSON_COPY_CAP, observeJsonBytes, readJsonCopy, sseTap, type TapResult } from "./tap";
+import { emptyObserved } from "./usage";
 
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
 
@@ -122,30 +123,61 @@ export async function forward(f: Forward): Promise<Response> {
     return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
   }
 
+  const finish = (result: TapResult) => {
+    const seen = result.observed();
+    const aborted = result.aborted || reason === "client";
+    const error = seen.error ?? (upstream.ok ? null : `upstream_${upstream.status}`);
+    // request.signal says the client left; a stream cancelled otherwise was cut off on either side.
+    const cut = reason === "client" ? "client_closed" : "stream_interrupted";
+    record({ ...base, ...seen, endedAt: result.endedAt, aborted, error: aborted ? (error ?? cut) : error });
+  };
+  if (!isSse) {
+    const declared = keepLength ? upstream.headers.get("content-length") : null;
+    if (declared !== null && Number(declared) <= JSON_COPY_CAP) {
+      // A JSON answer of known, bounded length: read in one native step and answered from memory. A client
+      // cannot use part of a JSON document, and it is the copy the gateway keeps anyway.
+      let bytes: Uint8Array;
+      try {
+        bytes = new Uint8Array(await upstream.arrayBuffer());
+      } catch (err) {
+        finish({ aborted: true, endedAt: Date.now(), observed: emptyObserved });
+        // As the streamed case would: the client gets the upstream's head, then a broken body.
+        const broken = new ReadableStream({ start: (c) => c.error(err) });
+        return new Response(broken, { status: upstream.status, statusText: upstream.statusText, headers });
+      }
+      const result = { aborted: false, endedAt: Date.now(), observed: () => observeJsonBytes(bytes) };
+      // Parsing a small body takes microseconds, less than the timer that would defer it past the response.
+      if (bytes.byteLength <= PARSE_AT_ONCE_BYTES) finish(result);
+      else ctx.waitUntil(afterTick(() => finish(result)));
+      return new Response(bytes, { status: upstream.status, statusText: upstream.statusText, headers });
+    }
+    // JSON of unknown or large size: the client's bytes go through the runtime's native tee (no JS on their
+    // way), the copy is read beside them and parsed once it has ended.
+    const [toClient, copy] = upstream.body.tee();
+    ctx.waitUntil(readJsonCopy(copy).then(finish));
+    return new Response(toClient, { status: upstream.status, statusText: upstream.statusText, headers });
+  }
   let ended: (result: TapResult) => void = () => {};
   const end = new Promise<TapResult>((resolve) => {
     ended = resolve;
   });
-  // Parsing what the tap kept and queueing the event wait until the client has the last byte.
-  ctx.waitUntil(
-    end.then(async (result) => {
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      const seen = result.observed();
-      const aborted = result.aborted || reason === "client";
-      const error = seen.error ?? (upstream.ok ? null : `upstream_${upstream.status}`);
-      // request.signal says the client left; a stream cancelled otherwise was cut off on either side.
-      const cut = reason === "client" ? "client_closed" : "stream_interrupted";
-      record({ ...base, ...seen, endedAt: result.endedAt, aborted, error: aborted ? (error ?? cut) : error });
-    }),
-  );
+  // Parsing what the tap saw and queueing the event wait until the last chunk has left the tap.
+  ctx.waitUntil(end.then((result) => afterTick(() => finish(result))));
   const onEnd = (result: TapResult) => {
     if (result.aborted) controller.abort();
     ended(result);
   };
-  const tap = isSse ? sseTap(strip, onEnd) : jsonTap(onEnd);
-  return new Response(upstream.body.pipeThrough(tap), {
+  return new Response(upstream.body.pipeThrough(sseTap(strip, onEnd)), {
     status: upstream.status,
     statusText: upstream.statusText,
     headers,
   });
+}
+
+const PARSE_AT_ONCE_BYTES = 64 * 1024;
+
+/** The event's work after a timer tick, so the client's last bytes go out first. */
+async function afterTick(work: () => void): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  work();
 }

@@ -3,10 +3,9 @@ import type { Admitted, Refused } from "../tokens/admission";
 import { allowanceHeaders, refusalHeaders } from "../tokens/allowance";
 import { admitToken } from "../tokens/gate";
 import { reserveFor } from "../tokens/reserve";
-import { hashToken } from "../tokens/secret";
 import { recordRequest } from "../usage/record";
 import { allowlistFor, checkAllowed } from "./allowlist";
-import { credentialOf } from "./auth";
+import { tokenHashOf } from "./auth";
 import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./cache";
 import { addCors, preflight } from "./cors";
@@ -65,8 +64,9 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
   try {
     const apiPath = parseApiPath(url.pathname);
     checkAllowed(allowlistFor(env.PROXY_ALLOWLIST), request.method, apiPath.segments);
-    const secret = credentialOf(request.headers);
-    tokenHash = await hashToken(secret);
+    // The hash and (below) the admission are synchronous on the warm path: no await hop for what is known.
+    const hashed = tokenHashOf(request.headers);
+    tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw TOKEN_NOT_FOUND;
 
     let body: JsonBody | null = null;
@@ -80,7 +80,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       }
     }
 
-    const admission = await admitToken(env, ctx, tokenHash, {
+    const admitting = admitToken(env, ctx, tokenHash, {
       model: facts.model,
       origin,
       reserve: reserveFor({
@@ -90,6 +90,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         bodyBytes: body?.bytes.byteLength,
       }),
     });
+    const admission = admitting instanceof Promise ? await admitting : admitting;
     if (!admission.ok) {
       if (admission.code === "token_not_found") rememberUnknown(tokenHash);
       facts.tokenId = admission.tokenId ?? null;
@@ -117,11 +118,11 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       cachedUpstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY) ??
       (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY));
 
-    let forwardBody: BodyInit | null = request.body;
+    // request.body only when it was not read: the getter makes a stream object each time.
+    let forwardBody: BodyInit | null = body ? body.bytes : request.body;
     let bodyUnchanged = true;
     let strip = false;
     if (body) {
-      forwardBody = body.bytes;
       if (body.json && provider.streamUsage && wantsUsageInjection(apiPath.raw, body.json)) {
         const options = (body.json.stream_options ?? {}) as Record<string, unknown>;
         forwardBody = JSON.stringify({ ...body.json, stream_options: { ...options, include_usage: true } });

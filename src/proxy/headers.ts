@@ -36,25 +36,32 @@ const NOT_UPSTREAM = new Set([
   "via",
 ]);
 
-const NOT_DOWNSTREAM = new Set([...HOP_BY_HOP, "set-cookie", "content-length"]);
+const NOT_DOWNSTREAM = [...HOP_BY_HOP, "set-cookie", "content-length"];
 
 function nominated(headers: Headers): string[] {
   const value = headers.get("connection");
   return value ? value.split(",").map((h) => h.trim().toLowerCase()) : [];
 }
 
+// Both directions copy the Headers natively and delete the few names that must not cross: cheaper than
+// rebuilding them entry by entry in JS (Headers iterate in sorted order, so no order is lost).
+
 /**
  * The headers to send upstream, without the project's credential (the provider sets it).
  * `keepLength`: the body goes up unchanged, so its content-length still holds.
  */
 export function upstreamRequestHeaders(client: Headers, keepLength: boolean): Headers {
-  const out = new Headers();
+  const out = new Headers(client);
   const extra = nominated(client);
-  for (const [name, value] of client) {
-    if (NOT_UPSTREAM.has(name) || name.startsWith("cf-") || name.startsWith("x-forwarded-")) continue;
-    if (name === "content-length" && !keepLength) continue;
-    if (extra.length && extra.includes(name)) continue;
-    out.set(name, value);
+  for (const name of client.keys()) {
+    if (
+      NOT_UPSTREAM.has(name) ||
+      name.startsWith("cf-") ||
+      name.startsWith("x-forwarded-") ||
+      (name === "content-length" && !keepLength) ||
+      (extra.length && extra.includes(name))
+    )
+      out.delete(name);
   }
   return out;
 }
@@ -68,13 +75,14 @@ export function downstreamResponseHeaders(
   requestId: string,
   keepLength: boolean,
 ): Headers {
-  const out = new Headers();
-  const extra = nominated(upstream);
-  for (const [name, value] of upstream) {
-    if (NOT_DOWNSTREAM.has(name) && !(name === "content-length" && keepLength)) continue;
-    if (extra.length && extra.includes(name)) continue;
-    if (name === "x-request-id") out.set("x-upstream-request-id", value);
-    else out.append(name, value);
+  const out = new Headers(upstream);
+  // A fixed list: deleting a name that is absent costs less than iterating the headers to find it.
+  for (const name of NOT_DOWNSTREAM) if (name !== "content-length" || !keepLength) out.delete(name);
+  for (const name of nominated(upstream)) out.delete(name);
+  const upstreamId = out.get("x-request-id");
+  if (upstreamId !== null) {
+    const prior = out.get("x-upstream-request-id");
+    out.set("x-upstream-request-id", prior === null ? upstreamId : `${upstreamId}, ${prior}`);
   }
   out.set("x-request-id", requestId);
   return out;

@@ -12,8 +12,10 @@ type Json = Record<string, unknown>;
 /** A pending event larger than this stops being parsed (still forwarded): bounds memory per stream. */
 const MAX_PENDING_CHARS = 4 * 1024 * 1024;
 /** Non-streamed JSON bodies are kept up to this size to read `usage` at the end. */
-const JSON_COPY_CAP = 1024 * 1024;
+export const JSON_COPY_CAP = 1024 * 1024;
 const JSON_TAIL_KEEP = 16 * 1024;
+// Non-streaming decodes keep no state between calls: one decoder serves the isolate.
+const decoder = new TextDecoder();
 
 function parseJson(text: string): Json | null {
   if (text.charCodeAt(0) !== 123) return null; // "{"
@@ -115,47 +117,48 @@ export function sseTap(
 }
 
 /**
- * Passes a JSON body through unchanged while keeping a capped copy, to read model and usage at its end.
- * A body past the cap keeps its tail, where OpenAI puts `usage`.
+ * Reads the gateway's copy of a JSON body (one branch of a native `tee`: the client's branch never passes
+ * through JS), keeping it up to a cap to read model and usage at its end. A body past the cap keeps its
+ * tail, where OpenAI puts `usage`. Resolves when the copy ends; `aborted` when it broke off.
  */
-export function jsonTap(onEnd: (result: TapResult) => void): TransformStream<Uint8Array, Uint8Array> {
+export async function readJsonCopy(copy: ReadableStream<Uint8Array>): Promise<TapResult> {
+  const reader = copy.getReader();
   const parts: Uint8Array[] = [];
   let size = 0;
   let tail = "";
-  const tailDecoder = new TextDecoder();
-  let ended = false;
-  const end = (aborted: boolean) => {
-    if (ended) return;
-    ended = true;
-    const observed = () => {
-      const seen = emptyObserved();
-      if (aborted) return seen;
-      const body =
-        size <= JSON_COPY_CAP
-          ? parseJson(new TextDecoder().decode(concat(parts, size)))
-          : usageFromTail(tail);
-      if (body) observeJsonBody(seen, body);
-      return seen;
-    };
-    onEnd({ aborted, endedAt: Date.now(), observed });
-  };
-  return new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      controller.enqueue(chunk);
-      size += chunk.byteLength;
-      if (size <= JSON_COPY_CAP) parts.push(chunk);
+  let tailDecoder: TextDecoder | undefined;
+  let aborted = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size <= JSON_COPY_CAP) parts.push(value);
       else {
         parts.length = 0;
-        tail = (tail + tailDecoder.decode(chunk, { stream: true })).slice(-JSON_TAIL_KEEP);
+        tailDecoder ??= new TextDecoder();
+        tail = (tail + tailDecoder.decode(value, { stream: true })).slice(-JSON_TAIL_KEEP);
       }
-    },
-    flush() {
-      end(false);
-    },
-    cancel() {
-      end(true);
-    },
-  });
+    }
+  } catch {
+    aborted = true;
+  }
+  const observed = () => {
+    if (aborted) return emptyObserved();
+    return size <= JSON_COPY_CAP ? observeJsonBytes(concat(parts, size)) : observeJson(usageFromTail(tail));
+  };
+  return { aborted, endedAt: Date.now(), observed };
+}
+
+/** What a complete JSON answer says (model, usage, error, text). */
+export function observeJsonBytes(bytes: Uint8Array): Observed {
+  return observeJson(parseJson(decoder.decode(bytes)));
+}
+
+function observeJson(body: Json | null): Observed {
+  const seen = emptyObserved();
+  if (body) observeJsonBody(seen, body);
+  return seen;
 }
 
 function concat(parts: Uint8Array[], size: number): Uint8Array {

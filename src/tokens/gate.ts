@@ -47,13 +47,16 @@ function remember(tokenHash: string, config: TokenConfig, now: number, ms: numbe
   entries.set(tokenHash, { config, until: now + ms, uncounted });
 }
 
-/** Decides one request of a token: from the isolate's short-lived entry if it has one, else the object. */
-export async function admitToken(
+/**
+ * Decides one request of a token: from the isolate's short-lived entry if it has one (synchronously: the
+ * warm path takes no await), else the object.
+ */
+export function admitToken(
   env: Env,
   ctx: ExecutionContext,
   tokenHash: string,
   input: AdmitInput,
-): Promise<Admission> {
+): Admission | Promise<Admission> {
   const now = Date.now();
   const entry = entries.get(tokenHash);
   if (entry && now < entry.until) {
@@ -62,6 +65,10 @@ export async function admitToken(
     if (entry.uncounted++ === 0) ctx.waitUntil(flushLater(env, tokenHash, entry.until));
     return admittedFrom(entry.config);
   }
+  return admitFromObject(env, tokenHash, input);
+}
+
+async function admitFromObject(env: Env, tokenHash: string, input: AdmitInput): Promise<Admission> {
   const admission = await tokenObject(env, tokenHash).admit({
     ...input,
     alsoCounted: takeUncounted(tokenHash),
