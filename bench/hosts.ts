@@ -163,9 +163,17 @@ function projectOptions(): WorkerOptions {
  * Miniflare's ephemeral temporary directory (on disk, like `wrangler dev`), or `storageDir` (e.g. a tmpfs
  * directory, to take the disk's fsync latency out of the figures).
  */
-export function startProxy(bundleDir: string, storageDir?: string, inspectorPort?: number): Promise<Host> {
+export function startProxy(
+  bundleDir: string,
+  storageDir?: string,
+  inspectorPort?: number,
+  consumer: "same" | "off" = "off",
+): Promise<Host> {
   // The bundle is one ES module: wrangler's module rules (for unbundled sources) do not apply.
-  const { modulesRules: _rules, ...base } = projectOptions();
+  const { modulesRules: _rules, queueConsumers, ...base } = projectOptions();
+  // In production the usage queue's consumer runs as its own invocations, off the proxy's CPU; "off" keeps
+  // it out of this process so the figures are the proxy's (events are still produced and queued).
+  if (consumer === "same") Object.assign(base, { queueConsumers });
   return start(
     "llm-proxy",
     {

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--out FILE] [--no-startup] [--storage tmpfs|disk] [--profile[-only]]`: llm-proxy against a
+// `npm run bench [-- --quick] [--out FILE] [--no-startup] [--storage tmpfs|disk] [--consumer off|same] [--profile[-only]]`: llm-proxy against a
 // direct call to the mock upstream and a do-nothing passthrough worker in the same runtime.
 // See bench/README.md.
 import { execFileSync } from "node:child_process";
@@ -35,6 +35,9 @@ const { values: args } = parseArgs({
     storage: { type: "string", default: existsSync("/dev/shm") ? "tmpfs" : "disk" },
     // A V8 CPU profile of llm-proxy under the chat load, after the measured phases (or instead of them).
     profile: { type: "boolean", default: false },
+    // The usage queue's consumer: "off" (default) as in production, where it runs in its own invocations
+    // and not on the proxy's CPU; "same" runs it inside the measured workerd process as well.
+    consumer: { type: "string", default: "off" },
     "profile-only": { type: "boolean", default: false },
     "profile-requests": { type: "string", default: "3000" },
   },
@@ -94,7 +97,8 @@ try {
   const storageDir =
     args.storage === "tmpfs" ? await mkdtemp(join("/dev/shm", "llm-proxy-bench-")) : undefined;
   if (storageDir) cleanup.push(storageDir);
-  const proxy = await startProxy(bundle.dir, storageDir, profiling ? 0 : undefined);
+  const consumer = args.consumer === "same" ? "same" : "off";
+  const proxy = await startProxy(bundle.dir, storageDir, profiling ? 0 : undefined, consumer);
   hosts.push(proxy);
   await applyMigrations(proxy);
   const tokens = await createTokens(proxy, mock.url);
@@ -145,6 +149,7 @@ try {
         date: new Date().toISOString(),
         mode: args.quick ? "quick" : "full",
         storage: args.storage,
+        consumer: args.consumer,
         durationS: Math.round((Date.now() - started) / 1000),
         node: process.version,
         cpus: cpu.length,
@@ -176,7 +181,7 @@ try {
     const ts = tables(results, targets);
     const m = results.meta;
     console.log(
-      `\nllm-proxy bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpuModel}, ${m.mode} run in ${m.durationS} s, storage ${m.storage}`,
+      `\nllm-proxy bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpuModel}, ${m.mode} run in ${m.durationS} s, storage ${m.storage}, queue consumer ${m.consumer}`,
     );
     console.log(renderConsole(ts));
     await writeJson(args.out, toJson(results));
