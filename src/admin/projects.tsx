@@ -29,6 +29,8 @@ import {
   rateWindows,
   rateWindowValues,
   readForm,
+  saveChanges,
+  setActive,
   text,
 } from "./forms";
 import { activeTokenCountOfProject, isRange, tokenCountsByProject, usageSeries } from "./stats";
@@ -180,21 +182,9 @@ export const projectRoutes = new Hono<AdminEnv>()
     const form = await readForm(c);
     try {
       const parsed = parseWith(ProjectPatch, projectFields(form), "form");
-      const patch = changedOnly(parsed, toProject(project));
-      if (Object.keys(patch).length === 0) {
-        return c.redirect(`/admin/projects/${project.id}?msg=project_unchanged`, 303);
-      }
-      await audited(
-        c,
-        "project.update",
-        "project",
-        project.id,
-        () => patchProject(c.env, project.id, patch),
-        () => ({
-          details: { fields: Object.keys(patch) },
-        }),
+      return await saveChanges(c, "project", project.id, changedOnly(parsed, toProject(project)), (patch) =>
+        patchProject(c.env, project.id, patch),
       );
-      return c.redirect(`/admin/projects/${project.id}?msg=project_saved`, 303);
     } catch (err) {
       return c.html(
         <ProjectForm
@@ -208,23 +198,9 @@ export const projectRoutes = new Hono<AdminEnv>()
       );
     }
   })
-  .post("/:id/active", async (c) => {
+  .post("/:id/active", (c) => {
     const id = readParam(c, "id", ProjectId);
-    const active = (await readForm(c)).active === "true";
-    await audited(
-      c,
-      "project.update",
-      "project",
-      id,
-      () => patchProject(c.env, id, { is_active: active }),
-      () => ({
-        details: { fields: ["is_active"], is_active: active },
-      }),
-    );
-    return c.redirect(
-      `/admin/projects/${id}?msg=${active ? "project_activated" : "project_deactivated"}`,
-      303,
-    );
+    return setActive(c, "project", id, (patch) => patchProject(c.env, id, patch));
   })
   .post("/:id/key", async (c) => {
     const project = await requireProject(c.env, readParam(c, "id", ProjectId));
