@@ -15,6 +15,7 @@ import {
   Time,
 } from "../layout";
 import { ProjectLimits } from "./allowance";
+import { Table } from "./common";
 import { RangeTabs, UsageCharts } from "./dashboard";
 import { LimitFields } from "./limit-fields";
 
@@ -41,48 +42,45 @@ export const ProjectList: FC<{
           <a href="/admin/projects/new">Create the first one</a>.
         </Empty>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
+        <Table
+          head={
+            <>
+              <th>Name</th>
+              <th>Status</th>
+              <th class="hide-sm">Upstream</th>
+              <th class="hide-sm">Key</th>
+              <th class="num">Active tokens</th>
+              <th class="hide-sm">Created</th>
+            </>
+          }
+        >
+          {projects.map((p) => {
+            const n = counts.get(p.id) ?? { active: 0, total: 0 };
+            return (
               <tr>
-                <th>Name</th>
-                <th>Status</th>
-                <th class="hide-sm">Upstream</th>
-                <th class="hide-sm">Key</th>
-                <th class="num">Active tokens</th>
-                <th class="hide-sm">Created</th>
+                <td class="wrap-any">
+                  <a href={`/admin/projects/${p.id}`}>{p.name}</a>
+                  {p.description ? <span class="sub">{p.description}</span> : null}
+                </td>
+                <td>
+                  <Badge status={p.isActive ? "active" : "inactive"} />
+                </td>
+                <td class="hide-sm wrap-any">
+                  {p.provider}
+                  <span class="sub">{p.baseUrl}</span>
+                </td>
+                <td class="hide-sm mono">{p.apiKeyHint}</td>
+                <td class="num">
+                  <a href={`/admin/tokens?project_id=${p.id}&status=active`}>{fmtInt(n.active)}</a>
+                  <span class="sub">of {fmtInt(n.total)}</span>
+                </td>
+                <td class="hide-sm">
+                  <Time ms={p.createdAt} />
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {projects.map((p) => {
-                const n = counts.get(p.id) ?? { active: 0, total: 0 };
-                return (
-                  <tr>
-                    <td class="wrap-any">
-                      <a href={`/admin/projects/${p.id}`}>{p.name}</a>
-                      {p.description ? <span class="sub">{p.description}</span> : null}
-                    </td>
-                    <td>
-                      <Badge status={p.isActive ? "active" : "inactive"} />
-                    </td>
-                    <td class="hide-sm wrap-any">
-                      {p.provider}
-                      <span class="sub">{p.baseUrl}</span>
-                    </td>
-                    <td class="hide-sm mono">{p.apiKeyHint}</td>
-                    <td class="num">
-                      <a href={`/admin/tokens?project_id=${p.id}&status=active`}>{fmtInt(n.active)}</a>
-                      <span class="sub">of {fmtInt(n.total)}</span>
-                    </td>
-                    <td class="hide-sm">
-                      <Time ms={p.createdAt} />
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </Table>
       )}
     </div>
   </Layout>
