@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { ConfirmPage } from "../../admin-ui/pages/common";
-import { ProjectDetail, ProjectForm, ProjectList } from "../../admin-ui/pages/projects";
+import { ProjectForm } from "../../admin-ui/pages/project-form";
+import { ProjectDetail, ProjectList } from "../../admin-ui/pages/projects";
 import { parseWith, readParam } from "../lib/validate";
 import { listProjects } from "../projects/repo";
 import { ProjectCreate, ProjectId, ProjectPatch, toProject } from "../projects/schema";
