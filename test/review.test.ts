@@ -55,28 +55,27 @@ describe("admin login throttling under concurrency", () => {
 });
 
 describe("revocation is retry-safe", () => {
-  it("a repeated DELETE re-tells the token's object, healing a revoke whose reload was lost", async () => {
+  /** A used token whose first revoke wrote D1 but whose reload() call failed (the client saw a 500 and retries). */
+  async function halfRevoked() {
     const project = await createProject();
     const token = await createToken(project.id);
     const stub = env.TOKEN_DO.get(env.TOKEN_DO.idFromName(await hashToken(token.token)));
     expect((await stub.admit({})).ok).toBe(true);
-    // A first DELETE that wrote D1 but whose reload() call failed (the client saw a 500 and retries).
     await env.DB.prepare("update tokens set is_active = 0, revoked_at = ? where id = ?")
       .bind(Date.now(), token.id)
       .run();
+    return { project, token, stub };
+  }
+
+  it("a repeated DELETE re-tells the token's object, healing a revoke whose reload was lost", async () => {
+    const { token, stub } = await halfRevoked();
     expect((await manage(`/tokens/${token.id}`, { method: "DELETE" })).status).toBe(204);
     const after = await stub.admit({});
     expect(!after.ok && after.code).toBe("token_inactive");
   });
 
   it("a repeated revoke by value heals the same way", async () => {
-    const project = await createProject();
-    const token = await createToken(project.id);
-    const stub = env.TOKEN_DO.get(env.TOKEN_DO.idFromName(await hashToken(token.token)));
-    expect((await stub.admit({})).ok).toBe(true);
-    await env.DB.prepare("update tokens set is_active = 0, revoked_at = ? where id = ?")
-      .bind(Date.now(), token.id)
-      .run();
+    const { token, stub } = await halfRevoked();
     const res = await manage("/tokens", { method: "DELETE", body: { token: token.token } });
     expect(res.status).toBe(204);
     const after = await stub.admit({});
@@ -84,13 +83,7 @@ describe("revocation is retry-safe", () => {
   });
 
   it("a repeated bulk revoke of a project heals its used tokens too", async () => {
-    const project = await createProject();
-    const token = await createToken(project.id);
-    const stub = env.TOKEN_DO.get(env.TOKEN_DO.idFromName(await hashToken(token.token)));
-    expect((await stub.admit({})).ok).toBe(true);
-    await env.DB.prepare("update tokens set is_active = 0, revoked_at = ? where id = ?")
-      .bind(Date.now(), token.id)
-      .run();
+    const { project, stub } = await halfRevoked();
     const res = await manage(`/projects/${project.id}/tokens/revoke`, { method: "POST" });
     expect(await json(res)).toEqual({ revoked_count: 0 });
     const after = await stub.admit({});

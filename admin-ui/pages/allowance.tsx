@@ -3,6 +3,7 @@ import type { Project as ProjectView } from "../../src/projects/schema";
 import type { Project, RateWindow } from "../../src/storage/schema";
 import type { Token } from "../../src/tokens/schema";
 import { fmtInt, fmtUsd } from "../layout";
+import { Table } from "./common";
 
 // Live counters and caps, as the management API returns them: a token's `allowance`, a project's `usage`.
 
@@ -50,29 +51,26 @@ export function ledgerRows(
 const fmtIntOr = (n: number | null) => (n === null ? "—" : fmtInt(n));
 
 export const LedgerTable: FC<{ rows: string[][] }> = ({ rows }) => (
-  <div class="table-wrap">
-    <table>
-      <thead>
-        <tr>
-          <th />
-          <th class="num">Used</th>
-          <th class="num">Reserved</th>
-          <th class="num">Remaining</th>
-          <th class="num">Limit</th>
-        </tr>
-      </thead>
-      <tbody>
-        {rows.map(([k, ...cells]) => (
-          <tr>
-            <th scope="row">{k}</th>
-            {cells.map((c) => (
-              <td class="num">{c}</td>
-            ))}
-          </tr>
+  <Table
+    head={
+      <>
+        <th />
+        <th class="num">Used</th>
+        <th class="num">Reserved</th>
+        <th class="num">Remaining</th>
+        <th class="num">Limit</th>
+      </>
+    }
+  >
+    {rows.map(([k, ...cells]) => (
+      <tr>
+        <th scope="row">{k}</th>
+        {cells.map((c) => (
+          <td class="num">{c}</td>
         ))}
-      </tbody>
-    </table>
-  </div>
+      </tr>
+    ))}
+  </Table>
 );
 
 /** The token object's live counters, as `GET /manage/tokens/{id}` returns them in `allowance`. */
@@ -102,28 +100,25 @@ export const LiveAllowance: FC<{
           {a.windows.length ? (
             <>
               <h3>Rate windows</h3>
-              <div class="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th>Window</th>
-                      <th class="num">Used</th>
-                      <th class="num">Remaining</th>
-                      <th>Next request</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {a.windows.map((w) => (
-                      <tr>
-                        <td>{`${fmtInt(w.requests)} per ${fmtInt(w.window_seconds)} s`}</td>
-                        <td class="num">{fmtInt(w.used)}</td>
-                        <td class="num">{fmtInt(w.remaining)}</td>
-                        <td>{fmtWait(w.reset_seconds)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table
+                head={
+                  <>
+                    <th>Window</th>
+                    <th class="num">Used</th>
+                    <th class="num">Remaining</th>
+                    <th>Next request</th>
+                  </>
+                }
+              >
+                {a.windows.map((w) => (
+                  <tr>
+                    <td>{`${fmtInt(w.requests)} per ${fmtInt(w.window_seconds)} s`}</td>
+                    <td class="num">{fmtInt(w.used)}</td>
+                    <td class="num">{fmtInt(w.remaining)}</td>
+                    <td>{fmtWait(w.reset_seconds)}</td>
+                  </tr>
+                ))}
+              </Table>
             </>
           ) : null}
           {a.project ? (

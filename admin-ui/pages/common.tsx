@@ -1,5 +1,5 @@
-import type { FC, PropsWithChildren } from "hono/jsx";
-import { Alert, CsrfField, Document, type Flash, Layout, type Nav } from "../layout";
+import type { Child, FC, PropsWithChildren } from "hono/jsx";
+import { Alert, CsrfField, Document, Field, type Flash, inputAttrs, Layout, type Nav } from "../layout";
 
 export const LoginPage: FC<{ next: string; error?: string; disabled?: string; flash?: Flash }> = ({
   next,
@@ -84,4 +84,33 @@ export const ConfirmPage: FC<
       </form>
     </div>
   </Layout>
+);
+
+/** A list table in its scrolling wrapper: `head` holds the header cells, the children the rows. */
+export const Table: FC<PropsWithChildren<{ head: Child }>> = ({ head, children }) => (
+  <div class="table-wrap">
+    <table>
+      <thead>
+        <tr>{head}</tr>
+      </thead>
+      <tbody>{children}</tbody>
+    </table>
+  </div>
+);
+
+/** The "Project" select of a list's filter form. */
+export const ProjectFilter: FC<{ projects: { id: string; name: string }[]; selected: string }> = ({
+  projects,
+  selected,
+}) => (
+  <Field name="project_id" label="Project">
+    <select {...inputAttrs("project_id")}>
+      <option value="">All projects</option>
+      {projects.map((p) => (
+        <option value={p.id} selected={p.id === selected}>
+          {p.name}
+        </option>
+      ))}
+    </select>
+  </Field>
 );

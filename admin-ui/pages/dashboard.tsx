@@ -4,6 +4,7 @@ import { RANGES, totalsOf } from "../../src/admin/stats";
 import type { Token } from "../../src/storage/schema";
 import { BarChart } from "../chart";
 import { Empty, type Flash, fmtCompact, fmtInt, fmtPct, fmtUsd, Layout, Time } from "../layout";
+import { Table } from "./common";
 
 const bucketLabel = (range: Range, start: number) => {
   const iso = new Date(start).toISOString();
@@ -21,34 +22,31 @@ const TopTable: FC<{ title: string; rows: Top[]; href?: (key: string) => string;
     {rows.length === 0 ? (
       <Empty>{empty}</Empty>
     ) : (
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th class="num">Requests</th>
-              <th class="num">Tokens</th>
-              <th class="num">Cost</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((r) => (
-              <tr>
-                <td class="wrap-any">
-                  {href && r.key ? (
-                    <a href={href(r.key)}>{r.name ?? r.key}</a>
-                  ) : (
-                    (r.name ?? <span class="muted">(unknown)</span>)
-                  )}
-                </td>
-                <td class="num">{fmtInt(r.requests)}</td>
-                <td class="num">{fmtCompact(r.tokens)}</td>
-                <td class="num">{fmtUsd(r.costUsd)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        head={
+          <>
+            <th>Name</th>
+            <th class="num">Requests</th>
+            <th class="num">Tokens</th>
+            <th class="num">Cost</th>
+          </>
+        }
+      >
+        {rows.map((r) => (
+          <tr>
+            <td class="wrap-any">
+              {href && r.key ? (
+                <a href={href(r.key)}>{r.name ?? r.key}</a>
+              ) : (
+                (r.name ?? <span class="muted">(unknown)</span>)
+              )}
+            </td>
+            <td class="num">{fmtInt(r.requests)}</td>
+            <td class="num">{fmtCompact(r.tokens)}</td>
+            <td class="num">{fmtUsd(r.costUsd)}</td>
+          </tr>
+        ))}
+      </Table>
     )}
   </div>
 );

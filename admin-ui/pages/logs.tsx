@@ -2,6 +2,7 @@ import type { FC } from "hono/jsx";
 import type { AuditEntry } from "../../src/storage/schema";
 import type { UsageEvent } from "../../src/usage/event";
 import { Badge, Empty, Field, fmtInt, fmtUsd, inputAttrs, Layout, Time } from "../layout";
+import { ProjectFilter, Table } from "./common";
 
 type ProjectName = { id: string; name: string };
 
@@ -15,63 +16,58 @@ export const EventTable: FC<{ events: UsageEvent[]; empty: string; projects?: Ma
   events.length === 0 ? (
     <Empty>{empty}</Empty>
   ) : (
-    <div class="table-wrap">
-      <table>
-        <thead>
-          <tr>
-            <th>Time</th>
-            <th>Status</th>
-            <th>Request</th>
-            <th class="hide-sm">Model</th>
-            {projects ? <th class="hide-sm">Project / token</th> : null}
-            <th class="num">Tokens</th>
-            <th class="num hide-sm">Cost</th>
-            <th class="num hide-sm">Duration</th>
-          </tr>
-        </thead>
-        <tbody>
-          {events.map((e) => (
-            <tr>
-              <td>
-                <Time ms={e.timestamp} />
-              </td>
-              <td>
-                <Badge status={outcome(e)} /> <span class="mono">{e.status}</span>
-                {e.error ? <span class="sub mono">{e.error}</span> : null}
-                {e.aborted ? <span class="sub">client aborted</span> : null}
-              </td>
-              <td class="wrap-any mono">
-                {e.method} {e.path}
-                {e.stream ? <span class="sub">stream</span> : null}
-              </td>
-              <td class="hide-sm wrap-any">{e.model ?? "—"}</td>
-              {projects ? (
-                <td class="hide-sm wrap-any">
-                  {e.project_id ? (
-                    <a href={`/admin/projects/${e.project_id}`}>
-                      {projects.get(e.project_id) ?? e.project_id}
-                    </a>
-                  ) : (
-                    "—"
-                  )}
-                  {e.token_id ? (
-                    <span class="sub">
-                      <a href={`/admin/tokens/${e.token_id}`}>token</a>
-                    </span>
-                  ) : null}
-                </td>
+    <Table
+      head={
+        <>
+          <th>Time</th>
+          <th>Status</th>
+          <th>Request</th>
+          <th class="hide-sm">Model</th>
+          {projects ? <th class="hide-sm">Project / token</th> : null}
+          <th class="num">Tokens</th>
+          <th class="num hide-sm">Cost</th>
+          <th class="num hide-sm">Duration</th>
+        </>
+      }
+    >
+      {events.map((e) => (
+        <tr>
+          <td>
+            <Time ms={e.timestamp} />
+          </td>
+          <td>
+            <Badge status={outcome(e)} /> <span class="mono">{e.status}</span>
+            {e.error ? <span class="sub mono">{e.error}</span> : null}
+            {e.aborted ? <span class="sub">client aborted</span> : null}
+          </td>
+          <td class="wrap-any mono">
+            {e.method} {e.path}
+            {e.stream ? <span class="sub">stream</span> : null}
+          </td>
+          <td class="hide-sm wrap-any">{e.model ?? "—"}</td>
+          {projects ? (
+            <td class="hide-sm wrap-any">
+              {e.project_id ? (
+                <a href={`/admin/projects/${e.project_id}`}>{projects.get(e.project_id) ?? e.project_id}</a>
+              ) : (
+                "—"
+              )}
+              {e.token_id ? (
+                <span class="sub">
+                  <a href={`/admin/tokens/${e.token_id}`}>token</a>
+                </span>
               ) : null}
-              <td class="num">
-                {e.usage ? fmtInt(e.usage.total_tokens) : "—"}
-                {e.usage_source === "estimated" ? <span class="sub">estimated</span> : null}
-              </td>
-              <td class="num hide-sm">{fmtUsd(e.cost_usd)}</td>
-              <td class="num hide-sm">{fmtInt(e.duration_ms)} ms</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+            </td>
+          ) : null}
+          <td class="num">
+            {e.usage ? fmtInt(e.usage.total_tokens) : "—"}
+            {e.usage_source === "estimated" ? <span class="sub">estimated</span> : null}
+          </td>
+          <td class="num hide-sm">{fmtUsd(e.cost_usd)}</td>
+          <td class="num hide-sm">{fmtInt(e.duration_ms)} ms</td>
+        </tr>
+      ))}
+    </Table>
   );
 
 export const EventsPage: FC<{
@@ -83,16 +79,7 @@ export const EventsPage: FC<{
   <Layout title="Request log" nav="events" csrf={csrf}>
     <h1>Request log</h1>
     <form method="get" action="/admin/events" class="filters card">
-      <Field name="project_id" label="Project">
-        <select {...inputAttrs("project_id")}>
-          <option value="">All projects</option>
-          {projects.map((p) => (
-            <option value={p.id} selected={p.id === filters.project_id}>
-              {p.name}
-            </option>
-          ))}
-        </select>
-      </Field>
+      <ProjectFilter projects={projects} selected={filters.project_id} />
       <Field name="outcome" label="Outcome">
         <select {...inputAttrs("outcome")}>
           <option value="">Any</option>
@@ -154,48 +141,45 @@ export const AuditPage: FC<{
       {entries.length === 0 ? (
         <Empty>No management actions recorded for these filters.</Empty>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>Time</th>
-                <th>Actor</th>
-                <th>Action</th>
-                <th>Result</th>
-                <th class="hide-sm">Target</th>
-                <th class="hide-sm">Details</th>
-              </tr>
-            </thead>
-            <tbody>
-              {entries.map((a) => (
-                <tr>
-                  <td>
-                    <Time ms={a.at} />
-                  </td>
-                  <td>
-                    {a.actor}
-                    {a.ip ? <span class="sub mono">{a.ip}</span> : null}
-                  </td>
-                  <td class="mono">{a.action}</td>
-                  <td>
-                    <Badge status={a.result === "ok" ? "ok" : "error"} />
-                    {a.result !== "ok" ? <span class="sub mono">{a.result}</span> : null}
-                  </td>
-                  <td class="hide-sm wrap-any mono">
-                    {a.targetType === "project" && a.targetId ? (
-                      <a href={`/admin/projects/${a.targetId}`}>{a.targetId}</a>
-                    ) : a.targetType === "token" && a.targetId ? (
-                      <a href={`/admin/tokens/${a.targetId}`}>{a.targetId}</a>
-                    ) : (
-                      (a.targetId ?? "—")
-                    )}
-                  </td>
-                  <td class="hide-sm wrap-any mono small">{a.details ? JSON.stringify(a.details) : ""}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          head={
+            <>
+              <th>Time</th>
+              <th>Actor</th>
+              <th>Action</th>
+              <th>Result</th>
+              <th class="hide-sm">Target</th>
+              <th class="hide-sm">Details</th>
+            </>
+          }
+        >
+          {entries.map((a) => (
+            <tr>
+              <td>
+                <Time ms={a.at} />
+              </td>
+              <td>
+                {a.actor}
+                {a.ip ? <span class="sub mono">{a.ip}</span> : null}
+              </td>
+              <td class="mono">{a.action}</td>
+              <td>
+                <Badge status={a.result === "ok" ? "ok" : "error"} />
+                {a.result !== "ok" ? <span class="sub mono">{a.result}</span> : null}
+              </td>
+              <td class="hide-sm wrap-any mono">
+                {a.targetType === "project" && a.targetId ? (
+                  <a href={`/admin/projects/${a.targetId}`}>{a.targetId}</a>
+                ) : a.targetType === "token" && a.targetId ? (
+                  <a href={`/admin/tokens/${a.targetId}`}>{a.targetId}</a>
+                ) : (
+                  (a.targetId ?? "—")
+                )}
+              </td>
+              <td class="hide-sm wrap-any mono small">{a.details ? JSON.stringify(a.details) : ""}</td>
+            </tr>
+          ))}
+        </Table>
       )}
       {nextCursor ? (
         <div class="pager">

@@ -13,6 +13,42 @@ const MetadataField: FC<{ value: string; error?: string }> = ({ value, error }) 
   </Field>
 );
 
+/** The two ways to set an expiry: a duration, or an instant (the route takes the duration when both are given). */
+const ExpiryFields: FC<{ durationLabel: string; values: Values; errors: Record<string, string> }> = ({
+  durationLabel,
+  values,
+  errors,
+}) => (
+  <div class="form-grid">
+    <Field
+      name="duration_minutes"
+      label={durationLabel}
+      hint="1 … 525600 (one year). 60 = 1 hour, 1440 = 1 day."
+      error={errors.duration_minutes}
+    >
+      <input
+        {...inputAttrs("duration_minutes", errors, true)}
+        type="number"
+        min={1}
+        max={525600}
+        value={values.duration_minutes ?? ""}
+      />
+    </Field>
+    <Field
+      name="expires_at"
+      label="Or expires at (UTC)"
+      hint="Leave the duration empty to use this."
+      error={errors.expires_at}
+    >
+      <input
+        {...inputAttrs("expires_at", errors, true)}
+        type="datetime-local"
+        value={values.expires_at ?? ""}
+      />
+    </Field>
+  </div>
+);
+
 export const TokenForm: FC<{
   csrf: string;
   projects: ProjectName[];
@@ -55,34 +91,7 @@ export const TokenForm: FC<{
         </div>
         <fieldset>
           <legend>Lifetime</legend>
-          <div class="form-grid">
-            <Field
-              name="duration_minutes"
-              label="Duration (minutes)"
-              hint="1 … 525600 (one year). 60 = 1 hour, 1440 = 1 day."
-              error={errors.duration_minutes}
-            >
-              <input
-                {...inputAttrs("duration_minutes", errors, true)}
-                type="number"
-                min={1}
-                max={525600}
-                value={v("duration_minutes")}
-              />
-            </Field>
-            <Field
-              name="expires_at"
-              label="Or expires at (UTC)"
-              hint="Leave the duration empty to use this."
-              error={errors.expires_at}
-            >
-              <input
-                {...inputAttrs("expires_at", errors, true)}
-                type="datetime-local"
-                value={v("expires_at")}
-              />
-            </Field>
-          </div>
+          <ExpiryFields durationLabel="Duration (minutes)" values={values} errors={errors} />
         </fieldset>
         <fieldset>
           <legend>Limits (empty = unlimited, or the project's default)</legend>
@@ -199,34 +208,7 @@ export const TokenEditForm: FC<{
             Now expires <Time ms={t.expires_at} /> (<Time ms={t.expires_at} relative />
             ).
           </p>
-          <div class="form-grid">
-            <Field
-              name="duration_minutes"
-              label="Duration from now (minutes)"
-              hint="1 … 525600 (one year). 60 = 1 hour, 1440 = 1 day."
-              error={errors.duration_minutes}
-            >
-              <input
-                {...inputAttrs("duration_minutes", errors, true)}
-                type="number"
-                min={1}
-                max={525600}
-                value={v("duration_minutes")}
-              />
-            </Field>
-            <Field
-              name="expires_at"
-              label="Or expires at (UTC)"
-              hint="Leave the duration empty to use this."
-              error={errors.expires_at}
-            >
-              <input
-                {...inputAttrs("expires_at", errors, true)}
-                type="datetime-local"
-                value={v("expires_at")}
-              />
-            </Field>
-          </div>
+          <ExpiryFields durationLabel="Duration from now (minutes)" values={values} errors={errors} />
         </fieldset>
         <fieldset>
           <legend>Limits (empty = unlimited)</legend>

@@ -17,6 +17,7 @@ import {
   Time,
 } from "../layout";
 import { LiveAllowance } from "./allowance";
+import { ProjectFilter, Table } from "./common";
 import { RangeTabs, UsageCharts } from "./dashboard";
 import { EventTable } from "./logs";
 
@@ -51,16 +52,7 @@ export const TokenList: FC<{
         </div>
       </div>
       <form method="get" action="/admin/tokens" class="filters card">
-        <Field name="project_id" label="Project">
-          <select {...inputAttrs("project_id")}>
-            <option value="">All projects</option>
-            {projects.map((p) => (
-              <option value={p.id} selected={p.id === filters.project_id}>
-                {p.name}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <ProjectFilter projects={projects} selected={filters.project_id} />
         <Field name="status" label="Status">
           <select {...inputAttrs("status")}>
             <option value="">Any status</option>
@@ -87,61 +79,56 @@ export const TokenList: FC<{
         {tokens.length === 0 ? (
           <Empty>No tokens match these filters.</Empty>
         ) : (
-          <div class="table-wrap">
-            <table>
-              <thead>
+          <Table
+            head={
+              <>
+                <th>Token</th>
+                <th>Status</th>
+                <th class="hide-sm">Project</th>
+                <th>Expires</th>
+                <th class="num">Requests</th>
+                <th class="hide-sm">Last used</th>
+                <th>
+                  <span class="sr-only">Actions</span>
+                </th>
+              </>
+            }
+          >
+            {tokens.map((t) => {
+              const status = tokenStatus(t);
+              return (
                 <tr>
-                  <th>Token</th>
-                  <th>Status</th>
-                  <th class="hide-sm">Project</th>
-                  <th>Expires</th>
-                  <th class="num">Requests</th>
-                  <th class="hide-sm">Last used</th>
-                  <th>
-                    <span class="sr-only">Actions</span>
-                  </th>
+                  <td class="wrap-any">
+                    <a href={`/admin/tokens/${t.id}`}>{t.name ?? <span class="mono">{t.tokenHint}</span>}</a>
+                    {t.name ? <span class="sub mono">{t.tokenHint}</span> : null}
+                  </td>
+                  <td>
+                    <Badge status={status} />
+                  </td>
+                  <td class="hide-sm wrap-any">
+                    <a href={`/admin/projects/${t.projectId}`}>{names.get(t.projectId) ?? t.projectId}</a>
+                  </td>
+                  <td>
+                    <Time ms={t.expiresAt} relative />
+                  </td>
+                  <td class="num">
+                    {fmtInt(t.requestCount)}
+                    {t.maxRequests !== null ? <span class="sub">of {fmtInt(t.maxRequests)}</span> : null}
+                  </td>
+                  <td class="hide-sm">
+                    <Time ms={t.lastUsedAt} relative />
+                  </td>
+                  <td>
+                    {status === "active" || status === "inactive" || status === "expired" ? (
+                      <a class="btn small" href={`/admin/tokens/${t.id}/revoke`}>
+                        Revoke
+                      </a>
+                    ) : null}
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {tokens.map((t) => {
-                  const status = tokenStatus(t);
-                  return (
-                    <tr>
-                      <td class="wrap-any">
-                        <a href={`/admin/tokens/${t.id}`}>
-                          {t.name ?? <span class="mono">{t.tokenHint}</span>}
-                        </a>
-                        {t.name ? <span class="sub mono">{t.tokenHint}</span> : null}
-                      </td>
-                      <td>
-                        <Badge status={status} />
-                      </td>
-                      <td class="hide-sm wrap-any">
-                        <a href={`/admin/projects/${t.projectId}`}>{names.get(t.projectId) ?? t.projectId}</a>
-                      </td>
-                      <td>
-                        <Time ms={t.expiresAt} relative />
-                      </td>
-                      <td class="num">
-                        {fmtInt(t.requestCount)}
-                        {t.maxRequests !== null ? <span class="sub">of {fmtInt(t.maxRequests)}</span> : null}
-                      </td>
-                      <td class="hide-sm">
-                        <Time ms={t.lastUsedAt} relative />
-                      </td>
-                      <td>
-                        {status === "active" || status === "inactive" || status === "expired" ? (
-                          <a class="btn small" href={`/admin/tokens/${t.id}/revoke`}>
-                            Revoke
-                          </a>
-                        ) : null}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
+              );
+            })}
+          </Table>
         )}
         {nextCursor ? (
           <div class="pager">

@@ -1,29 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Command } from "commander";
+import type { UsageEvent } from "../../src/usage/event";
 import type { ManagementClient, Query } from "../client";
 import { action } from "../context";
 import { type Column, note, print, printJson, renderTable } from "../output";
 import { durationMs, positiveInt, timeArg } from "../parse";
 import { resolveProjectId } from "./projects";
 
-export type RequestEvent = {
-  id: string;
-  timestamp: string;
-  token_id: string | null;
-  project_id: string | null;
-  method: string;
-  path: string;
-  status: number;
-  duration_ms: number;
-  ttfb_ms: number | null;
-  model: string | null;
-  usage: { total_tokens?: number } | null;
-  cost_usd: number | null;
-  error: string | null;
-  [k: string]: unknown;
-};
-
-const columns: Column<RequestEvent>[] = [
+const columns: Column<UsageEvent>[] = [
   { header: "time", value: (e) => e.timestamp },
   { header: "status", value: (e) => e.status, align: "right" },
   { header: "method", value: (e) => e.method },
@@ -39,12 +23,12 @@ const columns: Column<RequestEvent>[] = [
 /** Pages the API may return short (it reads a bounded number of R2 objects per call): follow the cursor. */
 const MAX_PAGES = 20;
 
-async function fetchEvents(client: ManagementClient, query: Query): Promise<RequestEvent[]> {
+async function fetchEvents(client: ManagementClient, query: Query): Promise<UsageEvent[]> {
   const wanted = Number(query.limit ?? 50);
-  const events: RequestEvent[] = [];
+  const events: UsageEvent[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < MAX_PAGES && events.length < wanted; page++) {
-    const answer = await client.get<{ data?: RequestEvent[]; next_cursor?: string | null } | RequestEvent[]>(
+    const answer = await client.get<{ data?: UsageEvent[]; next_cursor?: string | null } | UsageEvent[]>(
       "/manage/events",
       cursor ? { ...query, cursor, limit: wanted - events.length } : query,
     );
@@ -94,7 +78,7 @@ export function eventsCommand(): Command {
         };
         const seen = new Set<string>();
         let newest = 0;
-        const emit = (events: RequestEvent[], header: boolean) => {
+        const emit = (events: UsageEvent[], header: boolean) => {
           const fresh = events.filter((e) => !seen.has(e.id)).reverse();
           for (const e of fresh) {
             seen.add(e.id);

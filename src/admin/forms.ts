@@ -203,3 +203,48 @@ export async function audited<T>(
     throw err;
   }
 }
+
+/** The two admin resources whose routes share the save/activate flow (`/admin/<kind>s/:id`, `<kind>_…` flashes). */
+type Kind = "project" | "token";
+
+/**
+ * Saves what an edit form changed, audited as `<kind>.update`; an unchanged form writes nothing and says so.
+ * Callers `return await` it inside their try so a refused save re-renders the form.
+ */
+export async function saveChanges<P extends object>(
+  c: Context<AdminEnv>,
+  kind: Kind,
+  id: string,
+  patch: P,
+  save: (patch: P) => Promise<unknown>,
+): Promise<Response> {
+  if (Object.keys(patch).length === 0) return c.redirect(`/admin/${kind}s/${id}?msg=${kind}_unchanged`, 303);
+  await audited(
+    c,
+    `${kind}.update`,
+    kind,
+    id,
+    () => save(patch),
+    () => ({ details: { fields: Object.keys(patch) } }),
+  );
+  return c.redirect(`/admin/${kind}s/${id}?msg=${kind}_saved`, 303);
+}
+
+/** POST `/:id/active`: (de)activates from the form's `active` field, audited as `<kind>.update`. */
+export async function setActive(
+  c: Context<AdminEnv>,
+  kind: Kind,
+  id: string,
+  save: (patch: { is_active: boolean }) => Promise<unknown>,
+): Promise<Response> {
+  const active = (await readForm(c)).active === "true";
+  await audited(
+    c,
+    `${kind}.update`,
+    kind,
+    id,
+    () => save({ is_active: active }),
+    () => ({ details: { fields: ["is_active"], is_active: active } }),
+  );
+  return c.redirect(`/admin/${kind}s/${id}?msg=${kind}_${active ? "activated" : "deactivated"}`, 303);
+}

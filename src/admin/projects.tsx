@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { ConfirmPage } from "../../admin-ui/pages/common";
-import { ProjectDetail, ProjectForm, ProjectList } from "../../admin-ui/pages/projects";
+import { ProjectForm } from "../../admin-ui/pages/project-form";
+import { ProjectDetail, ProjectList } from "../../admin-ui/pages/projects";
 import { parseWith, readParam } from "../lib/validate";
 import { listProjects } from "../projects/repo";
 import { ProjectCreate, ProjectId, ProjectPatch, toProject } from "../projects/schema";
@@ -13,91 +14,10 @@ import {
   revokeProjectTokens,
 } from "../projects/service";
 import { getDb } from "../storage/db";
-import type { Project, RateWindow } from "../storage/schema";
 import type { AdminEnv } from "./context";
-import {
-  audited,
-  changedOnly,
-  errorText,
-  type Form,
-  fieldErrors,
-  flashFrom,
-  jsonObject,
-  list,
-  num,
-  numValue,
-  rateWindows,
-  rateWindowValues,
-  readForm,
-  text,
-} from "./forms";
+import { audited, changedOnly, errorText, flashFrom, readForm, saveChanges, setActive } from "./forms";
+import { formErrors, projectFields, projectValues } from "./project-form";
 import { activeTokenCountOfProject, isRange, tokenCountsByProject, usageSeries } from "./stats";
-
-/** The editable fields of the project form, as the management API's body (null clears). */
-function projectFields(f: Form) {
-  return {
-    name: text(f, "name"),
-    provider: text(f, "provider"),
-    base_url: text(f, "base_url"),
-    description: text(f, "description") ?? null,
-    metadata: jsonObject(f, "metadata") ?? null,
-    allowed_models: list(f, "allowed_models") ?? null,
-    allowed_origins: list(f, "allowed_origins") ?? null,
-    max_requests: num(f, "max_requests") ?? null,
-    max_tokens: num(f, "max_tokens") ?? null,
-    max_cost_usd: num(f, "max_cost_usd") ?? null,
-    token_defaults: tokenDefaults(f),
-  };
-}
-
-/** Form prefix of the `token_defaults` fields, so their errors land beside them. */
-const TD = "td_";
-
-/** The defaults for new tokens; only the fields typed in (empty = no default), null when none is. */
-function tokenDefaults(f: Form) {
-  const d = {
-    duration_minutes: num(f, `${TD}duration_minutes`),
-    max_requests: num(f, `${TD}max_requests`),
-    rate_limit: rateWindows(f, TD),
-    max_tokens: num(f, `${TD}max_tokens`),
-    max_cost_usd: num(f, `${TD}max_cost_usd`),
-    allowed_models: list(f, `${TD}allowed_models`),
-  };
-  const set = Object.entries(d).filter(([, v]) => v !== undefined);
-  return set.length ? Object.fromEntries(set) : null;
-}
-
-/** A stored number field of `token_defaults` as a form value. */
-const defaultNum = (d: Record<string, unknown> | null, k: string) => {
-  const v = d?.[k];
-  return typeof v === "number" ? String(v) : "";
-};
-
-/** The edit form filled with the project's current values. */
-function projectValues(p: Project): Form {
-  const d = p.tokenDefaults;
-  const windows = Array.isArray(d?.rate_limit) ? (d.rate_limit as RateWindow[]) : null;
-  return {
-    name: p.name,
-    provider: p.provider,
-    base_url: p.baseUrl,
-    description: p.description ?? "",
-    metadata: p.metadata ? JSON.stringify(p.metadata, null, 2) : "",
-    allowed_models: (p.allowedModels ?? []).join("\n"),
-    allowed_origins: (p.allowedOrigins ?? []).join("\n"),
-    max_requests: numValue(p.maxRequests),
-    max_tokens: numValue(p.maxTotalTokens),
-    max_cost_usd: numValue(p.maxCostUsd),
-    [`${TD}duration_minutes`]: defaultNum(d, "duration_minutes"),
-    [`${TD}max_requests`]: defaultNum(d, "max_requests"),
-    [`${TD}max_tokens`]: defaultNum(d, "max_tokens"),
-    [`${TD}max_cost_usd`]: defaultNum(d, "max_cost_usd"),
-    [`${TD}allowed_models`]: Array.isArray(d?.allowed_models) ? d.allowed_models.join("\n") : "",
-    ...rateWindowValues(windows, TD),
-  };
-}
-
-const formErrors = (err: unknown) => fieldErrors(err, { token_defaults: TD });
 
 export const projectRoutes = new Hono<AdminEnv>()
   .get("/", async (c) => {
@@ -180,21 +100,9 @@ export const projectRoutes = new Hono<AdminEnv>()
     const form = await readForm(c);
     try {
       const parsed = parseWith(ProjectPatch, projectFields(form), "form");
-      const patch = changedOnly(parsed, toProject(project));
-      if (Object.keys(patch).length === 0) {
-        return c.redirect(`/admin/projects/${project.id}?msg=project_unchanged`, 303);
-      }
-      await audited(
-        c,
-        "project.update",
-        "project",
-        project.id,
-        () => patchProject(c.env, project.id, patch),
-        () => ({
-          details: { fields: Object.keys(patch) },
-        }),
+      return await saveChanges(c, "project", project.id, changedOnly(parsed, toProject(project)), (patch) =>
+        patchProject(c.env, project.id, patch),
       );
-      return c.redirect(`/admin/projects/${project.id}?msg=project_saved`, 303);
     } catch (err) {
       return c.html(
         <ProjectForm
@@ -208,23 +116,9 @@ export const projectRoutes = new Hono<AdminEnv>()
       );
     }
   })
-  .post("/:id/active", async (c) => {
+  .post("/:id/active", (c) => {
     const id = readParam(c, "id", ProjectId);
-    const active = (await readForm(c)).active === "true";
-    await audited(
-      c,
-      "project.update",
-      "project",
-      id,
-      () => patchProject(c.env, id, { is_active: active }),
-      () => ({
-        details: { fields: ["is_active"], is_active: active },
-      }),
-    );
-    return c.redirect(
-      `/admin/projects/${id}?msg=${active ? "project_activated" : "project_deactivated"}`,
-      303,
-    );
+    return setActive(c, "project", id, (patch) => patchProject(c.env, id, patch));
   })
   .post("/:id/key", async (c) => {
     const project = await requireProject(c.env, readParam(c, "id", ProjectId));

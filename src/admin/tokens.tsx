@@ -26,6 +26,8 @@ import {
   rateWindows,
   rateWindowValues,
   readForm,
+  saveChanges,
+  setActive,
   text,
   utcInstant,
 } from "./forms";
@@ -195,18 +197,9 @@ export const tokenRoutes = new Hono<AdminEnv>()
     const form = await readForm(c);
     try {
       const parsed = parseWith(TokenPatch, tokenPatchInput(form), "form");
-      const patch = changedOnly(parsed, toToken(row));
-      if (Object.keys(patch).length === 0)
-        return c.redirect(`/admin/tokens/${row.id}?msg=token_unchanged`, 303);
-      await audited(
-        c,
-        "token.update",
-        "token",
-        row.id,
-        () => patchToken(c.env, row.id, patch),
-        () => ({ details: { fields: Object.keys(patch) } }),
+      return await saveChanges(c, "token", row.id, changedOnly(parsed, toToken(row)), (patch) =>
+        patchToken(c.env, row.id, patch),
       );
-      return c.redirect(`/admin/tokens/${row.id}?msg=token_saved`, 303);
     } catch (err) {
       const project = await requireProject(c.env, row.projectId);
       return c.html(
@@ -222,18 +215,9 @@ export const tokenRoutes = new Hono<AdminEnv>()
       );
     }
   })
-  .post("/:id/active", async (c) => {
+  .post("/:id/active", (c) => {
     const id = readParam(c, "id", Uuid);
-    const active = (await readForm(c)).active === "true";
-    await audited(
-      c,
-      "token.update",
-      "token",
-      id,
-      () => patchToken(c.env, id, { is_active: active }),
-      () => ({ details: { fields: ["is_active"], is_active: active } }),
-    );
-    return c.redirect(`/admin/tokens/${id}?msg=${active ? "token_activated" : "token_deactivated"}`, 303);
+    return setActive(c, "token", id, (patch) => patchToken(c.env, id, patch));
   })
   .get("/:id/revoke", async (c) => {
     const token = await requireToken(c.env, readParam(c, "id", Uuid));

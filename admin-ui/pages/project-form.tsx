@@ -1,0 +1,167 @@
+import type { FC } from "hono/jsx";
+import type { Project } from "../../src/storage/schema";
+import { Alert, CsrfField, Field, inputAttrs, Layout } from "../layout";
+import { LimitFields } from "./limit-fields";
+
+type Values = Record<string, string>;
+
+export const ProjectForm: FC<{
+  csrf: string;
+  project?: Project;
+  values: Values;
+  errors?: Record<string, string>;
+  error?: string;
+}> = ({ csrf, project, values, errors = {}, error }) => {
+  const title = project ? `Edit ${project.name}` : "New project";
+  return (
+    <Layout title={title} nav="projects" csrf={csrf}>
+      <h1>{title}</h1>
+      {error ? <Alert kind="error">{error}</Alert> : null}
+      <form method="post" action={project ? `/admin/projects/${project.id}` : "/admin/projects"} class="card">
+        <CsrfField token={csrf} />
+        <div class="form-grid">
+          <Field name="name" label="Name" error={errors.name}>
+            <input {...inputAttrs("name", errors)} value={values.name ?? ""} required maxlength={200} />
+          </Field>
+          <Field name="provider" label="Provider" error={errors.provider}>
+            <select {...inputAttrs("provider", errors)}>
+              {["openai", "openai-compatible"].map((p) => (
+                <option value={p} selected={values.provider === p}>
+                  {p}
+                </option>
+              ))}
+            </select>
+          </Field>
+        </div>
+        {project ? null : (
+          <Field
+            name="api_key"
+            label="Upstream API key"
+            hint="Stored encrypted. It is never shown again, only a masked hint."
+            error={errors.api_key}
+          >
+            <input {...inputAttrs("api_key", errors, true)} type="password" autocomplete="off" required />
+          </Field>
+        )}
+        <Field
+          name="base_url"
+          label="Base URL"
+          hint="Default: https://api.openai.com/v1"
+          error={errors.base_url}
+        >
+          <input
+            {...inputAttrs("base_url", errors, true)}
+            type="url"
+            value={values.base_url ?? ""}
+            placeholder="https://api.openai.com/v1"
+          />
+        </Field>
+        <Field name="description" label="Description" error={errors.description}>
+          <input {...inputAttrs("description", errors)} value={values.description ?? ""} maxlength={2000} />
+        </Field>
+        <div class="form-grid">
+          <Field
+            name="allowed_models"
+            label="Allowed models"
+            hint="One per line or comma-separated; empty = all models."
+            error={errors.allowed_models}
+          >
+            <textarea {...inputAttrs("allowed_models", errors, true)}>{values.allowed_models ?? ""}</textarea>
+          </Field>
+          <Field
+            name="allowed_origins"
+            label="Allowed browser origins"
+            hint="e.g. https://app.example.com; empty = any origin."
+            error={errors.allowed_origins}
+          >
+            <textarea {...inputAttrs("allowed_origins", errors, true)}>
+              {values.allowed_origins ?? ""}
+            </textarea>
+          </Field>
+        </div>
+        <Field
+          name="metadata"
+          label="Metadata (JSON object)"
+          hint='e.g. {"team": "ml"}'
+          error={errors.metadata}
+        >
+          <textarea {...inputAttrs("metadata", errors, true)}>{values.metadata ?? ""}</textarea>
+        </Field>
+        <fieldset>
+          <legend>Project-wide caps (all its tokens together; empty = none)</legend>
+          <div class="form-grid">
+            <Field name="max_requests" label="Project max requests" error={errors.max_requests}>
+              <input
+                {...inputAttrs("max_requests", errors)}
+                type="number"
+                min={1}
+                value={values.max_requests ?? ""}
+              />
+            </Field>
+            <Field
+              name="max_tokens"
+              label="Project token budget"
+              hint="Prompt + completion tokens."
+              error={errors.max_tokens}
+            >
+              <input
+                {...inputAttrs("max_tokens", errors, true)}
+                type="number"
+                min={1}
+                value={values.max_tokens ?? ""}
+              />
+            </Field>
+            <Field name="max_cost_usd" label="Project cost budget (USD)" error={errors.max_cost_usd}>
+              <input
+                {...inputAttrs("max_cost_usd", errors)}
+                type="number"
+                min={0}
+                step="any"
+                value={values.max_cost_usd ?? ""}
+              />
+            </Field>
+          </div>
+        </fieldset>
+        <fieldset>
+          <legend>Defaults for new tokens (empty = no default)</legend>
+          <p class="muted small">
+            Applied when a token is created; whatever the create request sets itself wins. Existing tokens
+            keep their limits.
+          </p>
+          {errors.token_defaults ? (
+            <div class="field err" role="alert">{`Defaults: ${errors.token_defaults}`}</div>
+          ) : null}
+          <Field
+            name="td_duration_minutes"
+            label="Default duration (minutes)"
+            hint="1 … 525600. Without it, new tokens live 60 minutes."
+            error={errors.td_duration_minutes}
+          >
+            <input
+              {...inputAttrs("td_duration_minutes", errors, true)}
+              type="number"
+              min={1}
+              max={525600}
+              value={values.td_duration_minutes ?? ""}
+            />
+          </Field>
+          <LimitFields
+            values={values}
+            errors={errors}
+            prefix="td_"
+            label="Default "
+            modelsHint="One per line or comma-separated; empty = no default."
+          />
+        </fieldset>
+        <div class="row">
+          <button type="submit" class="primary">
+            {project ? "Save" : "Create project"}
+          </button>
+          <a class="btn" href={project ? `/admin/projects/${project.id}` : "/admin/projects"}>
+            Cancel
+          </a>
+        </div>
+      </form>
+    </Layout>
+  );
+};

@@ -1,0 +1,78 @@
+import type { Project, RateWindow } from "../storage/schema";
+import {
+  type Form,
+  fieldErrors,
+  jsonObject,
+  list,
+  num,
+  numValue,
+  rateWindows,
+  rateWindowValues,
+  text,
+} from "./forms";
+
+/** The editable fields of the project form, as the management API's body (null clears). */
+export function projectFields(f: Form) {
+  return {
+    name: text(f, "name"),
+    provider: text(f, "provider"),
+    base_url: text(f, "base_url"),
+    description: text(f, "description") ?? null,
+    metadata: jsonObject(f, "metadata") ?? null,
+    allowed_models: list(f, "allowed_models") ?? null,
+    allowed_origins: list(f, "allowed_origins") ?? null,
+    max_requests: num(f, "max_requests") ?? null,
+    max_tokens: num(f, "max_tokens") ?? null,
+    max_cost_usd: num(f, "max_cost_usd") ?? null,
+    token_defaults: tokenDefaults(f),
+  };
+}
+
+/** Form prefix of the `token_defaults` fields, so their errors land beside them. */
+const TD = "td_";
+
+/** The defaults for new tokens; only the fields typed in (empty = no default), null when none is. */
+function tokenDefaults(f: Form) {
+  const d = {
+    duration_minutes: num(f, `${TD}duration_minutes`),
+    max_requests: num(f, `${TD}max_requests`),
+    rate_limit: rateWindows(f, TD),
+    max_tokens: num(f, `${TD}max_tokens`),
+    max_cost_usd: num(f, `${TD}max_cost_usd`),
+    allowed_models: list(f, `${TD}allowed_models`),
+  };
+  const set = Object.entries(d).filter(([, v]) => v !== undefined);
+  return set.length ? Object.fromEntries(set) : null;
+}
+
+/** A stored number field of `token_defaults` as a form value. */
+const defaultNum = (d: Record<string, unknown> | null, k: string) => {
+  const v = d?.[k];
+  return typeof v === "number" ? String(v) : "";
+};
+
+/** The edit form filled with the project's current values. */
+export function projectValues(p: Project): Form {
+  const d = p.tokenDefaults;
+  const windows = Array.isArray(d?.rate_limit) ? (d.rate_limit as RateWindow[]) : null;
+  return {
+    name: p.name,
+    provider: p.provider,
+    base_url: p.baseUrl,
+    description: p.description ?? "",
+    metadata: p.metadata ? JSON.stringify(p.metadata, null, 2) : "",
+    allowed_models: (p.allowedModels ?? []).join("\n"),
+    allowed_origins: (p.allowedOrigins ?? []).join("\n"),
+    max_requests: numValue(p.maxRequests),
+    max_tokens: numValue(p.maxTotalTokens),
+    max_cost_usd: numValue(p.maxCostUsd),
+    [`${TD}duration_minutes`]: defaultNum(d, "duration_minutes"),
+    [`${TD}max_requests`]: defaultNum(d, "max_requests"),
+    [`${TD}max_tokens`]: defaultNum(d, "max_tokens"),
+    [`${TD}max_cost_usd`]: defaultNum(d, "max_cost_usd"),
+    [`${TD}allowed_models`]: Array.isArray(d?.allowed_models) ? d.allowed_models.join("\n") : "",
+    ...rateWindowValues(windows, TD),
+  };
+}
+
+export const formErrors = (err: unknown) => fieldErrors(err, { token_defaults: TD });
