@@ -1,3 +1,4 @@
+import { BoundedMap } from "../lib/bounded-map";
 import { type Admission, type AdmitInput, admittedFrom, decide, type TokenConfig } from "./admission";
 import { EMPTY_LEDGER } from "./budget";
 
@@ -15,7 +16,7 @@ const MAX_ENTRIES = 10_000;
 const NOTHING_COUNTED = { ledger: EMPTY_LEDGER, windowLog: [] as readonly number[] };
 
 type Entry = { config: TokenConfig; until: number; uncounted: number };
-const entries = new Map<string, Entry>();
+const entries = new BoundedMap<string, Entry>(MAX_ENTRIES);
 
 function cacheMs(env: Env): number {
   const ms = Number(env.ADMISSION_CACHE_MS ?? DEFAULT_CACHE_MS);
@@ -35,15 +36,13 @@ function takeUncounted(tokenHash: string): number {
 /** Counts what this isolate admitted on its own once the entry lapses, if no admission call took it. */
 async function flushLater(env: Env, tokenHash: string, at: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
-  const n = takeUncounted(tokenHash);
-  if (n > 0) await tokenObject(env, tokenHash).countServed(n);
+  await flushServed(env, tokenHash);
 }
 
 function remember(tokenHash: string, config: TokenConfig, now: number, ms: number): void {
   if (ms <= 0) return;
   const uncounted = entries.get(tokenHash)?.uncounted ?? 0;
   entries.delete(tokenHash);
-  if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value!);
   entries.set(tokenHash, { config, until: now + ms, uncounted });
 }
 
