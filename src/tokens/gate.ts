@@ -23,7 +23,9 @@ function cacheMs(env: Env): number {
   return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), MAX_CACHE_MS) : DEFAULT_CACHE_MS;
 }
 
-const tokenObject = (env: Env, tokenHash: string) => env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash));
+/** The Durable Object of a token, named by the token's hash. */
+export const tokenObject = (env: Env, tokenHash: string) =>
+  env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash));
 
 function takeUncounted(tokenHash: string): number {
   const entry = entries.get(tokenHash);

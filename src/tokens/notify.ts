@@ -1,9 +1,5 @@
 import type { TokenLiveState } from "./durable";
-import { flushServed, forgetTokens } from "./gate";
-
-function stubFor(env: Env, tokenHash: string) {
-  return env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash));
-}
+import { flushServed, forgetTokens, tokenObject } from "./gate";
 
 /**
  * Tells the Durable Objects of changed tokens to re-read D1, so the change applies to their next request.
@@ -17,15 +13,11 @@ export async function reloadTokenObjects(
   const live = changed.filter((t) => t.firstUsedAt !== null);
   // Bounded fan-out: a project with many used tokens should not open thousands of calls at once.
   for (let i = 0; i < live.length; i += 50) {
-    await Promise.all(live.slice(i, i + 50).map((t) => stubFor(env, t.tokenHash).reload()));
+    await Promise.all(live.slice(i, i + 50).map((t) => tokenObject(env, t.tokenHash).reload()));
   }
 }
 
 export async function readTokenObject(env: Env, tokenHash: string): Promise<TokenLiveState> {
   await flushServed(env, tokenHash);
-  return stubFor(env, tokenHash).state();
-}
-
-export function tokenObject(env: Env, tokenHash: string) {
-  return stubFor(env, tokenHash);
+  return tokenObject(env, tokenHash).state();
 }

@@ -1,4 +1,5 @@
 import { writeAnalytics } from "../metrics/analytics";
+import { tokenObject } from "../tokens/gate";
 import { batcherFor } from "./batcher";
 import type { EventDraft, UsageEvent } from "./event";
 import { costUsd } from "./pricing";
@@ -74,7 +75,7 @@ export async function completeRequest(env: Env, draft: EventDraft, tokenHash?: s
   const settle = async () => {
     if (!draft.reservationId || !tokenHash) return;
     const actual = { totalTokens: event.usage?.total_tokens ?? 0, costUsd: event.cost_usd };
-    await env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash)).settle(draft.reservationId, actual);
+    await tokenObject(env, tokenHash).settle(draft.reservationId, actual);
   };
   // The batcher never rejects: a lost batch is logged there, event by event.
   const [settled] = await Promise.allSettled([settle(), queue.push(event satisfies UsageMessage)]);
