@@ -70,10 +70,16 @@ export function admitToken(
 }
 
 async function admitFromObject(env: Env, tokenHash: string, input: AdmitInput): Promise<Admission> {
-  const admission = await tokenObject(env, tokenHash).admit({
-    ...input,
-    alsoCounted: takeUncounted(tokenHash),
-  });
+  const alsoCounted = takeUncounted(tokenHash);
+  let admission: Admission;
+  try {
+    admission = await tokenObject(env, tokenHash).admit({ ...input, alsoCounted });
+  } catch (err) {
+    // The object never heard of them: keep the requests this isolate served for the next call.
+    const entry = entries.get(tokenHash);
+    if (entry) entry.uncounted += alsoCounted;
+    throw err;
+  }
   if (admission.ok && admission.reusable) remember(tokenHash, admission.reusable, Date.now(), cacheMs(env));
   else entries.delete(tokenHash);
   return admission;
