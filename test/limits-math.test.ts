@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { EMPTY_LEDGER, type Limits, limitRefusal, remaining, tighter, toNanos } from "../src/limits/budget";
+import { declaredMaxOutput, reserveFor, utf8Length } from "../src/limits/reserve";
+import { checkWindows, logCapacity, retryAfterSeconds, windowStates } from "../src/limits/windows";
 import { type Admitted, modelAllowed } from "../src/tokens/admission";
 import { allowanceHeaders, refusalHeaders } from "../src/tokens/allowance";
-import { EMPTY_LEDGER, type Limits, limitRefusal, remaining, tighter, toNanos } from "../src/tokens/budget";
-import { declaredMaxOutput, reserveFor, utf8Length } from "../src/tokens/reserve";
-import { checkWindows, logCapacity, retryAfterSeconds, windowStates } from "../src/tokens/windows";
 
 const w = (requests: number, window_seconds: number) => ({ requests, window_seconds });
 

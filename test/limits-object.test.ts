@@ -6,13 +6,13 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import { toNanos } from "../src/limits/budget";
+import { LedgerStore } from "../src/limits/ledger-store";
+import { reserveFor } from "../src/limits/reserve";
+import { WindowLog } from "../src/limits/window-log";
 import type { Admission } from "../src/tokens/admission";
-import { toNanos } from "../src/tokens/budget";
 import type { TokenState } from "../src/tokens/durable";
-import { LedgerStore } from "../src/tokens/ledger-store";
-import { reserveFor } from "../src/tokens/reserve";
 import { hashToken } from "../src/tokens/secret";
-import { WindowLog } from "../src/tokens/window-log";
 import { completeRequest } from "../src/usage/record";
 import { createProject, createToken, json, manage } from "./helpers";
 

@@ -4,10 +4,10 @@ import { checkAllowed, compileAllowlist, DEFAULT_ALLOWLIST } from "../src/proxy/
 import { credentialOf } from "../src/proxy/auth";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "../src/proxy/headers";
 import { isProxyPath } from "../src/proxy/index";
+import { normaliseUsage, type Observed } from "../src/proxy/observe";
 import { parseApiPath } from "../src/proxy/path";
 import { SseParser } from "../src/proxy/sse";
 import { sseTap, type TapResult, usageFromTail } from "../src/proxy/tap";
-import { normaliseUsage, type Observed } from "../src/proxy/usage";
 import { generateTokenSecret } from "../src/tokens/secret";
 
 function codeOf(fn: () => unknown): string | null {

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { EMPTY_LEDGER } from "../src/limits/budget";
 import { decide, type TokenConfig } from "../src/tokens/admission";
-import { EMPTY_LEDGER } from "../src/tokens/budget";
 import { hashToken } from "../src/tokens/secret";
 import { createProject, createToken, manage } from "./helpers";
 

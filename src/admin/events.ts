@@ -1,6 +1,6 @@
 import { partitionOf } from "../usage/consumer";
 import type { UsageEvent } from "../usage/event";
-import { listEvents } from "../usage/events";
+import { listEvents } from "../usage/log-reader";
 
 /** Recent request events for the admin pages: the usage module's R2 reader (GET /manage/events), newest first. */
 export type EventFilter = {

@@ -2,7 +2,7 @@ import { deleteAuditBefore } from "../audit/repo";
 import { getDb } from "../storage/db";
 import { deleteExpiredTokens } from "../tokens/repo";
 import { flushObjects } from "../usage/consumer";
-import { deleteLedgerBefore, stalePendingKeys } from "../usage/ledger";
+import { deleteLedgerBefore, stalePendingKeys } from "../usage/event-ledger";
 import { deleteRollupsBefore } from "../usage/rollups";
 
 const DAY = 86_400_000;

@@ -6,8 +6,8 @@ import {
   limitRefusal,
   type Remaining,
   remaining,
-} from "../tokens/budget";
-import { LedgerStore } from "../tokens/ledger-store";
+} from "../limits/budget";
+import { LedgerStore } from "../limits/ledger-store";
 
 /** Fields of the project row the object needs: its limits travel with each call from the token's object. */
 export type ProjectAdmitInput = {

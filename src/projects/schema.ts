@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
+import { toUsd } from "../limits/budget";
 import type { Project as ProjectRow } from "../storage/schema";
-import { toUsd } from "../tokens/budget";
 import { limitFields } from "../tokens/schema";
 import type { ProjectLiveState } from "./durable";
 

@@ -1,6 +1,6 @@
 import { ApiError } from "../lib/errors";
 import { hashToken, isWellFormedToken } from "../tokens/secret";
-import { cachedTokenHash, rememberTokenHash } from "./cache";
+import { cachedTokenHash, rememberTokenHash } from "./isolate-caches";
 
 /**
  * The withering token of a request: `Authorization: Bearer`, else `api-key` (Azure SDKs), else

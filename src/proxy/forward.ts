@@ -3,11 +3,11 @@ import type { Admitted } from "../tokens/admission";
 import { allowanceHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
 import { addCors } from "./cors";
-import { type Outcome, type RequestFacts, requestDraft } from "./event";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers";
+import { emptyObserved } from "./observe";
 import type { Provider, UpstreamTarget } from "./providers";
+import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { JSON_COPY_CAP, observeJsonBytes, readJsonCopy, sseTap, type TapResult } from "./tap";
-import { emptyObserved } from "./usage";
 
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
 

@@ -1,18 +1,18 @@
 import { ApiError, errorResponse } from "../lib/errors";
+import { reserveFor } from "../limits/reserve";
 import type { Admitted, Refused } from "../tokens/admission";
+import { admitToken } from "../tokens/admission-cache";
 import { allowanceHeaders, refusalHeaders } from "../tokens/allowance";
-import { admitToken } from "../tokens/gate";
-import { reserveFor } from "../tokens/reserve";
 import { recordRequest } from "../usage/record";
 import { allowlistFor, checkAllowed } from "./allowlist";
 import { tokenHashOf } from "./auth";
 import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
-import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./cache";
 import { addCors, preflight } from "./cors";
-import { type RequestFacts, requestDraft } from "./event";
 import { forward } from "./forward";
+import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
 import { parseApiPath } from "./path";
 import { providerFor } from "./providers";
+import { type RequestFacts, requestDraft } from "./request-facts";
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
 

@@ -1,5 +1,11 @@
+import {
+  emptyObserved,
+  isUsageOnlyChunk,
+  type Observed,
+  observeJsonBody,
+  observeStreamEvent,
+} from "./observe";
 import { SseParser } from "./sse";
-import { emptyObserved, isUsageOnlyChunk, type Observed, observeJsonBody, observeStreamEvent } from "./usage";
 
 /**
  * How a tapped body ended. `observed()` does the remaining work (for JSON: parsing the copy), so the caller

@@ -1,6 +1,13 @@
+import {
+  type Amount,
+  type Ledger,
+  type Limits,
+  limitRefusal,
+  type Remaining,
+  toNanos,
+} from "../limits/budget";
+import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
 import type { RateWindow } from "../storage/schema";
-import { type Amount, type Ledger, type Limits, limitRefusal, type Remaining, toNanos } from "./budget";
-import { checkWindows, retryAfterSeconds, type WindowState } from "./windows";
 
 /** What the token's Durable Object knows about its token and project, loaded from D1. */
 export type TokenConfig = {
@@ -43,7 +50,7 @@ export type AdmitInput = {
    * `settle`). Absent when the proxy could not tell (not JSON, no model).
    */
   reserve?: { tokens: number; costUsd: number | null };
-  /** Requests an isolate admitted from its short-lived cache since it last asked (see gate.ts). */
+  /** Requests an isolate admitted from its short-lived cache since it last asked (see admission-cache.ts). */
   alsoCounted?: number;
 };
 
@@ -72,7 +79,7 @@ export type Admitted = {
   allowance: Allowance;
   /**
    * Set for a token with nothing to count (no request, window or budget limit, no project caps): its
-   * admission depends only on this configuration, so an isolate may reuse it for a moment (gate.ts).
+   * admission depends only on this configuration, so an isolate may reuse it for a moment (admission-cache.ts).
    */
   reusable?: TokenConfig;
 };

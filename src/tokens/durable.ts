@@ -1,4 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
+import { hasBudget, type Ledger, type Remaining, remaining, tighter } from "../limits/budget";
+import { LedgerStore } from "../limits/ledger-store";
+import { WindowLog } from "../limits/window-log";
+import { logCapacity, type WindowState, windowStates } from "../limits/windows";
 import type { ProjectAdmission, ProjectLiveState } from "../projects/durable";
 import { getDb } from "../storage/db";
 import {
@@ -15,11 +19,7 @@ import {
   type TokenConfig,
   tokenLimits,
 } from "./admission";
-import { hasBudget, type Ledger, type Remaining, remaining, tighter } from "./budget";
-import { LedgerStore } from "./ledger-store";
 import { loadTokenConfig, mirrorTokenCounters } from "./repo";
-import { WindowLog } from "./window-log";
-import { logCapacity, type WindowState, windowStates } from "./windows";
 
 /** How long after a request the counters are mirrored to D1 (batched, off the request path). */
 const MIRROR_DELAY_MS = 5_000;
@@ -183,7 +183,7 @@ export class TokenState extends DurableObject<Env> {
     this.armAlarm(now + MIRROR_DELAY_MS);
   }
 
-  /** Counts requests an isolate admitted from its cache when no admission call followed (gate.ts). */
+  /** Counts requests an isolate admitted from its cache when no admission call followed (admission-cache.ts). */
   async countServed(n: number): Promise<void> {
     if (this.config === undefined) await this.ctx.blockConcurrencyWhile(() => this.load());
     if (this.config && n > 0) this.addServed(n, this.config, this.clock());

@@ -1,5 +1,5 @@
+import { flushServed, forgetTokens, tokenObject } from "./admission-cache";
 import type { TokenLiveState } from "./durable";
-import { flushServed, forgetTokens, tokenObject } from "./gate";
 
 /**
  * Tells the Durable Objects of changed tokens to re-read D1, so the change applies to their next request.

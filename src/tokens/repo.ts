@@ -1,8 +1,8 @@
 import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import { hasLimits, type Ledger, type Limits, toUsd } from "../limits/budget";
 import type { Db } from "../storage/db";
 import { type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
 import type { TokenConfig } from "./admission";
-import { hasLimits, type Ledger, type Limits, toUsd } from "./budget";
 
 export type TokenStatus = "active" | "expired" | "revoked" | "inactive";
 

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { iso, Metadata, ModelList, Name, Timestamp, Uuid } from "../lib/schemas";
+import { toUsd } from "../limits/budget";
 import type { RateWindow, Token as TokenRow } from "../storage/schema";
-import { toUsd } from "./budget";
 import type { TokenLiveState } from "./durable";
 import { tokenStatus } from "./repo";
 

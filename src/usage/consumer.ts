@@ -1,6 +1,6 @@
 import { sha256Hex } from "../lib/crypto";
 import type { UsageEvent as UsageEventType } from "./event";
-import { clearLines, commitAttempt, type ObjectGroup, pendingKeysOf, pendingLines } from "./ledger";
+import { clearLines, commitAttempt, type ObjectGroup, pendingKeysOf, pendingLines } from "./event-ledger";
 import { RejectionSummary, UsageEvent } from "./schema";
 import type { RejectionSummary as Summary } from "./unidentified";
 

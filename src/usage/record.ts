@@ -1,5 +1,5 @@
 import { writeAnalytics } from "../metrics/analytics";
-import { tokenObject } from "../tokens/gate";
+import { tokenObject } from "../tokens/admission-cache";
 import { batcherFor } from "./batcher";
 import type { EventDraft, UsageEvent } from "./event";
 import { costUsd } from "./pricing";

@@ -4,7 +4,7 @@ import { ordered } from "../lib/schemas";
 import { readQuery } from "../lib/validate";
 import { type Operation, registerOperations } from "../manage/openapi";
 import { getDb } from "../storage/db";
-import { listEvents } from "./events";
+import { listEvents } from "./log-reader";
 import { queryRejections, queryUsage } from "./rollups";
 import { EventList, EventsQuery, RejectionList, RejectionsQuery, UsageList, UsageQuery } from "./schema";
 

@@ -74,7 +74,7 @@ async function* keysNewestFirst(bucket: R2Bucket, from: number, to: number, star
   }
 }
 
-/** Same rule as the rollups' `errors` (ledger.ts): a client leaving a stream is not an error. */
+/** Same rule as the rollups' `errors` (event-ledger.ts): a client leaving a stream is not an error. */
 const isError = (e: UsageEvent) => e.status >= 400 || (e.error !== null && e.error !== "client_closed");
 
 function statusMatches(e: UsageEvent, status: string | undefined): boolean {

@@ -1,5 +1,5 @@
 import type { EventDraft, Usage } from "../usage/event";
-import { TEXT_CAP } from "./usage";
+import { TEXT_CAP } from "./observe";
 
 /** What the proxy knows about a request as it goes, for its event. */
 export type RequestFacts = {

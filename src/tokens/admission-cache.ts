@@ -1,6 +1,6 @@
 import { BoundedMap } from "../lib/bounded-map";
+import { EMPTY_LEDGER } from "../limits/budget";
 import { type Admission, type AdmitInput, admittedFrom, decide, type TokenConfig } from "./admission";
-import { EMPTY_LEDGER } from "./budget";
 
 // Admission as the worker sees it. A token with something to count (requests, windows, budgets, project
 // caps) is decided by its Durable Object on every request: exact under any concurrency. A token with

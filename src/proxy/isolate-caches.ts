@@ -4,7 +4,7 @@ import { decryptSecret } from "../lib/crypto";
 // Per-isolate caches of the hot path that cannot go stale: the hash of a well-formed token secret (a pure
 // function of the secret), a token hash the Durable Object did not know
 // (secrets are random: an unknown hash never becomes a token), and the plaintext of an encrypted upstream
-// key (a rotated key has a new ciphertext). Admission has its own bounded reuse, in src/tokens/gate.ts.
+// key (a rotated key has a new ciphertext). Admission has its own bounded reuse, in src/tokens/admission-cache.ts.
 
 const unknownTokens = new BoundedMap<string, true>(10_000);
 

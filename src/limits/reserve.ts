@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
+import type { AdmitInput } from "../tokens/admission";
 import { type ModelPrice, modelPrice } from "../usage/pricing";
-import type { AdmitInput } from "./admission";
 
 /** The parts of a JSON request body that admission cares about. */
 export type ParsedRequest = {
