@@ -1,9 +1,4 @@
 import type { FC } from "hono/jsx";
-import type { Bucket, Range } from "../../src/admin/stats";
-import type { Project, Token as TokenRow } from "../../src/storage/schema";
-import { tokenStatus } from "../../src/tokens/repo";
-import type { Token } from "../../src/tokens/schema";
-import type { UsageEvent } from "../../src/usage/event";
 import {
   Badge,
   CsrfField,
@@ -15,7 +10,12 @@ import {
   inputAttrs,
   Layout,
   Time,
-} from "../layout";
+} from "../../../admin-ui/layout";
+import type { Project, Token as TokenRow } from "../../storage/schema";
+import { tokenStatus } from "../../tokens/repo";
+import type { Token } from "../../tokens/schema";
+import type { UsageEvent } from "../../usage/event";
+import type { Bucket, Range } from "../stats";
 import { LiveAllowance } from "./allowance";
 import { ProjectFilter, Table } from "./common";
 import { RangeTabs, UsageCharts } from "./dashboard";
