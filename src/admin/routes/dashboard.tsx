@@ -2,7 +2,8 @@ import { Hono } from "hono";
 import { getDb } from "../../storage/db";
 import type { AdminEnv } from "../context";
 import { flashFrom } from "../forms";
-import { activeTokenCount, expiringTokens, isRange, topBy, usageSeries } from "../stats";
+import { isRange } from "../ranges";
+import { activeTokenCount, expiringTokens, topBy, usageSeries } from "../stats";
 import { DashboardPage } from "../views/dashboard";
 
 export const dashboardRoutes = new Hono<AdminEnv>().get("/", async (c) => {

@@ -28,7 +28,8 @@ import {
   text,
   utcInstant,
 } from "../forms";
-import { isRange, projectNames, usageSeries } from "../stats";
+import { isRange } from "../ranges";
+import { projectNames, usageSeries } from "../stats";
 import { ConfirmPage } from "../views/common";
 import { TokenCreated, TokenEditForm, TokenForm } from "../views/token-form";
 import { TokenDetail, TokenList } from "../views/tokens";
@@ -105,7 +106,7 @@ export const tokenRoutes = new Hono<AdminEnv>()
       <TokenList
         csrf={c.get("session").csrf}
         flash={flashFrom(c)}
-        tokens={rows}
+        tokens={rows.map((r) => toToken(r))}
         projects={projects}
         filters={{ project_id: q.project_id ?? "", status: q.status ?? "", search: q.search ?? "" }}
         nextCursor={last ? encodeCursor({ t: last.createdAt, id: last.id }) : undefined}

@@ -1,5 +1,6 @@
 import type { FC } from "hono/jsx";
-import { fmtInt, fmtUsd } from "../../../admin-ui/layout";
+
+import { fmtInt, fmtUsd } from "../../lib/format";
 import type { Project as ProjectView } from "../../projects/schema";
 import type { Project, RateWindow } from "../../storage/schema";
 import type { Token } from "../../tokens/schema";

@@ -1,5 +1,6 @@
 import type { FC } from "hono/jsx";
-import { Badge, Empty, Field, fmtInt, fmtUsd, inputAttrs, Layout, Time } from "../../../admin-ui/layout";
+import { Badge, Empty, Field, inputAttrs, Layout, Time } from "../../../admin-ui/layout";
+import { fmtInt, fmtUsd } from "../../lib/format";
 import type { AuditEntry } from "../../storage/schema";
 import type { UsageEvent } from "../../usage/event";
 import { ProjectFilter, Table } from "./common";

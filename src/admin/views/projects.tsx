@@ -5,14 +5,14 @@ import {
   Empty,
   Field,
   type Flash,
-  fmtInt,
   inputAttrs,
   Layout,
   Time,
 } from "../../../admin-ui/layout";
+import { fmtInt } from "../../lib/format";
 import type { Project as ProjectView } from "../../projects/schema";
 import type { Project } from "../../storage/schema";
-import type { Bucket, Range } from "../stats";
+import type { Bucket, Range } from "../ranges";
 import { ProjectLimits } from "./allowance";
 import { Table } from "./common";
 import { RangeTabs, UsageCharts } from "./dashboard";
