@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CACHEABLE_ENDPOINTS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from "../cache/settings";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
 import type { Project as ProjectRow } from "../storage/schema";
@@ -48,6 +49,27 @@ const projectLimitFields = {
     .describe("Budget in US dollars across the project's tokens"),
 };
 
+/** The project's response cache (docs/cache.md). */
+export const CacheSettings = z
+  .strictObject({
+    ttl_seconds: z
+      .number()
+      .int()
+      .min(MIN_TTL_SECONDS)
+      .max(MAX_TTL_SECONDS)
+      .describe("How long an answer is served from the cache, in seconds (at most 30 days)"),
+    exclude: z
+      .array(z.enum(CACHEABLE_ENDPOINTS))
+      .max(CACHEABLE_ENDPOINTS.length)
+      .default([])
+      .describe("Endpoints kept out of the cache"),
+    hits_skip_rate_limits: z
+      .boolean()
+      .default(false)
+      .describe("Cache hits take no slot in tokens' rate windows (they still count against max_requests)"),
+  })
+  .describe("The response cache: on with these settings; null = off (the default)");
+
 export const ProjectCreate = z.strictObject({
   name: Name,
   api_key: ApiKey.describe("The upstream provider's API key; stored encrypted, never returned"),
@@ -61,6 +83,7 @@ export const ProjectCreate = z.strictObject({
   max_requests: projectLimitFields.max_requests.optional(),
   max_tokens: projectLimitFields.max_tokens.optional(),
   max_cost_usd: projectLimitFields.max_cost_usd.optional(),
+  cache: CacheSettings.nullable().optional(),
 });
 export type ProjectCreate = z.infer<typeof ProjectCreate>;
 
@@ -76,6 +99,7 @@ export const ProjectPatch = z
     allowed_models: ModelList.nullable(),
     token_defaults: TokenDefaults.nullable(),
     is_active: z.boolean(),
+    cache: CacheSettings.nullable(),
     ...projectLimitFields,
   })
   .partial()
@@ -125,6 +149,14 @@ export const Project = z.object({
   max_requests: z.number().nullable(),
   max_tokens: z.number().nullable(),
   max_cost_usd: z.number().nullable(),
+  cache: z
+    .object({ ttl_seconds: z.number(), exclude: z.array(z.string()), hits_skip_rate_limits: z.boolean() })
+    .nullable()
+    .describe("The response cache's settings; null = off"),
+  cache_generation: z
+    .number()
+    .int()
+    .describe("Part of every cache key of the project; each purge adds one (older entries are unreachable)"),
   usage: ProjectUsage.nullable().describe(
     "Live counters of the project-wide caps; null when the project has none or no token was used",
   ),
@@ -143,6 +175,11 @@ export const ProjectListQuery = z.object({
 /** The answer to revoking every token of a project. */
 export const RevokedCount = z.object({ revoked_count: z.number().int() });
 
+/** The answer to purging a project's cache. */
+export const CachePurged = z.object({
+  cache_generation: z.number().int().describe("The project's new cache generation"),
+});
+
 export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Project {
   return {
     id: p.id,
@@ -158,6 +195,8 @@ export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Projec
     max_requests: p.maxRequests,
     max_tokens: p.maxTotalTokens,
     max_cost_usd: p.maxCostUsd,
+    cache: p.cache,
+    cache_generation: p.cacheGeneration,
     usage: live ? usageOf(live) : null,
     is_active: p.isActive,
     created_at: iso(p.createdAt)!,

@@ -41,6 +41,7 @@ export async function createProject(env: Env, input: ProjectCreate): Promise<Pro
       maxRequests: input.max_requests ?? null,
       maxTotalTokens: input.max_tokens ?? null,
       maxCostUsd: input.max_cost_usd ?? null,
+      cache: input.cache ?? null,
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(input.name);
@@ -76,6 +77,7 @@ const ADMISSION_FIELDS = [
   "max_requests",
   "max_tokens",
   "max_cost_usd",
+  "cache",
 ];
 
 export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<Project> {
@@ -101,6 +103,7 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   if (patch.max_requests !== undefined) values.maxRequests = patch.max_requests;
   if (patch.max_tokens !== undefined) values.maxTotalTokens = patch.max_tokens;
   if (patch.max_cost_usd !== undefined) values.maxCostUsd = patch.max_cost_usd;
+  if (patch.cache !== undefined) values.cache = patch.cache;
 
   let updated: Project | undefined;
   try {
@@ -114,6 +117,21 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
     await reloadTokenObjects(env, await liveTokensOfProject(db, id));
   }
   return updated;
+}
+
+/**
+ * Purges the project's response cache: the generation in every key moves on, so no entry stored before
+ * can be found again. Delivered like any project change: the token objects reload before this returns (the
+ * next request of every token admits no hit of the old generation); isolates that reuse the admission of a
+ * token with nothing to count follow within ADMISSION_CACHE_MS, as for a revocation. Entries are not
+ * deleted: they expire with their TTL.
+ */
+export async function purgeProjectCache(env: Env, id: string): Promise<number> {
+  const db = getDb(env);
+  const generation = await repo.bumpCacheGeneration(db, id);
+  if (generation === undefined) throw notFound("project", id);
+  await reloadTokenObjects(env, await liveTokensOfProject(db, id));
+  return generation;
 }
 
 /**

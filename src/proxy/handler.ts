@@ -7,12 +7,14 @@ import { recordRequest } from "../usage/record";
 import { allowlistFor, checkAllowed } from "./allowlist";
 import { tokenHashOf } from "./auth";
 import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
+import { cacheCandidate } from "./cache-step";
 import { preflight } from "./cors";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
 import { parseApiPath } from "./path";
 import { type Provider, providerFor } from "./providers";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
+import { answerFromCache } from "./respond/cached";
 import { sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
 import { usageInjection } from "./usage-injection";
 
@@ -92,10 +94,15 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw TOKEN_NOT_FOUND;
 
-    const body = wantsJsonRead(request.method, request.headers)
+    let body = wantsJsonRead(request.method, request.headers)
       ? await readBodyInto(facts, request, env)
       : null;
 
+    // The response cache (cache-step.ts): with what this isolate knows of the token's project, an entry is
+    // looked up before admission and claimed in it; null for requests that can never be cached.
+    const cache = cacheCandidate(request, apiPath.raw, url.search, body, tokenHash);
+    const claiming = cache?.claimBeforeAdmission(env, ctx);
+    const claim = claiming ? await claiming : undefined;
     const admitting = admitToken(env, ctx, tokenHash, {
       model: facts.model,
       origin,
@@ -105,6 +112,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         body: facts.json,
         bodyBytes: body?.bytes.byteLength,
       }),
+      ...(claim ? { cacheHit: claim } : {}),
     });
     const admission = admitting instanceof Promise ? await admitting : admitting;
     if (!admission.ok) {
@@ -117,6 +125,14 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.tokenId = admission.tokenId;
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
+
+    if (cache && body) {
+      const looking = cache.afterAdmission(env, ctx, admission);
+      const hit = looking instanceof Promise ? await looking : looking;
+      if (hit) return answerFromCache(hit, { env, ctx, facts, admitted, tokenHash, origin });
+      facts.cache = cache.status;
+      body = cache.upstreamBody(body);
+    }
 
     const provider = providerOf(admission);
     const { apiKeyEncrypted, baseUrl } = admission.upstream;
@@ -148,6 +164,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       origin,
       abort,
       observer: provider.observer,
+      cache,
     });
   } catch (err) {
     const error =
