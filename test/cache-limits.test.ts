@@ -153,7 +153,7 @@ describe("cache hits and admission", () => {
     expect((await send(token.token, body(), { "x-mock-tag": tag })).cache).toBe("miss");
     expect((await send(limited.token, body(), { "x-mock-tag": tag })).cache).toBe("hit");
     expect((await send(token.token, body(), { "x-mock-tag": tag })).cache).toBe("hit");
-    await manage(`/projects/${project.id}/cache/purge`, { method: "POST" });
+    await manage(`/projects/${project.id}/cache`, { method: "DELETE" });
     expect((await send(limited.token, body(), { "x-mock-tag": tag })).cache).toBe("miss");
     expect((await send(token.token, body(), { "x-mock-tag": tag })).cache).toBe("hit");
     expect(await upstreamSaw(tag)).toHaveLength(2);

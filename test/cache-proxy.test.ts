@@ -1,5 +1,5 @@
 import OpenAI from "openai";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { BASE, createToken, json, manage } from "./helpers";
 import { eventsOf } from "./support/events";
 import { mockProjectToken, newTag, proxy, upstreamSaw, workerFetch } from "./support/proxy";
@@ -7,6 +7,9 @@ import { mockProjectToken, newTag, proxy, upstreamSaw, workerFetch } from "./sup
 // The response cache through the official OpenAI SDK: the second identical request never reaches the mock
 // upstream and the client gets the first answer's bytes. The mock's `x-mock-chunks` header is not part of
 // the key, so a second request asking for a different number of chunks shows where its answer came from.
+
+// Events arrive through the queue a few seconds after their request.
+vi.setConfig({ testTimeout: 30_000 });
 
 const CACHE = { ttl_seconds: 600 };
 
@@ -496,7 +499,7 @@ describe("response cache: management", () => {
     };
     expect(await send()).toBe("miss");
     expect(await send()).toBe("hit");
-    const purged = await manage(`/projects/${project.id}/cache/purge`, { method: "POST" });
+    const purged = await manage(`/projects/${project.id}/cache`, { method: "DELETE" });
     expect(purged.status).toBe(200);
     expect(await json(purged)).toEqual({ cache_generation: 1 });
     expect(await send()).toBe("miss");
@@ -508,7 +511,7 @@ describe("response cache: management", () => {
     expect(await json(off)).toMatchObject({ cache: null });
     expect(await send()).toBeNull();
     expect((await upstreamSaw(tag)).length).toBe(3);
-    const missing = await manage(`/projects/${crypto.randomUUID()}/cache/purge`, { method: "POST" });
+    const missing = await manage(`/projects/${crypto.randomUUID()}/cache`, { method: "DELETE" });
     expect(missing.status).toBe(404);
   });
 });

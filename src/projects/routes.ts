@@ -105,10 +105,10 @@ export const projectRoutes = new DocumentedRoutes("projects")
       return c.json({ revoked_count: revoked });
     },
   )
-  .post(
-    "/:id/cache/purge",
+  .delete(
+    "/:id/cache",
     {
-      summary: "Purge a project's response cache (effective for the next request)",
+      summary: "Purge a project's response cache (no entry stored before is served again)",
       params: byId,
       response: { status: 200, schema: CachePurged },
       audit: audited("project.cache_purge", "project"),

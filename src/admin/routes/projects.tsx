@@ -6,6 +6,7 @@ import {
   createProject,
   patchProject,
   projectLiveState,
+  purgeProjectCache,
   removeProject,
   requireProject,
   revokeProjectTokens,
@@ -13,7 +14,7 @@ import {
 import { getDb } from "../../storage/db";
 import type { AdminEnv } from "../context";
 import { audited, changedOnly, errorText, flashFrom, readForm, saveChanges, setActive } from "../forms";
-import { formErrors, projectFields, projectValues } from "../project-form";
+import { cacheChoices, formErrors, projectFields, projectValues } from "../project-form";
 import { isRange } from "../ranges";
 import { activeTokenCountOfProject, tokenCountsByProject, usageSeries } from "../stats";
 import { ConfirmPage } from "../views/common";
@@ -28,7 +29,15 @@ export const projectRoutes = new Hono<AdminEnv>()
       <ProjectList csrf={c.get("session").csrf} flash={flashFrom(c)} projects={rows} counts={counts} />,
     );
   })
-  .get("/new", (c) => c.html(<ProjectForm csrf={c.get("session").csrf} values={{ provider: "openai" }} />))
+  .get("/new", (c) =>
+    c.html(
+      <ProjectForm
+        csrf={c.get("session").csrf}
+        values={{ provider: "openai" }}
+        cacheChoices={cacheChoices}
+      />,
+    ),
+  )
   .post("/", async (c) => {
     const form = await readForm(c);
     try {
@@ -61,6 +70,7 @@ export const projectRoutes = new Hono<AdminEnv>()
         <ProjectForm
           csrf={c.get("session").csrf}
           values={values}
+          cacheChoices={cacheChoices}
           errors={formErrors(err)}
           error={errorText(err)}
         />,
@@ -94,7 +104,9 @@ export const projectRoutes = new Hono<AdminEnv>()
   .get("/:id/edit", async (c) => {
     const p = await requireProject(c.env, readParam(c, "id", ProjectId));
     const values = projectValues(p);
-    return c.html(<ProjectForm csrf={c.get("session").csrf} project={p} values={values} />);
+    return c.html(
+      <ProjectForm csrf={c.get("session").csrf} project={p} values={values} cacheChoices={cacheChoices} />,
+    );
   })
   .post("/:id", async (c) => {
     const project = await requireProject(c.env, readParam(c, "id", ProjectId));
@@ -110,6 +122,7 @@ export const projectRoutes = new Hono<AdminEnv>()
           csrf={c.get("session").csrf}
           project={project}
           values={form}
+          cacheChoices={cacheChoices}
           errors={formErrors(err)}
           error={errorText(err)}
         />,
@@ -148,6 +161,18 @@ export const projectRoutes = new Hono<AdminEnv>()
         400,
       );
     }
+  })
+  .post("/:id/cache/purge", async (c) => {
+    const id = readParam(c, "id", ProjectId);
+    await audited(
+      c,
+      "project.cache_purge",
+      "project",
+      id,
+      () => purgeProjectCache(c.env, id),
+      (generation) => ({ details: { cache_generation: generation } }),
+    );
+    return c.redirect(`/admin/projects/${id}?msg=cache_purged`, 303);
   })
   .get("/:id/delete", async (c) => {
     const project = await requireProject(c.env, readParam(c, "id", ProjectId));

@@ -47,6 +47,7 @@ function tokenInput(f: Form) {
     max_cost_usd: num(f, "max_cost_usd"),
     allowed_models: list(f, "allowed_models"),
     metadata: jsonObject(f, "metadata"),
+    cache: f.cache === undefined ? undefined : f.cache === "true",
   };
 }
 
@@ -63,6 +64,7 @@ function tokenPatchInput(f: Form) {
     max_cost_usd: num(f, "max_cost_usd") ?? null,
     allowed_models: list(f, "allowed_models") ?? null,
     is_active: f.is_active === undefined ? undefined : f.is_active === "true",
+    cache: f.cache === undefined ? undefined : f.cache === "true",
   };
 }
 
@@ -71,6 +73,7 @@ function tokenValues(t: Token): Form {
   return {
     name: t.name ?? "",
     is_active: String(t.is_active),
+    cache: String(t.cache),
     max_requests: numValue(t.max_requests),
     max_tokens: numValue(t.max_tokens),
     max_cost_usd: numValue(t.max_cost_usd),
