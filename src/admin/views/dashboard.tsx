@@ -124,7 +124,7 @@ export const CacheStats: FC<{ totals: Totals }> = ({ totals: t }) => {
       <div class="stat">
         <div class="label">Saved by the cache</div>
         <div class="value">{fmtUsd(t.savedUsd)}</div>
-        <div class="muted small">{`${fmtInt(t.cacheMisses)} misses`}</div>
+        <div class="muted small">{`${fmtInt(t.cacheMisses)} ${t.cacheMisses === 1 ? "miss" : "misses"}`}</div>
       </div>
     </>
   );
