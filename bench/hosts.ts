@@ -168,6 +168,8 @@ export function startProxy(
   storageDir?: string,
   inspectorPort?: number,
   consumer: "same" | "off" = "off",
+  /** Variables to override (e.g. CACHE_TIERS), and the host's name. */
+  extra: { vars?: Record<string, string>; name?: string } = {},
 ): Promise<Host> {
   // The bundle is one ES module: wrangler's module rules (for unbundled sources) do not apply.
   const { modulesRules: _rules, queueConsumers, ...base } = projectOptions();
@@ -175,13 +177,13 @@ export function startProxy(
   // it out of this process so the figures are the proxy's (events are still produced and queued).
   if (consumer === "same") Object.assign(base, { queueConsumers });
   return start(
-    "llm-proxy",
+    extra.name ?? "llm-proxy",
     {
       ...base,
       rootPath: bundleDir,
       modules: true,
       scriptPath: join(bundleDir, "index.js"),
-      bindings: { ...(base.bindings ?? {}), ...SECRETS },
+      bindings: { ...(base.bindings ?? {}), ...SECRETS, ...extra.vars },
     } as WorkerOptions,
     storageDir,
     inspectorPort,

@@ -24,6 +24,8 @@ export type Results = {
   c32: Phase;
   ttfb: Phase;
   spacing: SpacingResult | null;
+  /** The response cache's phase (bench/cache.ts). */
+  cache?: Phase;
 };
 
 export type Check = { name: string; target: string; measured: string; pass: boolean | null };
@@ -115,6 +117,10 @@ function latencyRows(phase: Phase, targets: Target[], withRps: boolean): Cell[][
     return cells;
   });
 }
+
+/** The median over rounds of (target − baseline) p50 in a phase: for tables outside this file. */
+export const pairedP50 = (phase: Phase, target: string, baseline: string) =>
+  pair(phase, target, baseline, p50)?.median;
 
 export function tables(r: Results, targets: Target[]): Table[] {
   const lat = ["target", "n", "p50", "p90", "p99", "mean", "+p50 vs direct", "+p50 vs pass", "+p99 vs pass"];
@@ -244,5 +250,6 @@ export function toJson(r: Results): unknown {
         return [k, { ...rest, cpuMsPerRequest: v.cpuMsPerRequest, rounds }];
       }),
     );
-  return { ...r, c1: strip(r.c1), c32: strip(r.c32), ttfb: strip(r.ttfb), checks: checks(r) };
+  const cache = r.cache ? { cache: strip(r.cache) } : {};
+  return { ...r, c1: strip(r.c1), c32: strip(r.c32), ttfb: strip(r.ttfb), ...cache, checks: checks(r) };
 }

@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { cacheSpec, cacheTable, cacheTargets, createCacheTokens, type TierHost } from "./cache.ts";
 import {
   applyMigrations,
   buildBundle,
@@ -15,6 +16,7 @@ import {
   type MockHandle,
   profileStartup,
   ROOT,
+  SECRETS,
   type StartupProfile,
   startMockThread,
   startPassthrough,
@@ -22,7 +24,7 @@ import {
 } from "./hosts.ts";
 import { toCsv, writeJson } from "./lib/index.ts";
 import { profileWorker } from "./profile.ts";
-import { type Results, renderConsole, renderMarkdownReport, tables, toJson } from "./report.ts";
+import { pairedP50, type Results, renderConsole, renderMarkdownReport, tables, toJson } from "./report.ts";
 import { chatSpec, measureLoad, measureSpacing, probe, streamSpec, type Target } from "./scenarios.ts";
 
 const { values: args } = parseArgs({
@@ -143,6 +145,34 @@ try {
     log(`· stream spacing (${plan.spacing.chunks} chunks, ${plan.spacing.intervalMs} ms apart)`);
     const spacing = await measureSpacing(targets, plan.spacing);
 
+    // The response cache: its own project on llm-proxy, and two more llm-proxy hosts with one tier each.
+    log("· response cache: a hit against a miss, today's path and the upstream (c=1)");
+    const tierHosts: TierHost[] = [];
+    for (const tier of ["local", "global"] as const) {
+      const dir =
+        args.storage === "tmpfs" ? await mkdtemp(join("/dev/shm", `llm-proxy-bench-${tier}-`)) : undefined;
+      if (dir) cleanup.push(dir);
+      const host = await startProxy(bundle.dir, dir, undefined, "off", {
+        name: `llm-proxy-${tier}`,
+        vars: { CACHE_TIERS: tier },
+      });
+      hosts.push(host);
+      await applyMigrations(host);
+      tierHosts.push({
+        tier,
+        host,
+        tokens: await createCacheTokens(host, mock.url, SECRETS.MANAGEMENT_TOKEN),
+      });
+    }
+    const cacheTokens = await createCacheTokens(proxy, mock.url, SECRETS.MANAGEMENT_TOKEN);
+    const withCache = [targets[0]!, targets[2]!, ...cacheTargets(proxy, cacheTokens, tierHosts)];
+    const cachePhase = await measureLoad(
+      withCache,
+      plan.c1,
+      (t) => (t.id.startsWith("cache") ? cacheSpec(t) : chatSpec(t)),
+      log,
+    );
+
     const cpu = cpus();
     const results: Results = {
       meta: {
@@ -176,9 +206,16 @@ try {
       c32: Object.fromEntries(c32),
       ttfb: Object.fromEntries(ttfb),
       spacing,
+      cache: Object.fromEntries(cachePhase),
     };
 
     const ts = tables(results, targets);
+    const cache = results.cache ?? {};
+    ts.splice(
+      -2,
+      0,
+      cacheTable(cache, withCache, (a, b) => pairedP50(cache, a, b)),
+    );
     const m = results.meta;
     console.log(
       `\nllm-proxy bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpuModel}, ${m.mode} run in ${m.durationS} s, storage ${m.storage}, queue consumer ${m.consumer}`,

@@ -257,6 +257,23 @@ describe("cache tiers (the local Cache API and KV, as wrangler dev runs them)", 
     await waitOnExecutionContext(ctx);
   });
 
+  it("the isolate's memory tier keeps recent entries within its budget, and answers before the others", async () => {
+    const k = key();
+    await stored("memory,local", k, answer('{"m":1}'));
+    expect((await found("memory,local", k))?.tier).toBe("memory");
+    expect((await found("local", k))?.tier).toBe("local");
+    expect(await found("memory,local", k, 0)).toBeNull();
+    // Over 256 KiB: never kept in memory (still in the other tiers).
+    const big = key();
+    await stored("memory,local", big, answer("x".repeat(300 * 1024)));
+    expect((await found("memory,local", big))?.tier).toBe("local");
+    // 8 MiB in all: the least recently used goes first.
+    const first = key();
+    await stored("memory", first, answer("a".repeat(200 * 1024)));
+    for (let i = 0; i < 45; i++) await stored("memory", key(), answer("b".repeat(200 * 1024)));
+    expect(await found("memory", first)).toBeNull();
+  });
+
   it("garbage in a tier is a miss, not an error", async () => {
     const k = key();
     await env.CACHE_KV.put(k, "not an entry");
