@@ -91,7 +91,7 @@ export function cacheTargets(proxy: Host, tokens: CacheTokens, tierHosts: TierHo
     },
     {
       id: "cache-hit",
-      label: "llm-proxy, cache hit",
+      label: "llm-proxy, cache hit (isolate memory)",
       origin: proxy.url,
       headers: auth(tokens.unlimited),
       cpuMs: proxy.cpuMs,
