@@ -58,6 +58,12 @@ describe("response cache: the same request twice", () => {
     expect(second.raw[0]!.headers.get("content-type")).toBe(first.raw[0]!.headers.get("content-type"));
     // Each request keeps its own gateway id.
     expect(second.raw[0]!.headers.get("x-request-id")).not.toBe(first.raw[0]!.headers.get("x-request-id"));
+    // Served again and again (from the isolate's memory, concurrently too): the bytes stay whole.
+    await Promise.all(
+      Array.from({ length: 5 }, () => second.sdk.chat.completions.create({ model: "gpt-4o-mini", messages })),
+    );
+    expect(second.raw.map((r) => r.text)).toEqual(Array(6).fill(first.raw[0]!.text));
+    expect((await upstreamSaw(tag)).length).toBe(1);
   });
 
   it("chat completions, streamed: replayed as the same SSE events (with and without include_usage)", async () => {

@@ -168,8 +168,10 @@ export class CacheCandidate {
 }
 
 /**
- * The cache's view of a request, or null when it can never be cached: only POSTed JSON objects to the
- * cacheable endpoints. Synchronous and allocation-free for everything else.
+ * The cache's view of a request, or null: only POSTed JSON objects to the cacheable endpoints, of a token
+ * whose project has the cache on as far as this isolate knows — before admission, from what it learnt at
+ * the token's last admission; after it (`admitted`), from the admission itself. For a project without the
+ * cache this is a method check, a Set lookup and a Map lookup: nothing is allocated.
  */
 export function cacheCandidate(
   request: Request,
@@ -177,10 +179,13 @@ export function cacheCandidate(
   search: string,
   body: JsonBody | null,
   tokenHash: string,
+  admitted?: Admitted,
 ): CacheCandidate | null {
   const json = body?.json;
   if (!json || request.method !== "POST" || !isCacheableEndpoint(endpoint)) return null;
-  return new CacheCandidate(request, endpoint, search, json, tokenHash, hints.get(tokenHash));
+  const hint = hints.get(tokenHash);
+  if (!hint && !admitted?.cache) return null;
+  return new CacheCandidate(request, endpoint, search, json, tokenHash, hint);
 }
 
 /** Response headers saying what the cache did: `x-llm-proxy-cache`, and `age` (seconds) on a hit. */

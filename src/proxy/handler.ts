@@ -99,8 +99,8 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       : null;
 
     // The response cache (cache-step.ts): with what this isolate knows of the token's project, an entry is
-    // looked up before admission and claimed in it; null for requests that can never be cached.
-    const cache = cacheCandidate(request, apiPath.raw, url.search, body, tokenHash);
+    // looked up before admission and claimed in it; null for requests it does not concern.
+    let cache = cacheCandidate(request, apiPath.raw, url.search, body, tokenHash);
     const claiming = cache?.claimBeforeAdmission(env, ctx);
     const claim = claiming ? await claiming : undefined;
     const admitting = admitToken(env, ctx, tokenHash, {
@@ -126,6 +126,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
 
+    cache ??= cacheCandidate(request, apiPath.raw, url.search, body, tokenHash, admission);
     if (cache && body) {
       const looking = cache.afterAdmission(env, ctx, admission);
       const hit = looking instanceof Promise ? await looking : looking;

@@ -169,7 +169,7 @@ export const cacheHitValid = (c: TokenConfig, input: AdmitInput, now: number): b
 
 /** The admission of a token with nothing to count, built from its configuration alone. */
 export function admittedFrom(c: TokenConfig, cacheHit = false): Admitted {
-  return {
+  const admitted: Admitted = {
     ok: true,
     tokenId: c.tokenId,
     projectId: c.projectId,
@@ -182,9 +182,10 @@ export function admittedFrom(c: TokenConfig, cacheHit = false): Admitted {
     remainingRequests: null,
     allowance: { requests: null, tokens: null, costUsd: null, window: null, expiresAt: c.expiresAt },
     cache: tokenCache(c),
-    ...(cacheHit ? { cacheHit } : {}),
     reusable: c,
   };
+  if (cacheHit) admitted.cacheHit = true;
+  return admitted;
 }
 
 /** The amount to hold for a request: its reserve with an unknown cost counted as zero (see decide). */

@@ -18,7 +18,6 @@ export function answerFromCache(
 ): Response {
   const { entry } = found;
   const headers = new Headers({ "content-type": entry.contentType, "x-request-id": ex.facts.requestId });
-  if (entry.stream) headers.set("cache-control", "no-cache");
   const allowance = allowanceHeaders(ex.admitted);
   for (const name in allowance) headers.set(name, allowance[name]!);
   addCors(headers, ex.origin, Object.keys(allowance));
