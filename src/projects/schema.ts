@@ -136,7 +136,8 @@ export type Project = z.infer<typeof Project>;
 
 export const ProjectListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
-  cursor: z.string().max(200).optional(),
+  // The last name of the previous page: 200 characters of CJK or emoji are up to 800 bytes of UTF-8.
+  cursor: z.string().max(1200).optional(),
   is_active: z.enum(["true", "false"]).optional(),
 });
 

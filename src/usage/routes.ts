@@ -20,7 +20,7 @@ export const usageRoutes = new Hono<AppEnv>()
 
 export const eventRoutes = new Hono<AppEnv>().get("/", async (c) => {
   const q = readQuery(c, ordered(EventsQuery));
-  return c.json(await listEvents(c.env.EVENTS_BUCKET, q));
+  return c.json(await listEvents(c.env, q));
 });
 
 export const usageOperations: Operation[] = [

@@ -177,7 +177,7 @@ export const tokenRoutes = new Hono<AdminEnv>()
       liveState(c.env, token).catch(() => undefined),
       requireProject(c.env, token.projectId),
       usageSeries(db, range, { tokenId: token.id }),
-      recentEvents(c.env.EVENTS_BUCKET, { tokenId: token.id, limit: 20 }),
+      recentEvents(c.env, { tokenId: token.id, limit: 20 }),
     ]);
     return c.html(
       <TokenDetail
