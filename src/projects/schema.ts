@@ -69,7 +69,9 @@ export const ProjectPatch = z
     name: Name,
     api_key: ApiKey.describe("Rotates the upstream key"),
     provider: z.enum(PROVIDERS),
-    base_url: BaseUrl,
+    base_url: BaseUrl.describe(
+      "Another host (scheme, host or port) only together with api_key: the stored key is never sent to a new host",
+    ),
     description: Description.nullable(),
     metadata: Metadata.nullable(),
     allowed_origins: z.array(Origin).max(100).nullable(),
