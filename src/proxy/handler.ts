@@ -122,7 +122,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     const { apiKeyEncrypted, baseUrl } = admission.upstream;
     const apiKey =
       cachedUpstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY) ??
-      (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY));
+      (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS));
 
     abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
     const sent = await sendUpstream(
