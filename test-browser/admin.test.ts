@@ -180,7 +180,6 @@ describe("admin pages in a real browser", () => {
     expect(await row.textContent()).toContain(requestId);
     expect(await row.textContent()).toContain("browser-walk");
     expect(await row.textContent()).toContain("/v1/chat/completions");
-    await shot("request-log-search");
     // By the token's name: both requests.
     await page.goto("/admin/events");
     await page.getByLabel("Token").fill("browser-walk");
