@@ -98,6 +98,11 @@ describe("ENCRYPTION_KEY rotation: no downtime", () => {
     // Step 3: ENCRYPTION_KEY_PREVIOUS removed. New projects and the old one work under the new key alone.
     const done = { ...env, ENCRYPTION_KEY: next };
     expect((await chat(token.token, done)).status).toBe(200);
+    // Had a project been left under the old key, its requests would say so (503), not fail obscurely.
+    const { token: left } = await mockProjectToken();
+    const refused = await chat(left.token, done);
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("encryption_key_invalid");
     // A run without a previous key changes nothing and writes nothing.
     expect(await reencryptStored(done)).toEqual({ reencrypted: 0, current: 0, failed: 0 });
     // Re-encrypted back for the other tests of this file, which use the configured key.

@@ -125,11 +125,26 @@ export async function decryptSecret(envelope: string, keys: Keyring | string): P
   try {
     return await openWith(envelope, key);
   } catch (err) {
-    if (!previous || previous === current || !(err instanceof Error && err.name === "OperationError"))
-      throw err;
-    return openWith(envelope, await importKey(previous, "ENCRYPTION_KEY_PREVIOUS"));
+    if (!isWrongKey(err)) throw err;
+    if (!previous || previous === current) throw sealedElsewhere();
+  }
+  try {
+    return await openWith(envelope, await importKey(previous, "ENCRYPTION_KEY_PREVIOUS"));
+  } catch (err) {
+    throw isWrongKey(err) ? sealedElsewhere() : err;
   }
 }
+
+const isWrongKey = (err: unknown) => err instanceof Error && err.name === "OperationError";
+
+/** A stored value no configured key opens: a rotation finished too early, or a key from elsewhere. */
+const sealedElsewhere = () =>
+  new ApiError(
+    503,
+    "encryption_key_invalid",
+    "A stored upstream key does not open with the gateway's ENCRYPTION_KEY (nor ENCRYPTION_KEY_PREVIOUS).",
+    { retryable: false },
+  );
 
 /**
  * The envelope sealed under the current key, or null when it already is (it opens with the current key).
@@ -140,7 +155,7 @@ export async function reencryptSecret(envelope: string, keys: Keyring): Promise<
     await openWith(envelope, await importKey(keys.current));
     return null;
   } catch (err) {
-    if (!(err instanceof Error && err.name === "OperationError")) throw err;
+    if (!isWrongKey(err)) throw err;
   }
   return encryptSecret(await decryptSecret(envelope, keys), keys.current);
 }
