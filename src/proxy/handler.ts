@@ -1,5 +1,5 @@
 import { ApiError } from "../lib/errors";
-import { reserveFor } from "../limits/reserve";
+import { defaultReserveOutput, reserveFor } from "../limits/reserve";
 import type { Admitted, Refused } from "../tokens/admission";
 import { admitToken } from "../tokens/admission-cache";
 import { refusalHeaders } from "../tokens/allowance";
@@ -99,12 +99,10 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     const admitting = admitToken(env, ctx, tokenHash, {
       model: facts.model,
       origin,
-      reserve: reserveFor({
-        path: apiPath.raw,
-        model: facts.model,
-        body: facts.json,
-        bodyBytes: body?.bytes.byteLength,
-      }),
+      reserve: reserveFor(
+        { path: apiPath.raw, model: facts.model, body: facts.json, bodyBytes: body?.bytes.byteLength },
+        { defaultMaxOutputTokens: defaultReserveOutput(env) },
+      ),
     });
     const admission = admitting instanceof Promise ? await admitting : admitting;
     if (!admission.ok) {
