@@ -1,3 +1,4 @@
+import type { ErrorCode } from "../lib/errors";
 import { isSnapshotOf } from "../lib/model-id";
 import {
   type Amount,
@@ -88,7 +89,7 @@ export type Admitted = {
 export type Refused = {
   ok: false;
   status: 401 | 403 | 429;
-  code: string;
+  code: ErrorCode;
   message: string;
   /** The request field at fault, for the error envelope's `param`. */
   param?: string;
