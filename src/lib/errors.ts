@@ -45,6 +45,7 @@ export type ErrorCode =
   | "upstream_error"
   | "upstream_timeout"
   | "encryption_key_invalid"
+  | "gateway_misconfigured"
   | "internal_error";
 
 export type FieldIssue = { path: string; message: string };
