@@ -1,6 +1,6 @@
 import { ApiError } from "../lib/errors";
-import { reserveFor } from "../limits/reserve";
-import type { Admitted, Refused } from "../tokens/admission";
+import { defaultReserveOutput, reserveFor } from "../limits/reserve";
+import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
 import { admitToken } from "../tokens/admission-cache";
 import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
@@ -20,7 +20,8 @@ import { usageInjection } from "./usage-injection";
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
 
-const TOKEN_NOT_FOUND = new ApiError(401, "token_not_found", "The token is not known to this gateway.");
+/** A hash the token's object already called unknown, refused from memory. */
+const UNKNOWN_TOKEN = refusalError(TOKEN_NOT_FOUND);
 
 /** What the event says when the client went away before the upstream answered. */
 const CLIENT_CLOSED: Outcome = { status: 499, error: "client_closed", ttfbMs: null, aborted: true };
@@ -92,7 +93,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     checkAllowed(allowlistFor(env.PROXY_ALLOWLIST), request.method, apiPath.segments);
     const hashed = tokenHashOf(request.headers);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
-    if (isKnownUnknown(tokenHash)) throw TOKEN_NOT_FOUND;
+    if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
 
     let body = wantsJsonRead(request.method, request.headers)
       ? await readBodyInto(facts, request, env)
@@ -106,12 +107,10 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     const admitting = admitToken(env, ctx, tokenHash, {
       model: facts.model,
       origin,
-      reserve: reserveFor({
-        path: apiPath.raw,
-        model: facts.model,
-        body: facts.json,
-        bodyBytes: body?.bytes.byteLength,
-      }),
+      reserve: reserveFor(
+        { path: apiPath.raw, model: facts.model, body: facts.json, bodyBytes: body?.bytes.byteLength },
+        { defaultMaxOutputTokens: defaultReserveOutput(env) },
+      ),
       ...(claim ? { cacheHit: claim } : {}),
     });
     const admission = admitting instanceof Promise ? await admitting : admitting;
@@ -139,7 +138,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     const { apiKeyEncrypted, baseUrl } = admission.upstream;
     const apiKey =
       cachedUpstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY) ??
-      (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY));
+      (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS));
 
     abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
     const sent = await sendUpstream(

@@ -1,4 +1,6 @@
 import { type CacheHitClaim, type CacheSettings, hitHolds } from "../cache/settings";
+import type { ErrorCode } from "../lib/errors";
+import { isSnapshotOf } from "../lib/model-id";
 import {
   type Amount,
   type Ledger,
@@ -102,7 +104,7 @@ export type Admitted = {
 export type Refused = {
   ok: false;
   status: 401 | 403 | 429;
-  code: string;
+  code: ErrorCode;
   message: string;
   /** The request field at fault, for the error envelope's `param`. */
   param?: string;
@@ -128,9 +130,6 @@ function originAllowed(allowed: string[] | null, origin: string | null | undefin
   return allowed.includes("*") || allowed.includes(origin);
 }
 
-/** A dated snapshot suffix: `-2024-08-06` (current naming) or `-0613` (older models). */
-const SNAPSHOT = /^-(\d{4}-\d{2}-\d{2}|\d{4})$/;
-
 /**
  * Whether an allowed-models list admits a model: an exact id; an id also admits its dated snapshots
  * (`gpt-4o` admits `gpt-4o-2024-08-06`, never `gpt-4o-mini`); an entry ending in `*` is a prefix
@@ -141,7 +140,7 @@ export function modelAllowed(list: readonly string[] | null, model: string): boo
   return list.some((entry) => {
     if (entry === model || entry === "*") return true;
     if (entry.endsWith("*")) return model.startsWith(entry.slice(0, -1));
-    return model.startsWith(entry) && SNAPSHOT.test(model.slice(entry.length));
+    return isSnapshotOf(model, entry);
   });
 }
 
@@ -159,6 +158,9 @@ export const countsRequests = (c: TokenConfig): boolean =>
   (c.rateLimits?.length ?? 0) > 0 ||
   c.project.limits !== null;
 
+/** What the object counted for one request of a token with limits. */
+export type Counted = Pick<Admitted, "remainingRequests" | "reservationId" | "allowance">;
+
 /** The project's cache as the token may use it (null: off, or the token was denied it). */
 export const tokenCache = (c: TokenConfig): CacheSettings | null =>
   c.cacheAllowed === false ? null : (c.project.cache ?? null);
@@ -167,10 +169,14 @@ export const tokenCache = (c: TokenConfig): CacheSettings | null =>
 export const cacheHitValid = (c: TokenConfig, input: AdmitInput, now: number): boolean =>
   input.cacheHit !== undefined && hitHolds(tokenCache(c), input.cacheHit, now);
 
-/** The admission of a token with nothing to count, built from its configuration alone. */
-export function admittedFrom(c: TokenConfig, cacheHit = false): Admitted {
-  const admitted: Admitted = {
-    ok: true,
+/**
+ * The admission of a token. With `counted`: what the object counted for this request. Without: a token with
+ * nothing to count, built from its configuration alone (and reusable by the isolate). `cacheHit`: the
+ * request's cache-hit claim held.
+ */
+export function admittedFrom(c: TokenConfig, counted?: Counted, cacheHit = false): Admitted {
+  const admitted = {
+    ok: true as const,
     tokenId: c.tokenId,
     projectId: c.projectId,
     upstream: {
@@ -179,13 +185,12 @@ export function admittedFrom(c: TokenConfig, cacheHit = false): Admitted {
       apiKeyEncrypted: c.project.apiKeyEncrypted,
     },
     allowedOrigins: c.project.allowedOrigins,
-    remainingRequests: null,
-    allowance: { requests: null, tokens: null, costUsd: null, window: null, expiresAt: c.expiresAt },
     cache: tokenCache(c),
-    reusable: c,
+    ...(cacheHit ? { cacheHit } : {}),
   };
-  if (cacheHit) admitted.cacheHit = true;
-  return admitted;
+  if (counted) return { ...admitted, ...counted };
+  const allowance = { requests: null, tokens: null, costUsd: null, window: null, expiresAt: c.expiresAt };
+  return { ...admitted, remainingRequests: null, allowance, reusable: c };
 }
 
 /** The amount to hold for a request: its reserve with an unknown cost counted as zero (see decide). */
@@ -198,8 +203,8 @@ export const holdOf = (reserve: AdmitInput["reserve"]): Amount | null =>
     : null;
 
 /**
- * The admission decision, in the SPEC's order: exists → active → not expired → project active → origin →
- * model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
+ * The admission decision, in the documented order (docs/proxy.md): exists → active → not expired → project
+ * active → origin → model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
  * the Durable Object can call it and count in the same synchronous step. Project-wide caps are decided by
  * the project's object, after this. A valid cache hit passes every check a miss would, except that it
  * needs no budget room for a reservation (it holds none; a used-up budget still refuses it) and, where the

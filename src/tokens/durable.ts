@@ -18,7 +18,6 @@ import {
   type Settlement,
   TOKEN_NOT_FOUND,
   type TokenConfig,
-  tokenCache,
   tokenLimits,
 } from "./admission";
 import { loadTokenConfig, mirrorTokenCounters } from "./repo";
@@ -107,7 +106,7 @@ export class TokenState extends DurableObject<Env> {
       // Nothing to check against a count: count in memory (saved by the alarm) and let the isolate reuse it.
       this.store.admit(now, undefined, false);
       this.armAlarm(now + MIRROR_DELAY_MS);
-      return admittedFrom(config, hit);
+      return admittedFrom(config, undefined, hit);
     }
 
     // Counted synchronously right after the decision: nothing else runs in between.
@@ -167,22 +166,7 @@ export class TokenState extends DurableObject<Env> {
       window: tightest(windowStates(this.log.times, config.rateLimits, now)),
       expiresAt: config.expiresAt,
     };
-    return {
-      ok: true,
-      tokenId: config.tokenId,
-      projectId: config.projectId,
-      upstream: {
-        provider: config.project.provider,
-        baseUrl: config.project.baseUrl,
-        apiKeyEncrypted: config.project.apiKeyEncrypted,
-      },
-      allowedOrigins: config.project.allowedOrigins,
-      remainingRequests: left.requests,
-      reservationId,
-      allowance,
-      cache: tokenCache(config),
-      ...(hit ? { cacheHit: true } : {}),
-    };
+    return admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance }, hit);
   }
 
   private addServed(n: number, config: TokenConfig, now: number): void {

@@ -17,7 +17,7 @@ export type UsageSource = "upstream" | "estimated" | "none";
  */
 export type CacheStatus = "hit" | "miss" | "refresh" | "bypass";
 
-/** One request event (SPEC §6): a line of the R2 request log. Never holds a secret or a body. */
+/** One request event (docs/usage-events.md): a line of the R2 request log. Never holds a secret or a body. */
 export type UsageEvent = {
   id: string;
   timestamp: string;

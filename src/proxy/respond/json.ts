@@ -1,3 +1,4 @@
+import { concatBytes } from "../../lib/bytes";
 import { type Json, parseObjectText } from "../../lib/json";
 import { type AnswerObserver, emptyObserved, type Observed } from "../observe";
 import { afterTick, type Relay, relayed, type TapResult } from "./relay";
@@ -107,7 +108,7 @@ export async function readJsonCopy(
   } catch {
     aborted = true;
   }
-  if (!aborted && size <= cap) return observedBytes(concat(parts, size), observer, keep);
+  if (!aborted && size <= cap) return observedBytes(concatBytes(parts, size), observer, keep);
   const observed = () => (aborted ? emptyObserved() : observeJson(usageFromTail(tail), observer));
   const result: TapResult = { aborted, endedAt: Date.now(), observed };
   if (keep !== undefined) result.kept = () => null;
@@ -118,17 +119,6 @@ function observeJson(body: Json | null, observer: AnswerObserver): Observed {
   const seen = emptyObserved();
   if (body) observer.jsonBody(seen, body);
   return seen;
-}
-
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
 
 /** `{"usage": {...}}` from the end of a body too big to keep whole: the last balanced `"usage": {…}`. */
