@@ -82,7 +82,7 @@ describe("admin: the response cache", () => {
       name: "no-cache",
       cache: "false",
     });
-    expect(created.status).toBe(201);
+    expect(created.status).toBe(303);
     const listed = await json<{ data: { id: string; name: string; cache: boolean }[] }>(
       await manage(`/tokens?project_id=${p.id}`),
     );
