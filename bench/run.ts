@@ -42,6 +42,9 @@ const { values: args } = parseArgs({
     consumer: { type: "string", default: "off" },
     "profile-only": { type: "boolean", default: false },
     "profile-requests": { type: "string", default: "3000" },
+    // What the profile loads: "proxy" (chat, unlimited token), "proxy-limited", or a response cache target:
+    // "cache-hit", "cache-hit-limited", "cache-miss" (a new question each request).
+    "profile-target": { type: "string", default: "proxy" },
   },
 });
 
@@ -133,7 +136,7 @@ try {
   for (const t of targets.filter((t) => t.unavailable)) log(`  ! ${t.label} not measured: ${t.unavailable}`);
 
   if (args["profile-only"]) {
-    await runProfile(proxy, targets[2]!);
+    await runProfile(proxy, await profileTarget(proxy, targets, mock.url));
     process.exitCode = 0;
   } else {
     log("· latency at concurrency 1");
@@ -255,7 +258,7 @@ try {
       ),
     );
     log(`\nresults: ${args.out} (+ .md, .csv)`);
-    if (args.profile) await runProfile(proxy, targets[2]!);
+    if (args.profile) await runProfile(proxy, await profileTarget(proxy, targets, mock.url));
   }
 } finally {
   for (const h of hosts) await h.mf.dispose();
@@ -263,11 +266,23 @@ try {
   for (const dir of [work, ...cleanup]) await rm(dir, { recursive: true, force: true });
 }
 
+/** The target `--profile-target` names (a cache target gets a project with the cache on). */
+async function profileTarget(proxy: Host, targets: Target[], upstreamUrl: string): Promise<Target> {
+  const id = args["profile-target"];
+  const main = targets.find((t) => t.id === id);
+  if (main) return main;
+  const cached = cacheTargets(proxy, await createCacheTokens(proxy, upstreamUrl, SECRETS.MANAGEMENT_TOKEN));
+  const target = cached.find((t) => t.id === id);
+  if (!target) throw new Error(`--profile-target: no target '${id}'`);
+  return target;
+}
+
 async function runProfile(proxy: Host, target: Target): Promise<void> {
   const outfile = args.out.replace(/\.json$/, ".cpuprofile");
   const requests = Number(args["profile-requests"]);
   log(`· CPU profile of llm-proxy: ${requests} chat requests at c=8`);
-  const r = await profileWorker(await proxy.mf.getInspectorURL(), proxy.name, chatSpec(target), {
+  const spec = target.id.startsWith("cache") ? cacheSpec(target) : chatSpec(target);
+  const r = await profileWorker(await proxy.mf.getInspectorURL(), proxy.name, spec, {
     requests,
     concurrency: 8,
     outfile,

@@ -23,10 +23,12 @@ export type KeyParts = {
 
 const encoder = new TextEncoder();
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
 function hex(bytes: ArrayBuffer): string {
   const view = new Uint8Array(bytes);
   let out = "";
-  for (let i = 0; i < view.length; i++) out += view[i]!.toString(16).padStart(2, "0");
+  for (let i = 0; i < view.length; i++) out += HEX[view[i]!];
   return out;
 }
 

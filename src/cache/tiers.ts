@@ -104,9 +104,9 @@ const fresh = (entry: CachedAnswer, ttlSeconds: number, now: number) =>
   now - entry.storedAt < ttlSeconds * 1000 && entry.storedAt <= now + 60_000;
 
 /**
- * The entry under `key` if one is younger than `ttlSeconds`: the location's cache first, then the global
- * tier (whose hit is copied into the location's cache for the rest of its life). A tier that fails is a
- * miss, never an error for the client.
+ * The entry under `key` if one is younger than `ttlSeconds`: the isolate's memory (and entries being
+ * written) first, then the location's cache, then the global tier; an entry found further down is copied
+ * into the tiers above for the rest of its life. A tier that fails is a miss, never an error for the client.
  */
 export async function lookup(
   env: Env,

@@ -40,6 +40,10 @@ export function routeOf(admitted: Admitted): string {
   return `${admitted.upstream.provider} ${admitted.upstream.baseUrl}`;
 }
 
+/** What, besides the request itself, a key is made of. */
+const scopeOf = (projectId: string, settings: CacheSettings, route: string) =>
+  `${projectId}\n${settings.generation}\n${route}`;
+
 /** Where the upstream's answer is to be stored, once it is known to be cacheable. */
 export type StoreTarget = { key: string; ttlSeconds: number; maxBytes: number };
 
@@ -50,7 +54,8 @@ export class CacheCandidate {
   target: StoreTarget | null = null;
   private modeCache: CacheMode | undefined;
   private canonical: string | null | undefined;
-  private looked: { key: string; found: Found | null } | undefined;
+  /** The lookup made so far: its key, the scope the key was made in (project, generation, route), what it found. */
+  private looked: { key: string; scope: string; found: Found | null } | undefined;
 
   constructor(
     private readonly request: Request,
@@ -66,7 +71,7 @@ export class CacheCandidate {
     return this.modeCache;
   }
 
-  /** Why the body cannot be cached (`store: true`, background, too deep…), or null. */
+  /** Whether the body cannot be cached (`store: true`, background, too deep…); computes its canonical form. */
   private uncacheable(): boolean {
     if (this.canonical === undefined) {
       this.canonical =
@@ -76,6 +81,9 @@ export class CacheCandidate {
   }
 
   private key(projectId: string, settings: CacheSettings, route: string): Promise<string> {
+    // The same scope as the lookup before admission: the same key (no second hash).
+    const looked = this.looked;
+    if (looked && looked.scope === scopeOf(projectId, settings, route)) return Promise.resolve(looked.key);
     return cacheKey({
       projectId,
       generation: settings.generation,
@@ -103,7 +111,7 @@ export class CacheCandidate {
   private async claim(env: Env, ctx: ExecutionContext, hint: Hint): Promise<CacheHitClaim | undefined> {
     const key = await this.key(hint.projectId, hint.settings, hint.route);
     const found = await lookup(env, ctx, key, hint.settings.ttlSeconds);
-    this.looked = { key, found };
+    this.looked = { key, scope: scopeOf(hint.projectId, hint.settings, hint.route), found };
     if (!found) return undefined;
     return { generation: hint.settings.generation, endpoint: this.endpoint, storedAt: found.entry.storedAt };
   }
@@ -146,7 +154,7 @@ export class CacheCandidate {
     // Looked up already under the same key: admission turned the claim down (the entry is too old now).
     if (this.mode === "use" && this.looked?.key !== key) {
       const found = await lookup(env, ctx, key, settings.ttlSeconds);
-      this.looked = { key, found };
+      this.looked = { key, scope: scopeOf(projectId, settings, route), found };
       if (found) {
         this.status = "hit";
         return found;
