@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../src/lib/errors";
+import { SseParser } from "../src/lib/sse";
 import { checkAllowed, compileAllowlist, DEFAULT_ALLOWLIST } from "../src/proxy/allowlist";
 import { credentialOf } from "../src/proxy/auth";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "../src/proxy/headers";
 import { isProxyPath } from "../src/proxy/index";
 import { normaliseUsage, type Observed } from "../src/proxy/observe";
 import { parseApiPath } from "../src/proxy/path";
-import { SseParser } from "../src/proxy/sse";
 import { sseTap, type TapResult, usageFromTail } from "../src/proxy/tap";
 import { generateTokenSecret } from "../src/tokens/secret";
 

@@ -1,11 +1,14 @@
-import { ApiError, errorResponse } from "../lib/errors";
+import { ApiError } from "../lib/errors";
+import type { Provider, UpstreamTarget } from "../providers";
 import type { Admitted } from "../tokens/admission";
 import { allowanceHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
 import { addCors } from "./cors";
+import type { ProxyRoute } from "./dialect";
+import { gatewayErrorResponse } from "./errors";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers";
 import { emptyObserved } from "./observe";
-import type { Provider, UpstreamTarget } from "./providers";
+import { observerFor } from "./observe-native";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { JSON_COPY_CAP, observeJsonBytes, readJsonCopy, sseTap, type TapResult } from "./tap";
 
@@ -20,8 +23,9 @@ export type Forward = {
   tokenHash: string;
   provider: Provider;
   target: UpstreamTarget;
-  path: string;
-  search: string;
+  route: ProxyRoute;
+  /** The parsed JSON body, when the gateway read one. */
+  json: Record<string, unknown> | null;
   body: BodyInit | null;
   /** The body goes up byte for byte (its content-length still holds). */
   bodyUnchanged: boolean;
@@ -60,10 +64,13 @@ export async function forward(f: Forward): Promise<Response> {
   const send = (body: BodyInit | null, unchanged: boolean) =>
     f.provider.send(f.target, {
       method: request.method,
-      path: f.path,
-      search: f.search,
+      dialect: f.route.dialect,
+      path: f.route.path,
+      search: f.route.search,
       headers: upstreamRequestHeaders(request.headers, unchanged),
       body,
+      json: f.json,
+      model: facts.model,
       signal: controller.signal,
     });
   let upstream: Response;
@@ -95,7 +102,7 @@ export async function forward(f: Forward): Promise<Response> {
       ttfbMs: null,
       aborted,
     });
-    const res = errorResponse(error, allowance);
+    const res = gatewayErrorResponse(error, f.route.dialect, allowance);
     res.headers.set("x-request-id", facts.requestId);
     addCors(res.headers, f.origin, Object.keys(allowance));
     return res;
@@ -106,7 +113,9 @@ export async function forward(f: Forward): Promise<Response> {
   const isSse = type.startsWith("text/event-stream");
   const isJson = !isSse && type.includes("json");
   const strip = stripAsked && isSse && upstream.ok;
-  const keepLength = !strip && !upstream.headers.has("content-encoding");
+  // A call the provider translated (OpenAI chat on Claude or Gemini) is answered with new bytes.
+  const translated = f.route.dialect !== f.provider.dialect;
+  const keepLength = !strip && !translated && !upstream.headers.has("content-encoding");
   const headers = downstreamResponseHeaders(upstream.headers, facts.requestId, keepLength);
   for (const name in allowance) headers.set(name, allowance[name]!);
   addCors(headers, f.origin, Object.keys(allowance));
@@ -117,20 +126,56 @@ export async function forward(f: Forward): Promise<Response> {
     stream: isSse,
   };
 
-  if (!upstream.body || (!isSse && !isJson)) {
-    // Binary or empty: the runtime pipes the bytes natively; the event is complete at the first byte.
-    record({ ...base, error: upstream.ok ? null : `upstream_${upstream.status}`, aborted: false });
-    return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
-  }
-
   const finish = (result: TapResult) => {
     const seen = result.observed();
     const aborted = result.aborted || reason === "client";
     const error = seen.error ?? (upstream.ok ? null : `upstream_${upstream.status}`);
     // request.signal says the client left; a stream cancelled otherwise was cut off on either side.
     const cut = reason === "client" ? "client_closed" : "stream_interrupted";
-    record({ ...base, ...seen, endedAt: result.endedAt, aborted, error: aborted ? (error ?? cut) : error });
+    const { running: _running, ...observed } = seen;
+    record({
+      ...base,
+      ...observed,
+      endedAt: result.endedAt,
+      aborted,
+      error: aborted ? (error ?? cut) : error,
+    });
   };
+  /** A stream's end: parsing what the tap saw and queueing the event wait until the last chunk has left it. */
+  const streamEnd = () => {
+    let ended: (result: TapResult) => void = () => {};
+    const end = new Promise<TapResult>((resolve) => {
+      ended = resolve;
+    });
+    ctx.waitUntil(end.then((result) => afterTick(() => finish(result))));
+    return (result: TapResult) => {
+      if (result.aborted) controller.abort();
+      ended(result);
+    };
+  };
+  const observer = observerFor(f.provider.dialect);
+
+  if (translated && f.provider.dialect !== "openai") {
+    const { respondTranslated } = await import("./translated");
+    return respondTranslated({
+      upstream,
+      headers,
+      isSse,
+      providerDialect: f.provider.dialect,
+      observer,
+      requestedModel: facts.model ?? "",
+      includeUsage: includesUsage(f.json),
+      finish,
+      streamEnd,
+    });
+  }
+
+  if (!upstream.body || (!isSse && !isJson)) {
+    // Binary or empty: the runtime pipes the bytes natively; the event is complete at the first byte.
+    record({ ...base, error: upstream.ok ? null : `upstream_${upstream.status}`, aborted: false });
+    return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
+  }
+
   if (!isSse) {
     const declared = keepLength ? upstream.headers.get("content-length") : null;
     if (declared !== null && Number(declared) <= JSON_COPY_CAP) {
@@ -145,7 +190,11 @@ export async function forward(f: Forward): Promise<Response> {
         const broken = new ReadableStream({ start: (c) => c.error(err) });
         return new Response(broken, { status: upstream.status, statusText: upstream.statusText, headers });
       }
-      const result = { aborted: false, endedAt: Date.now(), observed: () => observeJsonBytes(bytes) };
+      const result = {
+        aborted: false,
+        endedAt: Date.now(),
+        observed: () => observeJsonBytes(bytes, observer),
+      };
       // Parsing a small body takes microseconds, less than the timer that would defer it past the response.
       if (bytes.byteLength <= PARSE_AT_ONCE_BYTES) finish(result);
       else ctx.waitUntil(afterTick(() => finish(result)));
@@ -154,20 +203,10 @@ export async function forward(f: Forward): Promise<Response> {
     // JSON of unknown or large size: the client's bytes go through the runtime's native tee (no JS on their
     // way), the copy is read beside them and parsed once it has ended.
     const [toClient, copy] = upstream.body.tee();
-    ctx.waitUntil(readJsonCopy(copy).then(finish));
+    ctx.waitUntil(readJsonCopy(copy, observer).then(finish));
     return new Response(toClient, { status: upstream.status, statusText: upstream.statusText, headers });
   }
-  let ended: (result: TapResult) => void = () => {};
-  const end = new Promise<TapResult>((resolve) => {
-    ended = resolve;
-  });
-  // Parsing what the tap saw and queueing the event wait until the last chunk has left the tap.
-  ctx.waitUntil(end.then((result) => afterTick(() => finish(result))));
-  const onEnd = (result: TapResult) => {
-    if (result.aborted) controller.abort();
-    ended(result);
-  };
-  return new Response(upstream.body.pipeThrough(sseTap(strip, onEnd)), {
+  return new Response(upstream.body.pipeThrough(sseTap(strip, streamEnd(), observer)), {
     status: upstream.status,
     statusText: upstream.statusText,
     headers,
@@ -175,6 +214,16 @@ export async function forward(f: Forward): Promise<Response> {
 }
 
 const PARSE_AT_ONCE_BYTES = 64 * 1024;
+
+/** Whether an OpenAI chat request asked for the usage chunk of its stream. */
+function includesUsage(json: Record<string, unknown> | null): boolean {
+  const options = json?.stream_options;
+  return (
+    typeof options === "object" &&
+    options !== null &&
+    (options as Record<string, unknown>).include_usage === true
+  );
+}
 
 /** The event's work after a timer tick, so the client's last bytes go out first. */
 async function afterTick(work: () => void): Promise<void> {

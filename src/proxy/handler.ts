@@ -1,17 +1,18 @@
-import { ApiError, errorResponse } from "../lib/errors";
+import { ApiError } from "../lib/errors";
 import { reserveFor } from "../limits/reserve";
+import { providerFor } from "../providers";
 import type { Admitted, Refused } from "../tokens/admission";
 import { admitToken } from "../tokens/admission-cache";
 import { allowanceHeaders, refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
-import { allowlistFor, checkAllowed } from "./allowlist";
+import { allowlistFor } from "./allowlist";
 import { tokenHashOf } from "./auth";
 import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
 import { addCors, preflight } from "./cors";
+import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
+import { gatewayErrorResponse } from "./errors";
 import { forward } from "./forward";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
-import { parseApiPath } from "./path";
-import { providerFor } from "./providers";
 import { type RequestFacts, requestDraft } from "./request-facts";
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
@@ -36,8 +37,12 @@ function wantsUsageInjection(path: string, json: Record<string, unknown>): boole
   );
 }
 
+/** Token-counting endpoints are free: their answers carry no usage and want no estimate. */
+const isCountEndpoint = (route: ProxyRoute) =>
+  route.endpoint === "/messages/count_tokens" || route.endpoint.endsWith(":countTokens");
+
 /**
- * The `/v1/*` proxy. Warm path: path and allowlist checks, token format and hash (in memory), at most one
+ * The `/v1/*` and `/v1beta/*` proxy. Warm path: path and allowlist checks, token format and hash (in memory), at most one
  * bounded body read for JSON, exactly one Durable Object call (`admit`: every check and the count in one
  * step), the upstream fetch. No D1 query; the upstream key is decrypted once per isolate.
  */
@@ -61,11 +66,15 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
   };
   let admitted: Admitted | null = null;
   let tokenHash: string | undefined;
+  // Known before anything is checked, so every error is answered in the client's own envelope.
+  let dialect = dialectOf(url.pathname, request.headers);
   try {
-    const apiPath = parseApiPath(url.pathname);
-    checkAllowed(allowlistFor(env.PROXY_ALLOWLIST), request.method, apiPath.segments);
+    const route = routeOf(request.method, url, request.headers, allowlistFor(env.PROXY_ALLOWLIST));
+    dialect = route.dialect;
+    facts.stream = route.stream;
+    facts.model = route.model;
     // The hash and (below) the admission are synchronous on the warm path: no await hop for what is known.
-    const hashed = tokenHashOf(request.headers);
+    const hashed = tokenHashOf(request.headers, route.queryKey);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw TOKEN_NOT_FOUND;
 
@@ -73,8 +82,9 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     if (wantsJsonRead(request.method, request.headers)) {
       body = await readJsonBody(request, Number(env.MAX_JSON_BODY_BYTES) || DEFAULT_MAX_JSON_BODY_BYTES);
       const json = body.json;
-      facts.json = json;
-      if (json) {
+      // Kept for an estimate: none for the free token-counting endpoints.
+      facts.json = isCountEndpoint(route) ? null : json;
+      if (json && route.model === null) {
         facts.model = typeof json.model === "string" ? json.model : null;
         facts.stream = json.stream === true;
       }
@@ -84,9 +94,9 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       model: facts.model,
       origin,
       reserve: reserveFor({
-        path: apiPath.raw,
+        path: route.endpoint,
         model: facts.model,
-        body: facts.json,
+        body: body?.json ?? null,
         bodyBytes: body?.bytes.byteLength,
       }),
     });
@@ -113,7 +123,15 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         },
       );
     }
-    const { apiKeyEncrypted, baseUrl } = admission.upstream;
+    facts.provider = provider.name;
+    if (!provider.serves(route.dialect, route.endpoint)) {
+      throw new ApiError(
+        404,
+        "endpoint_not_found",
+        `This project's upstream (${provider.name}) does not serve ${request.method} ${url.pathname}.`,
+      );
+    }
+    const { apiKeyEncrypted, baseUrl, settings } = admission.upstream;
     const apiKey =
       cachedUpstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY) ??
       (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY));
@@ -122,8 +140,9 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     let forwardBody: BodyInit | null = body ? body.bytes : request.body;
     let bodyUnchanged = true;
     let strip = false;
-    if (body) {
-      if (body.json && provider.streamUsage && wantsUsageInjection(apiPath.raw, body.json)) {
+    // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
+    if (body && route.dialect === "openai" && provider.dialect === "openai") {
+      if (body.json && provider.streamUsage && wantsUsageInjection(route.path, body.json)) {
         const options = (body.json.stream_options ?? {}) as Record<string, unknown>;
         forwardBody = JSON.stringify({ ...body.json, stream_options: { ...options, include_usage: true } });
         bodyUnchanged = false;
@@ -138,9 +157,9 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       admitted,
       tokenHash,
       provider,
-      target: { baseUrl, apiKey },
-      path: apiPath.raw,
-      search: url.search,
+      target: { baseUrl, apiKey, settings },
+      route,
+      json: body?.json ?? null,
       body: forwardBody,
       bodyUnchanged,
       strip,
@@ -154,7 +173,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         : new ApiError(500, "internal_error", "The gateway failed to handle the request.");
     if (!(err instanceof ApiError)) console.error("proxy error", requestId, err);
     const extra = admitted ? allowanceHeaders(admitted) : undefined;
-    const res = errorResponse(apiError, extra);
+    const res = gatewayErrorResponse(apiError, dialect, extra);
     res.headers.set("x-request-id", requestId);
     addCors(res.headers, origin, extra ? Object.keys(extra) : []);
     recordRequest(

@@ -57,6 +57,8 @@ export type Observed = {
   text: string;
   /** The upstream's error code when the answer was (or ended in) an error. */
   error: string | null;
+  /** Counts a dialect accumulates across stream events (Anthropic's usage). */
+  running?: Record<string, unknown>;
 };
 
 export const TEXT_CAP = 32 * 1024;
@@ -111,6 +113,14 @@ export function observeJsonBody(seen: Observed, body: Json): void {
   if (body.error !== undefined) seen.error = errorCode(body.error);
   if (!seen.usage) appendText(seen, answerText(body));
 }
+
+/** How the proxy reads one dialect's answers: a streamed event's JSON, or a complete JSON body. */
+export type Observer = {
+  event(seen: Observed, data: Json): void;
+  json(seen: Observed, body: Json): void;
+};
+
+export const openAiObserver: Observer = { event: observeStreamEvent, json: observeJsonBody };
 
 /** True for the usage-only chunk OpenAI sends last when `stream_options.include_usage` is set. */
 export function isUsageOnlyChunk(data: Json): boolean {

@@ -1,11 +1,5 @@
-import {
-  emptyObserved,
-  isUsageOnlyChunk,
-  type Observed,
-  observeJsonBody,
-  observeStreamEvent,
-} from "./observe";
-import { SseParser } from "./sse";
+import { SseParser } from "../lib/sse";
+import { emptyObserved, isUsageOnlyChunk, type Observed, type Observer, openAiObserver } from "./observe";
 
 /**
  * How a tapped body ended. `observed()` does the remaining work (for JSON: parsing the copy), so the caller
@@ -57,6 +51,7 @@ function asAsked(raw: string, json: Json | null): string {
 export function sseTap(
   strip: boolean,
   onEnd: (result: TapResult) => void,
+  observer: Observer = openAiObserver,
 ): TransformStream<Uint8Array, Uint8Array> {
   const seen = emptyObserved();
   const parser = new SseParser();
@@ -72,7 +67,7 @@ export function sseTap(
   const observe = (data: string | null): Json | null => {
     if (data === null || data === "[DONE]") return null;
     const json = parseJson(data);
-    if (json) observeStreamEvent(seen, json);
+    if (json) observer.event(seen, json);
     return json;
   };
 
@@ -127,7 +122,10 @@ export function sseTap(
  * through JS), keeping it up to a cap to read model and usage at its end. A body past the cap keeps its
  * tail, where OpenAI puts `usage`. Resolves when the copy ends; `aborted` when it broke off.
  */
-export async function readJsonCopy(copy: ReadableStream<Uint8Array>): Promise<TapResult> {
+export async function readJsonCopy(
+  copy: ReadableStream<Uint8Array>,
+  observer: Observer = openAiObserver,
+): Promise<TapResult> {
   const reader = copy.getReader();
   const parts: Uint8Array[] = [];
   let size = 0;
@@ -151,19 +149,21 @@ export async function readJsonCopy(copy: ReadableStream<Uint8Array>): Promise<Ta
   }
   const observed = () => {
     if (aborted) return emptyObserved();
-    return size <= JSON_COPY_CAP ? observeJsonBytes(concat(parts, size)) : observeJson(usageFromTail(tail));
+    return size <= JSON_COPY_CAP
+      ? observeJsonBytes(concat(parts, size), observer)
+      : observeJson(usageFromTail(tail), observer);
   };
   return { aborted, endedAt: Date.now(), observed };
 }
 
 /** What a complete JSON answer says (model, usage, error, text). */
-export function observeJsonBytes(bytes: Uint8Array): Observed {
-  return observeJson(parseJson(decoder.decode(bytes)));
+export function observeJsonBytes(bytes: Uint8Array, observer: Observer = openAiObserver): Observed {
+  return observeJson(parseJson(decoder.decode(bytes)), observer);
 }
 
-function observeJson(body: Json | null): Observed {
+function observeJson(body: Json | null, observer: Observer): Observed {
   const seen = emptyObserved();
-  if (body) observeJsonBody(seen, body);
+  if (body) observer.json(seen, body);
   return seen;
 }
 

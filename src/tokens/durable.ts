@@ -170,6 +170,7 @@ export class TokenState extends DurableObject<Env> {
         provider: config.project.provider,
         baseUrl: config.project.baseUrl,
         apiKeyEncrypted: config.project.apiKeyEncrypted,
+        settings: config.project.providerSettings,
       },
       allowedOrigins: config.project.allowedOrigins,
       remainingRequests: left.requests,
