@@ -4,7 +4,8 @@
 // `{"type":"error","error":{type,message}}`. Steered by the same `x-mock-*` headers as the OpenAI mock,
 // plus `x-mock-cache-read` / `x-mock-cache-write` (token counts to report).
 
-import { type Ctx, piece, sendJson, words } from "./mock-upstream.ts";
+import { anthropicInputTokens } from "./mock-counts.ts";
+import { type Ctx, piece, sendJson } from "./mock-upstream.ts";
 
 type Json = Record<string, unknown>;
 
@@ -24,11 +25,6 @@ function anthropicError(ctx: Ctx, status: number, message: string): void {
   const headers: Record<string, string> = { "request-id": "req_mock_anthropic" };
   if (status === 429) headers["retry-after"] = "0";
   sendJson(ctx, status, { type: "error", error: { type, message } }, headers);
-}
-
-/** Input tokens the mock reports: the words of the system prompt and messages (as the OpenAI mock counts). */
-export function anthropicInputTokens(json: Json): number {
-  return Math.max(1, words(JSON.stringify(json.messages ?? "")) + words(JSON.stringify(json.system ?? "")));
 }
 
 function usageOf(ctx: Ctx, json: Json, output: number): Json {

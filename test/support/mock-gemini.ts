@@ -4,7 +4,8 @@
 // `countTokens`, `embedContent`, errors `{"error":{code,message,status}}`. Steered by `x-mock-chunks`,
 // `x-mock-status`, `x-mock-interval-ms`, plus `x-mock-thoughts` and `x-mock-cached` (token counts).
 
-import { type Ctx, piece, sendJson, words } from "./mock-upstream.ts";
+import { geminiPromptTokens } from "./mock-counts.ts";
+import { type Ctx, piece, sendJson } from "./mock-upstream.ts";
 
 type Json = Record<string, unknown>;
 
@@ -20,15 +21,6 @@ const STATUS: Record<number, string> = {
 
 function googleError(ctx: Ctx, code: number, message: string): void {
   sendJson(ctx, code, { error: { code, message, status: STATUS[code] ?? "UNKNOWN" } });
-}
-
-/** Prompt tokens the mock reports: the words of the contents and system instruction. */
-export function geminiPromptTokens(json: Json): number {
-  return Math.max(
-    1,
-    words(JSON.stringify(json.contents ?? json.content ?? "")) +
-      words(JSON.stringify(json.systemInstruction ?? "")),
-  );
 }
 
 function functionToCall(json: Json): Json | null {

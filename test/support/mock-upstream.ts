@@ -11,6 +11,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { anthropicRoute } from "./mock-anthropic.ts";
 import { azureRoute } from "./mock-azure.ts";
+import { words } from "./mock-counts.ts";
 import { geminiRoute } from "./mock-gemini.ts";
 import type { RecordedRequest } from "./mock-types.ts";
 
@@ -96,10 +97,6 @@ export function startSse(ctx: Ctx): void {
     "cache-control": "no-cache",
   });
   ctx.res.flushHeaders();
-}
-
-export function words(text: string): number {
-  return text.split(/\s+/).filter(Boolean).length;
 }
 
 function promptTokens(json: Record<string, unknown> | null): number {
