@@ -41,7 +41,7 @@ async function onlyProjectKey(tag: string, secret: string) {
   return seen;
 }
 
-describe("Anthropic's Messages API through the gateway (official SDK)", () => {
+describe("Anthropic's Messages API through the gateway (official SDK)", { timeout: 30_000 }, () => {
   it("messages, plain and streamed, with usage and cost in the events exactly as the upstream reported", async () => {
     const { token } = await anthropicProject();
     const tag = newTag();

@@ -30,7 +30,7 @@ const FALLBACK_DEFAULT_OUTPUT = 4096;
  */
 const GENERATES = new Set(["/chat/completions", "/completions", "/responses", "/messages"]);
 const GEMINI_GENERATES = /^\/models\/[^/]+:(generateContent|streamGenerateContent)$/;
-const EMBEDS = /^\/embeddings$|^\/models\/[^/]+:embedContent$/;
+const EMBEDS = /^\/embeddings$|^\/models\/[^/]+:(embedContent|batchEmbedContents)$/;
 
 /**
  * UTF-8 length of a string without allocating. Byte-level BPE tokenizers (every OpenAI tokenizer) split

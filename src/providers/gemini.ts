@@ -2,7 +2,14 @@ import { OPENAI_ONLY, rewrittenJson, upstreamFetch } from "./http";
 import type { Dialect, Provider, UpstreamCall, UpstreamTarget } from "./types";
 
 /** The Gemini methods the gateway forwards (`/v1beta/models/{model}:{method}`). */
-export const GEMINI_METHODS = ["generateContent", "streamGenerateContent", "countTokens", "embedContent"];
+export const GEMINI_METHODS = [
+  "generateContent",
+  "streamGenerateContent",
+  "countTokens",
+  "embedContent",
+  // What @google/genai's models.embedContent calls on the Gemini API.
+  "batchEmbedContents",
+];
 
 /**
  * Google's Generative Language API at `base_url` (`https://generativelanguage.googleapis.com/v1beta`),

@@ -96,6 +96,11 @@ export async function geminiRoute(ctx: Ctx, path: string): Promise<void> {
   if (action === "streamGenerateContent") return generate(ctx, model, true);
   if (action === "countTokens")
     return sendJson(ctx, 200, { totalTokens: geminiPromptTokens(ctx.json ?? {}) });
-  if (action === "embedContent") return sendJson(ctx, 200, { embedding: { values: [0.25, -0.5, 0.125, 1] } });
+  const values = [0.25, -0.5, 0.125, 1];
+  if (action === "embedContent") return sendJson(ctx, 200, { embedding: { values } });
+  if (action === "batchEmbedContents") {
+    const requests = Array.isArray(ctx.json?.requests) ? ctx.json.requests : [];
+    return sendJson(ctx, 200, { embeddings: requests.map(() => ({ values })) });
+  }
   return googleError(ctx, 404, `mock has no method ${action}`);
 }
