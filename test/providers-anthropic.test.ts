@@ -221,6 +221,20 @@ describe("Anthropic's Messages API through the gateway (official SDK)", { timeou
     await expect(wrong).rejects.toBeInstanceOf(Anthropic.NotFoundError);
   });
 
+  it("a stream cut before message_delta is estimated (and says so), not charged at message_start's placeholder", async () => {
+    const { token } = await anthropicProject();
+    const c = client({ apiKey: token.token, headers: { "x-mock-chunks": "40", "x-mock-interval-ms": "50" } });
+    const stream = await c.sdk.messages.create({ model: MODEL, max_tokens: 100, messages, stream: true });
+    let deltas = 0;
+    for await (const event of stream) {
+      if (event.type === "content_block_delta" && ++deltas === 3) break;
+    }
+    const event = (await eventsOf(c.ids)).get(c.ids[0]!)!;
+    expect(event).toMatchObject({ aborted: true, usage_source: "estimated", model: MODEL });
+    expect(event.usage!.completion_tokens).toBeGreaterThanOrEqual(3);
+    expect(event.cost_usd).toBeGreaterThan(0);
+  });
+
   it("budgets: max_tokens is reserved at Claude's price, a cost budget refuses what it cannot cover", async () => {
     // 1 000 000 output tokens at $15/M = $15 > $1: refused before the upstream.
     const { token } = await anthropicProject({ max_cost_usd: 1 });

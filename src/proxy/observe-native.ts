@@ -51,8 +51,9 @@ const anthropic: Observer = {
       case "message_start": {
         const message = isObject(data.message) ? data.message : {};
         if (typeof message.model === "string") seen.model = message.model;
+        // The output count here is a placeholder: usage counts only once message_delta brings the real one
+        // (a stream cut before it is estimated instead, and says so).
         seen.running = isObject(message.usage) ? { ...message.usage } : {};
-        seen.usage = anthropicUsage(seen.running);
         break;
       }
       case "message_delta": {
@@ -104,7 +105,18 @@ function geminiBody(seen: Observed, body: Json): void {
   }
 }
 
-const gemini: Observer = { event: geminiBody, json: geminiBody };
+const finished = (body: Json) =>
+  Array.isArray(body.candidates) && body.candidates.some((c) => isObject(c) && c.finishReason !== undefined);
+
+const gemini: Observer = {
+  // Every streamed chunk carries usageMetadata, but only the last one (with finishReason) the final counts:
+  // a stream cut before it is estimated instead.
+  event(seen, body) {
+    if (finished(body) || isObject(body.error)) geminiBody(seen, body);
+    else geminiBody(seen, { candidates: body.candidates, modelVersion: body.modelVersion });
+  },
+  json: geminiBody,
+};
 
 const OBSERVERS: Record<Dialect, Observer> = { openai: openAiObserver, anthropic, gemini };
 
