@@ -1,4 +1,5 @@
 import type { FC } from "hono/jsx";
+import { PROVIDER_NAMES } from "../../src/providers/settings";
 import type { Project } from "../../src/storage/schema";
 import { Alert, CsrfField, Field, inputAttrs, Layout } from "../layout";
 import { LimitFields } from "./limit-fields";
@@ -25,7 +26,7 @@ export const ProjectForm: FC<{
           </Field>
           <Field name="provider" label="Provider" error={errors.provider}>
             <select {...inputAttrs("provider", errors)}>
-              {["openai", "openai-compatible"].map((p) => (
+              {PROVIDER_NAMES.map((p) => (
                 <option value={p} selected={values.provider === p}>
                   {p}
                 </option>
@@ -46,7 +47,7 @@ export const ProjectForm: FC<{
         <Field
           name="base_url"
           label="Base URL"
-          hint="Default: https://api.openai.com/v1"
+          hint="Default per provider: OpenAI https://api.openai.com/v1, Anthropic https://api.anthropic.com/v1, Gemini https://generativelanguage.googleapis.com/v1beta; Azure: your resource endpoint"
           error={errors.base_url}
         >
           <input
@@ -55,6 +56,16 @@ export const ProjectForm: FC<{
             value={values.base_url ?? ""}
             placeholder="https://api.openai.com/v1"
           />
+        </Field>
+        <Field
+          name="provider_settings"
+          label="Provider settings (JSON)"
+          hint='Azure: {"api_version": "2024-10-21", "deployments": {"gpt-4o": "my-deployment"}, "api": "deployments" | "v1"}; Anthropic: {"version": "2023-06-01"}'
+          error={errors.provider_settings}
+        >
+          <textarea {...inputAttrs("provider_settings", errors)} rows={3}>
+            {values.provider_settings ?? ""}
+          </textarea>
         </Field>
         <Field name="description" label="Description" error={errors.description}>
           <input {...inputAttrs("description", errors)} value={values.description ?? ""} maxlength={2000} />

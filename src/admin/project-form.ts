@@ -17,6 +17,7 @@ export function projectFields(f: Form) {
     name: text(f, "name"),
     provider: text(f, "provider"),
     base_url: text(f, "base_url"),
+    provider_settings: jsonObject(f, "provider_settings") ?? null,
     description: text(f, "description") ?? null,
     metadata: jsonObject(f, "metadata") ?? null,
     allowed_models: list(f, "allowed_models") ?? null,
@@ -59,6 +60,8 @@ export function projectValues(p: Project): Form {
     name: p.name,
     provider: p.provider,
     base_url: p.baseUrl,
+    provider_settings:
+      p.providerSettings && Object.keys(p.providerSettings).length ? JSON.stringify(p.providerSettings) : "",
     description: p.description ?? "",
     metadata: p.metadata ? JSON.stringify(p.metadata, null, 2) : "",
     allowed_models: (p.allowedModels ?? []).join("\n"),

@@ -19,7 +19,10 @@ export type EncodingName = "o200k_base" | "cl100k_base";
  */
 export function encodingFor(model: string | null | undefined): EncodingName | null {
   if (!model) return null;
-  const m = model.toLowerCase().replace(/^ft:/, "").replace(/^models\//, "");
+  const m = model
+    .toLowerCase()
+    .replace(/^ft:/, "")
+    .replace(/^models\//, "");
   if (/^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o1|o3|o4|chatgpt-4o|gpt-oss|codex-)/.test(m)) return "o200k_base";
   if (/^(gpt-4|gpt-3\.5|gpt-35|text-embedding-(ada-002|3-))/.test(m)) return "cl100k_base";
   if (/^(claude-|gemini-)/.test(m)) return "o200k_base";
