@@ -219,7 +219,7 @@ describe("Anthropic Messages → OpenAI chat (response), on the documented examp
 
   it("the observer reads the documented usage exactly (cache writes and reads apart)", () => {
     const seen = emptyObserved();
-    observerFor("anthropic").json(seen, docs.anthropicToolUse);
+    observerFor("anthropic").jsonBody(seen, docs.anthropicToolUse);
     expect(seen.usage).toEqual({
       prompt_tokens: 2504,
       completion_tokens: 89,
@@ -366,7 +366,7 @@ describe("OpenAI chat ↔ Gemini generateContent", () => {
 
   it("the observer reads usageMetadata (thinking billed as output, cached apart) and prices it", () => {
     const seen = emptyObserved();
-    observerFor("gemini").json(seen, docs.geminiFunctionCall);
+    observerFor("gemini").jsonBody(seen, docs.geminiFunctionCall);
     expect(seen.usage).toEqual({
       prompt_tokens: 112,
       completion_tokens: 31,

@@ -17,7 +17,8 @@ export function projectFields(f: Form) {
     name: text(f, "name"),
     provider: text(f, "provider"),
     base_url: text(f, "base_url"),
-    provider_settings: jsonObject(f, "provider_settings") ?? null,
+    // {} when empty: the provider's defaults, and no change when the project has none set.
+    provider_settings: jsonObject(f, "provider_settings") ?? {},
     description: text(f, "description") ?? null,
     metadata: jsonObject(f, "metadata") ?? null,
     allowed_models: list(f, "allowed_models") ?? null,

@@ -1,23 +1,28 @@
 import { ApiError } from "../lib/errors";
 import { reserveFor } from "../limits/reserve";
-import { providerFor } from "../providers";
+import { type Provider, providerFor } from "../providers";
 import type { Admitted, Refused } from "../tokens/admission";
 import { admitToken } from "../tokens/admission-cache";
-import { allowanceHeaders, refusalHeaders } from "../tokens/allowance";
+import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
 import { allowlistFor } from "./allowlist";
 import { tokenHashOf } from "./auth";
 import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
-import { addCors, preflight } from "./cors";
+import { preflight } from "./cors";
 import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
-import { gatewayErrorResponse } from "./errors";
-import { forward } from "./forward";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
-import { type RequestFacts, requestDraft } from "./request-facts";
+import { observerFor } from "./observe-native";
+import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
+import { gatewayError, respond } from "./respond";
+import { sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
+import { usageInjection } from "./usage-injection";
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
 
 const TOKEN_NOT_FOUND = new ApiError(401, "token_not_found", "The token is not known to this gateway.");
+
+/** What the event says when the client went away before the upstream answered. */
+const CLIENT_CLOSED: Outcome = { status: 499, error: "client_closed", ttfbMs: null, aborted: true };
 
 function refusalError(refused: Refused): ApiError {
   return new ApiError(refused.status, refused.code, refused.message, {
@@ -26,32 +31,8 @@ function refusalError(refused: Refused): ApiError {
   });
 }
 
-/** Chat and legacy completions streams for which the gateway may ask the upstream for usage itself. */
-function wantsUsageInjection(path: string, json: Record<string, unknown>): boolean {
-  if (json.stream !== true || (path !== "/chat/completions" && path !== "/completions")) return false;
-  const options = json.stream_options;
-  return !(
-    typeof options === "object" &&
-    options !== null &&
-    (options as Record<string, unknown>).include_usage === true
-  );
-}
-
-/** Token-counting endpoints are free: their answers carry no usage and want no estimate. */
-const isCountEndpoint = (route: ProxyRoute) =>
-  route.endpoint === "/messages/count_tokens" || route.endpoint.endsWith(":countTokens");
-
-/**
- * The `/v1/*` and `/v1beta/*` proxy. Warm path: path and allowlist checks, token format and hash (in memory), at most one
- * bounded body read for JSON, exactly one Durable Object call (`admit`: every check and the count in one
- * step), the upstream fetch. No D1 query; the upstream key is decrypted once per isolate.
- */
-export async function handleProxy(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-  const requestId = crypto.randomUUID();
-  if (request.method === "OPTIONS") return preflight(request, requestId);
-  const origin = request.headers.get("origin");
-  const url = new URL(request.url);
-  const facts: RequestFacts = {
+function factsOf(request: Request, url: URL, requestId: string): RequestFacts {
+  return {
     requestId,
     started: Date.now(),
     method: request.method,
@@ -64,31 +45,79 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     stream: false,
     json: null,
   };
+}
+
+/** Token-counting endpoints are free: their answers carry no usage and want no estimate. */
+const isCountEndpoint = (route: ProxyRoute) =>
+  route.endpoint === "/messages/count_tokens" || route.endpoint.endsWith(":countTokens");
+
+/**
+ * Reads a POSTed JSON body into `facts` (model and stream flag unless the path names them, as Gemini's does;
+ * the body itself for an estimate, except on the free token-counting endpoints).
+ */
+async function readBodyInto(
+  facts: RequestFacts,
+  route: ProxyRoute,
+  request: Request,
+  env: Env,
+): Promise<JsonBody> {
+  const body = await readJsonBody(request, Number(env.MAX_JSON_BODY_BYTES) || DEFAULT_MAX_JSON_BODY_BYTES);
+  const json = body.json;
+  facts.json = isCountEndpoint(route) ? null : json;
+  if (json && route.model === null) {
+    facts.model = typeof json.model === "string" ? json.model : null;
+    facts.stream = json.stream === true;
+  }
+  return body;
+}
+
+function providerOf(admitted: Admitted, route: ProxyRoute, method: string, pathname: string): Provider {
+  const provider = providerFor(admitted.upstream.provider);
+  if (!provider) {
+    const message = `The project's provider '${admitted.upstream.provider}' is not supported.`;
+    throw new ApiError(502, "upstream_error", message, { retryable: false });
+  }
+  if (!provider.serves(route.dialect, route.endpoint)) {
+    const message = `This project's upstream (${provider.name}) does not serve ${method} ${pathname}.`;
+    throw new ApiError(404, "endpoint_not_found", message);
+  }
+  return provider;
+}
+
+/**
+ * The `/v1/*` and `/v1beta/*` proxy, top to bottom: the route (dialect, canonical path, allowlist), the token, the JSON body (when there is one
+ * to read), admission, the upstream's key, then `sendUpstream` (send.ts) and `respond` (respond/). Every
+ * refusal or failure before the upstream answered ends in the one `catch` below.
+ *
+ * Why it is written the way it is (each measured with `npm run bench`, see docs/proxy.md "Hot path cost"):
+ * `/v1` is dispatched in src/index.ts before Hono (no router, middleware or context); the token hash, the
+ * admission and the upstream key are used without `await` when the isolate already has them (each await is
+ * a promise and a microtask hop); and JSON answers reach the client natively (respond/json.ts), never
+ * through a JS stream. Warm path: no D1 query, at most one Durable Object call.
+ */
+export async function handleProxy(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const requestId = crypto.randomUUID();
+  if (request.method === "OPTIONS") return preflight(request, requestId);
+  const origin = request.headers.get("origin");
+  const url = new URL(request.url);
+  const facts = factsOf(request, url, requestId);
   let admitted: Admitted | null = null;
   let tokenHash: string | undefined;
+  let abort: UpstreamAbort | undefined;
   // Known before anything is checked, so every error is answered in the client's own envelope.
   let dialect = dialectOf(url.pathname, request.headers);
   try {
     const route = routeOf(request.method, url, request.headers, allowlistFor(env.PROXY_ALLOWLIST));
     dialect = route.dialect;
-    facts.stream = route.stream;
     facts.model = route.model;
-    // The hash and (below) the admission are synchronous on the warm path: no await hop for what is known.
+    facts.stream = route.stream;
     const hashed = tokenHashOf(request.headers, route.queryKey);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw TOKEN_NOT_FOUND;
 
-    let body: JsonBody | null = null;
-    if (wantsJsonRead(request.method, request.headers)) {
-      body = await readJsonBody(request, Number(env.MAX_JSON_BODY_BYTES) || DEFAULT_MAX_JSON_BODY_BYTES);
-      const json = body.json;
-      // Kept for an estimate: none for the free token-counting endpoints.
-      facts.json = isCountEndpoint(route) ? null : json;
-      if (json && route.model === null) {
-        facts.model = typeof json.model === "string" ? json.model : null;
-        facts.stream = json.stream === true;
-      }
-    }
+    const body = wantsJsonRead(request.method, request.headers)
+      ? await readBodyInto(facts, route, request, env)
+      : null;
 
     const admitting = admitToken(env, ctx, tokenHash, {
       model: facts.model,
@@ -112,76 +141,69 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
 
-    const provider = providerFor(admission.upstream.provider);
-    if (!provider) {
-      throw new ApiError(
-        502,
-        "upstream_error",
-        `The project's provider '${admission.upstream.provider}' is not supported.`,
-        {
-          retryable: false,
-        },
-      );
-    }
+    const provider = providerOf(admission, route, request.method, url.pathname);
     facts.provider = provider.name;
-    if (!provider.serves(route.dialect, route.endpoint)) {
-      throw new ApiError(
-        404,
-        "endpoint_not_found",
-        `This project's upstream (${provider.name}) does not serve ${request.method} ${url.pathname}.`,
-      );
-    }
     const { apiKeyEncrypted, baseUrl, settings } = admission.upstream;
     const apiKey =
       cachedUpstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY) ??
       (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY));
 
-    // request.body only when it was not read: the getter makes a stream object each time.
-    let forwardBody: BodyInit | null = body ? body.bytes : request.body;
-    let bodyUnchanged = true;
-    let strip = false;
-    // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
-    if (body && route.dialect === "openai" && provider.dialect === "openai") {
-      if (body.json && provider.streamUsage && wantsUsageInjection(route.path, body.json)) {
-        const options = (body.json.stream_options ?? {}) as Record<string, unknown>;
-        forwardBody = JSON.stringify({ ...body.json, stream_options: { ...options, include_usage: true } });
-        bodyUnchanged = false;
-        strip = true;
-      }
-    }
-    return await forward({
-      request,
+    abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
+    const sent = await sendUpstream(
+      {
+        request,
+        requestId,
+        provider,
+        target: { baseUrl, apiKey, settings },
+        route,
+        model: facts.model,
+        json: body?.json ?? null,
+        // request.body only when it was not read: the getter makes a stream object each time.
+        body: body ? body.bytes : request.body,
+        // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
+        injection:
+          route.dialect === "openai" && provider.dialect === "openai"
+            ? usageInjection(provider, route.path, body)
+            : undefined,
+      },
+      abort,
+    );
+    return await respond(sent, {
       env,
       ctx,
       facts,
       admitted,
       tokenHash,
-      provider,
-      target: { baseUrl, apiKey, settings },
-      route,
-      json: body?.json ?? null,
-      body: forwardBody,
-      bodyUnchanged,
-      strip,
-      original: strip ? body?.bytes : undefined,
       origin,
+      abort,
+      observer: observerFor(provider.dialect),
+      translate:
+        route.dialect !== provider.dialect && provider.dialect !== "openai"
+          ? { from: provider.dialect, includeUsage: includesUsage(body?.json ?? null) }
+          : null,
     });
   } catch (err) {
-    const apiError =
+    const error =
       err instanceof ApiError
         ? err
         : new ApiError(500, "internal_error", "The gateway failed to handle the request.");
     if (!(err instanceof ApiError)) console.error("proxy error", requestId, err);
-    const extra = admitted ? allowanceHeaders(admitted) : undefined;
-    const res = gatewayErrorResponse(apiError, dialect, extra);
-    res.headers.set("x-request-id", requestId);
-    addCors(res.headers, origin, extra ? Object.keys(extra) : []);
-    recordRequest(
-      env,
-      ctx,
-      requestDraft(facts, { status: apiError.status, error: apiError.code, ttfbMs: null, aborted: false }),
-      admitted ? tokenHash : undefined,
-    );
-    return res;
+    const clientLeft = abort?.reason === "client";
+    abort?.release();
+    const outcome = clientLeft
+      ? CLIENT_CLOSED
+      : { status: error.status, error: error.code, ttfbMs: null, aborted: false };
+    recordRequest(env, ctx, requestDraft(facts, outcome), admitted ? tokenHash : undefined);
+    return gatewayError(error, requestId, origin, admitted, dialect);
   }
+}
+
+/** Whether an OpenAI chat request asked for the usage chunk of its stream. */
+function includesUsage(json: Record<string, unknown> | null): boolean {
+  const options = json?.stream_options;
+  return (
+    typeof options === "object" &&
+    options !== null &&
+    (options as Record<string, unknown>).include_usage === true
+  );
 }

@@ -1,6 +1,6 @@
 import type { Dialect } from "../providers";
 import type { Usage } from "../usage/event";
-import { appendText, type Observed, type Observer, openAiObserver } from "./observe";
+import { type AnswerObserver, appendText, type Observed, openAiObserver } from "./observe";
 
 // Usage, model, text and errors from Anthropic's and Gemini's own answers, in the event's vocabulary
 // (prompt_tokens includes cached and cache-written tokens; completion_tokens includes thinking).
@@ -45,8 +45,8 @@ export function geminiUsage(raw: Json): Usage | null {
 }
 
 /** Anthropic streams: message_start has the input counts, message_delta the cumulative output. */
-const anthropic: Observer = {
-  event(seen, data) {
+export const anthropicObserver: AnswerObserver = {
+  streamEvent(seen, data) {
     switch (data.type) {
       case "message_start": {
         const message = isObject(data.message) ? data.message : {};
@@ -76,7 +76,7 @@ const anthropic: Observer = {
         break;
     }
   },
-  json(seen, body) {
+  jsonBody(seen, body) {
     if (typeof body.model === "string") seen.model = body.model;
     if (body.type === "error") {
       seen.error =
@@ -108,19 +108,23 @@ function geminiBody(seen: Observed, body: Json): void {
 const finished = (body: Json) =>
   Array.isArray(body.candidates) && body.candidates.some((c) => isObject(c) && c.finishReason !== undefined);
 
-const gemini: Observer = {
+export const geminiObserver: AnswerObserver = {
   // Every streamed chunk carries usageMetadata, but only the last one (with finishReason) the final counts:
   // a stream cut before it is estimated instead.
-  event(seen, body) {
+  streamEvent(seen, body) {
     if (finished(body) || isObject(body.error)) geminiBody(seen, body);
     else geminiBody(seen, { candidates: body.candidates, modelVersion: body.modelVersion });
   },
-  json: geminiBody,
+  jsonBody: geminiBody,
 };
 
-const OBSERVERS: Record<Dialect, Observer> = { openai: openAiObserver, anthropic, gemini };
+const OBSERVERS: Record<Dialect, AnswerObserver> = {
+  openai: openAiObserver,
+  anthropic: anthropicObserver,
+  gemini: geminiObserver,
+};
 
 /** How to read answers in a provider's dialect. */
-export function observerFor(dialect: Dialect): Observer {
+export function observerFor(dialect: Dialect): AnswerObserver {
   return OBSERVERS[dialect];
 }

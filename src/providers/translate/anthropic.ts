@@ -2,7 +2,7 @@
 // ignores response_format, does not report prompt-cache tokens and is documented as "not production-ready"
 // (docs/providers.md). Field mapping follows Anthropic's Messages API reference and OpenAI's chat API.
 
-import { SseParser } from "../../lib/sse";
+import { SseParser } from "../../lib/sse-parser";
 import {
   type ChatUsage,
   ChunkWriter,

@@ -3,7 +3,7 @@
 // native `usageMetadata` reports (the price depends on them), and one translation seam serves Gemini, Claude
 // and later Vertex alike (docs/providers.md). Field mapping follows the Gemini API reference.
 
-import { SseParser } from "../../lib/sse";
+import { SseParser } from "../../lib/sse-parser";
 import {
   type ChatUsage,
   ChunkWriter,

@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
-import { PROVIDER_NAMES } from "../../src/providers/settings";
-import type { Project } from "../../src/storage/schema";
-import { Alert, CsrfField, Field, inputAttrs, Layout } from "../layout";
+import { Alert, CsrfField, Field, inputAttrs, Layout } from "../../../admin-ui/layout";
+import { PROVIDER_NAMES } from "../../providers/settings";
+import type { Project } from "../../storage/schema";
 import { LimitFields } from "./limit-fields";
 
 type Values = Record<string, string>;
