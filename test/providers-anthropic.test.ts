@@ -235,6 +235,28 @@ describe("Anthropic's Messages API through the gateway (official SDK)", { timeou
     expect(event.cost_usd).toBeGreaterThan(0);
   });
 
+  it("limits are exact under concurrency; an encoded endpoint is served by its canonical name", async () => {
+    const { token } = await anthropicProject({ max_requests: 3 });
+    const tag = newTag();
+    const c = client({ apiKey: token.token, headers: { "x-mock-tag": tag } });
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, () => c.sdk.messages.create({ model: MODEL, max_tokens: 10, messages })),
+    );
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(3);
+    for (const r of results.filter((r) => r.status === "rejected"))
+      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(Anthropic.RateLimitError);
+    expect(await upstreamSaw(tag)).toHaveLength(3);
+
+    const other = await anthropicProject();
+    const encoded = await workerFetch(`${BASE}/v1/messag%65s`, {
+      method: "POST",
+      headers: { "x-api-key": other.token.token, "content-type": "application/json", "x-mock-tag": tag },
+      body: JSON.stringify({ model: MODEL, max_tokens: 10, messages }),
+    });
+    expect(encoded.status).toBe(200);
+    expect((await upstreamSaw(tag)).at(-1)!.url).toBe("/v1/messages");
+  });
+
   it("budgets: max_tokens is reserved at Claude's price, a cost budget refuses what it cannot cover", async () => {
     // 1 000 000 output tokens at $15/M = $15 > $1: refused before the upstream.
     const { token } = await anthropicProject({ max_cost_usd: 1 });

@@ -181,6 +181,19 @@ describe("Gemini's API through the gateway (@google/genai)", { timeout: 30_000 }
     expect(await upstreamSaw(tag)).toHaveLength(0);
   });
 
+  it("limits are exact under concurrency", async () => {
+    const { token } = await geminiProject({ max_requests: 2 });
+    const tag = newTag();
+    const ai = client(token.token, { "x-mock-tag": tag });
+    const results = await Promise.allSettled(
+      Array.from({ length: 6 }, () => ai.models.generateContent({ model: MODEL, contents: "hi" })),
+    );
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(2);
+    for (const r of results.filter((r) => r.status === "rejected"))
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ status: 429 });
+    expect(await upstreamSaw(tag)).toHaveLength(2);
+  });
+
   it("budgets: maxOutputTokens × candidates is reserved at Gemini's price", async () => {
     const { token } = await geminiProject({ max_cost_usd: 0.01 });
     const tag = newTag();
