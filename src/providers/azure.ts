@@ -5,7 +5,8 @@ import type { Provider, UpstreamCall, UpstreamTarget } from "./types";
 /** Endpoints Azure serves per deployment (`/openai/deployments/{d}/…`); the rest live at `/openai/…`. */
 const PER_DEPLOYMENT = /^\/(chat\/completions|completions|embeddings|audio\/[a-z]+|images\/[a-z]+)$/;
 
-const DEFAULTS: AzureSettings = AzureSchema.parse({});
+/** As `AzureSettings.parse({})` gives them (a project stored before settings existed has none). */
+const DEFAULTS: AzureSettings = { api_version: "2024-10-21", deployments: {}, api: "deployments" };
 
 /** `https://res.openai.azure.com`, whether the operator wrote it with `/openai` or `/openai/v1` or not. */
 export function azureResource(baseUrl: string): string {
