@@ -79,6 +79,7 @@ describe("Anthropic's Messages API through the gateway (official SDK)", { timeou
         status: 200,
         model: MODEL,
         provider: "anthropic",
+        upstream_request_id: "req_mock_anthropic",
         usage_source: "upstream",
         usage: {
           prompt_tokens: input + 150,

@@ -1,5 +1,5 @@
 import { providerRefusal, rewrittenJson, upstreamFetch } from "./http";
-import { AzureSettings as AzureSchema, type AzureSettings } from "./settings";
+import type { AzureSettings } from "./settings";
 import type { Provider, UpstreamCall, UpstreamTarget } from "./types";
 
 /** Endpoints Azure serves per deployment (`/openai/deployments/{d}/…`); the rest live at `/openai/…`. */

@@ -1,10 +1,16 @@
 import type { FC } from "hono/jsx";
 import { Alert, CsrfField, Field, inputAttrs, Layout } from "../../../admin-ui/layout";
-import { PROVIDER_NAMES } from "../../providers/settings";
+import type { ProviderName } from "../../providers/settings";
 import type { Project } from "../../storage/schema";
 import { LimitFields } from "./limit-fields";
 
 type Values = Record<string, string>;
+
+// Views import only types from domain code: the list is spelled here, and the compiler checks it is complete.
+const PROVIDER_NAMES = ["openai", "openai-compatible", "azure", "anthropic", "gemini"] as const;
+const everyProvider: Exclude<ProviderName, (typeof PROVIDER_NAMES)[number]> extends never ? true : never =
+  true;
+void everyProvider;
 
 export const ProjectForm: FC<{
   csrf: string;

@@ -50,7 +50,8 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
   const base = {
     status: upstream.status,
     ttfbMs,
-    upstreamRequestId: upstream.headers.get("x-request-id"),
+    // OpenAI's and most servers' `x-request-id`; Anthropic's `request-id`.
+    upstreamRequestId: upstream.headers.get("x-request-id") ?? upstream.headers.get("request-id"),
     stream: isSse,
   };
   const upstreamError = upstream.ok ? null : `upstream_${upstream.status}`;
