@@ -36,7 +36,8 @@ export type UpstreamCall = {
 export type UpstreamTarget = {
   /** Empty until routing (issue 13) gives upstreams and keys ids. */
   upstreamId?: string;
-  keyId?: string;
+  /** null for an upstream without keys (a local server). */
+  keyId?: string | null;
   baseUrl: string;
   apiKey: string;
   /** Per provider, checked by `parseSettings` when stored (src/providers/settings.ts). */
