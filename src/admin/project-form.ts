@@ -19,6 +19,8 @@ export function projectFields(f: Form) {
     base_url: text(f, "base_url"),
     // {} when empty: the provider's defaults, and no change when the project has none set.
     provider_settings: jsonObject(f, "provider_settings") ?? {},
+    // On the edit form: a new key, needed when the base URL moves to another host. Empty keeps the key.
+    api_key: text(f, "api_key"),
     description: text(f, "description") ?? null,
     metadata: jsonObject(f, "metadata") ?? null,
     allowed_models: list(f, "allowed_models") ?? null,

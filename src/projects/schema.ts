@@ -3,7 +3,7 @@ import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schema
 import { toUsd } from "../limits/budget";
 import { PROVIDER_NAMES, SettingsInput } from "../providers/settings";
 import type { Project as ProjectRow } from "../storage/schema";
-import { limitFields } from "../tokens/schema";
+import { limitFields, MAX_DURATION_MINUTES } from "../tokens/schema";
 import type { ProjectLiveState } from "./durable";
 
 export const PROVIDERS = PROVIDER_NAMES;
@@ -26,7 +26,7 @@ const Origin = z
 /** Limits given to new tokens of the project unless the create request sets them itself. */
 export const TokenDefaults = z
   .strictObject({
-    duration_minutes: z.number().int().min(1).max(525_600),
+    duration_minutes: z.number().int().min(1).max(MAX_DURATION_MINUTES),
     ...limitFields,
   })
   .partial();
@@ -74,7 +74,9 @@ export const ProjectPatch = z
     name: Name,
     api_key: ApiKey.describe("Rotates the upstream key"),
     provider: z.enum(PROVIDERS),
-    base_url: BaseUrl,
+    base_url: BaseUrl.describe(
+      "Another host (scheme, host or port) only together with api_key: the stored key is never sent to a new host",
+    ),
     provider_settings: SettingsInput.nullable(),
     description: Description.nullable(),
     metadata: Metadata.nullable(),
@@ -143,7 +145,8 @@ export type Project = z.infer<typeof Project>;
 
 export const ProjectListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
-  cursor: z.string().max(200).optional(),
+  // The last name of the previous page: 200 characters of CJK or emoji are up to 800 bytes of UTF-8.
+  cursor: z.string().max(1200).optional(),
   is_active: z.enum(["true", "false"]).optional(),
 });
 

@@ -16,6 +16,7 @@ import {
   revokeTokens,
   usedTokenOfProject,
 } from "../tokens/repo";
+import { checkBaseUrl, checkHostChange } from "./base-url";
 import type { ProjectLiveState } from "./durable";
 import * as repo from "./repo";
 import type { ProjectCreate, ProjectPatch } from "./schema";
@@ -56,8 +57,9 @@ function baseUrlFor(provider: ProviderName, given: string | undefined): string {
 }
 
 export async function createProject(env: Env, input: ProjectCreate): Promise<Project> {
-  const db = getDb(env);
   const baseUrl = baseUrlFor(input.provider, input.base_url);
+  checkBaseUrl(baseUrl, env);
+  const db = getDb(env);
   const providerSettings = checkedSettings(input.provider, input.provider_settings);
   if (await repo.getProjectByName(db, input.name)) throw nameTaken(input.name);
   try {
@@ -117,6 +119,17 @@ const ADMISSION_FIELDS = [
 
 export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<Project> {
   const db = getDb(env);
+  // A new base URL without a new key: checked against the current one, and saved only if that is still it.
+  let ifBaseUrl: string | undefined;
+  if (patch.base_url !== undefined) {
+    checkBaseUrl(patch.base_url, env);
+    if (patch.api_key === undefined) {
+      const current = await repo.getProject(db, id);
+      if (!current) throw notFound("project", id);
+      checkHostChange(current.baseUrl, patch.base_url);
+      ifBaseUrl = current.baseUrl;
+    }
+  }
   const values: Partial<NewProject> = {};
   if (patch.name !== undefined) {
     const other = await repo.getProjectByName(db, patch.name);
@@ -154,10 +167,20 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
 
   let updated: Project | undefined;
   try {
-    updated = await repo.updateProject(db, id, values);
+    updated = await repo.updateProject(db, id, values, ifBaseUrl);
   } catch (err) {
     if (isUniqueViolation(err) && patch.name) throw nameTaken(patch.name);
     throw err;
+  }
+  if (!updated && ifBaseUrl !== undefined && (await repo.getProject(db, id))) {
+    throw new ApiError(
+      409,
+      "conflict",
+      "The project's base_url changed meanwhile: read it again and retry.",
+      {
+        param: "base_url",
+      },
+    );
   }
   if (!updated) throw notFound("project", id);
   if (ADMISSION_FIELDS.some((f) => f in patch)) {

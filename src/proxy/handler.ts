@@ -1,7 +1,7 @@
 import { ApiError } from "../lib/errors";
-import { reserveFor } from "../limits/reserve";
+import { defaultReserveOutput, reserveFor } from "../limits/reserve";
 import { type Provider, providerFor } from "../providers";
-import type { Admitted, Refused } from "../tokens/admission";
+import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
 import { admitToken } from "../tokens/admission-cache";
 import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
@@ -19,7 +19,8 @@ import { usageInjection } from "./usage-injection";
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
 
-const TOKEN_NOT_FOUND = new ApiError(401, "token_not_found", "The token is not known to this gateway.");
+/** A hash the token's object already called unknown, refused from memory. */
+const UNKNOWN_TOKEN = refusalError(TOKEN_NOT_FOUND);
 
 /** What the event says when the client went away before the upstream answered. */
 const CLIENT_CLOSED: Outcome = { status: 499, error: "client_closed", ttfbMs: null, aborted: true };
@@ -113,7 +114,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.stream = route.stream;
     const hashed = tokenHashOf(request.headers, route.queryKey);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
-    if (isKnownUnknown(tokenHash)) throw TOKEN_NOT_FOUND;
+    if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
 
     const body = wantsJsonRead(request.method, request.headers)
       ? await readBodyInto(facts, route, request, env)
@@ -122,12 +123,15 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     const admitting = admitToken(env, ctx, tokenHash, {
       model: facts.model,
       origin,
-      reserve: reserveFor({
-        path: route.endpoint,
-        model: facts.model,
-        body: body?.json ?? null,
-        bodyBytes: body?.bytes.byteLength,
-      }),
+      reserve: reserveFor(
+        {
+          path: route.endpoint,
+          model: facts.model,
+          body: body?.json ?? null,
+          bodyBytes: body?.bytes.byteLength,
+        },
+        { defaultMaxOutputTokens: defaultReserveOutput(env) },
+      ),
     });
     const admission = admitting instanceof Promise ? await admitting : admitting;
     if (!admission.ok) {
@@ -146,7 +150,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     const { apiKeyEncrypted, baseUrl, settings } = admission.upstream;
     const apiKey =
       cachedUpstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY) ??
-      (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY));
+      (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS));
 
     abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
     const sent = await sendUpstream(

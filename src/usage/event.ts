@@ -15,7 +15,7 @@ export type Usage = {
 
 export type UsageSource = "upstream" | "estimated" | "none";
 
-/** One request event (SPEC §6): a line of the R2 request log. Never holds a secret or a body. */
+/** One request event (docs/usage-events.md): a line of the R2 request log. Never holds a secret or a body. */
 export type UsageEvent = {
   id: string;
   timestamp: string;

@@ -53,7 +53,7 @@ export const ProjectForm: FC<{
         <Field
           name="base_url"
           label="Base URL"
-          hint="Default per provider: OpenAI https://api.openai.com/v1, Anthropic https://api.anthropic.com/v1, Gemini https://generativelanguage.googleapis.com/v1beta; Azure: your resource endpoint"
+          hint="Default per provider: OpenAI https://api.openai.com/v1, Anthropic https://api.anthropic.com/v1, Gemini https://generativelanguage.googleapis.com/v1beta; Azure: your resource endpoint. https:// only (http:// for localhost)."
           error={errors.base_url}
         >
           <input
@@ -63,6 +63,16 @@ export const ProjectForm: FC<{
             placeholder="https://api.openai.com/v1"
           />
         </Field>
+        {project ? (
+          <Field
+            name="api_key"
+            label="Upstream API key for a new host"
+            hint="Needed only when the base URL moves to another host: the stored key is never sent to a new one. Empty keeps the current key."
+            error={errors.api_key}
+          >
+            <input {...inputAttrs("api_key", errors, true)} type="password" autocomplete="off" />
+          </Field>
+        ) : null}
         <Field
           name="provider_settings"
           label="Provider settings (JSON)"
