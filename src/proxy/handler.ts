@@ -86,9 +86,10 @@ function providerOf(admitted: Admitted, route: ProxyRoute, method: string, pathn
 }
 
 /**
- * The `/v1/*` and `/v1beta/*` proxy, top to bottom: the route (dialect, canonical path, allowlist), the token, the JSON body (when there is one
- * to read), admission, the upstream's key, then `sendUpstream` (send.ts) and `respond` (respond/). Every
- * refusal or failure before the upstream answered ends in the one `catch` below.
+ * The `/v1/*` and `/v1beta/*` proxy, top to bottom: the route (dialect, canonical path, allowlist:
+ * dialect.ts), the token, the JSON body (when there is one to read), admission, the upstream's key, then
+ * `sendUpstream` (send.ts) and `respond` (respond/). Every refusal or failure before the upstream answered
+ * ends in the one `catch` below, answered in the client's dialect.
  *
  * Why it is written the way it is (each measured with `npm run bench`, see docs/proxy.md "Hot path cost"):
  * `/v1` is dispatched in src/index.ts before Hono (no router, middleware or context); the token hash, the
