@@ -1,5 +1,6 @@
 // The bench's measurements, target by target, interleaved in rounds so that drift on a shared machine
 // (other processes, thermal, GC) spreads over every target instead of landing on one.
+import type { QueueDrain } from "./drain.ts";
 import {
   analyseSpacing,
   createPool,
@@ -22,6 +23,13 @@ export type Target = {
   headers: Record<string, string>;
   /** CPU time used so far by the process serving this target (ms), if it can be read. */
   cpuMs?: () => number | null;
+  /**
+   * The target's queue consumer runs in the same process: each round's CPU time is read only once the
+   * consumer has handled the round's events (see drain.ts), less the CPU the bench's own polls cost.
+   */
+  drain?: QueueDrain;
+  /** CPU time (ms) one poll of the drain costs the process, measured at start-up. */
+  pollCpuMs?: number;
   /** Why it is not measured (its probe failed), if so. */
   unavailable?: string;
 };
@@ -72,11 +80,19 @@ export async function probe(targets: Target[]): Promise<void> {
 export type PhaseResult = InterleavedResult & {
   /** CPU time of the target's workerd process per measured request, ms (null: not measurable). */
   cpuMsPerRequest: number | null;
+  /** The same, round by round (null where it could not be read), for paired ratios. */
+  cpuRounds: (number | null)[];
+  /** Rounds whose events the consumer had not all counted when the wait gave up (their CPU may be short). */
+  undrainedRounds: number;
 };
+
+/** Time for a host without a consumer to finish a round's `waitUntil` work (the event batcher waits 25 ms). */
+const AFTER_ROUND_MS = 60;
 
 /**
  * Interleaved rounds on every available target (see lib/interleave.ts), plus, where a target has a
  * CPU reader, the host's CPU time per request: unlike latency, it barely moves with the machine's load.
+ * For a host running the queue consumer, a round's CPU includes the consumer's work on the round's events.
  */
 export async function measureLoad(
   targets: Target[],
@@ -85,26 +101,53 @@ export async function measureLoad(
   log: (msg: string) => void,
 ): Promise<Map<string, PhaseResult>> {
   const live = targets.filter((t) => !t.unavailable);
-  const cpu = new Map<string, { total: number; requests: number; start: number | null }>();
+  type Cpu = {
+    total: number;
+    requests: number;
+    start: number | null;
+    polls: number;
+    rounds: (number | null)[];
+    undrained: number;
+  };
+  const cpu = new Map<string, Cpu>();
   const byId = new Map(live.map((t) => [t.id, t]));
   const results = await runInterleaved(
     live.map((t) => ({ id: t.id, spec: spec(t) })),
     plan,
     {
-      before: (_round, id) => {
-        const entry = cpu.get(id) ?? { total: 0, requests: 0, start: null };
-        entry.start = byId.get(id)?.cpuMs?.() ?? null;
+      before: async (_round, id) => {
+        const t = byId.get(id);
+        const entry = cpu.get(id) ?? {
+          total: 0,
+          requests: 0,
+          start: null,
+          polls: 0,
+          rounds: [],
+          undrained: 0,
+        };
         cpu.set(id, entry);
+        await t?.drain?.before();
+        entry.polls = t?.drain?.stats.polls ?? 0;
+        entry.start = t?.cpuMs?.() ?? null;
       },
-      after: (round, id, r) => {
+      after: async (round, id, r) => {
+        const t = byId.get(id);
         const entry = cpu.get(id)!;
-        const end = byId.get(id)?.cpuMs?.() ?? null;
-        if (entry.start !== null && end !== null) {
-          entry.total += end - entry.start;
+        let drained = true;
+        if (t?.drain) drained = await t.drain.after(r.requests);
+        else if (t?.cpuMs) await new Promise((resolve) => setTimeout(resolve, AFTER_ROUND_MS));
+        const end = t?.cpuMs?.() ?? null;
+        if (!drained) entry.undrained++;
+        if (entry.start !== null && end !== null && r.requests > 0) {
+          const polls = (t?.drain?.stats.polls ?? 0) - entry.polls;
+          const used = end - entry.start - polls * (t?.pollCpuMs ?? 0);
+          entry.total += used;
           entry.requests += r.requests;
-        }
+          entry.rounds.push(used / r.requests);
+        } else entry.rounds.push(null);
+        const perReq = entry.rounds.at(-1);
         log(
-          `  c=${plan.concurrency} round ${round + 1}/${plan.rounds} ${id.padEnd(14)} p50 ${r.latencyMs.p50.toFixed(3)} ms  ${r.rps.toFixed(0)} req/s${r.failed ? `  ${r.failed} failed` : ""}`,
+          `  c=${plan.concurrency} round ${round + 1}/${plan.rounds} ${id.padEnd(14)} p50 ${r.latencyMs.p50.toFixed(3)} ms  ${r.rps.toFixed(0)} req/s${perReq != null ? `  ${perReq.toFixed(3)} ms CPU/req` : ""}${r.failed ? `  ${r.failed} failed` : ""}${drained ? "" : "  (consumer not caught up)"}`,
         );
       },
     },
@@ -112,7 +155,15 @@ export async function measureLoad(
   return new Map(
     [...results].map(([id, r]) => {
       const c = cpu.get(id);
-      return [id, { ...r, cpuMsPerRequest: c && c.requests > 0 ? c.total / c.requests : null }];
+      return [
+        id,
+        {
+          ...r,
+          cpuMsPerRequest: c && c.requests > 0 ? c.total / c.requests : null,
+          cpuRounds: c?.rounds ?? [],
+          undrainedRounds: c?.undrained ?? 0,
+        },
+      ];
     }),
   );
 }
