@@ -44,10 +44,27 @@ function newAttemptId(now: number): string {
 
 type Sorted = { events: Timed[]; summaries: Summary[]; invalid: QueuedMessage[] };
 
+/**
+ * Each body of a packed message (batcher.ts) as a message of its own, named after the message and its
+ * place in it (for the dead-letter archive); other messages as they are.
+ */
+function unpacked(messages: readonly QueuedMessage[]): QueuedMessage[] {
+  const out: QueuedMessage[] = [];
+  for (const m of messages) {
+    const body = m.body as { kind?: unknown; bodies?: unknown } | null;
+    if (typeof body === "object" && body !== null && body.kind === "packed" && Array.isArray(body.bodies)) {
+      body.bodies.forEach((b: unknown, i) => {
+        out.push({ id: `${m.id}/${i}`, body: b, attempts: m.attempts });
+      });
+    } else out.push(m);
+  }
+  return out;
+}
+
 function sortMessages(messages: readonly QueuedMessage[]): Sorted {
   const out: Sorted = { events: [], summaries: [], invalid: [] };
   const seen = new Set<string>();
-  for (const m of messages) {
+  for (const m of unpacked(messages)) {
     const body = m.body as { kind?: unknown } | null;
     if (typeof body === "object" && body !== null && body.kind === "rejections") {
       const summary = RejectionSummary.safeParse(body);
