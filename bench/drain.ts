@@ -1,16 +1,16 @@
 // Counting the queue consumer's CPU where it belongs. The consumer handles a round's events while the
-// round runs (a batch is delivered as soon as it holds max_batch_size events) and after it (the last,
+// round runs (a batch is delivered as soon as it holds max_batch_size messages) and after it (the last,
 // partial batch waits for max_batch_timeout). Reading the process's CPU time right at the end of a round
 // would miss that tail, or charge it to whichever target runs next in the same process. So the bench
-// waits, outside the round's clock, until the consumer has counted every request of the round, and only
-// then reads the CPU time.
+// counts every request it sends to the host, and before reading the CPU time waits, outside the round's
+// clock, until the consumer has counted that many requests in the rollups.
 
 export type DrainOptions = {
   /** The consumer's max_batch_timeout, ms: how long a partial batch may wait before delivery. */
   batchTimeoutMs: number;
   /** Between two looks at the rollups. */
   pollMs?: number;
-  /** Give up waiting for a round's events after this long (then the next round settles first). */
+  /** Give up waiting after this long (the count is then unknown until the next settle). */
   timeoutMs?: number;
 };
 
@@ -19,18 +19,18 @@ export type DrainStats = { polls: number; waitedMs: number; timedOut: number; se
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Tracks one host's consumer: `settle` waits until nothing is pending (unknown backlog: warm-ups, a round
- * that timed out), `after` waits until the rollups count `requests` more than before the round.
+ * Tracks one host's consumer. `sent` adds requests whose events are on their way (warm-ups included);
+ * `before` and `after` wait until the rollups count all of them. When the count is not known (at the
+ * start, after a wait gave up, after `forget`), `before` waits until the rollups stop moving instead.
  */
 export class QueueDrain {
-  /** Rollup total with nothing pending, or null when that is not known. */
-  private known: number | null = null;
+  /** Rollup total once every request sent so far is counted, or null when not known. */
+  private expected: number | null = null;
   readonly stats: DrainStats = { polls: 0, waitedMs: 0, timedOut: 0, settles: 0 };
-  private readonly pollMs: number;
-  private readonly timeoutMs: number;
-
   private readonly total: () => Promise<number>;
   private readonly opts: DrainOptions;
+  private readonly pollMs: number;
+  private readonly timeoutMs: number;
 
   constructor(total: () => Promise<number>, opts: DrainOptions) {
     this.total = total;
@@ -44,17 +44,24 @@ export class QueueDrain {
     return this.total();
   }
 
-  /** Before a round: make sure nothing from earlier work is still on its way to the consumer. */
-  async before(): Promise<void> {
-    if (this.known !== null) return;
-    const t0 = performance.now();
+  /** Requests sent to the host outside the measured rounds (warm-ups, probes): their events will come. */
+  sent(requests: number): void {
+    if (this.expected !== null) this.expected += requests;
+  }
+
+  /** Requests were sent without being counted: settle by quiet before the next measurement. */
+  forget(): void {
+    this.expected = null;
+  }
+
+  private async settle(): Promise<void> {
     this.stats.settles++;
     // Unchanged for longer than a partial batch can wait (plus a margin for the consumer's own run).
     const quietMs = this.opts.batchTimeoutMs + 250;
+    const t0 = performance.now();
     let last = await this.look();
     let since = performance.now();
-    const deadline = t0 + this.timeoutMs * 2;
-    while (performance.now() - since < quietMs && performance.now() < deadline) {
+    while (performance.now() - since < quietMs && performance.now() - t0 < this.timeoutMs * 2) {
       await sleep(this.pollMs * 2);
       const now = await this.look();
       if (now !== last) {
@@ -62,27 +69,44 @@ export class QueueDrain {
         since = performance.now();
       }
     }
-    this.known = last;
-    this.stats.waitedMs += performance.now() - t0;
+    this.expected = last;
   }
 
-  /** After a round of `requests` requests: wait until the consumer has counted them all. */
-  async after(requests: number): Promise<boolean> {
+  private async reach(): Promise<boolean> {
+    const expected = this.expected!;
     const t0 = performance.now();
-    const expected = (this.known ?? 0) + requests;
     let now = await this.look();
     while (now < expected && performance.now() - t0 < this.timeoutMs) {
       await sleep(this.pollMs);
       now = await this.look();
     }
-    this.stats.waitedMs += performance.now() - t0;
     if (now >= expected) {
-      this.known = now;
+      this.expected = now;
       return true;
     }
     // Some request made no event (e.g. a connection error), or the consumer is stuck: settle next time.
     this.stats.timedOut++;
-    this.known = null;
+    this.expected = null;
     return false;
+  }
+
+  /** Before a round: everything sent earlier (warm-ups, other rounds) has been consumed. */
+  async before(): Promise<void> {
+    const t0 = performance.now();
+    if (this.expected === null) await this.settle();
+    else await this.reach();
+    this.stats.waitedMs += performance.now() - t0;
+  }
+
+  /** After a round of `requests` requests: wait until the consumer has counted them (and all before). */
+  async after(requests: number): Promise<boolean> {
+    const t0 = performance.now();
+    let ok = false;
+    if (this.expected !== null) {
+      this.expected += requests;
+      ok = await this.reach();
+    }
+    this.stats.waitedMs += performance.now() - t0;
+    return ok;
   }
 }

@@ -309,7 +309,8 @@ export async function profileScenarios(
       await cdp.send("Profiler.setSamplingInterval", { interval: intervalUs });
     }
     const measure = async (h: Host, spec: RequestSpec, drain?: QueueDrain) => {
-      await runLoad({ ...spec, requests: 300, concurrency: opts.concurrency });
+      const warm = await runLoad({ ...spec, requests: 300, concurrency: opts.concurrency });
+      drain?.sent(warm.requests);
       if (drain) await drain.before();
       else await new Promise((resolve) => setTimeout(resolve, 100));
       const c0 = h.cpuMs();

@@ -115,6 +115,7 @@ export async function measureLoad(
     live.map((t) => ({ id: t.id, spec: spec(t) })),
     plan,
     {
+      warmed: (id, w) => byId.get(id)?.drain?.sent(w.requests),
       before: async (_round, id) => {
         const t = byId.get(id);
         const entry = cpu.get(id) ?? {
@@ -207,6 +208,8 @@ export async function measureSpacing(
   }
   // The schedule's shape (which gaps are an interval, which 0) read off the direct stream: a median gap
   // rounded to whole intervals.
+  // Streams sent here are not counted: a later measurement settles first.
+  for (const t of live) t.drain?.forget();
   const directGaps = medianGaps(runs.get("direct") ?? []);
   const expected = directGaps.map((g) => Math.round(g / opts.intervalMs) * opts.intervalMs);
   const byTarget: SpacingResult["byTarget"] = {};

@@ -30,6 +30,8 @@ export type RoundHooks = {
   before?: (round: number, id: string) => void | Promise<void>;
   /** Just after it ends (awaited, outside the round's clock: e.g. to wait for background work to finish). */
   after?: (round: number, id: string, result: LoadResult) => void | Promise<void>;
+  /** After a target's warm-up (awaited), with what it sent. */
+  warmed?: (id: string, result: LoadResult) => void | Promise<void>;
 };
 
 export async function runInterleaved(
@@ -43,7 +45,8 @@ export async function runInterleaved(
   try {
     for (const t of targets) {
       if (plan.warmup > 0) {
-        await runLoad({ ...t.spec, ...common, requests: plan.warmup, dispatcher: pools.get(t.id) });
+        const w = await runLoad({ ...t.spec, ...common, requests: plan.warmup, dispatcher: pools.get(t.id) });
+        await hooks.warmed?.(t.id, w);
       }
     }
     const perRound = Math.max(1, Math.ceil(plan.requests / plan.rounds));
