@@ -19,7 +19,7 @@ function fakeConsumer() {
 describe("QueueDrain", () => {
   it("settles first, then waits for exactly what was sent, warm-ups included", async () => {
     const c = fakeConsumer();
-    const drain = new QueueDrain(c.total, { batchTimeoutMs: 20, pollMs: 2 });
+    const drain = new QueueDrain(c.total, () => null, { batchTimeoutMs: 20, pollMs: 2 });
     c.produce(5, 5); // before anything is known: settled by quiet
     await drain.before();
     assert.equal(await c.total(), 5);
@@ -29,7 +29,7 @@ describe("QueueDrain", () => {
     assert.equal(await c.total(), 35, "the warm-up's events are consumed before the round starts");
     c.produce(10, 30);
     const t0 = performance.now();
-    assert.equal(await drain.after(10), true);
+    assert.equal((await drain.after(10)).ok, true);
     assert.ok(performance.now() - t0 >= 25, "waited for the round's tail");
     assert.equal(await c.total(), 45);
     assert.equal(drain.stats.timedOut, 0);
@@ -37,15 +37,15 @@ describe("QueueDrain", () => {
 
   it("gives up after its timeout and settles before the next round", async () => {
     const c = fakeConsumer();
-    const drain = new QueueDrain(c.total, { batchTimeoutMs: 10, pollMs: 2, timeoutMs: 30 });
+    const drain = new QueueDrain(c.total, () => null, { batchTimeoutMs: 10, pollMs: 2, timeoutMs: 30 });
     await drain.before();
     c.produce(3, 1);
-    assert.equal(await drain.after(4), false, "one request made no event");
+    assert.equal((await drain.after(4)).ok, false, "one request made no event");
     assert.equal(drain.stats.timedOut, 1);
     const settles = drain.stats.settles;
     await drain.before();
     assert.equal(drain.stats.settles, settles + 1);
     c.produce(2, 5);
-    assert.equal(await drain.after(2), true);
+    assert.equal((await drain.after(2)).ok, true);
   });
 });

@@ -315,9 +315,12 @@ export async function profileScenarios(
       else await new Promise((resolve) => setTimeout(resolve, 100));
       const c0 = h.cpuMs();
       const load = await runLoad({ ...spec, requests: opts.requests, concurrency: opts.concurrency });
-      if (drain) await drain.after(load.requests);
-      else await new Promise((resolve) => setTimeout(resolve, 60));
-      const c1 = h.cpuMs();
+      let c1: number | null;
+      if (drain) c1 = (await drain.after(load.requests)).cpuMs;
+      else {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        c1 = h.cpuMs();
+      }
       return c0 === null || c1 === null || !load.requests ? null : (c1 - c0) / load.requests;
     };
     for (const scenario of ["unlimited", "limited", "streamed"] as const) {

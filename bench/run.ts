@@ -42,8 +42,8 @@ const { values: args } = parseArgs({
     // on Cloudflare where the consumer runs in its own invocations) for the unlimited token beside it.
     // in / out: only one of the two (`same` / `off` are the old names).
     consumer: { type: "string", default: "both" },
-    // The consumer's max_batch_timeout in the bench, seconds (see hosts.ts ProxyOptions.batchTimeoutS).
-    "batch-timeout": { type: "string", default: "0.5" },
+    // Override of the consumer's max_batch_timeout, seconds (default: wrangler.toml's; hosts.ts ProxyOptions).
+    "batch-timeout": { type: "string", default: "" },
     // CPU profiles of llm-proxy under load at c=32 (unlimited, limited, streamed), after the measured
     // phases (or instead of them), with the costs by part of the request (profile.ts).
     profile: { type: "boolean", default: false },
@@ -66,10 +66,13 @@ const FULL = {
   spacing: { chunks: 20, intervalMs: 50, runs: 7, toleranceMs: 2 },
   startupProfile: true,
 };
+// Fixed request counts (the round cap only guards against a stuck target): the guard compares ratios
+// between machines, and a phase's CPU per request includes its consumer's batches, whose number depends
+// on how many requests the phase sent, not on how fast the machine sent them.
 const QUICK = {
-  c1: { requests: 300, rounds: 3, warmup: 100, concurrency: 1, roundMaxMs: 500 },
-  c32: { requests: 960, rounds: 3, warmup: 320, concurrency: 32, roundMaxMs: 500 },
-  ttfb: { requests: 60, rounds: 2, warmup: 10, concurrency: 1, roundMaxMs: 500 },
+  c1: { requests: 300, rounds: 3, warmup: 100, concurrency: 1, roundMaxMs: 10_000 },
+  c32: { requests: 960, rounds: 3, warmup: 320, concurrency: 32, roundMaxMs: 10_000 },
+  ttfb: { requests: 60, rounds: 2, warmup: 10, concurrency: 1, roundMaxMs: 10_000 },
   spacing: { chunks: 5, intervalMs: 20, runs: 1, toleranceMs: 2 },
   startupProfile: false,
 };
@@ -79,7 +82,7 @@ const log = (msg: string) => process.stderr.write(`${msg}\n`);
 const consumerMode = ({ same: "in", off: "out" } as Record<string, string>)[args.consumer] ?? args.consumer;
 if (!["both", "in", "out"].includes(consumerMode))
   throw new Error(`--consumer ${args.consumer}: both, in or out`);
-const batchTimeoutS = Number(args["batch-timeout"]);
+const batchTimeoutS = args["batch-timeout"] ? Number(args["batch-timeout"]) : undefined;
 
 function version(cmd: string, argv: string[]): string {
   try {
@@ -139,28 +142,36 @@ try {
     await applyMigrations(host);
     return { host, tokens: await createTokens(host, mock!.url) };
   };
-  // The headline instance: consumer in, unless only "out" was asked for. It is also the one profiled.
-  const main = await startOne(consumerMode === "out" ? "out" : "in", profiling);
-  const outside = consumerMode === "both" ? await startOne("out", false) : undefined;
+  // One process per measured llm-proxy target, so each process's CPU is its target's: the unlimited and
+  // the limited token (consumer in, unless only "out" was asked for), and the unlimited token with the
+  // consumer out. The unlimited one is also the one profiled.
   const consumerIn = consumerMode !== "out";
-  const drain = consumerIn
-    ? new QueueDrain(() => usageTotal(main.host), { batchTimeoutMs: batchTimeoutS * 1000 })
-    : undefined;
-  const pollCpuMs = consumerIn ? await pollCost(main.host) : 0;
+  const main = await startOne(consumerIn ? "in" : "out", profiling);
+  const limited = await startOne(consumerIn ? "in" : "out", false);
+  const outside = consumerMode === "both" ? await startOne("out", false) : undefined;
+  const drainOf = async (host: Host) => {
+    if (!consumerIn) return {};
+    const drain = new QueueDrain(() => usageTotal(host), host.cpuMs, {
+      batchTimeoutMs: (host.batchTimeoutS ?? 1) * 1000,
+    });
+    return { drain, pollCpuMs: await pollCost(host) };
+  };
+  const mainDrain = await drainOf(main.host);
+  const limitedDrain = await drainOf(limited.host);
 
   const proxyTarget = (
     id: string,
     label: string,
     h: { host: Host; tokens: BenchTokens },
     token: string,
-    withDrain: boolean,
+    drain: { drain?: QueueDrain; pollCpuMs?: number },
   ): Target => ({
     id,
     label,
     origin: h.host.url,
     headers: { authorization: `Bearer ${token}` },
     cpuMs: h.host.cpuMs,
-    ...(withDrain ? { drain, pollCpuMs } : {}),
+    ...drain,
   });
   const inLabel = consumerIn ? "" : ", consumer out";
   const targets: Target[] = [
@@ -172,13 +183,17 @@ try {
       headers: {},
       cpuMs: passthrough.cpuMs,
     },
-    proxyTarget("proxy", `llm-proxy${inLabel}`, main, main.tokens.unlimited, consumerIn),
-    proxyTarget("proxy-limited", `llm-proxy, limited token${inLabel}`, main, main.tokens.limited, consumerIn),
+    proxyTarget("proxy", `llm-proxy${inLabel}`, main, main.tokens.unlimited, mainDrain),
+    proxyTarget(
+      "proxy-limited",
+      `llm-proxy, limited token${inLabel}`,
+      limited,
+      limited.tokens.limited,
+      limitedDrain,
+    ),
   ];
   if (outside)
-    targets.push(
-      proxyTarget("proxy-out", "llm-proxy, consumer out", outside, outside.tokens.unlimited, false),
-    );
+    targets.push(proxyTarget("proxy-out", "llm-proxy, consumer out", outside, outside.tokens.unlimited, {}));
   await probe(targets);
   for (const t of targets.filter((t) => t.unavailable)) log(`  ! ${t.label} not measured: ${t.unavailable}`);
 
@@ -203,8 +218,8 @@ try {
         mode: args.quick ? "quick" : "full",
         storage: args.storage,
         consumer: consumerMode,
-        batchTimeoutS,
-        drain: drain ? { ...drain.stats, pollCpuMs } : null,
+        batchTimeoutS: main.host.batchTimeoutS ?? null,
+        drain: mainDrain.drain ? { ...mainDrain.drain.stats, pollCpuMs: mainDrain.pollCpuMs } : null,
         durationS: Math.round((Date.now() - started) / 1000),
         node: process.version,
         cpus: cpu.length,
@@ -228,6 +243,7 @@ try {
         readyMs: Object.fromEntries([
           ["passthrough", passthrough.readyMs],
           [`llm-proxy${inLabel}`, main.host.readyMs],
+          [`llm-proxy, limited token${inLabel}`, limited.host.readyMs],
           ...(outside ? [["llm-proxy, consumer out", outside.host.readyMs]] : []),
         ]),
       },
@@ -297,7 +313,7 @@ try {
     const report = await profileScenarios(main.host, bundle.dir, {
       specs: {
         unlimited: chatSpec(targets[2]!),
-        limited: chatSpec(targets[3]!),
+        limited: chatSpec({ ...targets[2]!, headers: { authorization: `Bearer ${main.tokens.limited}` } }),
         streamed: streamSpec(targets[2]!, 3, 0),
       },
       anchors: [
@@ -325,7 +341,7 @@ try {
       ],
       requests: Math.max(200, args.quick ? Math.min(requests, 1000) : requests),
       concurrency: 32,
-      drain,
+      drain: mainDrain.drain,
       outBase: args.out.replace(/\.json$/, ""),
     });
     console.log(renderProfile(report));

@@ -78,11 +78,15 @@ export async function probe(targets: Target[]): Promise<void> {
 }
 
 export type PhaseResult = InterleavedResult & {
-  /** CPU time of the target's workerd process per measured request, ms (null: not measurable). */
+  /**
+   * CPU time of the target's workerd process per measured request, ms (null: not measurable): all the
+   * process used from its first measured round to the end of the phase — for a host with its queue
+   * consumer in, until the consumer has counted every measured request.
+   */
   cpuMsPerRequest: number | null;
-  /** The same, round by round (null where it could not be read), for paired ratios. */
+  /** Round by round (the round's own window; a consumer's work may spill into the next), for the spread. */
   cpuRounds: (number | null)[];
-  /** Rounds whose events the consumer had not all counted when the wait gave up (their CPU may be short). */
+  /** 1 when the consumer had not counted every request when the final wait gave up (the figure is short). */
   undrainedRounds: number;
 };
 
@@ -92,7 +96,9 @@ const AFTER_ROUND_MS = 60;
 /**
  * Interleaved rounds on every available target (see lib/interleave.ts), plus, where a target has a
  * CPU reader, the host's CPU time per request: unlike latency, it barely moves with the machine's load.
- * For a host running the queue consumer, a round's CPU includes the consumer's work on the round's events.
+ * Each measured target has a process of its own, so all the CPU its process uses during the phase is the
+ * target's: for a host running the queue consumer, that includes the consumer's work on the phase's
+ * events, whenever the queue delivers them (the bench waits for the last batch at the end of the phase).
  */
 export async function measureLoad(
   targets: Target[],
@@ -101,14 +107,7 @@ export async function measureLoad(
   log: (msg: string) => void,
 ): Promise<Map<string, PhaseResult>> {
   const live = targets.filter((t) => !t.unavailable);
-  type Cpu = {
-    total: number;
-    requests: number;
-    start: number | null;
-    polls: number;
-    rounds: (number | null)[];
-    undrained: number;
-  };
+  type Cpu = { start: number | null; requests: number; roundStart: number | null; rounds: (number | null)[] };
   const cpu = new Map<string, Cpu>();
   const byId = new Map(live.map((t) => [t.id, t]));
   const results = await runInterleaved(
@@ -118,54 +117,68 @@ export async function measureLoad(
       warmed: (id, w) => byId.get(id)?.drain?.sent(w.requests),
       before: async (_round, id) => {
         const t = byId.get(id);
-        const entry = cpu.get(id) ?? {
-          total: 0,
-          requests: 0,
-          start: null,
-          polls: 0,
-          rounds: [],
-          undrained: 0,
-        };
-        cpu.set(id, entry);
-        await t?.drain?.before();
-        entry.polls = t?.drain?.stats.polls ?? 0;
-        entry.start = t?.cpuMs?.() ?? null;
+        let entry = cpu.get(id);
+        if (!entry) {
+          // The target's first round: its warm-up (and its consumer's work on it) is over first.
+          await t?.drain?.before();
+          entry = { start: t?.cpuMs?.() ?? null, requests: 0, roundStart: null, rounds: [] };
+          cpu.set(id, entry);
+        }
+        entry.roundStart = t?.cpuMs?.() ?? null;
       },
-      after: async (round, id, r) => {
+      after: (round, id, r) => {
         const t = byId.get(id);
         const entry = cpu.get(id)!;
-        let drained = true;
-        if (t?.drain) drained = await t.drain.after(r.requests);
-        else if (t?.cpuMs) await new Promise((resolve) => setTimeout(resolve, AFTER_ROUND_MS));
+        entry.requests += r.requests;
         const end = t?.cpuMs?.() ?? null;
-        if (!drained) entry.undrained++;
-        if (entry.start !== null && end !== null && r.requests > 0) {
-          const polls = (t?.drain?.stats.polls ?? 0) - entry.polls;
-          const used = end - entry.start - polls * (t?.pollCpuMs ?? 0);
-          entry.total += used;
-          entry.requests += r.requests;
-          entry.rounds.push(used / r.requests);
-        } else entry.rounds.push(null);
-        const perReq = entry.rounds.at(-1);
+        const perReq =
+          entry.roundStart !== null && end !== null && r.requests > 0
+            ? (end - entry.roundStart) / r.requests
+            : null;
+        entry.rounds.push(perReq);
         log(
-          `  c=${plan.concurrency} round ${round + 1}/${plan.rounds} ${id.padEnd(14)} p50 ${r.latencyMs.p50.toFixed(3)} ms  ${r.rps.toFixed(0)} req/s${perReq != null ? `  ${perReq.toFixed(3)} ms CPU/req` : ""}${r.failed ? `  ${r.failed} failed` : ""}${drained ? "" : "  (consumer not caught up)"}`,
+          `  c=${plan.concurrency} round ${round + 1}/${plan.rounds} ${id.padEnd(14)} p50 ${r.latencyMs.p50.toFixed(3)} ms  ${r.rps.toFixed(0)} req/s${perReq != null ? `  ${perReq.toFixed(3)} ms CPU/req` : ""}${r.failed ? `  ${r.failed} failed` : ""}`,
         );
       },
     },
   );
-  return new Map(
-    [...results].map(([id, r]) => {
-      const c = cpu.get(id);
-      return [
-        id,
-        {
-          ...r,
-          cpuMsPerRequest: c && c.requests > 0 ? c.total / c.requests : null,
-          cpuRounds: c?.rounds ?? [],
-          undrainedRounds: c?.undrained ?? 0,
-        },
-      ];
+  // The end of the phase, for every process at once: the consumers' last batches wait for the batch timeout.
+  const totals = new Map<string, { perRequest: number | null; undrained: number }>();
+  await Promise.all(
+    live.map(async (t) => {
+      const c = cpu.get(t.id);
+      if (!c || c.start === null || !t.cpuMs || c.requests === 0) {
+        totals.set(t.id, { perRequest: null, undrained: 0 });
+        return;
+      }
+      let end: number | null;
+      let undrained = 0;
+      let polls = 0;
+      if (t.drain) {
+        const d = await t.drain.after(c.requests);
+        end = d.cpuMs;
+        polls = d.polls;
+        if (!d.ok) undrained = 1;
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, AFTER_ROUND_MS));
+        end = t.cpuMs();
+      }
+      const used = end === null ? null : end - c.start - polls * (t.pollCpuMs ?? 0);
+      totals.set(t.id, { perRequest: used === null ? null : used / c.requests, undrained });
+      if (t.drain)
+        log(`  ${t.id}: consumer caught up; ${used?.toFixed(0)} ms CPU for ${c.requests} requests`);
     }),
+  );
+  return new Map(
+    [...results].map(([id, r]) => [
+      id,
+      {
+        ...r,
+        cpuMsPerRequest: totals.get(id)?.perRequest ?? null,
+        cpuRounds: cpu.get(id)?.rounds ?? [],
+        undrainedRounds: totals.get(id)?.undrained ?? 0,
+      },
+    ]),
   );
 }
 
