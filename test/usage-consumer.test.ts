@@ -394,6 +394,39 @@ describe("packed messages", () => {
   });
 });
 
+describe("a large batch shares its isolate", () => {
+  it("yields to other work while it checks and serialises thousands of events", async () => {
+    const p = project();
+    const events = Array.from({ length: 1000 }, () => event({ project_id: p }));
+    const order: string[] = [];
+    const db = new Proxy(env.DB, {
+      get(t, prop) {
+        const v = Reflect.get(t, prop, t);
+        if (prop === "batch")
+          return (statements: D1PreparedStatement[]) => {
+            order.push("d1");
+            return t.batch(statements);
+          };
+        return typeof v === "function" ? v.bind(t) : v;
+      },
+    });
+    // A timer set before the batch starts (a stream's next chunk, say) runs before the batch reaches D1.
+    setTimeout(() => order.push("timer"), 0);
+    await processBatch(
+      [
+        msg({ kind: "packed", bodies: events.slice(0, 500) }),
+        msg({ kind: "packed", bodies: events.slice(500) }),
+      ],
+      {
+        ...env,
+        DB: db,
+      },
+    );
+    expect(order).toEqual(["timer", "d1"]);
+    expect((await rollup(p)).requests).toBe(1000);
+  });
+});
+
 describe("rollups summed in the worker and in SQL agree", () => {
   it("the same events give the same rollups whether every event is new or not", async () => {
     const a = project();

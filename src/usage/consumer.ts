@@ -61,10 +61,20 @@ function unpacked(messages: readonly QueuedMessage[]): QueuedMessage[] {
   return out;
 }
 
-function sortMessages(messages: readonly QueuedMessage[]): Sorted {
+/**
+ * Events handled between two yields to the event loop. Packed messages make a batch thousands of events;
+ * the consumer may share its isolate with requests, whose streamed chunks must not wait for all of them
+ * to be checked and serialised (a few ms of work per slice).
+ */
+const SLICE = 200;
+const yieldToRequests = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+async function sortMessages(messages: readonly QueuedMessage[]): Promise<Sorted> {
   const out: Sorted = { events: [], summaries: [], invalid: [] };
   const seen = new Set<string>();
+  let n = 0;
   for (const m of unpacked(messages)) {
+    if (++n % SLICE === 0) await yieldToRequests();
     const body = m.body as { kind?: unknown } | null;
     if (typeof body === "object" && body !== null && body.kind === "rejections") {
       const summary = RejectionSummary.safeParse(body);
@@ -129,12 +139,14 @@ export async function processBatch(
   env: Env,
   now = Date.now(),
 ): Promise<BatchResult> {
-  const { events, summaries, invalid } = sortMessages(messages);
+  const { events, summaries, invalid } = await sortMessages(messages);
   const attemptId = newAttemptId(now);
   const byKey = new Map<string, ObjectGroup>();
   // One key per hour partition: most batches fall in one hour, so the key is built once or twice.
   const keyOfHour = new Map<number, string>();
+  let n = 0;
   for (const { event: e, at } of events) {
+    if (++n % SLICE === 0) await yieldToRequests();
     const hour = Math.floor(at / HOUR_MS);
     let key = keyOfHour.get(hour);
     if (key === undefined) {
