@@ -1,10 +1,15 @@
-// `--profile`: where llm-proxy's CPU goes, by part of the request. V8 CPU profiles of every isolate of
-// llm-proxy's workerd process that does work for a request (the worker and its Durable Objects, and
-// Miniflare's D1, R2 and queue isolates), taken through the inspector Miniflare opens (Chrome DevTools
-// Protocol over a WebSocket), while one warm-path scenario runs at c=32 and until the queue consumer has
-// handled its events. Each sample is attributed to a part of the request from its stack, resolved to
-// source files through the bundle's source map. Opt-in and run after the measured phases: the sampling
-// profiler slows the worker, so no figure is taken while it runs.
+// `--profile`: where llm-proxy's CPU goes, by part of the request. A V8 CPU profile of llm-proxy's
+// isolate (the worker, its Durable Objects and its queue consumer), taken through the inspector Miniflare
+// opens (Chrome DevTools Protocol over a WebSocket) while one warm-path scenario runs at c=32 and until
+// the queue consumer has handled its events. Each sample taken in JavaScript (or in a native it called,
+// or in GC) is attributed to a part of the request from its stack, resolved to source files through the
+// bundle's source map. Opt-in and run after the measured phases: the profiler slows the worker, so the
+// CPU figures beside it are taken with it off.
+//
+// Only the worker's isolate is sampled. Miniflare's own isolates (its D1, R2 and queue simulators) can be
+// profiled the same way, but their samples are not their CPU: an isolate waiting in a native call is
+// sampled as if it ran, so their "busy" time came out larger than the whole process's CPU. Their cost is
+// measured instead as a difference of CPU time (consumer in vs consumer out, see bench/README.md).
 import { readFile, writeFile } from "node:fs/promises";
 import { SourceMap } from "node:module";
 import { join } from "node:path";
@@ -48,29 +53,15 @@ async function connect(wsUrl: string) {
   return { send, close: () => ws.close() };
 }
 
-type Cdp = Awaited<ReturnType<typeof connect>>;
-
-/**
- * The isolates worth profiling on Miniflare's inspector: the worker (with its Durable Objects) and the
- * simulators of the bindings a request or the consumer uses. (Miniflare's own control workers and the
- * dead-letter queue stay out.)
- */
-async function inspectorTargets(inspector: URL, workerName: string): Promise<{ id: string; ws: string }[]> {
+/** The WebSocket URL of the worker's isolate on Miniflare's inspector. */
+async function inspectorTarget(inspector: URL, workerName: string): Promise<string> {
   const list = (await (await fetch(`http://${inspector.host}/json`)).json()) as {
     id: string;
     webSocketDebuggerUrl: string;
   }[];
-  const wanted = (id: string) =>
-    id === `core:user:${workerName}` ||
-    /^(d1|r2):/.test(id) ||
-    (id.startsWith("queues:") && !id.endsWith("-dlq")) ||
-    id.startsWith("outbound:");
-  return list
-    .filter((t) => wanted(t.id))
-    .map((t) => ({
-      id: t.id,
-      ws: t.webSocketDebuggerUrl.replace(/^ws:\/\/[^/]+/, `ws://${inspector.host}`),
-    }));
+  const target = list.find((t) => t.id === `core:user:${workerName}`) ?? list[0];
+  if (!target) throw new Error(`no inspector target at ${inspector.host}`);
+  return target.webSocketDebuggerUrl.replace(/^ws:\/\/[^/]+/, `ws://${inspector.host}`);
 }
 
 /** Where a sample's time goes. The first parts follow the request; the rest is shared or runtime work. */
@@ -87,9 +78,6 @@ export const PARTS = [
   "consumer: validate, group, lines (JS)",
   "consumer: D1 client (ledger, rollups)",
   "consumer: R2 client",
-  "consumer: D1 (SQLite, in the D1 isolate)",
-  "consumer: R2 write (in the R2 isolate)",
-  "queue broker (Miniflare)",
   "upstream fetch (what the floor does too)",
   "routing (path, allowlist, request facts)",
   "forward: response object, timers, abort",
@@ -173,14 +161,6 @@ function partOfStack(stack: Frame[]): Part {
     : "runtime code called from JS (promise jobs, streams)";
 }
 
-/** The part of a sample of one of Miniflare's binding isolates. */
-function partOfIsolate(id: string): Part {
-  if (id.startsWith("d1:")) return "consumer: D1 (SQLite, in the D1 isolate)";
-  if (id.startsWith("r2:")) return "consumer: R2 write (in the R2 isolate)";
-  if (id.startsWith("queues:")) return "queue broker (Miniflare)";
-  return "upstream fetch (what the floor does too)";
-}
-
 /** Resolves bundle positions to source files (`src/proxy/forward.ts`, `node_modules/zod/…`). */
 class Resolver {
   private readonly map: SourceMap | null;
@@ -216,7 +196,7 @@ class Resolver {
 type Busy = { ms: number; byPart: Map<Part, number>; byFunction: Map<string, number> };
 
 /** Busy (non-idle) sampled time of one isolate's profile, by part and by function. */
-function attribute(id: string, profile: CpuProfile, resolver: Resolver, worker: boolean): Busy {
+function attribute(profile: CpuProfile, resolver: Resolver, intervalUs: number): Busy {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -235,20 +215,22 @@ function attribute(id: string, profile: CpuProfile, resolver: Resolver, worker: 
   };
   const out: Busy = { ms: 0, byPart: new Map(), byFunction: new Map() };
   for (let i = 0; i < profile.samples.length; i++) {
-    const dt = (profile.timeDeltas[i + 1] ?? 0) / 1000;
+    // A sample stands for at most four intervals. On a busy machine the thread is descheduled now and
+    // then, and the sample taken when it runs again carries the whole gap (tens of ms): charged in full,
+    // a function that happened to be running then would look far bigger than it is.
+    const dt = Math.min(profile.timeDeltas[i + 1] ?? 0, 4 * intervalUs) / 1000;
     const stack = stackOf(profile.samples[i]!);
     const leaf = stack[0];
     if (!leaf) continue;
-    // Only samples taken while this isolate ran JavaScript (or a native it called, or its GC) are its own:
-    // with several isolates on one thread, "(program)" and caller-less natives are also recorded while
-    // another isolate (or the runtime outside any isolate) runs.
+    // Only samples taken in JavaScript (or a native it called, or GC) are the isolate's own: "(program)"
+    // and caller-less natives are also recorded while another isolate, or the runtime, runs.
     const gc = leaf.fn === "(garbage collector)";
     if (!gc && !stack.some((f) => f.file !== null)) continue;
-    const part = worker ? partOfStack(stack) : partOfIsolate(id);
+    const part = partOfStack(stack);
     out.ms += dt;
     out.byPart.set(part, (out.byPart.get(part) ?? 0) + dt);
     const where = leaf.file ?? "(native)";
-    const key = `${leaf.fn}\t${worker ? where : `${id}: ${where}`}`;
+    const key = `${leaf.fn}\t${where}`;
     out.byFunction.set(key, (out.byFunction.get(key) ?? 0) + dt);
   }
   return out;
@@ -259,18 +241,23 @@ export type ScenarioProfile = {
   requests: number;
   /** CPU time of the whole workerd process per request (schedstat), profiler off, consumer work included. */
   processCpuMsPerRequest: number | null;
-  /** The same with the profilers on (their overhead shows here). */
+  /** The same with the profiler on (its overhead shows here). */
   profiledCpuMsPerRequest: number | null;
   /** CPU per request of the other hosts measured alongside (floor, consumer out), profiler off. */
   anchors: Record<string, number | null>;
-  /** Busy sampled time per isolate, ms. */
-  isolatesMs: Record<string, number>;
-  /** Share of all isolates' busy sampled time, and that share of the process CPU per request. */
-  parts: { part: Part; sampledMs: number; share: number; msPerRequest: number | null }[];
+  /** Sampled time in JavaScript (and natives it called, and GC) in the worker's isolate, ms. */
+  sampledMs: number;
+  /** Each part's share of that time, and its sampled time per request (ms). */
+  parts: { part: Part; sampledMs: number; share: number; msPerRequest: number }[];
   top: { name: string; where: string; share: number }[];
 };
 
-export type ProfileReport = { intervalUs: number; scenarios: ScenarioProfile[]; files: string[] };
+export type ProfileReport = {
+  intervalUs: number;
+  scenarios: ScenarioProfile[];
+  files: string[];
+  floorLabel?: string;
+};
 
 export type Scenario = "unlimited" | "limited" | "streamed";
 
@@ -280,6 +267,8 @@ export type Anchor = { label: string; host: Host; specs: Partial<Record<Scenario
 export type ProfileOptions = {
   specs: Record<Scenario, RequestSpec>;
   anchors?: Anchor[];
+  /** The anchor that is the floor: the runtime's work beyond it is shown. */
+  floorLabel?: string;
   requests: number;
   concurrency: number;
   /** The host's queue drain, when its consumer runs in the process: its work is waited for and profiled. */
@@ -297,17 +286,13 @@ export async function profileScenarios(
 ): Promise<ProfileReport> {
   const inspector = await host.mf.getInspectorURL();
   const resolver = await Resolver.load(bundleDir);
-  const targets = await inspectorTargets(inspector, host.name);
-  const sessions: { id: string; cdp: Cdp }[] = [];
+  const cdp = await connect(await inspectorTarget(inspector, host.name));
   const intervalUs = opts.intervalUs ?? 250;
   const files: string[] = [];
   const scenarios: ScenarioProfile[] = [];
   try {
-    for (const t of targets) sessions.push({ id: t.id, cdp: await connect(t.ws) });
-    for (const { cdp } of sessions) {
-      await cdp.send("Profiler.enable");
-      await cdp.send("Profiler.setSamplingInterval", { interval: intervalUs });
-    }
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.setSamplingInterval", { interval: intervalUs });
     const measure = async (h: Host, spec: RequestSpec, drain?: QueueDrain) => {
       const warm = await runLoad({ ...spec, requests: 300, concurrency: opts.concurrency });
       drain?.sent(warm.requests);
@@ -334,45 +319,30 @@ export async function profileScenarios(
       }
       await opts.drain?.before();
       const cpu0 = host.cpuMs();
-      for (const { cdp } of sessions) await cdp.send("Profiler.start");
+      await cdp.send("Profiler.start");
       const load = await runLoad({ ...spec, requests: opts.requests, concurrency: opts.concurrency });
-      await opts.drain?.after(load.requests);
-      const profiles: { id: string; profile: CpuProfile }[] = [];
-      for (const { id, cdp } of sessions)
-        profiles.push({ id, profile: (await cdp.send<{ profile: CpuProfile }>("Profiler.stop")).profile });
-      const cpu1 = host.cpuMs();
-      const worker = profiles.find((p) => p.id.startsWith("core:user:"));
-      if (worker) {
-        const file = `${opts.outBase}-${scenario}.cpuprofile`;
-        await writeFile(file, JSON.stringify(worker.profile));
-        files.push(file);
-      }
-      const busy = profiles.map((p) => ({
-        id: p.id,
-        ...attribute(p.id, p.profile, resolver, p.id.startsWith("core:user:")),
-      }));
-      const total = busy.reduce((s, b) => s + b.ms, 0);
-      const profiled = cpu0 !== null && cpu1 !== null && load.requests ? (cpu1 - cpu0) / load.requests : null;
-      const perReq = cpuOff;
-      const byPart = new Map<Part, number>();
-      const byFn = new Map<string, number>();
-      for (const b of busy) {
-        for (const [k, v] of b.byPart) byPart.set(k, (byPart.get(k) ?? 0) + v);
-        for (const [k, v] of b.byFunction) byFn.set(k, (byFn.get(k) ?? 0) + v);
-      }
+      const drained = opts.drain ? (await opts.drain.after(load.requests)).cpuMs : host.cpuMs();
+      const { profile } = await cdp.send<{ profile: CpuProfile }>("Profiler.stop");
+      const file = `${opts.outBase}-${scenario}.cpuprofile`;
+      await writeFile(file, JSON.stringify(profile));
+      files.push(file);
+      const busy = attribute(profile, resolver, intervalUs);
+      const total = busy.ms;
+      const profiled =
+        cpu0 !== null && drained !== null && load.requests ? (drained - cpu0) / load.requests : null;
       scenarios.push({
         scenario,
         requests: load.requests,
         processCpuMsPerRequest: cpuOff,
         profiledCpuMsPerRequest: profiled,
         anchors,
-        isolatesMs: Object.fromEntries(busy.filter((b) => b.ms > 0).map((b) => [b.id, Math.round(b.ms)])),
+        sampledMs: Math.round(total),
         parts: PARTS.map((part) => {
-          const ms = byPart.get(part) ?? 0;
+          const ms = busy.byPart.get(part) ?? 0;
           const share = total > 0 ? ms / total : 0;
-          return { part, sampledMs: ms, share, msPerRequest: perReq === null ? null : share * perReq };
+          return { part, sampledMs: ms, share, msPerRequest: load.requests ? ms / load.requests : 0 };
         }),
-        top: [...byFn]
+        top: [...busy.byFunction]
           .sort((a, b) => b[1] - a[1])
           .slice(0, 25)
           .map(([key, ms]) => {
@@ -382,40 +352,51 @@ export async function profileScenarios(
       });
     }
   } finally {
-    for (const { cdp } of sessions) cdp.close();
+    cdp.close();
   }
-  return { intervalUs, scenarios, files };
+  return { intervalUs, scenarios, files, floorLabel: opts.floorLabel };
 }
 
 const pctCell = (x: number) => `${(x * 100).toFixed(1)} %`;
 
-/** The parts side by side for the scenarios (share of sampled time, and that share of the process CPU). */
+/**
+ * The parts side by side for the scenarios: share of the isolate's JavaScript time and sampled ms per
+ * request; then the process's CPU per request (profiler off) and what of it is not JavaScript.
+ */
 export function profileTable(report: ProfileReport): {
   header: string[];
   rows: (string | number | null)[][];
 } {
   const header = ["part of the request"];
   for (const s of report.scenarios) header.push(`${s.scenario} %`, `${s.scenario} ms/req`);
+  const num = (v: number | null | undefined) => (v === null || v === undefined ? null : Number(v.toFixed(4)));
   const rows: (string | number | null)[][] = PARTS.map((part) => {
     const row: (string | number | null)[] = [part];
     for (const s of report.scenarios) {
       const p = s.parts.find((x) => x.part === part)!;
-      row.push(pctCell(p.share), p.msPerRequest === null ? null : Number(p.msPerRequest.toFixed(4)));
+      row.push(pctCell(p.share), num(p.msPerRequest));
     }
     return row;
   });
-  const line = (label: string, pick: (s: ScenarioProfile) => number | null | undefined) => {
+  const line = (label: string, pick: (s: ScenarioProfile) => number | null | undefined, share = false) => {
     const row: (string | number | null)[] = [label];
-    for (const s of report.scenarios) {
-      const v = pick(s);
-      row.push(null, v === null || v === undefined ? null : Number(v.toFixed(3)));
-    }
+    for (const s of report.scenarios) row.push(share ? "100 %" : null, num(pick(s)));
     rows.push(row);
   };
-  line("= llm-proxy process CPU per request (profiler off)", (s) => s.processCpuMsPerRequest);
+  const js = (s: ScenarioProfile) => s.sampledMs / Math.max(1, s.requests);
+  line("= JavaScript in llm-proxy's isolate (sampled)", js, true);
+  line("llm-proxy process CPU per request (profiler off)", (s) => s.processCpuMsPerRequest);
   for (const label of Object.keys(report.scenarios[0]?.anchors ?? {}))
     line(`  ${label} (profiler off)`, (s) => s.anchors[label]);
-  line("  llm-proxy with the profilers on", (s) => s.profiledCpuMsPerRequest);
+  const floor = report.floorLabel;
+  if (floor)
+    line("  runtime outside that JavaScript, beyond the floor's", (s) => {
+      const f = s.anchors[floor];
+      return s.processCpuMsPerRequest === null || f === null || f === undefined
+        ? null
+        : s.processCpuMsPerRequest - js(s) - f;
+    });
+  line("  llm-proxy with the profiler on", (s) => s.profiledCpuMsPerRequest);
   return { header, rows };
 }
 
@@ -423,15 +404,13 @@ export function renderProfile(report: ProfileReport): string {
   const { header, rows } = profileTable(report);
   const out = [
     renderTable(header, rows, {
-      title: `\nWhere the CPU goes (sampled every ${report.intervalUs} µs in every isolate of llm-proxy's process, c=32)`,
+      title: `\nWhere llm-proxy's CPU goes, c=32: its isolate's JavaScript time by part (sampled every ${report.intervalUs} µs), then the process's CPU`,
       decimals: 4,
     }),
   ];
   for (const s of report.scenarios) {
     out.push(
-      `\n${s.scenario}: ${s.requests} requests; busy sampled ms by isolate: ${Object.entries(s.isolatesMs)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(", ")}`,
+      `\n${s.scenario}: ${s.requests} requests, ${s.sampledMs} ms sampled in JavaScript; top functions (self)`,
     );
     out.push(
       renderTable(
@@ -447,7 +426,7 @@ export function renderProfile(report: ProfileReport): string {
 export function profileMarkdown(report: ProfileReport): string {
   const { header, rows } = profileTable(report);
   const out = [
-    `#### Where the CPU goes (c=32, sampled every ${report.intervalUs} µs)\n`,
+    `#### Where llm-proxy's CPU goes (c=32, its isolate sampled every ${report.intervalUs} µs)\n`,
     renderMarkdown(header, rows, { decimals: 4 }),
   ];
   for (const s of report.scenarios) {

@@ -320,7 +320,11 @@ try {
         {
           label: "passthrough floor",
           host: passthrough,
-          specs: { unlimited: chatSpec(targets[1]!), streamed: streamSpec(targets[1]!, 3, 0) },
+          specs: {
+            unlimited: chatSpec(targets[1]!),
+            limited: chatSpec(targets[1]!),
+            streamed: streamSpec(targets[1]!, 3, 0),
+          },
         },
         ...(outside
           ? [
@@ -341,6 +345,7 @@ try {
       ],
       requests: Math.max(200, args.quick ? Math.min(requests, 1000) : requests),
       concurrency: 32,
+      floorLabel: "passthrough floor",
       drain: mainDrain.drain,
       outBase: args.out.replace(/\.json$/, ""),
     });
