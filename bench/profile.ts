@@ -137,6 +137,8 @@ function partOfFrame(f: Frame, leaf: Frame, inConsumer: boolean): Part | undefin
     return "routing (path, allowlist, request facts)";
   if (file.endsWith("proxy/forward.ts")) {
     if (leaf.native && leaf.fn === "arrayBuffer") return "response copy and parse (JSON)";
+    // The provider's send is small enough to be inlined into forward's: the native fetch is its.
+    if (leaf.native && leaf.fn === "fetch") return "upstream fetch (what the floor does too)";
     if (/^(finish|afterTick)$/.test(fn)) return "event build (draft, finalise, price)";
     return "forward: response object, timers, abort";
   }
