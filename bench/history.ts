@@ -6,7 +6,7 @@
 // the floor run on the same machine at the same time, so their ratio carries over. CPU per request is the
 // guarded figure: unlike latency or throughput it barely moves when other processes compete for the cores.
 import { appendFile, readFile } from "node:fs/promises";
-import { round } from "./lib/index.ts";
+import { type LoadResult, paired, round } from "./lib/index.ts";
 import { cpuRatio, type Results } from "./report.ts";
 
 export type HistoryEntry = {
@@ -34,24 +34,16 @@ export function historyEntry(r: Results): HistoryEntry {
   const outId = m.consumer === "out" ? "proxy" : m.consumer === "both" ? "proxy-out" : undefined;
   const ratio = (phase: "c1" | "c32", id: string | undefined) =>
     id ? r3(cpuRatio(r[phase], id)?.ratio) : null;
+  // Paired medians over rounds, as the tables show them (lib/interleave.ts `paired`).
   const thr = (id: string | undefined) => {
     const a = id ? r.c32[id]?.rounds : undefined;
     const b = r.c32.passthrough?.rounds;
-    if (!a || !b) return null;
-    const v = a
-      .map((x, i) => x.rps / (b[i]?.rps || Number.NaN))
-      .filter(Number.isFinite)
-      .sort((x, y) => x - y);
-    return v.length ? r3(v[v.length >> 1]) : null;
+    return a && b ? r3(paired(a, b, (x) => x.rps, "ratio").median) : null;
   };
-  const added = (phase: "c1" | "ttfb", pick: "latency" | "ttfb") => {
+  const added = (phase: "c1" | "ttfb", pick: (x: LoadResult) => number) => {
     const a = inId ? r[phase][inId]?.rounds : undefined;
     const b = r[phase].passthrough?.rounds;
-    if (!a || !b) return null;
-    const f = (x: (typeof a)[number]) => (pick === "latency" ? x.latencyMs.p50 : x.ttfbMs.p50);
-    const v = a.map((x, i) => (b[i] ? f(x) - f(b[i]) : Number.NaN)).filter(Number.isFinite);
-    v.sort((x, y) => x - y);
-    return v.length ? r3(v[v.length >> 1]) : null;
+    return a && b ? r3(paired(a, b, pick, "diff").median) : null;
   };
   return {
     date: String(m.date),
@@ -68,7 +60,7 @@ export function historyEntry(r: Results): HistoryEntry {
       c32Out: ratio("c32", outId),
     },
     throughputRatio: { c32In: thr(inId), c32Out: thr(outId) },
-    addedMs: { p50c1: added("c1", "latency"), ttfb: added("ttfb", "ttfb") },
+    addedMs: { p50c1: added("c1", (x) => x.latencyMs.p50), ttfb: added("ttfb", (x) => x.ttfbMs.p50) },
   };
 }
 
