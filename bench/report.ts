@@ -226,7 +226,7 @@ export function costTable(r: Results): Table {
         "≤ +1 ms",
       ],
       [
-        "chunk spacing, max |median gap dev| (ms)",
+        "chunk spacing, largest median gap deviation (ms)",
         r.spacing?.byTarget.passthrough?.maxMedianGapDeviationMs,
         spacing?.maxMedianGapDeviationMs,
         spacing ? `${spacing.heldBack} held back` : null,
@@ -298,7 +298,7 @@ export function tables(r: Results, targets: Target[]): Table[] {
     const sp = r.spacing;
     out.push({
       title: `Stream spacing: ${sp.chunks} chunks ${sp.intervalMs} ms apart, ${sp.runs} runs, against the upstream's schedule (ms)`,
-      header: ["target", "events", "max |median dev|", "max |dev| any run", "max late", "held back", "ok"],
+      header: ["target", "events", "max median dev", "max dev any run", "max late", "held back", "ok"],
       rows: targets.map((t) => {
         const s = sp.byTarget[t.id];
         if (!s) return [t.label, null, null, null, null, null, null];
