@@ -13,10 +13,7 @@
 
 /** How long the first message of a buffer waits for company: short next to the consumer's own batching. */
 export const FLUSH_DELAY_MS = 25;
-/**
- * Events per flush. Packed, they take a message or two; unpacked they would meet `sendBatch`'s limit of
- * 100 messages per call, and a flush of 100 is already one message per ~25 ms flush window under load.
- */
+/** Events per flush (once `sendBatch`'s limit of 100 messages; packed, a flush takes a message or two). */
 export const MAX_BATCH_MESSAGES = 100;
 /**
  * Budget on the JSON length of a batch. The queue's limit is 256 KB per call in its own serialization,
