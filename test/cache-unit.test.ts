@@ -307,6 +307,7 @@ describe("admission of a claimed hit (the decision, pure)", () => {
       provider: "openai",
       baseUrl: "https://api.openai.com/v1",
       apiKeyEncrypted: "v1:x:y",
+      providerSettings: null,
       allowedOrigins: null,
       allowedModels: null,
       limits: null,

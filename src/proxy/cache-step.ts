@@ -12,6 +12,7 @@ import { BoundedMap } from "../lib/bounded-map";
 import type { Admitted } from "../tokens/admission";
 import type { CacheStatus } from "../usage/event";
 import type { JsonBody } from "./body";
+import type { ProxyRoute } from "./dialect";
 
 // The response cache on the proxy's path (the cache itself is src/cache/). A project without the cache pays
 // a Set lookup and a Map lookup per request here, nothing else.
@@ -35,9 +36,13 @@ import type { JsonBody } from "./body";
 type Hint = { projectId: string; settings: CacheSettings; route: string };
 const hints = new BoundedMap<string, Hint>(10_000);
 
-/** Where a request goes, as far as the cache is concerned: the project's upstream. */
-export function routeOf(admitted: Admitted): string {
-  return `${admitted.upstream.provider} ${admitted.upstream.baseUrl}`;
+/**
+ * Where a request goes, as far as the cache is concerned: the project's upstream — its provider, base URL
+ * and provider settings (Azure's deployments and API version, Anthropic's version… change the answer).
+ */
+export function upstreamRouteOf(admitted: Admitted): string {
+  const { provider, baseUrl, settings } = admitted.upstream;
+  return JSON.stringify([provider, baseUrl, settings ?? null]);
 }
 
 /** What, besides the request itself, a key is made of. */
@@ -128,7 +133,7 @@ export class CacheCandidate {
       if (this.hint) hints.delete(this.tokenHash);
       return null;
     }
-    const route = routeOf(admitted);
+    const route = upstreamRouteOf(admitted);
     hints.set(this.tokenHash, { projectId: admitted.projectId, settings, route });
     if (admitted.cacheHit && this.looked?.found) {
       this.status = "hit";
@@ -176,24 +181,25 @@ export class CacheCandidate {
 }
 
 /**
- * The cache's view of a request, or null: only POSTed JSON objects to the cacheable endpoints, of a token
- * whose project has the cache on as far as this isolate knows — before admission, from what it learnt at
- * the token's last admission; after it (`admitted`), from the admission itself. For a project without the
- * cache this is a method check, a Set lookup and a Map lookup: nothing is allocated.
+ * The cache's view of a request, or null: only POSTed JSON objects to the cacheable endpoints of the OpenAI
+ * dialect, of a token whose project has the cache on as far as this isolate knows — before admission, from
+ * what it learnt at the token's last admission; after it (`admitted`), from the admission itself. For a
+ * project without the cache this is a method check, a Set lookup and a Map lookup: nothing is allocated.
  */
 export function cacheCandidate(
   request: Request,
-  endpoint: string,
-  search: string,
+  route: ProxyRoute,
   body: JsonBody | null,
   tokenHash: string,
   admitted?: Admitted,
 ): CacheCandidate | null {
   const json = body?.json;
-  if (!json || request.method !== "POST" || !isCacheableEndpoint(endpoint)) return null;
+  const endpoint = route.endpoint;
+  if (!json || request.method !== "POST" || route.dialect !== "openai" || !isCacheableEndpoint(endpoint))
+    return null;
   const hint = hints.get(tokenHash);
   if (!hint && !admitted?.cache) return null;
-  return new CacheCandidate(request, endpoint, search, json, tokenHash, hint);
+  return new CacheCandidate(request, endpoint, route.search, json, tokenHash, hint);
 }
 
 /** Response headers saying what the cache did: `x-llm-proxy-cache`, and `age` (seconds) on a hit. */

@@ -115,6 +115,11 @@ export async function readJsonCopy(
   return result;
 }
 
+/** What a complete JSON answer says (model, usage, error, text). */
+export function observeJsonBytes(bytes: Uint8Array, observer: AnswerObserver): Observed {
+  return observeJson(parseObjectText(decoder.decode(bytes)), observer);
+}
+
 function observeJson(body: Json | null, observer: AnswerObserver): Observed {
   const seen = emptyObserved();
   if (body) observer.jsonBody(seen, body);

@@ -1,6 +1,6 @@
 import { type Json, parseObjectText } from "../../lib/json";
+import { SseParser } from "../../lib/sse-parser";
 import { type AnswerObserver, emptyObserved, isUsageOnlyChunk } from "../observe";
-import { SseParser } from "../sse-parser";
 import { afterTick, type Relay, relayed, type TapResult } from "./relay";
 
 /** A pending event larger than this stops being parsed (still forwarded): bounds memory per stream. */
@@ -31,7 +31,7 @@ export function relaySse(relay: Relay, strip: boolean): Response {
  * A copy of what the client got, for the response cache: chunks copied as they pass (the client's are never
  * held back), dropped for good once they exceed `limit`.
  */
-class Keeper {
+export class Keeper {
   private parts: Uint8Array[] = [];
   private size = 0;
   private over = false;
