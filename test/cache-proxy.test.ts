@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import OpenAI from "openai";
 import { describe, expect, it, vi } from "vitest";
 import { BASE, createToken, json, manage } from "./helpers";
@@ -519,5 +520,55 @@ describe("response cache: management", () => {
     expect((await upstreamSaw(tag)).length).toBe(3);
     const missing = await manage(`/projects/${crypto.randomUUID()}/cache`, { method: "DELETE" });
     expect(missing.status).toBe(404);
+  });
+});
+
+describe("response cache: OpenAI chat served by Claude or Gemini (translated answers)", () => {
+  const upstreams = {
+    anthropic: { model: "claude-haiku-4-5", baseUrl: () => `${env.MOCK_UPSTREAM_URL}/v1` },
+    gemini: { model: "gemini-2.5-flash", baseUrl: () => `${env.MOCK_UPSTREAM_URL}/v1beta` },
+  } as const;
+
+  it.each(Object.entries(upstreams))(
+    "%s: the client's OpenAI bytes are replayed, plain and streamed",
+    async (provider, u) => {
+      const { token } = await mockProjectToken({}, { provider, base_url: u.baseUrl(), cache: CACHE });
+      const tag = newTag();
+      const first = client(token.token, { "x-mock-tag": tag });
+      const second = client(token.token, { "x-mock-tag": tag, "x-mock-chunks": "8" });
+      for (const { sdk } of [first, second]) {
+        await sdk.chat.completions.create({ model: u.model, messages });
+        const stream = await sdk.chat.completions.create({ model: u.model, messages, stream: true });
+        for await (const _ of stream) {
+          // drain
+        }
+      }
+      expect((await upstreamSaw(tag)).length).toBe(2);
+      expect(second.raw.map((r) => r.headers.get("x-llm-proxy-cache"))).toEqual(["hit", "hit"]);
+      expect(second.raw.map((r) => r.text)).toEqual(first.raw.map((r) => r.text));
+      expect(second.raw[0]!.headers.get("content-type")).toBe("application/json");
+      expect(second.raw[1]!.headers.get("content-type")).toMatch(/^text\/event-stream/);
+      expect(second.raw[1]!.text.endsWith("data: [DONE]\n\n")).toBe(true);
+    },
+  );
+
+  it("a translated stream that ends in an error is not stored", async () => {
+    const u = upstreams.anthropic;
+    const { token } = await mockProjectToken(
+      {},
+      { provider: "anthropic", base_url: u.baseUrl(), cache: CACHE },
+    );
+    const tag = newTag();
+    const body = { model: u.model, messages, stream: true, metadata: { case: "translated error" } };
+    for (let i = 0; i < 2; i++) {
+      const res = await proxy("/chat/completions", {
+        token: token.token,
+        json: body,
+        headers: { "x-mock-tag": tag, "x-mock-fail-after": "1" },
+      });
+      await res.text();
+      expect(res.headers.get("x-llm-proxy-cache")).toBe("miss");
+    }
+    expect((await upstreamSaw(tag)).length).toBe(2);
   });
 });
