@@ -1,7 +1,7 @@
 // The response cache's phase of the bench: a cache hit against a miss, against today's path (a project
-// without the cache) and against the direct upstream; CPU per hit. The main llm-proxy runs the default
-// tiers (a hot entry is answered from the isolate's memory); two more llm-proxy hosts have one tier each
-// (CACHE_TIERS "local": the Cache API; "global": KV), so each tier's hit is measured too.
+// without the cache) and against the direct upstream; CPU per hit. The default tiers answer a hot entry
+// from the isolate's memory; two hosts have one tier each (CACHE_TIERS "local": the Cache API; "global":
+// KV), so each tier's hit is measured too.
 import type { Host } from "./hosts.ts";
 import type { LoadOptions, RequestSpec } from "./lib/index.ts";
 import { MODEL, type PhaseResult, type Target } from "./scenarios.ts";
@@ -73,47 +73,51 @@ export function cacheSpec(t: Target): RequestSpec {
   return spec;
 }
 
-/** A host with one cache tier (CACHE_TIERS) and its tokens. */
-export type TierHost = { tier: "local" | "global"; host: Host; tokens: CacheTokens };
+/** An llm-proxy host with a project that has the cache on, and its tokens. */
+export type CacheHost = { host: Host; tokens: CacheTokens };
 
-const TIER_LABEL = { local: "the location's Cache API only", global: "KV only" } as const;
-
-/** The cache phase's targets on llm-proxy, and one hit per single-tier host. */
-export function cacheTargets(proxy: Host, tokens: CacheTokens, tierHosts: TierHost[] = []): Target[] {
-  const auth = (token: string) => ({ authorization: `Bearer ${token}` });
-  const targets: Target[] = [
-    {
-      id: "cache-miss",
-      label: "llm-proxy, cache on, miss",
-      origin: proxy.url,
-      headers: auth(tokens.unlimited),
-      cpuMs: proxy.cpuMs,
-    },
-    {
-      id: "cache-hit",
-      label: "llm-proxy, cache hit (isolate memory)",
-      origin: proxy.url,
-      headers: auth(tokens.unlimited),
-      cpuMs: proxy.cpuMs,
-    },
-    {
-      id: "cache-hit-limited",
-      label: "llm-proxy, cache hit, limited token",
-      origin: proxy.url,
-      headers: auth(tokens.limited),
-      cpuMs: proxy.cpuMs,
-    },
+/**
+ * The cache phase's targets, one llm-proxy process each (so each process's CPU is its target's: a miss's
+ * stores finish in the background and would otherwise be counted against the next target's round). The
+ * default tiers serve the miss, the hit and the limited token's hit; `local` and `global` are hosts whose
+ * CACHE_TIERS is only that tier.
+ */
+export function cacheTargets(hosts: {
+  miss: CacheHost;
+  hit: CacheHost;
+  limited: CacheHost;
+  local: CacheHost;
+  global: CacheHost;
+}): Target[] {
+  const target = (id: string, label: string, { host }: CacheHost, token: string): Target => ({
+    id,
+    label,
+    origin: host.url,
+    headers: { authorization: `Bearer ${token}` },
+    cpuMs: host.cpuMs,
+  });
+  return [
+    target("cache-miss", "llm-proxy, cache on, miss", hosts.miss, hosts.miss.tokens.unlimited),
+    target("cache-hit", "llm-proxy, cache hit (isolate memory)", hosts.hit, hosts.hit.tokens.unlimited),
+    target(
+      "cache-hit-limited",
+      "llm-proxy, cache hit, limited token",
+      hosts.limited,
+      hosts.limited.tokens.limited,
+    ),
+    target(
+      "cache-hit-local",
+      "llm-proxy, cache hit from the location's Cache API only",
+      hosts.local,
+      hosts.local.tokens.unlimited,
+    ),
+    target(
+      "cache-hit-global",
+      "llm-proxy, cache hit from KV only",
+      hosts.global,
+      hosts.global.tokens.unlimited,
+    ),
   ];
-  for (const { tier, host, tokens: own } of tierHosts) {
-    targets.push({
-      id: `cache-hit-${tier}`,
-      label: `llm-proxy, cache hit from ${TIER_LABEL[tier]}`,
-      origin: host.url,
-      headers: auth(own.unlimited),
-      cpuMs: host.cpuMs,
-    });
-  }
-  return targets;
 }
 
 type Cell = string | number | null | undefined;

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { cacheSpec, cacheTable, cacheTargets, createCacheTokens, type TierHost } from "./cache.ts";
+import { cacheSpec, cacheTable, cacheTargets, createCacheTokens } from "./cache.ts";
 import { QueueDrain } from "./drain.ts";
 import { appendHistory, guard, historyEntry, readHistory } from "./history.ts";
 import {
@@ -213,9 +213,8 @@ try {
       plan.spacing,
     );
 
-    // The response cache (bench/cache.ts): a host with the default tiers (hits, limited hits, misses) and
-    // one host per single tier, all with the consumer out (their CPU is the proxy's own). Compared with
-    // today's path on the consumer-out host when there is one.
+    // The response cache (bench/cache.ts): one host per target, all with the consumer out (their CPU is the
+    // proxy's own); compared with today's path on the consumer-out host when there is one.
     log("· response cache: a hit against a miss, today's path and the upstream (c=1)");
     const cacheHost = async (name: string, tiers?: string) => {
       const host = await startProxy(bundle.dir, {
@@ -228,12 +227,15 @@ try {
       await applyMigrations(host);
       return { host, tokens: await createCacheTokens(host, mock!.url, SECRETS.MANAGEMENT_TOKEN) };
     };
-    const cached = await cacheHost("llm-proxy-cache");
-    const tierHosts: TierHost[] = [];
-    for (const tier of ["local", "global"] as const)
-      tierHosts.push({ tier, ...(await cacheHost(`llm-proxy-cache-${tier}`, tier)) });
+    const cacheHosts = {
+      miss: await cacheHost("llm-proxy-cache-miss"),
+      hit: await cacheHost("llm-proxy-cache-hit"),
+      limited: await cacheHost("llm-proxy-cache-limited"),
+      local: await cacheHost("llm-proxy-cache-local", "local"),
+      global: await cacheHost("llm-proxy-cache-global", "global"),
+    };
     const today = targets.find((t) => t.id === "proxy-out") ?? targets[2]!;
-    const withCache = [targets[0]!, today, ...cacheTargets(cached.host, cached.tokens, tierHosts)];
+    const withCache = [targets[0]!, today, ...cacheTargets(cacheHosts)];
     const cachePhase = await measureLoad(
       withCache,
       plan.c1,
