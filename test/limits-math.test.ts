@@ -191,6 +191,7 @@ describe("allowance headers", () => {
     projectId: "p",
     upstream: { provider: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEncrypted: "x" },
     allowedOrigins: null,
+    objects: { capabilities: [], scope: "token" },
     remainingRequests: 7,
     allowance: {
       requests: 7,

@@ -1,5 +1,6 @@
 import { ApiError } from "../lib/errors";
 import { defaultReserveOutput, reserveFor } from "../limits/reserve";
+import { accessOf } from "../ownership/endpoints";
 import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
 import { admitToken } from "../tokens/admission-cache";
 import { refusalHeaders } from "../tokens/allowance";
@@ -9,6 +10,7 @@ import { tokenHashOf } from "./auth";
 import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
 import { preflight } from "./cors";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
+import { listed, objectGuard, observing } from "./objects";
 import { parseApiPath } from "./path";
 import { type Provider, providerFor } from "./providers";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
@@ -89,6 +91,8 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
   try {
     const apiPath = parseApiPath(url.pathname);
     checkAllowed(allowlistFor(env.PROXY_ALLOWLIST), request.method, apiPath.segments);
+    // What the request does to stored upstream objects, and the account-wide capability it needs.
+    const access = accessOf(request.method, apiPath.segments);
     const hashed = tokenHashOf(request.headers);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
@@ -100,6 +104,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     const admitting = admitToken(env, ctx, tokenHash, {
       model: facts.model,
       origin,
+      capability: access.capability,
       reserve: reserveFor(
         { path: apiPath.raw, model: facts.model, body: facts.json, bodyBytes: body?.bytes.byteLength },
         { defaultMaxOutputTokens: defaultReserveOutput(env) },
@@ -117,6 +122,10 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
 
+    // Objects: the path's and the body's must be the token's own (one registry call; none on plain inference).
+    const guard = objectGuard(env, ctx, access, admission, facts.json);
+    if (guard) await guard.check();
+
     const provider = providerOf(admission);
     const { apiKeyEncrypted, baseUrl } = admission.upstream;
     const apiKey =
@@ -124,7 +133,12 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS));
 
     abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
-    const sent = await sendUpstream(
+    const exchange = { env, ctx, facts, admitted, tokenHash, origin, abort, observer: provider.observer };
+    if (guard?.access.list) {
+      const list = await listed(guard, url.searchParams, provider, { baseUrl, apiKey }, request, abort);
+      return await respond(list, exchange);
+    }
+    let sent = await sendUpstream(
       {
         request,
         requestId,
@@ -138,16 +152,9 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       },
       abort,
     );
-    return await respond(sent, {
-      env,
-      ctx,
-      facts,
-      admitted,
-      tokenHash,
-      origin,
-      abort,
-      observer: provider.observer,
-    });
+    if (!guard) return await respond(sent, exchange);
+    sent = { ...sent, response: await guard.settle(sent.response) };
+    return await respond(sent, { ...exchange, observer: observing(provider.observer, guard) });
   } catch (err) {
     const error =
       err instanceof ApiError
