@@ -189,7 +189,12 @@ describe("allowance headers", () => {
     ok: true,
     tokenId: "t",
     projectId: "p",
-    upstream: { provider: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEncrypted: "x" },
+    upstream: {
+      provider: "openai",
+      baseUrl: "https://api.openai.com/v1",
+      apiKeyEncrypted: "x",
+      settings: null,
+    },
     allowedOrigins: null,
     objects: { capabilities: [], scope: "token" },
     remainingRequests: 7,

@@ -1,4 +1,5 @@
-import OpenAI, { toFile } from "openai";
+import type OpenAI from "openai";
+import { toFile } from "openai";
 import { describe, expect, it, vi } from "vitest";
 import { fileContentBytes } from "./support/mock-files";
 import { errorOf, patchProject, projectWith, statusOf } from "./support/objects";
@@ -12,7 +13,7 @@ vi.setConfig({ testTimeout: 30_000 });
 
 const LINE = '{"custom_id":"1","method":"POST","url":"/v1/chat/completions","body":{}}\n';
 const upload = async (sdk: OpenAI, purpose: "batch" | "user_data" | "assistants" | "fine-tune" = "batch") =>
-  sdk.files.create({ file: await toFile(Buffer.from(LINE), "in.jsonl"), purpose });
+  sdk.files.create({ file: await toFile(new TextEncoder().encode(LINE), "in.jsonl"), purpose });
 
 describe("endpoints per project", () => {
   it("refuses every account-wide capability to a project that has not enabled it, and says how to", async () => {
@@ -26,7 +27,11 @@ describe("endpoints per project", () => {
       ["DELETE", "/files/file-abc"],
       ["POST", "/uploads", { filename: "a", purpose: "batch", bytes: 1, mime_type: "text/plain" }],
       ["GET", "/batches"],
-      ["POST", "/batches", { input_file_id: "file-abc", endpoint: "/v1/chat/completions", completion_window: "24h" }],
+      [
+        "POST",
+        "/batches",
+        { input_file_id: "file-abc", endpoint: "/v1/chat/completions", completion_window: "24h" },
+      ],
       ["GET", "/vector_stores"],
       ["POST", "/vector_stores", { name: "x" }],
       ["GET", "/chat/completions"],
@@ -115,7 +120,8 @@ describe("ownership across two projects on one upstream account", () => {
       ),
       sb.fineTuning.jobs.create({ model: "gpt-4o-mini", training_file: file.id }, probe),
     ];
-    for (const call of asInput) expect(await errorOf(call)).toMatchObject({ status: 404, code: "object_not_found" });
+    for (const call of asInput)
+      expect(await errorOf(call)).toMatchObject({ status: 404, code: "object_not_found" });
     // Nothing of it reached the upstream: the refusals are the gateway's, whether the file exists or not.
     expect(await upstreamSaw(tag)).toHaveLength(0);
 
@@ -192,7 +198,10 @@ describe("ownership across two projects on one upstream account", () => {
     expect(await statusOf(sb.responses.inputItems.list(first.id, {}, probe))).toBe(404);
     expect(await statusOf(sb.responses.cancel(first.id, probe))).toBe(404);
     expect(await statusOf(sb.responses.delete(first.id, probe))).toBe(404);
-    const follow = sb.responses.create({ model: "gpt-4o-mini", input: "more", previous_response_id: first.id }, probe);
+    const follow = sb.responses.create(
+      { model: "gpt-4o-mini", input: "more", previous_response_id: first.id },
+      probe,
+    );
     expect(await errorOf(follow)).toMatchObject({ status: 404, param: "previous_response_id" });
     const outputItem = first.output[0]!.id!;
     const reference = sb.responses.create(
@@ -201,15 +210,26 @@ describe("ownership across two projects on one upstream account", () => {
     );
     expect(await errorOf(reference)).toMatchObject({ status: 404, param: "input" });
     const inputItem = items.data[0]!.id;
-    expect(await statusOf(sb.responses.create({ model: "gpt-4o-mini", input: [{ id: inputItem } as never] }, probe))).toBe(404);
+    expect(
+      await statusOf(
+        sb.responses.create({ model: "gpt-4o-mini", input: [{ id: inputItem } as never] }, probe),
+      ),
+    ).toBe(404);
     expect(await upstreamSaw(tag)).toHaveLength(0);
 
     // The creator continues its own thread, by id and by item.
-    const second = await sa.responses.create({ model: "gpt-4o-mini", input: "more", previous_response_id: first.id });
+    const second = await sa.responses.create({
+      model: "gpt-4o-mini",
+      input: "more",
+      previous_response_id: first.id,
+    });
     expect(second.id).not.toBe(first.id);
     const third = await sa.responses.create({
       model: "gpt-4o-mini",
-      input: [{ type: "item_reference", id: outputItem }, { type: "item_reference", id: inputItem }],
+      input: [
+        { type: "item_reference", id: outputItem },
+        { type: "item_reference", id: inputItem },
+      ],
     });
     expect(third.status).toBe("completed");
     expect((await sa.responses.delete(first.id)) ?? "deleted").toBeDefined();
@@ -264,8 +284,16 @@ describe("ownership across two projects on one upstream account", () => {
     expect(reply.status).toBe("completed");
     // An item of the conversation, referenced by id: the creator's, not the other project's.
     const item = items.data[0]!.id!;
-    expect(await statusOf(sb.responses.create({ model: "gpt-4o-mini", input: [{ type: "item_reference", id: item }] }))).toBe(404);
-    expect(await statusOf(sa.responses.create({ model: "gpt-4o-mini", input: [{ type: "item_reference", id: item }] }))).toBe(200);
+    expect(
+      await statusOf(
+        sb.responses.create({ model: "gpt-4o-mini", input: [{ type: "item_reference", id: item }] }),
+      ),
+    ).toBe(404);
+    expect(
+      await statusOf(
+        sa.responses.create({ model: "gpt-4o-mini", input: [{ type: "item_reference", id: item }] }),
+      ),
+    ).toBe(200);
   });
 
   it("stored chat completions: the creator's to read, list, update and delete", async () => {
@@ -274,11 +302,21 @@ describe("ownership across two projects on one upstream account", () => {
     const [sa] = a.sdks as [OpenAI];
     const [sb] = b.sdks as [OpenAI];
     const messages = [{ role: "user" as const, content: "hi" }];
-    const stored = await sa.chat.completions.create({ model: "gpt-4o-mini", messages, store: true, metadata: { k: "v" } });
+    const stored = await sa.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages,
+      store: true,
+      metadata: { k: "v" },
+    });
     expect(stored.id).toMatch(/^chatcmpl-/);
     // Recorded off the client's path: asked for at once, it is found all the same.
     expect((await sa.chat.completions.retrieve(stored.id)).id).toBe(stored.id);
-    const streamed = await sa.chat.completions.create({ model: "gpt-4o-mini", messages, store: true, stream: true });
+    const streamed = await sa.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages,
+      store: true,
+      stream: true,
+    });
     let streamedId = "";
     for await (const chunk of streamed) streamedId ||= chunk.id;
     expect((await sa.chat.completions.retrieve(streamedId)).id).toBe(streamedId);
@@ -291,7 +329,9 @@ describe("ownership across two projects on one upstream account", () => {
     expect((await sb.chat.completions.list()).data).toEqual([]);
     const mine = await sa.chat.completions.list();
     expect(mine.data.map((c) => c.id).sort()).toEqual([stored.id, streamedId].sort());
-    expect((await sa.chat.completions.list({ metadata: { k: "v" } })).data.map((c) => c.id)).toEqual([stored.id]);
+    expect((await sa.chat.completions.list({ metadata: { k: "v" } })).data.map((c) => c.id)).toEqual([
+      stored.id,
+    ]);
     expect((await sa.chat.completions.messages.list(stored.id)).data).toHaveLength(1);
     expect((await sa.chat.completions.delete(stored.id)).deleted).toBe(true);
   });
@@ -301,14 +341,26 @@ describe("ownership across two projects on one upstream account", () => {
     const b = await projectWith();
     const [sa] = a.sdks as [OpenAI];
     const [sb] = b.sdks as [OpenAI];
-    const start = () => sa.uploads.create({ filename: "x.jsonl", purpose: "batch", bytes: 6, mime_type: "text/jsonl" });
+    const start = () =>
+      sa.uploads.create({ filename: "x.jsonl", purpose: "batch", bytes: 6, mime_type: "text/jsonl" });
     const up = await start();
-    const part = await sa.uploads.parts.create(up.id, { data: await toFile(Buffer.from("abc\n"), "p") });
-    expect(await statusOf(sb.uploads.parts.create(up.id, { data: await toFile(Buffer.from("x"), "p") }))).toBe(404);
+    const part = await sa.uploads.parts.create(up.id, {
+      data: await toFile(new TextEncoder().encode("abc\n"), "p"),
+    });
+    expect(
+      await statusOf(
+        sb.uploads.parts.create(up.id, { data: await toFile(new TextEncoder().encode("x"), "p") }),
+      ),
+    ).toBe(404);
     expect(await statusOf(sb.uploads.complete(up.id, { part_ids: [part.id] }))).toBe(404);
     expect(await statusOf(sb.uploads.cancel(up.id))).toBe(404);
     // Another project's part named in one's own upload.
-    const theirs = await sb.uploads.create({ filename: "y", purpose: "batch", bytes: 1, mime_type: "text/plain" });
+    const theirs = await sb.uploads.create({
+      filename: "y",
+      purpose: "batch",
+      bytes: 1,
+      mime_type: "text/plain",
+    });
     expect(await errorOf(sb.uploads.complete(theirs.id, { part_ids: [part.id] }))).toMatchObject({
       status: 404,
       param: "part_ids",
@@ -384,7 +436,11 @@ describe("ownership within one project", () => {
     expect((await s2.files.retrieve(file.id)).id).toBe(file.id);
     expect((await s2.responses.retrieve(resp.id)).id).toBe(resp.id);
     expect((await s2.files.list()).data.map((f) => f.id)).toEqual([file.id]);
-    const follow = await s2.responses.create({ model: "gpt-4o-mini", input: "more", previous_response_id: resp.id });
+    const follow = await s2.responses.create({
+      model: "gpt-4o-mini",
+      input: "more",
+      previous_response_id: resp.id,
+    });
     expect(follow.status).toBe("completed");
     // Another project's token still sees nothing of it.
     const other = await projectWith(1);
@@ -406,7 +462,11 @@ describe("ownership: attacks on the path and the body", () => {
     expect(own.status).toBe(200);
     expect(((await own.json()) as { id: string }).id).toBe(file.id);
     const tag = newTag();
-    for (const path of [`/files/${encoded}`, `/files/${encoded}/content`, `/files/${encodeURIComponent(file.id)}`]) {
+    for (const path of [
+      `/files/${encoded}`,
+      `/files/${encoded}/content`,
+      `/files/${encodeURIComponent(file.id)}`,
+    ]) {
       const res = await proxy(path, { token: b.tokens[0]!.token, headers: { "x-mock-tag": tag } });
       expect([path, res.status]).toEqual([path, 404]);
     }
@@ -417,13 +477,21 @@ describe("ownership: attacks on the path and the body", () => {
     const a = await projectWith();
     const b = await projectWith();
     const file = await upload(a.sdks[0]!);
-    const deep = { model: "gpt-4o-mini", messages: [{ role: "user", content: "x" }], extra: [[{ a: { file_ids: ["nope", file.id] } }]] };
+    const deep = {
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "x" }],
+      extra: [[{ a: { file_ids: ["nope", file.id] } }]],
+    };
     const res = await proxy("/chat/completions", { token: b.tokens[0]!.token, json: deep });
     expect(res.status).toBe(404);
     // Code interpreter's container files, in the tool's own file list.
     const tool = await proxy("/responses", {
       token: b.tokens[0]!.token,
-      json: { model: "gpt-4o-mini", input: "x", tools: [{ type: "code_interpreter", container: { type: "auto", file_ids: [file.id] } }] },
+      json: {
+        model: "gpt-4o-mini",
+        input: "x",
+        tools: [{ type: "code_interpreter", container: { type: "auto", file_ids: [file.id] } }],
+      },
     });
     expect(tool.status).toBe(404);
     // Citations in replayed output name files without using them: not a reference.
@@ -431,7 +499,9 @@ describe("ownership: attacks on the path and the body", () => {
       token: b.tokens[0]!.token,
       json: {
         model: "gpt-4o-mini",
-        messages: [{ role: "assistant", content: "x", annotations: [{ type: "file_citation", file_id: file.id }] }],
+        messages: [
+          { role: "assistant", content: "x", annotations: [{ type: "file_citation", file_id: file.id }] },
+        ],
       },
     });
     expect(cited.status).toBe(200);
@@ -443,7 +513,10 @@ describe("ownership: attacks on the path and the body", () => {
     const file = await upload(a.sdks[0]!);
     const res = await proxy("/chat/completions", {
       token: b.tokens[0]!.token,
-      json: { model: "gpt-4o-mini", messages: [{ role: "user", content: [{ type: "file", file: { file_id: file.id } }] }] },
+      json: {
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: [{ type: "file", file: { file_id: file.id } }] }],
+      },
     });
     expect(res.status).toBe(404);
   });
@@ -464,7 +537,10 @@ describe("binary file content through an owned file", () => {
   it("returns it byte for byte", async () => {
     const a = await projectWith();
     const bytes = fileContentBytes();
-    const file = await a.sdks[0]!.files.create({ file: await toFile(bytes, "blob.bin"), purpose: "user_data" });
+    const file = await a.sdks[0]!.files.create({
+      file: await toFile(bytes, "blob.bin"),
+      purpose: "user_data",
+    });
     const res = await proxy(`/files/${file.id}/content`, { token: a.tokens[0]!.token });
     expect(res.status).toBe(200);
     expect(new Uint8Array(await res.arrayBuffer())).toEqual(bytes);

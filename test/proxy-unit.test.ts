@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../src/lib/errors";
+import { SseParser } from "../src/lib/sse-parser";
 import { checkAllowed, compileAllowlist, DEFAULT_ALLOWLIST } from "../src/proxy/allowlist";
 import { presentedCredential, tokenHashOf } from "../src/proxy/auth";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "../src/proxy/headers";
@@ -9,7 +10,6 @@ import { parseApiPath } from "../src/proxy/path";
 import { usageFromTail } from "../src/proxy/respond/json";
 import type { TapResult } from "../src/proxy/respond/relay";
 import { sseTap } from "../src/proxy/respond/sse";
-import { SseParser } from "../src/proxy/sse-parser";
 import { generateTokenSecret } from "../src/tokens/secret";
 
 function codeOf(fn: () => unknown): string | null {
@@ -105,7 +105,8 @@ describe("allowlist", () => {
   });
 
   it("404s unknown paths and 405s wrong methods with Allow", () => {
-    expect(check("POST", "fine_tuning/jobs")).toBe("404 endpoint_not_found");
+    // Fine-tuning is forwardable (a project capability, src/ownership/); the Assistants API is not.
+    expect(check("POST", "assistants")).toBe("404 endpoint_not_found");
     expect(check("GET", "organization/users")).toBe("404 endpoint_not_found");
     expect(check("DELETE", "embeddings")).toBe("405 method_not_allowed");
     try {

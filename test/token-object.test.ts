@@ -21,6 +21,7 @@ const baseConfig: TokenConfig = {
     provider: "openai",
     baseUrl: "https://api.openai.com/v1",
     apiKeyEncrypted: "v1:x:y",
+    providerSettings: null,
     allowedOrigins: null,
     allowedModels: null,
     limits: null,

@@ -222,7 +222,10 @@ export class ObjectRegistry extends DurableObject<Env> {
       const row = this.lookup(owner, [{ kind: q.kind, id: cursorId }]).get(cursorId);
       if (!row) return { items: [], hasMore: false };
       cursor = this.sql
-        .exec<{ created_at: number; seq: number }>("select created_at, seq from objects where id = ?", cursorId)
+        .exec<{ created_at: number; seq: number }>(
+          "select created_at, seq from objects where id = ?",
+          cursorId,
+        )
         .one();
     }
     // `before` walks the other way from the cursor, nearest first, and is turned round at the end.

@@ -1,6 +1,12 @@
 import { encryptSecret, maskSecret } from "../lib/crypto";
 import { ApiError, notFound } from "../lib/errors";
 import { purgeRegistry } from "../ownership/registry";
+import {
+  DEFAULT_BASE_URLS,
+  type ProviderName,
+  type ProviderSettings,
+  parseSettings,
+} from "../providers/settings";
 import { getDb } from "../storage/db";
 import type { NewProject, Project } from "../storage/schema";
 import { readTokenObject, reloadTokenObjects } from "../tokens/notify";
@@ -24,16 +30,46 @@ function isUniqueViolation(err: unknown): boolean {
 const nameTaken = (name: string) =>
   new ApiError(409, "conflict", `A project named '${name}' already exists.`, { param: "name" });
 
+/** The provider's settings checked and completed, or 400 `validation_error` naming the fields. */
+function checkedSettings(provider: ProviderName, input: unknown): ProviderSettings {
+  const result = parseSettings(provider, input);
+  if (result.ok) return result.settings;
+  const summary = result.issues.map((i) => `${i.path}: ${i.message}`).join("; ");
+  throw new ApiError(400, "validation_error", `Invalid body: ${summary}`, {
+    param: result.issues[0]?.path ?? null,
+    fields: result.issues,
+  });
+}
+
+/** The base URL of a new project: the one given, else the provider's (Azure has none: its resource is yours). */
+function baseUrlFor(provider: ProviderName, given: string | undefined): string {
+  const url =
+    given ?? DEFAULT_BASE_URLS[provider] ?? (provider === "azure" ? null : DEFAULT_BASE_URLS.openai);
+  if (url) return url;
+  throw new ApiError(
+    400,
+    "validation_error",
+    "Invalid body: base_url: required for provider 'azure' (https://<resource>.openai.azure.com).",
+    {
+      param: "base_url",
+      fields: [{ path: "base_url", message: "required for provider 'azure'" }],
+    },
+  );
+}
+
 export async function createProject(env: Env, input: ProjectCreate): Promise<Project> {
-  checkBaseUrl(input.base_url, env);
+  const baseUrl = baseUrlFor(input.provider, input.base_url);
+  checkBaseUrl(baseUrl, env);
   const db = getDb(env);
+  const providerSettings = checkedSettings(input.provider, input.provider_settings);
   if (await repo.getProjectByName(db, input.name)) throw nameTaken(input.name);
   try {
     return await repo.insertProject(db, {
       id: crypto.randomUUID(),
       name: input.name,
       provider: input.provider,
-      baseUrl: input.base_url,
+      baseUrl,
+      providerSettings,
       apiKeyEncrypted: await encryptSecret(input.api_key, env.ENCRYPTION_KEY),
       apiKeyHint: maskSecret(input.api_key),
       description: input.description ?? null,
@@ -75,6 +111,7 @@ const ADMISSION_FIELDS = [
   "api_key",
   "provider",
   "base_url",
+  "provider_settings",
   "allowed_origins",
   "allowed_models",
   "is_active",
@@ -109,6 +146,19 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
     values.apiKeyHint = maskSecret(patch.api_key);
   }
   if (patch.provider !== undefined) values.provider = patch.provider;
+  if (patch.provider !== undefined || patch.provider_settings !== undefined) {
+    // Settings belong to a provider: a new provider starts from its defaults unless the patch brings settings.
+    const current = await repo.getProject(db, id);
+    if (!current) throw notFound("project", id);
+    const provider = patch.provider ?? (current.provider as ProviderName);
+    const settings =
+      patch.provider_settings !== undefined
+        ? patch.provider_settings
+        : provider === current.provider
+          ? current.providerSettings
+          : null;
+    values.providerSettings = checkedSettings(provider, settings);
+  }
   if (patch.base_url !== undefined) values.baseUrl = patch.base_url;
   if (patch.description !== undefined) values.description = patch.description;
   if (patch.metadata !== undefined) values.metadata = patch.metadata;

@@ -3,10 +3,10 @@ import type { Json } from "../lib/json";
 import type { Access } from "../ownership/endpoints";
 import { guardFor, type ObjectGuard } from "../ownership/guard";
 import { answerList } from "../ownership/lists";
+import type { Provider, UpstreamTarget } from "../providers";
 import type { Admitted } from "../tokens/admission";
 import { upstreamRequestHeaders } from "./headers";
 import type { AnswerObserver } from "./observe";
-import type { Provider, UpstreamTarget } from "./providers";
 import type { Sent, UpstreamAbort } from "./send";
 
 // The proxy's side of src/ownership/: what a request may touch among the upstream account's objects.
@@ -67,10 +67,13 @@ export async function listed(
     body = await answerList(guard, search, (_upstream, path) =>
       provider.send(target, {
         method: "GET",
+        dialect: "openai",
         path,
         search: "",
         headers: new Headers(headers),
         body: null,
+        json: null,
+        model: null,
         signal,
       }),
     );

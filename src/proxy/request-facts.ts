@@ -15,6 +15,8 @@ export type RequestFacts = {
   model: string | null;
   /** The request asked for a stream. */
   stream: boolean;
+  /** The provider of the upstream that serves the request, once known. */
+  provider?: string;
   /** The parsed JSON body, kept for an estimate (never logged). */
   json: Record<string, unknown> | null;
   reservationId?: string;
@@ -49,6 +51,7 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     ttfb_ms: outcome.ttfbMs,
     stream: outcome.stream ?? facts.stream,
     model: outcome.model ?? facts.model,
+    provider: facts.provider ?? null,
     usage,
     error: outcome.error,
     aborted: outcome.aborted,

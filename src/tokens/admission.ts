@@ -10,6 +10,7 @@ import {
 } from "../limits/budget";
 import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
 import { CAPABILITY_ENDPOINTS, type Capability, type ObjectScope } from "../ownership/capabilities";
+import type { ProviderSettings } from "../providers/settings";
 import type { RateWindow } from "../storage/schema";
 
 /** What the token's Durable Object knows about its token and project, loaded from D1. */
@@ -29,6 +30,8 @@ export type TokenConfig = {
     provider: string;
     baseUrl: string;
     apiKeyEncrypted: string;
+    /** Checked against the provider's schema when stored (src/providers/settings.ts). */
+    providerSettings: ProviderSettings | null;
     allowedOrigins: string[] | null;
     allowedModels: string[] | null;
     /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
@@ -73,7 +76,12 @@ export type Allowance = Remaining & {
   expiresAt: number;
 };
 
-export type Upstream = { provider: string; baseUrl: string; apiKeyEncrypted: string };
+export type Upstream = {
+  provider: string;
+  baseUrl: string;
+  apiKeyEncrypted: string;
+  settings: ProviderSettings | null;
+};
 
 export type Admitted = {
   ok: true;
@@ -126,7 +134,8 @@ function originAllowed(allowed: string[] | null, origin: string | null | undefin
 
 /**
  * Whether an allowed-models list admits a model: an exact id; an id also admits its dated snapshots
- * (`gpt-4o` admits `gpt-4o-2024-08-06`, never `gpt-4o-mini`); an entry ending in `*` is a prefix
+ * (`gpt-4o` admits `gpt-4o-2024-08-06`, never `gpt-4o-mini`; `claude-sonnet-4-5` admits
+ * `claude-sonnet-4-5-20250929`); an entry ending in `*` is a prefix
  * (`gpt-4o*` admits both). null = every model.
  */
 export function modelAllowed(list: readonly string[] | null, model: string): boolean {
@@ -168,6 +177,7 @@ export function admittedFrom(c: TokenConfig, counted?: Counted): Admitted {
       provider: c.project.provider,
       baseUrl: c.project.baseUrl,
       apiKeyEncrypted: c.project.apiKeyEncrypted,
+      settings: c.project.providerSettings,
     },
     allowedOrigins: c.project.allowedOrigins,
     objects: { capabilities: c.project.capabilities, scope: c.project.objectScope },

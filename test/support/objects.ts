@@ -48,7 +48,9 @@ export async function statusOf(call: Promise<unknown>): Promise<number> {
 }
 
 /** The error envelope of a failed SDK call. */
-export async function errorOf(call: Promise<unknown>): Promise<{ status: number; code: unknown; param: unknown; message: string }> {
+export async function errorOf(
+  call: Promise<unknown>,
+): Promise<{ status: number; code: unknown; param: unknown; message: string }> {
   try {
     await call;
   } catch (err) {
@@ -61,4 +63,5 @@ export async function errorOf(call: Promise<unknown>): Promise<{ status: number;
   throw new Error("the call succeeded");
 }
 
-export const registryStub = (projectId: string) => env.OBJECT_REGISTRY.get(env.OBJECT_REGISTRY.idFromName(projectId));
+export const registryStub = (projectId: string) =>
+  env.OBJECT_REGISTRY.get(env.OBJECT_REGISTRY.idFromName(projectId));
