@@ -95,6 +95,9 @@ describe("which requests need what", () => {
 
   it("never forwards checkpoint permissions (they share models with other organisations)", () => {
     expect(() => accessOf("POST", ["fine_tuning", "checkpoints", "ft:x", "permissions"])).toThrow(ApiError);
+    // Anthropic's message batches: account-wide, with no owner the gateway could check.
+    expect(() => accessOf("GET", ["messages", "batches"])).toThrow(ApiError);
+    expect(accessOf("POST", ["messages"])).toMatchObject({ capability: null, target: null });
   });
 });
 

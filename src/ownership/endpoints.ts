@@ -53,12 +53,8 @@ const ref = (kind: Kind, id: string): ObjectRef => ({ kind, id, param: null });
 /** POST /responses and its id-less siblings (input token counts, compaction) are inference. */
 const RESPONSE_VERBS = new Set(["input_tokens", "compact"]);
 
-function neverForwarded(path: string): ApiError {
-  return new ApiError(
-    404,
-    "endpoint_not_found",
-    `The gateway does not forward ${path}: it changes the upstream organisation, not a project's objects.`,
-  );
+function neverForwarded(path: string, why: string): ApiError {
+  return new ApiError(404, "endpoint_not_found", `The gateway does not forward ${path}: ${why}.`);
 }
 
 /** The access a request needs, from its method and its decoded path segments below /v1. */
@@ -118,9 +114,14 @@ export function accessOf(method: string, s: readonly string[]): Access {
         return capable("fine_tuning", { target: ref("fine_tuning_job", third!), derives: true });
       }
       // Checkpoint permissions share fine-tuned models with other organisations: an account owner's act.
-      if (second === "checkpoints") throw neverForwarded(`/v1/${s.join("/")}`);
+      if (second === "checkpoints")
+        throw neverForwarded(`/v1/${s.join("/")}`, "it shares models with other organisations");
       // Graders (fine_tuning/alpha/graders/…) name no stored object.
       return capable("fine_tuning");
+    case "messages":
+      // Anthropic's message batches live in the upstream account with no owner the gateway could check.
+      if (second === "batches") throw neverForwarded(`/v1/${s.join("/")}`, "it lists every key's batches");
+      return INFERENCE;
     case "models":
       if (n >= 2 && del)
         return capable("model_deletion", { target: ref("model", s.slice(1).join("/")), deletes: true });
