@@ -46,6 +46,8 @@ type ProjectFlags = {
   metadata?: Record<string, unknown>;
   allowedOrigins?: string[];
   allowedModels?: string[];
+  capabilities?: string[];
+  objectScope?: string;
   active?: boolean;
 };
 
@@ -60,6 +62,8 @@ function body(f: ProjectFlags): Record<string, unknown> {
   if (f.metadata !== undefined) b.metadata = f.metadata;
   if (f.allowedOrigins !== undefined) b.allowed_origins = f.allowedOrigins.length ? f.allowedOrigins : null;
   if (f.allowedModels !== undefined) b.allowed_models = f.allowedModels.length ? f.allowedModels : null;
+  if (f.capabilities !== undefined) b.capabilities = f.capabilities;
+  if (f.objectScope !== undefined) b.object_scope = f.objectScope;
   if (f.active !== undefined) b.is_active = f.active;
   return b;
 }
@@ -93,7 +97,19 @@ function addProjectFields(cmd: Command): Command {
     .option("--description <text>", "free text")
     .option("--metadata <json>", "a JSON object", jsonObject)
     .option("--allowed-origins <list>", "browser origins allowed, comma-separated ('' = any)", list)
-    .option("--allowed-models <list>", "models every token may use, comma-separated ('' = all)", list);
+    .option("--allowed-models <list>", "models every token may use, comma-separated ('' = all)", list)
+    .option(
+      "--capabilities <list>",
+      "account-wide endpoints its tokens may use, comma-separated ('' = inference only): files, batches, " +
+        "vector_stores, stored_completions, conversations, fine_tuning, model_deletion",
+      list,
+    )
+    .addOption(
+      new Option(
+        "--object-scope <scope>",
+        "who reaches an object a token created: the token itself, or every token of the project",
+      ).choices(["token", "project"]),
+    );
 }
 
 function show(json: boolean, p: Project): void {

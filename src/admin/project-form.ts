@@ -1,3 +1,4 @@
+import { CAPABILITIES } from "../ownership/capabilities";
 import type { Project, RateWindow } from "../storage/schema";
 import {
   type Form,
@@ -29,6 +30,9 @@ export function projectFields(f: Form) {
     max_tokens: num(f, "max_tokens") ?? null,
     max_cost_usd: num(f, "max_cost_usd") ?? null,
     token_defaults: tokenDefaults(f),
+    // One checkbox per capability (`cap_<name>`): unchecked ones are not posted at all.
+    capabilities: CAPABILITIES.filter((c) => f[`cap_${c}`] === "on"),
+    object_scope: text(f, "object_scope") ?? "token",
   };
 }
 
@@ -78,6 +82,8 @@ export function projectValues(p: Project): Form {
     [`${TD}max_cost_usd`]: defaultNum(d, "max_cost_usd"),
     [`${TD}allowed_models`]: Array.isArray(d?.allowed_models) ? d.allowed_models.join("\n") : "",
     ...rateWindowValues(windows, TD),
+    ...Object.fromEntries(p.capabilities.map((c) => [`cap_${c}`, "on"])),
+    object_scope: p.objectScope,
   };
 }
 

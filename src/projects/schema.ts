@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
+import { CAPABILITIES, CAPABILITY_ENDPOINTS, OBJECT_SCOPES } from "../ownership/capabilities";
 import { PROVIDER_NAMES, SettingsInput } from "../providers/settings";
 import type { Project as ProjectRow } from "../storage/schema";
 import { limitFields, MAX_DURATION_MINUTES } from "../tokens/schema";
@@ -49,6 +50,24 @@ const projectLimitFields = {
     .describe("Budget in US dollars across the project's tokens"),
 };
 
+const Capabilities = z
+  .array(z.enum(CAPABILITIES))
+  .max(CAPABILITIES.length)
+  .transform((list) => [...new Set(list)])
+  .describe(
+    "Account-wide capabilities the project's tokens may use; [] (the default) = inference only. " +
+      Object.entries(CAPABILITY_ENDPOINTS)
+        .map(([name, what]) => `${name}: ${what}`)
+        .join("; "),
+  );
+
+const ObjectScope = z
+  .enum(OBJECT_SCOPES)
+  .describe(
+    "Who reaches an object (file, batch, vector store, response, …) a token created: 'token' (the default) " +
+      "only that token, 'project' every token of the project. Never another project's tokens.",
+  );
+
 export const ProjectCreate = z.strictObject({
   name: Name,
   api_key: ApiKey.describe("The upstream provider's API key; stored encrypted, never returned"),
@@ -66,6 +85,8 @@ export const ProjectCreate = z.strictObject({
   max_requests: projectLimitFields.max_requests.optional(),
   max_tokens: projectLimitFields.max_tokens.optional(),
   max_cost_usd: projectLimitFields.max_cost_usd.optional(),
+  capabilities: Capabilities.optional(),
+  object_scope: ObjectScope.optional(),
 });
 export type ProjectCreate = z.infer<typeof ProjectCreate>;
 
@@ -84,6 +105,8 @@ export const ProjectPatch = z
     allowed_models: ModelList.nullable(),
     token_defaults: TokenDefaults.nullable(),
     is_active: z.boolean(),
+    capabilities: Capabilities,
+    object_scope: ObjectScope,
     ...projectLimitFields,
   })
   .partial()
@@ -134,6 +157,8 @@ export const Project = z.object({
   max_requests: z.number().nullable(),
   max_tokens: z.number().nullable(),
   max_cost_usd: z.number().nullable(),
+  capabilities: z.array(z.enum(CAPABILITIES)),
+  object_scope: z.enum(OBJECT_SCOPES),
   usage: ProjectUsage.nullable().describe(
     "Live counters of the project-wide caps; null when the project has none or no token was used",
   ),
@@ -169,6 +194,8 @@ export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Projec
     max_requests: p.maxRequests,
     max_tokens: p.maxTotalTokens,
     max_cost_usd: p.maxCostUsd,
+    capabilities: p.capabilities,
+    object_scope: p.objectScope,
     usage: live ? usageOf(live) : null,
     is_active: p.isActive,
     created_at: iso(p.createdAt)!,

@@ -1,5 +1,6 @@
 import { encryptSecret, maskSecret } from "../lib/crypto";
 import { ApiError, notFound } from "../lib/errors";
+import { purgeRegistry } from "../ownership/registry";
 import {
   DEFAULT_BASE_URLS,
   type ProviderName,
@@ -79,6 +80,8 @@ export async function createProject(env: Env, input: ProjectCreate): Promise<Pro
       maxRequests: input.max_requests ?? null,
       maxTotalTokens: input.max_tokens ?? null,
       maxCostUsd: input.max_cost_usd ?? null,
+      capabilities: input.capabilities ?? [],
+      objectScope: input.object_scope ?? "token",
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(input.name);
@@ -115,6 +118,8 @@ const ADMISSION_FIELDS = [
   "max_requests",
   "max_tokens",
   "max_cost_usd",
+  "capabilities",
+  "object_scope",
 ];
 
 export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<Project> {
@@ -164,6 +169,8 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   if (patch.max_requests !== undefined) values.maxRequests = patch.max_requests;
   if (patch.max_tokens !== undefined) values.maxTotalTokens = patch.max_tokens;
   if (patch.max_cost_usd !== undefined) values.maxCostUsd = patch.max_cost_usd;
+  if (patch.capabilities !== undefined) values.capabilities = patch.capabilities;
+  if (patch.object_scope !== undefined) values.objectScope = patch.object_scope;
 
   let updated: Project | undefined;
   try {
@@ -215,4 +222,7 @@ export async function removeProject(env: Env, id: string): Promise<void> {
   if (!(await repo.updateProject(db, id, { isActive: false }))) throw notFound("project", id);
   await reloadTokenObjects(env, live);
   await repo.deleteProject(db, id);
+  // Its record of upstream objects goes too; no token can ask for it any more, so a failure only leaves
+  // unreachable rows behind.
+  await purgeRegistry(env, id).catch((err) => console.error("object registry not purged", id, err));
 }

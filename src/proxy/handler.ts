@@ -1,5 +1,6 @@
 import { ApiError } from "../lib/errors";
 import { defaultReserveOutput, reserveFor } from "../limits/reserve";
+import { accessOf } from "../ownership/endpoints";
 import { type Provider, providerFor } from "../providers";
 import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
 import { admitToken } from "../tokens/admission-cache";
@@ -11,6 +12,7 @@ import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
 import { preflight } from "./cors";
 import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
+import { listed, objectGuard, observing } from "./objects";
 import { observerFor } from "./observe-native";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
@@ -113,6 +115,8 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     dialect = route.dialect;
     facts.model = route.model;
     facts.stream = route.stream;
+    // What the request does to stored upstream objects, and the account-wide capability it needs.
+    const access = accessOf(request.method, route.segments);
     const hashed = tokenHashOf(request.headers, route.queryKey);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
@@ -124,6 +128,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     const admitting = admitToken(env, ctx, tokenHash, {
       model: facts.model,
       origin,
+      capability: access.capability,
       reserve: reserveFor(
         {
           path: route.endpoint,
@@ -146,6 +151,10 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
 
+    // Objects: the path's and the body's must be the token's own (one registry call; none on plain inference).
+    const guard = objectGuard(env, ctx, access, admission, body?.json ?? null);
+    if (guard) await guard.check();
+
     const provider = providerOf(admission, route, request.method, url.pathname);
     facts.provider = provider.name;
     const { apiKeyEncrypted, baseUrl, settings } = admission.upstream;
@@ -154,12 +163,30 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS));
 
     abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
-    const sent = await sendUpstream(
+    const target = { baseUrl, apiKey, settings };
+    const exchange = {
+      env,
+      ctx,
+      facts,
+      admitted,
+      tokenHash,
+      origin,
+      abort,
+      observer: observerFor(provider.dialect),
+      translate:
+        route.dialect !== provider.dialect && provider.dialect !== "openai"
+          ? { from: provider.dialect, includeUsage: includesUsage(body?.json ?? null) }
+          : null,
+    };
+    if (guard?.access.list) {
+      return await respond(await listed(guard, url.searchParams, provider, target, request, abort), exchange);
+    }
+    let sent = await sendUpstream(
       {
         request,
         requestId,
         provider,
-        target: { baseUrl, apiKey, settings },
+        target,
         route,
         model: facts.model,
         json: body?.json ?? null,
@@ -173,20 +200,9 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       },
       abort,
     );
-    return await respond(sent, {
-      env,
-      ctx,
-      facts,
-      admitted,
-      tokenHash,
-      origin,
-      abort,
-      observer: observerFor(provider.dialect),
-      translate:
-        route.dialect !== provider.dialect && provider.dialect !== "openai"
-          ? { from: provider.dialect, includeUsage: includesUsage(body?.json ?? null) }
-          : null,
-    });
+    if (!guard) return await respond(sent, exchange);
+    sent = { ...sent, response: await guard.settle(sent.response) };
+    return await respond(sent, { ...exchange, observer: observing(exchange.observer, guard) });
   } catch (err) {
     const error =
       err instanceof ApiError

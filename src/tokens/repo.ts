@@ -51,6 +51,8 @@ export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenC
       allowedOrigins: p.allowedOrigins,
       allowedModels: p.allowedModels,
       limits: projectLimits(p),
+      capabilities: p.capabilities,
+      objectScope: p.objectScope,
     },
   };
 }
