@@ -46,6 +46,8 @@ type ProjectFlags = {
   metadata?: Record<string, unknown>;
   allowedOrigins?: string[];
   allowedModels?: string[];
+  capabilities?: string[];
+  objectScope?: string;
   active?: boolean;
   cacheTtl?: number;
   cacheExclude?: string[];
@@ -89,6 +91,8 @@ function body(f: ProjectFlags): Record<string, unknown> {
   if (f.metadata !== undefined) b.metadata = f.metadata;
   if (f.allowedOrigins !== undefined) b.allowed_origins = f.allowedOrigins.length ? f.allowedOrigins : null;
   if (f.allowedModels !== undefined) b.allowed_models = f.allowedModels.length ? f.allowedModels : null;
+  if (f.capabilities !== undefined) b.capabilities = f.capabilities;
+  if (f.objectScope !== undefined) b.object_scope = f.objectScope;
   if (f.active !== undefined) b.is_active = f.active;
   return b;
 }
@@ -134,7 +138,19 @@ function addProjectFields(cmd: Command): Command {
         "cacheHitsCountRateLimits",
       ),
     )
-    .option("--cache-hits-count-rate-limits", "cache hits count against rate windows (the default)");
+    .option("--cache-hits-count-rate-limits", "cache hits count against rate windows (the default)")
+    .option(
+      "--capabilities <list>",
+      "account-wide endpoints its tokens may use, comma-separated ('' = inference only): files, batches, " +
+        "vector_stores, stored_completions, conversations, fine_tuning, model_deletion",
+      list,
+    )
+    .addOption(
+      new Option(
+        "--object-scope <scope>",
+        "who reaches an object a token created: the token itself, or every token of the project",
+      ).choices(["token", "project"]),
+    );
 }
 
 type CacheFlagsIn = ProjectFlags & { cacheHitsCountRateLimits?: boolean };

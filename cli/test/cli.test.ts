@@ -120,6 +120,23 @@ describe("projects and tokens, as an operator would", () => {
     expect(r.stderr).toContain("base_url");
   });
 
+  it("enables account-wide endpoints and widens the object scope, and back", async () => {
+    const on = await cli(
+      ["project", "update", name, "--capabilities", "files,batches", "--object-scope", "project", "--json"],
+      env,
+    );
+    expect(on.code).toBe(0);
+    expect(on.json()).toMatchObject({ capabilities: ["files", "batches"], object_scope: "project" });
+    const off = await cli(
+      ["project", "update", name, "--capabilities", "", "--object-scope", "token", "--json"],
+      env,
+    );
+    expect(off.json()).toMatchObject({ capabilities: [], object_scope: "token" });
+    const bad = await cli(["project", "update", name, "--capabilities", "files,everything"], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("capabilities");
+  });
+
   it("creates, lists, updates and revokes tokens", async () => {
     const created = await cli(
       [

@@ -1,4 +1,5 @@
 import { CACHEABLE_ENDPOINTS } from "../cache/settings";
+import { CAPABILITIES } from "../ownership/capabilities";
 import type { Project, RateWindow } from "../storage/schema";
 import {
   type Form,
@@ -31,6 +32,9 @@ export function projectFields(f: Form) {
     max_cost_usd: num(f, "max_cost_usd") ?? null,
     token_defaults: tokenDefaults(f),
     cache: cacheSettings(f),
+    // One checkbox per capability (`cap_<name>`): unchecked ones are not posted at all.
+    capabilities: CAPABILITIES.filter((c) => f[`cap_${c}`] === "on"),
+    object_scope: text(f, "object_scope") ?? "token",
   };
 }
 
@@ -104,6 +108,8 @@ export function projectValues(p: Project): Form {
     [`${TD}allowed_models`]: Array.isArray(d?.allowed_models) ? d.allowed_models.join("\n") : "",
     ...rateWindowValues(windows, TD),
     ...cacheValues(p),
+    ...Object.fromEntries(p.capabilities.map((c) => [`cap_${c}`, "on"])),
+    object_scope: p.objectScope,
   };
 }
 

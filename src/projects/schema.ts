@@ -2,6 +2,7 @@ import { z } from "zod";
 import { CACHEABLE_ENDPOINTS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from "../cache/settings";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
+import { CAPABILITIES, CAPABILITY_ENDPOINTS, OBJECT_SCOPES } from "../ownership/capabilities";
 import { PROVIDER_NAMES, SettingsInput } from "../providers/settings";
 import type { Project as ProjectRow } from "../storage/schema";
 import { limitFields, MAX_DURATION_MINUTES } from "../tokens/schema";
@@ -70,6 +71,23 @@ export const CacheSettings = z
       .describe("Cache hits take no slot in tokens' rate windows (they still count against max_requests)"),
   })
   .describe("The response cache: on with these settings; null = off (the default)");
+const Capabilities = z
+  .array(z.enum(CAPABILITIES))
+  .max(CAPABILITIES.length)
+  .transform((list) => [...new Set(list)])
+  .describe(
+    "Account-wide capabilities the project's tokens may use; [] (the default) = inference only. " +
+      Object.entries(CAPABILITY_ENDPOINTS)
+        .map(([name, what]) => `${name}: ${what}`)
+        .join("; "),
+  );
+
+const ObjectScope = z
+  .enum(OBJECT_SCOPES)
+  .describe(
+    "Who reaches an object (file, batch, vector store, response, …) a token created: 'token' (the default) " +
+      "only that token, 'project' every token of the project. Never another project's tokens.",
+  );
 
 export const ProjectCreate = z.strictObject({
   name: Name,
@@ -89,6 +107,8 @@ export const ProjectCreate = z.strictObject({
   max_tokens: projectLimitFields.max_tokens.optional(),
   max_cost_usd: projectLimitFields.max_cost_usd.optional(),
   cache: CacheSettings.nullable().optional(),
+  capabilities: Capabilities.optional(),
+  object_scope: ObjectScope.optional(),
 });
 export type ProjectCreate = z.infer<typeof ProjectCreate>;
 
@@ -108,6 +128,8 @@ export const ProjectPatch = z
     token_defaults: TokenDefaults.nullable(),
     is_active: z.boolean(),
     cache: CacheSettings.nullable(),
+    capabilities: Capabilities,
+    object_scope: ObjectScope,
     ...projectLimitFields,
   })
   .partial()
@@ -166,6 +188,8 @@ export const Project = z.object({
     .number()
     .int()
     .describe("Part of every cache key of the project; each purge adds one (older entries are unreachable)"),
+  capabilities: z.array(z.enum(CAPABILITIES)),
+  object_scope: z.enum(OBJECT_SCOPES),
   usage: ProjectUsage.nullable().describe(
     "Live counters of the project-wide caps; null when the project has none or no token was used",
   ),
@@ -208,6 +232,8 @@ export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Projec
     max_cost_usd: p.maxCostUsd,
     cache: p.cache,
     cache_generation: p.cacheGeneration,
+    capabilities: p.capabilities,
+    object_scope: p.objectScope,
     usage: live ? usageOf(live) : null,
     is_active: p.isActive,
     created_at: iso(p.createdAt)!,

@@ -1,5 +1,6 @@
 import { encryptSecret, maskSecret } from "../lib/crypto";
 import { ApiError, notFound } from "../lib/errors";
+import { purgeRegistry } from "../ownership/registry";
 import {
   DEFAULT_BASE_URLS,
   type ProviderName,
@@ -80,6 +81,8 @@ export async function createProject(env: Env, input: ProjectCreate): Promise<Pro
       maxTotalTokens: input.max_tokens ?? null,
       maxCostUsd: input.max_cost_usd ?? null,
       cache: input.cache ?? null,
+      capabilities: input.capabilities ?? [],
+      objectScope: input.object_scope ?? "token",
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(input.name);
@@ -117,6 +120,8 @@ const ADMISSION_FIELDS = [
   "max_tokens",
   "max_cost_usd",
   "cache",
+  "capabilities",
+  "object_scope",
 ];
 
 export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<Project> {
@@ -167,6 +172,8 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   if (patch.max_tokens !== undefined) values.maxTotalTokens = patch.max_tokens;
   if (patch.max_cost_usd !== undefined) values.maxCostUsd = patch.max_cost_usd;
   if (patch.cache !== undefined) values.cache = patch.cache;
+  if (patch.capabilities !== undefined) values.capabilities = patch.capabilities;
+  if (patch.object_scope !== undefined) values.objectScope = patch.object_scope;
 
   let updated: Project | undefined;
   try {
@@ -233,4 +240,7 @@ export async function removeProject(env: Env, id: string): Promise<void> {
   if (!(await repo.updateProject(db, id, { isActive: false }))) throw notFound("project", id);
   await reloadTokenObjects(env, live);
   await repo.deleteProject(db, id);
+  // Its record of upstream objects goes too; no token can ask for it any more, so a failure only leaves
+  // unreachable rows behind.
+  await purgeRegistry(env, id).catch((err) => console.error("object registry not purged", id, err));
 }

@@ -1,5 +1,6 @@
 import { ApiError } from "../lib/errors";
 import { defaultReserveOutput, reserveFor } from "../limits/reserve";
+import { accessOf } from "../ownership/endpoints";
 import { type Provider, providerFor } from "../providers";
 import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
 import { admitToken } from "../tokens/admission-cache";
@@ -12,6 +13,7 @@ import { cacheCandidate } from "./cache-step";
 import { preflight } from "./cors";
 import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
+import { listed, objectGuard, observing } from "./objects";
 import { observerFor } from "./observe-native";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
@@ -115,6 +117,8 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     dialect = route.dialect;
     facts.model = route.model;
     facts.stream = route.stream;
+    // What the request does to stored upstream objects, and the account-wide capability it needs.
+    const access = accessOf(request.method, route.segments);
     const hashed = tokenHashOf(request.headers, route.queryKey);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
@@ -131,6 +135,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     const admitting = admitToken(env, ctx, tokenHash, {
       model: facts.model,
       origin,
+      capability: access.capability,
       reserve: reserveFor(
         {
           path: route.endpoint,
@@ -154,6 +159,11 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
 
+    // Objects: the path's and the body's must be the token's own (one registry call; none on plain inference).
+    // Checked before the cache too: a cached answer is never a way around ownership.
+    const guard = objectGuard(env, ctx, access, admission, body?.json ?? null);
+    if (guard) await guard.check();
+
     cache ??= cacheCandidate(request, route, body, tokenHash, admission);
     if (cache && body) {
       const looking = cache.afterAdmission(env, ctx, admission);
@@ -171,26 +181,8 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS));
 
     abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
-    const sent = await sendUpstream(
-      {
-        request,
-        requestId,
-        provider,
-        target: { baseUrl, apiKey, settings },
-        route,
-        model: facts.model,
-        json: body?.json ?? null,
-        // request.body only when it was not read: the getter makes a stream object each time.
-        body: body ? body.bytes : request.body,
-        // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
-        injection:
-          route.dialect === "openai" && provider.dialect === "openai"
-            ? usageInjection(provider, route.path, body)
-            : undefined,
-      },
-      abort,
-    );
-    return await respond(sent, {
+    const target = { baseUrl, apiKey, settings };
+    const exchange = {
       env,
       ctx,
       facts,
@@ -204,7 +196,32 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
           ? { from: provider.dialect, includeUsage: includesUsage(body?.json ?? null) }
           : null,
       cache,
-    });
+    };
+    if (guard?.access.list) {
+      return await respond(await listed(guard, url.searchParams, provider, target, request, abort), exchange);
+    }
+    let sent = await sendUpstream(
+      {
+        request,
+        requestId,
+        provider,
+        target,
+        route,
+        model: facts.model,
+        json: body?.json ?? null,
+        // request.body only when it was not read: the getter makes a stream object each time.
+        body: body ? body.bytes : request.body,
+        // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
+        injection:
+          route.dialect === "openai" && provider.dialect === "openai"
+            ? usageInjection(provider, route.path, body)
+            : undefined,
+      },
+      abort,
+    );
+    if (!guard) return await respond(sent, exchange);
+    sent = { ...sent, response: await guard.settle(sent.response) };
+    return await respond(sent, { ...exchange, observer: observing(exchange.observer, guard) });
   } catch (err) {
     const error =
       err instanceof ApiError

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { Capability, ObjectScope } from "../ownership/capabilities";
 
 /** One rate window: at most `requests` requests in any `window_seconds`-long window. */
 export type RateWindow = { requests: number; window_seconds: number };
@@ -41,6 +42,10 @@ export const projects = sqliteTable(
      * unreachable at once (entries are never listed or deleted; they expire with their TTL).
      */
     cacheGeneration: integer("cache_generation").notNull().default(0),
+    /** Account-wide capabilities its tokens may use (files, batches, …; src/ownership/capabilities.ts). */
+    capabilities: text("capabilities", { mode: "json" }).$type<Capability[]>().notNull().default([]),
+    /** Who reaches an object a token created: `token` (only that token) or `project` (all its tokens). */
+    objectScope: text("object_scope").$type<ObjectScope>().notNull().default("token"),
     isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
     createdAt: integer("created_at").notNull().default(now),
     updatedAt: integer("updated_at").notNull().default(now),

@@ -10,6 +10,7 @@ import {
   toNanos,
 } from "../limits/budget";
 import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
+import { CAPABILITY_ENDPOINTS, type Capability, type ObjectScope } from "../ownership/capabilities";
 import type { ProviderSettings } from "../providers/settings";
 import type { RateWindow } from "../storage/schema";
 
@@ -40,6 +41,10 @@ export type TokenConfig = {
     limits: Limits | null;
     /** The project's response cache; null or absent when off. */
     cache?: CacheSettings | null;
+    /** Account-wide capabilities the project enabled (files, batches, …); none = inference only. */
+    capabilities: Capability[];
+    /** Who reaches an object a token of the project created (src/ownership/). */
+    objectScope: ObjectScope;
   };
 };
 
@@ -68,6 +73,8 @@ export type AdmitInput = {
    * budgets, and no rate-window slot where the project exempts hits. Otherwise `reserve` applies as usual.
    */
   cacheHit?: CacheHitClaim;
+  /** The account-wide capability the request's endpoint needs (src/ownership/endpoints.ts); absent: none. */
+  capability?: Capability | null;
 };
 
 /** The real usage of a finished request, to settle its reservation. */
@@ -93,6 +100,8 @@ export type Admitted = {
   projectId: string;
   upstream: Upstream;
   allowedOrigins: string[] | null;
+  /** The project's account-wide capabilities and who reaches its tokens' objects (src/ownership/). */
+  objects: { capabilities: readonly Capability[]; scope: ObjectScope };
   /** Requests left under max_requests after this one; null when unlimited. */
   remainingRequests: number | null;
   /** Set when the object reserved budget for this request: settle it when the request ends, on every path. */
@@ -111,7 +120,7 @@ export type Admitted = {
 
 export type Refused = {
   ok: false;
-  status: 401 | 403 | 429;
+  status: 401 | 403 | 404 | 429;
   code: ErrorCode;
   message: string;
   /** The request field at fault, for the error envelope's `param`. */
@@ -197,6 +206,7 @@ export function admittedFrom(c: TokenConfig, counted?: Counted, cacheHit = false
     allowedOrigins: c.project.allowedOrigins,
     cache: tokenCache(c),
     ...(cacheHit ? { cacheHit } : {}),
+    objects: { capabilities: c.project.capabilities, scope: c.project.objectScope },
   };
   if (counted) return { ...admitted, ...counted };
   const allowance = { requests: null, tokens: null, costUsd: null, window: null, expiresAt: c.expiresAt };
@@ -212,9 +222,18 @@ export const holdOf = (reserve: AdmitInput["reserve"]): Amount | null =>
       }
     : null;
 
+/** The refusal of an account-wide endpoint the token's project has not enabled: it says how to enable it. */
+function notEnabled(capability: Capability): string {
+  return (
+    `This endpoint (${CAPABILITY_ENDPOINTS[capability]}) is not enabled for this token's project. ` +
+    `The gateway's operator can enable it by adding '${capability}' to the project's capabilities ` +
+    "(management API, admin pages or `llm-proxy project update --capabilities`)."
+  );
+}
+
 /**
  * The admission decision, in the documented order (docs/proxy.md): exists → active → not expired → project
- * active → origin → model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
+ * active → endpoint enabled for the project → origin → model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
  * the Durable Object can call it and count in the same synchronous step. Project-wide caps are decided by
  * the project's object, after this. A valid cache hit passes every check a miss would, except that it
  * needs no budget room for a reservation (it holds none; a used-up budget still refuses it) and, where the
@@ -247,6 +266,16 @@ export function decide(
       status: 403,
       code: "project_inactive",
       message: "The token's project is deactivated.",
+      ...ids,
+    };
+  }
+  if (input.capability && !config.project.capabilities.includes(input.capability)) {
+    // Before anything is counted: a refused endpoint costs the token nothing.
+    return {
+      ok: false,
+      status: 404,
+      code: "endpoint_not_found",
+      message: notEnabled(input.capability),
       ...ids,
     };
   }

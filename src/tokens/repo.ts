@@ -54,6 +54,8 @@ export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenC
       allowedModels: p.allowedModels,
       limits: projectLimits(p),
       cache: cacheSettingsOf(p.cache, p.cacheGeneration),
+      capabilities: p.capabilities,
+      objectScope: p.objectScope,
     },
   };
 }

@@ -147,6 +147,12 @@ export const ProjectDetail: FC<{
           <dd>{p.allowedModels?.join(", ") ?? "all"}</dd>
           <dt>Allowed origins</dt>
           <dd>{p.allowedOrigins?.join(", ") ?? "any"}</dd>
+          <dt>Account-wide endpoints</dt>
+          <dd>{p.capabilities.length ? p.capabilities.join(", ") : "none (inference only)"}</dd>
+          <dt>Objects reachable by</dt>
+          <dd>
+            {p.objectScope === "project" ? "every token of the project" : "the token that created them"}
+          </dd>
           <dt>Metadata</dt>
           <dd class="mono">{p.metadata ? JSON.stringify(p.metadata) : "—"}</dd>
           <dt>Response cache</dt>
