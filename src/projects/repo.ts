@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../storage/db";
 import { type NewProject, type Project, projects } from "../storage/schema";
 
@@ -49,4 +49,14 @@ export async function updateProject(
 export async function deleteProject(db: Db, id: string): Promise<boolean> {
   const rows = await db.delete(projects).where(eq(projects.id, id)).returning({ id: projects.id });
   return rows.length > 0;
+}
+
+/** Adds one to the project's cache generation in one statement (concurrent purges each count); the new value. */
+export async function bumpCacheGeneration(db: Db, id: string): Promise<number | undefined> {
+  const [row] = await db
+    .update(projects)
+    .set({ cacheGeneration: sql`${projects.cacheGeneration} + 1`, updatedAt: Date.now() })
+    .where(eq(projects.id, id))
+    .returning({ generation: projects.cacheGeneration });
+  return row?.generation;
 }

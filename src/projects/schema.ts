@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CACHEABLE_ENDPOINTS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from "../cache/settings";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
 import { CAPABILITIES, CAPABILITY_ENDPOINTS, OBJECT_SCOPES } from "../ownership/capabilities";
@@ -50,6 +51,26 @@ const projectLimitFields = {
     .describe("Budget in US dollars across the project's tokens"),
 };
 
+/** The project's response cache (docs/cache.md). */
+export const CacheSettings = z
+  .strictObject({
+    ttl_seconds: z
+      .number()
+      .int()
+      .min(MIN_TTL_SECONDS)
+      .max(MAX_TTL_SECONDS)
+      .describe("How long an answer is served from the cache, in seconds (at most 30 days)"),
+    exclude: z
+      .array(z.enum(CACHEABLE_ENDPOINTS))
+      .max(CACHEABLE_ENDPOINTS.length)
+      .default([])
+      .describe("Endpoints kept out of the cache"),
+    hits_skip_rate_limits: z
+      .boolean()
+      .default(false)
+      .describe("Cache hits take no slot in tokens' rate windows (they still count against max_requests)"),
+  })
+  .describe("The response cache: on with these settings; null = off (the default)");
 const Capabilities = z
   .array(z.enum(CAPABILITIES))
   .max(CAPABILITIES.length)
@@ -85,6 +106,7 @@ export const ProjectCreate = z.strictObject({
   max_requests: projectLimitFields.max_requests.optional(),
   max_tokens: projectLimitFields.max_tokens.optional(),
   max_cost_usd: projectLimitFields.max_cost_usd.optional(),
+  cache: CacheSettings.nullable().optional(),
   capabilities: Capabilities.optional(),
   object_scope: ObjectScope.optional(),
 });
@@ -105,6 +127,7 @@ export const ProjectPatch = z
     allowed_models: ModelList.nullable(),
     token_defaults: TokenDefaults.nullable(),
     is_active: z.boolean(),
+    cache: CacheSettings.nullable(),
     capabilities: Capabilities,
     object_scope: ObjectScope,
     ...projectLimitFields,
@@ -157,6 +180,14 @@ export const Project = z.object({
   max_requests: z.number().nullable(),
   max_tokens: z.number().nullable(),
   max_cost_usd: z.number().nullable(),
+  cache: z
+    .object({ ttl_seconds: z.number(), exclude: z.array(z.string()), hits_skip_rate_limits: z.boolean() })
+    .nullable()
+    .describe("The response cache's settings; null = off"),
+  cache_generation: z
+    .number()
+    .int()
+    .describe("Part of every cache key of the project; each purge adds one (older entries are unreachable)"),
   capabilities: z.array(z.enum(CAPABILITIES)),
   object_scope: z.enum(OBJECT_SCOPES),
   usage: ProjectUsage.nullable().describe(
@@ -178,6 +209,11 @@ export const ProjectListQuery = z.object({
 /** The answer to revoking every token of a project. */
 export const RevokedCount = z.object({ revoked_count: z.number().int() });
 
+/** The answer to purging a project's cache. */
+export const CachePurged = z.object({
+  cache_generation: z.number().int().describe("The project's new cache generation"),
+});
+
 export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Project {
   return {
     id: p.id,
@@ -194,6 +230,8 @@ export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Projec
     max_requests: p.maxRequests,
     max_tokens: p.maxTotalTokens,
     max_cost_usd: p.maxCostUsd,
+    cache: p.cache,
+    cache_generation: p.cacheGeneration,
     capabilities: p.capabilities,
     object_scope: p.objectScope,
     usage: live ? usageOf(live) : null,

@@ -80,6 +80,7 @@ export async function createProject(env: Env, input: ProjectCreate): Promise<Pro
       maxRequests: input.max_requests ?? null,
       maxTotalTokens: input.max_tokens ?? null,
       maxCostUsd: input.max_cost_usd ?? null,
+      cache: input.cache ?? null,
       capabilities: input.capabilities ?? [],
       objectScope: input.object_scope ?? "token",
     });
@@ -118,6 +119,7 @@ const ADMISSION_FIELDS = [
   "max_requests",
   "max_tokens",
   "max_cost_usd",
+  "cache",
   "capabilities",
   "object_scope",
 ];
@@ -169,6 +171,7 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   if (patch.max_requests !== undefined) values.maxRequests = patch.max_requests;
   if (patch.max_tokens !== undefined) values.maxTotalTokens = patch.max_tokens;
   if (patch.max_cost_usd !== undefined) values.maxCostUsd = patch.max_cost_usd;
+  if (patch.cache !== undefined) values.cache = patch.cache;
   if (patch.capabilities !== undefined) values.capabilities = patch.capabilities;
   if (patch.object_scope !== undefined) values.objectScope = patch.object_scope;
 
@@ -194,6 +197,21 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
     await reloadTokenObjects(env, await liveTokensOfProject(db, id));
   }
   return updated;
+}
+
+/**
+ * Purges the project's response cache: the generation in every key moves on, so no entry stored before
+ * can be found again. Delivered like any project change: the token objects reload before this returns (the
+ * next request of every token admits no hit of the old generation); isolates that reuse the admission of a
+ * token with nothing to count follow within ADMISSION_CACHE_MS, as for a revocation. Entries are not
+ * deleted: they expire with their TTL.
+ */
+export async function purgeProjectCache(env: Env, id: string): Promise<number> {
+  const db = getDb(env);
+  const generation = await repo.bumpCacheGeneration(db, id);
+  if (generation === undefined) throw notFound("project", id);
+  await reloadTokenObjects(env, await liveTokensOfProject(db, id));
+  return generation;
 }
 
 /**

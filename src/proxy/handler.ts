@@ -9,6 +9,7 @@ import { recordRequest } from "../usage/record";
 import { allowlistFor } from "./allowlist";
 import { tokenHashOf } from "./auth";
 import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
+import { cacheCandidate } from "./cache-step";
 import { preflight } from "./cors";
 import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
@@ -16,6 +17,7 @@ import { listed, objectGuard, observing } from "./objects";
 import { observerFor } from "./observe-native";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
+import { answerFromCache } from "./respond/cached";
 import { sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
 import { usageInjection } from "./usage-injection";
 
@@ -121,10 +123,15 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
 
-    const body = wantsJsonRead(request.method, request.headers)
+    let body = wantsJsonRead(request.method, request.headers)
       ? await readBodyInto(facts, route, request, env)
       : null;
 
+    // The response cache (cache-step.ts): with what this isolate knows of the token's project, an entry is
+    // looked up before admission and claimed in it; null for requests it does not concern.
+    let cache = cacheCandidate(request, route, body, tokenHash);
+    const claiming = cache?.claimBeforeAdmission(env, ctx);
+    const claim = claiming ? await claiming : undefined;
     const admitting = admitToken(env, ctx, tokenHash, {
       model: facts.model,
       origin,
@@ -138,6 +145,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         },
         { defaultMaxOutputTokens: defaultReserveOutput(env) },
       ),
+      ...(claim ? { cacheHit: claim } : {}),
     });
     const admission = admitting instanceof Promise ? await admitting : admitting;
     if (!admission.ok) {
@@ -152,8 +160,18 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.reservationId = admission.reservationId;
 
     // Objects: the path's and the body's must be the token's own (one registry call; none on plain inference).
+    // Checked before the cache too: a cached answer is never a way around ownership.
     const guard = objectGuard(env, ctx, access, admission, body?.json ?? null);
     if (guard) await guard.check();
+
+    cache ??= cacheCandidate(request, route, body, tokenHash, admission);
+    if (cache && body) {
+      const looking = cache.afterAdmission(env, ctx, admission);
+      const hit = looking instanceof Promise ? await looking : looking;
+      if (hit) return answerFromCache(hit, { env, ctx, facts, admitted, tokenHash, origin });
+      facts.cache = cache.status;
+      body = cache.upstreamBody(body);
+    }
 
     const provider = providerOf(admission, route, request.method, url.pathname);
     facts.provider = provider.name;
@@ -177,6 +195,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         route.dialect !== provider.dialect && provider.dialect !== "openai"
           ? { from: provider.dialect, includeUsage: includesUsage(body?.json ?? null) }
           : null,
+      cache,
     };
     if (guard?.access.list) {
       return await respond(await listed(guard, url.searchParams, provider, target, request, abort), exchange);

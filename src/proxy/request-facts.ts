@@ -1,4 +1,4 @@
-import type { EventDraft, Usage } from "../usage/event";
+import type { CacheStatus, EventDraft, Usage } from "../usage/event";
 import { TEXT_CAP } from "./observe";
 
 /** What the proxy knows about a request as it goes, for its event. */
@@ -20,6 +20,8 @@ export type RequestFacts = {
   /** The parsed JSON body, kept for an estimate (never logged). */
   json: Record<string, unknown> | null;
   reservationId?: string;
+  /** What the response cache did, when the request was a candidate for it (proxy/cache-step.ts). */
+  cache?: CacheStatus | null;
 };
 
 export type Outcome = {
@@ -59,8 +61,11 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     colo: facts.colo,
     user_agent: facts.userAgent,
   };
-  // An estimate only where the upstream may have used tokens: it answered, or the client left midway.
-  const reachedUpstream = (outcome.ttfbMs !== null && outcome.status < 400) || outcome.aborted;
+  if (facts.cache) draft.cache = facts.cache;
+  // An estimate only where the upstream may have used tokens: it answered, or the client left midway (a
+  // cache hit reached no upstream: its usage is the original call's, or none).
+  const reachedUpstream =
+    facts.cache !== "hit" && ((outcome.ttfbMs !== null && outcome.status < 400) || outcome.aborted);
   if (!usage && reachedUpstream && (facts.json || outcome.text)) {
     draft.estimate = { request: facts.json ?? undefined, completionText: outcome.text?.slice(0, TEXT_CAP) };
   }

@@ -1,6 +1,13 @@
 import { BoundedMap } from "../lib/bounded-map";
 import { EMPTY_LEDGER } from "../limits/budget";
-import { type Admission, type AdmitInput, admittedFrom, decide, type TokenConfig } from "./admission";
+import {
+  type Admission,
+  type AdmitInput,
+  admittedFrom,
+  cacheHitValid,
+  decide,
+  type TokenConfig,
+} from "./admission";
 
 // Admission as the worker sees it. A token with something to count (requests, windows, budgets, project
 // caps) is decided by its Durable Object on every request: exact under any concurrency. A token with
@@ -64,7 +71,11 @@ export function admitToken(
     const refusal = decide(entry.config, NOTHING_COUNTED, input, now);
     if (refusal) return refusal;
     if (entry.uncounted++ === 0) ctx.waitUntil(flushLater(env, tokenHash, entry.until));
-    return admittedFrom(entry.config);
+    return admittedFrom(
+      entry.config,
+      undefined,
+      input.cacheHit !== undefined && cacheHitValid(entry.config, input, now),
+    );
   }
   return admitFromObject(env, tokenHash, input);
 }

@@ -1,3 +1,4 @@
+import { type CacheHitClaim, type CacheSettings, hitHolds } from "../cache/settings";
 import type { ErrorCode } from "../lib/errors";
 import { isSnapshotOf } from "../lib/model-id";
 import {
@@ -25,6 +26,8 @@ export type TokenConfig = {
   maxTotalTokens: number | null;
   maxCostUsd: number | null;
   allowedModels: string[] | null;
+  /** false: the token was denied its project's response cache (absent: allowed). */
+  cacheAllowed?: boolean;
   project: {
     isActive: boolean;
     provider: string;
@@ -36,6 +39,8 @@ export type TokenConfig = {
     allowedModels: string[] | null;
     /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
     limits: Limits | null;
+    /** The project's response cache; null or absent when off. */
+    cache?: CacheSettings | null;
     /** Account-wide capabilities the project enabled (files, batches, …); none = inference only. */
     capabilities: Capability[];
     /** Who reaches an object a token of the project created (src/ownership/). */
@@ -62,6 +67,12 @@ export type AdmitInput = {
   reserve?: { tokens: number; costUsd: number | null };
   /** Requests an isolate admitted from its short-lived cache since it last asked (see admission-cache.ts). */
   alsoCounted?: number;
+  /**
+   * The worker holds a cached answer to this request: if the claim holds under the project's current cache
+   * settings (generation, endpoint, age) the request is admitted as a hit — counted, nothing held against
+   * budgets, and no rate-window slot where the project exempts hits. Otherwise `reserve` applies as usual.
+   */
+  cacheHit?: CacheHitClaim;
   /** The account-wide capability the request's endpoint needs (src/ownership/endpoints.ts); absent: none. */
   capability?: Capability | null;
 };
@@ -96,6 +107,10 @@ export type Admitted = {
   /** Set when the object reserved budget for this request: settle it when the request ends, on every path. */
   reservationId?: string;
   allowance: Allowance;
+  /** The project's response cache as this token may use it: null (or absent) when off or denied to it. */
+  cache?: CacheSettings | null;
+  /** Admitted as a cache hit (the request's `cacheHit` claim held): answer from the cache, not upstream. */
+  cacheHit?: boolean;
   /**
    * Set for a token with nothing to count (no request, window or budget limit, no project caps): its
    * admission depends only on this configuration, so an isolate may reuse it for a moment (admission-cache.ts).
@@ -164,11 +179,20 @@ export const countsRequests = (c: TokenConfig): boolean =>
 /** What the object counted for one request of a token with limits. */
 export type Counted = Pick<Admitted, "remainingRequests" | "reservationId" | "allowance">;
 
+/** The project's cache as the token may use it (null: off, or the token was denied it). */
+export const tokenCache = (c: TokenConfig): CacheSettings | null =>
+  c.cacheAllowed === false ? null : (c.project.cache ?? null);
+
+/** Whether the request's cache-hit claim holds for this token now (see `AdmitInput.cacheHit`). */
+export const cacheHitValid = (c: TokenConfig, input: AdmitInput, now: number): boolean =>
+  input.cacheHit !== undefined && hitHolds(tokenCache(c), input.cacheHit, now);
+
 /**
  * The admission of a token. With `counted`: what the object counted for this request. Without: a token with
- * nothing to count, built from its configuration alone (and reusable by the isolate).
+ * nothing to count, built from its configuration alone (and reusable by the isolate). `cacheHit`: the
+ * request's cache-hit claim held.
  */
-export function admittedFrom(c: TokenConfig, counted?: Counted): Admitted {
+export function admittedFrom(c: TokenConfig, counted?: Counted, cacheHit = false): Admitted {
   const admitted = {
     ok: true as const,
     tokenId: c.tokenId,
@@ -180,6 +204,8 @@ export function admittedFrom(c: TokenConfig, counted?: Counted): Admitted {
       settings: c.project.providerSettings,
     },
     allowedOrigins: c.project.allowedOrigins,
+    cache: tokenCache(c),
+    ...(cacheHit ? { cacheHit } : {}),
     objects: { capabilities: c.project.capabilities, scope: c.project.objectScope },
   };
   if (counted) return { ...admitted, ...counted };
@@ -209,7 +235,9 @@ function notEnabled(capability: Capability): string {
  * The admission decision, in the documented order (docs/proxy.md): exists → active → not expired → project
  * active → endpoint enabled for the project → origin → model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
  * the Durable Object can call it and count in the same synchronous step. Project-wide caps are decided by
- * the project's object, after this.
+ * the project's object, after this. A valid cache hit passes every check a miss would, except that it
+ * needs no budget room for a reservation (it holds none; a used-up budget still refuses it) and, where the
+ * project says so, no rate-window slot.
  */
 export function decide(
   config: TokenConfig | null,
@@ -255,6 +283,7 @@ export function decide(
     const message = `Origin '${input.origin}' is not allowed for this project.`;
     return { ok: false, status: 403, code: "origin_not_allowed", message, ...ids };
   }
+  const hit = cacheHitValid(config, input, now);
   if (input.model) {
     const lists = [
       ["token", config.allowedModels],
@@ -267,13 +296,15 @@ export function decide(
       }
     }
     const costBudget = config.maxCostUsd !== null || config.project.limits?.maxCostUsd != null;
-    if (costBudget && input.reserve && input.reserve.costUsd === null) {
+    // A hit costs nothing, so an unpriced model is no risk to the budget then.
+    if (costBudget && input.reserve && input.reserve.costUsd === null && !hit) {
       const message = `Model '${input.model}' has no known price, and this token has a cost budget: it can only use priced models.`;
       return { ok: false, status: 403, code: "model_not_allowed", message, param: "model", ...ids };
     }
   }
-  const quota = limitRefusal(tokenLimits(config), usage.ledger, holdOf(input.reserve), "token");
+  const quota = limitRefusal(tokenLimits(config), usage.ledger, hit ? null : holdOf(input.reserve), "token");
   if (quota) return { ok: false, status: 429, ...quota, ...ids };
+  if (hit && config.project.cache?.hitsSkipRateLimits) return null;
   const window = checkWindows(usage.windowLog, config.rateLimits, now);
   if (!window.ok) {
     const seconds = retryAfterSeconds(window.retryAfterMs);

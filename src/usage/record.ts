@@ -37,7 +37,8 @@ export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
       console.error("usage estimate failed", draft.id, err);
     }
   }
-  return {
+  const cost = costUsd(draft.model, usage);
+  const event: UsageEvent = {
     ...rest,
     path: clip(rest.path, 1024) ?? "",
     model: clip(rest.model, 256),
@@ -46,8 +47,14 @@ export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
     upstream_request_id: clip(rest.upstream_request_id, 256),
     usage,
     usage_source,
-    cost_usd: costUsd(draft.model, usage),
+    cost_usd: cost,
   };
+  // A cache hit reports the original call's usage; it costs nothing, and saves what that usage costs.
+  if (draft.cache === "hit") {
+    event.cost_usd = 0;
+    event.saved_usd = cost;
+  }
+  return event;
 }
 
 /** A message on the usage queue: a request event, or a count of unidentified requests not sent as events. */
@@ -74,7 +81,9 @@ export async function completeRequest(env: Env, draft: EventDraft, tokenHash?: s
   writeAnalytics(env, event);
   const settle = async () => {
     if (!draft.reservationId || !tokenHash) return;
-    const actual = { totalTokens: event.usage?.total_tokens ?? 0, costUsd: event.cost_usd };
+    // A hit admitted before the cache was consulted holds a reservation: it settles at zero.
+    const used = event.cache === "hit" ? 0 : (event.usage?.total_tokens ?? 0);
+    const actual = { totalTokens: used, costUsd: event.cost_usd };
     await tokenObject(env, tokenHash).settle(draft.reservationId, actual);
   };
   // The batcher never rejects: a lost batch is logged there, event by event.

@@ -13,6 +13,9 @@ const everyProvider: Exclude<ProviderName, (typeof PROVIDER_NAMES)[number]> exte
   true;
 void everyProvider;
 
+/** A cacheable endpoint and the name of its "keep out of the cache" checkbox. */
+type CacheChoice = { endpoint: string; field: string };
+
 /** The account-wide capabilities, as the form offers them (the compiler checks the list is complete). */
 const CAPABILITY_CHOICES: readonly [Capability, string][] = [
   ["files", "Files and uploads (/v1/files, /v1/uploads)"],
@@ -37,9 +40,10 @@ export const ProjectForm: FC<{
   csrf: string;
   project?: Project;
   values: Values;
+  cacheChoices: readonly CacheChoice[];
   errors?: Record<string, string>;
   error?: string;
-}> = ({ csrf, project, values, errors = {}, error }) => {
+}> = ({ csrf, project, values, cacheChoices, errors = {}, error }) => {
   const title = project ? `Edit ${project.name}` : "New project";
   return (
     <Layout title={title} nav="projects" csrf={csrf}>
@@ -206,6 +210,44 @@ export const ProjectForm: FC<{
               />
             </Field>
           </div>
+        </fieldset>
+        <fieldset>
+          <legend>Response cache (off unless a TTL is set)</legend>
+          <p class="muted small">
+            Identical requests of the project's tokens (chat, completions, Responses, embeddings, moderations)
+            are answered from the cache for this long: no upstream call, $0 against budgets.
+          </p>
+          {errors.cache ? <div class="field err" role="alert">{`Cache: ${errors.cache}`}</div> : null}
+          <Field
+            name="cache_ttl_seconds"
+            label="Cache TTL (seconds)"
+            hint="1 … 2592000 (30 days); empty = no cache."
+            error={errors.cache_ttl_seconds}
+          >
+            <input
+              {...inputAttrs("cache_ttl_seconds", errors, true)}
+              type="number"
+              min={1}
+              value={values.cache_ttl_seconds ?? ""}
+            />
+          </Field>
+          <fieldset>
+            <legend>Keep out of the cache</legend>
+            {cacheChoices.map(({ endpoint, field }) => (
+              <label class="check">
+                <input type="checkbox" name={field} checked={values[field] === "on"} />{" "}
+                <span class="mono">{endpoint}</span>
+              </label>
+            ))}
+          </fieldset>
+          <label class="check">
+            <input
+              type="checkbox"
+              name="cache_hits_skip_rate_limits"
+              checked={values.cache_hits_skip_rate_limits === "on"}
+            />{" "}
+            Cache hits take no slot in tokens' rate windows (they still count against max requests)
+          </label>
         </fieldset>
         <fieldset>
           <legend>Defaults for new tokens (empty = no default)</legend>
