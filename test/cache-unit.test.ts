@@ -311,6 +311,8 @@ describe("admission of a claimed hit (the decision, pure)", () => {
       allowedOrigins: null,
       allowedModels: null,
       limits: null,
+      capabilities: [],
+      objectScope: "token",
       cache,
     },
     ...over,
