@@ -19,11 +19,32 @@ const tooLarge = (limit: number) =>
     `The request body is larger than this gateway's limit of ${limit} bytes.`,
   );
 
-/** Only POSTed JSON is read; everything else (multipart uploads, binaries, GETs) streams through unread. */
+/**
+ * Media types an upstream may read a request's parameters from: JSON in any spelling (media types are
+ * case-insensitive), text and no type at all (servers that parse JSON whatever the client declared), forms.
+ */
+const PARAMETER_TYPES = /^\s*(?:[^;]*json|text\/plain|application\/x-www-form-urlencoded)?\s*(?:;|$)/i;
+
+/**
+ * Which POST bodies the gateway reads: every one an upstream may take parameters from — the model, and the
+ * stored objects a body names (src/ownership/refs.ts) must come from what the gateway read, never from
+ * bytes it forwarded unread. Multipart uploads, binaries and GETs stream through unread.
+ */
 export function wantsJsonRead(method: string, headers: Headers): boolean {
-  if (method !== "POST") return false;
-  const type = headers.get("content-type");
-  return type !== null && (type.includes("application/json") || type.includes("+json"));
+  return method === "POST" && PARAMETER_TYPES.test(headers.get("content-type") ?? "");
+}
+
+/**
+ * A body that was read but is not a JSON object (a form, JSON with `NaN`, an array, text): an upstream might
+ * still take parameters from it that the gateway never saw, so it is refused instead of forwarded.
+ */
+export function unreadBody(body: JsonBody): ApiError | null {
+  if (body.json !== null || body.bytes.byteLength === 0) return null;
+  return new ApiError(
+    400,
+    "invalid_json",
+    "The request body is not a JSON object (send JSON with content-type: application/json).",
+  );
 }
 
 /**

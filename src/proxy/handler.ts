@@ -8,7 +8,7 @@ import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
 import { allowlistFor } from "./allowlist";
 import { tokenHashOf } from "./auth";
-import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
+import { type JsonBody, readJsonBody, unreadBody, wantsJsonRead } from "./body";
 import { cacheCandidate } from "./cache-step";
 import { preflight } from "./cors";
 import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
@@ -67,6 +67,8 @@ async function readBodyInto(
   env: Env,
 ): Promise<JsonBody> {
   const body = await readJsonBody(request, Number(env.MAX_JSON_BODY_BYTES) || DEFAULT_MAX_JSON_BODY_BYTES);
+  const unread = unreadBody(body);
+  if (unread) throw unread;
   const json = body.json;
   facts.json = isCountEndpoint(route) ? null : json;
   if (json && route.model === null) {

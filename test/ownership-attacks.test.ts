@@ -1,0 +1,81 @@
+import type OpenAI from "openai";
+import { toFile } from "openai";
+import { describe, expect, it, vi } from "vitest";
+import { projectWith } from "./support/objects";
+import { newTag, proxy, upstreamSaw } from "./support/proxy";
+
+// An attacker's review of object ownership (docs/security.md, "What a token may touch"): a token of one
+// project tries to reach another project's objects on the shared upstream account by ways the first tests
+// did not try. Each case names the hole it closes.
+vi.setConfig({ testTimeout: 30_000 });
+
+const LINE = '{"custom_id":"1","method":"POST","url":"/v1/chat/completions","body":{}}\n';
+const upload = async (sdk: OpenAI) =>
+  sdk.files.create({ file: await toFile(new TextEncoder().encode(LINE), "in.jsonl"), purpose: "user_data" });
+
+describe("a body's objects are checked whatever the client calls its content type", () => {
+  // Hole: only bodies whose content-type contained the lower-case "application/json" were read. Any other
+  // spelling an upstream still reads as JSON (media types are case-insensitive; OpenAI's own examples send
+  // none with some clients) went upstream unread, so the ids in it were never checked: a token with no
+  // capability at all could name another project's file, response or vector store.
+  it("Application/JSON, text/plain, none: read and checked; form bodies and unreadable JSON refused", async () => {
+    const a = await projectWith();
+    const b = await projectWith(1, {});
+    const file = await upload(a.sdks[0]!);
+    const response = await a.sdks[0]!.responses.create({ model: "gpt-4o-mini", input: "hello" });
+    const tag = newTag();
+    const body = JSON.stringify({
+      model: "gpt-4o-mini",
+      previous_response_id: response.id,
+      input: [{ role: "user", content: [{ type: "input_file", file_id: file.id }] }],
+    });
+    const bytes = new TextEncoder().encode(body);
+    const types: (string | null)[] = [
+      "Application/JSON",
+      "APPLICATION/JSON; charset=utf-8",
+      "text/plain",
+      "text/plain;charset=UTF-8",
+      null,
+    ];
+    for (const type of types) {
+      const headers: Record<string, string> = { "x-mock-tag": tag };
+      if (type) headers["content-type"] = type;
+      // A Uint8Array body gets no content-type of its own from fetch.
+      const res = await proxy("/responses", { token: b.tokens[0]!.token, body: bytes, headers });
+      const error = ((await res.json()) as { error: { code: string } }).error;
+      expect([type, res.status, error.code]).toEqual([type, 404, "object_not_found"]);
+    }
+    // Bodies the gateway cannot read as a JSON object may still be read by the upstream as parameters
+    // (a form, a lenient JSON parser that takes NaN): refused, never forwarded unread.
+    const unreadable: [string, string][] = [
+      [
+        "application/x-www-form-urlencoded",
+        `model=gpt-4o-mini&input=hi&previous_response_id=${encodeURIComponent(response.id)}`,
+      ],
+      ["application/json", body.replace('"model"', '"temperature":NaN,"model"')],
+      ["text/plain", `[${body}]`],
+    ];
+    for (const [type, text] of unreadable) {
+      const res = await proxy("/responses", {
+        token: b.tokens[0]!.token,
+        body: text,
+        headers: { "content-type": type, "x-mock-tag": tag },
+      });
+      const error = ((await res.json()) as { error: { type: string } }).error;
+      expect([type, res.status, error.type]).toEqual([type, 400, "invalid_request_error"]);
+    }
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+    // The owner's own request in any spelling still goes through, and an empty POST (a cancel) is no body.
+    const own = await proxy("/responses", {
+      token: a.tokens[0]!.token,
+      body: bytes,
+      headers: { "content-type": "Application/JSON" },
+    });
+    expect(own.status).toBe(200);
+    const cancel = await proxy(`/responses/${response.id}/cancel`, {
+      token: a.tokens[0]!.token,
+      method: "POST",
+    });
+    expect(cancel.status).not.toBe(400);
+  });
+});
