@@ -1,8 +1,16 @@
 /**
- * Request headers that reach the upstream and may change its answer: they are part of the key. (Absent in
- * almost every request; the mock upstream's `x-mock-*` steering headers are deliberately not here.)
+ * Request headers that reach the upstream and may change its answer: they are part of the key. OpenAI's
+ * account and beta headers, and Anthropic's version and beta headers (the Anthropic provider passes the
+ * client's to Claude, translated OpenAI chat included). (Absent in almost every request; the mock
+ * upstream's `x-mock-*` steering headers are deliberately not here.)
  */
-const KEYED_HEADERS = ["openai-organization", "openai-project", "openai-beta"] as const;
+const KEYED_HEADERS = [
+  "openai-organization",
+  "openai-project",
+  "openai-beta",
+  "anthropic-version",
+  "anthropic-beta",
+] as const;
 
 /** Everything that decides an answer, in the order it is hashed. Never the token: a project's tokens share. */
 export type KeyParts = {

@@ -65,9 +65,15 @@ const MAX_DEPTH = 64;
 
 class TooDeep extends Error {}
 
+/**
+ * A copy's object: without a prototype, so a member named `__proto__` (JSON.parse makes it an own member,
+ * and it goes upstream) is a member here too, not a prototype assignment that would leave it out of the key.
+ */
+const bare = (): Record<string, unknown> => Object.create(null) as Record<string, unknown>;
+
 function sortedCopy(value: Record<string, unknown>, depth: number): Record<string, unknown> {
   if (depth > MAX_DEPTH) throw new TooDeep();
-  const out: Record<string, unknown> = {};
+  const out = bare();
   for (const key of Object.keys(value).sort()) out[key] = canonicalValue(value[key], key, depth + 1);
   return out;
 }
@@ -78,7 +84,7 @@ function canonicalValue(value: unknown, key: string, depth: number): unknown {
   if (Array.isArray(value)) return value.map((v) => canonicalValue(v, "", depth + 1));
   const object = value as Record<string, unknown>;
   if (key !== ORDERED) return sortedCopy(object, depth);
-  const out: Record<string, unknown> = {};
+  const out = bare();
   for (const name of Object.keys(object)) out[name] = canonicalValue(object[name], name, depth + 1);
   return out;
 }
@@ -94,7 +100,7 @@ function canonicalValue(value: unknown, key: string, depth: number): unknown {
  */
 export function canonicalBody(endpoint: CacheableEndpoint, body: Record<string, unknown>): string | null {
   const ignored = IGNORED[endpoint];
-  const top: Record<string, unknown> = {};
+  const top = bare();
   for (const key of Object.keys(body).sort()) if (!ignored?.includes(key)) top[key] = body[key];
   try {
     return JSON.stringify(sortedCopy(top, 0));
