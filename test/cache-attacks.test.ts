@@ -58,7 +58,7 @@ describe("poisoning a key", () => {
     );
     const tag = newTag();
     const body = { model: "claude-haiku-4-5", messages };
-    const asked = [
+    const asked: Record<string, string>[] = [
       { "anthropic-beta": "context-1m-2025-08-07" },
       { "anthropic-version": "2023-01-01" },
       {},

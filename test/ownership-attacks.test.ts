@@ -79,3 +79,71 @@ describe("a body's objects are checked whatever the client calls its content typ
     expect(cancel.status).not.toBe(400);
   });
 });
+
+describe("a batch's requests name objects too", () => {
+  // Hole: a batch runs the requests of its input file upstream with the project's key, and the gateway
+  // checked only the file's owner, never what the lines inside it name. A token with files and batches
+  // enabled could upload lines continuing another project's response or reading its files and vector
+  // stores, and have the upstream run them.
+  it("a batch whose input lines name another project's objects is refused before it is created", async () => {
+    const a = await projectWith();
+    const b = await projectWith();
+    const victimFile = await upload(a.sdks[0]!);
+    const victim = await a.sdks[0]!.responses.create({ model: "gpt-4o-mini", input: "secret" });
+    const line = (body: unknown) =>
+      `${JSON.stringify({ custom_id: crypto.randomUUID(), method: "POST", url: "/v1/responses", body })}\n`;
+    const ownFile = await upload(b.sdks[0]!);
+    const lines = [
+      line({ model: "gpt-4o-mini", input: "fine" }),
+      line({ model: "gpt-4o-mini", input: "more", previous_response_id: victim.id }),
+      line({
+        model: "gpt-4o-mini",
+        input: [{ role: "user", content: [{ type: "input_file", file_id: victimFile.id }] }],
+      }),
+    ];
+    const tag = newTag();
+    const tries: [string, string][] = [
+      [lines[0]! + lines[1]!, victim.id],
+      [lines[0]! + lines[2]!, victimFile.id],
+      // A line the gateway cannot read cannot be checked: refused too.
+      [`${lines[0]!}{"custom_id":"x","body":{"temperature":NaN}}\n`, "Line 2"],
+    ];
+    for (const [content, named] of tries) {
+      const input = await b.sdks[0]!.files.create({
+        file: await toFile(new TextEncoder().encode(content), "in.jsonl"),
+        purpose: "batch",
+      });
+      const res = await proxy("/batches", {
+        token: b.tokens[0]!.token,
+        json: { input_file_id: input.id, endpoint: "/v1/responses", completion_window: "24h" },
+        headers: { "x-mock-tag": tag },
+      });
+      const text = await res.text();
+      expect([res.status, text.includes(named)]).toEqual([named === "Line 2" ? 400 : 404, true]);
+    }
+    // Only the reads of the input files reached the upstream: no batch was made.
+    expect((await upstreamSaw(tag)).filter((r) => r.method === "POST")).toHaveLength(0);
+    // One's own objects in the lines are fine.
+    const ownResponse = await b.sdks[0]!.responses.create({ model: "gpt-4o-mini", input: "mine" });
+    const fine = await b.sdks[0]!.files.create({
+      file: await toFile(
+        new TextEncoder().encode(
+          lines[0]! +
+            line({ model: "gpt-4o-mini", input: "x", previous_response_id: ownResponse.id }) +
+            line({
+              model: "gpt-4o-mini",
+              input: [{ role: "user", content: [{ type: "input_file", file_id: ownFile.id }] }],
+            }),
+        ),
+        "in.jsonl",
+      ),
+      purpose: "batch",
+    });
+    const batch = await b.sdks[0]!.batches.create({
+      input_file_id: fine.id,
+      endpoint: "/v1/responses",
+      completion_window: "24h",
+    });
+    expect(batch.id).toMatch(/^batch_/);
+  });
+});

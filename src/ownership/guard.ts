@@ -68,7 +68,12 @@ export class ObjectGuard {
   /** Throws 404 `object_not_found` unless the token may reach the path's object and every object the body names. */
   async check(): Promise<void> {
     const target = this.access.target;
-    const wanted = target ? [target, ...this.refs] : this.refs;
+    await this.checkOwned(target ? [target, ...this.refs] : this.refs);
+  }
+
+  /** Throws 404 `object_not_found` unless the token may reach every one of `wanted`. */
+  async checkOwned(wanted: ObjectRef[]): Promise<void> {
+    const target = this.access.target;
     if (wanted.length === 0) return;
     const found = await this.registry().find(
       { tokenId: this.owner.tokenId, scope: this.owner.scope },
@@ -77,7 +82,8 @@ export class ObjectGuard {
     );
     const have = new Map(found.map((f) => [`${f.kind}\0${f.id}`, f.upstream]));
     for (const ref of wanted) if (!have.has(`${ref.kind}\0${ref.id}`)) throw notOwned(ref);
-    if (target) this.targetUpstream = have.get(`${target.kind}\0${target.id}`) ?? null;
+    const targetAt = target ? have.get(`${target.kind}\0${target.id}`) : undefined;
+    if (targetAt !== undefined) this.targetUpstream = targetAt;
   }
 
   /**

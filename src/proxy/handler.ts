@@ -13,7 +13,7 @@ import { cacheCandidate } from "./cache-step";
 import { preflight } from "./cors";
 import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
-import { listed, objectGuard, observing } from "./objects";
+import { checkBatchInput, listed, objectGuard, observing } from "./objects";
 import { observerFor } from "./observe-native";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
@@ -199,6 +199,9 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
           : null,
       cache,
     };
+    if (guard?.access.creates === "batch") {
+      await checkBatchInput(guard, body?.json ?? null, provider, target, request, abort);
+    }
     if (guard?.access.list) {
       return await respond(await listed(guard, url.searchParams, provider, target, request, abort), exchange);
     }

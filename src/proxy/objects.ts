@@ -1,5 +1,6 @@
 import { ApiError } from "../lib/errors";
 import type { Json } from "../lib/json";
+import { batchInputRefs } from "../ownership/batch-input";
 import type { Access } from "../ownership/endpoints";
 import { guardFor, type ObjectGuard } from "../ownership/guard";
 import { answerList } from "../ownership/lists";
@@ -89,4 +90,58 @@ export async function listed(
   const bytes = encoder.encode(JSON.stringify(body));
   const type = { "content-type": "application/json", "content-length": String(bytes.byteLength) };
   return { response: new Response(bytes, { status: 200, headers: type }), injected: false };
+}
+
+/**
+ * A batch about to be created runs its input file's requests upstream, out of the gateway's sight: the
+ * objects they name must be the token's own too (ownership/batch-input.ts). The file is read back from the
+ * upstream (it is the token's own: `check` found it) and streamed line by line, before the batch is made.
+ */
+export async function checkBatchInput(
+  guard: ObjectGuard,
+  json: Json | null,
+  provider: Provider,
+  target: UpstreamTarget,
+  request: Request,
+  abort: UpstreamAbort,
+): Promise<void> {
+  const fileId = json?.input_file_id;
+  if (guard.access.creates !== "batch" || typeof fileId !== "string") return;
+  let content: Response;
+  try {
+    content = await provider.send(target, {
+      method: "GET",
+      dialect: "openai",
+      path: `/files/${encodeURIComponent(fileId)}/content`,
+      search: "",
+      headers: upstreamRequestHeaders(request.headers, false),
+      body: null,
+      json: null,
+      model: null,
+      signal: abort.controller.signal,
+    });
+  } catch {
+    if (abort.reason === "timeout") {
+      throw new ApiError(504, "upstream_timeout", `The upstream sent nothing within ${abort.timeoutMs} ms.`);
+    }
+    throw new ApiError(
+      502,
+      "upstream_error",
+      "The upstream could not be reached to read the batch's input file.",
+    );
+  }
+  // Gone upstream: the upstream refuses the batch itself.
+  if (content.status === 404) {
+    void content.body?.cancel();
+    return;
+  }
+  if (!content.ok || !content.body) {
+    void content.body?.cancel();
+    throw new ApiError(
+      502,
+      "upstream_error",
+      `The upstream answered ${content.status} reading the batch's input file.`,
+    );
+  }
+  await guard.checkOwned(await batchInputRefs(content.body));
 }
