@@ -98,3 +98,27 @@ describe("the cache is no way around ownership", () => {
     expect((await ask(owner!.token, body)).status).toBe(404);
   });
 });
+
+describe("a project's upstream changes", () => {
+  // Hole: a key holds the upstream route, but a hit claimed before admission was computed from the isolate's
+  // hint of the project's *previous* route, and admission checked only the generation: after an operator
+  // moved a project to another upstream (base URL, provider or its settings), each token's next request in
+  // each warm isolate was still served the old upstream's answer. Such a change now moves the generation on.
+  it("the next request after a change of upstream settings is never answered from the old upstream's entry", async () => {
+    const { project, token } = await mockProjectToken({}, { cache: CACHE });
+    const tag = newTag();
+    const body = { model: "gpt-4o-mini", messages };
+    const h = { "x-mock-tag": tag };
+    expect((await ask(token.token, body, h)).cache).toBe("miss");
+    expect((await ask(token.token, body, h)).cache).toBe("hit");
+    const { manage } = await import("./helpers");
+    const res = await manage(`/projects/${project.id}`, {
+      method: "PATCH",
+      body: { provider_settings: { organization: "org-other" } },
+    });
+    expect(res.status).toBe(200);
+    expect((await ask(token.token, body, h)).cache).toBe("miss");
+    expect((await upstreamSaw(tag)).at(-1)!.headers["openai-organization"]).toBe("org-other");
+    expect((await ask(token.token, body, h)).cache).toBe("hit");
+  });
+});

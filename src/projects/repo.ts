@@ -31,16 +31,21 @@ export async function listProjects(
     .limit(opts.limit);
 }
 
-/** `ifBaseUrl`: only while the base URL is still this one (a check made on it then still holds). */
+/**
+ * `ifBaseUrl`: only while the base URL is still this one (a check made on it then still holds).
+ * `newCacheGeneration`: the project's cache generation moves on in the same statement (see the service).
+ */
 export async function updateProject(
   db: Db,
   id: string,
   patch: Partial<NewProject>,
   ifBaseUrl?: string,
+  newCacheGeneration = false,
 ): Promise<Project | undefined> {
+  const generation = newCacheGeneration ? { cacheGeneration: sql`${projects.cacheGeneration} + 1` } : {};
   const [row] = await db
     .update(projects)
-    .set({ ...patch, updatedAt: Date.now() })
+    .set({ ...patch, ...generation, updatedAt: Date.now() })
     .where(and(eq(projects.id, id), ifBaseUrl === undefined ? undefined : eq(projects.baseUrl, ifBaseUrl)))
     .returning();
   return row;

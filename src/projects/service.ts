@@ -124,6 +124,9 @@ const ADMISSION_FIELDS = [
   "object_scope",
 ];
 
+/** Fields that change which upstream answers a project's requests, or how (see docs/cache.md, purge). */
+const UPSTREAM_FIELDS: (keyof ProjectPatch)[] = ["provider", "base_url", "provider_settings"];
+
 export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<Project> {
   const db = getDb(env);
   // A new base URL without a new key: checked against the current one, and saved only if that is still it.
@@ -177,7 +180,11 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
 
   let updated: Project | undefined;
   try {
-    updated = await repo.updateProject(db, id, values, ifBaseUrl);
+    // Another upstream answers differently: cached answers of the old one must not be claimed any more. Keys
+    // hold the route, but a hit is claimed with an isolate's hint of the route at the token's last admission,
+    // which admission checks by generation only.
+    const newUpstream = UPSTREAM_FIELDS.some((f) => f in patch);
+    updated = await repo.updateProject(db, id, values, ifBaseUrl, newUpstream);
   } catch (err) {
     if (isUniqueViolation(err) && patch.name) throw nameTaken(patch.name);
     throw err;
