@@ -147,3 +147,30 @@ describe("a batch's requests name objects too", () => {
     expect(batch.id).toMatch(/^batch_/);
   });
 });
+
+describe("input items the upstream loads by id", () => {
+  // Hole: only bare references (`{id}`, `item_reference`) were checked. A reasoning item replayed without
+  // its `encrypted_content` carries nothing but its id: the upstream loads the stored reasoning by that id,
+  // so another project's reasoning item could be put into a token's context.
+  it("a reasoning item without its encrypted content is a reference; with it, a replay", async () => {
+    const b = await projectWith(1, {});
+    const tag = newTag();
+    const asked = (item: Record<string, unknown>) =>
+      proxy("/responses", {
+        token: b.tokens[0]!.token,
+        json: { model: "gpt-4o-mini", input: [item, { role: "user", content: "go on" }] },
+        headers: { "x-mock-tag": tag },
+      });
+    const bare = await asked({ type: "reasoning", id: "rs_someone_else", summary: [] });
+    expect(bare.status).toBe(404);
+    expect(((await bare.json()) as { error: { param: string } }).error.param).toBe("input");
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+    const replay = await asked({
+      type: "reasoning",
+      id: "rs_stateless",
+      summary: [],
+      encrypted_content: "gAAAA-opaque",
+    });
+    expect(replay.status).toBe(200);
+  });
+});

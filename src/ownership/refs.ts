@@ -40,9 +40,12 @@ const tooMany = () =>
   new ApiError(400, "validation_error", `The request body names more than ${MAX_REFS} stored objects.`);
 
 function isReference(item: Record<string, unknown>): boolean {
+  if (typeof item.id !== "string") return false;
+  if (item.type === undefined || item.type === null || item.type === "item_reference") return true;
+  // A reasoning item without its encrypted content: the upstream can only load that content from its store,
+  // by the id — someone else's stored reasoning, if the id is theirs.
   return (
-    typeof item.id === "string" &&
-    (item.type === undefined || item.type === null || item.type === "item_reference")
+    item.type === "reasoning" && (item.encrypted_content === undefined || item.encrypted_content === null)
   );
 }
 
