@@ -17,6 +17,7 @@ export default defineConfig(async () => {
           bindings: {
             TEST_MIGRATIONS: migrations,
             MOCK_UPSTREAM_URL: inject("mockUpstreamUrl"),
+            DEAD_UPSTREAM_URL: inject("deadUpstreamUrl"),
             MANAGEMENT_TOKEN: "test-management-token",
             // 32 zero-bytes-but-one key, base64: only for tests.
             ENCRYPTION_KEY: "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",

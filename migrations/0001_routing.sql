@@ -10,6 +10,22 @@ CREATE TABLE `model_aliases` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `model_aliases_project_name_unique` ON `model_aliases` (`project_id`,`name`);--> statement-breakpoint
+CREATE TABLE `upstream_hourly` (
+	`hour` integer NOT NULL,
+	`project_id` text NOT NULL,
+	`upstream_id` text NOT NULL,
+	`key_id` text NOT NULL,
+	`requests` integer DEFAULT 0 NOT NULL,
+	`errors` integer DEFAULT 0 NOT NULL,
+	`rate_limited` integer DEFAULT 0 NOT NULL,
+	`failed_attempts` integer DEFAULT 0 NOT NULL,
+	`ttfb_ms_sum` integer DEFAULT 0 NOT NULL,
+	`ttfb_count` integer DEFAULT 0 NOT NULL,
+	`duration_ms_sum` integer DEFAULT 0 NOT NULL,
+	PRIMARY KEY(`hour`, `project_id`, `upstream_id`, `key_id`)
+);
+--> statement-breakpoint
+CREATE INDEX `upstream_hourly_upstream_idx` ON `upstream_hourly` (`upstream_id`,`hour`);--> statement-breakpoint
 CREATE TABLE `upstream_keys` (
 	`id` text PRIMARY KEY NOT NULL,
 	`upstream_id` text NOT NULL,

@@ -1,5 +1,5 @@
 import type { FC } from "hono/jsx";
-import type { Project } from "../../src/storage/schema";
+import type { ProjectWithUpstream as Project } from "../../src/projects/repo";
 import { Alert, CsrfField, Field, inputAttrs, Layout } from "../layout";
 import { LimitFields } from "./limit-fields";
 

@@ -1,4 +1,5 @@
-import type { Project, RateWindow } from "../storage/schema";
+import type { ProjectWithUpstream as Project } from "../projects/repo";
+import type { RateWindow } from "../storage/schema";
 import {
   type Form,
   fieldErrors,
@@ -57,8 +58,8 @@ export function projectValues(p: Project): Form {
   const windows = Array.isArray(d?.rate_limit) ? (d.rate_limit as RateWindow[]) : null;
   return {
     name: p.name,
-    provider: p.provider,
-    base_url: p.baseUrl,
+    provider: p.upstream?.provider ?? "openai",
+    base_url: p.upstream?.baseUrl ?? "",
     description: p.description ?? "",
     metadata: p.metadata ? JSON.stringify(p.metadata, null, 2) : "",
     allowed_models: (p.allowedModels ?? []).join("\n"),

@@ -85,5 +85,28 @@ export function reserveFor(request: ParsedRequest, options: ReserveOptions = {})
   }
   const price = (options.price ?? modelPrice)(request.model);
   const costUsd = price ? (prompt * price.input + output * price.output) / 1_000_000 : null;
-  return { tokens: prompt + output, costUsd };
+  return { tokens: prompt + output, costUsd, units: { prompt, output } };
+}
+
+/**
+ * The same reservation for a request whose route may be served by any of `models` (an alias's targets):
+ * the cost of the priciest, null when any of them has no known price. Tokens do not depend on the model.
+ */
+export function repriceFor(
+  reserve: AdmitInput["reserve"],
+  models: readonly string[],
+  price: (model: string | null) => ModelPrice | null = modelPrice,
+): AdmitInput["reserve"] {
+  if (!reserve?.units) return reserve;
+  const { prompt, output } = reserve.units;
+  let costUsd: number | null = 0;
+  for (const model of models) {
+    const p = price(model);
+    if (!p) {
+      costUsd = null;
+      break;
+    }
+    costUsd = Math.max(costUsd, (prompt * p.input + output * p.output) / 1_000_000);
+  }
+  return { ...reserve, costUsd };
 }

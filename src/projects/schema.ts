@@ -1,18 +1,10 @@
 import { z } from "zod";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
-import type { Project as ProjectRow } from "../storage/schema";
 import { limitFields } from "../tokens/schema";
+import { ApiKey, BaseUrl, DEFAULT_BASE_URL, PROVIDERS } from "../upstreams/schema";
 import type { ProjectLiveState } from "./durable";
-
-export const PROVIDERS = ["openai", "openai-compatible"] as const;
-
-const BaseUrl = z
-  .url({ protocol: /^https?$/, message: "must be an http(s) URL" })
-  .max(2000)
-  .transform((u) => u.replace(/\/+$/, ""));
-
-const ApiKey = z.string().trim().min(1, "must not be empty").max(4096, "must be at most 4096 characters");
+import type { ProjectWithUpstream } from "./repo";
 
 const Origin = z
   .string()
@@ -51,8 +43,8 @@ const projectLimitFields = {
 export const ProjectCreate = z.strictObject({
   name: Name,
   api_key: ApiKey.describe("The upstream provider's API key; stored encrypted, never returned"),
-  provider: z.enum(PROVIDERS).default("openai"),
-  base_url: BaseUrl.default("https://api.openai.com/v1"),
+  provider: z.enum(PROVIDERS).default("openai").describe("Of the project's `default` upstream"),
+  base_url: BaseUrl.default(DEFAULT_BASE_URL).describe("Of the project's `default` upstream"),
   description: Description.optional(),
   metadata: Metadata.optional(),
   allowed_origins: z.array(Origin).max(100).nullable().optional(),
@@ -67,9 +59,9 @@ export type ProjectCreate = z.infer<typeof ProjectCreate>;
 export const ProjectPatch = z
   .strictObject({
     name: Name,
-    api_key: ApiKey.describe("Rotates the upstream key"),
-    provider: z.enum(PROVIDERS),
-    base_url: BaseUrl,
+    api_key: ApiKey.describe("Rotates the first key of the project's first upstream"),
+    provider: z.enum(PROVIDERS).describe("Of the project's first upstream"),
+    base_url: BaseUrl.describe("Of the project's first upstream; another host needs api_key too"),
     description: Description.nullable(),
     metadata: Metadata.nullable(),
     allowed_origins: z.array(Origin).max(100).nullable(),
@@ -114,9 +106,9 @@ function usageOf(live: ProjectLiveState): z.infer<typeof ProjectUsage> {
 export const Project = z.object({
   id: z.uuid(),
   name: z.string(),
-  provider: z.string(),
-  base_url: z.string(),
-  api_key_hint: z.string().describe("A masked hint of the upstream key"),
+  provider: z.string().nullable().describe("Of the project's first upstream (null when it has none)"),
+  base_url: z.string().nullable().describe("Of the project's first upstream"),
+  api_key_hint: z.string().nullable().describe("A masked hint of the first upstream's first key"),
   description: z.string().nullable(),
   metadata: z.record(z.string(), z.unknown()).nullable(),
   allowed_origins: z.array(z.string()).nullable(),
@@ -140,13 +132,13 @@ export const ProjectListQuery = z.object({
   is_active: z.enum(["true", "false"]).optional(),
 });
 
-export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Project {
+export function toProject(p: ProjectWithUpstream, live?: ProjectLiveState | null): Project {
   return {
     id: p.id,
     name: p.name,
-    provider: p.provider,
-    base_url: p.baseUrl,
-    api_key_hint: p.apiKeyHint,
+    provider: p.upstream?.provider ?? null,
+    base_url: p.upstream?.baseUrl ?? null,
+    api_key_hint: p.upstream?.keyHint ?? null,
     description: p.description,
     metadata: p.metadata,
     allowed_origins: p.allowedOrigins,

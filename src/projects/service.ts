@@ -1,8 +1,8 @@
-import { encryptSecret, maskSecret } from "../lib/crypto";
+import { eq } from "drizzle-orm";
 import { ApiError, notFound } from "../lib/errors";
 import { getDb } from "../storage/db";
-import type { NewProject, Project } from "../storage/schema";
-import { readTokenObject, reloadTokenObjects } from "../tokens/notify";
+import { type NewProject, type Project, projects, upstreamKeys, upstreams } from "../storage/schema";
+import { readTokenObject, reloadProjectTokens, reloadTokenObjects } from "../tokens/notify";
 import {
   liveTokensOfProject,
   projectLimits,
@@ -10,6 +10,9 @@ import {
   revokeTokens,
   usedTokenOfProject,
 } from "../tokens/repo";
+import * as upstreamRepo from "../upstreams/repo";
+import { DEFAULT_BASE_URL } from "../upstreams/schema";
+import { newKeys } from "../upstreams/service";
 import type { ProjectLiveState } from "./durable";
 import * as repo from "./repo";
 import type { ProjectCreate, ProjectPatch } from "./schema";
@@ -22,34 +25,46 @@ function isUniqueViolation(err: unknown): boolean {
 const nameTaken = (name: string) =>
   new ApiError(409, "conflict", `A project named '${name}' already exists.`, { param: "name" });
 
-export async function createProject(env: Env, input: ProjectCreate): Promise<Project> {
+/** Creates the project and its `default` upstream (provider, base URL, key) in one batch. */
+export async function createProject(env: Env, input: ProjectCreate): Promise<repo.ProjectWithUpstream> {
   const db = getDb(env);
   if (await repo.getProjectByName(db, input.name)) throw nameTaken(input.name);
+  const id = crypto.randomUUID();
+  const upstreamId = crypto.randomUUID();
+  const keys = await newKeys(env, upstreamId, [{ api_key: input.api_key }]);
   try {
-    return await repo.insertProject(db, {
-      id: crypto.randomUUID(),
-      name: input.name,
-      provider: input.provider,
-      baseUrl: input.base_url,
-      apiKeyEncrypted: await encryptSecret(input.api_key, env.ENCRYPTION_KEY),
-      apiKeyHint: maskSecret(input.api_key),
-      description: input.description ?? null,
-      metadata: input.metadata ?? null,
-      allowedOrigins: input.allowed_origins ?? null,
-      allowedModels: input.allowed_models ?? null,
-      tokenDefaults: input.token_defaults ?? null,
-      maxRequests: input.max_requests ?? null,
-      maxTotalTokens: input.max_tokens ?? null,
-      maxCostUsd: input.max_cost_usd ?? null,
-    });
+    await db.batch([
+      db.insert(projects).values({
+        id,
+        name: input.name,
+        description: input.description ?? null,
+        metadata: input.metadata ?? null,
+        allowedOrigins: input.allowed_origins ?? null,
+        allowedModels: input.allowed_models ?? null,
+        tokenDefaults: input.token_defaults ?? null,
+        maxRequests: input.max_requests ?? null,
+        maxTotalTokens: input.max_tokens ?? null,
+        maxCostUsd: input.max_cost_usd ?? null,
+      }),
+      db.insert(upstreams).values({
+        id: upstreamId,
+        projectId: id,
+        name: "default",
+        provider: input.provider,
+        baseUrl: input.base_url,
+        position: 0,
+      }),
+      db.insert(upstreamKeys).values(keys),
+    ]);
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(input.name);
     throw err;
   }
+  return requireProject(env, id);
 }
 
-export async function requireProject(env: Env, id: string): Promise<Project> {
-  const project = await repo.getProject(getDb(env), id);
+export async function requireProject(env: Env, id: string): Promise<repo.ProjectWithUpstream> {
+  const project = await repo.getProjectWithUpstream(getDb(env), id);
   if (!project) throw notFound("project", id);
   return project;
 }
@@ -78,7 +93,7 @@ const ADMISSION_FIELDS = [
   "max_cost_usd",
 ];
 
-export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<Project> {
+export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<repo.ProjectWithUpstream> {
   const db = getDb(env);
   const values: Partial<NewProject> = {};
   if (patch.name !== undefined) {
@@ -86,12 +101,6 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
     if (other && other.id !== id) throw nameTaken(patch.name);
     values.name = patch.name;
   }
-  if (patch.api_key !== undefined) {
-    values.apiKeyEncrypted = await encryptSecret(patch.api_key, env.ENCRYPTION_KEY);
-    values.apiKeyHint = maskSecret(patch.api_key);
-  }
-  if (patch.provider !== undefined) values.provider = patch.provider;
-  if (patch.base_url !== undefined) values.baseUrl = patch.base_url;
   if (patch.description !== undefined) values.description = patch.description;
   if (patch.metadata !== undefined) values.metadata = patch.metadata;
   if (patch.allowed_origins !== undefined) values.allowedOrigins = patch.allowed_origins;
@@ -102,18 +111,80 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   if (patch.max_tokens !== undefined) values.maxTotalTokens = patch.max_tokens;
   if (patch.max_cost_usd !== undefined) values.maxCostUsd = patch.max_cost_usd;
 
-  let updated: Project | undefined;
+  if (!(await repo.getProject(db, id))) throw notFound("project", id);
+  const upstreamWrites = await defaultUpstreamWrites(env, id, patch);
   try {
-    updated = await repo.updateProject(db, id, values);
+    await db.batch([repo.updateProjectQuery(db, id, values), ...upstreamWrites]);
   } catch (err) {
     if (isUniqueViolation(err) && patch.name) throw nameTaken(patch.name);
     throw err;
   }
-  if (!updated) throw notFound("project", id);
-  if (ADMISSION_FIELDS.some((f) => f in patch)) {
-    await reloadTokenObjects(env, await liveTokensOfProject(db, id));
+  if (ADMISSION_FIELDS.some((f) => f in patch)) await reloadProjectTokens(env, id);
+  return requireProject(env, id);
+}
+
+/**
+ * The old project fields act on the project's first upstream: `provider` and `base_url` change it,
+ * `api_key` rotates its first key (same id). A project without upstreams gets a `default` one. Moving the
+ * base URL to another host needs the key in the same request: stored keys never go to a new host.
+ */
+async function defaultUpstreamWrites(env: Env, projectId: string, patch: ProjectPatch) {
+  const db = getDb(env);
+  if (patch.provider === undefined && patch.base_url === undefined && patch.api_key === undefined) return [];
+  const current = await upstreamRepo.defaultUpstream(db, projectId);
+  if (!current) {
+    const upstreamId = crypto.randomUUID();
+    const keys = patch.api_key ? await newKeys(env, upstreamId, [{ api_key: patch.api_key }]) : [];
+    return [
+      db.insert(upstreams).values({
+        id: upstreamId,
+        projectId,
+        name: "default",
+        provider: patch.provider ?? "openai",
+        baseUrl: patch.base_url ?? DEFAULT_BASE_URL,
+        position: 0,
+      }),
+      ...(keys.length > 0 ? [db.insert(upstreamKeys).values(keys)] : []),
+    ];
   }
-  return updated;
+  const keys = await upstreamRepo.keysOfUpstream(db, current.id);
+  if (
+    patch.base_url !== undefined &&
+    new URL(patch.base_url).origin !== new URL(current.baseUrl).origin &&
+    patch.api_key === undefined &&
+    keys.length > 0
+  ) {
+    throw new ApiError(
+      400,
+      "validation_error",
+      "Moving a project's base_url to another host needs its key for that host in the same request (api_key): the stored key is never sent to a new host.",
+      { param: "api_key", fields: [{ path: "api_key", message: "required when base_url changes host" }] },
+    );
+  }
+  const writes = [];
+  const change: { provider?: string; baseUrl?: string } = {};
+  if (patch.provider !== undefined) change.provider = patch.provider;
+  if (patch.base_url !== undefined) change.baseUrl = patch.base_url;
+  if (Object.keys(change).length > 0) writes.push(upstreamRepo.updateUpstreamQuery(db, current.id, change));
+  if (patch.api_key !== undefined) {
+    const [fresh] = await newKeys(env, current.id, [{ api_key: patch.api_key }]);
+    const first = keys[0];
+    writes.push(
+      first
+        ? db
+            .update(upstreamKeys)
+            .set({
+              keyEncrypted: fresh!.keyEncrypted,
+              keyHint: fresh!.keyHint,
+              failingAt: null,
+              failingReason: null,
+              updatedAt: Date.now(),
+            })
+            .where(eq(upstreamKeys.id, first.id))
+        : db.insert(upstreamKeys).values(fresh!),
+    );
+  }
+  return writes;
 }
 
 /**

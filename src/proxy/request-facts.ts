@@ -1,4 +1,4 @@
-import type { EventDraft, Usage } from "../usage/event";
+import type { AttemptErrorEntry, EventDraft, Usage } from "../usage/event";
 import { TEXT_CAP } from "./observe";
 
 /** What the proxy knows about a request as it goes, for its event. */
@@ -11,13 +11,27 @@ export type RequestFacts = {
   colo: string | null;
   tokenId: string | null;
   projectId: string | null;
-  /** The model the request named. */
+  /** The model the request named; once routed, the model of the target that answered. */
   model: string | null;
+  /** Where the request went (set once an attempt is made upstream). */
+  route?: RouteFacts;
   /** The request asked for a stream. */
   stream: boolean;
   /** The parsed JSON body, kept for an estimate (never logged). */
   json: Record<string, unknown> | null;
   reservationId?: string;
+};
+
+/** The routing side of an event: the attempt that answered (or failed last) and those that failed before. */
+export type RouteFacts = {
+  upstream: string;
+  upstreamId: string;
+  keyId: string | null;
+  provider: string;
+  /** The name the client asked for (an alias or a model). */
+  modelRequested: string | null;
+  attempts: number;
+  errors: AttemptErrorEntry[];
 };
 
 export type Outcome = {
@@ -56,6 +70,13 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     upstream_request_id: outcome.upstreamRequestId ?? null,
     colo: facts.colo,
     user_agent: facts.userAgent?.slice(0, 512) ?? null,
+    upstream: facts.route?.upstream ?? null,
+    upstream_id: facts.route?.upstreamId ?? null,
+    key_id: facts.route?.keyId ?? null,
+    provider: facts.route?.provider ?? null,
+    model_requested: facts.route ? facts.route.modelRequested : facts.model,
+    attempts: facts.route?.attempts ?? 0,
+    attempt_errors: facts.route?.errors ?? [],
   };
   // An estimate only where the upstream may have used tokens: it answered, or the client left midway.
   const reachedUpstream = (outcome.ttfbMs !== null && outcome.status < 400) || outcome.aborted;

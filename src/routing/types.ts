@@ -1,6 +1,12 @@
 // What a token's Durable Object holds about where its project's requests go, and what the proxy resolves a
 // request to. Plain data (it crosses the Durable Object RPC boundary); keys only as ciphertexts.
 
+/**
+ * One value of an upstream's provider settings (Azure's `api_version`, its `deployments` map, …). Not a
+ * recursive JSON type: the table crosses the Durable Object RPC boundary, whose types must stay finite.
+ */
+export type SettingValue = string | number | boolean | null | string[] | Record<string, string>;
+
 /** One API key of an upstream: decrypted on the worker only, cached per isolate by ciphertext. */
 export type KeyConfig = { id: string; keyEncrypted: string; weight: number };
 
@@ -11,7 +17,7 @@ export type UpstreamConfig = {
   baseUrl: string;
   /** Model ids (exact, dated snapshots of them, or `prefix*`) it serves; null = any. */
   models: string[] | null;
-  settings: Record<string, unknown> | null;
+  settings: Record<string, SettingValue> | null;
   /** null = the gateway's UPSTREAM_TIMEOUT_MS. */
   firstByteTimeoutMs: number | null;
   /** Statuses retried elsewhere; null = DEFAULT_RETRY_ON. */

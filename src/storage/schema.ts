@@ -197,6 +197,37 @@ export const usageHourly = sqliteTable(
   ],
 );
 
+/**
+ * Hourly health of upstreams and their keys, one row per (hour, project, upstream, key): requests they
+ * served, how those ended, and attempts that failed there before another target or key answered.
+ */
+export const upstreamHourly = sqliteTable(
+  "upstream_hourly",
+  {
+    hour: integer("hour").notNull(),
+    projectId: text("project_id").notNull(),
+    upstreamId: text("upstream_id").notNull(),
+    /** Empty string for an upstream without keys. */
+    keyId: text("key_id").notNull(),
+    /** Requests this upstream and key answered (or failed last). */
+    requests: integer("requests").notNull().default(0),
+    /** Of those, answers that were the upstream's failure (5xx, broken connection, timeout). */
+    errors: integer("errors").notNull().default(0),
+    /** Attempts answered with 429, served or not. */
+    rateLimited: integer("rate_limited").notNull().default(0),
+    /** Attempts that failed here before another key or target answered. */
+    failedAttempts: integer("failed_attempts").notNull().default(0),
+    /** Time to first byte of the requests answered here (sum and count: requests without one are left out). */
+    ttfbMsSum: integer("ttfb_ms_sum").notNull().default(0),
+    ttfbCount: integer("ttfb_count").notNull().default(0),
+    durationMsSum: integer("duration_ms_sum").notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ columns: [t.hour, t.projectId, t.upstreamId, t.keyId] }),
+    index("upstream_hourly_upstream_idx").on(t.upstreamId, t.hour),
+  ],
+);
+
 /** Rejections without a valid token, counted by hour and error code (abuse monitoring). */
 export const rejectionsHourly = sqliteTable(
   "rejections_hourly",

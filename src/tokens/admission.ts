@@ -7,6 +7,10 @@ import {
   toNanos,
 } from "../limits/budget";
 import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
+import { repriceFor } from "../limits/reserve";
+import { modelListMatches } from "../routing/model-match";
+import { routeModels } from "../routing/resolve";
+import type { Routing } from "../routing/types";
 import type { RateWindow } from "../storage/schema";
 
 /** What the token's Durable Object knows about its token and project, loaded from D1. */
@@ -23,13 +27,12 @@ export type TokenConfig = {
   allowedModels: string[] | null;
   project: {
     isActive: boolean;
-    provider: string;
-    baseUrl: string;
-    apiKeyEncrypted: string;
     allowedOrigins: string[] | null;
     allowedModels: string[] | null;
     /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
     limits: Limits | null;
+    /** Where the project's requests go: upstreams, keys (ciphertexts), aliases. */
+    routing: Routing;
   };
 };
 
@@ -49,9 +52,16 @@ export type AdmitInput = {
    * What the request may use at most, to reserve against budgets before forwarding (settled later with
    * `settle`). Absent when the proxy could not tell (not JSON, no model).
    */
-  reserve?: { tokens: number; costUsd: number | null };
+  reserve?: {
+    tokens: number;
+    costUsd: number | null;
+    /** Prompt and output tokens apart, so the cost can be priced again for another model (alias targets). */
+    units?: { prompt: number; output: number };
+  };
   /** Requests an isolate admitted from its short-lived cache since it last asked (see admission-cache.ts). */
   alsoCounted?: number;
+  /** The version of the project's routing table the isolate holds: the answer leaves the table out if current. */
+  routingVersion?: number;
 };
 
 /** The real usage of a finished request, to settle its reservation. */
@@ -64,13 +74,16 @@ export type Allowance = Remaining & {
   expiresAt: number;
 };
 
-export type Upstream = { provider: string; baseUrl: string; apiKeyEncrypted: string };
-
 export type Admitted = {
   ok: true;
   tokenId: string;
   projectId: string;
-  upstream: Upstream;
+  /**
+   * The project's routing table; left out of an object's answer when the isolate said it holds this
+   * version (admission-cache.ts puts its copy back).
+   */
+  routing?: Routing;
+  routingVersion: number;
   allowedOrigins: string[] | null;
   /** Requests left under max_requests after this one; null when unlimited. */
   remainingRequests: number | null;
@@ -86,7 +99,7 @@ export type Admitted = {
 
 export type Refused = {
   ok: false;
-  status: 401 | 403 | 429;
+  status: 401 | 403 | 404 | 429 | 503;
   code: string;
   message: string;
   /** The request field at fault, for the error envelope's `param`. */
@@ -97,6 +110,8 @@ export type Refused = {
   retryAfterSeconds?: number;
   /** The same wait in milliseconds, for `retry-after-ms` (OpenAI SDKs honour it). */
   retryAfterMs?: number;
+  /** Whether a client retry may help (default: per status, see ApiError). */
+  retryable?: boolean;
 };
 
 export type Admission = Admitted | Refused;
@@ -113,22 +128,12 @@ function originAllowed(allowed: string[] | null, origin: string | null | undefin
   return allowed.includes("*") || allowed.includes(origin);
 }
 
-/** A dated snapshot suffix: `-2024-08-06` (current naming) or `-0613` (older models). */
-const SNAPSHOT = /^-(\d{4}-\d{2}-\d{2}|\d{4})$/;
-
 /**
  * Whether an allowed-models list admits a model: an exact id; an id also admits its dated snapshots
  * (`gpt-4o` admits `gpt-4o-2024-08-06`, never `gpt-4o-mini`); an entry ending in `*` is a prefix
  * (`gpt-4o*` admits both). null = every model.
  */
-export function modelAllowed(list: readonly string[] | null, model: string): boolean {
-  if (!list) return true;
-  return list.some((entry) => {
-    if (entry === model || entry === "*") return true;
-    if (entry.endsWith("*")) return model.startsWith(entry.slice(0, -1));
-    return model.startsWith(entry) && SNAPSHOT.test(model.slice(entry.length));
-  });
-}
+export const modelAllowed = modelListMatches;
 
 export const tokenLimits = (c: TokenConfig): Limits => ({
   maxRequests: c.maxRequests,
@@ -150,11 +155,8 @@ export function admittedFrom(c: TokenConfig): Admitted {
     ok: true,
     tokenId: c.tokenId,
     projectId: c.projectId,
-    upstream: {
-      provider: c.project.provider,
-      baseUrl: c.project.baseUrl,
-      apiKeyEncrypted: c.project.apiKeyEncrypted,
-    },
+    routing: c.project.routing,
+    routingVersion: c.project.routing.version,
     allowedOrigins: c.project.allowedOrigins,
     remainingRequests: null,
     allowance: { requests: null, tokens: null, costUsd: null, window: null, expiresAt: c.expiresAt },
@@ -222,11 +224,19 @@ export function decide(
         return { ok: false, status: 403, code: "model_not_allowed", message, param: "model", ...ids };
       }
     }
+    if (config.project.routing.upstreams.length > 0 && !routeModels(config.project.routing, input.model)) {
+      const message = `No upstream of this project serves model '${input.model}', and it is not an alias.`;
+      return { ok: false, status: 404, code: "model_not_found", message, param: "model", retryable: false, ...ids };
+    }
     const costBudget = config.maxCostUsd !== null || config.project.limits?.maxCostUsd != null;
     if (costBudget && input.reserve && input.reserve.costUsd === null) {
       const message = `Model '${input.model}' has no known price, and this token has a cost budget: it can only use priced models.`;
       return { ok: false, status: 403, code: "model_not_allowed", message, param: "model", ...ids };
     }
+  }
+  if (config.project.routing.upstreams.length === 0) {
+    const message = "The token's project has no active upstream to send requests to.";
+    return { ok: false, status: 503, code: "upstream_unavailable", message, retryable: false, ...ids };
   }
   const quota = limitRefusal(tokenLimits(config), usage.ledger, holdOf(input.reserve), "token");
   if (quota) return { ok: false, status: 429, ...quota, ...ids };
@@ -246,4 +256,15 @@ export function decide(
     };
   }
   return null;
+}
+
+/**
+ * The admission input with its reservation priced for the route: an alias may be served by any of its
+ * targets' models, so the hold is the priciest of them (settle then prices the model that served).
+ */
+export function routedInput(config: TokenConfig, input: AdmitInput): AdmitInput {
+  if (!input.model || !input.reserve?.units) return input;
+  const models = routeModels(config.project.routing, input.model);
+  if (!models || (models.length === 1 && models[0] === input.model)) return input;
+  return { ...input, reserve: repriceFor(input.reserve, models) };
 }

@@ -14,6 +14,7 @@ import {
   decide,
   holdOf,
   type Refused,
+  routedInput,
   type Settlement,
   TOKEN_NOT_FOUND,
   type TokenConfig,
@@ -93,13 +94,17 @@ export class TokenState extends DurableObject<Env> {
   }
 
   /** Atomically decides whether one more request may pass, and counts it (and holds its budget) if so. */
-  async admit(input: AdmitInput): Promise<Admission> {
+  async admit(asked: AdmitInput): Promise<Admission> {
     if (this.config === undefined) await this.ctx.blockConcurrencyWhile(() => this.load());
     const config = this.config ?? null;
     const now = this.clock();
-    if (input.alsoCounted && config) this.addServed(input.alsoCounted, config, now);
+    if (asked.alsoCounted && config) this.addServed(asked.alsoCounted, config, now);
+    const input = config ? routedInput(config, asked) : asked;
     const refusal = decide(config, { ledger: this.store.ledger, windowLog: this.log.times }, input, now);
     if (refusal || !config) return refusal ?? TOKEN_NOT_FOUND;
+    const { routing } = config.project;
+    // The isolate already holds this version of the routing table: spare serialising it again.
+    const routingCopy = asked.routingVersion === routing.version ? undefined : routing;
     if (!countsRequests(config)) {
       // Nothing to check against a count: count in memory (saved by the alarm) and let the isolate reuse it.
       this.store.admit(now, undefined, false);
@@ -166,11 +171,8 @@ export class TokenState extends DurableObject<Env> {
       ok: true,
       tokenId: config.tokenId,
       projectId: config.projectId,
-      upstream: {
-        provider: config.project.provider,
-        baseUrl: config.project.baseUrl,
-        apiKeyEncrypted: config.project.apiKeyEncrypted,
-      },
+      routing: routingCopy,
+      routingVersion: routing.version,
       allowedOrigins: config.project.allowedOrigins,
       remainingRequests: left.requests,
       reservationId,

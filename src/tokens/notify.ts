@@ -1,5 +1,7 @@
+import { getDb } from "../storage/db";
 import { flushServed, forgetTokens, tokenObject } from "./admission-cache";
 import type { TokenLiveState } from "./durable";
+import { liveTokensOfProject } from "./repo";
 
 /**
  * Tells the Durable Objects of changed tokens to re-read D1, so the change applies to their next request.
@@ -20,4 +22,9 @@ export async function reloadTokenObjects(
 export async function readTokenObject(env: Env, tokenHash: string): Promise<TokenLiveState> {
   await flushServed(env, tokenHash);
   return tokenObject(env, tokenHash).state();
+}
+
+/** Every live token of the project re-reads its configuration (a project, upstream, key or alias change). */
+export async function reloadProjectTokens(env: Env, projectId: string): Promise<void> {
+  await reloadTokenObjects(env, await liveTokensOfProject(getDb(env), projectId));
 }

@@ -1,7 +1,17 @@
-import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import { hasLimits, type Ledger, type Limits, toUsd } from "../limits/budget";
+import { routingFrom } from "../routing/config";
 import type { Db } from "../storage/db";
-import { type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
+import {
+  modelAliases,
+  type NewToken,
+  type Project,
+  projects,
+  type Token,
+  tokens,
+  upstreamKeys,
+  upstreams,
+} from "../storage/schema";
 import type { TokenConfig } from "./admission";
 
 export type TokenStatus = "active" | "expired" | "revoked" | "inactive";
@@ -22,21 +32,26 @@ export function tokenStatus(
  */
 export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenConfig | null> {
   const now = Date.now();
-  const [tokenRows, projectRows] = await db.batch([
+  const projectOfToken = sql`(select ${tokens.projectId} from ${tokens} where ${tokens.tokenHash} = ${tokenHash})`;
+  const [tokenRows, projectRows, upstreamRows, keyRows, aliasRows] = await db.batch([
     db
       .update(tokens)
       .set({ firstUsedAt: sql`coalesce(${tokens.firstUsedAt}, ${now})` })
       .where(eq(tokens.tokenHash, tokenHash))
       .returning(),
+    db.select().from(projects).where(eq(projects.id, projectOfToken)),
     db
       .select()
-      .from(projects)
-      .where(
-        eq(
-          projects.id,
-          sql`(select ${tokens.projectId} from ${tokens} where ${tokens.tokenHash} = ${tokenHash})`,
-        ),
-      ),
+      .from(upstreams)
+      .where(eq(upstreams.projectId, projectOfToken))
+      .orderBy(asc(upstreams.position), asc(upstreams.createdAt), asc(upstreams.id)),
+    db
+      .select({ key: upstreamKeys })
+      .from(upstreamKeys)
+      .innerJoin(upstreams, eq(upstreams.id, upstreamKeys.upstreamId))
+      .where(eq(upstreams.projectId, projectOfToken))
+      .orderBy(asc(upstreamKeys.createdAt), asc(upstreamKeys.id)),
+    db.select().from(modelAliases).where(eq(modelAliases.projectId, projectOfToken)),
   ]);
   const t = tokenRows[0];
   const p = projectRows[0];
@@ -54,12 +69,14 @@ export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenC
     allowedModels: t.allowedModels,
     project: {
       isActive: p.isActive,
-      provider: p.provider,
-      baseUrl: p.baseUrl,
-      apiKeyEncrypted: p.apiKeyEncrypted,
       allowedOrigins: p.allowedOrigins,
       allowedModels: p.allowedModels,
       limits: projectLimits(p),
+      routing: await routingFrom(
+        upstreamRows,
+        keyRows.map((r) => r.key),
+        aliasRows,
+      ),
     },
   };
 }

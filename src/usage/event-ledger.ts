@@ -1,4 +1,6 @@
+import { f, HOUR, IN_KEYS } from "./ledger-sql";
 import type { RejectionSummary } from "./unidentified";
+import { UPSTREAM_ROLLUPS } from "./upstream-rollups";
 
 /**
  * D1 side of the consumer. The event ledger is the commit point: an event is counted in the rollups in the
@@ -27,11 +29,6 @@ const REFUSALS = [
  * An error, in the rollups and the events API: status >= 400 or an error code — except `client_closed`
  * (the client left a stream that was going fine: its choice, not a failure).
  */
-
-/** JSON fields of a ledger line, as SQL expressions. */
-const f = (path: string) => `json_extract(line, '$.${path}')`;
-const HOUR = `(cast(unixepoch(${f("timestamp")}) as integer) / 3600) * 3600000`;
-const IN_KEYS = "object_key in (select value from json_each(?1))";
 
 const USAGE_ROLLUP = `
 insert into usage_hourly (hour, project_id, token_id, model, requests, errors, prompt_tokens,
@@ -149,6 +146,7 @@ export async function commitAttempt(
   if (groups.length) {
     const keys = JSON.stringify(groups.map((g) => g.key));
     statements.push(db.prepare(USAGE_ROLLUP).bind(keys));
+    for (const rollup of UPSTREAM_ROLLUPS) statements.push(db.prepare(rollup).bind(keys));
     statements.push(db.prepare(EVENT_REJECTIONS).bind(keys));
     statements.push(db.prepare(LAST_USED).bind(keys, JSON.stringify(REFUSALS)));
   }

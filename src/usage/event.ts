@@ -9,6 +9,18 @@ export type Usage = {
 
 export type UsageSource = "upstream" | "estimated" | "none";
 
+/** An attempt that did not serve the request: where it went and why it failed. Never a key, only its id. */
+export type AttemptErrorEntry = {
+  upstream: string;
+  upstream_id: string;
+  key_id: string | null;
+  /** The upstream's status, or null when it sent none (connection refused or broken, timeout). */
+  status: number | null;
+  /** `upstream_<status>`, `upstream_error` (connection) or `upstream_timeout`. */
+  error: string;
+  ms: number;
+};
+
 /** One request event (SPEC §6): a line of the R2 request log. Never holds a secret or a body. */
 export type UsageEvent = {
   id: string;
@@ -30,6 +42,18 @@ export type UsageEvent = {
   upstream_request_id: string | null;
   colo: string | null;
   user_agent: string | null;
+  /** The upstream (by name) that served — or last failed — the request; null when none was tried. */
+  upstream?: string | null;
+  upstream_id?: string | null;
+  /** The id of the upstream key used (never the key). */
+  key_id?: string | null;
+  provider?: string | null;
+  /** The model (or alias) the client asked for; `model` is the one that served. */
+  model_requested?: string | null;
+  /** Attempts made upstream (0 when the gateway answered without trying). */
+  attempts?: number;
+  /** The attempts that failed before the one that answered, in order. */
+  attempt_errors?: AttemptErrorEntry[];
 };
 
 /**
