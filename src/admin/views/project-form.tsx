@@ -1,6 +1,6 @@
 import type { FC } from "hono/jsx";
-import type { ProjectWithUpstream as Project } from "../../src/projects/repo";
-import { Alert, CsrfField, Field, inputAttrs, Layout } from "../layout";
+import { Alert, CsrfField, Field, inputAttrs, Layout } from "../../../admin-ui/layout";
+import type { ProjectWithUpstream as Project } from "../../projects/repo";
 import { LimitFields } from "./limit-fields";
 
 type Values = Record<string, string>;
