@@ -233,6 +233,8 @@ describe("admin projects", () => {
           name: uniqueName("renamed"),
           provider: "openai",
           base_url: "https://example.com/v1",
+          // Another host: the stored key is never sent there, so the form carries the new host's key.
+          api_key: "sk-example-host-key-1234",
         })
       ).status,
     ).toBe(303);

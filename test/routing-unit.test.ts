@@ -450,3 +450,25 @@ describe("attempts", () => {
     expect(health.chooseKey(twoKeys, 1, null, () => 0)?.id).toBe("good");
   });
 });
+
+describe("attempts and the breaker", () => {
+  it("one request retried on the same upstream counts as one failure, never opening the breaker alone", async () => {
+    const only = up("solo");
+    const health = new Health();
+    for (let i = 0; i < 2; i++) {
+      const { sent } = await run(
+        [{ upstream: only, model: "m" }],
+        { solo: [{ status: 503 }, { status: 503 }, { status: 503 }] },
+        { health },
+      );
+      expect(sent).toHaveLength(3);
+      expect(health.peekBreaker(only.id)?.isOpen).toBe(false);
+    }
+    await run(
+      [{ upstream: only, model: "m" }],
+      { solo: [{ status: 503 }, { status: 503 }, { status: 503 }] },
+      { health },
+    );
+    expect(health.peekBreaker(only.id)?.isOpen).toBe(true);
+  });
+});

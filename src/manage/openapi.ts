@@ -10,6 +10,20 @@ import {
   TokenListQuery,
   TokenPatch,
 } from "../tokens/schema";
+import {
+  Alias,
+  AliasCreate,
+  AliasPatch,
+  HealthQuery,
+  KeyCreate,
+  KeyPatch,
+  KeyRotate,
+  Upstream,
+  UpstreamCreate,
+  UpstreamHealth,
+  UpstreamKey,
+  UpstreamPatch,
+} from "../upstreams/schema";
 import { VERSION } from "../version";
 
 /** One documented operation of the management API; the zod schemas are the ones the handlers validate with. */
@@ -80,6 +94,119 @@ export const operations: Operation[] = [
     tag: "projects",
     summary: "Revoke every token of a project",
     response: { status: 200, schema: RevokedCount },
+  },
+  {
+    method: "get",
+    path: "/manage/projects/{id}/upstreams",
+    tag: "upstreams",
+    summary: "List a project's upstreams (keys as hints)",
+    response: { status: 200, schema: listOf(Upstream) },
+  },
+  {
+    method: "post",
+    path: "/manage/projects/{id}/upstreams",
+    tag: "upstreams",
+    summary: "Add an upstream to a project",
+    body: UpstreamCreate,
+    response: { status: 201, schema: Upstream },
+  },
+  {
+    method: "get",
+    path: "/manage/upstreams/{id}",
+    tag: "upstreams",
+    summary: "Get an upstream",
+    response: { status: 200, schema: Upstream },
+  },
+  {
+    method: "patch",
+    path: "/manage/upstreams/{id}",
+    tag: "upstreams",
+    summary: "Change an upstream (another host needs its key in the same request)",
+    body: UpstreamPatch,
+    response: { status: 200, schema: Upstream },
+  },
+  {
+    method: "delete",
+    path: "/manage/upstreams/{id}",
+    tag: "upstreams",
+    summary: "Delete an upstream and its keys (409 while an alias targets it)",
+    response: { status: 204, description: "Deleted" },
+  },
+  {
+    method: "get",
+    path: "/manage/upstreams/{id}/health",
+    tag: "upstreams",
+    summary: "An upstream's and its keys' recent health",
+    query: HealthQuery,
+    response: { status: 200, schema: UpstreamHealth },
+  },
+  {
+    method: "post",
+    path: "/manage/upstreams/{id}/keys",
+    tag: "upstreams",
+    summary: "Add a key to an upstream",
+    body: KeyCreate,
+    response: { status: 201, schema: UpstreamKey },
+  },
+  {
+    method: "patch",
+    path: "/manage/upstreams/{id}/keys/{key_id}",
+    tag: "upstreams",
+    summary: "Change a key's weight or state (re-enabling clears its failing mark)",
+    body: KeyPatch,
+    response: { status: 200, schema: UpstreamKey },
+  },
+  {
+    method: "post",
+    path: "/manage/upstreams/{id}/keys/{key_id}/rotate",
+    tag: "upstreams",
+    summary: "Rotate a key (new value, same id)",
+    body: KeyRotate,
+    response: { status: 200, schema: UpstreamKey },
+  },
+  {
+    method: "delete",
+    path: "/manage/upstreams/{id}/keys/{key_id}",
+    tag: "upstreams",
+    summary: "Remove a key",
+    response: { status: 204, description: "Removed" },
+  },
+  {
+    method: "get",
+    path: "/manage/projects/{id}/aliases",
+    tag: "aliases",
+    summary: "List a project's model aliases",
+    response: { status: 200, schema: listOf(Alias) },
+  },
+  {
+    method: "post",
+    path: "/manage/projects/{id}/aliases",
+    tag: "aliases",
+    summary: "Define a model alias (ordered or weighted targets)",
+    body: AliasCreate,
+    response: { status: 201, schema: Alias },
+  },
+  {
+    method: "get",
+    path: "/manage/aliases/{id}",
+    tag: "aliases",
+    summary: "Get an alias",
+    response: { status: 200, schema: Alias },
+  },
+  {
+    method: "patch",
+    path: "/manage/aliases/{id}",
+    tag: "aliases",
+    summary: "Change an alias",
+    body: AliasPatch,
+    response: { status: 200, schema: Alias },
+  },
+  {
+    method: "delete",
+    path: "/manage/aliases/{id}",
+    tag: "aliases",
+    summary: "Delete an alias",
+    response: { status: 204, description: "Deleted" },
   },
   {
     method: "post",
@@ -159,9 +286,15 @@ export function openApiDocument(): object {
   const paths: Record<string, Record<string, object>> = {};
   for (const op of operations) {
     const params: object[] = op.query ? queryParameters(op.query) : [];
-    if (op.path.includes("{id}")) {
-      params.unshift({ name: "id", in: "path", required: true, schema: { type: "string", format: "uuid" } });
-    }
+    const pathParams = [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+    params.unshift(
+      ...pathParams.map((name) => ({
+        name,
+        in: "path",
+        required: true,
+        schema: { type: "string", format: "uuid" },
+      })),
+    );
     const status = op.response?.status ?? 200;
     const errorResponse = {
       description: "Error",

@@ -6,6 +6,7 @@ import { ApiError } from "../lib/errors";
 import { metricsRoutes } from "../metrics/routes";
 import { projectRoutes } from "../projects/routes";
 import { tokenRoutes } from "../tokens/routes";
+import { aliasRoutes, projectRoutingRoutes, upstreamRoutes } from "../upstreams/routes";
 import { eventRoutes, usageRoutes } from "../usage/routes";
 import { requireManagementAuth } from "./auth";
 import { openApiDocument } from "./openapi";
@@ -19,6 +20,9 @@ export const manageRoutes = new Hono<AppEnv>()
   .use(requireManagementAuth)
   .use(bodyLimit({ maxSize: 1024 * 1024, onError: tooLarge }))
   .route("/projects", projectRoutes)
+  .route("/projects", projectRoutingRoutes)
+  .route("/upstreams", upstreamRoutes)
+  .route("/aliases", aliasRoutes)
   .route("/tokens", tokenRoutes)
   .route("/audit", auditRoutes)
   .route("/metrics", metricsRoutes)

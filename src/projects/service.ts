@@ -93,7 +93,11 @@ const ADMISSION_FIELDS = [
   "max_cost_usd",
 ];
 
-export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<repo.ProjectWithUpstream> {
+export async function patchProject(
+  env: Env,
+  id: string,
+  patch: ProjectPatch,
+): Promise<repo.ProjectWithUpstream> {
   const db = getDb(env);
   const values: Partial<NewProject> = {};
   if (patch.name !== undefined) {

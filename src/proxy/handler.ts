@@ -1,5 +1,6 @@
 import { ApiError } from "../lib/errors";
 import { reserveFor } from "../limits/reserve";
+import { NO_ROUTES } from "../routing/config";
 import type { Admitted, Refused } from "../tokens/admission";
 import { admitToken } from "../tokens/admission-cache";
 import { refusalHeaders } from "../tokens/allowance";
@@ -8,13 +9,13 @@ import { allowlistFor, checkAllowed } from "./allowlist";
 import { tokenHashOf } from "./auth";
 import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
 import { preflight } from "./cors";
-import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
+import { isKnownUnknown, rememberUnknown } from "./isolate-caches";
+import { finishListing, isModelListing, listModels } from "./models";
 import { parseApiPath } from "./path";
-import { type Provider, providerFor } from "./providers";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
-import { sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
-import { usageInjection } from "./usage-injection";
+import { sendRouted } from "./route-send";
+import type { UpstreamAbort } from "./send";
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -27,6 +28,7 @@ function refusalError(refused: Refused): ApiError {
   return new ApiError(refused.status, refused.code, refused.message, {
     headers: refusalHeaders(refused),
     param: refused.param ?? null,
+    ...(refused.retryable === undefined ? {} : { retryable: refused.retryable }),
   });
 }
 
@@ -56,13 +58,6 @@ async function readBodyInto(facts: RequestFacts, request: Request, env: Env): Pr
     facts.stream = json.stream === true;
   }
   return body;
-}
-
-function providerOf(admitted: Admitted): Provider {
-  const provider = providerFor(admitted.upstream.provider);
-  if (provider) return provider;
-  const message = `The project's provider '${admitted.upstream.provider}' is not supported.`;
-  throw new ApiError(502, "upstream_error", message, { retryable: false });
 }
 
 /**
@@ -118,28 +113,23 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
 
-    const provider = providerOf(admission);
-    const { apiKeyEncrypted, baseUrl } = admission.upstream;
-    const apiKey =
-      cachedUpstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY) ??
-      (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY));
-
-    abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
-    const sent = await sendUpstream(
-      {
-        request,
-        requestId,
-        provider,
-        target: { baseUrl, apiKey },
-        path: apiPath.raw,
-        search: url.search,
-        // request.body only when it was not read: the getter makes a stream object each time.
-        body: body ? body.bytes : request.body,
-        injection: usageInjection(provider, apiPath.raw, body),
-      },
-      abort,
-    );
-    return await respond(sent, {
+    const routing = admission.routing ?? NO_ROUTES;
+    if (request.method === "GET" && isModelListing(apiPath.raw)) {
+      const listed = await listModels(env, ctx, admission, routing, request, apiPath.raw);
+      if (listed) return finishListing(listed, { env, ctx, facts, admitted, tokenHash, origin });
+    }
+    const routed = await sendRouted({
+      request,
+      env,
+      ctx,
+      facts,
+      routing,
+      path: apiPath.raw,
+      search: url.search,
+      body,
+    });
+    abort = routed.abort;
+    return await respond(routed.sent, {
       env,
       ctx,
       facts,
@@ -147,7 +137,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       tokenHash,
       origin,
       abort,
-      observer: provider.observer,
+      observer: routed.provider.observer,
     });
   } catch (err) {
     const error =
@@ -155,7 +145,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         ? err
         : new ApiError(500, "internal_error", "The gateway failed to handle the request.");
     if (!(err instanceof ApiError)) console.error("proxy error", requestId, err);
-    const clientLeft = abort?.reason === "client";
+    const clientLeft = abort?.reason === "client" || request.signal?.aborted === true;
     abort?.release();
     const outcome = clientLeft
       ? CLIENT_CLOSED

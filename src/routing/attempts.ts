@@ -77,6 +77,8 @@ export async function runAttempts<R>(o: RunOptions<R>): Promise<RunResult<R>> {
   const { targets, health, policy } = o;
   const errors: AttemptError[] = [];
   const tried = new Map<string, Set<string>>();
+  /** Upstreams whose breaker already heard of a failure of this request: one request counts once. */
+  const blamed = new Set<string>();
   let attempts = 0;
   let sameUpstream = 0;
   let previous: Attempt | null = null;
@@ -162,8 +164,13 @@ export async function runAttempts<R>(o: RunOptions<R>): Promise<RunResult<R>> {
         ti++;
       }
     } else {
-      const b = health.breaker(upstream.id);
-      if (b.failure(ended)) o.onBreakerOpened?.(upstream, b.openUntil);
+      // A request retried on the same upstream is one bad request, not several: the breaker counts failures
+      // of distinct requests, so no single request (a poison body, say) can open it.
+      if (!blamed.has(upstream.id)) {
+        blamed.add(upstream.id);
+        const b = health.breaker(upstream.id);
+        if (b.failure(ended)) o.onBreakerOpened?.(upstream, b.openUntil);
+      }
       if (ti < targets.length - 1) ti++;
     }
     if (result.kind === "answer") pending = { value: result.value, attempt };

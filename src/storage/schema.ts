@@ -99,7 +99,9 @@ export const modelAliases = sqliteTable(
       .notNull()
       .references(() => projects.id, { onDelete: "cascade" }),
     name: text("name").notNull(),
-    strategy: text("strategy", { enum: ["ordered", "weighted"] }).notNull().default("ordered"),
+    strategy: text("strategy", { enum: ["ordered", "weighted"] })
+      .notNull()
+      .default("ordered"),
     targets: text("targets", { mode: "json" }).notNull().$type<AliasTarget[]>(),
     createdAt: integer("created_at").notNull().default(now),
     updatedAt: integer("updated_at").notNull().default(now),

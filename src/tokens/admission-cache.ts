@@ -82,7 +82,11 @@ async function admitFromObject(env: Env, tokenHash: string, input: AdmitInput): 
   const held = projectId === undefined ? undefined : routingByProject.get(projectId);
   let admission: Admission;
   try {
-    admission = await tokenObject(env, tokenHash).admit({ ...input, alsoCounted, routingVersion: held?.version });
+    admission = await tokenObject(env, tokenHash).admit({
+      ...input,
+      alsoCounted,
+      routingVersion: held?.version,
+    });
   } catch (err) {
     // The object never heard of them: keep the requests this isolate served for the next call.
     const entry = entries.get(tokenHash);

@@ -6,8 +6,8 @@ import {
   type Remaining,
   toNanos,
 } from "../limits/budget";
-import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
 import { repriceFor } from "../limits/reserve";
+import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
 import { modelListMatches } from "../routing/model-match";
 import { routeModels } from "../routing/resolve";
 import type { Routing } from "../routing/types";
@@ -85,6 +85,8 @@ export type Admitted = {
   routing?: Routing;
   routingVersion: number;
   allowedOrigins: string[] | null;
+  /** The token's and the project's allowed models (null = all), for `GET /v1/models`. */
+  allowedModels: { token: string[] | null; project: string[] | null };
   /** Requests left under max_requests after this one; null when unlimited. */
   remainingRequests: number | null;
   /** Set when the object reserved budget for this request: settle it when the request ends, on every path. */
@@ -158,6 +160,7 @@ export function admittedFrom(c: TokenConfig): Admitted {
     routing: c.project.routing,
     routingVersion: c.project.routing.version,
     allowedOrigins: c.project.allowedOrigins,
+    allowedModels: { token: c.allowedModels, project: c.project.allowedModels },
     remainingRequests: null,
     allowance: { requests: null, tokens: null, costUsd: null, window: null, expiresAt: c.expiresAt },
     reusable: c,
@@ -226,7 +229,15 @@ export function decide(
     }
     if (config.project.routing.upstreams.length > 0 && !routeModels(config.project.routing, input.model)) {
       const message = `No upstream of this project serves model '${input.model}', and it is not an alias.`;
-      return { ok: false, status: 404, code: "model_not_found", message, param: "model", retryable: false, ...ids };
+      return {
+        ok: false,
+        status: 404,
+        code: "model_not_found",
+        message,
+        param: "model",
+        retryable: false,
+        ...ids,
+      };
     }
     const costBudget = config.maxCostUsd !== null || config.project.limits?.maxCostUsd != null;
     if (costBudget && input.reserve && input.reserve.costUsd === null) {

@@ -174,6 +174,7 @@ export class TokenState extends DurableObject<Env> {
       routing: routingCopy,
       routingVersion: routing.version,
       allowedOrigins: config.project.allowedOrigins,
+      allowedModels: { token: config.allowedModels, project: config.project.allowedModels },
       remainingRequests: left.requests,
       reservationId,
       allowance,

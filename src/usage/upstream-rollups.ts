@@ -26,8 +26,9 @@ from (
     ${f("project_id")} as project_id,
     ${f("upstream_id")} as upstream_id,
     coalesce(${f("key_id")}, '') as key_id,
-    (${f("status")} >= 500 or coalesce(${f("error")}, '') in ('upstream_error', 'upstream_timeout')) as is_error,
-    (${f("status")} = 429) as limited,
+    coalesce(${f("status")} >= 500 or coalesce(${f("error")}, '') in ('upstream_error', 'upstream_timeout'), 0)
+      as is_error,
+    coalesce(${f("status")} = 429, 0) as limited,
     cast(coalesce(${f("ttfb_ms")}, 0) as integer) as ttfb,
     (${f("ttfb_ms")} is not null) as has_ttfb,
     cast(coalesce(${f("duration_ms")}, 0) as integer) as duration
@@ -47,7 +48,7 @@ from (
     ${f("project_id")} as project_id,
     json_extract(a.value, '$.upstream_id') as upstream_id,
     coalesce(json_extract(a.value, '$.key_id'), '') as key_id,
-    (json_extract(a.value, '$.status') = 429) as limited
+    coalesce(json_extract(a.value, '$.status') = 429, 0) as limited
   from event_ledger, json_each(event_ledger.line, '$.attempt_errors') a
   where ${IN_KEYS} and line is not null and ${f("project_id")} is not null
     and json_extract(a.value, '$.upstream_id') is not null

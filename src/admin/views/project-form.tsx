@@ -33,7 +33,16 @@ export const ProjectForm: FC<{
             </select>
           </Field>
         </div>
-        {project ? null : (
+        {project ? (
+          <Field
+            name="api_key"
+            label="Upstream API key (only to move the base URL to another host)"
+            hint="The stored key is never sent to a new host: give the key for that host with the change."
+            error={errors.api_key}
+          >
+            <input {...inputAttrs("api_key", errors, true)} type="password" autocomplete="off" />
+          </Field>
+        ) : (
           <Field
             name="api_key"
             label="Upstream API key"

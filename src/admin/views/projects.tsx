@@ -10,8 +10,8 @@ import {
   Time,
 } from "../../../admin-ui/layout";
 import { fmtInt } from "../../lib/format";
-import type { Project as ProjectView } from "../../projects/schema";
 import type { ProjectWithUpstream as Project } from "../../projects/repo";
+import type { Project as ProjectView } from "../../projects/schema";
 import type { Bucket, Range } from "../ranges";
 import { ProjectLimits } from "./allowance";
 import { Table } from "./common";

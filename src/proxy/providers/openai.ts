@@ -7,7 +7,8 @@ export function openAiCompatible(streamUsage: boolean): Provider {
     streamUsage,
     observer: openAiObserver,
     send(target: UpstreamTarget, call: UpstreamCall): Promise<Response> {
-      call.headers.set("authorization", `Bearer ${target.apiKey}`);
+      // A keyless upstream (a local server) gets no authorization header at all.
+      if (target.apiKey) call.headers.set("authorization", `Bearer ${target.apiKey}`);
       return fetch(target.baseUrl + call.path + call.search, {
         method: call.method,
         headers: call.headers,

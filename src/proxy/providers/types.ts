@@ -1,3 +1,4 @@
+import type { SettingValue } from "../../routing/types";
 import type { AnswerObserver } from "../observe";
 
 /** One request on its way to an upstream, already checked and stripped of the client's credential. */
@@ -14,8 +15,17 @@ export type UpstreamCall = {
   signal: AbortSignal;
 };
 
-/** Where a project's requests go: decrypted only on the worker, never logged. */
-export type UpstreamTarget = { baseUrl: string; apiKey: string };
+/** Where one attempt goes: the key is decrypted only on the worker, never logged. */
+export type UpstreamTarget = {
+  upstreamId: string;
+  /** null for an upstream without keys (a local Ollama or vLLM server). */
+  keyId: string | null;
+  baseUrl: string;
+  /** "" when the upstream takes no key. */
+  apiKey: string;
+  /** The upstream's provider settings (per provider), or null. */
+  settings: Record<string, SettingValue> | null;
+};
 
 /**
  * An upstream API. The hot path calls `send` (from proxy/send.ts) and reads the answer with `observer` (in
