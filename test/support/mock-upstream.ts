@@ -169,6 +169,8 @@ async function chatOrCompletion(ctx: Ctx, kind: "chat" | "text"): Promise<void> 
     }
     ctx.res.write(frame([delta(piece(i), i === 0)]));
     if (resetAfter) {
+      // Let the chunk reach the gateway first: a reset can discard data the peer has not read yet.
+      await new Promise((resolve) => setTimeout(resolve, 50));
       ctx.req.socket.resetAndDestroy();
       return;
     }
