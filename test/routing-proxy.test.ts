@@ -321,7 +321,10 @@ describe("routes: limits hold across retries", SLOW, () => {
     const alias = await proxy("/chat/completions", { token: token.token, json: { model: "smart", ...body } });
     expect(alias.status).toBe(429);
     expect(((await alias.json()) as { error: { code: string } }).error.code).toBe("quota_exceeded");
-    const direct = await proxy("/chat/completions", { token: token.token, json: { model: "gpt-4o-mini", ...body } });
+    const direct = await proxy("/chat/completions", {
+      token: token.token,
+      json: { model: "gpt-4o-mini", ...body },
+    });
     expect(direct.status).toBe(200);
   });
 
