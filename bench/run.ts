@@ -126,7 +126,26 @@ try {
       headers: { authorization: `Bearer ${tokens.limited}` },
       cpuMs: proxy.cpuMs,
     },
+    {
+      id: "proxy-routed",
+      label: "llm-proxy, alias of 2 targets",
+      origin: proxy.url,
+      headers: { authorization: `Bearer ${tokens.routed}` },
+      model: "smart",
+      cpuMs: proxy.cpuMs,
+    },
+    {
+      id: "proxy-fallback",
+      label: "llm-proxy, alias, 1st target 429",
+      origin: proxy.url,
+      headers: { authorization: `Bearer ${tokens.routed}` },
+      model: "fallback",
+      cpuMs: proxy.cpuMs,
+    },
   ];
+  // The fallback target answers in two upstream round trips by design: measured at c=1 only.
+  const loadTargets = targets.filter((t) => t.id !== "proxy-fallback");
+  const streamTargets = targets.filter((t) => t.id !== "proxy-fallback" && t.id !== "proxy-routed");
   await probe(targets);
   for (const t of targets.filter((t) => t.unavailable)) log(`  ! ${t.label} not measured: ${t.unavailable}`);
 
@@ -137,11 +156,11 @@ try {
     log("· latency at concurrency 1");
     const c1 = await measureLoad(targets, plan.c1, chatSpec, log);
     log("· latency and throughput at concurrency 32");
-    const c32 = await measureLoad(targets, plan.c32, chatSpec, log);
+    const c32 = await measureLoad(loadTargets, plan.c32, chatSpec, log);
     log("· time to first byte of a stream");
-    const ttfb = await measureLoad(targets, plan.ttfb, (t) => streamSpec(t, 3, 0), log);
+    const ttfb = await measureLoad(loadTargets, plan.ttfb, (t) => streamSpec(t, 3, 0), log);
     log(`· stream spacing (${plan.spacing.chunks} chunks, ${plan.spacing.intervalMs} ms apart)`);
-    const spacing = await measureSpacing(targets, plan.spacing);
+    const spacing = await measureSpacing(streamTargets, plan.spacing);
 
     const cpu = cpus();
     const results: Results = {

@@ -153,7 +153,8 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
         kind: "answer",
         value: routed,
         status: response.status,
-        retryAfterMs: retryAfterMs(response.headers),
+        // Only a failure's wait matters (a 429's rest): spare reading headers on every answer.
+        retryAfterMs: response.status >= 400 ? retryAfterMs(response.headers) : null,
       };
     },
   });

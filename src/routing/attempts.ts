@@ -76,9 +76,10 @@ export async function runAttempts<R>(o: RunOptions<R>): Promise<RunResult<R>> {
   const random = o.random ?? Math.random;
   const { targets, health, policy } = o;
   const errors: AttemptError[] = [];
-  const tried = new Map<string, Set<string>>();
+  // Made on a request's first failure only: the warm path (one attempt that succeeds) allocates none.
+  let tried: Map<string, Set<string>> | null = null;
   /** Upstreams whose breaker already heard of a failure of this request: one request counts once. */
-  const blamed = new Set<string>();
+  let blamed: Set<string> | null = null;
   let attempts = 0;
   let sameUpstream = 0;
   let previous: Attempt | null = null;
@@ -92,7 +93,7 @@ export async function runAttempts<R>(o: RunOptions<R>): Promise<RunResult<R>> {
     const target = targets[ti]!;
     const { upstream } = target;
     const at = now();
-    const key = health.chooseKey(upstream, at, tried.get(upstream.id) ?? null, random);
+    const key = health.chooseKey(upstream, at, tried?.get(upstream.id) ?? null, random);
     if (key === undefined) {
       soonest = Math.min(soonest, health.nextKeyAt(upstream));
       ti++;
@@ -150,6 +151,7 @@ export async function runAttempts<R>(o: RunOptions<R>): Promise<RunResult<R>> {
     });
     if (verdict === "key-rest" || verdict === "key-out") {
       if (key) {
+        tried ??= new Map();
         const set = tried.get(upstream.id) ?? new Set<string>();
         tried.set(upstream.id, set);
         set.add(key.id);
@@ -166,6 +168,7 @@ export async function runAttempts<R>(o: RunOptions<R>): Promise<RunResult<R>> {
     } else {
       // A request retried on the same upstream is one bad request, not several: the breaker counts failures
       // of distinct requests, so no single request (a poison body, say) can open it.
+      blamed ??= new Set();
       if (!blamed.has(upstream.id)) {
         blamed.add(upstream.id);
         const b = health.breaker(upstream.id);
