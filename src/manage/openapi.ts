@@ -74,8 +74,10 @@ export function openApiDocument(
 ): object {
   const paths: Record<string, Record<string, object>> = {};
   for (const [prefix, routes] of mounts) {
-    for (const op of routes.operations)
-      (paths[base + prefix + op.path] ??= {})[op.method] = operationObject(op);
+    for (const op of routes.operations) {
+      const path = base + prefix + op.path;
+      paths[path] = { ...paths[path], [op.method]: operationObject(op) };
+    }
   }
   return {
     openapi: "3.1.0",
