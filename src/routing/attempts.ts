@@ -1,5 +1,5 @@
 import type { Health } from "./health";
-import { type AttemptFailure, backoffMs, classify, type RetryPolicy } from "./retry";
+import { type AttemptFailure, backoffMs, classify, type RetryPolicy, type Verdict } from "./retry";
 import type { KeyConfig, Target, UpstreamConfig } from "./types";
 
 /** One try of a request: where it goes, with which key (null: the upstream takes none). */
@@ -83,6 +83,7 @@ export async function runAttempts<R>(o: RunOptions<R>): Promise<RunResult<R>> {
   let attempts = 0;
   let sameUpstream = 0;
   let previous: Attempt | null = null;
+  let lastVerdict: Verdict = "done";
   let pending: { value: R; attempt: Attempt } | null = null;
   let lastFailure: { error: "network" | "timeout"; attempt: Attempt } | null = null;
   let soonest = Number.POSITIVE_INFINITY;
@@ -106,7 +107,9 @@ export async function runAttempts<R>(o: RunOptions<R>): Promise<RunResult<R>> {
       continue;
     }
     if (previous) {
-      const wait = previous.target.upstream.id === upstream.id ? backoffMs(sameUpstream, policy, random) : 0;
+      // Another key, or another upstream, is tried at once; the same upstream after it failed, after a backoff.
+      const again = previous.target.upstream.id === upstream.id && lastVerdict === "upstream";
+      const wait = again ? backoffMs(sameUpstream, policy, random) : 0;
       if (at + wait - o.started > policy.budgetMs) break;
       if (wait > 0 && !(await o.sleep(wait))) {
         if (pending) o.discard(pending.value);
@@ -136,6 +139,7 @@ export async function runAttempts<R>(o: RunOptions<R>): Promise<RunResult<R>> {
       if (result.kind !== "answer") throw new Error("unreachable: a non-answer is always retryable");
       return { kind: "answer", value: result.value, attempt, attempts, errors };
     }
+    lastVerdict = verdict;
     errors.push({
       upstream: upstream.name,
       upstream_id: upstream.id,
