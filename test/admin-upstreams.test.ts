@@ -1,6 +1,9 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { adminCall, adminPost, login } from "./admin-helpers";
-import { createProject, json, manage } from "./helpers";
+import { createProject, createToken, json, manage } from "./helpers";
+import { proxy } from "./support/proxy";
+import { addAlias, addUpstream, mockBase, mockName } from "./support/routing";
 
 type UpstreamJson = {
   id: string;
@@ -111,4 +114,37 @@ describe("admin: a project's upstreams and aliases", () => {
     expect(text).not.toContain("<script>");
     expect(text).toContain("&lt;script&gt;");
   });
+});
+
+describe("admin: the dashboard's upstream table", () => {
+  it("shows errors and failed attempts per upstream from the rollups", async () => {
+    const admin = await login();
+    const project = await createProject({ base_url: `${env.MOCK_UPSTREAM_URL}/v1` });
+    const name = `flaky-${crypto.randomUUID().slice(0, 6)}`;
+    const flaky = await addUpstream(project.id, {
+      name,
+      base_url: mockBase({ name: mockName("f"), status: 502 }),
+    });
+    await addAlias(project.id, "smart", [
+      { upstream: name, model: "gpt-4o-mini" },
+      { upstream: "default", model: "gpt-4o-mini" },
+    ]);
+    const token = await createToken(project.id);
+    const res = await proxy("/chat/completions", {
+      token: token.token,
+      json: { model: "smart", messages: [{ role: "user", content: "x" }] },
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    const until = Date.now() + 20_000;
+    let html = "";
+    while (Date.now() < until) {
+      html = await (await adminCall("/admin?range=hour", {}, admin)).text();
+      if (html.includes(name)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(html).toContain(name);
+    expect(html).toContain(`/admin/projects/${project.id}/routes`);
+    expect(flaky.id).toBeTruthy();
+  }, 30_000);
 });
