@@ -14,6 +14,8 @@ export default defineConfig(async () => {
       cloudflareTest(({ inject }) => ({
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
+          // A second, empty D1 for the migration test (test/migrations.test.ts): migrations applied step by step.
+          d1Databases: { MIGRATION_TEST_DB: "migration-test" },
           bindings: {
             TEST_MIGRATIONS: migrations,
             MOCK_UPSTREAM_URL: inject("mockUpstreamUrl"),
