@@ -472,3 +472,14 @@ describe("attempts and the breaker", () => {
     expect(health.peekBreaker(only.id)?.isOpen).toBe(true);
   });
 });
+
+describe("keys: refusal and rotation", () => {
+  it("a refused key is usable again at once when rotated (its ciphertext changed)", () => {
+    const h = new Health();
+    const old = { id: "k", keyEncrypted: "v1:a:old", weight: 1 };
+    h.out("k", 0, old.keyEncrypted);
+    expect(h.chooseKey(up("u", { keys: [old] }), 1, null)).toBeUndefined();
+    const rotated = { ...old, keyEncrypted: "v1:b:new" };
+    expect(h.chooseKey(up("u", { keys: [rotated] }), 1, null)?.id).toBe("k");
+  });
+});

@@ -115,7 +115,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
 
     const routing = admission.routing ?? NO_ROUTES;
     if (request.method === "GET" && isModelListing(apiPath.raw)) {
-      const listed = await listModels(env, ctx, admission, routing, request, apiPath.raw);
+      const listed = await listModels(env, admission, routing, request, apiPath.raw);
       if (listed) return finishListing(listed, { env, ctx, facts, admitted, tokenHash, origin });
     }
     const routed = await sendRouted({

@@ -42,7 +42,6 @@ const allowed = (admitted: Admitted, name: string) =>
  */
 export async function listModels(
   env: Env,
-  _ctx: ExecutionContext,
   admitted: Admitted,
   routing: Routing,
   request: Request,

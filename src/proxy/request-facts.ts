@@ -24,10 +24,11 @@ export type RequestFacts = {
 
 /** The routing side of an event: the attempt that answered (or failed last) and those that failed before. */
 export type RouteFacts = {
-  upstream: string;
-  upstreamId: string;
+  /** null when no attempt was made (every target open) or the client left before one answered. */
+  upstream: string | null;
+  upstreamId: string | null;
   keyId: string | null;
-  provider: string;
+  provider: string | null;
   /** The name the client asked for (an alias or a model). */
   modelRequested: string | null;
   attempts: number;

@@ -83,6 +83,7 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
   const policy = retryPolicy(env);
   // A body the gateway did not read streams up once: it cannot be sent to a second target.
   const replayable = r.body !== null || request.body === null;
+  const canFallBack = replayable && (targets.length > 1 || targets[0]!.upstream.keys.length > 1);
 
   const result = await runAttempts<Routed>({
     targets,
@@ -143,9 +144,10 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
       }
       const routed: Routed = { sent, abort, provider };
       const { response } = sent;
-      if (response.ok && replayable && a.n < policy.maxAttempts && isStream(response)) {
-        // Another attempt could still follow: hold the answer until its first chunk, so a stream that breaks
-        // before it falls back instead of reaching the client as an empty 200.
+      if (response.ok && canFallBack && a.n < policy.maxAttempts && isStream(response)) {
+        // Another target or key could still take over: hold the answer until its first chunk, so a stream
+        // that breaks before it falls back instead of reaching the client as an empty 200. (A route with
+        // nowhere else to go keeps the stream path exactly as it was: no wait, no extra stream.)
         const first = await firstChunk(routed, timeoutMs);
         if (first !== "ok") return first === "aborted" ? { kind: "aborted" } : { kind: first };
       }
@@ -173,10 +175,10 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
     if (target.model !== null) facts.model = target.model;
   } else {
     facts.route = {
-      upstream: "",
-      upstreamId: "",
+      upstream: null,
+      upstreamId: null,
       keyId: null,
-      provider: "",
+      provider: null,
       modelRequested: asked,
       attempts: result.attempts,
       errors: result.errors,

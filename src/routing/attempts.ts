@@ -162,7 +162,7 @@ export async function runAttempts<R>(o: RunOptions<R>): Promise<RunResult<R>> {
         if (verdict === "key-rest") {
           health.rest(key.id, ended, result.kind === "answer" ? result.retryAfterMs : null);
         } else {
-          health.out(key.id, ended);
+          health.out(key.id, ended, key.keyEncrypted);
           if (result.kind === "answer") o.onKeyRejected?.(upstream, key, result.status);
         }
       } else {

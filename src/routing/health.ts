@@ -9,7 +9,13 @@ const MAX_KEY_REST_MS = 5 * 60_000;
 /** A key the upstream refused (401/403) stays out this long in an isolate, then gets another chance. */
 export const KEY_OUT_MS = 10 * 60_000;
 
-type KeyState = { restUntil: number; outUntil: number; consecutive429: number };
+type KeyState = {
+  restUntil: number;
+  outUntil: number;
+  /** The key's ciphertext when it was refused: a rotated key (new ciphertext) is usable at once. */
+  outCipher: string | null;
+  consecutive429: number;
+};
 
 /**
  * What one isolate knows about the health of upstreams and keys: a circuit breaker per upstream, rest and
@@ -39,7 +45,7 @@ export class Health {
   private key(id: string): KeyState {
     let k = this.keys.get(id);
     if (!k) {
-      k = { restUntil: 0, outUntil: 0, consecutive429: 0 };
+      k = { restUntil: 0, outUntil: 0, outCipher: null, consecutive429: 0 };
       this.keys.set(id, k);
     }
     return k;
@@ -53,9 +59,11 @@ export class Health {
     k.restUntil = Math.max(k.restUntil, now + Math.min(retryAfterMs ?? backoff, MAX_KEY_REST_MS));
   }
 
-  /** The upstream refused the key (401/403). */
-  out(keyId: string, now: number): void {
-    this.key(keyId).outUntil = now + KEY_OUT_MS;
+  /** The upstream refused the key (401/403): out until rotated (a new ciphertext) or KEY_OUT_MS passed. */
+  out(keyId: string, now: number, cipher: string | null = null): void {
+    const k = this.key(keyId);
+    k.outUntil = now + KEY_OUT_MS;
+    k.outCipher = cipher;
   }
 
   /** The key was used and not rate-limited. */
@@ -65,9 +73,10 @@ export class Health {
   }
 
   /** When the key may be used again (0 = now). */
-  keyAvailableAt(keyId: string): number {
+  keyAvailableAt(keyId: string, cipher: string | null = null): number {
     const k = this.keys.get(keyId);
-    return k ? Math.max(k.restUntil, k.outUntil) : 0;
+    if (!k) return 0;
+    return Math.max(k.restUntil, isOut(k, cipher) ? k.outUntil : 0);
   }
 
   isKeyOut(keyId: string, now: number): boolean {
@@ -108,16 +117,20 @@ export class Health {
   /** When some key of the upstream may be used again (for `retry-after` when none can now). */
   nextKeyAt(upstream: UpstreamConfig): number {
     let soonest = Number.POSITIVE_INFINITY;
-    for (const k of upstream.keys) soonest = Math.min(soonest, this.keyAvailableAt(k.id));
+    for (const k of upstream.keys) soonest = Math.min(soonest, this.keyAvailableAt(k.id, k.keyEncrypted));
     return Number.isFinite(soonest) ? soonest : 0;
   }
 
   private usable(k: KeyConfig, now: number, tried: ReadonlySet<string> | null): boolean {
     if (k.weight <= 0 || tried?.has(k.id)) return false;
     const state = this.keys.get(k.id);
-    return !state || (now >= state.restUntil && now >= state.outUntil);
+    return !state || (now >= state.restUntil && (now >= state.outUntil || !isOut(state, k.keyEncrypted)));
   }
 }
+
+/** Whether a refusal applies to this version of the key (any version when the refusal recorded none). */
+const isOut = (k: KeyState, cipher: string | null) =>
+  k.outCipher === null || cipher === null || k.outCipher === cipher;
 
 /** The isolate's health registry, shared by every request it serves. */
 export const isolateHealth = new Health();
