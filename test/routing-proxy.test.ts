@@ -363,6 +363,35 @@ describe("routes: models", SLOW, () => {
     expect(ok.status).toBe(200);
   });
 
+  it("allowed_models applies to the name asked: an alias is allowed or refused as itself", async () => {
+    const { token } = await routedProject(
+      [
+        { name: "a", mock: { name: mockName("a") } },
+        { name: "b", mock: { name: mockName("b") } },
+      ],
+      { allowed_models: ["smart"] },
+    );
+    const viaAlias = await proxy("/chat/completions", {
+      token: token.token,
+      json: { model: "smart", messages },
+    });
+    expect(viaAlias.status).toBe(200);
+    for (const model of ["gpt-4o-mini", "gpt-4o"]) {
+      const direct = await proxy("/chat/completions", { token: token.token, json: { model, messages } });
+      expect(direct.status).toBe(403);
+      expect(((await direct.json()) as { error: { code: string } }).error.code).toBe("model_not_allowed");
+    }
+    const other = await routedProject([{ name: "a", mock: { name: mockName("a") } }], {
+      allowed_models: ["gpt-4o-mini"],
+    });
+    // The alias's only target is gpt-4o-mini, yet the alias is not in the list: refused, nothing sent.
+    const refused = await proxy("/chat/completions", {
+      token: other.token.token,
+      json: { model: "smart", messages },
+    });
+    expect(refused.status).toBe(403);
+  });
+
   it("GET /v1/models lists aliases and upstream models, filtered by the token's allowed models", async () => {
     const { token } = await routedProject(
       [
