@@ -80,11 +80,13 @@ export async function insertUpstream(db: Db, upstream: NewUpstream, keys: NewUps
   await db.batch([db.insert(upstreams).values(upstream), ...insertKeys]);
 }
 
-export function updateUpstreamQuery(db: Db, id: string, patch: Partial<NewUpstream>) {
+/** `ifBaseUrl`: only while the upstream still has that base URL (a compare-and-set; see patchUpstream). */
+export function updateUpstreamQuery(db: Db, id: string, patch: Partial<NewUpstream>, ifBaseUrl?: string) {
   return db
     .update(upstreams)
     .set({ ...patch, updatedAt: Date.now() })
-    .where(eq(upstreams.id, id));
+    .where(and(eq(upstreams.id, id), ifBaseUrl === undefined ? undefined : eq(upstreams.baseUrl, ifBaseUrl)))
+    .returning({ id: upstreams.id });
 }
 
 export async function deleteUpstream(db: Db, id: string): Promise<void> {

@@ -151,7 +151,30 @@ export async function patchUpstream(env: Env, id: string, patch: UpstreamPatch):
   if (patch.position !== undefined) values.position = patch.position;
   if (patch.is_active !== undefined) values.isActive = patch.is_active;
 
-  const writes: Parameters<typeof db.batch>[0][number][] = [repo.updateUpstreamQuery(db, id, values)];
+  type Write = Parameters<typeof db.batch>[0][number];
+  const writes: Write[] = [];
+  try {
+    if (patch.base_url !== undefined && patch.api_key === undefined) {
+      // The host check above held for the base URL it read: save only if that is still the upstream's, so a
+      // concurrent move (with its own key) cannot be undone into sending that key back here.
+      const saved = await repo.updateUpstreamQuery(db, id, values, current.baseUrl);
+      if (saved.length === 0) {
+        throw new ApiError(
+          409,
+          "conflict",
+          "The upstream's base_url changed meanwhile: read it again and retry.",
+          {
+            param: "base_url",
+          },
+        );
+      }
+    } else {
+      writes.push(repo.updateUpstreamQuery(db, id, values));
+    }
+  } catch (err) {
+    if (patch.name && uniqueViolation(err, "upstreams")) throw upstreamNameTaken(patch.name);
+    throw err;
+  }
   if (patch.api_key !== undefined) {
     writes.push(repo.deleteKeysOfUpstreamQuery(db, id));
     writes.push(repo.insertKeysQuery(db, await newKeys(env, id, [{ api_key: patch.api_key }])));
@@ -166,7 +189,7 @@ export async function patchUpstream(env: Env, id: string, patch: UpstreamPatch):
     }
   }
   try {
-    await db.batch(writes as [(typeof writes)[number], ...(typeof writes)[number][]]);
+    if (writes.length > 0) await db.batch(writes as [Write, ...Write[]]);
   } catch (err) {
     if (patch.name && uniqueViolation(err, "upstreams")) throw upstreamNameTaken(patch.name);
     throw err;
