@@ -120,6 +120,33 @@ describe("projects", () => {
     expect(second.data[0]!.name > first.data[1]!.name).toBe(true);
   });
 
+  it("pages through any Unicode: a page may end on a project named 日本語 or 🦀", async () => {
+    const prefix = uniqueName();
+    const names = [`${prefix}-a-日本語`, `${prefix}-b-🦀`, `${prefix}-c-é`, `${prefix}-d-Ωμέγα`];
+    for (const name of names) await createProject({ name });
+    type Page = { data: { name: string }[]; next_cursor: string | null };
+    const all = await json<Page>(await manage("/projects?limit=500"));
+    const at = all.data.findIndex((p) => p.name === names[0]);
+    expect(at).toBeGreaterThanOrEqual(0);
+    // The first page ends exactly on 日本語; every following page of one ends on the next name.
+    let page = await json<Page>(await manage(`/projects?limit=${at + 1}`));
+    expect(page.data.at(-1)!.name).toBe(names[0]);
+    for (const expected of names.slice(1)) {
+      const res = await manage(`/projects?limit=1&cursor=${page.next_cursor}`);
+      expect(res.status).toBe(200);
+      page = await json<Page>(res);
+      expect(page.data.map((p) => p.name)).toEqual([expected]);
+    }
+    // The longest name of the widest characters still makes a cursor the API takes back.
+    const wide = await createProject({ name: "語".repeat(200) });
+    const list = await json<Page>(await manage("/projects?limit=500"));
+    const before = list.data.findIndex((p) => p.name === "語".repeat(200));
+    const upTo = await json<Page>(await manage(`/projects?limit=${before + 1}`));
+    expect(upTo.data.at(-1)!.name).toBe("語".repeat(200));
+    expect((await manage(`/projects?limit=1&cursor=${upTo.next_cursor}`)).status).toBe(200);
+    await manage(`/projects/${wide.id}`, { method: "DELETE" });
+  });
+
   it("revokes every token of a project in bulk", async () => {
     const project = await createProject();
     await createToken(project.id);

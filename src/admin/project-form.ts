@@ -18,6 +18,7 @@ export function projectFields(f: Form) {
     name: text(f, "name"),
     provider: text(f, "provider"),
     base_url: text(f, "base_url"),
+    // On the edit form: a new key, needed when the base URL moves to another host. Empty keeps the key.
     api_key: text(f, "api_key"),
     description: text(f, "description") ?? null,
     metadata: jsonObject(f, "metadata") ?? null,

@@ -61,7 +61,9 @@ export const ProjectPatch = z
     name: Name,
     api_key: ApiKey.describe("Rotates the first key of the project's first upstream"),
     provider: z.enum(PROVIDERS).describe("Of the project's first upstream"),
-    base_url: BaseUrl.describe("Of the project's first upstream; another host needs api_key too"),
+    base_url: BaseUrl.describe(
+      "Of the project's first upstream. Another host (scheme, host or port) only together with api_key: the stored key is never sent to a new host",
+    ),
     description: Description.nullable(),
     metadata: Metadata.nullable(),
     allowed_origins: z.array(Origin).max(100).nullable(),
@@ -128,7 +130,8 @@ export type Project = z.infer<typeof Project>;
 
 export const ProjectListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
-  cursor: z.string().max(200).optional(),
+  // The last name of the previous page: 200 characters of CJK or emoji are up to 800 bytes of UTF-8.
+  cursor: z.string().max(1200).optional(),
   is_active: z.enum(["true", "false"]).optional(),
 });
 

@@ -10,6 +10,7 @@ import {
   revokeTokens,
   usedTokenOfProject,
 } from "../tokens/repo";
+import { checkBaseUrl, checkHostChange } from "../upstreams/base-url";
 import * as upstreamRepo from "../upstreams/repo";
 import { DEFAULT_BASE_URL } from "../upstreams/schema";
 import { newKeys } from "../upstreams/service";
@@ -27,6 +28,7 @@ const nameTaken = (name: string) =>
 
 /** Creates the project and its `default` upstream (provider, base URL, key) in one batch. */
 export async function createProject(env: Env, input: ProjectCreate): Promise<repo.ProjectWithUpstream> {
+  checkBaseUrl(input.base_url, env);
   const db = getDb(env);
   if (await repo.getProjectByName(db, input.name)) throw nameTaken(input.name);
   const id = crypto.randomUUID();
@@ -115,6 +117,7 @@ export async function patchProject(
   if (patch.max_tokens !== undefined) values.maxTotalTokens = patch.max_tokens;
   if (patch.max_cost_usd !== undefined) values.maxCostUsd = patch.max_cost_usd;
 
+  if (patch.base_url !== undefined) checkBaseUrl(patch.base_url, env);
   if (!(await repo.getProject(db, id))) throw notFound("project", id);
   const upstreamWrites = await defaultUpstreamWrites(env, id, patch);
   try {
@@ -152,24 +155,30 @@ async function defaultUpstreamWrites(env: Env, projectId: string, patch: Project
     ];
   }
   const keys = await upstreamRepo.keysOfUpstream(db, current.id);
-  if (
-    patch.base_url !== undefined &&
-    new URL(patch.base_url).origin !== new URL(current.baseUrl).origin &&
-    patch.api_key === undefined &&
-    keys.length > 0
-  ) {
-    throw new ApiError(
-      400,
-      "validation_error",
-      "Moving a project's base_url to another host needs its key for that host in the same request (api_key): the stored key is never sent to a new host.",
-      { param: "api_key", fields: [{ path: "api_key", message: "required when base_url changes host" }] },
-    );
+  if (patch.base_url !== undefined && patch.api_key === undefined && keys.length > 0) {
+    checkHostChange(current.baseUrl, patch.base_url);
   }
   const writes = [];
   const change: { provider?: string; baseUrl?: string } = {};
   if (patch.provider !== undefined) change.provider = patch.provider;
   if (patch.base_url !== undefined) change.baseUrl = patch.base_url;
-  if (Object.keys(change).length > 0) writes.push(upstreamRepo.updateUpstreamQuery(db, current.id, change));
+  if (patch.base_url !== undefined && patch.api_key === undefined) {
+    // The host check held for the base URL it read: saved first, and only if that is still the upstream's
+    // (409 otherwise, before anything else of the patch is written).
+    const saved = await upstreamRepo.updateUpstreamQuery(db, current.id, change, current.baseUrl);
+    if (saved.length === 0) {
+      throw new ApiError(
+        409,
+        "conflict",
+        "The project's base_url changed meanwhile: read it again and retry.",
+        {
+          param: "base_url",
+        },
+      );
+    }
+  } else if (Object.keys(change).length > 0) {
+    writes.push(upstreamRepo.updateUpstreamQuery(db, current.id, change));
+  }
   if (patch.api_key !== undefined) {
     const [fresh] = await newKeys(env, current.id, [{ api_key: patch.api_key }]);
     const first = keys[0];

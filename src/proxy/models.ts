@@ -92,7 +92,7 @@ async function upstreamModels(
   try {
     const apiKey = key
       ? (cachedUpstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY) ??
-        (await upstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY)))
+        (await upstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS)))
       : "";
     const signals = [AbortSignal.timeout(LIST_TIMEOUT_MS), ...(client ? [client] : [])];
     const res = await provider.send(

@@ -110,7 +110,7 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
       const key = a.key;
       const apiKey = key
         ? (cachedUpstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY) ??
-          (await upstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY)))
+          (await upstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS)))
         : "";
       const timeoutMs = upstream.firstByteTimeoutMs ?? upstreamTimeoutMs(env);
       const abort = new UpstreamAbort(request.signal, timeoutMs);

@@ -166,3 +166,14 @@ export function updateAliasQuery(db: Db, id: string, patch: Partial<NewModelAlia
 export async function deleteAlias(db: Db, id: string): Promise<void> {
   await db.delete(modelAliases).where(eq(modelAliases.id, id));
 }
+
+/** The project a key belongs to (through its upstream), if the key still exists. */
+export async function projectOfKey(db: Db, keyId: string): Promise<string | undefined> {
+  const row = await db
+    .select({ projectId: upstreams.projectId })
+    .from(upstreamKeys)
+    .innerJoin(upstreams, eq(upstreams.id, upstreamKeys.upstreamId))
+    .where(eq(upstreamKeys.id, keyId))
+    .get();
+  return row?.projectId;
+}

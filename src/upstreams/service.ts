@@ -4,6 +4,7 @@ import { getProject } from "../projects/repo";
 import { getDb } from "../storage/db";
 import type { ModelAlias, NewUpstreamKey, Upstream, UpstreamKey } from "../storage/schema";
 import { reloadProjectTokens } from "../tokens/notify";
+import { checkBaseUrl, checkHostChange } from "./base-url";
 import * as repo from "./repo";
 import {
   type AliasCreate,
@@ -83,6 +84,7 @@ export async function createUpstream(
   projectId: string,
   input: UpstreamCreate,
 ): Promise<UpstreamWithKeys> {
+  checkBaseUrl(input.base_url, env);
   await requireProjectId(env, projectId);
   const db = getDb(env);
   if ((await repo.countUpstreams(db, projectId)) >= MAX_UPSTREAMS) {
@@ -116,8 +118,6 @@ export async function createUpstream(
   return upstreamWithKeys(env, id);
 }
 
-const originOf = (url: string) => new URL(url).origin;
-
 /**
  * Changes an upstream. Moving its base URL to another host needs the key for that host in the same
  * request (`api_key`, which replaces all its keys): the stored keys are never sent to a new host. A rename
@@ -127,18 +127,10 @@ export async function patchUpstream(env: Env, id: string, patch: UpstreamPatch):
   const db = getDb(env);
   const current = await requireUpstream(env, id);
   const currentKeys = await repo.keysOfUpstream(db, id);
-  if (
-    patch.base_url !== undefined &&
-    originOf(patch.base_url) !== originOf(current.baseUrl) &&
-    patch.api_key === undefined &&
-    currentKeys.length > 0
-  ) {
-    throw new ApiError(
-      400,
-      "validation_error",
-      "Moving an upstream to another host needs its key for that host in the same request (api_key): the stored keys are never sent to a new host.",
-      { param: "api_key", fields: [{ path: "api_key", message: "required when base_url changes host" }] },
-    );
+  if (patch.base_url !== undefined) {
+    checkBaseUrl(patch.base_url, env);
+    if (patch.api_key === undefined && currentKeys.length > 0)
+      checkHostChange(current.baseUrl, patch.base_url);
   }
   const values: Parameters<typeof repo.updateUpstreamQuery>[2] = {};
   if (patch.name !== undefined) values.name = patch.name;

@@ -115,6 +115,9 @@ export type RejectionRow = z.infer<typeof RejectionRow>;
 export const RejectionList = z.object({ data: z.array(RejectionRow) });
 
 export const EventsQuery = z.object({
+  request_id: Id.optional().describe(
+    "The gateway's request id, as the client saw it in x-request-id (the event's id); found at once for 5 days",
+  ),
   project_id: Id.optional(),
   token_id: Id.optional(),
   model: Id.optional(),

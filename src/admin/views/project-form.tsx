@@ -55,7 +55,7 @@ export const ProjectForm: FC<{
         <Field
           name="base_url"
           label="Base URL"
-          hint="Default: https://api.openai.com/v1"
+          hint="Default: https://api.openai.com/v1. https:// only (http:// for localhost)."
           error={errors.base_url}
         >
           <input
@@ -65,6 +65,16 @@ export const ProjectForm: FC<{
             placeholder="https://api.openai.com/v1"
           />
         </Field>
+        {project ? (
+          <Field
+            name="api_key"
+            label="Upstream API key for a new host"
+            hint="Needed only when the base URL moves to another host: the stored key is never sent to a new one. Empty keeps the current key."
+            error={errors.api_key}
+          >
+            <input {...inputAttrs("api_key", errors, true)} type="password" autocomplete="off" />
+          </Field>
+        ) : null}
         <Field name="description" label="Description" error={errors.description}>
           <input {...inputAttrs("description", errors)} value={values.description ?? ""} maxlength={2000} />
         </Field>
