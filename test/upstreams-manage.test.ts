@@ -113,6 +113,9 @@ describe("upstreams: management API", () => {
       [{ name: "b", ...base, provider: "carrier-pigeon" }, "provider"],
       [{ name: "b", ...base, base_url: "ftp://x" }, "base_url"],
       [{ name: "b", ...base, base_url: "https://x.example/v1?key=1" }, "base_url"],
+      // A key over plain HTTP, or credentials in the URL: refused (http:// only to loopback).
+      [{ name: "b", ...base, base_url: "http://x.example/v1" }, "base_url"],
+      [{ name: "b", ...base, base_url: "https://user:pw@x.example/v1" }, "base_url"],
       [{ name: "b", ...base, retry_on: [400] }, "retry_on.0"],
       [{ name: "b", ...base, first_byte_timeout_ms: 5 }, "first_byte_timeout_ms"],
       [{ name: "b", ...base, keys: [{ api_key: "k" }] }, "keys"],
