@@ -93,6 +93,36 @@ describe("routes: an alias whose first target fails falls back to the second", S
   });
 });
 
+describe("routes: the body each target gets", SLOW, () => {
+  it("only `model` is rewritten, everything else is sent as it was, with a content-length that holds", async () => {
+    const a = mockName("a");
+    const b = mockName("b");
+    const { token } = await routedProject([
+      { name: "a", mock: { name: a, status: 503 } },
+      { name: "b", mock: { name: b } },
+    ]);
+    const body = { model: "smart", messages, temperature: 0.25, user: "ü-unicode ✓", metadata: { k: "v" } };
+    const res = await proxy("/chat/completions", { token: token.token, json: body });
+    expect(res.status).toBe(200);
+    const seen = (await (await fetch(`${env.MOCK_UPSTREAM_URL}/__mock/requests?upstream=${a}`)).json()) as {
+      bodyText: string;
+      bodyBytes: number;
+      headers: Record<string, string>;
+    }[];
+    const seenB = (await (
+      await fetch(`${env.MOCK_UPSTREAM_URL}/__mock/requests?upstream=${b}`)
+    ).json()) as typeof seen;
+    for (const [r, model] of [
+      [seen[0]!, "gpt-4o-mini"],
+      [seenB[0]!, "gpt-4o"],
+    ] as const) {
+      expect(JSON.parse(r.bodyText)).toEqual({ ...body, model });
+      if (r.headers["content-length"] !== undefined)
+        expect(Number(r.headers["content-length"])).toBe(r.bodyBytes);
+    }
+  });
+});
+
 describe("routes: what is never retried", SLOW, () => {
   it("a 400 goes to the client as it is, and nothing else is tried", async () => {
     const a = mockName("a");

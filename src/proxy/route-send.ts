@@ -133,6 +133,7 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
             search: r.search,
             // request.body only when it was not read: the getter makes a stream object each time.
             body: body ? body.bytes : request.body,
+            rewritten: body !== r.body,
             injection: usageInjection(provider, r.path, body),
           },
           abort,
