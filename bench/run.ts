@@ -40,6 +40,8 @@ const { values: args } = parseArgs({
     consumer: { type: "string", default: "off" },
     "profile-only": { type: "boolean", default: false },
     "profile-requests": { type: "string", default: "3000" },
+    // Which target --profile measures: proxy (default), proxy-limited, proxy-routed, proxy-fallback.
+    "profile-target": { type: "string", default: "proxy" },
   },
 });
 
@@ -150,7 +152,7 @@ try {
   for (const t of targets.filter((t) => t.unavailable)) log(`  ! ${t.label} not measured: ${t.unavailable}`);
 
   if (args["profile-only"]) {
-    await runProfile(proxy, targets[2]!);
+    await runProfile(proxy, profiled(targets));
     process.exitCode = 0;
   } else {
     log("· latency at concurrency 1");
@@ -237,12 +239,16 @@ try {
       ),
     );
     log(`\nresults: ${args.out} (+ .md, .csv)`);
-    if (args.profile) await runProfile(proxy, targets[2]!);
+    if (args.profile) await runProfile(proxy, profiled(targets));
   }
 } finally {
   for (const h of hosts) await h.mf.dispose();
   await mock?.close();
   for (const dir of [work, ...cleanup]) await rm(dir, { recursive: true, force: true });
+}
+
+function profiled(targets: Target[]): Target {
+  return targets.find((t) => t.id === args["profile-target"]) ?? targets[2]!;
 }
 
 async function runProfile(proxy: Host, target: Target): Promise<void> {

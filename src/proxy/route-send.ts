@@ -32,12 +32,11 @@ export type RoutedRequest = {
 export type Routed = { sent: Sent; abort: UpstreamAbort; provider: Provider };
 
 const encoder = new TextEncoder();
-const policies = new Map<string, RetryPolicy>();
+const policies = new WeakMap<Env, RetryPolicy>();
 
-/** RETRY_MAX_ATTEMPTS and RETRY_BUDGET_MS over the defaults, read once per value. */
+/** RETRY_MAX_ATTEMPTS and RETRY_BUDGET_MS over the defaults, read once per `env` object (one per isolate). */
 function retryPolicy(env: Env): RetryPolicy {
-  const key = `${env.RETRY_MAX_ATTEMPTS}|${env.RETRY_BUDGET_MS}`;
-  let policy = policies.get(key);
+  let policy = policies.get(env);
   if (!policy) {
     const attempts = Number(env.RETRY_MAX_ATTEMPTS);
     const budget = Number(env.RETRY_BUDGET_MS);
@@ -47,7 +46,7 @@ function retryPolicy(env: Env): RetryPolicy {
         Number.isInteger(attempts) && attempts >= 1 ? Math.min(attempts, 10) : DEFAULT_RETRY.maxAttempts,
       budgetMs: Number.isFinite(budget) && budget >= 0 ? budget : DEFAULT_RETRY.budgetMs,
     };
-    policies.set(key, policy);
+    policies.set(env, policy);
   }
   return policy;
 }
