@@ -228,7 +228,7 @@ describe("allowance headers", () => {
     const refused = {
       ok: false as const,
       status: 429 as const,
-      code: "rate_limit_exceeded",
+      code: "rate_limit_exceeded" as const,
       message: "",
       retryAfterSeconds: 3,
       retryAfterMs: 2_400.2,

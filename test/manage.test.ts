@@ -2,7 +2,8 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
-import { call, createProject, createToken, json, manage, uniqueName } from "./helpers";
+import { adminCall, login } from "./admin-helpers";
+import { call, createProject, createToken, json, MANAGEMENT_TOKEN, manage, uniqueName } from "./helpers";
 
 type ErrorJson = { error: { message: string; type: string; param: string | null; code: string } };
 
@@ -399,5 +400,43 @@ describe("bad input never answers 500", async () => {
     const body = await json<ErrorJson>(res);
     expect(body.error.param).toBe("duration_minutes");
     expect(body.error.message).toContain("duration_minutes");
+  });
+});
+
+describe("names and labels", () => {
+  it.each([
+    ["a NUL", "bad\u0000name"],
+    ["an escape sequence", "bad\u001b[2Jname"],
+    ["a lone surrogate", "bad\ud800name"],
+  ])("refuses a project name with %s (400, not stored)", async (_name, name) => {
+    const res = await manage("/projects", {
+      method: "POST",
+      body: { name, api_key: "sk-test-upstream-key-123456" },
+    });
+    expect(res.status).toBe(400);
+    expect((await json<{ error: { param: string } }>(res)).error.param).toBe("name");
+  });
+});
+
+describe("metadata with a __proto__ key", () => {
+  it("is refused with a 400 naming the key (API and admin form), not silently dropped", async () => {
+    const project = await createProject();
+    const res = await call("/manage/tokens", {
+      method: "POST",
+      headers: { authorization: `Bearer ${MANAGEMENT_TOKEN}`, "content-type": "application/json" },
+      rawBody: `{"project_id":"${project.id}","metadata":{"team":"ml","__proto__":{"admin":true}}}`,
+    });
+    expect(res.status).toBe(400);
+    const body = await json<{ error: { code: string; message: string } }>(res);
+    expect(body.error.code).toBe("validation_error");
+    expect(body.error.message).toContain("__proto__");
+    const admin = await login();
+    const form = await adminCall(
+      "/admin/tokens",
+      { form: { _csrf: admin.csrf, project_id: project.id, metadata: '{"__proto__": {"x": 1}}' } },
+      admin,
+    );
+    expect(form.status).toBe(400);
+    expect(await form.text()).toContain("__proto__");
   });
 });

@@ -70,7 +70,7 @@ describe("admission decision", () => {
     },
   );
 
-  it("checks in the SPEC's order: revoked wins over expired", () => {
+  it("checks in the documented order: revoked wins over expired", () => {
     const config = { ...baseConfig, isActive: false, revokedAt: now, expiresAt: now - 1 };
     expect(decide(config, fresh, {}, now)?.code).toBe("token_inactive");
   });

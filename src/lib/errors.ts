@@ -12,6 +12,44 @@ function errorType(status: number): string {
   return "invalid_request_error";
 }
 
+/**
+ * Every `code` the gateway itself answers with, in the error envelope (docs/troubleshooting.md explains
+ * them to clients). A union so that a misspelt code fails the type check instead of reaching a client.
+ */
+export type ErrorCode =
+  // The request itself
+  | "validation_error"
+  | "invalid_json"
+  | "unsupported_media_type"
+  | "request_too_large"
+  | "not_found"
+  | "conflict"
+  | "endpoint_not_found"
+  | "method_not_allowed"
+  // Credentials
+  | "invalid_token"
+  | "token_not_found"
+  | "token_inactive"
+  | "token_expired"
+  | "unauthorized"
+  | "management_disabled"
+  | "csrf_failed"
+  | "wrong_password"
+  // Admission refusals
+  | "project_inactive"
+  | "origin_not_allowed"
+  | "model_not_allowed"
+  | "rate_limit_exceeded"
+  | "quota_exceeded"
+  | "model_not_found"
+  // The gateway or its upstream
+  | "upstream_error"
+  | "upstream_timeout"
+  | "upstream_unavailable"
+  | "encryption_key_invalid"
+  | "gateway_misconfigured"
+  | "internal_error";
+
 export type FieldIssue = { path: string; message: string };
 
 export type ApiErrorOptions = {
@@ -26,10 +64,10 @@ export type ApiErrorOptions = {
 /** The one error type of the gateway: a status, a stable machine-readable code and a human message. */
 export class ApiError extends Error {
   readonly status: ContentfulStatusCode;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly options: ApiErrorOptions;
 
-  constructor(status: ContentfulStatusCode, code: string, message: string, options: ApiErrorOptions = {}) {
+  constructor(status: ContentfulStatusCode, code: ErrorCode, message: string, options: ApiErrorOptions = {}) {
     super(message);
     this.name = "ApiError";
     this.status = status;
@@ -43,7 +81,7 @@ export class ApiError extends Error {
 }
 
 export type ErrorEnvelope = {
-  error: { message: string; type: string; param: string | null; code: string; fields?: FieldIssue[] };
+  error: { message: string; type: string; param: string | null; code: ErrorCode; fields?: FieldIssue[] };
 };
 
 export function errorEnvelope(err: ApiError): ErrorEnvelope {

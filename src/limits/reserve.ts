@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import type { AdmitInput } from "../tokens/admission";
 import { type ModelPrice, modelPrice } from "../usage/pricing";
 
@@ -17,7 +16,7 @@ export type ParsedRequest = {
 };
 
 export type ReserveOptions = {
-  /** Completion tokens to assume when the request declares no maximum. */
+  /** Completion tokens to assume when the request declares no maximum (`defaultReserveOutput(env)`). */
   defaultMaxOutputTokens?: number;
   price?: (model: string | null) => ModelPrice | null;
 };
@@ -59,8 +58,9 @@ export function declaredMaxOutput(body: Record<string, unknown>): number | null 
   );
 }
 
-function configuredDefault(): number {
-  const v = Number((env as Partial<Env>).DEFAULT_RESERVE_OUTPUT_TOKENS);
+/** DEFAULT_RESERVE_OUTPUT_TOKENS, or 4096 when it is unset or not a positive number. */
+export function defaultReserveOutput(env: Pick<Env, "DEFAULT_RESERVE_OUTPUT_TOKENS">): number {
+  const v = Number(env.DEFAULT_RESERVE_OUTPUT_TOKENS);
   return Number.isFinite(v) && v > 0 ? Math.floor(v) : FALLBACK_DEFAULT_OUTPUT;
 }
 
@@ -81,7 +81,7 @@ export function reserveFor(request: ParsedRequest, options: ReserveOptions = {})
   let output = 0;
   if (!embeds) {
     const choices = Math.max(positiveInt(body.n) ?? 1, positiveInt(body.best_of) ?? 1);
-    output = (declaredMaxOutput(body) ?? options.defaultMaxOutputTokens ?? configuredDefault()) * choices;
+    output = (declaredMaxOutput(body) ?? options.defaultMaxOutputTokens ?? FALLBACK_DEFAULT_OUTPUT) * choices;
   }
   const price = (options.price ?? modelPrice)(request.model);
   const costUsd = price ? (prompt * price.input + output * price.output) / 1_000_000 : null;

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
-import { limitFields } from "../tokens/schema";
+import { limitFields, MAX_DURATION_MINUTES } from "../tokens/schema";
 import { ApiKey, BaseUrl, DEFAULT_BASE_URL, PROVIDERS } from "../upstreams/schema";
 import type { ProjectLiveState } from "./durable";
 import type { ProjectWithUpstream } from "./repo";
@@ -17,7 +17,7 @@ const Origin = z
 /** Limits given to new tokens of the project unless the create request sets them itself. */
 export const TokenDefaults = z
   .strictObject({
-    duration_minutes: z.number().int().min(1).max(525_600),
+    duration_minutes: z.number().int().min(1).max(MAX_DURATION_MINUTES),
     ...limitFields,
   })
   .partial();

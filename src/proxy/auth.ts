@@ -2,21 +2,16 @@ import { ApiError } from "../lib/errors";
 import { hashToken, isWellFormedToken } from "../tokens/secret";
 import { cachedTokenHash, rememberTokenHash } from "./isolate-caches";
 
-/**
- * The withering token of a request: `Authorization: Bearer`, else `api-key` (Azure SDKs), else
- * `x-api-key` (Anthropic SDKs). Throws 401 `invalid_token` when there is none or it is not in the format.
- */
-export function credentialOf(headers: Headers): string {
-  return checked(presentedCredential(headers));
-}
-
 const NOT_A_TOKEN = new ApiError(
   401,
   "invalid_token",
   "The credential is not a withering token of this gateway.",
 );
 
-/** The credential as presented, not yet checked against the token format (401 `invalid_token` if none). */
+/**
+ * The credential as presented: `Authorization: Bearer`, else `api-key` (Azure SDKs), else `x-api-key`
+ * (Anthropic SDKs); not yet checked against the token format (401 `invalid_token` if none).
+ */
 export function presentedCredential(headers: Headers): string {
   let secret: string | null = null;
   const authorization = headers.get("authorization");
@@ -35,17 +30,17 @@ export function presentedCredential(headers: Headers): string {
 }
 
 /**
- * The token hash of the request's credential. A secret this isolate has hashed before is known to be well
- * formed and its hash never changes, so it is answered from memory (synchronously) without the format
- * check or a digest.
+ * The token hash of the request's credential; throws 401 `invalid_token` when there is none or it is not in
+ * the token format. A secret this isolate has hashed before is known to be well formed and its hash never
+ * changes, so it is answered from memory (synchronously) without the format check or a digest.
  */
 export function tokenHashOf(headers: Headers): string | Promise<string> {
   const secret = presentedCredential(headers);
-  return cachedTokenHash(secret) ?? hashNew(secret);
+  return cachedTokenHash(secret) ?? hashNew(checked(secret));
 }
 
 async function hashNew(secret: string): Promise<string> {
-  return rememberTokenHash(secret, await hashToken(checked(secret)));
+  return rememberTokenHash(secret, await hashToken(secret));
 }
 
 function checked(secret: string): string {

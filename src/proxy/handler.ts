@@ -1,7 +1,7 @@
 import { ApiError } from "../lib/errors";
-import { reserveFor } from "../limits/reserve";
+import { defaultReserveOutput, reserveFor } from "../limits/reserve";
 import { NO_ROUTES } from "../routing/config";
-import type { Admitted, Refused } from "../tokens/admission";
+import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
 import { admitToken } from "../tokens/admission-cache";
 import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
@@ -19,7 +19,8 @@ import type { UpstreamAbort } from "./send";
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
 
-const TOKEN_NOT_FOUND = new ApiError(401, "token_not_found", "The token is not known to this gateway.");
+/** A hash the token's object already called unknown, refused from memory. */
+const UNKNOWN_TOKEN = refusalError(TOKEN_NOT_FOUND);
 
 /** What the event says when the client went away before the upstream answered. */
 const CLIENT_CLOSED: Outcome = { status: 499, error: "client_closed", ttfbMs: null, aborted: true };
@@ -85,7 +86,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     checkAllowed(allowlistFor(env.PROXY_ALLOWLIST), request.method, apiPath.segments);
     const hashed = tokenHashOf(request.headers);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
-    if (isKnownUnknown(tokenHash)) throw TOKEN_NOT_FOUND;
+    if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
 
     const body = wantsJsonRead(request.method, request.headers)
       ? await readBodyInto(facts, request, env)
@@ -94,12 +95,10 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     const admitting = admitToken(env, ctx, tokenHash, {
       model: facts.model,
       origin,
-      reserve: reserveFor({
-        path: apiPath.raw,
-        model: facts.model,
-        body: facts.json,
-        bodyBytes: body?.bytes.byteLength,
-      }),
+      reserve: reserveFor(
+        { path: apiPath.raw, model: facts.model, body: facts.json, bodyBytes: body?.bytes.byteLength },
+        { defaultMaxOutputTokens: defaultReserveOutput(env) },
+      ),
     });
     const admission = admitting instanceof Promise ? await admitting : admitting;
     if (!admission.ok) {

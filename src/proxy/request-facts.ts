@@ -49,8 +49,7 @@ export type Outcome = {
   endedAt?: number;
 };
 
-const MAX_PATH = 1024;
-
+/** The request's event as the proxy hands it over (record.ts clips the client-controlled strings). */
 export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft {
   const usage = outcome.usage ?? null;
   const draft: EventDraft = {
@@ -59,7 +58,7 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     token_id: facts.tokenId,
     project_id: facts.projectId,
     method: facts.method,
-    path: facts.path.slice(0, MAX_PATH),
+    path: facts.path,
     status: outcome.status,
     duration_ms: (outcome.endedAt ?? Date.now()) - facts.started,
     ttfb_ms: outcome.ttfbMs,
@@ -70,7 +69,7 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     aborted: outcome.aborted,
     upstream_request_id: outcome.upstreamRequestId ?? null,
     colo: facts.colo,
-    user_agent: facts.userAgent?.slice(0, 512) ?? null,
+    user_agent: facts.userAgent,
     upstream: facts.route?.upstream ?? null,
     upstream_id: facts.route?.upstreamId ?? null,
     key_id: facts.route?.keyId ?? null,

@@ -1,5 +1,4 @@
-/** A dated snapshot suffix: `-2024-08-06` (current naming) or `-0613` (older models). */
-const SNAPSHOT = /^-(\d{4}-\d{2}-\d{2}|\d{4})$/;
+import { isSnapshotOf } from "../lib/model-id";
 
 /**
  * Whether a model list names a model: an exact id; an id also names its dated snapshots (`gpt-4o` names
@@ -11,6 +10,6 @@ export function modelListMatches(list: readonly string[] | null, model: string):
   return list.some((entry) => {
     if (entry === model || entry === "*") return true;
     if (entry.endsWith("*")) return model.startsWith(entry.slice(0, -1));
-    return model.startsWith(entry) && SNAPSHOT.test(model.slice(entry.length));
+    return isSnapshotOf(model, entry);
   });
 }

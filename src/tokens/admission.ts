@@ -1,3 +1,5 @@
+import type { ErrorCode } from "../lib/errors";
+import { isSnapshotOf } from "../lib/model-id";
 import {
   type Amount,
   type Ledger,
@@ -102,7 +104,7 @@ export type Admitted = {
 export type Refused = {
   ok: false;
   status: 401 | 403 | 404 | 429 | 503;
-  code: string;
+  code: ErrorCode;
   message: string;
   /** The request field at fault, for the error envelope's `param`. */
   param?: string;
@@ -151,20 +153,26 @@ export const countsRequests = (c: TokenConfig): boolean =>
   (c.rateLimits?.length ?? 0) > 0 ||
   c.project.limits !== null;
 
-/** The admission of a token with nothing to count, built from its configuration alone. */
-export function admittedFrom(c: TokenConfig): Admitted {
-  return {
-    ok: true,
+/** What the object counted for one request of a token with limits. */
+export type Counted = Pick<Admitted, "remainingRequests" | "reservationId" | "allowance">;
+
+/**
+ * The admission of a token. With `counted`: what the object counted for this request. Without: a token with
+ * nothing to count, built from its configuration alone (and reusable by the isolate).
+ */
+export function admittedFrom(c: TokenConfig, counted?: Counted): Admitted {
+  const admitted = {
+    ok: true as const,
     tokenId: c.tokenId,
     projectId: c.projectId,
     routing: c.project.routing,
     routingVersion: c.project.routing.version,
     allowedOrigins: c.project.allowedOrigins,
     allowedModels: { token: c.allowedModels, project: c.project.allowedModels },
-    remainingRequests: null,
-    allowance: { requests: null, tokens: null, costUsd: null, window: null, expiresAt: c.expiresAt },
-    reusable: c,
   };
+  if (counted) return { ...admitted, ...counted };
+  const allowance = { requests: null, tokens: null, costUsd: null, window: null, expiresAt: c.expiresAt };
+  return { ...admitted, remainingRequests: null, allowance, reusable: c };
 }
 
 /** The amount to hold for a request: its reserve with an unknown cost counted as zero (see decide). */
@@ -177,8 +185,8 @@ export const holdOf = (reserve: AdmitInput["reserve"]): Amount | null =>
     : null;
 
 /**
- * The admission decision, in the SPEC's order: exists → active → not expired → project active → origin →
- * model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
+ * The admission decision, in the documented order (docs/proxy.md): exists → active → not expired → project
+ * active → origin → model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
  * the Durable Object can call it and count in the same synchronous step. Project-wide caps are decided by
  * the project's object, after this.
  */

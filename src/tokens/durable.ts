@@ -168,16 +168,9 @@ export class TokenState extends DurableObject<Env> {
       expiresAt: config.expiresAt,
     };
     return {
-      ok: true,
-      tokenId: config.tokenId,
-      projectId: config.projectId,
+      ...admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance }),
+      // The isolate already holds this version of the routing table: spare serialising it again.
       routing: routingCopy,
-      routingVersion: routing.version,
-      allowedOrigins: config.project.allowedOrigins,
-      allowedModels: { token: config.allowedModels, project: config.project.allowedModels },
-      remainingRequests: left.requests,
-      reservationId,
-      allowance,
     };
   }
 

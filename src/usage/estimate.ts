@@ -1,3 +1,4 @@
+import { isObject } from "../lib/json";
 import { TokenCounter } from "./bpe";
 import type { Usage } from "./event";
 
@@ -42,9 +43,6 @@ export function loadEncoder(name: EncodingName): Promise<TokenCounter> {
  * gathers the texts (returning 0), and the texts are then counted in one cooperative pass (`countAll`).
  */
 type Counter = { count(text: string): number };
-
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** The text of a message's content: a string, or the text parts of an array of content parts. */
 function contentText(content: unknown): string {

@@ -21,7 +21,7 @@ export type AttemptErrorEntry = {
   ms: number;
 };
 
-/** One request event (SPEC §6): a line of the R2 request log. Never holds a secret or a body. */
+/** One request event (docs/usage-events.md): a line of the R2 request log. Never holds a secret or a body. */
 export type UsageEvent = {
   id: string;
   timestamp: string;

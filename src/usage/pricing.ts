@@ -1,3 +1,4 @@
+import { isSnapshotOf } from "../lib/model-id";
 import type { Usage } from "./event";
 
 /** Prices of a model in US dollars per million tokens. `cachedInput` null: the model has no cached rate. */
@@ -9,10 +10,8 @@ export type ModelPrice = { input: number; cachedInput: number | null; output: nu
  * recorded 2025-12 and cross-checked 2026-03 against published summaries for gpt-5.4.
  * Audio, image and realtime models are left out on purpose: their text rates differ from the base model's
  * and a prefix match must never give them the base model's price. Update this table when OpenAI changes
- * prices; unknown models cost null, never a guess.
+ * prices; unknown models cost null, never a guess. Last checked 2026-03-21.
  */
-export const PRICES_AS_OF = "2026-03-21";
-export const PRICES_SOURCE = "https://platform.openai.com/docs/pricing";
 
 const p = (input: number, cachedInput: number | null, output: number): ModelPrice => ({
   input,
@@ -82,9 +81,6 @@ export const PRICES: Readonly<Record<string, ModelPrice>> = {
   "babbage-002": p(0.4, null, 0.4),
 };
 
-/** A dated snapshot suffix: `-2024-08-06`, `-0613`, `-1106`. Nothing else may follow a known model id. */
-const SNAPSHOT = /^-(\d{4}-\d{2}-\d{2}|\d{4})$/;
-
 /**
  * The price of a model, or null when unknown (cost is then null, never a guess). Exact ids first; a dated
  * snapshot takes the price of the longest known id it extends by a date suffix only, so
@@ -97,7 +93,7 @@ export function modelPrice(model: string | null | undefined): ModelPrice | null 
   if (exact) return exact;
   let best: string | null = null;
   for (const known of Object.keys(PRICES)) {
-    if (id.startsWith(known) && SNAPSHOT.test(id.slice(known.length))) {
+    if (isSnapshotOf(id, known)) {
       if (best === null || known.length > best.length) best = known;
     }
   }

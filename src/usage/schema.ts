@@ -2,7 +2,7 @@ import { z } from "zod";
 import { listOf, Timestamp } from "../lib/schemas";
 import type { UsageEvent as UsageEventType } from "./event";
 
-/** The usage counts of an event (SPEC §6). */
+/** The usage counts of an event (docs/usage-events.md). */
 export const Usage = z.object({
   prompt_tokens: z.number().int().nonnegative(),
   completion_tokens: z.number().int().nonnegative(),
