@@ -1,5 +1,4 @@
 import type { ErrorCode } from "../lib/errors";
-import { isSnapshotOf } from "../lib/model-id";
 import {
   type Amount,
   type Ledger,
