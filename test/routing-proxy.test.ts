@@ -3,7 +3,7 @@ import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
 import { BASE, json, manage } from "./helpers";
 import { eventsOf } from "./support/events";
-import { eventually, proxy, workerFetch } from "./support/proxy";
+import { eventually, proxy, sleep, workerFetch } from "./support/proxy";
 import { mockName, mockSaw, routedProject } from "./support/routing";
 
 const messages = [{ role: "user" as const, content: "Say something" }];
@@ -280,6 +280,37 @@ describe("routes: a dead upstream under sustained load", SLOW, () => {
     expect(body.error.code).toBe("upstream_unavailable");
     expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect((await mockSaw(a)) + (await mockSaw(b))).toBe(before);
+  });
+});
+
+describe("routes: breakers shared per location", SLOW, () => {
+  it("an isolate adopts a breaker another isolate of the location opened (Cache API), off the request path", async () => {
+    const a = mockName("a");
+    const b = mockName("b");
+    const { token, upstreams } = await routedProject([
+      { name: "a", mock: { name: a } },
+      { name: "b", mock: { name: b } },
+    ]);
+    // What an isolate that opened a's breaker writes (src/proxy/shared-health.ts).
+    await caches.default.put(
+      `https://breaker.llm-proxy.internal/${upstreams[0]!.id}`,
+      new Response(String(Date.now() + 60_000), { headers: { "cache-control": "max-age=60" } }),
+    );
+    const first = await proxy("/chat/completions", {
+      token: token.token,
+      json: { model: "smart", messages },
+    });
+    // The first request is not held up by the look: it still went to a (a healthy upstream).
+    expect(first.headers.get("x-mock-upstream-name")).toBe(a);
+    await first.text();
+    await sleep(200);
+    const second = await proxy("/chat/completions", {
+      token: token.token,
+      json: { model: "smart", messages },
+    });
+    expect(second.headers.get("x-mock-upstream-name")).toBe(b);
+    await second.text();
+    expect(await mockSaw(a)).toBe(1);
   });
 });
 

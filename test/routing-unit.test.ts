@@ -139,7 +139,7 @@ describe("circuit breaker", () => {
     });
     expect(b.failure(0)).toBe(false);
     expect(b.failure(10)).toBe(false);
-    b.success();
+    b.success(15);
     expect(b.failure(20)).toBe(false);
     expect(b.failure(30)).toBe(false);
     expect(b.admit(30)).toBe("closed");
@@ -174,8 +174,18 @@ describe("circuit breaker", () => {
     b.failure(3_200);
     expect(b.openUntil).toBe(6_200); // capped at 3 s
     expect(b.admit(6_200)).toBe("probe");
-    b.success();
+    b.success(6_250);
     expect(b.admit(6_300)).toBe("closed");
+  });
+
+  it("a request already on its way when it opened does not close it; the probe's answer does", () => {
+    const b = new CircuitBreaker({ threshold: 1, windowMs: 30_000, coolDownMs: 1_000, maxCoolDownMs: 3_000 });
+    b.failure(0);
+    b.success(500);
+    expect(b.admit(600)).toBe("open");
+    expect(b.admit(1_000)).toBe("probe");
+    b.success(1_100);
+    expect(b.admit(1_200)).toBe("closed");
   });
 });
 

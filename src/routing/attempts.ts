@@ -134,7 +134,7 @@ export async function runAttempts<R>(o: RunOptions<R>): Promise<RunResult<R>> {
         : classify(failureOf(result), upstream.retryOn);
     if (verdict === "done") {
       // The upstream answered and the answer stands: it is alive (even a 400 says so).
-      health.breaker(upstream.id).success();
+      health.breaker(upstream.id).success(ended);
       if (key) health.keyOk(key.id);
       if (result.kind !== "answer") throw new Error("unreachable: a non-answer is always retryable");
       return { kind: "answer", value: result.value, attempt, attempts, errors };

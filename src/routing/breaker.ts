@@ -49,8 +49,12 @@ export class CircuitBreaker {
     return "probe";
   }
 
-  /** The upstream answered (any answer that is not a retryable failure). */
-  success(): void {
+  /**
+   * The upstream answered (any answer that is not a retryable failure). A request that was already on its
+   * way when the breaker opened does not close it before its cool-down ends: only a probe's answer does.
+   */
+  success(now: number): void {
+    if (this.openedUntil !== 0 && now < this.openedUntil) return;
     this.failures = 0;
     this.openedUntil = 0;
     this.opens = 0;
