@@ -122,13 +122,6 @@ try {
       cpuMs: proxy.cpuMs,
     },
     {
-      id: "proxy-limited",
-      label: "llm-proxy, limited token",
-      origin: proxy.url,
-      headers: { authorization: `Bearer ${tokens.limited}` },
-      cpuMs: proxy.cpuMs,
-    },
-    {
       id: "proxy-routed",
       label: "llm-proxy, alias of 2 targets",
       origin: proxy.url,
@@ -142,6 +135,14 @@ try {
       origin: proxy.url,
       headers: { authorization: `Bearer ${tokens.routed}` },
       model: "fallback",
+      cpuMs: proxy.cpuMs,
+    },
+    // Last: its Durable Object work (alarms, D1 mirror writes) spills past its own rounds into the next.
+    {
+      id: "proxy-limited",
+      label: "llm-proxy, limited token",
+      origin: proxy.url,
+      headers: { authorization: `Bearer ${tokens.limited}` },
       cpuMs: proxy.cpuMs,
     },
   ];
