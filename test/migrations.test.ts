@@ -4,11 +4,12 @@ import { describe, expect, it } from "vitest";
 
 // Migrations applied one by one to an empty D1 with data in between, as a deployed database meets them.
 describe("migrations", () => {
-  it("0001_routing turns each project's provider, base URL and key into its `default` upstream", async () => {
+  it("0002_routing turns each project's provider, base URL, settings and key into its `default` upstream", async () => {
     const db = env.MIGRATION_TEST_DB;
-    const [init, ...rest] = env.TEST_MIGRATIONS;
-    expect(init!.name).toContain("0000");
-    await applyD1Migrations(db, [init!]);
+    const before = env.TEST_MIGRATIONS.filter((m) => !m.name.includes("routing"));
+    const rest = env.TEST_MIGRATIONS.filter((m) => m.name.includes("routing"));
+    expect(rest).toHaveLength(1);
+    await applyD1Migrations(db, before);
     await db.batch([
       db
         .prepare(
@@ -73,6 +74,7 @@ describe("migrations", () => {
     );
     expect(columns).not.toContain("api_key_encrypted");
     expect(columns).not.toContain("base_url");
+    expect(columns).not.toContain("provider_settings");
     // Nothing else went: the token is still there.
     expect((await db.prepare("select count(*) as n from tokens").first<{ n: number }>())?.n).toBe(1);
   });

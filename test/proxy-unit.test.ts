@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../src/lib/errors";
+import { SseParser } from "../src/lib/sse-parser";
 import { checkAllowed, compileAllowlist, DEFAULT_ALLOWLIST } from "../src/proxy/allowlist";
 import { presentedCredential, tokenHashOf } from "../src/proxy/auth";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "../src/proxy/headers";
@@ -9,7 +10,6 @@ import { parseApiPath } from "../src/proxy/path";
 import { usageFromTail } from "../src/proxy/respond/json";
 import type { TapResult } from "../src/proxy/respond/relay";
 import { sseTap } from "../src/proxy/respond/sse";
-import { SseParser } from "../src/proxy/sse-parser";
 import { generateTokenSecret } from "../src/tokens/secret";
 
 function codeOf(fn: () => unknown): string | null {

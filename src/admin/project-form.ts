@@ -18,6 +18,8 @@ export function projectFields(f: Form) {
     name: text(f, "name"),
     provider: text(f, "provider"),
     base_url: text(f, "base_url"),
+    // {} when empty: the provider's defaults, and no change when the project has none set.
+    provider_settings: jsonObject(f, "provider_settings") ?? {},
     // On the edit form: a new key, needed when the base URL moves to another host. Empty keeps the key.
     api_key: text(f, "api_key"),
     description: text(f, "description") ?? null,
@@ -62,6 +64,10 @@ export function projectValues(p: Project): Form {
     name: p.name,
     provider: p.upstream?.provider ?? "openai",
     base_url: p.upstream?.baseUrl ?? "",
+    provider_settings:
+      p.upstream?.settings && Object.keys(p.upstream.settings).length
+        ? JSON.stringify(p.upstream.settings)
+        : "",
     description: p.description ?? "",
     metadata: p.metadata ? JSON.stringify(p.metadata, null, 2) : "",
     allowed_models: (p.allowedModels ?? []).join("\n"),

@@ -97,13 +97,21 @@ export function errorEnvelope(err: ApiError): ErrorEnvelope {
   return body;
 }
 
-/** Renders an ApiError as the OpenAI-shaped JSON response, without needing a Hono context (hot path). */
-export function errorResponse(err: ApiError, extraHeaders?: HeadersInit): Response {
+/** The headers of an error response: JSON, the error's own (Allow, Retry-After…), and `x-should-retry`. */
+export function errorHeaders(err: ApiError, extraHeaders?: HeadersInit): Headers {
   const headers = new Headers(extraHeaders);
   headers.set("content-type", "application/json");
   for (const [k, v] of Object.entries(err.options.headers ?? {})) headers.set(k, v);
   if (!err.retryable) headers.set("x-should-retry", "false");
-  return new Response(JSON.stringify(errorEnvelope(err)), { status: err.status, headers });
+  return headers;
+}
+
+/** Renders an ApiError as the OpenAI-shaped JSON response, without needing a Hono context (hot path). */
+export function errorResponse(err: ApiError, extraHeaders?: HeadersInit): Response {
+  return new Response(JSON.stringify(errorEnvelope(err)), {
+    status: err.status,
+    headers: errorHeaders(err, extraHeaders),
+  });
 }
 
 /** The app's single onError: ApiErrors become their envelope, anything else a logged 500 without internals. */

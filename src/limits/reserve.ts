@@ -23,9 +23,13 @@ export type ReserveOptions = {
 
 const FALLBACK_DEFAULT_OUTPUT = 4096;
 
-/** Paths whose responses are billed in tokens and report usage; everything else reserves nothing. */
-const GENERATES = new Set(["/chat/completions", "/completions", "/responses"]);
-const EMBEDS = "/embeddings";
+/**
+ * Endpoints whose responses are billed in tokens and report usage; everything else reserves nothing (the
+ * token-counting endpoints of Anthropic and Gemini are free). Gemini's are `/models/{model}:{method}`.
+ */
+const GENERATES = new Set(["/chat/completions", "/completions", "/responses", "/messages"]);
+const GEMINI_GENERATES = /^\/models\/[^/]+:(generateContent|streamGenerateContent)$/;
+const EMBEDS = /^\/embeddings$|^\/models\/[^/]+:(embedContent|batchEmbedContents)$/;
 
 /**
  * UTF-8 length of a string without allocating. Byte-level BPE tokenizers (every OpenAI tokenizer) split
@@ -49,12 +53,21 @@ function positiveInt(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.floor(v) : null;
 }
 
-/** The declared output ceiling: chat's max_completion_tokens / max_tokens, or the Responses API's max_output_tokens. */
+const generationConfig = (body: Record<string, unknown>): Record<string, unknown> =>
+  typeof body.generationConfig === "object" && body.generationConfig !== null
+    ? (body.generationConfig as Record<string, unknown>)
+    : {};
+
+/**
+ * The declared output ceiling: chat's max_completion_tokens / max_tokens (Anthropic's max_tokens too), the
+ * Responses API's max_output_tokens, or Gemini's generationConfig.maxOutputTokens.
+ */
 export function declaredMaxOutput(body: Record<string, unknown>): number | null {
   return (
     positiveInt(body.max_completion_tokens) ??
     positiveInt(body.max_tokens) ??
-    positiveInt(body.max_output_tokens)
+    positiveInt(body.max_output_tokens) ??
+    positiveInt(generationConfig(body).maxOutputTokens)
   );
 }
 
@@ -74,18 +87,32 @@ export function defaultReserveOutput(env: Pick<Env, "DEFAULT_RESERVE_OUTPUT_TOKE
  */
 export function reserveFor(request: ParsedRequest, options: ReserveOptions = {}): AdmitInput["reserve"] {
   const path = request.path.replace(/\/+$/, "");
-  const embeds = path === EMBEDS;
-  if (!embeds && !GENERATES.has(path)) return undefined;
+  const embeds = EMBEDS.test(path);
+  if (!embeds && !GENERATES.has(path) && !GEMINI_GENERATES.test(path)) return undefined;
   const body = request.body ?? {};
   const prompt = request.bodyBytes ?? (request.body ? utf8Length(JSON.stringify(request.body)) : 0);
   let output = 0;
   if (!embeds) {
-    const choices = Math.max(positiveInt(body.n) ?? 1, positiveInt(body.best_of) ?? 1);
+    const choices = Math.max(
+      positiveInt(body.n) ?? 1,
+      positiveInt(body.best_of) ?? 1,
+      positiveInt(generationConfig(body).candidateCount) ?? 1,
+    );
     output = (declaredMaxOutput(body) ?? options.defaultMaxOutputTokens ?? FALLBACK_DEFAULT_OUTPUT) * choices;
   }
   const price = (options.price ?? modelPrice)(request.model);
-  const costUsd = price ? (prompt * price.input + output * price.output) / 1_000_000 : null;
+  const costUsd = reserveCost(price, prompt, output);
   return { tokens: prompt + output, costUsd, units: { prompt, output } };
+}
+
+/** The most `prompt` input and `output` tokens may cost at `price`, in USD; null when the price is unknown. */
+function reserveCost(price: ModelPrice | null, prompt: number, output: number): number | null {
+  if (!price) return null;
+  // A price with a long-prompt tier (Gemini Pro) holds the higher rate once the prompt may pass it.
+  const rates = price.longPrompt && prompt > price.longPrompt.above ? price.longPrompt : price;
+  // Prompt tokens may all be cache writes (Anthropic bills those above the input rate, 1-hour ones most).
+  const promptRate = Math.max(rates.input, rates.cacheWrite1h ?? 0, rates.cacheWrite ?? 0);
+  return (prompt * promptRate + output * rates.output) / 1_000_000;
 }
 
 /**
@@ -101,12 +128,12 @@ export function repriceFor(
   const { prompt, output } = reserve.units;
   let costUsd: number | null = 0;
   for (const model of models) {
-    const p = price(model);
-    if (!p) {
+    const cost = reserveCost(price(model), prompt, output);
+    if (cost === null) {
       costUsd = null;
       break;
     }
-    costUsd = Math.max(costUsd, (prompt * p.input + output * p.output) / 1_000_000);
+    costUsd = Math.max(costUsd, cost);
   }
   return { ...reserve, costUsd };
 }

@@ -3,7 +3,12 @@ import type { Db } from "../storage/db";
 import { type NewProject, type Project, projects, upstreamKeys, upstreams } from "../storage/schema";
 
 /** The project's default upstream (its first), as project responses show it. */
-export type DefaultUpstream = { provider: string; baseUrl: string; keyHint: string | null };
+export type DefaultUpstream = {
+  provider: string;
+  baseUrl: string;
+  settings: Record<string, unknown> | null;
+  keyHint: string | null;
+};
 export type ProjectWithUpstream = Project & { upstream: DefaultUpstream | null };
 
 const firstUpstreamId = sql`(select u2.id from ${upstreams} u2 where u2.project_id = ${projects.id} order by u2.position, u2.created_at, u2.id limit 1)`;
@@ -17,19 +22,26 @@ function selectViews(db: Db) {
       project: projects,
       provider: upstreams.provider,
       baseUrl: upstreams.baseUrl,
+      settings: upstreams.settings,
       keyHint: firstKeyHint,
     })
     .from(projects)
     .leftJoin(upstreams, eq(upstreams.id, firstUpstreamId));
 }
 
-type ViewRow = { project: Project; provider: string | null; baseUrl: string | null; keyHint: string | null };
+type ViewRow = {
+  project: Project;
+  provider: string | null;
+  baseUrl: string | null;
+  settings: Record<string, unknown> | null;
+  keyHint: string | null;
+};
 
 const toView = (r: ViewRow): ProjectWithUpstream => ({
   ...r.project,
   upstream:
     r.provider !== null && r.baseUrl !== null
-      ? { provider: r.provider, baseUrl: r.baseUrl, keyHint: r.keyHint }
+      ? { provider: r.provider, baseUrl: r.baseUrl, settings: r.settings, keyHint: r.keyHint }
       : null,
 });
 

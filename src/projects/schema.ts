@@ -1,8 +1,9 @@
 import { z } from "zod";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
+import { SettingsInput } from "../providers/settings";
 import { limitFields, MAX_DURATION_MINUTES } from "../tokens/schema";
-import { ApiKey, BaseUrl, DEFAULT_BASE_URL, PROVIDERS } from "../upstreams/schema";
+import { ApiKey, BaseUrl, PROVIDERS } from "../upstreams/schema";
 import type { ProjectLiveState } from "./durable";
 import type { ProjectWithUpstream } from "./repo";
 
@@ -44,7 +45,12 @@ export const ProjectCreate = z.strictObject({
   name: Name,
   api_key: ApiKey.describe("The upstream provider's API key; stored encrypted, never returned"),
   provider: z.enum(PROVIDERS).default("openai").describe("Of the project's `default` upstream"),
-  base_url: BaseUrl.default(DEFAULT_BASE_URL).describe("Of the project's `default` upstream"),
+  base_url: BaseUrl.optional().describe(
+    "Of the project's `default` upstream. Default per provider: openai https://api.openai.com/v1, anthropic " +
+      "https://api.anthropic.com/v1, gemini https://generativelanguage.googleapis.com/v1beta; azure: the " +
+      "resource endpoint (required)",
+  ),
+  provider_settings: SettingsInput.nullable().optional().describe("Of the project's `default` upstream"),
   description: Description.optional(),
   metadata: Metadata.optional(),
   allowed_origins: z.array(Origin).max(100).nullable().optional(),
@@ -64,6 +70,7 @@ export const ProjectPatch = z
     base_url: BaseUrl.describe(
       "Of the project's first upstream. Another host (scheme, host or port) only together with api_key: the stored key is never sent to a new host",
     ),
+    provider_settings: SettingsInput.nullable(),
     description: Description.nullable(),
     metadata: Metadata.nullable(),
     allowed_origins: z.array(Origin).max(100).nullable(),
@@ -110,6 +117,7 @@ export const Project = z.object({
   name: z.string(),
   provider: z.string().nullable().describe("Of the project's first upstream (null when it has none)"),
   base_url: z.string().nullable().describe("Of the project's first upstream"),
+  provider_settings: z.record(z.string(), z.unknown()).nullable().describe("Of the project's first upstream"),
   api_key_hint: z.string().nullable().describe("A masked hint of the first upstream's first key"),
   description: z.string().nullable(),
   metadata: z.record(z.string(), z.unknown()).nullable(),
@@ -144,6 +152,7 @@ export function toProject(p: ProjectWithUpstream, live?: ProjectLiveState | null
     name: p.name,
     provider: p.upstream?.provider ?? null,
     base_url: p.upstream?.baseUrl ?? null,
+    provider_settings: p.upstream?.settings ?? null,
     api_key_hint: p.upstream?.keyHint ?? null,
     description: p.description,
     metadata: p.metadata,

@@ -1,5 +1,6 @@
 import { eq } from "drizzle-orm";
 import { ApiError, notFound } from "../lib/errors";
+import type { ProviderName } from "../providers/settings";
 import { getDb } from "../storage/db";
 import { type NewProject, type Project, projects, upstreamKeys, upstreams } from "../storage/schema";
 import { readTokenObject, reloadProjectTokens, reloadTokenObjects } from "../tokens/notify";
@@ -11,8 +12,8 @@ import {
   usedTokenOfProject,
 } from "../tokens/repo";
 import { checkBaseUrl, checkHostChange } from "../upstreams/base-url";
+import { baseUrlFor, checkedSettings } from "../upstreams/provider-config";
 import * as upstreamRepo from "../upstreams/repo";
-import { DEFAULT_BASE_URL } from "../upstreams/schema";
 import { newKeys } from "../upstreams/service";
 import type { ProjectLiveState } from "./durable";
 import * as repo from "./repo";
@@ -28,8 +29,10 @@ const nameTaken = (name: string) =>
 
 /** Creates the project and its `default` upstream (provider, base URL, key) in one batch. */
 export async function createProject(env: Env, input: ProjectCreate): Promise<repo.ProjectWithUpstream> {
-  checkBaseUrl(input.base_url, env);
+  const baseUrl = baseUrlFor(input.provider, input.base_url);
+  checkBaseUrl(baseUrl, env);
   const db = getDb(env);
+  const settings = checkedSettings(input.provider, input.provider_settings, "provider_settings");
   if (await repo.getProjectByName(db, input.name)) throw nameTaken(input.name);
   const id = crypto.randomUUID();
   const upstreamId = crypto.randomUUID();
@@ -53,7 +56,8 @@ export async function createProject(env: Env, input: ProjectCreate): Promise<rep
         projectId: id,
         name: "default",
         provider: input.provider,
-        baseUrl: input.base_url,
+        baseUrl,
+        settings,
         position: 0,
       }),
       db.insert(upstreamKeys).values(keys),
@@ -87,6 +91,7 @@ const ADMISSION_FIELDS = [
   "api_key",
   "provider",
   "base_url",
+  "provider_settings",
   "allowed_origins",
   "allowed_models",
   "is_active",
@@ -137,18 +142,28 @@ export async function patchProject(
  */
 async function defaultUpstreamWrites(env: Env, projectId: string, patch: ProjectPatch) {
   const db = getDb(env);
-  if (patch.provider === undefined && patch.base_url === undefined && patch.api_key === undefined) return [];
+  if (
+    patch.provider === undefined &&
+    patch.base_url === undefined &&
+    patch.api_key === undefined &&
+    patch.provider_settings === undefined
+  )
+    return [];
   const current = await upstreamRepo.defaultUpstream(db, projectId);
   if (!current) {
     const upstreamId = crypto.randomUUID();
     const keys = patch.api_key ? await newKeys(env, upstreamId, [{ api_key: patch.api_key }]) : [];
+    const provider = patch.provider ?? "openai";
+    const baseUrl = baseUrlFor(provider, patch.base_url);
+    checkBaseUrl(baseUrl, env);
     return [
       db.insert(upstreams).values({
         id: upstreamId,
         projectId,
         name: "default",
-        provider: patch.provider ?? "openai",
-        baseUrl: patch.base_url ?? DEFAULT_BASE_URL,
+        provider,
+        baseUrl,
+        settings: checkedSettings(provider, patch.provider_settings ?? null, "provider_settings"),
         position: 0,
       }),
       ...(keys.length > 0 ? [db.insert(upstreamKeys).values(keys)] : []),
@@ -159,8 +174,19 @@ async function defaultUpstreamWrites(env: Env, projectId: string, patch: Project
     checkHostChange(current.baseUrl, patch.base_url);
   }
   const writes = [];
-  const change: { provider?: string; baseUrl?: string } = {};
+  const change: { provider?: string; baseUrl?: string; settings?: Record<string, unknown> } = {};
   if (patch.provider !== undefined) change.provider = patch.provider;
+  if (patch.provider !== undefined || patch.provider_settings !== undefined) {
+    // Settings belong to a provider: a new provider starts from its defaults unless the patch brings settings.
+    const provider = patch.provider ?? (current.provider as ProviderName);
+    const settings =
+      patch.provider_settings !== undefined
+        ? patch.provider_settings
+        : provider === current.provider
+          ? current.settings
+          : null;
+    change.settings = checkedSettings(provider, settings, "provider_settings");
+  }
   if (patch.base_url !== undefined) change.baseUrl = patch.base_url;
   if (patch.base_url !== undefined && patch.api_key === undefined) {
     // The host check held for the base URL it read: saved first, and only if that is still the upstream's

@@ -19,6 +19,9 @@ export const DEFAULT_ALLOWLIST: readonly string[] = [
   "GET models",
   "GET,DELETE models/*",
   "POST moderations",
+  // Anthropic's Messages API (served when the project's upstream is Anthropic).
+  "POST messages",
+  "POST messages/count_tokens",
   "POST audio/**",
   "POST images/**",
   "GET,POST files",

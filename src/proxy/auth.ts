@@ -9,16 +9,22 @@ const NOT_A_TOKEN = new ApiError(
 );
 
 /**
- * The credential as presented: `Authorization: Bearer`, else `api-key` (Azure SDKs), else `x-api-key`
- * (Anthropic SDKs); not yet checked against the token format (401 `invalid_token` if none).
+ * The credential as presented, not yet checked against the token format (401 `invalid_token` if none):
+ * `Authorization: Bearer`, `api-key` (Azure SDKs), `x-api-key` (Anthropic SDKs), `x-goog-api-key` (Google's),
+ * or a Gemini client's `?key=` (`queryKey`, taken out of the URL by the route).
  */
-export function presentedCredential(headers: Headers): string {
+export function presentedCredential(headers: Headers, queryKey: string | null = null): string {
   let secret: string | null = null;
   const authorization = headers.get("authorization");
   if (authorization && authorization.length > 7 && authorization.slice(0, 7).toLowerCase() === "bearer ") {
     secret = authorization.slice(7).trim();
   }
-  secret ||= headers.get("api-key")?.trim() || headers.get("x-api-key")?.trim() || null;
+  secret ||=
+    headers.get("api-key")?.trim() ||
+    headers.get("x-api-key")?.trim() ||
+    headers.get("x-goog-api-key")?.trim() ||
+    queryKey?.trim() ||
+    null;
   if (!secret) {
     throw new ApiError(
       401,
@@ -34,8 +40,8 @@ export function presentedCredential(headers: Headers): string {
  * the token format. A secret this isolate has hashed before is known to be well formed and its hash never
  * changes, so it is answered from memory (synchronously) without the format check or a digest.
  */
-export function tokenHashOf(headers: Headers): string | Promise<string> {
-  const secret = presentedCredential(headers);
+export function tokenHashOf(headers: Headers, queryKey: string | null = null): string | Promise<string> {
+  const secret = presentedCredential(headers, queryKey);
   return cachedTokenHash(secret) ?? hashNew(checked(secret));
 }
 

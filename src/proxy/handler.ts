@@ -5,13 +5,14 @@ import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admissio
 import { admitToken } from "../tokens/admission-cache";
 import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
-import { allowlistFor, checkAllowed } from "./allowlist";
+import { allowlistFor } from "./allowlist";
 import { tokenHashOf } from "./auth";
 import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
 import { preflight } from "./cors";
+import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
 import { isKnownUnknown, rememberUnknown } from "./isolate-caches";
 import { finishListing, isModelListing, listModels } from "./models";
-import { parseApiPath } from "./path";
+import { observerFor } from "./observe-native";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
 import { sendRouted } from "./route-send";
@@ -49,12 +50,24 @@ function factsOf(request: Request, url: URL, requestId: string): RequestFacts {
   };
 }
 
-/** Reads a POSTed JSON body into `facts` (model, stream flag; the body itself for an estimate). */
-async function readBodyInto(facts: RequestFacts, request: Request, env: Env): Promise<JsonBody> {
+/** Token-counting endpoints are free: their answers carry no usage and want no estimate. */
+const isCountEndpoint = (route: ProxyRoute) =>
+  route.endpoint === "/messages/count_tokens" || route.endpoint.endsWith(":countTokens");
+
+/**
+ * Reads a POSTed JSON body into `facts` (model and stream flag unless the path names them, as Gemini's does;
+ * the body itself for an estimate, except on the free token-counting endpoints).
+ */
+async function readBodyInto(
+  facts: RequestFacts,
+  route: ProxyRoute,
+  request: Request,
+  env: Env,
+): Promise<JsonBody> {
   const body = await readJsonBody(request, Number(env.MAX_JSON_BODY_BYTES) || DEFAULT_MAX_JSON_BODY_BYTES);
   const json = body.json;
-  facts.json = json;
-  if (json) {
+  facts.json = isCountEndpoint(route) ? null : json;
+  if (json && route.model === null) {
     facts.model = typeof json.model === "string" ? json.model : null;
     facts.stream = json.stream === true;
   }
@@ -62,9 +75,10 @@ async function readBodyInto(facts: RequestFacts, request: Request, env: Env): Pr
 }
 
 /**
- * The `/v1/*` proxy, top to bottom: path and allowlist checks, the token, the JSON body (when there is one
- * to read), admission, the upstream's key, then `sendUpstream` (send.ts) and `respond` (respond/). Every
- * refusal or failure before the upstream answered ends in the one `catch` below.
+ * The `/v1/*` and `/v1beta/*` proxy, top to bottom: the route (dialect, canonical path, allowlist:
+ * dialect.ts), the token, the JSON body (when there is one to read), admission, the upstream's key, then
+ * `sendUpstream` (send.ts) and `respond` (respond/). Every refusal or failure before the upstream answered
+ * ends in the one `catch` below, answered in the client's dialect.
  *
  * Why it is written the way it is (each measured with `npm run bench`, see docs/proxy.md "Hot path cost"):
  * `/v1` is dispatched in src/index.ts before Hono (no router, middleware or context); the token hash, the
@@ -81,22 +95,31 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
   let admitted: Admitted | null = null;
   let tokenHash: string | undefined;
   let abort: UpstreamAbort | undefined;
+  // Known before anything is checked, so every error is answered in the client's own envelope.
+  let dialect = dialectOf(url.pathname, request.headers);
   try {
-    const apiPath = parseApiPath(url.pathname);
-    checkAllowed(allowlistFor(env.PROXY_ALLOWLIST), request.method, apiPath.segments);
-    const hashed = tokenHashOf(request.headers);
+    const route = routeOf(request.method, url, request.headers, allowlistFor(env.PROXY_ALLOWLIST));
+    dialect = route.dialect;
+    facts.model = route.model;
+    facts.stream = route.stream;
+    const hashed = tokenHashOf(request.headers, route.queryKey);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
 
     const body = wantsJsonRead(request.method, request.headers)
-      ? await readBodyInto(facts, request, env)
+      ? await readBodyInto(facts, route, request, env)
       : null;
 
     const admitting = admitToken(env, ctx, tokenHash, {
       model: facts.model,
       origin,
       reserve: reserveFor(
-        { path: apiPath.raw, model: facts.model, body: facts.json, bodyBytes: body?.bytes.byteLength },
+        {
+          path: route.endpoint,
+          model: facts.model,
+          body: body?.json ?? null,
+          bodyBytes: body?.bytes.byteLength,
+        },
         { defaultMaxOutputTokens: defaultReserveOutput(env) },
       ),
     });
@@ -113,20 +136,11 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.reservationId = admission.reservationId;
 
     const routing = admission.routing ?? NO_ROUTES;
-    if (request.method === "GET" && isModelListing(apiPath.raw)) {
-      const listed = await listModels(env, admission, routing, request, apiPath.raw);
+    if (request.method === "GET" && route.dialect === "openai" && isModelListing(route.endpoint)) {
+      const listed = await listModels(env, admission, routing, request, route.endpoint);
       if (listed) return finishListing(listed, { env, ctx, facts, admitted, tokenHash, origin });
     }
-    const routed = await sendRouted({
-      request,
-      env,
-      ctx,
-      facts,
-      routing,
-      path: apiPath.raw,
-      search: url.search,
-      body,
-    });
+    const routed = await sendRouted({ request, env, ctx, facts, routing, route, body });
     abort = routed.abort;
     return await respond(routed.sent, {
       env,
@@ -136,7 +150,11 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       tokenHash,
       origin,
       abort,
-      observer: routed.provider.observer,
+      observer: observerFor(routed.provider.dialect),
+      translate:
+        route.dialect !== routed.provider.dialect && routed.provider.dialect !== "openai"
+          ? { from: routed.provider.dialect, includeUsage: includesUsage(body?.json ?? null) }
+          : null,
     });
   } catch (err) {
     const error =
@@ -150,6 +168,16 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       ? CLIENT_CLOSED
       : { status: error.status, error: error.code, ttfbMs: null, aborted: false };
     recordRequest(env, ctx, requestDraft(facts, outcome), admitted ? tokenHash : undefined);
-    return gatewayError(error, requestId, origin, admitted);
+    return gatewayError(error, requestId, origin, admitted, dialect);
   }
+}
+
+/** Whether an OpenAI chat request asked for the usage chunk of its stream. */
+function includesUsage(json: Record<string, unknown> | null): boolean {
+  const options = json?.stream_options;
+  return (
+    typeof options === "object" &&
+    options !== null &&
+    (options as Record<string, unknown>).include_usage === true
+  );
 }

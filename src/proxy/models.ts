@@ -1,4 +1,5 @@
 import { isObject } from "../lib/json";
+import { type ProviderSettings, providerFor } from "../providers";
 import { isolateHealth } from "../routing/health";
 import { modelListMatches } from "../routing/model-match";
 import { aliasOf } from "../routing/resolve";
@@ -8,7 +9,6 @@ import { allowanceHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
 import { addCors } from "./cors";
 import { cachedUpstreamKey, upstreamKey } from "./isolate-caches";
-import { providerFor } from "./providers";
 import { type RequestFacts, requestDraft } from "./request-facts";
 
 /** Time allowed to each upstream's own model list when the gateway builds the token's. */
@@ -83,7 +83,8 @@ async function upstreamModels(
   client: AbortSignal | undefined,
 ): Promise<ModelEntry[] | null> {
   const provider = providerFor(upstream.provider);
-  if (!provider) return null;
+  // Only an upstream that speaks OpenAI's API natively lists its models in OpenAI's shape.
+  if (provider?.dialect !== "openai") return null;
   const now = Date.now();
   const breaker = isolateHealth.peekBreaker(upstream.id);
   if (breaker?.isOpen && now < breaker.openUntil) return null;
@@ -101,14 +102,17 @@ async function upstreamModels(
         keyId: key?.id ?? null,
         baseUrl: upstream.baseUrl,
         apiKey,
-        settings: upstream.settings,
+        settings: upstream.settings as ProviderSettings | null,
       },
       {
         method: "GET",
+        dialect: "openai",
         path: "/models",
         search: "",
         headers: new Headers({ accept: "application/json" }),
         body: null,
+        json: null,
+        model: null,
         signal: AbortSignal.any(signals),
       },
     );

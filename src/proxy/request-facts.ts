@@ -17,6 +17,8 @@ export type RequestFacts = {
   route?: RouteFacts;
   /** The request asked for a stream. */
   stream: boolean;
+  /** The provider of the upstream that serves the request, once known. */
+  provider?: string;
   /** The parsed JSON body, kept for an estimate (never logged). */
   json: Record<string, unknown> | null;
   reservationId?: string;
@@ -64,6 +66,7 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     ttfb_ms: outcome.ttfbMs,
     stream: outcome.stream ?? facts.stream,
     model: outcome.model ?? facts.model,
+    provider: facts.route?.provider ?? facts.provider ?? null,
     usage,
     error: outcome.error,
     aborted: outcome.aborted,
@@ -73,7 +76,6 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     upstream: facts.route?.upstream ?? null,
     upstream_id: facts.route?.upstreamId ?? null,
     key_id: facts.route?.keyId ?? null,
-    provider: facts.route?.provider ?? null,
     model_requested: facts.route ? facts.route.modelRequested : facts.model,
     attempts: facts.route?.attempts ?? 0,
     attempt_errors: facts.route?.errors ?? [],

@@ -1,4 +1,5 @@
 import { ApiError } from "../lib/errors";
+import { type Provider, type ProviderSettings, providerFor } from "../providers";
 import { type AttemptResult, runAttempts } from "../routing/attempts";
 import { isolateHealth } from "../routing/health";
 import { resolveRoute } from "../routing/resolve";
@@ -7,8 +8,8 @@ import type { Routing, Target, UpstreamConfig } from "../routing/types";
 import { getDb } from "../storage/db";
 import { markKeyFailing } from "../upstreams/repo";
 import type { JsonBody } from "./body";
+import type { ProxyRoute } from "./dialect";
 import { cachedUpstreamKey, upstreamKey } from "./isolate-caches";
-import { type Provider, providerFor } from "./providers";
 import type { RequestFacts } from "./request-facts";
 import { type Sent, sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
 import { adoptSharedBreakers, shareBreakerOpen } from "./shared-health";
@@ -21,9 +22,8 @@ export type RoutedRequest = {
   ctx: ExecutionContext;
   facts: RequestFacts;
   routing: Routing;
-  /** The path below /v1 as the client encoded it, and the query. */
-  path: string;
-  search: string;
+  /** The client's dialect, endpoint, canonical path and query (dialect.ts). */
+  route: ProxyRoute;
   /** The JSON body the gateway read, or null (then `request.body` streams up, once). */
   body: JsonBody | null;
 };
@@ -51,7 +51,10 @@ function retryPolicy(env: Env): RetryPolicy {
   return policy;
 }
 
-const servesWith = (u: UpstreamConfig) => providerFor(u.provider) !== undefined;
+/** The upstreams whose provider can serve this dialect and endpoint (natively or translated). */
+function servesFor(route: ProxyRoute) {
+  return (u: UpstreamConfig) => providerFor(u.provider)?.serves(route.dialect, route.endpoint) === true;
+}
 
 /**
  * Sends a request along its route (routing/resolve.ts): one attempt after another (routing/attempts.ts)
@@ -62,19 +65,21 @@ const servesWith = (u: UpstreamConfig) => providerFor(u.provider) !== undefined;
  * target's breaker is open) when no answer comes.
  */
 export async function sendRouted(r: RoutedRequest): Promise<Routed> {
-  const { request, env, facts } = r;
+  const { request, env, facts, route } = r;
   const asked = facts.model;
-  const targets = resolveRoute(r.routing, asked, servesWith);
+  const targets = resolveRoute(r.routing, asked, servesFor(route));
   if (targets.length === 0) {
-    const message = `No upstream of this project can serve this request (its provider is not supported).`;
-    throw new ApiError(502, "upstream_error", message, { retryable: false });
+    const pathname = new URL(request.url).pathname;
+    const message = `No upstream of this project serves ${request.method} ${pathname}${asked ? ` for model '${asked}'` : ""}.`;
+    throw new ApiError(404, "endpoint_not_found", message);
   }
   adoptSharedBreakers(r.ctx, targets, Date.now());
   const bodies = new Map<string | null, JsonBody | null>();
   const bodyFor = (t: Target): JsonBody | null => {
     let body = bodies.get(t.model);
     if (body === undefined) {
-      body = rewritten(r.body, asked, t.model);
+      // A model named in the path (Gemini) is rewritten in the path, never added to the body.
+      body = route.model === null ? rewritten(r.body, asked, t.model) : r.body;
       bodies.set(t.model, body);
     }
     return body;
@@ -126,14 +131,19 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
               keyId: key?.id ?? null,
               baseUrl: upstream.baseUrl,
               apiKey,
-              settings: upstream.settings,
+              settings: upstream.settings as ProviderSettings | null,
             },
-            path: r.path,
-            search: r.search,
+            route: routeFor(route, a.target.model),
+            model: a.target.model ?? asked,
+            json: body?.json ?? null,
             // request.body only when it was not read: the getter makes a stream object each time.
             body: body ? body.bytes : request.body,
             rewritten: body !== r.body,
-            injection: usageInjection(provider, r.path, body),
+            // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
+            injection:
+              route.dialect === "openai" && provider.dialect === "openai"
+                ? usageInjection(provider, route.path, body)
+                : undefined,
           },
           abort,
         );
@@ -208,6 +218,15 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
       );
     }
   }
+}
+
+/** The route as a target sees it: a model named in the path (Gemini's) is the target's. */
+function routeFor(route: ProxyRoute, model: string | null): ProxyRoute {
+  if (route.model === null || model === null || model === route.model) return route;
+  const at = route.path.indexOf(`/models/${route.model}:`);
+  if (at < 0) return route;
+  const path = `${route.path.slice(0, at)}/models/${encodeURIComponent(model)}:${route.path.slice(at + 9 + route.model.length)}`;
+  return { ...route, path, model };
 }
 
 /** The body for a target: the client's bytes when the model is the one asked for, else rewritten. */

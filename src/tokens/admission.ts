@@ -133,7 +133,8 @@ function originAllowed(allowed: string[] | null, origin: string | null | undefin
 
 /**
  * Whether an allowed-models list admits a model: an exact id; an id also admits its dated snapshots
- * (`gpt-4o` admits `gpt-4o-2024-08-06`, never `gpt-4o-mini`); an entry ending in `*` is a prefix
+ * (`gpt-4o` admits `gpt-4o-2024-08-06`, never `gpt-4o-mini`; `claude-sonnet-4-5` admits
+ * `claude-sonnet-4-5-20250929`); an entry ending in `*` is a prefix
  * (`gpt-4o*` admits both). null = every model.
  */
 export const modelAllowed = modelListMatches;

@@ -1,10 +1,10 @@
 import { z } from "zod";
 import { iso, ModelList } from "../lib/schemas";
+import { PROVIDER_NAMES, SettingsInput } from "../providers/settings";
 import type { ModelAlias, UpstreamKey as UpstreamKeyRow, Upstream as UpstreamRow } from "../storage/schema";
 
-/** Providers an upstream may speak (src/proxy/providers has one `Provider` per name). */
-export const PROVIDERS = ["openai", "openai-compatible"] as const;
-export type ProviderName = (typeof PROVIDERS)[number];
+/** Providers an upstream may speak (src/providers has one `Provider` per name). */
+export const PROVIDERS = PROVIDER_NAMES;
 
 export const DEFAULT_BASE_URL = "https://api.openai.com/v1";
 
@@ -63,20 +63,11 @@ const RetryOn = z
     "Upstream statuses retried on another key or target (default 429, 500, 502, 503, 504; 400 never)",
   );
 
-const Settings = z
-  .record(
-    z.string(),
-    z.union([
-      z.string(),
-      z.number(),
-      z.boolean(),
-      z.null(),
-      z.array(z.string()),
-      z.record(z.string(), z.string()),
-    ]),
-  )
-  .refine((s) => JSON.stringify(s).length <= 8192, "must serialise to at most 8 KiB of JSON")
-  .describe("Provider-specific settings (e.g. Azure's api_version and deployments)");
+/** Checked per provider by the service (src/providers/settings.ts: parseSettings). */
+const Settings = SettingsInput.refine(
+  (s) => JSON.stringify(s).length <= 16_384,
+  "must serialise to at most 16 KiB of JSON",
+);
 
 const KeyInput = z.strictObject({ api_key: ApiKey, weight: Weight.optional() });
 
@@ -107,7 +98,10 @@ export const UpstreamCreate = z
     name: UpstreamName,
     ...upstreamFields,
     provider: upstreamFields.provider.default("openai"),
-    base_url: BaseUrl.default(DEFAULT_BASE_URL),
+    base_url: BaseUrl.optional().describe(
+      "Default per provider: openai https://api.openai.com/v1, anthropic https://api.anthropic.com/v1, " +
+        "gemini https://generativelanguage.googleapis.com/v1beta; azure: the resource endpoint (required)",
+    ),
     api_key: ApiKey.optional().describe("One key; stored encrypted, never returned"),
     keys: z.array(KeyInput).min(1).max(MAX_KEYS).optional().describe("Several keys with weights"),
   })

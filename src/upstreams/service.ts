@@ -1,10 +1,12 @@
 import { encryptSecret, maskSecret } from "../lib/crypto";
 import { ApiError, notFound } from "../lib/errors";
 import { getProject } from "../projects/repo";
+import type { ProviderName } from "../providers/settings";
 import { getDb } from "../storage/db";
 import type { ModelAlias, NewUpstreamKey, Upstream, UpstreamKey } from "../storage/schema";
 import { reloadProjectTokens } from "../tokens/notify";
 import { checkBaseUrl, checkHostChange } from "./base-url";
+import { baseUrlFor, checkedSettings } from "./provider-config";
 import * as repo from "./repo";
 import {
   type AliasCreate,
@@ -84,7 +86,9 @@ export async function createUpstream(
   projectId: string,
   input: UpstreamCreate,
 ): Promise<UpstreamWithKeys> {
-  checkBaseUrl(input.base_url, env);
+  const baseUrl = baseUrlFor(input.provider, input.base_url);
+  checkBaseUrl(baseUrl, env);
+  const settings = checkedSettings(input.provider, input.settings);
   await requireProjectId(env, projectId);
   const db = getDb(env);
   if ((await repo.countUpstreams(db, projectId)) >= MAX_UPSTREAMS) {
@@ -100,9 +104,9 @@ export async function createUpstream(
         projectId,
         name: input.name,
         provider: input.provider,
-        baseUrl: input.base_url,
+        baseUrl,
         models: input.models ?? null,
-        settings: input.settings ?? null,
+        settings,
         firstByteTimeoutMs: input.first_byte_timeout_ms ?? null,
         retryOn: input.retry_on ?? null,
         position: input.position ?? (await repo.nextPosition(db, projectId)),
@@ -135,9 +139,15 @@ export async function patchUpstream(env: Env, id: string, patch: UpstreamPatch):
   const values: Parameters<typeof repo.updateUpstreamQuery>[2] = {};
   if (patch.name !== undefined) values.name = patch.name;
   if (patch.provider !== undefined) values.provider = patch.provider;
+  if (patch.provider !== undefined || patch.settings !== undefined) {
+    // Settings belong to a provider: a new provider starts from its defaults unless the patch brings settings.
+    const provider = patch.provider ?? (current.provider as ProviderName);
+    const settings =
+      patch.settings !== undefined ? patch.settings : provider === current.provider ? current.settings : null;
+    values.settings = checkedSettings(provider, settings);
+  }
   if (patch.base_url !== undefined) values.baseUrl = patch.base_url;
   if (patch.models !== undefined) values.models = patch.models;
-  if (patch.settings !== undefined) values.settings = patch.settings;
   if (patch.first_byte_timeout_ms !== undefined) values.firstByteTimeoutMs = patch.first_byte_timeout_ms;
   if (patch.retry_on !== undefined) values.retryOn = patch.retry_on;
   if (patch.position !== undefined) values.position = patch.position;

@@ -3,7 +3,13 @@ export type Usage = {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Prompt tokens served from a cache (part of prompt_tokens). */
   cached_tokens?: number;
+  /** Prompt tokens written to a cache (part of prompt_tokens; Anthropic bills them above the input rate). */
+  cache_creation_tokens?: number;
+  /** Of those, the ones written for an hour (Anthropic bills them at 2× input rather than 1.25×). */
+  cache_creation_1h_tokens?: number;
+  /** Output tokens spent on reasoning or thinking (part of completion_tokens). */
   reasoning_tokens?: number;
 };
 
@@ -34,6 +40,8 @@ export type UsageEvent = {
   ttfb_ms: number | null;
   stream: boolean;
   model: string | null;
+  /** The provider of the upstream that served (openai, azure, anthropic, gemini, …); null before routing. */
+  provider?: string | null;
   usage: Usage | null;
   usage_source: UsageSource;
   cost_usd: number | null;
@@ -47,7 +55,6 @@ export type UsageEvent = {
   upstream_id?: string | null;
   /** The id of the upstream key used (never the key). */
   key_id?: string | null;
-  provider?: string | null;
   /** The model (or alias) the client asked for; `model` is the one that served. */
   model_requested?: string | null;
   /** Attempts made upstream (0 when the gateway answered without trying). */

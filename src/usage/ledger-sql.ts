@@ -6,3 +6,5 @@ export const f = (path: string) => `json_extract(line, '$.${path}')`;
 export const HOUR = `(cast(unixepoch(${f("timestamp")}) as integer) / 3600) * 3600000`;
 /** The ledger rows of this attempt's object keys (bound as ?1, a JSON list). */
 export const IN_KEYS = "object_key in (select value from json_each(?1))";
+/** Every event of the attempt was new: its keys hold as many ledger rows as the batch had events (?2). */
+export const ALL_NEW = `((select count(*) from event_ledger where ${IN_KEYS}) = ?2)`;

@@ -8,6 +8,8 @@ export const Usage = z.object({
   completion_tokens: z.number().int().nonnegative(),
   total_tokens: z.number().int().nonnegative(),
   cached_tokens: z.number().int().nonnegative().optional(),
+  cache_creation_tokens: z.number().int().nonnegative().optional(),
+  cache_creation_1h_tokens: z.number().int().nonnegative().optional(),
   reasoning_tokens: z.number().int().nonnegative().optional(),
 });
 
@@ -24,6 +26,7 @@ export const UsageEvent = z.object({
   ttfb_ms: z.number().nonnegative().nullable(),
   stream: z.boolean(),
   model: z.string().nullable(),
+  provider: z.string().nullable().optional(),
   usage: Usage.nullable(),
   usage_source: z.enum(["upstream", "estimated", "none"]),
   cost_usd: z.number().nonnegative().nullable(),
@@ -35,7 +38,6 @@ export const UsageEvent = z.object({
   upstream: z.string().nullable().optional(),
   upstream_id: z.string().nullable().optional(),
   key_id: z.string().nullable().optional(),
-  provider: z.string().nullable().optional(),
   model_requested: z.string().nullable().optional(),
   attempts: z.number().int().nonnegative().optional(),
   attempt_errors: z

@@ -21,3 +21,15 @@ export async function eventsOf(ids: string[], timeoutMs = 20_000): Promise<Map<s
   }
   throw new Error(`only ${found.size} of ${ids.length} events arrived`);
 }
+
+/** A fetch that remembers the gateway's request id of every answer, for finding their events. */
+export function recordingFetch(target: (input: RequestInfo, init?: RequestInit) => Promise<Response>) {
+  const ids: string[] = [];
+  const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+    const res = await target(input as RequestInfo, init);
+    const id = res.headers.get("x-request-id");
+    if (id) ids.push(id);
+    return res;
+  };
+  return { fetch, ids };
+}

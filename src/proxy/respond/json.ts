@@ -87,7 +87,7 @@ export async function readJsonCopy(
 }
 
 /** What a complete JSON answer says (model, usage, error, text). */
-function observeJsonBytes(bytes: Uint8Array, observer: AnswerObserver): Observed {
+export function observeJsonBytes(bytes: Uint8Array, observer: AnswerObserver): Observed {
   return observeJson(parseObjectText(decoder.decode(bytes)), observer);
 }
 

@@ -59,10 +59,10 @@ CREATE TABLE `upstreams` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `upstreams_project_name_unique` ON `upstreams` (`project_id`,`name`);--> statement-breakpoint
--- Each existing project becomes one upstream named `default` with its provider, base URL and key (the
--- ciphertext and hint are copied as they are: same ENCRYPTION_KEY, same envelope).
-INSERT INTO `upstreams` (`id`, `project_id`, `name`, `provider`, `base_url`, `position`, `is_active`, `created_at`, `updated_at`)
-SELECT lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))), `id`, 'default', `provider`, `base_url`, 0, 1, `created_at`, `updated_at` FROM `projects`;
+-- Each existing project becomes one upstream named `default` with its provider, base URL, provider settings
+-- and key (the ciphertext and hint are copied as they are: same ENCRYPTION_KEY, same envelope).
+INSERT INTO `upstreams` (`id`, `project_id`, `name`, `provider`, `base_url`, `settings`, `position`, `is_active`, `created_at`, `updated_at`)
+SELECT lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))), `id`, 'default', `provider`, `base_url`, `provider_settings`, 0, 1, `created_at`, `updated_at` FROM `projects`;
 --> statement-breakpoint
 INSERT INTO `upstream_keys` (`id`, `upstream_id`, `key_encrypted`, `key_hint`, `weight`, `is_active`, `created_at`, `updated_at`)
 SELECT lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))), u.`id`, p.`api_key_encrypted`, p.`api_key_hint`, 1, 1, p.`created_at`, p.`updated_at`
@@ -71,4 +71,5 @@ FROM `projects` p JOIN `upstreams` u ON u.`project_id` = p.`id` AND u.`name` = '
 ALTER TABLE `projects` DROP COLUMN `provider`;--> statement-breakpoint
 ALTER TABLE `projects` DROP COLUMN `base_url`;--> statement-breakpoint
 ALTER TABLE `projects` DROP COLUMN `api_key_encrypted`;--> statement-breakpoint
-ALTER TABLE `projects` DROP COLUMN `api_key_hint`;
+ALTER TABLE `projects` DROP COLUMN `api_key_hint`;--> statement-breakpoint
+ALTER TABLE `projects` DROP COLUMN `provider_settings`;
