@@ -62,7 +62,39 @@ export async function readJsonBody(request: Request, limit: number): Promise<Jso
   return { bytes, json: parseObject(bytes) };
 }
 
+/**
+ * JSON nested deeper than this is refused before it is parsed: V8's JSON.parse takes seconds of CPU on a
+ * few MB of `[[[[…` (superlinear in depth), and every later walk or re-serialisation would recurse that
+ * deep. Real requests (messages, tools, JSON schemas) nest a few dozen levels at most.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+const tooDeep = new ApiError(
+  400,
+  "invalid_request_error",
+  `The JSON body is nested deeper than ${MAX_JSON_DEPTH} levels.`,
+);
+
+/** Whether JSON text nests deeper than `max` (brackets inside strings do not count): one pass over the bytes. */
+export function nestsDeeperThan(bytes: Uint8Array, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === 0x5c)
+        i++; // backslash: skip the escaped byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x5b || b === 0x7b) {
+      if (++depth > max) return true;
+    } else if (b === 0x5d || b === 0x7d) depth--;
+  }
+  return false;
+}
+
 function parseObject(bytes: Uint8Array): Record<string, unknown> | null {
+  if (nestsDeeperThan(bytes, MAX_JSON_DEPTH)) throw tooDeep;
   try {
     const value: unknown = JSON.parse(decoder.decode(bytes));
     return typeof value === "object" && value !== null && !Array.isArray(value)

@@ -74,6 +74,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       body = await readJsonBody(request, Number(env.MAX_JSON_BODY_BYTES) || DEFAULT_MAX_JSON_BODY_BYTES);
       const json = body.json;
       facts.json = json;
+      facts.bodyBytes = body.bytes.byteLength;
       if (json) {
         facts.model = typeof json.model === "string" ? json.model : null;
         facts.stream = json.stream === true;
@@ -160,7 +161,13 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     recordRequest(
       env,
       ctx,
-      requestDraft(facts, { status: apiError.status, error: apiError.code, ttfbMs: null, aborted: false }),
+      requestDraft(facts, {
+        status: apiError.status,
+        error: apiError.code,
+        ttfbMs: null,
+        aborted: false,
+        forwarded: false,
+      }),
       admitted ? tokenHash : undefined,
     );
     return res;

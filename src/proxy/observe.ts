@@ -1,3 +1,4 @@
+import { utf8Length } from "../limits/reserve";
 import type { Usage } from "../usage/event";
 
 type Json = Record<string, unknown>;
@@ -55,6 +56,8 @@ export type Observed = {
   usage: Usage | null;
   /** Visible completion text, capped: the input of an estimate when there is no usage. */
   text: string;
+  /** UTF-8 bytes of all the visible text seen, uncapped: a bound for settling a budget without usage. */
+  textBytes: number;
   /** The upstream's error code when the answer was (or ended in) an error. */
   error: string | null;
 };
@@ -62,10 +65,11 @@ export type Observed = {
 export const TEXT_CAP = 32 * 1024;
 
 export function emptyObserved(): Observed {
-  return { model: null, usage: null, text: "", error: null };
+  return { model: null, usage: null, text: "", textBytes: 0, error: null };
 }
 
 export function appendText(seen: Observed, piece: string): void {
+  seen.textBytes += utf8Length(piece);
   if (seen.text.length < TEXT_CAP) seen.text += piece.slice(0, TEXT_CAP - seen.text.length);
 }
 

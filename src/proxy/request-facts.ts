@@ -18,6 +18,8 @@ export type RequestFacts = {
   /** The parsed JSON body, kept for an estimate (never logged). */
   json: Record<string, unknown> | null;
   reservationId?: string;
+  /** Bytes of the JSON body the gateway read, if it read one (bounds the prompt's tokens). */
+  bodyBytes?: number;
 };
 
 export type Outcome = {
@@ -29,6 +31,10 @@ export type Outcome = {
   model?: string | null;
   usage?: Usage | null;
   text?: string;
+  /** UTF-8 bytes of all the text the answer carried (uncapped). */
+  textBytes?: number;
+  /** false when the gateway refused before sending anything upstream (default: it was sent). */
+  forwarded?: boolean;
   stream?: boolean;
   upstreamRequestId?: string | null;
   endedAt?: number;
@@ -62,6 +68,13 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
   if (!usage && reachedUpstream && (facts.json || outcome.text)) {
     draft.estimate = { request: facts.json ?? undefined, completionText: outcome.text?.slice(0, TEXT_CAP) };
   }
-  if (facts.reservationId) draft.reservationId = facts.reservationId;
+  if (facts.reservationId) {
+    draft.reservationId = facts.reservationId;
+    draft.charge = {
+      forwarded: outcome.forwarded !== false,
+      promptBytes: facts.bodyBytes ?? 0,
+      textBytes: outcome.textBytes ?? 0,
+    };
+  }
   return draft;
 }

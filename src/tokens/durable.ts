@@ -199,7 +199,11 @@ export class TokenState extends DurableObject<Env> {
    * path, by the usage module). The project's share is settled in the same call.
    */
   async settle(reservationId: string, actual: Settlement): Promise<void> {
-    const amount = { tokens: actual.totalTokens, costUsd: actual.costUsd };
+    const amount = {
+      tokens: actual.totalTokens,
+      costUsd: actual.costUsd,
+      reported: actual.reported !== false,
+    };
     // The project's share first (idempotent there too): if that call fails, the token's hold stays open,
     // so a retried settle still reaches the project.
     const project = this.store.openHoldProject(reservationId);

@@ -1,3 +1,4 @@
+import { chargeOf } from "../limits/charge";
 import { writeAnalytics } from "../metrics/analytics";
 import { tokenObject } from "../tokens/admission-cache";
 import { batcherFor } from "./batcher";
@@ -21,7 +22,7 @@ const clip = (value: string | null, max: number): string | null =>
  * estimate leaves the event at `none`.
  */
 export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
-  const { estimate, reservationId: _reservation, ...rest } = draft;
+  const { estimate, reservationId: _reservation, charge: _charge, ...rest } = draft;
   let usage = draft.usage;
   let usage_source: UsageEvent["usage_source"] = usage ? "upstream" : "none";
   if (!usage && estimate && (estimate.request !== undefined || estimate.completionText)) {
@@ -69,17 +70,19 @@ export async function completeRequest(env: Env, draft: EventDraft, tokenHash?: s
     await Promise.all(sends);
     return;
   }
+  // The settle starts first and never waits for the event's estimate (limits/charge.ts decides from the
+  // draft alone): a hostile body may keep the tokenizer busy for a while, the budget must not.
+  const settled =
+    draft.reservationId && tokenHash
+      ? tokenObject(env, tokenHash).settle(draft.reservationId, chargeOf(draft))
+      : Promise.resolve();
+  settled.catch(() => {}); // reported below, once the event is queued too
   const event = await finalizeEvent(draft);
   // Optional Workers Analytics Engine data point, where an ANALYTICS binding is configured.
   writeAnalytics(env, event);
-  const settle = async () => {
-    if (!draft.reservationId || !tokenHash) return;
-    const actual = { totalTokens: event.usage?.total_tokens ?? 0, costUsd: event.cost_usd };
-    await tokenObject(env, tokenHash).settle(draft.reservationId, actual);
-  };
   // The batcher never rejects: a lost batch is logged there, event by event.
-  const [settled] = await Promise.allSettled([settle(), queue.push(event satisfies UsageMessage)]);
-  if (settled.status === "rejected") console.error("reservation not settled", draft.id, settled.reason);
+  const [settle] = await Promise.allSettled([settled, queue.push(event satisfies UsageMessage)]);
+  if (settle.status === "rejected") console.error("reservation not settled", draft.id, settle.reason);
 }
 
 export function recordRequest(env: Env, ctx: ExecutionContext, draft: EventDraft, tokenHash?: string): void {
