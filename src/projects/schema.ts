@@ -140,6 +140,9 @@ export const ProjectListQuery = z.object({
   is_active: z.enum(["true", "false"]).optional(),
 });
 
+/** The answer to revoking every token of a project. */
+export const RevokedCount = z.object({ revoked_count: z.number().int() });
+
 export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Project {
   return {
     id: p.id,

@@ -3,7 +3,7 @@ import { iso, Metadata, ModelList, Name, Timestamp, Uuid } from "../lib/schemas"
 import { toUsd } from "../limits/budget";
 import type { RateWindow, Token as TokenRow } from "../storage/schema";
 import type { TokenLiveState } from "./durable";
-import { tokenStatus } from "./repo";
+import { tokenStatus } from "./status";
 
 export const MAX_DURATION_MINUTES = 525_600;
 
