@@ -37,3 +37,4 @@ export default {
 export { AdminLoginGuard } from "./admin/guard";
 export { ProjectState } from "./projects/durable";
 export { TokenState } from "./tokens/durable";
+export { TokenFanout } from "./tokens/notify";

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../lib/context";
 import { VERSION } from "../version";
 
-const REQUIRED_SECRETS = ["MANAGEMENT_TOKEN", "ENCRYPTION_KEY"] as const;
+const REQUIRED_SECRETS = ["MANAGEMENT_TOKEN", "ENCRYPTION_KEY", "TOKEN_SIGNING_KEY"] as const;
 
 export const healthRoutes = new Hono<AppEnv>()
   .get("/health", (c) => c.json({ status: "ok", version: VERSION, timestamp: new Date().toISOString() }))

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../storage/db";
 import { type NewProject, type Project, projects } from "../storage/schema";
 
@@ -38,7 +38,8 @@ export async function updateProject(
 ): Promise<Project | undefined> {
   const [row] = await db
     .update(projects)
-    .set({ ...patch, updatedAt: Date.now() })
+    // Strictly growing, even for two changes in one millisecond: token objects order pushed copies by it.
+    .set({ ...patch, updatedAt: sql`max(${Date.now()}, ${projects.updatedAt} + 1)` })
     .where(eq(projects.id, id))
     .returning();
   return row;

@@ -2,9 +2,10 @@ import { encryptSecret, maskSecret } from "../lib/crypto";
 import { ApiError, notFound } from "../lib/errors";
 import { getDb } from "../storage/db";
 import type { NewProject, Project } from "../storage/schema";
-import { readTokenObject, reloadTokenObjects } from "../tokens/notify";
+import { notifyTokens, readTokenObject } from "../tokens/notify";
 import {
   liveTokensOfProject,
+  projectConfigOf,
   projectLimits,
   revokedUsedTokensOfProject,
   revokeTokens,
@@ -111,7 +112,9 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   }
   if (!updated) throw notFound("project", id);
   if (ADMISSION_FIELDS.some((f) => f in patch)) {
-    await reloadTokenObjects(env, await liveTokensOfProject(db, id));
+    // The new version of the project goes to every live token's object as data: no object reads D1.
+    const project = projectConfigOf(updated);
+    await notifyTokens(env, await liveTokensOfProject(db, id), { kind: "project", project });
   }
   return updated;
 }
@@ -126,7 +129,7 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
   const revoked = await revokeTokens(db, { projectId: id });
   const known = new Set(revoked.map((t) => t.tokenHash));
   const earlier = (await revokedUsedTokensOfProject(db, id)).filter((t) => !known.has(t.tokenHash));
-  await reloadTokenObjects(env, [...revoked, ...earlier]);
+  await notifyTokens(env, [...revoked, ...earlier], { kind: "revoke", at: Date.now() });
   return revoked.length;
 }
 
@@ -139,7 +142,11 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
 export async function removeProject(env: Env, id: string): Promise<void> {
   const db = getDb(env);
   const live = await liveTokensOfProject(db, id);
-  if (!(await repo.updateProject(db, id, { isActive: false }))) throw notFound("project", id);
-  await reloadTokenObjects(env, live);
+  const deactivated = await repo.updateProject(db, id, { isActive: false });
+  if (!deactivated) throw notFound("project", id);
+  await notifyTokens(env, live, { kind: "project", project: projectConfigOf(deactivated) });
   await repo.deleteProject(db, id);
+  // Their tokens are gone too: the objects may drop their storage now (best effort; a failure only delays
+  // that until the object's configuration age runs out).
+  await notifyTokens(env, live, { kind: "deleted" }).catch(() => {});
 }

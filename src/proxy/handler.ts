@@ -5,7 +5,7 @@ import { admitToken } from "../tokens/admission-cache";
 import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
 import { allowlistFor, checkAllowed } from "./allowlist";
-import { tokenHashOf } from "./auth";
+import { TOKEN_NOT_FOUND, tokenHashOf } from "./auth";
 import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
 import { preflight } from "./cors";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
@@ -17,8 +17,6 @@ import { sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
 import { usageInjection } from "./usage-injection";
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
-
-const TOKEN_NOT_FOUND = new ApiError(401, "token_not_found", "The token is not known to this gateway.");
 
 /** What the event says when the client went away before the upstream answered. */
 const CLIENT_CLOSED: Outcome = { status: 499, error: "client_closed", ttfbMs: null, aborted: true };
@@ -89,7 +87,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
   try {
     const apiPath = parseApiPath(url.pathname);
     checkAllowed(allowlistFor(env.PROXY_ALLOWLIST), request.method, apiPath.segments);
-    const hashed = tokenHashOf(request.headers);
+    const hashed = tokenHashOf(request.headers, env);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw TOKEN_NOT_FOUND;
 

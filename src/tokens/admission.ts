@@ -9,6 +9,20 @@ import {
 import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
 import type { RateWindow } from "../storage/schema";
 
+/** What a token's Durable Object knows about the token's project (the same for all its tokens). */
+export type ProjectConfig = {
+  /** The project row's `updated_at`, which only grows: a pushed copy older than the one held is ignored. */
+  version: number;
+  isActive: boolean;
+  provider: string;
+  baseUrl: string;
+  apiKeyEncrypted: string;
+  allowedOrigins: string[] | null;
+  allowedModels: string[] | null;
+  /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
+  limits: Limits | null;
+};
+
 /** What the token's Durable Object knows about its token and project, loaded from D1. */
 export type TokenConfig = {
   tokenId: string;
@@ -21,16 +35,7 @@ export type TokenConfig = {
   maxTotalTokens: number | null;
   maxCostUsd: number | null;
   allowedModels: string[] | null;
-  project: {
-    isActive: boolean;
-    provider: string;
-    baseUrl: string;
-    apiKeyEncrypted: string;
-    allowedOrigins: string[] | null;
-    allowedModels: string[] | null;
-    /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
-    limits: Limits | null;
-  };
+  project: ProjectConfig;
 };
 
 /** What the token's Durable Object has counted, as admission sees it. */

@@ -2,7 +2,7 @@ import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from
 import { hasLimits, type Ledger, type Limits, toUsd } from "../limits/budget";
 import type { Db } from "../storage/db";
 import { type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
-import type { TokenConfig } from "./admission";
+import type { ProjectConfig, TokenConfig } from "./admission";
 
 /**
  * Loads what admission needs and marks the token as having a Durable Object, in one D1 transaction, so a
@@ -40,16 +40,33 @@ export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenC
     maxTotalTokens: t.maxTotalTokens,
     maxCostUsd: t.maxCostUsd,
     allowedModels: t.allowedModels,
-    project: {
-      isActive: p.isActive,
-      provider: p.provider,
-      baseUrl: p.baseUrl,
-      apiKeyEncrypted: p.apiKeyEncrypted,
-      allowedOrigins: p.allowedOrigins,
-      allowedModels: p.allowedModels,
-      limits: projectLimits(p),
-    },
+    project: projectConfigOf(p),
   };
+}
+
+/** The project part of every token's configuration, from the project's row. */
+export function projectConfigOf(p: Project): ProjectConfig {
+  return {
+    version: p.updatedAt,
+    isActive: p.isActive,
+    provider: p.provider,
+    baseUrl: p.baseUrl,
+    apiKeyEncrypted: p.apiKeyEncrypted,
+    allowedOrigins: p.allowedOrigins,
+    allowedModels: p.allowedModels,
+    limits: projectLimits(p),
+  };
+}
+
+/** Whether a token with this hash exists (one indexed read; the proxy's check of a legacy token). */
+export async function tokenExists(db: Db, tokenHash: string): Promise<boolean> {
+  const row = await db
+    .select({ id: tokens.id })
+    .from(tokens)
+    .where(eq(tokens.tokenHash, tokenHash))
+    .limit(1)
+    .get();
+  return row !== undefined;
 }
 
 /** The project's caps across its tokens, or null when it has none. */
