@@ -11,12 +11,12 @@ import type { ConfigChange, TokenLiveState } from "./durable";
 // every object has applied the change (or says which could not be reached); each object's configuration
 // age bound (CONFIG_MAX_AGE_SECONDS) is the safety net for those.
 
-/** Objects one invocation calls itself; bigger lists are split among relays. */
-const LEAF = 250;
+/** Objects one invocation calls itself (all at once: one round trip); bigger lists are split among relays. */
+const LEAF = 200;
 /** Relays one invocation starts for a bigger list (so also at most this many calls from it). */
 const BRANCHES = 32;
 /** Calls in flight at once from one invocation. */
-const CONCURRENCY = 50;
+const CONCURRENCY = LEAF;
 /** A failed call is tried this many times in all before it counts as unreached. */
 const ATTEMPTS = 3;
 
