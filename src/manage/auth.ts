@@ -2,21 +2,21 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../lib/context";
 import { constantTimeEquals } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
+import { secretProblem } from "../lib/secrets";
 
 /**
- * Bearer MANAGEMENT_TOKEN, compared in constant time. An unset secret disables the API (fail closed).
+ * Bearer MANAGEMENT_TOKEN, compared in constant time. An unset or too short secret disables the API (fail
+ * closed).
  * An earlier middleware (the admin session) may already have set `actor`.
  */
 export const requireManagementAuth = createMiddleware<AppEnv>(async (c, next) => {
   if (c.get("actor")) return next();
   const expected = c.env.MANAGEMENT_TOKEN;
-  if (!expected) {
-    throw new ApiError(
-      503,
-      "management_disabled",
-      "The management API is disabled: the MANAGEMENT_TOKEN secret is not configured.",
-      { retryable: false },
-    );
+  const problem = secretProblem("MANAGEMENT_TOKEN", expected);
+  if (problem) {
+    throw new ApiError(503, "management_disabled", `The management API is disabled: ${problem}.`, {
+      retryable: false,
+    });
   }
   const header = c.req.header("authorization") ?? "";
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

@@ -31,16 +31,18 @@ export async function listProjects(
     .limit(opts.limit);
 }
 
+/** `ifBaseUrl`: only while the base URL is still this one (a check made on it then still holds). */
 export async function updateProject(
   db: Db,
   id: string,
   patch: Partial<NewProject>,
+  ifBaseUrl?: string,
 ): Promise<Project | undefined> {
   const [row] = await db
     .update(projects)
     // Strictly growing, even for two changes in one millisecond: token objects order pushed copies by it.
     .set({ ...patch, updatedAt: sql`max(${Date.now()}, ${projects.updatedAt} + 1)` })
-    .where(eq(projects.id, id))
+    .where(and(eq(projects.id, id), ifBaseUrl === undefined ? undefined : eq(projects.baseUrl, ifBaseUrl)))
     .returning();
   return row;
 }

@@ -1,16 +1,9 @@
 import { ApiError } from "../lib/errors";
+import { secretProblem } from "../lib/secrets";
 import { getDb } from "../storage/db";
 import { tokenExists } from "../tokens/repo";
-import { hashToken, isWellFormedToken, tokenFormat, verifySigned } from "../tokens/secret";
+import { hashToken, tokenFormat, verifySigned } from "../tokens/secret";
 import { cachedTokenHash, isKnownUnknown, rememberTokenHash, rememberUnknown } from "./isolate-caches";
-
-/**
- * The withering token of a request: `Authorization: Bearer`, else `api-key` (Azure SDKs), else
- * `x-api-key` (Anthropic SDKs). Throws 401 `invalid_token` when there is none or it is not in the format.
- */
-export function credentialOf(headers: Headers): string {
-  return checked(presentedCredential(headers));
-}
 
 const NOT_A_TOKEN = new ApiError(
   401,
@@ -18,14 +11,23 @@ const NOT_A_TOKEN = new ApiError(
   "The credential is not a withering token of this gateway.",
 );
 
-/** The credential as presented, not yet checked against the token format (401 `invalid_token` if none). */
-export function presentedCredential(headers: Headers): string {
+/**
+ * The credential as presented, not yet checked against the token format (401 `invalid_token` if none):
+ * `Authorization: Bearer`, `api-key` (Azure SDKs), `x-api-key` (Anthropic SDKs), `x-goog-api-key` (Google's),
+ * or a Gemini client's `?key=` (`queryKey`, taken out of the URL by the route).
+ */
+export function presentedCredential(headers: Headers, queryKey: string | null = null): string {
   let secret: string | null = null;
   const authorization = headers.get("authorization");
   if (authorization && authorization.length > 7 && authorization.slice(0, 7).toLowerCase() === "bearer ") {
     secret = authorization.slice(7).trim();
   }
-  secret ||= headers.get("api-key")?.trim() || headers.get("x-api-key")?.trim() || null;
+  secret ||=
+    headers.get("api-key")?.trim() ||
+    headers.get("x-api-key")?.trim() ||
+    headers.get("x-goog-api-key")?.trim() ||
+    queryKey?.trim() ||
+    null;
   if (!secret) {
     throw new ApiError(
       401,
@@ -36,12 +38,8 @@ export function presentedCredential(headers: Headers): string {
   return secret;
 }
 
-/** Refused well-formed tokens: unknown to this gateway. */
-export const TOKEN_NOT_FOUND = new ApiError(
-  401,
-  "token_not_found",
-  "The token is not known to this gateway.",
-);
+/** A well-formed legacy token unknown to this gateway. */
+const TOKEN_NOT_FOUND = new ApiError(401, "token_not_found", "The token is not known to this gateway.");
 
 /**
  * The token hash of the request's credential, once the credential is known to be a token of this gateway
@@ -53,31 +51,37 @@ export const TOKEN_NOT_FOUND = new ApiError(
  *   `token_not_found` if not, remembered by the isolate). Reads only: a flood of forged legacy tokens
  *   writes nothing and creates no Durable Object. LEGACY_TOKENS = "refuse" skips even the read.
  */
-export function tokenHashOf(headers: Headers, env: Env): string | Promise<string> {
-  const secret = presentedCredential(headers);
-  return cachedTokenHash(secret) ?? verifyNew(secret, env);
-}
-
-async function verifyNew(secret: string, env: Env): Promise<string> {
+export function tokenHashOf(
+  headers: Headers,
+  env: Env,
+  queryKey: string | null = null,
+): string | Promise<string> {
+  const secret = presentedCredential(headers, queryKey);
+  const cached = cachedTokenHash(secret);
+  if (cached !== undefined) return cached;
+  // The format is checked synchronously: garbage is refused without a promise.
   const format = tokenFormat(secret);
   if (format === null) throw NOT_A_TOKEN;
-  if (format === "signed") {
-    let genuine: boolean;
-    try {
-      genuine = await verifySigned(secret, env);
-    } catch (err) {
-      console.error("token signature check failed", err);
-      throw CANNOT_VERIFY;
-    }
-    if (!genuine) {
-      if (!env.TOKEN_SIGNING_KEY) {
-        console.error("TOKEN_SIGNING_KEY is not set: signed tokens cannot be verified");
-        throw CANNOT_VERIFY;
-      }
-      throw NOT_A_TOKEN;
-    }
-    return rememberTokenHash(secret, await hashToken(secret));
+  return format === "signed" ? verifySignedToken(secret, env) : verifyLegacyToken(secret, env);
+}
+
+async function verifySignedToken(secret: string, env: Env): Promise<string> {
+  if (secretProblem("TOKEN_SIGNING_KEY", env.TOKEN_SIGNING_KEY)) {
+    console.error("TOKEN_SIGNING_KEY is missing or too short: signed tokens cannot be verified");
+    throw CANNOT_VERIFY;
   }
+  let genuine: boolean;
+  try {
+    genuine = await verifySigned(secret, env);
+  } catch (err) {
+    console.error("token signature check failed", err);
+    throw CANNOT_VERIFY;
+  }
+  if (!genuine) throw NOT_A_TOKEN;
+  return rememberTokenHash(secret, await hashToken(secret));
+}
+
+async function verifyLegacyToken(secret: string, env: Env): Promise<string> {
   const hash = await hashToken(secret);
   if (isKnownUnknown(hash) || env.LEGACY_TOKENS === "refuse") throw TOKEN_NOT_FOUND;
   if (!(await tokenExists(getDb(env), hash))) {
@@ -89,15 +93,9 @@ async function verifyNew(secret: string, env: Env): Promise<string> {
 
 const CANNOT_VERIFY = new ApiError(
   503,
-  "service_unavailable",
+  "gateway_misconfigured",
   "The gateway cannot verify tokens right now.",
   {
     retryable: false,
   },
 );
-
-/** The credential if it has a token's format (a signed token's MAC is not checked here). */
-function checked(secret: string): string {
-  if (!isWellFormedToken(secret)) throw NOT_A_TOKEN;
-  return secret;
-}

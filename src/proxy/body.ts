@@ -1,4 +1,6 @@
+import { concatBytes } from "../lib/bytes";
 import { ApiError } from "../lib/errors";
+import { parseJsonObject } from "../lib/json";
 
 /** A JSON request body the gateway read (to learn model and stream flag). */
 export type JsonBody = {
@@ -51,14 +53,7 @@ export async function readJsonBody(request: Request, limit: number): Promise<Jso
     }
     parts.push(value);
   }
-  const bytes = parts.length === 1 ? parts[0]! : new Uint8Array(size);
-  if (parts.length !== 1) {
-    let at = 0;
-    for (const p of parts) {
-      bytes.set(p, at);
-      at += p.byteLength;
-    }
-  }
+  const bytes = concatBytes(parts, size);
   return { bytes, json: parseObject(bytes) };
 }
 
@@ -71,7 +66,7 @@ export const MAX_JSON_DEPTH = 128;
 
 const tooDeep = new ApiError(
   400,
-  "invalid_request_error",
+  "invalid_json",
   `The JSON body is nested deeper than ${MAX_JSON_DEPTH} levels.`,
 );
 
@@ -95,12 +90,5 @@ export function nestsDeeperThan(bytes: Uint8Array, max: number): boolean {
 
 function parseObject(bytes: Uint8Array): Record<string, unknown> | null {
   if (nestsDeeperThan(bytes, MAX_JSON_DEPTH)) throw tooDeep;
-  try {
-    const value: unknown = JSON.parse(decoder.decode(bytes));
-    return typeof value === "object" && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : null;
-  } catch {
-    return null;
-  }
+  return parseJsonObject(decoder.decode(bytes));
 }

@@ -199,20 +199,7 @@ export class TokenState extends DurableObject<Env> {
       window: tightest(windowStates(this.log.times, config.rateLimits, now)),
       expiresAt: config.expiresAt,
     };
-    return {
-      ok: true,
-      tokenId: config.tokenId,
-      projectId: config.projectId,
-      upstream: {
-        provider: config.project.provider,
-        baseUrl: config.project.baseUrl,
-        apiKeyEncrypted: config.project.apiKeyEncrypted,
-      },
-      allowedOrigins: config.project.allowedOrigins,
-      remainingRequests: left.requests,
-      reservationId,
-      allowance,
-    };
+    return admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance });
   }
 
   private addServed(n: number, config: TokenConfig, now: number): void {

@@ -1,5 +1,6 @@
 import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import { hasLimits, type Ledger, type Limits, toUsd } from "../limits/budget";
+import type { ProviderSettings } from "../providers/settings";
 import type { Db } from "../storage/db";
 import { type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
 import type { ProjectConfig, TokenConfig } from "./admission";
@@ -52,6 +53,8 @@ export function projectConfigOf(p: Project): ProjectConfig {
     provider: p.provider,
     baseUrl: p.baseUrl,
     apiKeyEncrypted: p.apiKeyEncrypted,
+    // Checked against the provider's schema when stored.
+    providerSettings: p.providerSettings as ProviderSettings | null,
     allowedOrigins: p.allowedOrigins,
     allowedModels: p.allowedModels,
     limits: projectLimits(p),

@@ -1,5 +1,6 @@
 import { sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
+import { secretProblem } from "../lib/secrets";
 
 // Withering token secrets. The prefix lets secret scanners find leaked tokens.
 //
@@ -93,12 +94,12 @@ const noSigningKey = () =>
   new ApiError(
     503,
     "token_signing_disabled",
-    "The gateway's TOKEN_SIGNING_KEY secret is not set: tokens cannot be issued (see docs/configuration.md).",
+    "The gateway's TOKEN_SIGNING_KEY secret is not set or shorter than 32 characters: tokens cannot be issued (see docs/configuration.md).",
   );
 
 /** A new signed token secret. */
 export async function generateTokenSecret(keys: SigningKeys): Promise<string> {
-  if (!keys.TOKEN_SIGNING_KEY) throw noSigningKey();
+  if (secretProblem("TOKEN_SIGNING_KEY", keys.TOKEN_SIGNING_KEY)) throw noSigningKey();
   const body = randomBase62(RANDOM_CHARS);
   return `${TOKEN_PREFIX}${body}${await mac(body, keys.TOKEN_SIGNING_KEY)}`;
 }

@@ -24,7 +24,7 @@ function expiryFrom(
     throw new ApiError(
       400,
       "validation_error",
-      "expires_at must be at most one year (525600 minutes) from now.",
+      `expires_at must be at most one year (${MAX_DURATION_MINUTES} minutes) from now.`,
       {
         param: "expires_at",
       },

@@ -109,7 +109,11 @@ export class TokenCounter {
     return sampled > 0 ? Math.round((tokens * total) / sampled) : 0;
   }
 
-  /** Number of tokens of a text, exactly and synchronously. Special-token markup (`<|endoftext|>`) counts as ordinary text. */
+  /**
+   * Number of tokens of a text, in one synchronous pass. Special-token markup (`<|endoftext|>`) counts as
+   * ordinary text. The estimate uses `countAll` (it breathes); this is the plain reference the tests hold
+   * `countAll` and js-tiktoken against.
+   */
   count(text: string): number {
     let n = 0;
     for (const match of text.matchAll(this.pattern)) {
