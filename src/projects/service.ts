@@ -8,7 +8,7 @@ import {
 } from "../providers/settings";
 import { getDb } from "../storage/db";
 import type { NewProject, Project } from "../storage/schema";
-import { notifyTokens, readTokenObject } from "../tokens/notify";
+import { loadedSince, notifyTokens, readTokenObject } from "../tokens/notify";
 import {
   liveTokensOfProject,
   projectConfigOf,
@@ -187,7 +187,10 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   if (ADMISSION_FIELDS.some((f) => f in patch)) {
     // The new version of the project goes to every live token's object as data: no object reads D1.
     const project = projectConfigOf(updated);
-    await notifyTokens(env, await liveTokensOfProject(db, id), { kind: "project", project });
+    await notifyTokens(env, await liveTokensOfProject(db, id, loadedSince(env)), {
+      kind: "project",
+      project,
+    });
   }
   return updated;
 }
@@ -201,7 +204,9 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
   const db = getDb(env);
   const revoked = await revokeTokens(db, { projectId: id });
   const known = new Set(revoked.map((t) => t.tokenHash));
-  const earlier = (await revokedUsedTokensOfProject(db, id)).filter((t) => !known.has(t.tokenHash));
+  const earlier = (await revokedUsedTokensOfProject(db, id, loadedSince(env))).filter(
+    (t) => !known.has(t.tokenHash),
+  );
   await notifyTokens(env, [...revoked, ...earlier], { kind: "revoke", at: Date.now() });
   return revoked.length;
 }
@@ -214,7 +219,7 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
  */
 export async function removeProject(env: Env, id: string): Promise<void> {
   const db = getDb(env);
-  const live = await liveTokensOfProject(db, id);
+  const live = await liveTokensOfProject(db, id, loadedSince(env));
   const deactivated = await repo.updateProject(db, id, { isActive: false });
   if (!deactivated) throw notFound("project", id);
   await notifyTokens(env, live, { kind: "project", project: projectConfigOf(deactivated) });

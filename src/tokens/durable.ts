@@ -26,12 +26,14 @@ import { loadTokenConfig, mirrorTokenCounters } from "./repo";
 export type ConfigChange =
   | { kind: "revoke"; at: number }
   | { kind: "deleted" }
+  /** Read the configuration from D1 again (a change not expressed as data, e.g. a re-encrypted key). */
+  | { kind: "reload" }
   | { kind: "project"; project: ProjectConfig };
 
 const DEFAULT_CONFIG_MAX_AGE_SECONDS = 60;
 
 /** CONFIG_MAX_AGE_SECONDS in ms (default 60 s, at least 1 s). */
-function configMaxAgeMs(env: Env): number {
+export function configMaxAgeMs(env: Env): number {
   const seconds = Number(env.CONFIG_MAX_AGE_SECONDS);
   return (Number.isFinite(seconds) && seconds >= 1 ? seconds : DEFAULT_CONFIG_MAX_AGE_SECONDS) * 1000;
 }
@@ -254,6 +256,8 @@ export class TokenState extends DurableObject<Env> {
     if (change.kind === "revoke") {
       config.isActive = false;
       config.revokedAt ??= change.at;
+    } else if (change.kind === "reload") {
+      await this.ctx.blockConcurrencyWhile(() => this.load());
     } else if (change.kind === "deleted") {
       this.config = null;
       // Nothing left to count for: the alarm clears the object's storage.

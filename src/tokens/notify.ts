@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { ApiError } from "../lib/errors";
 import { flushServed, forgetTokens, tokenObject } from "./admission-cache";
-import type { ConfigChange, TokenLiveState } from "./durable";
+import { type ConfigChange, configMaxAgeMs, type TokenLiveState } from "./durable";
 
 // Telling token objects about a management change, at any scale. One token: a direct call. Many (a
 // project's revocation, deactivation, deletion or new settings reaching 50 000 tokens): the same change is
@@ -20,7 +20,17 @@ const CONCURRENCY = LEAF;
 /** A failed call is tried this many times in all before it counts as unreached. */
 const ATTEMPTS = 3;
 
-type Target = { tokenHash: string; firstUsedAt?: number | null };
+type Target = { tokenHash: string; configLoadedAt: number | null };
+
+/** How far back a configuration copy must have been read to need a push (see `loadedSince`). */
+const LOAD_MARGIN_MS = 30_000;
+
+/**
+ * Objects that read their configuration before this instant re-read D1 before their next decision (their
+ * copy is older than CONFIG_MAX_AGE_SECONDS by then): a change need not reach them. The margin covers the
+ * time between the D1 stamp and the object's own clock reading (a slow D1 read), with room to spare.
+ */
+export const loadedSince = (env: Env, now = Date.now()): number => now - configMaxAgeMs(env) - LOAD_MARGIN_MS;
 
 /** Calls `call` for every hash, CONCURRENCY at a time, retrying failures; returns the hashes never reached. */
 async function each(hashes: readonly string[], call: (hash: string) => Promise<unknown>): Promise<string[]> {
@@ -94,9 +104,10 @@ const unreachedError = (count: number) =>
 
 /**
  * Tells the objects of many tokens about a change (revocation of a project's tokens, a project's new
- * version or deletion) as data, through `pushChange`. Only tokens that were used have an object: creating
- * one from here would pin it near the admin. Throws 502 `token_objects_unreachable` (after trying them
- * all) when some could not be told.
+ * version or deletion) as data, through `pushChange`. Only objects that read their configuration recently
+ * (`loadedSince`) are told: the others exist only as storage (or not at all: creating one from here would
+ * pin it near the admin) and read D1 before their next decision. Throws 502 `token_objects_unreachable`
+ * (after trying them all) when some could not be told.
  */
 export async function notifyTokens(
   env: Env,
@@ -104,7 +115,10 @@ export async function notifyTokens(
   change: ConfigChange,
 ): Promise<void> {
   forgetTokens(changed.map((t) => t.tokenHash));
-  const live = changed.filter((t) => t.firstUsedAt !== null).map((t) => t.tokenHash);
+  const since = loadedSince(env);
+  const live = changed
+    .filter((t) => t.configLoadedAt !== null && t.configLoadedAt >= since)
+    .map((t) => t.tokenHash);
   const unreached = await pushChange(env, live, change);
   if (unreached.length > 0) {
     console.error("token objects not told of a change", unreached.length, change.kind);

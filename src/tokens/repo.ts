@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, gt, gte, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import { hasLimits, type Ledger, type Limits, toUsd } from "../limits/budget";
 import type { ProviderSettings } from "../providers/settings";
 import type { Db } from "../storage/db";
@@ -14,7 +14,7 @@ export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenC
   const [tokenRows, projectRows] = await db.batch([
     db
       .update(tokens)
-      .set({ firstUsedAt: sql`coalesce(${tokens.firstUsedAt}, ${now})` })
+      .set({ firstUsedAt: sql`coalesce(${tokens.firstUsedAt}, ${now})`, configLoadedAt: now })
       .where(eq(tokens.tokenHash, tokenHash))
       .returning(),
     db
@@ -155,7 +155,7 @@ export async function updateToken(db: Db, id: string, patch: Partial<NewToken>):
 export async function revokeTokens(
   db: Db,
   where: { id: string } | { tokenHash: string } | { projectId: string },
-): Promise<Pick<Token, "id" | "tokenHash" | "firstUsedAt">[]> {
+): Promise<Pick<Token, "id" | "tokenHash" | "firstUsedAt" | "configLoadedAt">[]> {
   const now = Date.now();
   const match =
     "id" in where
@@ -167,36 +167,49 @@ export async function revokeTokens(
     .update(tokens)
     .set({ isActive: false, revokedAt: now, updatedAt: now })
     .where(and(match, isNull(tokens.revokedAt)))
-    .returning({ id: tokens.id, tokenHash: tokens.tokenHash, firstUsedAt: tokens.firstUsedAt });
+    .returning({
+      id: tokens.id,
+      tokenHash: tokens.tokenHash,
+      firstUsedAt: tokens.firstUsedAt,
+      configLoadedAt: tokens.configLoadedAt,
+    });
 }
 
-/** Tokens of a project whose Durable Object exists and may still admit requests: those must hear of changes. */
-export async function liveTokensOfProject(db: Db, projectId: string): Promise<Pick<Token, "tokenHash">[]> {
+/**
+ * Tokens of a project whose Durable Object may still admit requests from a configuration it read at or after
+ * `loadedSince`: those must hear of changes (an object with an older copy re-reads D1 before deciding).
+ */
+export async function liveTokensOfProject(
+  db: Db,
+  projectId: string,
+  loadedSince: number,
+): Promise<Pick<Token, "tokenHash" | "configLoadedAt">[]> {
   return db
-    .select({ tokenHash: tokens.tokenHash })
+    .select({ tokenHash: tokens.tokenHash, configLoadedAt: tokens.configLoadedAt })
     .from(tokens)
     .where(
       and(
         eq(tokens.projectId, projectId),
-        isNotNull(tokens.firstUsedAt),
+        gte(tokens.configLoadedAt, loadedSince),
         isNull(tokens.revokedAt),
         gt(tokens.expiresAt, Date.now()),
       ),
     );
 }
 
-/** Revoked tokens of a project whose Durable Object exists and that have not expired yet. */
+/** Revoked, unexpired tokens of a project whose object read its configuration at or after `loadedSince`. */
 export async function revokedUsedTokensOfProject(
   db: Db,
   projectId: string,
-): Promise<Pick<Token, "tokenHash" | "firstUsedAt">[]> {
+  loadedSince: number,
+): Promise<Pick<Token, "tokenHash" | "configLoadedAt">[]> {
   return db
-    .select({ tokenHash: tokens.tokenHash, firstUsedAt: tokens.firstUsedAt })
+    .select({ tokenHash: tokens.tokenHash, configLoadedAt: tokens.configLoadedAt })
     .from(tokens)
     .where(
       and(
         eq(tokens.projectId, projectId),
-        isNotNull(tokens.firstUsedAt),
+        gte(tokens.configLoadedAt, loadedSince),
         isNotNull(tokens.revokedAt),
         gt(tokens.expiresAt, Date.now()),
       ),
