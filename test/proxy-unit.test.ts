@@ -27,8 +27,18 @@ describe("path normaliser", () => {
     expect(parseApiPath("/v1/chat/completions")).toEqual({
       raw: "/chat/completions",
       segments: ["chat", "completions"],
+      canonical: "/chat/completions",
     });
     expect(parseApiPath("/v1/files/file%20x/content").segments).toEqual(["files", "file x", "content"]);
+  });
+
+  it("re-encodes the decoded segments one canonical way (issue 10: one path for every decision)", () => {
+    expect(parseApiPath("/v1/chat/completion%73").canonical).toBe("/chat/completions");
+    expect(parseApiPath("/v1/%63hat/%43ompletions").canonical).toBe("/chat/Completions");
+    expect(parseApiPath("/v1/files/file%20x/content").canonical).toBe("/files/file%20x/content");
+    expect(parseApiPath("/v1/files/a%3Ab%40c%7E").canonical).toBe("/files/a:b@c~");
+    expect(parseApiPath("/v1/files/%C3%A9t%C3%A9").canonical).toBe("/files/%C3%A9t%C3%A9");
+    expect(parseApiPath("/v1/files/a%3fb%23c").canonical).toBe("/files/a%3Fb%23c");
   });
 
   it.each([

@@ -112,6 +112,8 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
   try {
     const route = routeOf(request.method, url, request.headers, allowlistFor(env.PROXY_ALLOWLIST));
     dialect = route.dialect;
+    // The event names the canonical path, the one reserved and forwarded (not the client's encoding).
+    facts.path = `${route.dialect === "gemini" ? "/v1beta" : "/v1"}${route.path}`;
     facts.model = route.model;
     facts.stream = route.stream;
     const hashed = tokenHashOf(request.headers, env, route.queryKey);
