@@ -1,7 +1,7 @@
 import type { Settlement } from "../tokens/admission";
 import type { EventDraft } from "../usage/event";
-import { costUsd, modelPrice } from "../usage/pricing";
-import { utf8Length } from "./reserve";
+import { costUsd, mediaTokenCost, modelPrice } from "../usage/pricing";
+import { ratesFor, utf8Length } from "./reserve";
 
 /**
  * What a finished request that reserved budget is charged, decided from its event draft alone — never from
@@ -21,12 +21,11 @@ import { utf8Length } from "./reserve";
 export function chargeOf(draft: EventDraft): Required<Settlement> {
   const facts = draft.charge;
   if (draft.usage) {
-    return {
-      totalTokens: draft.usage.total_tokens,
-      costUsd: costUsd(draft.model, draft.usage),
-      reported: true,
-    };
+    // Token-billed image and transcription models: every input token at the dearer input rate.
+    const cost = costUsd(draft.model, draft.usage) ?? mediaTokenCost(draft.model, draft.usage);
+    return { totalTokens: draft.usage.total_tokens, costUsd: cost, reported: true };
   }
+  if (facts?.audioUsd !== undefined) return { totalTokens: 0, costUsd: facts.audioUsd, reported: true };
   const forwarded = facts?.forwarded ?? (draft.ttfb_ms !== null || draft.aborted);
   const textBytes = facts?.textBytes ?? utf8Length(draft.estimate?.completionText ?? "");
   const answered = draft.ttfb_ms !== null;
@@ -37,7 +36,7 @@ export function chargeOf(draft: EventDraft): Required<Settlement> {
     return { ...facts.fixed, reported: true };
   }
   const promptBytes = facts?.promptBytes ?? 0;
-  const price = modelPrice(draft.model);
-  const cost = price ? (promptBytes * price.input + textBytes * price.output) / 1_000_000 : null;
+  const rates = ratesFor(modelPrice(draft.model), promptBytes);
+  const cost = rates ? (promptBytes * rates.prompt + textBytes * rates.output) / 1_000_000 : null;
   return { totalTokens: promptBytes + textBytes, costUsd: cost, reported: false };
 }

@@ -1,16 +1,40 @@
 import { concatBytes } from "../lib/bytes";
 import { ApiError } from "../lib/errors";
-import { parseJsonObject } from "../lib/json";
+import { isObject } from "../lib/json";
 
 /** A JSON request body the gateway read (to learn model and stream flag). */
 export type JsonBody = {
   bytes: Uint8Array;
-  /** null when the bytes are not a JSON object: they are forwarded anyway and the upstream judges them. */
+  /** The object the body holds; null only for an empty body (a POST without one). */
   json: Record<string, unknown> | null;
 };
 
-// Non-streaming decodes keep no state between calls: one decoder serves the isolate.
-const decoder = new TextDecoder();
+/** How the gateway can read a request's body, from its method and content type. */
+export type BodyKind = "json" | "multipart" | "other" | "none";
+
+/**
+ * The media type of a Content-Type value: before any parameter, trimmed, lower-cased
+ * (`Application/JSON; charset=utf-8` is `application/json`). RFC 9110: types and subtypes are case-insensitive.
+ */
+export function mediaType(contentType: string | null): string | null {
+  if (contentType === null) return null;
+  const semi = contentType.indexOf(";");
+  return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+}
+
+/** JSON (`application/json`, `*+json`) and multipart form bodies of a POST are read; the rest stream unread. */
+export function bodyKind(method: string, headers: Headers): BodyKind {
+  if (method !== "POST") return "none";
+  const type = mediaType(headers.get("content-type"));
+  if (type === null || type === "") return "other";
+  if (type === "application/json" || type.endsWith("+json")) return "json";
+  if (type === "multipart/form-data") return "multipart";
+  return "other";
+}
+
+// Non-streaming decodes keep no state between calls: one decoder serves the isolate. Fatal: bytes that are
+// not UTF-8 are refused, not replaced, so the model the gateway read is the one the upstream reads.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 const tooLarge = (limit: number) =>
   new ApiError(
@@ -19,12 +43,9 @@ const tooLarge = (limit: number) =>
     `The request body is larger than this gateway's limit of ${limit} bytes.`,
   );
 
-/** Only POSTed JSON is read; everything else (multipart uploads, binaries, GETs) streams through unread. */
-export function wantsJsonRead(method: string, headers: Headers): boolean {
-  if (method !== "POST") return false;
-  const type = headers.get("content-type");
-  return type !== null && (type.includes("application/json") || type.includes("+json"));
-}
+/** Only POSTed JSON is read here (multipart: multipart.ts); everything else streams through unread. */
+export const wantsJsonRead = (method: string, headers: Headers): boolean =>
+  bodyKind(method, headers) === "json";
 
 /**
  * Reads a JSON body up to `limit` bytes: refuses early from content-length when it is sent, and counts the
@@ -88,7 +109,29 @@ export function nestsDeeperThan(bytes: Uint8Array, max: number): boolean {
   return false;
 }
 
+const notJson = (detail: string) =>
+  new ApiError(400, "invalid_json", `The request body is not valid JSON: ${detail}. Nothing was forwarded.`);
+
+/**
+ * The object a JSON body holds. A body the gateway cannot read as one is refused (400 `invalid_json`), never
+ * forwarded "as is": what the gateway checked (model, budget) must be what the upstream reads. An empty body
+ * is no object (null): endpoints that need one are refused later.
+ */
 function parseObject(bytes: Uint8Array): Record<string, unknown> | null {
+  if (bytes.byteLength === 0) return null;
   if (nestsDeeperThan(bytes, MAX_JSON_DEPTH)) throw tooDeep;
-  return parseJsonObject(decoder.decode(bytes));
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw notJson("it is not UTF-8");
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw notJson("it does not parse");
+  }
+  if (!isObject(value)) throw notJson("it is not a JSON object");
+  return value;
 }

@@ -1,13 +1,11 @@
 import { ApiError } from "../lib/errors";
-import { defaultReserveOutput, reserveFor } from "../limits/reserve";
 import { type Provider, providerFor } from "../providers";
 import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
-import { admitToken } from "../tokens/admission-cache";
 import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
+import { admitRequest } from "./admit-request";
 import { allowlistFor } from "./allowlist";
 import { tokenHashOf } from "./auth";
-import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
 import { preflight } from "./cors";
 import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
@@ -16,8 +14,6 @@ import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
 import { sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
 import { usageInjection } from "./usage-injection";
-
-const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
 
 /** A hash the token's object already called unknown, refused from memory. */
 const UNKNOWN_TOKEN = refusalError(TOKEN_NOT_FOUND);
@@ -46,31 +42,6 @@ function factsOf(request: Request, url: URL, requestId: string): RequestFacts {
     stream: false,
     json: null,
   };
-}
-
-/** Token-counting endpoints are free: their answers carry no usage and want no estimate. */
-const isCountEndpoint = (route: ProxyRoute) =>
-  route.endpoint === "/messages/count_tokens" || route.endpoint.endsWith(":countTokens");
-
-/**
- * Reads a POSTed JSON body into `facts` (model and stream flag unless the path names them, as Gemini's does;
- * the body itself for an estimate, except on the free token-counting endpoints).
- */
-async function readBodyInto(
-  facts: RequestFacts,
-  route: ProxyRoute,
-  request: Request,
-  env: Env,
-): Promise<JsonBody> {
-  const body = await readJsonBody(request, Number(env.MAX_JSON_BODY_BYTES) || DEFAULT_MAX_JSON_BODY_BYTES);
-  const json = body.json;
-  facts.json = isCountEndpoint(route) ? null : json;
-  facts.bodyBytes = body.bytes.byteLength;
-  if (json && route.model === null) {
-    facts.model = typeof json.model === "string" ? json.model : null;
-    facts.stream = json.stream === true;
-  }
-  return body;
 }
 
 function providerOf(admitted: Admitted, route: ProxyRoute, method: string, pathname: string): Provider {
@@ -107,6 +78,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
   let admitted: Admitted | null = null;
   let tokenHash: string | undefined;
   let abort: UpstreamAbort | undefined;
+  let stopped: (() => string | null) | undefined;
   // Known before anything is checked, so every error is answered in the client's own envelope.
   let dialect = dialectOf(url.pathname, request.headers);
   try {
@@ -120,24 +92,11 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
 
-    const body = wantsJsonRead(request.method, request.headers)
-      ? await readBodyInto(facts, route, request, env)
-      : null;
-
-    const admitting = admitToken(env, ctx, tokenHash, {
-      model: facts.model,
-      origin,
-      reserve: reserveFor(
-        {
-          path: route.endpoint,
-          model: facts.model,
-          body: body?.json ?? null,
-          bodyBytes: body?.bytes.byteLength,
-        },
-        { defaultMaxOutputTokens: defaultReserveOutput(env) },
-      ),
-    });
-    const admission = admitting instanceof Promise ? await admitting : admitting;
+    // The body as far as admission needs it (JSON always, a multipart form for a restricted token), then
+    // the admission itself: admit-request.ts.
+    const admitting = admitRequest(env, ctx, request, route, facts, tokenHash, origin);
+    const { admission, body, forward, ...read } = admitting instanceof Promise ? await admitting : admitting;
+    stopped = read.stopped;
     if (!admission.ok) {
       if (admission.code === "token_not_found") rememberUnknown(tokenHash);
       facts.tokenId = admission.tokenId ?? null;
@@ -166,8 +125,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         route,
         model: facts.model,
         json: body?.json ?? null,
-        // request.body only when it was not read: the getter makes a stream object each time.
-        body: body ? body.bytes : request.body,
+        body: forward,
         // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
         injection:
           route.dialect === "openai" && provider.dialect === "openai"
@@ -191,8 +149,14 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
           : null,
     });
   } catch (err) {
-    const error =
-      err instanceof ApiError
+    // An upload the gateway stopped on its way up (a second `model` after the one checked): the client's
+    // fault, whatever the broken connection made the upstream fetch throw.
+    const problem = stopped?.();
+    const error = problem
+      ? new ApiError(400, "invalid_form_data", `The multipart upload was stopped: ${problem}.`, {
+          param: "model",
+        })
+      : err instanceof ApiError
         ? err
         : new ApiError(500, "internal_error", "The gateway failed to handle the request.");
     if (!(err instanceof ApiError)) console.error("proxy error", requestId, err);

@@ -61,6 +61,8 @@ export type Observed = {
   textBytes: number;
   /** The upstream's error code when the answer was (or ended in) an error. */
   error: string | null;
+  /** Seconds of audio a transcription reported (`usage.seconds` of type duration, or verbose `duration`). */
+  audioSeconds?: number;
   /** Counts a dialect accumulates across stream events (Anthropic's usage). */
   running?: Record<string, unknown>;
 };
@@ -115,6 +117,11 @@ export function observeStreamEvent(seen: Observed, data: Json): void {
 export function observeJsonBody(seen: Observed, body: Json): void {
   if (typeof body.model === "string") seen.model = body.model;
   seen.usage = normaliseUsage(body.usage);
+  const usage = body.usage;
+  if (isObject(usage) && usage.type === "duration" && num(usage.seconds) !== undefined)
+    seen.audioSeconds = num(usage.seconds);
+  else if (num(body.duration) !== undefined && typeof body.text === "string")
+    seen.audioSeconds = num(body.duration);
   if (body.error !== undefined) seen.error = errorCode(body.error);
   if (!seen.usage) appendText(seen, answerText(body));
 }

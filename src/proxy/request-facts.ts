@@ -1,3 +1,4 @@
+import type { Meter } from "../limits/meter";
 import type { EventDraft, Usage } from "../usage/event";
 import { TEXT_CAP } from "./observe";
 
@@ -22,6 +23,8 @@ export type RequestFacts = {
   reservationId?: string;
   /** Bytes of the JSON body the gateway read, if it read one (bounds the prompt's tokens). */
   bodyBytes?: number;
+  /** What the request may cost (limits/meter.ts): its fixed price or per-second rate settle it. */
+  meter?: Meter;
 };
 
 export type Outcome = {
@@ -35,6 +38,8 @@ export type Outcome = {
   text?: string;
   /** UTF-8 bytes of all the text the answer carried (uncapped). */
   textBytes?: number;
+  /** Seconds of audio the answer reported (transcriptions). */
+  audioSeconds?: number;
   /** false when the gateway refused before sending anything upstream (default: it was sent). */
   forwarded?: boolean;
   stream?: boolean;
@@ -70,13 +75,17 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
   if (!usage && reachedUpstream && (facts.json || outcome.text)) {
     draft.estimate = { request: facts.json ?? undefined, completionText: outcome.text?.slice(0, TEXT_CAP) };
   }
-  if (facts.reservationId) {
-    draft.reservationId = facts.reservationId;
+  if (facts.reservationId) draft.reservationId = facts.reservationId;
+  // What settling a reservation needs, and what prices an image or a transcription in the event.
+  if (facts.reservationId || facts.meter?.fixed || facts.meter?.perSecondUsd !== undefined) {
     draft.charge = {
       forwarded: outcome.forwarded !== false,
       promptBytes: facts.bodyBytes ?? 0,
       textBytes: outcome.textBytes ?? 0,
     };
+    if (facts.meter?.fixed) draft.charge.fixed = facts.meter.fixed;
+    if (facts.meter?.perSecondUsd !== undefined && outcome.audioSeconds !== undefined)
+      draft.charge.audioUsd = outcome.audioSeconds * facts.meter.perSecondUsd;
   }
   return draft;
 }

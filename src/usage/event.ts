@@ -64,5 +64,7 @@ export type EventDraft = Omit<UsageEvent, "usage_source" | "cost_usd"> & {
     textBytes: number;
     /** A price fixed by the request itself (images, speech), charged when the answer completes. */
     fixed?: { totalTokens: number; costUsd: number | null };
+    /** A transcription's cost from the duration its answer reported. */
+    audioUsd?: number;
   };
 };

@@ -165,8 +165,8 @@ export function modelPrice(model: string | null | undefined): ModelPrice | null 
     .trim()
     .toLowerCase()
     .replace(/^models\//, "");
-  const exact = PRICES[id];
-  if (exact) return exact;
+  // Own keys only: `constructor` or `toString` must not find Object.prototype's members.
+  if (Object.hasOwn(PRICES, id)) return PRICES[id]!;
   let best: string | null = null;
   for (const known of Object.keys(PRICES)) {
     if (isSnapshotOf(id, known)) {
@@ -263,10 +263,41 @@ export const SPEECH_PRICES: Readonly<Record<string, number>> = { "tts-1": 15, "t
 /** Transcription and translation billed per second of audio (whisper-1: $0.006 per minute). */
 export const TRANSCRIPTION_PRICES_PER_SECOND: Readonly<Record<string, number>> = { "whisper-1": 0.0001 };
 
+/**
+ * Transcription billed by the tokens it reports (`usage.type: "tokens"`): USD per 1M audio input, text input
+ * (the prompt) and output tokens, and the model's context window and output ceiling, which bound what one
+ * request can use whatever its file (an audio file that does not fit the context window is refused by the
+ * model). Source: the model pages (https://platform.openai.com/docs/models/gpt-4o-transcribe, …/gpt-4o-mini-
+ * transcribe: 16 000-token context, 2 000 output tokens) and the pricing page, recorded 2026-11-28.
+ */
+export type TranscriptionTokenRate = {
+  audioInput: number;
+  textInput: number;
+  output: number;
+  contextTokens: number;
+  maxOutputTokens: number;
+};
+export const TRANSCRIPTION_TOKEN_PRICES: Readonly<Record<string, TranscriptionTokenRate>> = {
+  "gpt-4o-transcribe": {
+    audioInput: 6,
+    textInput: 2.5,
+    output: 10,
+    contextTokens: 16_000,
+    maxOutputTokens: 2_000,
+  },
+  "gpt-4o-mini-transcribe": {
+    audioInput: 3,
+    textInput: 1.25,
+    output: 5,
+    contextTokens: 16_000,
+    maxOutputTokens: 2_000,
+  },
+};
+
 const lookup = <T>(table: Readonly<Record<string, T>>, model: string | null | undefined): T | null => {
   if (!model) return null;
   const id = model.trim().toLowerCase();
-  if (table[id]) return table[id]!;
+  if (Object.hasOwn(table, id)) return table[id]!;
   // A dated snapshot of a listed model, as for text models.
   for (const known of Object.keys(table)) {
     if (isSnapshotOf(id, known)) return table[known]!;
@@ -279,6 +310,27 @@ export const speechPricePerMillionChars = (model: string | null | undefined): nu
   lookup(SPEECH_PRICES, model);
 export const transcriptionPricePerSecond = (model: string | null | undefined): number | null =>
   lookup(TRANSCRIPTION_PRICES_PER_SECOND, model);
+export const transcriptionTokenRate = (model: string | null | undefined): TranscriptionTokenRate | null =>
+  lookup(TRANSCRIPTION_TOKEN_PRICES, model);
+
+/**
+ * Cost of the tokens a token-billed image or transcription model reported, conservatively: every input
+ * token at the dearer input rate (image or audio input), since the split is not always reported. Null for
+ * any other model.
+ */
+export function mediaTokenCost(model: string | null | undefined, usage: Usage | null): number | null {
+  if (!usage) return null;
+  const image = imageRate(model)?.tokens;
+  const audio = image ? null : transcriptionTokenRate(model);
+  const input = image
+    ? Math.max(image.imageInput, image.textInput)
+    : audio
+      ? Math.max(audio.audioInput, audio.textInput)
+      : null;
+  const output = image?.output ?? audio?.output;
+  if (input === null || output === undefined) return null;
+  return round((usage.prompt_tokens * input + usage.completion_tokens * output) / 1e6);
+}
 
 /**
  * The most one image of this request may cost and (for token-billed models) the most output tokens it may
@@ -293,31 +345,15 @@ export function imageWorstCase(
   const rate = imageRate(model);
   if (!rate) return null;
   const pick = (table: Readonly<Record<string, Readonly<Record<string, number>>>>): number => {
+    // Own keys only: a quality or size named `constructor` must not find Object.prototype's members.
     const byQuality =
-      typeof quality === "string" && table[quality] ? [table[quality]!] : Object.values(table);
+      typeof quality === "string" && Object.hasOwn(table, quality) ? [table[quality]!] : Object.values(table);
     let worst = 0;
     for (const sizes of byQuality) {
-      const one = typeof size === "string" ? sizes[size] : undefined;
+      const one = typeof size === "string" && Object.hasOwn(sizes, size) ? sizes[size] : undefined;
       worst = Math.max(worst, one ?? Math.max(...Object.values(sizes)));
     }
     return worst;
   };
   return { usd: pick(rate.perImage), outputTokens: rate.outputTokens ? pick(rate.outputTokens) : null };
-}
-
-/**
- * Cost of an image request from the usage a token-billed image model reports (`input_tokens` with
- * `input_tokens_details.{text_tokens,image_tokens}`, `output_tokens`); null for other models.
- */
-export function imageUsageCost(model: string | null | undefined, usage: unknown): number | null {
-  const rates = imageRate(model)?.tokens;
-  if (!rates || typeof usage !== "object" || usage === null) return null;
-  const u = usage as Record<string, unknown>;
-  const n = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0);
-  const details = (u.input_tokens_details ?? {}) as Record<string, unknown>;
-  const input = n(u.input_tokens);
-  const image = Math.min(input, n(details.image_tokens));
-  const dollars =
-    (input - image) * rates.textInput + image * rates.imageInput + n(u.output_tokens) * rates.output;
-  return round(dollars / 1e6);
 }

@@ -3,7 +3,7 @@ import { writeAnalytics } from "../metrics/analytics";
 import { tokenObject } from "../tokens/admission-cache";
 import { batcherFor } from "./batcher";
 import type { EventDraft, UsageEvent } from "./event";
-import { costUsd } from "./pricing";
+import { costUsd, mediaTokenCost } from "./pricing";
 import { type RejectionSummary, unidentifiedGate } from "./unidentified";
 
 /** Longest completion text we tokenize for an estimate: bounds the CPU one event can cost. */
@@ -47,8 +47,19 @@ export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
     upstream_request_id: clip(rest.upstream_request_id, 256),
     usage,
     usage_source,
-    cost_usd: costUsd(draft.model, usage),
+    cost_usd: costUsd(draft.model, usage) ?? mediaTokenCost(draft.model, usage) ?? requestPricedCost(draft),
   };
+}
+
+/**
+ * The cost of a completed request priced by the request itself (an image, speech) or by the duration its
+ * answer reported (a transcription), when token usage does not price it.
+ */
+function requestPricedCost(draft: EventDraft): number | null {
+  const charge = draft.charge;
+  if (charge?.audioUsd !== undefined) return charge.audioUsd;
+  const complete = draft.ttfb_ms !== null && draft.status < 300 && !draft.aborted && !draft.error;
+  return complete && charge?.fixed ? charge.fixed.costUsd : null;
 }
 
 /** A message on the usage queue: a request event, or a count of unidentified requests not sent as events. */
