@@ -147,6 +147,41 @@ describe("JSON bodies (issue 10, item 2)", () => {
     expect(await upstreamSaw(tag)).toHaveLength(0);
   });
 
+  it("a body naming model twice (plain or spelled with escapes) is refused for a restricted token", async () => {
+    // Parsers differ on which duplicate wins: the model the gateway checked must be the one the upstream reads.
+    const { token } = await mockProjectToken({ allowed_models: ["gpt-4o-mini"] });
+    const { token: free } = await mockProjectToken();
+    const tag = newTag();
+    const messages = '"messages":[{"role":"user","content":"hi"}]';
+    for (const raw of [
+      `{"model":"gpt-4o-mini","model":"gpt-4o",${messages}}`,
+      `{"model":"gpt-4o","model":"gpt-4o-mini",${messages}}`,
+      `{"model":"gpt-4o-mini","\\u006dodel":"gpt-4o",${messages}}`,
+      `{"mod\\u0065l":"gpt-4o","model":"gpt-4o-mini",${messages}}`,
+    ]) {
+      const res = await proxy("/chat/completions", {
+        token: token.token,
+        method: "POST",
+        headers: { "content-type": "application/json", "x-mock-tag": tag },
+        body: raw,
+      });
+      expect(res.status).toBe(400);
+      expect(await errorOf(res)).toMatchObject({ code: "invalid_json", param: "model" });
+    }
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+    // "model" elsewhere (in a message, a nested object) is no duplicate; an unrestricted token has nothing to check.
+    const nested = `{"model":"gpt-4o-mini","metadata":{"model":"x"},"messages":[{"role":"user","content":"\\"model\\""}]}`;
+    for (const t of [token, free]) {
+      const ok = await proxy("/chat/completions", {
+        token: t.token,
+        method: "POST",
+        headers: { "content-type": "application/json", "x-mock-tag": tag },
+        body: nested,
+      });
+      expect(ok.status).toBe(200);
+    }
+  });
+
   it("another content type on a JSON endpoint is refused for a restricted token, never forwarded unread", async () => {
     const { token } = await mockProjectToken({ allowed_models: ["gpt-4o-mini"] });
     const tag = newTag();
