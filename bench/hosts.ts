@@ -178,6 +178,9 @@ export type ProxyOptions = {
    * how many events a batch holds when messages come slowly, so the default is the deployed value.
    */
   batchTimeoutS?: number;
+  /** The host's name (default "llm-proxy") and variables to override (e.g. CACHE_TIERS). */
+  name?: string;
+  vars?: Record<string, string>;
 };
 
 /**
@@ -200,13 +203,13 @@ export async function startProxy(bundleDir: string, opts: ProxyOptions): Promise
     batchTimeoutS = consumers[usage]?.maxBatchTimeout ?? 1;
   }
   const host = await start(
-    "llm-proxy",
+    opts.name ?? "llm-proxy",
     {
       ...base,
       rootPath: bundleDir,
       modules: true,
       scriptPath: join(bundleDir, "index.js"),
-      bindings: { ...(base.bindings ?? {}), ...SECRETS },
+      bindings: { ...(base.bindings ?? {}), ...SECRETS, ...opts.vars },
     } as WorkerOptions,
     opts.storageDir,
     opts.inspectorPort,

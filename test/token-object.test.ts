@@ -26,6 +26,8 @@ const baseConfig: TokenConfig = {
     allowedOrigins: null,
     allowedModels: null,
     limits: null,
+    capabilities: [],
+    objectScope: "token",
   },
 };
 const fresh = { ledger: EMPTY_LEDGER, windowLog: [] };

@@ -28,6 +28,7 @@ export type ErrorCode =
   | "conflict"
   | "endpoint_not_found"
   | "method_not_allowed"
+  | "object_not_found"
   // Credentials
   | "invalid_token"
   | "token_not_found"

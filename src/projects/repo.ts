@@ -51,3 +51,17 @@ export async function deleteProject(db: Db, id: string): Promise<boolean> {
   const rows = await db.delete(projects).where(eq(projects.id, id)).returning({ id: projects.id });
   return rows.length > 0;
 }
+
+/** Adds one to the project's cache generation in one statement (concurrent purges each count); the new value. */
+export async function bumpCacheGeneration(db: Db, id: string): Promise<Project | undefined> {
+  const [row] = await db
+    .update(projects)
+    // updated_at strictly grows, as in updateProject: token objects order pushed copies by it.
+    .set({
+      cacheGeneration: sql`${projects.cacheGeneration} + 1`,
+      updatedAt: sql`max(${Date.now()}, ${projects.updatedAt} + 1)`,
+    })
+    .where(eq(projects.id, id))
+    .returning();
+  return row;
+}

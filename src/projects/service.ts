@@ -1,5 +1,6 @@
 import { encryptSecret, maskSecret } from "../lib/crypto";
 import { ApiError, notFound } from "../lib/errors";
+import { purgeRegistry } from "../ownership/registry";
 import {
   DEFAULT_BASE_URLS,
   type ProviderName,
@@ -80,6 +81,9 @@ export async function createProject(env: Env, input: ProjectCreate): Promise<Pro
       maxRequests: input.max_requests ?? null,
       maxTotalTokens: input.max_tokens ?? null,
       maxCostUsd: input.max_cost_usd ?? null,
+      cache: input.cache ?? null,
+      capabilities: input.capabilities ?? [],
+      objectScope: input.object_scope ?? "token",
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(input.name);
@@ -116,6 +120,9 @@ const ADMISSION_FIELDS = [
   "max_requests",
   "max_tokens",
   "max_cost_usd",
+  "cache",
+  "capabilities",
+  "object_scope",
 ];
 
 export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<Project> {
@@ -165,6 +172,9 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   if (patch.max_requests !== undefined) values.maxRequests = patch.max_requests;
   if (patch.max_tokens !== undefined) values.maxTotalTokens = patch.max_tokens;
   if (patch.max_cost_usd !== undefined) values.maxCostUsd = patch.max_cost_usd;
+  if (patch.cache !== undefined) values.cache = patch.cache;
+  if (patch.capabilities !== undefined) values.capabilities = patch.capabilities;
+  if (patch.object_scope !== undefined) values.objectScope = patch.object_scope;
 
   let updated: Project | undefined;
   try {
@@ -193,6 +203,24 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
     });
   }
   return updated;
+}
+
+/**
+ * Purges the project's response cache: the generation in every key moves on, so no entry stored before
+ * can be found again. Delivered like any project change: the new version reaches the token objects before this returns (the
+ * next request of every token admits no hit of the old generation); isolates that reuse the admission of a
+ * token with nothing to count follow within ADMISSION_CACHE_MS, as for a revocation. Entries are not
+ * deleted: they expire with their TTL.
+ */
+export async function purgeProjectCache(env: Env, id: string): Promise<number> {
+  const db = getDb(env);
+  const updated = await repo.bumpCacheGeneration(db, id);
+  if (!updated) throw notFound("project", id);
+  await notifyTokens(env, await liveTokensOfProject(db, id, loadedSince(env)), {
+    kind: "project",
+    project: projectConfigOf(updated),
+  });
+  return updated.cacheGeneration;
 }
 
 /**
@@ -227,4 +255,7 @@ export async function removeProject(env: Env, id: string): Promise<void> {
   // Their tokens are gone too: the objects may drop their storage now (best effort; a failure only delays
   // that until the object's configuration age runs out).
   await notifyTokens(env, live, { kind: "deleted" }).catch(() => {});
+  // Its record of upstream objects goes too; no token can ask for it any more, so a failure only leaves
+  // unreachable rows behind.
+  await purgeRegistry(env, id).catch((err) => console.error("object registry not purged", id, err));
 }

@@ -1,4 +1,5 @@
 import { ApiError } from "../lib/errors";
+import { accessOf } from "../ownership/endpoints";
 import { type Provider, providerFor } from "../providers";
 import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
 import { refusalHeaders } from "../tokens/allowance";
@@ -6,12 +7,15 @@ import { recordRequest } from "../usage/record";
 import { admitRequest } from "./admit-request";
 import { allowlistFor } from "./allowlist";
 import { tokenHashOf } from "./auth";
+import { cacheCandidate } from "./cache-step";
 import { preflight } from "./cors";
 import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
+import { listed, objectGuard, observing } from "./objects";
 import { observerFor } from "./observe-native";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
+import { answerFromCache } from "./respond/cached";
 import { sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
 import { usageInjection } from "./usage-injection";
 
@@ -88,14 +92,18 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.path = `${route.dialect === "gemini" ? "/v1beta" : "/v1"}${route.path}`;
     facts.model = route.model;
     facts.stream = route.stream;
+    // What the request does to stored upstream objects, and the account-wide capability it needs.
+    const access = accessOf(request.method, route.segments);
     const hashed = tokenHashOf(request.headers, env, route.queryKey);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
 
-    // The body as far as admission needs it (JSON always, a multipart form for a restricted token), then
-    // the admission itself: admit-request.ts.
-    const admitting = admitRequest(env, ctx, request, route, facts, tokenHash, origin);
-    const { admission, body, forward, ...read } = admitting instanceof Promise ? await admitting : admitting;
+    // The body as far as admission needs it (JSON always, a multipart form for a restricted token), the
+    // response cache's claim, then the admission itself: admit-request.ts.
+    const admitting = admitRequest(env, ctx, request, route, facts, tokenHash, origin, access.capability);
+    const read = admitting instanceof Promise ? await admitting : admitting;
+    const { admission } = read;
+    let { body, forward, cache } = read;
     stopped = read.stopped;
     if (!admission.ok) {
       if (admission.code === "token_not_found") rememberUnknown(tokenHash);
@@ -108,6 +116,21 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
 
+    // Objects: the path's and the body's must be the token's own (one registry call; none on plain inference).
+    // Checked before the cache too: a cached answer is never a way around ownership.
+    const guard = objectGuard(env, ctx, access, admission, body?.json ?? null);
+    if (guard) await guard.check();
+
+    cache ??= cacheCandidate(request, route, body, tokenHash, admission);
+    if (cache && body) {
+      const looking = cache.afterAdmission(env, ctx, admission);
+      const hit = looking instanceof Promise ? await looking : looking;
+      if (hit) return answerFromCache(hit, { env, ctx, facts, admitted, tokenHash, origin });
+      facts.cache = cache.status;
+      body = cache.upstreamBody(body);
+      forward = body.bytes;
+    }
+
     const provider = providerOf(admission, route, request.method, url.pathname);
     facts.provider = provider.name;
     const { apiKeyEncrypted, baseUrl, settings } = admission.upstream;
@@ -116,25 +139,8 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS));
 
     abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
-    const sent = await sendUpstream(
-      {
-        request,
-        requestId,
-        provider,
-        target: { baseUrl, apiKey, settings },
-        route,
-        model: facts.model,
-        json: body?.json ?? null,
-        body: forward,
-        // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
-        injection:
-          route.dialect === "openai" && provider.dialect === "openai"
-            ? usageInjection(provider, route.path, body)
-            : undefined,
-      },
-      abort,
-    );
-    return await respond(sent, {
+    const target = { baseUrl, apiKey, settings };
+    const exchange = {
       env,
       ctx,
       facts,
@@ -147,7 +153,32 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         route.dialect !== provider.dialect && provider.dialect !== "openai"
           ? { from: provider.dialect, includeUsage: includesUsage(body?.json ?? null) }
           : null,
-    });
+      cache,
+    };
+    if (guard?.access.list) {
+      return await respond(await listed(guard, url.searchParams, provider, target, request, abort), exchange);
+    }
+    let sent = await sendUpstream(
+      {
+        request,
+        requestId,
+        provider,
+        target,
+        route,
+        model: facts.model,
+        json: body?.json ?? null,
+        body: forward,
+        // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
+        injection:
+          route.dialect === "openai" && provider.dialect === "openai"
+            ? usageInjection(provider, route.path, body)
+            : undefined,
+      },
+      abort,
+    );
+    if (!guard) return await respond(sent, exchange);
+    sent = { ...sent, response: await guard.settle(sent.response) };
+    return await respond(sent, { ...exchange, observer: observing(exchange.observer, guard) });
   } catch (err) {
     // An upload the gateway stopped on its way up (a second `model` after the one checked): the client's
     // fault, whatever the broken connection made the upstream fetch throw.

@@ -1,5 +1,5 @@
 import type { Meter } from "../limits/meter";
-import type { EventDraft, Usage } from "../usage/event";
+import type { CacheStatus, EventDraft, Usage } from "../usage/event";
 import { TEXT_CAP } from "./observe";
 
 /** What the proxy knows about a request as it goes, for its event. */
@@ -25,6 +25,8 @@ export type RequestFacts = {
   bodyBytes?: number;
   /** What the request may cost (limits/meter.ts): its fixed price or per-second rate settle it. */
   meter?: Meter;
+  /** What the response cache did, when the request was a candidate for it (proxy/cache-step.ts). */
+  cache?: CacheStatus | null;
 };
 
 export type Outcome = {
@@ -70,8 +72,11 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     colo: facts.colo,
     user_agent: facts.userAgent,
   };
-  // An estimate only where the upstream may have used tokens: it answered, or the client left midway.
-  const reachedUpstream = (outcome.ttfbMs !== null && outcome.status < 400) || outcome.aborted;
+  if (facts.cache) draft.cache = facts.cache;
+  // An estimate only where the upstream may have used tokens: it answered, or the client left midway (a
+  // cache hit reached no upstream: its usage is the original call's, or none).
+  const reachedUpstream =
+    facts.cache !== "hit" && ((outcome.ttfbMs !== null && outcome.status < 400) || outcome.aborted);
   if (!usage && reachedUpstream && (facts.json || outcome.text)) {
     draft.estimate = { request: facts.json ?? undefined, completionText: outcome.text?.slice(0, TEXT_CAP) };
   }

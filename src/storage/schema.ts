@@ -1,8 +1,11 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { Capability, ObjectScope } from "../ownership/capabilities";
 
 /** One rate window: at most `requests` requests in any `window_seconds`-long window. */
 export type RateWindow = { requests: number; window_seconds: number };
+/** A project's response cache (src/cache/): on when set. Stored as the management API spells it. */
+export type CacheSettingsJson = { ttl_seconds: number; exclude: string[]; hits_skip_rate_limits: boolean };
 export type JsonObject = Record<string, unknown>;
 
 // Timestamps are epoch milliseconds: cheap to compare in the Durable Object and in SQL.
@@ -32,6 +35,17 @@ export const projects = sqliteTable(
     maxCostUsd: real("max_cost_usd"),
     /** Defaults applied to new tokens of the project (duration, limits). */
     tokenDefaults: text("token_defaults", { mode: "json" }).$type<JsonObject>(),
+    /** The response cache's settings; null = off (the default). */
+    cache: text("cache", { mode: "json" }).$type<CacheSettingsJson>(),
+    /**
+     * Part of every cache key of the project: a purge adds one, so every entry stored before becomes
+     * unreachable at once (entries are never listed or deleted; they expire with their TTL).
+     */
+    cacheGeneration: integer("cache_generation").notNull().default(0),
+    /** Account-wide capabilities its tokens may use (files, batches, …; src/ownership/capabilities.ts). */
+    capabilities: text("capabilities", { mode: "json" }).$type<Capability[]>().notNull().default([]),
+    /** Who reaches an object a token created: `token` (only that token) or `project` (all its tokens). */
+    objectScope: text("object_scope").$type<ObjectScope>().notNull().default("token"),
     isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
     createdAt: integer("created_at").notNull().default(now),
     updatedAt: integer("updated_at").notNull().default(now),
@@ -58,6 +72,8 @@ export const tokens = sqliteTable(
     maxTotalTokens: integer("max_total_tokens"),
     maxCostUsd: real("max_cost_usd"),
     allowedModels: text("allowed_models", { mode: "json" }).$type<string[]>(),
+    /** false: the token never uses its project's response cache (no hits, nothing stored). */
+    cacheAllowed: integer("cache_allowed", { mode: "boolean" }).notNull().default(true),
     metadata: text("metadata", { mode: "json" }).$type<JsonObject>(),
     createdAt: integer("created_at").notNull().default(now),
     updatedAt: integer("updated_at").notNull().default(now),
@@ -128,6 +144,12 @@ export const usageHourly = sqliteTable(
     estimatedRequests: integer("estimated_requests").notNull().default(0),
     costUsd: real("cost_usd").notNull().default(0),
     durationMsSum: integer("duration_ms_sum").notNull().default(0),
+    /** Requests answered from the response cache (counted in `requests`, cost 0). */
+    cacheHits: integer("cache_hits").notNull().default(0),
+    /** Requests the cache could have answered but did not (sent upstream, then stored when cacheable). */
+    cacheMisses: integer("cache_misses").notNull().default(0),
+    /** What the cache hits would have cost: the price of the usage their original answers reported. */
+    savedUsd: real("saved_usd").notNull().default(0),
   },
   (t) => [
     primaryKey({ columns: [t.hour, t.projectId, t.tokenId, t.model] }),

@@ -1,6 +1,13 @@
 import { BoundedMap } from "../lib/bounded-map";
 import { EMPTY_LEDGER } from "../limits/budget";
-import { type Admission, type AdmitInput, admittedFrom, decide, type TokenConfig } from "./admission";
+import {
+  type Admission,
+  type AdmitInput,
+  admittedFrom,
+  cacheHitValid,
+  decide,
+  type TokenConfig,
+} from "./admission";
 
 // Admission as the worker sees it. A token with something to count (requests, windows, budgets, project
 // caps) is decided by its Durable Object on every request: exact under any concurrency. A token with
@@ -96,7 +103,11 @@ export function admitToken(
       flushing.add(tokenHash);
       ctx.waitUntil(flushLater(env, tokenHash, entry.until));
     }
-    return admittedFrom(entry.config);
+    return admittedFrom(
+      entry.config,
+      undefined,
+      input.cacheHit !== undefined && cacheHitValid(entry.config, input, now),
+    );
   }
   return admitFromObject(env, tokenHash, input);
 }

@@ -1,3 +1,4 @@
+import { type CacheHitClaim, type CacheSettings, hitHolds } from "../cache/settings";
 import type { ErrorCode } from "../lib/errors";
 import { isSnapshotOf } from "../lib/model-id";
 import {
@@ -10,6 +11,7 @@ import {
 } from "../limits/budget";
 import type { Reserve, Unbounded } from "../limits/meter";
 import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
+import { CAPABILITY_ENDPOINTS, type Capability, type ObjectScope } from "../ownership/capabilities";
 import type { ProviderSettings } from "../providers/settings";
 import type { RateWindow } from "../storage/schema";
 
@@ -27,6 +29,12 @@ export type ProjectConfig = {
   allowedModels: string[] | null;
   /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
   limits: Limits | null;
+  /** The project's response cache; null or absent when off. */
+  cache?: CacheSettings | null;
+  /** Account-wide capabilities the project enabled (files, batches, …); none = inference only. */
+  capabilities: Capability[];
+  /** Who reaches an object a token of the project created (src/ownership/). */
+  objectScope: ObjectScope;
 };
 
 /** What the token's Durable Object knows about its token and project, loaded from D1. */
@@ -41,6 +49,8 @@ export type TokenConfig = {
   maxTotalTokens: number | null;
   maxCostUsd: number | null;
   allowedModels: string[] | null;
+  /** false: the token was denied its project's response cache (absent: allowed). */
+  cacheAllowed?: boolean;
   project: ProjectConfig;
 };
 
@@ -72,6 +82,14 @@ export type AdmitInput = {
   unread?: Unread;
   /** Requests an isolate admitted from its short-lived cache since it last asked (see admission-cache.ts). */
   alsoCounted?: number;
+  /**
+   * The worker holds a cached answer to this request: if the claim holds under the project's current cache
+   * settings (generation, endpoint, age) the request is admitted as a hit — counted, nothing held against
+   * budgets, and no rate-window slot where the project exempts hits. Otherwise `reserve` applies as usual.
+   */
+  cacheHit?: CacheHitClaim;
+  /** The account-wide capability the request's endpoint needs (src/ownership/endpoints.ts); absent: none. */
+  capability?: Capability | null;
 };
 
 /**
@@ -100,11 +118,17 @@ export type Admitted = {
   projectId: string;
   upstream: Upstream;
   allowedOrigins: string[] | null;
+  /** The project's account-wide capabilities and who reaches its tokens' objects (src/ownership/). */
+  objects: { capabilities: readonly Capability[]; scope: ObjectScope };
   /** Requests left under max_requests after this one; null when unlimited. */
   remainingRequests: number | null;
   /** Set when the object reserved budget for this request: settle it when the request ends, on every path. */
   reservationId?: string;
   allowance: Allowance;
+  /** The project's response cache as this token may use it: null (or absent) when off or denied to it. */
+  cache?: CacheSettings | null;
+  /** Admitted as a cache hit (the request's `cacheHit` claim held): answer from the cache, not upstream. */
+  cacheHit?: boolean;
   /**
    * Set for a token with nothing to count (no request, window or budget limit, no project caps): its
    * admission depends only on this configuration, so an isolate may reuse it for a moment (admission-cache.ts).
@@ -125,7 +149,7 @@ export type Unread = {
 
 export type Refused = {
   ok: false;
-  status: 400 | 401 | 403 | 429;
+  status: 400 | 401 | 403 | 404 | 429;
   code: ErrorCode;
   message: string;
   /** The request field at fault, for the error envelope's `param`. */
@@ -202,11 +226,20 @@ export const countsRequests = (c: TokenConfig): boolean =>
 /** What the object counted for one request of a token with limits. */
 export type Counted = Pick<Admitted, "remainingRequests" | "reservationId" | "allowance">;
 
+/** The project's cache as the token may use it (null: off, or the token was denied it). */
+export const tokenCache = (c: TokenConfig): CacheSettings | null =>
+  c.cacheAllowed === false ? null : (c.project.cache ?? null);
+
+/** Whether the request's cache-hit claim holds for this token now (see `AdmitInput.cacheHit`). */
+export const cacheHitValid = (c: TokenConfig, input: AdmitInput, now: number): boolean =>
+  input.cacheHit !== undefined && hitHolds(tokenCache(c), input.cacheHit, now);
+
 /**
  * The admission of a token. With `counted`: what the object counted for this request. Without: a token with
- * nothing to count, built from its configuration alone (and reusable by the isolate).
+ * nothing to count, built from its configuration alone (and reusable by the isolate). `cacheHit`: the
+ * request's cache-hit claim held.
  */
-export function admittedFrom(c: TokenConfig, counted?: Counted): Admitted {
+export function admittedFrom(c: TokenConfig, counted?: Counted, cacheHit = false): Admitted {
   const admitted = {
     ok: true as const,
     tokenId: c.tokenId,
@@ -218,6 +251,9 @@ export function admittedFrom(c: TokenConfig, counted?: Counted): Admitted {
       settings: c.project.providerSettings,
     },
     allowedOrigins: c.project.allowedOrigins,
+    cache: tokenCache(c),
+    ...(cacheHit ? { cacheHit } : {}),
+    objects: { capabilities: c.project.capabilities, scope: c.project.objectScope },
   };
   if (counted) return { ...admitted, ...counted };
   const allowance = { requests: null, tokens: null, costUsd: null, window: null, expiresAt: c.expiresAt };
@@ -232,6 +268,15 @@ export const holdOf = (reserve: AdmitInput["reserve"]): Amount | null =>
         costNanos: Math.max(0, toNanos(reserve.costUsd ?? 0)),
       }
     : null;
+
+/** The refusal of an account-wide endpoint the token's project has not enabled: it says how to enable it. */
+function notEnabled(capability: Capability): string {
+  return (
+    `This endpoint (${CAPABILITY_ENDPOINTS[capability]}) is not enabled for this token's project. ` +
+    `The gateway's operator can enable it by adding '${capability}' to the project's capabilities ` +
+    "(management API, admin pages or `llm-proxy project update --capabilities`)."
+  );
+}
 
 /**
  * Why this request cannot be admitted for this token although it may be for others: what it may cost is
@@ -279,9 +324,11 @@ function restrictionRefusal(
 
 /**
  * The admission decision, in the documented order (docs/proxy.md): exists → active → not expired → project
- * active → origin → model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
+ * active → endpoint enabled for the project → origin → model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
  * the Durable Object can call it and count in the same synchronous step. Project-wide caps are decided by
- * the project's object, after this.
+ * the project's object, after this. A valid cache hit passes every check a miss would, except that it
+ * needs no budget room for a reservation (it holds none; a used-up budget still refuses it) and, where the
+ * project says so, no rate-window slot.
  */
 export function decide(
   config: TokenConfig | null,
@@ -313,6 +360,16 @@ export function decide(
       ...ids,
     };
   }
+  if (input.capability && !config.project.capabilities.includes(input.capability)) {
+    // Before anything is counted: a refused endpoint costs the token nothing.
+    return {
+      ok: false,
+      status: 404,
+      code: "endpoint_not_found",
+      message: notEnabled(input.capability),
+      ...ids,
+    };
+  }
   if (!originAllowed(config.project.allowedOrigins, input.origin)) {
     const message = `Origin '${input.origin}' is not allowed for this project.`;
     return { ok: false, status: 403, code: "origin_not_allowed", message, ...ids };
@@ -325,6 +382,7 @@ export function decide(
     const { code, message, param } = input.unread;
     return { ok: false, status: 400, code, message, param: param ?? undefined, ...ids };
   }
+  const hit = cacheHitValid(config, input, now);
   if (input.model) {
     const lists = [
       ["token", config.allowedModels],
@@ -337,10 +395,12 @@ export function decide(
       }
     }
   }
-  const restricted = restrictionRefusal(config, input);
+  // A hit costs nothing and holds nothing: only what is not about its price still applies to it.
+  const restricted = restrictionRefusal(config, hit ? { ...input, reserve: undefined } : input);
   if (restricted) return { ok: false, status: 403, ...restricted, ...ids };
-  const quota = limitRefusal(tokenLimits(config), usage.ledger, holdOf(input.reserve), "token");
+  const quota = limitRefusal(tokenLimits(config), usage.ledger, hit ? null : holdOf(input.reserve), "token");
   if (quota) return { ok: false, status: 429, ...quota, ...ids };
+  if (hit && config.project.cache?.hitsSkipRateLimits) return null;
   const window = checkWindows(usage.windowLog, config.rateLimits, now);
   if (!window.ok) {
     const seconds = retryAfterSeconds(window.retryAfterMs);

@@ -10,6 +10,7 @@ import {
   type AdmitInput,
   type Allowance,
   admittedFrom,
+  cacheHitValid,
   countsRequests,
   decide,
   holdOf,
@@ -139,21 +140,24 @@ export class TokenState extends DurableObject<Env> {
     if (input.alsoCounted) this.addServed(input.alsoCounted, config, now);
     const refusal = decide(config, { ledger: this.store.ledger, windowLog: this.log.times }, input, now);
     if (refusal) return refusal;
+    const hit = cacheHitValid(config, input, now);
     if (!countsRequests(config)) {
       // Nothing to check against a count: count in memory (saved by the alarm) and let the isolate reuse it.
       this.store.admit(now, undefined, false);
       this.armAlarm(now + MIRROR_DELAY_MS);
-      return admittedFrom(config);
+      return admittedFrom(config, undefined, hit);
     }
 
     // Counted synchronously right after the decision: nothing else runs in between.
     const projectLimits = config.project.limits;
-    // Budget holds (and the settle call they need) only where a token or cost budget applies.
+    // Budget holds (and the settle call they need) only where a token or cost budget applies; a cache hit
+    // costs nothing and holds nothing.
     const budgeted = hasBudget(tokenLimits(config)) || (projectLimits !== null && hasBudget(projectLimits));
-    const hold = budgeted ? holdOf(input.reserve) : null;
+    const hold = budgeted && !hit ? holdOf(input.reserve) : null;
     const reservationId = hold ? crypto.randomUUID() : undefined;
     const expiresAt = now + this.reservationTtlMs;
-    const capacity = logCapacity(config.rateLimits);
+    const skipWindows = hit && config.project.cache?.hitsSkipRateLimits === true;
+    const capacity = skipWindows ? 0 : logCapacity(config.rateLimits);
     this.store.admit(
       now,
       hold && reservationId
@@ -201,7 +205,7 @@ export class TokenState extends DurableObject<Env> {
       window: tightest(windowStates(this.log.times, config.rateLimits, now)),
       expiresAt: config.expiresAt,
     };
-    return admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance });
+    return admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance }, hit);
   }
 
   private addServed(n: number, config: TokenConfig, now: number): void {

@@ -1,4 +1,5 @@
 import { and, desc, eq, gt, gte, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import { cacheSettingsOf } from "../cache/settings";
 import { hasLimits, type Ledger, type Limits, toUsd } from "../limits/budget";
 import type { ProviderSettings } from "../providers/settings";
 import type { Db } from "../storage/db";
@@ -41,6 +42,7 @@ export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenC
     maxTotalTokens: t.maxTotalTokens,
     maxCostUsd: t.maxCostUsd,
     allowedModels: t.allowedModels,
+    cacheAllowed: t.cacheAllowed,
     project: projectConfigOf(p),
   };
 }
@@ -58,6 +60,9 @@ export function projectConfigOf(p: Project): ProjectConfig {
     allowedOrigins: p.allowedOrigins,
     allowedModels: p.allowedModels,
     limits: projectLimits(p),
+    cache: cacheSettingsOf(p.cache, p.cacheGeneration),
+    capabilities: p.capabilities,
+    objectScope: p.objectScope,
   };
 }
 

@@ -38,7 +38,8 @@ export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
       console.error("usage estimate failed", draft.id, err);
     }
   }
-  return {
+  const cost = costUsd(draft.model, usage) ?? mediaTokenCost(draft.model, usage) ?? requestPricedCost(draft);
+  const event: UsageEvent = {
     ...rest,
     path: clip(rest.path, 1024) ?? "",
     model: clip(rest.model, 256),
@@ -47,8 +48,14 @@ export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
     upstream_request_id: clip(rest.upstream_request_id, 256),
     usage,
     usage_source,
-    cost_usd: costUsd(draft.model, usage) ?? mediaTokenCost(draft.model, usage) ?? requestPricedCost(draft),
+    cost_usd: cost,
   };
+  // A cache hit reports the original call's usage; it costs nothing, and saves what that usage costs.
+  if (draft.cache === "hit") {
+    event.cost_usd = 0;
+    event.saved_usd = cost;
+  }
+  return event;
 }
 
 /**
