@@ -29,6 +29,7 @@ export const SECRETS = {
   ENCRYPTION_KEY: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64"),
   ADMIN_PASSWORD: `bench-${crypto.randomUUID()}`,
   SESSION_SECRET: `bench-session-${crypto.randomUUID()}`,
+  TOKEN_SIGNING_KEY: `bench-signing-${crypto.randomUUID()}`,
 };
 
 // What a worker that only forwards costs: same runtime, same compatibility date, one fetch.

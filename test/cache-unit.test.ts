@@ -303,6 +303,7 @@ describe("admission of a claimed hit (the decision, pure)", () => {
     maxCostUsd: null,
     allowedModels: null,
     project: {
+      version: 1,
       isActive: true,
       provider: "openai",
       baseUrl: "https://api.openai.com/v1",

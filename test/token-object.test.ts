@@ -17,6 +17,7 @@ const baseConfig: TokenConfig = {
   maxCostUsd: null,
   allowedModels: null,
   project: {
+    version: 1,
     isActive: true,
     provider: "openai",
     baseUrl: "https://api.openai.com/v1",

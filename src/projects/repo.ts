@@ -40,7 +40,8 @@ export async function updateProject(
 ): Promise<Project | undefined> {
   const [row] = await db
     .update(projects)
-    .set({ ...patch, updatedAt: Date.now() })
+    // Strictly growing, even for two changes in one millisecond: token objects order pushed copies by it.
+    .set({ ...patch, updatedAt: sql`max(${Date.now()}, ${projects.updatedAt} + 1)` })
     .where(and(eq(projects.id, id), ifBaseUrl === undefined ? undefined : eq(projects.baseUrl, ifBaseUrl)))
     .returning();
   return row;
@@ -52,11 +53,15 @@ export async function deleteProject(db: Db, id: string): Promise<boolean> {
 }
 
 /** Adds one to the project's cache generation in one statement (concurrent purges each count); the new value. */
-export async function bumpCacheGeneration(db: Db, id: string): Promise<number | undefined> {
+export async function bumpCacheGeneration(db: Db, id: string): Promise<Project | undefined> {
   const [row] = await db
     .update(projects)
-    .set({ cacheGeneration: sql`${projects.cacheGeneration} + 1`, updatedAt: Date.now() })
+    // updated_at strictly grows, as in updateProject: token objects order pushed copies by it.
+    .set({
+      cacheGeneration: sql`${projects.cacheGeneration} + 1`,
+      updatedAt: sql`max(${Date.now()}, ${projects.updatedAt} + 1)`,
+    })
     .where(eq(projects.id, id))
-    .returning({ generation: projects.cacheGeneration });
-  return row?.generation;
+    .returning();
+  return row;
 }

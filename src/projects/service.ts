@@ -9,9 +9,10 @@ import {
 } from "../providers/settings";
 import { getDb } from "../storage/db";
 import type { NewProject, Project } from "../storage/schema";
-import { readTokenObject, reloadTokenObjects } from "../tokens/notify";
+import { loadedSince, notifyTokens, readTokenObject } from "../tokens/notify";
 import {
   liveTokensOfProject,
+  projectConfigOf,
   projectLimits,
   revokedUsedTokensOfProject,
   revokeTokens,
@@ -194,24 +195,32 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   }
   if (!updated) throw notFound("project", id);
   if (ADMISSION_FIELDS.some((f) => f in patch)) {
-    await reloadTokenObjects(env, await liveTokensOfProject(db, id));
+    // The new version of the project goes to every live token's object as data: no object reads D1.
+    const project = projectConfigOf(updated);
+    await notifyTokens(env, await liveTokensOfProject(db, id, loadedSince(env)), {
+      kind: "project",
+      project,
+    });
   }
   return updated;
 }
 
 /**
  * Purges the project's response cache: the generation in every key moves on, so no entry stored before
- * can be found again. Delivered like any project change: the token objects reload before this returns (the
+ * can be found again. Delivered like any project change: the new version reaches the token objects before this returns (the
  * next request of every token admits no hit of the old generation); isolates that reuse the admission of a
  * token with nothing to count follow within ADMISSION_CACHE_MS, as for a revocation. Entries are not
  * deleted: they expire with their TTL.
  */
 export async function purgeProjectCache(env: Env, id: string): Promise<number> {
   const db = getDb(env);
-  const generation = await repo.bumpCacheGeneration(db, id);
-  if (generation === undefined) throw notFound("project", id);
-  await reloadTokenObjects(env, await liveTokensOfProject(db, id));
-  return generation;
+  const updated = await repo.bumpCacheGeneration(db, id);
+  if (!updated) throw notFound("project", id);
+  await notifyTokens(env, await liveTokensOfProject(db, id, loadedSince(env)), {
+    kind: "project",
+    project: projectConfigOf(updated),
+  });
+  return updated.cacheGeneration;
 }
 
 /**
@@ -223,8 +232,10 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
   const db = getDb(env);
   const revoked = await revokeTokens(db, { projectId: id });
   const known = new Set(revoked.map((t) => t.tokenHash));
-  const earlier = (await revokedUsedTokensOfProject(db, id)).filter((t) => !known.has(t.tokenHash));
-  await reloadTokenObjects(env, [...revoked, ...earlier]);
+  const earlier = (await revokedUsedTokensOfProject(db, id, loadedSince(env))).filter(
+    (t) => !known.has(t.tokenHash),
+  );
+  await notifyTokens(env, [...revoked, ...earlier], { kind: "revoke", at: Date.now() });
   return revoked.length;
 }
 
@@ -236,10 +247,14 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
  */
 export async function removeProject(env: Env, id: string): Promise<void> {
   const db = getDb(env);
-  const live = await liveTokensOfProject(db, id);
-  if (!(await repo.updateProject(db, id, { isActive: false }))) throw notFound("project", id);
-  await reloadTokenObjects(env, live);
+  const live = await liveTokensOfProject(db, id, loadedSince(env));
+  const deactivated = await repo.updateProject(db, id, { isActive: false });
+  if (!deactivated) throw notFound("project", id);
+  await notifyTokens(env, live, { kind: "project", project: projectConfigOf(deactivated) });
   await repo.deleteProject(db, id);
+  // Their tokens are gone too: the objects may drop their storage now (best effort; a failure only delays
+  // that until the object's configuration age runs out).
+  await notifyTokens(env, live, { kind: "deleted" }).catch(() => {});
   // Its record of upstream objects goes too; no token can ask for it any more, so a failure only leaves
   // unreachable rows behind.
   await purgeRegistry(env, id).catch((err) => console.error("object registry not purged", id, err));

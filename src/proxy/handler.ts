@@ -1,14 +1,12 @@
 import { ApiError } from "../lib/errors";
-import { defaultReserveOutput, reserveFor } from "../limits/reserve";
 import { accessOf } from "../ownership/endpoints";
 import { type Provider, providerFor } from "../providers";
 import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
-import { admitToken } from "../tokens/admission-cache";
 import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
+import { admitRequest } from "./admit-request";
 import { allowlistFor } from "./allowlist";
 import { tokenHashOf } from "./auth";
-import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
 import { cacheCandidate } from "./cache-step";
 import { preflight } from "./cors";
 import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
@@ -20,8 +18,6 @@ import { gatewayError, respond } from "./respond";
 import { answerFromCache } from "./respond/cached";
 import { sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
 import { usageInjection } from "./usage-injection";
-
-const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
 
 /** A hash the token's object already called unknown, refused from memory. */
 const UNKNOWN_TOKEN = refusalError(TOKEN_NOT_FOUND);
@@ -50,30 +46,6 @@ function factsOf(request: Request, url: URL, requestId: string): RequestFacts {
     stream: false,
     json: null,
   };
-}
-
-/** Token-counting endpoints are free: their answers carry no usage and want no estimate. */
-const isCountEndpoint = (route: ProxyRoute) =>
-  route.endpoint === "/messages/count_tokens" || route.endpoint.endsWith(":countTokens");
-
-/**
- * Reads a POSTed JSON body into `facts` (model and stream flag unless the path names them, as Gemini's does;
- * the body itself for an estimate, except on the free token-counting endpoints).
- */
-async function readBodyInto(
-  facts: RequestFacts,
-  route: ProxyRoute,
-  request: Request,
-  env: Env,
-): Promise<JsonBody> {
-  const body = await readJsonBody(request, Number(env.MAX_JSON_BODY_BYTES) || DEFAULT_MAX_JSON_BODY_BYTES);
-  const json = body.json;
-  facts.json = isCountEndpoint(route) ? null : json;
-  if (json && route.model === null) {
-    facts.model = typeof json.model === "string" ? json.model : null;
-    facts.stream = json.stream === true;
-  }
-  return body;
 }
 
 function providerOf(admitted: Admitted, route: ProxyRoute, method: string, pathname: string): Provider {
@@ -110,44 +82,29 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
   let admitted: Admitted | null = null;
   let tokenHash: string | undefined;
   let abort: UpstreamAbort | undefined;
+  let stopped: (() => string | null) | undefined;
   // Known before anything is checked, so every error is answered in the client's own envelope.
   let dialect = dialectOf(url.pathname, request.headers);
   try {
     const route = routeOf(request.method, url, request.headers, allowlistFor(env.PROXY_ALLOWLIST));
     dialect = route.dialect;
+    // The event names the canonical path, the one reserved and forwarded (not the client's encoding).
+    facts.path = `${route.dialect === "gemini" ? "/v1beta" : "/v1"}${route.path}`;
     facts.model = route.model;
     facts.stream = route.stream;
     // What the request does to stored upstream objects, and the account-wide capability it needs.
     const access = accessOf(request.method, route.segments);
-    const hashed = tokenHashOf(request.headers, route.queryKey);
+    const hashed = tokenHashOf(request.headers, env, route.queryKey);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
 
-    let body = wantsJsonRead(request.method, request.headers)
-      ? await readBodyInto(facts, route, request, env)
-      : null;
-
-    // The response cache (cache-step.ts): with what this isolate knows of the token's project, an entry is
-    // looked up before admission and claimed in it; null for requests it does not concern.
-    let cache = cacheCandidate(request, route, body, tokenHash);
-    const claiming = cache?.claimBeforeAdmission(env, ctx);
-    const claim = claiming ? await claiming : undefined;
-    const admitting = admitToken(env, ctx, tokenHash, {
-      model: facts.model,
-      origin,
-      capability: access.capability,
-      reserve: reserveFor(
-        {
-          path: route.endpoint,
-          model: facts.model,
-          body: body?.json ?? null,
-          bodyBytes: body?.bytes.byteLength,
-        },
-        { defaultMaxOutputTokens: defaultReserveOutput(env) },
-      ),
-      ...(claim ? { cacheHit: claim } : {}),
-    });
-    const admission = admitting instanceof Promise ? await admitting : admitting;
+    // The body as far as admission needs it (JSON always, a multipart form for a restricted token), the
+    // response cache's claim, then the admission itself: admit-request.ts.
+    const admitting = admitRequest(env, ctx, request, route, facts, tokenHash, origin, access.capability);
+    const read = admitting instanceof Promise ? await admitting : admitting;
+    const { admission } = read;
+    let { body, forward, cache } = read;
+    stopped = read.stopped;
     if (!admission.ok) {
       if (admission.code === "token_not_found") rememberUnknown(tokenHash);
       facts.tokenId = admission.tokenId ?? null;
@@ -171,6 +128,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       if (hit) return answerFromCache(hit, { env, ctx, facts, admitted, tokenHash, origin });
       facts.cache = cache.status;
       body = cache.upstreamBody(body);
+      forward = body.bytes;
     }
 
     const provider = providerOf(admission, route, request.method, url.pathname);
@@ -209,8 +167,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         route,
         model: facts.model,
         json: body?.json ?? null,
-        // request.body only when it was not read: the getter makes a stream object each time.
-        body: body ? body.bytes : request.body,
+        body: forward,
         // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
         injection:
           route.dialect === "openai" && provider.dialect === "openai"
@@ -223,16 +180,29 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     sent = { ...sent, response: await guard.settle(sent.response) };
     return await respond(sent, { ...exchange, observer: observing(exchange.observer, guard) });
   } catch (err) {
-    const error =
-      err instanceof ApiError
+    // An upload the gateway stopped on its way up (a second `model` after the one checked): the client's
+    // fault, whatever the broken connection made the upstream fetch throw.
+    const problem = stopped?.();
+    const error = problem
+      ? new ApiError(400, "invalid_form_data", `The multipart upload was stopped: ${problem}.`, {
+          param: "model",
+        })
+      : err instanceof ApiError
         ? err
         : new ApiError(500, "internal_error", "The gateway failed to handle the request.");
     if (!(err instanceof ApiError)) console.error("proxy error", requestId, err);
     const clientLeft = abort?.reason === "client";
     abort?.release();
+    // Sent (abort exists once sending starts): the upstream may have used tokens even without an answer.
     const outcome = clientLeft
       ? CLIENT_CLOSED
-      : { status: error.status, error: error.code, ttfbMs: null, aborted: false };
+      : {
+          status: error.status,
+          error: error.code,
+          ttfbMs: null,
+          aborted: false,
+          forwarded: abort !== undefined,
+        };
     recordRequest(env, ctx, requestDraft(facts, outcome), admitted ? tokenHash : undefined);
     return gatewayError(error, requestId, origin, admitted, dialect);
   }

@@ -1,3 +1,4 @@
+import type { Meter } from "../limits/meter";
 import type { CacheStatus, EventDraft, Usage } from "../usage/event";
 import { TEXT_CAP } from "./observe";
 
@@ -20,6 +21,10 @@ export type RequestFacts = {
   /** The parsed JSON body, kept for an estimate (never logged). */
   json: Record<string, unknown> | null;
   reservationId?: string;
+  /** Bytes of the JSON body the gateway read, if it read one (bounds the prompt's tokens). */
+  bodyBytes?: number;
+  /** What the request may cost (limits/meter.ts): its fixed price or per-second rate settle it. */
+  meter?: Meter;
   /** What the response cache did, when the request was a candidate for it (proxy/cache-step.ts). */
   cache?: CacheStatus | null;
 };
@@ -33,6 +38,12 @@ export type Outcome = {
   model?: string | null;
   usage?: Usage | null;
   text?: string;
+  /** UTF-8 bytes of all the text the answer carried (uncapped). */
+  textBytes?: number;
+  /** Seconds of audio the answer reported (transcriptions). */
+  audioSeconds?: number;
+  /** false when the gateway refused before sending anything upstream (default: it was sent). */
+  forwarded?: boolean;
   stream?: boolean;
   upstreamRequestId?: string | null;
   endedAt?: number;
@@ -70,5 +81,16 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     draft.estimate = { request: facts.json ?? undefined, completionText: outcome.text?.slice(0, TEXT_CAP) };
   }
   if (facts.reservationId) draft.reservationId = facts.reservationId;
+  // What settling a reservation needs, and what prices an image or a transcription in the event.
+  if (facts.reservationId || facts.meter?.fixed || facts.meter?.perSecondUsd !== undefined) {
+    draft.charge = {
+      forwarded: outcome.forwarded !== false,
+      promptBytes: facts.bodyBytes ?? 0,
+      textBytes: outcome.textBytes ?? 0,
+    };
+    if (facts.meter?.fixed) draft.charge.fixed = facts.meter.fixed;
+    if (facts.meter?.perSecondUsd !== undefined && outcome.audioSeconds !== undefined)
+      draft.charge.audioUsd = outcome.audioSeconds * facts.meter.perSecondUsd;
+  }
   return draft;
 }

@@ -82,6 +82,12 @@ export const tokens = sqliteTable(
      * for the token, and management calls must not create one (that would pin it to the admin's region).
      */
     firstUsedAt: integer("first_used_at"),
+    /**
+     * When the token's Durable Object last read its configuration from D1 (it re-reads it at least every
+     * CONFIG_MAX_AGE_SECONDS while in use). A management change pushes itself only to objects that read
+     * theirs since then: an object with an older copy reads D1 again before its next decision.
+     */
+    configLoadedAt: integer("config_loaded_at"),
     /** Mirrored from the Durable Object (source of truth) shortly after use. */
     lastUsedAt: integer("last_used_at"),
     requestCount: integer("request_count").notNull().default(0),
@@ -91,6 +97,7 @@ export const tokens = sqliteTable(
   (t) => [
     uniqueIndex("tokens_hash_unique").on(t.tokenHash),
     index("tokens_project_idx").on(t.projectId),
+    index("tokens_project_loaded_idx").on(t.projectId, t.configLoadedAt),
     index("tokens_expires_idx").on(t.expiresAt),
     index("tokens_active_idx").on(t.isActive),
     index("tokens_created_idx").on(t.createdAt, t.id),

@@ -1,10 +1,10 @@
-import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, gt, gte, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import { cacheSettingsOf } from "../cache/settings";
 import { hasLimits, type Ledger, type Limits, toUsd } from "../limits/budget";
 import type { ProviderSettings } from "../providers/settings";
 import type { Db } from "../storage/db";
 import { type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
-import type { TokenConfig } from "./admission";
+import type { ProjectConfig, TokenConfig } from "./admission";
 
 /**
  * Loads what admission needs and marks the token as having a Durable Object, in one D1 transaction, so a
@@ -15,7 +15,7 @@ export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenC
   const [tokenRows, projectRows] = await db.batch([
     db
       .update(tokens)
-      .set({ firstUsedAt: sql`coalesce(${tokens.firstUsedAt}, ${now})` })
+      .set({ firstUsedAt: sql`coalesce(${tokens.firstUsedAt}, ${now})`, configLoadedAt: now })
       .where(eq(tokens.tokenHash, tokenHash))
       .returning(),
     db
@@ -43,21 +43,38 @@ export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenC
     maxCostUsd: t.maxCostUsd,
     allowedModels: t.allowedModels,
     cacheAllowed: t.cacheAllowed,
-    project: {
-      isActive: p.isActive,
-      provider: p.provider,
-      baseUrl: p.baseUrl,
-      apiKeyEncrypted: p.apiKeyEncrypted,
-      // Checked against the provider's schema when stored.
-      providerSettings: p.providerSettings as ProviderSettings | null,
-      allowedOrigins: p.allowedOrigins,
-      allowedModels: p.allowedModels,
-      limits: projectLimits(p),
-      cache: cacheSettingsOf(p.cache, p.cacheGeneration),
-      capabilities: p.capabilities,
-      objectScope: p.objectScope,
-    },
+    project: projectConfigOf(p),
   };
+}
+
+/** The project part of every token's configuration, from the project's row. */
+export function projectConfigOf(p: Project): ProjectConfig {
+  return {
+    version: p.updatedAt,
+    isActive: p.isActive,
+    provider: p.provider,
+    baseUrl: p.baseUrl,
+    apiKeyEncrypted: p.apiKeyEncrypted,
+    // Checked against the provider's schema when stored.
+    providerSettings: p.providerSettings as ProviderSettings | null,
+    allowedOrigins: p.allowedOrigins,
+    allowedModels: p.allowedModels,
+    limits: projectLimits(p),
+    cache: cacheSettingsOf(p.cache, p.cacheGeneration),
+    capabilities: p.capabilities,
+    objectScope: p.objectScope,
+  };
+}
+
+/** Whether a token with this hash exists (one indexed read; the proxy's check of a legacy token). */
+export async function tokenExists(db: Db, tokenHash: string): Promise<boolean> {
+  const row = await db
+    .select({ id: tokens.id })
+    .from(tokens)
+    .where(eq(tokens.tokenHash, tokenHash))
+    .limit(1)
+    .get();
+  return row !== undefined;
 }
 
 /** The project's caps across its tokens, or null when it has none. */
@@ -143,7 +160,7 @@ export async function updateToken(db: Db, id: string, patch: Partial<NewToken>):
 export async function revokeTokens(
   db: Db,
   where: { id: string } | { tokenHash: string } | { projectId: string },
-): Promise<Pick<Token, "id" | "tokenHash" | "firstUsedAt">[]> {
+): Promise<Pick<Token, "id" | "tokenHash" | "firstUsedAt" | "configLoadedAt">[]> {
   const now = Date.now();
   const match =
     "id" in where
@@ -155,36 +172,49 @@ export async function revokeTokens(
     .update(tokens)
     .set({ isActive: false, revokedAt: now, updatedAt: now })
     .where(and(match, isNull(tokens.revokedAt)))
-    .returning({ id: tokens.id, tokenHash: tokens.tokenHash, firstUsedAt: tokens.firstUsedAt });
+    .returning({
+      id: tokens.id,
+      tokenHash: tokens.tokenHash,
+      firstUsedAt: tokens.firstUsedAt,
+      configLoadedAt: tokens.configLoadedAt,
+    });
 }
 
-/** Tokens of a project whose Durable Object exists and may still admit requests: those must hear of changes. */
-export async function liveTokensOfProject(db: Db, projectId: string): Promise<Pick<Token, "tokenHash">[]> {
+/**
+ * Tokens of a project whose Durable Object may still admit requests from a configuration it read at or after
+ * `loadedSince`: those must hear of changes (an object with an older copy re-reads D1 before deciding).
+ */
+export async function liveTokensOfProject(
+  db: Db,
+  projectId: string,
+  loadedSince: number,
+): Promise<Pick<Token, "tokenHash" | "configLoadedAt">[]> {
   return db
-    .select({ tokenHash: tokens.tokenHash })
+    .select({ tokenHash: tokens.tokenHash, configLoadedAt: tokens.configLoadedAt })
     .from(tokens)
     .where(
       and(
         eq(tokens.projectId, projectId),
-        isNotNull(tokens.firstUsedAt),
+        gte(tokens.configLoadedAt, loadedSince),
         isNull(tokens.revokedAt),
         gt(tokens.expiresAt, Date.now()),
       ),
     );
 }
 
-/** Revoked tokens of a project whose Durable Object exists and that have not expired yet. */
+/** Revoked, unexpired tokens of a project whose object read its configuration at or after `loadedSince`. */
 export async function revokedUsedTokensOfProject(
   db: Db,
   projectId: string,
-): Promise<Pick<Token, "tokenHash" | "firstUsedAt">[]> {
+  loadedSince: number,
+): Promise<Pick<Token, "tokenHash" | "configLoadedAt">[]> {
   return db
-    .select({ tokenHash: tokens.tokenHash, firstUsedAt: tokens.firstUsedAt })
+    .select({ tokenHash: tokens.tokenHash, configLoadedAt: tokens.configLoadedAt })
     .from(tokens)
     .where(
       and(
         eq(tokens.projectId, projectId),
-        isNotNull(tokens.firstUsedAt),
+        gte(tokens.configLoadedAt, loadedSince),
         isNotNull(tokens.revokedAt),
         gt(tokens.expiresAt, Date.now()),
       ),

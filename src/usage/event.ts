@@ -65,4 +65,17 @@ export type EventDraft = Omit<UsageEvent, "usage_source" | "cost_usd" | "saved_u
   };
   /** A budget reservation made at admission, to settle against the real usage. */
   reservationId?: string;
+  /** What settling the reservation needs besides usage (limits/charge.ts). Absent: inferred from the draft. */
+  charge?: {
+    /** The request was sent upstream (it may have used tokens even without an answer). */
+    forwarded: boolean;
+    /** Bytes of the request body the gateway read (an upper bound of its prompt tokens). */
+    promptBytes: number;
+    /** UTF-8 bytes of all the answer's text the gateway saw (not capped like the estimate's text). */
+    textBytes: number;
+    /** A price fixed by the request itself (images, speech), charged when the answer completes. */
+    fixed?: { totalTokens: number; costUsd: number | null };
+    /** A transcription's cost from the duration its answer reported. */
+    audioUsd?: number;
+  };
 };

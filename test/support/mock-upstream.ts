@@ -167,6 +167,8 @@ export async function chatOrCompletion(ctx: Ctx, kind: "chat" | "text"): Promise
     }
     ctx.res.write(frame([delta(piece(i), i === 0)]));
     if (resetAfter) {
+      // With an interval, the chunk has time to reach the gateway first (a reset may drop unread bytes).
+      if (interval > 0) await ctx.sleep(interval);
       ctx.req.socket.resetAndDestroy();
       return;
     }
