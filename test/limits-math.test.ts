@@ -194,6 +194,7 @@ describe("allowance headers", () => {
     routingVersion: NO_ROUTES.version,
     allowedOrigins: null,
     allowedModels: { token: null, project: null },
+    objects: { capabilities: [], scope: "token" },
     remainingRequests: 7,
     allowance: {
       requests: 7,

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 
 // Migrations applied one by one to an empty D1 with data in between, as a deployed database meets them.
 describe("migrations", () => {
-  it("0002_routing turns each project's provider, base URL, settings and key into its `default` upstream", async () => {
+  it("0005_routing turns each project's provider, base URL, settings and key into its `default` upstream", async () => {
     const db = env.MIGRATION_TEST_DB;
     const before = env.TEST_MIGRATIONS.filter((m) => !m.name.includes("routing"));
     const rest = env.TEST_MIGRATIONS.filter((m) => m.name.includes("routing"));

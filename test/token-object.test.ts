@@ -17,10 +17,13 @@ const baseConfig: TokenConfig = {
   maxCostUsd: null,
   allowedModels: null,
   project: {
+    version: 1,
     isActive: true,
     allowedOrigins: null,
     allowedModels: null,
     limits: null,
+    capabilities: [],
+    objectScope: "token",
     routing: {
       version: 1,
       upstreams: [

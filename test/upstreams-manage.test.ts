@@ -120,7 +120,7 @@ describe("upstreams: management API", () => {
       [{ name: "b", ...base, first_byte_timeout_ms: 5 }, "first_byte_timeout_ms"],
       [{ name: "b", ...base, keys: [{ api_key: "k" }] }, "keys"],
       [{ name: "b", ...base, api_key: undefined, keys: [{ api_key: "k", weight: 0 }] }, "keys.0.weight"],
-      [{ name: "b", ...base, settings: { deep: { deeper: { x: 1 } } } }, "settings.deep"],
+      [{ name: "b", ...base, settings: { deep: { deeper: { x: 1 } } } }, "settings"],
     ];
     for (const [body, param] of cases) {
       const res = await manage(`/projects/${project.id}/upstreams`, { method: "POST", body });

@@ -79,11 +79,14 @@ export async function listProjects(
 }
 
 export function updateProjectQuery(db: Db, id: string, patch: Partial<NewProject>) {
-  return db
-    .update(projects)
-    .set({ ...patch, updatedAt: Date.now() })
-    .where(eq(projects.id, id))
-    .returning();
+  return (
+    db
+      .update(projects)
+      // Strictly growing, even for two changes in one millisecond: token objects order pushed copies by it.
+      .set({ ...patch, updatedAt: sql`max(${Date.now()}, ${projects.updatedAt} + 1)` })
+      .where(eq(projects.id, id))
+      .returning()
+  );
 }
 
 export async function updateProject(
@@ -98,4 +101,18 @@ export async function updateProject(
 export async function deleteProject(db: Db, id: string): Promise<boolean> {
   const rows = await db.delete(projects).where(eq(projects.id, id)).returning({ id: projects.id });
   return rows.length > 0;
+}
+
+/** Adds one to the project's cache generation in one statement (concurrent purges each count); the new value. */
+export async function bumpCacheGeneration(db: Db, id: string): Promise<Project | undefined> {
+  const [row] = await db
+    .update(projects)
+    // updated_at strictly grows, as in updateProject: token objects order pushed copies by it.
+    .set({
+      cacheGeneration: sql`${projects.cacheGeneration} + 1`,
+      updatedAt: sql`max(${Date.now()}, ${projects.updatedAt} + 1)`,
+    })
+    .where(eq(projects.id, id))
+    .returning();
+  return row;
 }

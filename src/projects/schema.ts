@@ -1,6 +1,8 @@
 import { z } from "zod";
+import { CACHEABLE_ENDPOINTS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from "../cache/settings";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
+import { CAPABILITIES, CAPABILITY_ENDPOINTS, OBJECT_SCOPES } from "../ownership/capabilities";
 import { SettingsInput } from "../providers/settings";
 import { limitFields, MAX_DURATION_MINUTES } from "../tokens/schema";
 import { ApiKey, BaseUrl, PROVIDERS } from "../upstreams/schema";
@@ -41,6 +43,44 @@ const projectLimitFields = {
     .describe("Budget in US dollars across the project's tokens"),
 };
 
+/** The project's response cache (docs/cache.md). */
+export const CacheSettings = z
+  .strictObject({
+    ttl_seconds: z
+      .number()
+      .int()
+      .min(MIN_TTL_SECONDS)
+      .max(MAX_TTL_SECONDS)
+      .describe("How long an answer is served from the cache, in seconds (at most 30 days)"),
+    exclude: z
+      .array(z.enum(CACHEABLE_ENDPOINTS))
+      .max(CACHEABLE_ENDPOINTS.length)
+      .default([])
+      .describe("Endpoints kept out of the cache"),
+    hits_skip_rate_limits: z
+      .boolean()
+      .default(false)
+      .describe("Cache hits take no slot in tokens' rate windows (they still count against max_requests)"),
+  })
+  .describe("The response cache: on with these settings; null = off (the default)");
+const Capabilities = z
+  .array(z.enum(CAPABILITIES))
+  .max(CAPABILITIES.length)
+  .transform((list) => [...new Set(list)])
+  .describe(
+    "Account-wide capabilities the project's tokens may use; [] (the default) = inference only. " +
+      Object.entries(CAPABILITY_ENDPOINTS)
+        .map(([name, what]) => `${name}: ${what}`)
+        .join("; "),
+  );
+
+const ObjectScope = z
+  .enum(OBJECT_SCOPES)
+  .describe(
+    "Who reaches an object (file, batch, vector store, response, …) a token created: 'token' (the default) " +
+      "only that token, 'project' every token of the project. Never another project's tokens.",
+  );
+
 export const ProjectCreate = z.strictObject({
   name: Name,
   api_key: ApiKey.describe("The upstream provider's API key; stored encrypted, never returned"),
@@ -59,6 +99,9 @@ export const ProjectCreate = z.strictObject({
   max_requests: projectLimitFields.max_requests.optional(),
   max_tokens: projectLimitFields.max_tokens.optional(),
   max_cost_usd: projectLimitFields.max_cost_usd.optional(),
+  cache: CacheSettings.nullable().optional(),
+  capabilities: Capabilities.optional(),
+  object_scope: ObjectScope.optional(),
 });
 export type ProjectCreate = z.infer<typeof ProjectCreate>;
 
@@ -77,6 +120,9 @@ export const ProjectPatch = z
     allowed_models: ModelList.nullable(),
     token_defaults: TokenDefaults.nullable(),
     is_active: z.boolean(),
+    cache: CacheSettings.nullable(),
+    capabilities: Capabilities,
+    object_scope: ObjectScope,
     ...projectLimitFields,
   })
   .partial()
@@ -127,6 +173,16 @@ export const Project = z.object({
   max_requests: z.number().nullable(),
   max_tokens: z.number().nullable(),
   max_cost_usd: z.number().nullable(),
+  cache: z
+    .object({ ttl_seconds: z.number(), exclude: z.array(z.string()), hits_skip_rate_limits: z.boolean() })
+    .nullable()
+    .describe("The response cache's settings; null = off"),
+  cache_generation: z
+    .number()
+    .int()
+    .describe("Part of every cache key of the project; each purge adds one (older entries are unreachable)"),
+  capabilities: z.array(z.enum(CAPABILITIES)),
+  object_scope: z.enum(OBJECT_SCOPES),
   usage: ProjectUsage.nullable().describe(
     "Live counters of the project-wide caps; null when the project has none or no token was used",
   ),
@@ -146,6 +202,11 @@ export const ProjectListQuery = z.object({
 /** The answer to revoking every token of a project. */
 export const RevokedCount = z.object({ revoked_count: z.number().int() });
 
+/** The answer to purging a project's cache. */
+export const CachePurged = z.object({
+  cache_generation: z.number().int().describe("The project's new cache generation"),
+});
+
 export function toProject(p: ProjectWithUpstream, live?: ProjectLiveState | null): Project {
   return {
     id: p.id,
@@ -162,6 +223,10 @@ export function toProject(p: ProjectWithUpstream, live?: ProjectLiveState | null
     max_requests: p.maxRequests,
     max_tokens: p.maxTotalTokens,
     max_cost_usd: p.maxCostUsd,
+    cache: p.cache,
+    cache_generation: p.cacheGeneration,
+    capabilities: p.capabilities,
+    object_scope: p.objectScope,
     usage: live ? usageOf(live) : null,
     is_active: p.isActive,
     created_at: iso(p.createdAt)!,

@@ -1,11 +1,13 @@
 import { eq } from "drizzle-orm";
 import { ApiError, notFound } from "../lib/errors";
+import { purgeRegistry } from "../ownership/registry";
 import type { ProviderName } from "../providers/settings";
 import { getDb } from "../storage/db";
 import { type NewProject, type Project, projects, upstreamKeys, upstreams } from "../storage/schema";
-import { readTokenObject, reloadProjectTokens, reloadTokenObjects } from "../tokens/notify";
+import { loadedSince, notifyTokens, readTokenObject } from "../tokens/notify";
 import {
   liveTokensOfProject,
+  loadProjectConfig,
   projectLimits,
   revokedUsedTokensOfProject,
   revokeTokens,
@@ -50,6 +52,9 @@ export async function createProject(env: Env, input: ProjectCreate): Promise<rep
         maxRequests: input.max_requests ?? null,
         maxTotalTokens: input.max_tokens ?? null,
         maxCostUsd: input.max_cost_usd ?? null,
+        cache: input.cache ?? null,
+        capabilities: input.capabilities ?? [],
+        objectScope: input.object_scope ?? "token",
       }),
       db.insert(upstreams).values({
         id: upstreamId,
@@ -98,6 +103,9 @@ const ADMISSION_FIELDS = [
   "max_requests",
   "max_tokens",
   "max_cost_usd",
+  "cache",
+  "capabilities",
+  "object_scope",
 ];
 
 export async function patchProject(
@@ -121,6 +129,9 @@ export async function patchProject(
   if (patch.max_requests !== undefined) values.maxRequests = patch.max_requests;
   if (patch.max_tokens !== undefined) values.maxTotalTokens = patch.max_tokens;
   if (patch.max_cost_usd !== undefined) values.maxCostUsd = patch.max_cost_usd;
+  if (patch.cache !== undefined) values.cache = patch.cache;
+  if (patch.capabilities !== undefined) values.capabilities = patch.capabilities;
+  if (patch.object_scope !== undefined) values.objectScope = patch.object_scope;
 
   if (patch.base_url !== undefined) checkBaseUrl(patch.base_url, env);
   if (!(await repo.getProject(db, id))) throw notFound("project", id);
@@ -131,8 +142,22 @@ export async function patchProject(
     if (isUniqueViolation(err) && patch.name) throw nameTaken(patch.name);
     throw err;
   }
-  if (ADMISSION_FIELDS.some((f) => f in patch)) await reloadProjectTokens(env, id);
+  if (ADMISSION_FIELDS.some((f) => f in patch)) await pushProject(env, id);
   return requireProject(env, id);
+}
+
+/**
+ * The project's new version (its row and routing table, read now) goes to every live token's object as
+ * data, through the relay tree: no object reads D1.
+ */
+async function pushProject(env: Env, id: string, row?: Project): Promise<void> {
+  const db = getDb(env);
+  const project = row ?? (await repo.getProject(db, id));
+  if (!project) throw notFound("project", id);
+  await notifyTokens(env, await liveTokensOfProject(db, id, loadedSince(env)), {
+    kind: "project",
+    project: await loadProjectConfig(db, project),
+  });
 }
 
 /**
@@ -227,6 +252,21 @@ async function defaultUpstreamWrites(env: Env, projectId: string, patch: Project
 }
 
 /**
+ * Purges the project's response cache: the generation in every key moves on, so no entry stored before
+ * can be found again. Delivered like any project change: the new version reaches the token objects before this returns (the
+ * next request of every token admits no hit of the old generation); isolates that reuse the admission of a
+ * token with nothing to count follow within ADMISSION_CACHE_MS, as for a revocation. Entries are not
+ * deleted: they expire with their TTL.
+ */
+export async function purgeProjectCache(env: Env, id: string): Promise<number> {
+  const db = getDb(env);
+  const updated = await repo.bumpCacheGeneration(db, id);
+  if (!updated) throw notFound("project", id);
+  await pushProject(env, id, updated);
+  return updated.cacheGeneration;
+}
+
+/**
  * Revokes every token of the project; their objects refuse the next request. Objects of tokens revoked
  * earlier but not expired are told again, so a retry after a failed reload call still stops them.
  */
@@ -235,8 +275,10 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
   const db = getDb(env);
   const revoked = await revokeTokens(db, { projectId: id });
   const known = new Set(revoked.map((t) => t.tokenHash));
-  const earlier = (await revokedUsedTokensOfProject(db, id)).filter((t) => !known.has(t.tokenHash));
-  await reloadTokenObjects(env, [...revoked, ...earlier]);
+  const earlier = (await revokedUsedTokensOfProject(db, id, loadedSince(env))).filter(
+    (t) => !known.has(t.tokenHash),
+  );
+  await notifyTokens(env, [...revoked, ...earlier], { kind: "revoke", at: Date.now() });
   return revoked.length;
 }
 
@@ -248,8 +290,15 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
  */
 export async function removeProject(env: Env, id: string): Promise<void> {
   const db = getDb(env);
-  const live = await liveTokensOfProject(db, id);
-  if (!(await repo.updateProject(db, id, { isActive: false }))) throw notFound("project", id);
-  await reloadTokenObjects(env, live);
+  const live = await liveTokensOfProject(db, id, loadedSince(env));
+  const deactivated = await repo.updateProject(db, id, { isActive: false });
+  if (!deactivated) throw notFound("project", id);
+  await notifyTokens(env, live, { kind: "project", project: await loadProjectConfig(db, deactivated) });
   await repo.deleteProject(db, id);
+  // Their tokens are gone too: the objects may drop their storage now (best effort; a failure only delays
+  // that until the object's configuration age runs out).
+  await notifyTokens(env, live, { kind: "deleted" }).catch(() => {});
+  // Its record of upstream objects goes too; no token can ask for it any more, so a failure only leaves
+  // unreachable rows behind.
+  await purgeRegistry(env, id).catch((err) => console.error("object registry not purged", id, err));
 }

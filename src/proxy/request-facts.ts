@@ -1,4 +1,5 @@
-import type { AttemptErrorEntry, EventDraft, Usage } from "../usage/event";
+import type { Meter } from "../limits/meter";
+import type { AttemptErrorEntry, CacheStatus, EventDraft, Usage } from "../usage/event";
 import { TEXT_CAP } from "./observe";
 
 /** What the proxy knows about a request as it goes, for its event. */
@@ -22,6 +23,12 @@ export type RequestFacts = {
   /** The parsed JSON body, kept for an estimate (never logged). */
   json: Record<string, unknown> | null;
   reservationId?: string;
+  /** Bytes of the JSON body the gateway read, if it read one (bounds the prompt's tokens). */
+  bodyBytes?: number;
+  /** What the request may cost (limits/meter.ts): its fixed price or per-second rate settle it. */
+  meter?: Meter;
+  /** What the response cache did, when the request was a candidate for it (proxy/cache-step.ts). */
+  cache?: CacheStatus | null;
 };
 
 /** The routing side of an event: the attempt that answered (or failed last) and those that failed before. */
@@ -46,6 +53,12 @@ export type Outcome = {
   model?: string | null;
   usage?: Usage | null;
   text?: string;
+  /** UTF-8 bytes of all the text the answer carried (uncapped). */
+  textBytes?: number;
+  /** Seconds of audio the answer reported (transcriptions). */
+  audioSeconds?: number;
+  /** false when the gateway refused before sending anything upstream (default: it was sent). */
+  forwarded?: boolean;
   stream?: boolean;
   upstreamRequestId?: string | null;
   endedAt?: number;
@@ -80,11 +93,25 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     attempts: facts.route?.attempts ?? 0,
     attempt_errors: facts.route?.errors ?? [],
   };
-  // An estimate only where the upstream may have used tokens: it answered, or the client left midway.
-  const reachedUpstream = (outcome.ttfbMs !== null && outcome.status < 400) || outcome.aborted;
+  if (facts.cache) draft.cache = facts.cache;
+  // An estimate only where the upstream may have used tokens: it answered, or the client left midway (a
+  // cache hit reached no upstream: its usage is the original call's, or none).
+  const reachedUpstream =
+    facts.cache !== "hit" && ((outcome.ttfbMs !== null && outcome.status < 400) || outcome.aborted);
   if (!usage && reachedUpstream && (facts.json || outcome.text)) {
     draft.estimate = { request: facts.json ?? undefined, completionText: outcome.text?.slice(0, TEXT_CAP) };
   }
   if (facts.reservationId) draft.reservationId = facts.reservationId;
+  // What settling a reservation needs, and what prices an image or a transcription in the event.
+  if (facts.reservationId || facts.meter?.fixed || facts.meter?.perSecondUsd !== undefined) {
+    draft.charge = {
+      forwarded: outcome.forwarded !== false,
+      promptBytes: facts.bodyBytes ?? 0,
+      textBytes: outcome.textBytes ?? 0,
+    };
+    if (facts.meter?.fixed) draft.charge.fixed = facts.meter.fixed;
+    if (facts.meter?.perSecondUsd !== undefined && outcome.audioSeconds !== undefined)
+      draft.charge.audioUsd = outcome.audioSeconds * facts.meter.perSecondUsd;
+  }
   return draft;
 }

@@ -1,5 +1,5 @@
 import { ApiError } from "../lib/errors";
-import { type Provider, type ProviderSettings, providerFor } from "../providers";
+import { type Provider, type ProviderSettings, providerFor, type UpstreamTarget } from "../providers";
 import { type AttemptResult, runAttempts } from "../routing/attempts";
 import { isolateHealth } from "../routing/health";
 import { resolveRoute } from "../routing/resolve";
@@ -24,8 +24,11 @@ export type RoutedRequest = {
   routing: Routing;
   /** The client's dialect, endpoint, canonical path and query (dialect.ts). */
   route: ProxyRoute;
-  /** The JSON body the gateway read, or null (then `request.body` streams up, once). */
+  /** The JSON body the gateway read, or null (then `forward` streams up, once). */
   body: JsonBody | null;
+  /** What goes upstream when no JSON body was read: a form read so far with the rest of its stream, or the
+   * client's body untouched (admit-request.ts). */
+  forward: BodyInit | null;
 };
 
 /** The answer that goes to the client: from which provider, with the abort that still guards its body. */
@@ -86,7 +89,7 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
   };
   const policy = retryPolicy(env);
   // A body the gateway did not read streams up once: it cannot be sent to a second target.
-  const replayable = r.body !== null || request.body === null;
+  const replayable = r.body !== null || r.forward === null;
   const canFallBack = replayable && (targets.length > 1 || targets[0]!.upstream.keys.length > 1);
 
   const result = await runAttempts<Routed>({
@@ -136,8 +139,7 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
             route: routeFor(route, a.target.model),
             model: a.target.model ?? asked,
             json: body?.json ?? null,
-            // request.body only when it was not read: the getter makes a stream object each time.
-            body: body ? body.bytes : request.body,
+            body: body ? body.bytes : r.forward,
             rewritten: body !== r.body,
             // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
             injection:
@@ -307,4 +309,37 @@ function sleepUnlessGone(ms: number, signal: AbortSignal | undefined): Promise<b
     const timer = setTimeout(() => done(true), ms);
     signal?.addEventListener("abort", gone);
   });
+}
+
+/**
+ * The project's primary upstream for this endpoint (its first that serves it) with its first key, for the
+ * requests the gateway answers itself from several upstream calls (a list of owned objects): no retries.
+ */
+export async function primaryTarget(
+  env: Env,
+  routing: Routing,
+  route: ProxyRoute,
+  request: Request,
+): Promise<{ provider: Provider; target: UpstreamTarget; abort: UpstreamAbort }> {
+  const [first] = resolveRoute(routing, null, servesFor(route));
+  const provider = first ? providerFor(first.upstream.provider) : undefined;
+  if (!first || !provider) {
+    const message = `No upstream of this project serves ${request.method} ${new URL(request.url).pathname}.`;
+    throw new ApiError(404, "endpoint_not_found", message);
+  }
+  const { upstream } = first;
+  const key = upstream.keys[0] ?? null;
+  const apiKey = key
+    ? (cachedUpstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY) ??
+      (await upstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS)))
+    : "";
+  const target: UpstreamTarget = {
+    upstreamId: upstream.id,
+    keyId: key?.id ?? null,
+    baseUrl: upstream.baseUrl,
+    apiKey,
+    settings: upstream.settings as ProviderSettings | null,
+  };
+  const abort = new UpstreamAbort(request.signal, upstream.firstByteTimeoutMs ?? upstreamTimeoutMs(env));
+  return { provider, target, abort };
 }
