@@ -183,7 +183,7 @@ describe("projects and tokens, as an operator would", () => {
 
   it("revokes all tokens of a project, deactivates and deletes it", async () => {
     const quiet = await cli(["token", "create", "--project", name, "-q"], env);
-    expect(quiet.stdout.trim()).toMatch(/^wt_[0-9A-Za-z]{38}$/);
+    expect(quiet.stdout.trim()).toMatch(/^wt_[0-9A-Za-z]{48}$/);
     const r = await cli(["project", "revoke-tokens", name, "--json"], env);
     expect(r.json()).toEqual({ revoked_count: 1 });
     const off = await cli(["project", "update", name, "--deactivate", "--json"], env);
