@@ -16,6 +16,7 @@ import {
   holdOf,
   type ProjectConfig,
   type Refused,
+  routedInput,
   type Settlement,
   TOKEN_NOT_FOUND,
   type TokenConfig,
@@ -133,14 +134,18 @@ export class TokenState extends DurableObject<Env> {
   }
 
   /** Atomically decides whether one more request may pass, and counts it (and holds its budget) if so. */
-  async admit(input: AdmitInput): Promise<Admission> {
+  async admit(asked: AdmitInput): Promise<Admission> {
     const config = await this.current();
     if (!config) return TOKEN_NOT_FOUND;
     const now = this.clock();
-    if (input.alsoCounted) this.addServed(input.alsoCounted, config, now);
+    if (asked.alsoCounted) this.addServed(asked.alsoCounted, config, now);
+    const input = routedInput(config, asked);
     const refusal = decide(config, { ledger: this.store.ledger, windowLog: this.log.times }, input, now);
     if (refusal) return refusal;
     const hit = cacheHitValid(config, input, now);
+    const { routing } = config.project;
+    // The isolate already holds this version of the routing table: spare serialising it again.
+    const routingCopy = asked.routingVersion === routing.version ? undefined : routing;
     if (!countsRequests(config)) {
       // Nothing to check against a count: count in memory (saved by the alarm) and let the isolate reuse it.
       this.store.admit(now, undefined, false);
@@ -205,7 +210,11 @@ export class TokenState extends DurableObject<Env> {
       window: tightest(windowStates(this.log.times, config.rateLimits, now)),
       expiresAt: config.expiresAt,
     };
-    return admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance }, hit);
+    return {
+      ...admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance }, hit),
+      // The isolate already holds this version of the routing table: spare serialising it again.
+      routing: routingCopy,
+    };
   }
 
   private addServed(n: number, config: TokenConfig, now: number): void {
