@@ -18,7 +18,7 @@ describe("a body's objects are checked whatever the client calls its content typ
   // spelling an upstream still reads as JSON (media types are case-insensitive; OpenAI's own examples send
   // none with some clients) went upstream unread, so the ids in it were never checked: a token with no
   // capability at all could name another project's file, response or vector store.
-  it("Application/JSON, text/plain, none: read and checked; form bodies and unreadable JSON refused", async () => {
+  it("Application/JSON, text/plain, none, forms: read and checked; JSON-looking text it cannot read refused", async () => {
     const a = await projectWith();
     const b = await projectWith(1, {});
     const file = await upload(a.sdks[0]!);
@@ -45,14 +45,25 @@ describe("a body's objects are checked whatever the client calls its content typ
       const error = ((await res.json()) as { error: { code: string } }).error;
       expect([type, res.status, error.code]).toEqual([type, 404, "object_not_found"]);
     }
-    // Bodies the gateway cannot read as a JSON object may still be read by the upstream as parameters
-    // (a form, a lenient JSON parser that takes NaN): refused, never forwarded unread.
+    // A form names objects by its field names; JSON-looking text the gateway cannot read as an object (which
+    // a lenient upstream parser might) is refused, never forwarded unchecked.
+    const form = `model=gpt-4o-mini&input=hi&previous_response_id=${encodeURIComponent(response.id)}`;
+    const formRes = await proxy("/responses", {
+      token: b.tokens[0]!.token,
+      body: form,
+      headers: { "content-type": "application/x-www-form-urlencoded", "x-mock-tag": tag },
+    });
+    expect(formRes.status).toBe(404);
+    const nested = `model=gpt-4o-mini&input=hi&tools[0][type]=file_search&tools[0][vector_store_ids][0]=vs_theirs`;
+    const nestedRes = await proxy("/responses", {
+      token: b.tokens[0]!.token,
+      body: nested,
+      headers: { "content-type": "application/x-www-form-urlencoded", "x-mock-tag": tag },
+    });
+    expect(nestedRes.status).toBe(404);
     const unreadable: [string, string][] = [
-      [
-        "application/x-www-form-urlencoded",
-        `model=gpt-4o-mini&input=hi&previous_response_id=${encodeURIComponent(response.id)}`,
-      ],
       ["application/json", body.replace('"model"', '"temperature":NaN,"model"')],
+      ["text/plain", body.replace('"model"', '"temperature":NaN,"model"')],
       ["text/plain", `[${body}]`],
     ];
     for (const [type, text] of unreadable) {
@@ -61,8 +72,8 @@ describe("a body's objects are checked whatever the client calls its content typ
         body: text,
         headers: { "content-type": type, "x-mock-tag": tag },
       });
-      const error = ((await res.json()) as { error: { type: string } }).error;
-      expect([type, res.status, error.type]).toEqual([type, 400, "invalid_request_error"]);
+      const error = ((await res.json()) as { error: { code: string } }).error;
+      expect([type, res.status, error.code]).toEqual([type, 400, "invalid_json"]);
     }
     expect(await upstreamSaw(tag)).toHaveLength(0);
     // The owner's own request in any spelling still goes through, and an empty POST (a cancel) is no body.

@@ -54,6 +54,11 @@ export type CacheHitClaim = {
   endpoint: string;
   /** When the entry was stored (epoch ms): older than the project's TTL is no hit. */
   storedAt: number;
+  /**
+   * The version of the project's routing table the entry's key was made with (the isolate's hint): a key
+   * holds the upstream route, so after the project's upstreams change an old route's entry is no hit.
+   */
+  routingVersion?: number;
 };
 
 /** Whether a claimed hit holds under these settings at `now`. */

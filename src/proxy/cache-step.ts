@@ -9,6 +9,8 @@ import {
 } from "../cache/settings";
 import { type Found, lookup, maxEntryBytes } from "../cache/tiers";
 import { BoundedMap } from "../lib/bounded-map";
+import { NO_ROUTES } from "../routing/config";
+import type { Routing } from "../routing/types";
 import type { Admitted } from "../tokens/admission";
 import type { CacheStatus } from "../usage/event";
 import type { JsonBody } from "./body";
@@ -33,16 +35,28 @@ import type { ProxyRoute } from "./dialect";
  * may be stale (a purge, a settings change): admission checks every claim made with it against the
  * project's current settings, so a stale hint costs a wasted lookup, never a wrong hit.
  */
-type Hint = { projectId: string; settings: CacheSettings; route: string };
+type Hint = { projectId: string; settings: CacheSettings; route: string; routingVersion: number };
 const hints = new BoundedMap<string, Hint>(10_000);
 
+const routes = new WeakMap<Routing, string>();
+
 /**
- * Where a request goes, as far as the cache is concerned: the project's upstream — its provider, base URL
- * and provider settings (Azure's deployments and API version, Anthropic's version… change the answer).
+ * Where a request may go, as far as the cache is concerned: the project's routing table without its keys —
+ * each upstream's provider, base URL, models and settings (Azure's deployments and API version, Anthropic's
+ * version… change the answer) and the aliases. Any change to them changes every key; a key rotated does not.
+ * Computed once per table object (an isolate keeps one per project and version).
  */
 export function upstreamRouteOf(admitted: Admitted): string {
-  const { provider, baseUrl, settings } = admitted.upstream;
-  return JSON.stringify([provider, baseUrl, settings ?? null]);
+  const routing = admitted.routing ?? NO_ROUTES;
+  let route = routes.get(routing);
+  if (route === undefined) {
+    route = JSON.stringify([
+      routing.upstreams.map((u) => [u.name, u.provider, u.baseUrl, u.models, u.settings ?? null]),
+      routing.aliases,
+    ]);
+    routes.set(routing, route);
+  }
+  return route;
 }
 
 /** What, besides the request itself, a key is made of. */
@@ -118,7 +132,12 @@ export class CacheCandidate {
     const found = await lookup(env, ctx, key, hint.settings.ttlSeconds);
     this.looked = { key, scope: scopeOf(hint.projectId, hint.settings, hint.route), found };
     if (!found) return undefined;
-    return { generation: hint.settings.generation, endpoint: this.endpoint, storedAt: found.entry.storedAt };
+    return {
+      generation: hint.settings.generation,
+      endpoint: this.endpoint,
+      storedAt: found.entry.storedAt,
+      routingVersion: hint.routingVersion,
+    };
   }
 
   /**
@@ -134,7 +153,12 @@ export class CacheCandidate {
       return null;
     }
     const route = upstreamRouteOf(admitted);
-    hints.set(this.tokenHash, { projectId: admitted.projectId, settings, route });
+    hints.set(this.tokenHash, {
+      projectId: admitted.projectId,
+      settings,
+      route,
+      routingVersion: admitted.routingVersion,
+    });
     if (admitted.cacheHit && this.looked?.found) {
       this.status = "hit";
       return this.looked.found;
