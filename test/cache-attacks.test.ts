@@ -103,7 +103,8 @@ describe("a project's upstream changes", () => {
   // Hole: a key holds the upstream route, but a hit claimed before admission was computed from the isolate's
   // hint of the project's *previous* route, and admission checked only the generation: after an operator
   // moved a project to another upstream (base URL, provider or its settings), each token's next request in
-  // each warm isolate was still served the old upstream's answer. Such a change now moves the generation on.
+  // each warm isolate was still served the old upstream's answer. A claim now carries the routing-table version
+  // its key was made with, and admission refuses an older one.
   it("the next request after a change of upstream settings is never answered from the old upstream's entry", async () => {
     const { project, token } = await mockProjectToken({}, { cache: CACHE });
     const tag = newTag();
