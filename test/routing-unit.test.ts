@@ -197,7 +197,9 @@ describe("retry policy", () => {
     expect(classify(s(401), null)).toBe("key-out");
     expect(classify(s(403), null)).toBe("key-out");
     expect(classify(s(429), null)).toBe("key-rest");
-    for (const status of [500, 502, 503, 504]) expect(classify(s(status), null)).toBe("upstream");
+    // 529: Anthropic's "overloaded".
+    for (const status of [500, 502, 503, 504, 529]) expect(classify(s(status), null)).toBe("upstream");
+    expect(classify(s(501), null)).toBe("done");
     expect(classify(s(404), null)).toBe("done");
     expect(classify(s(422), null)).toBe("done");
     expect(classify(s(500), [503])).toBe("done");

@@ -1,5 +1,8 @@
-/** Upstream statuses retried on another key or target unless an upstream configures its own list. */
-export const DEFAULT_RETRY_ON: readonly number[] = [429, 500, 502, 503, 504];
+/**
+ * Upstream statuses retried on another key or target unless an upstream configures its own list. 529 is
+ * Anthropic's "overloaded" (its most common transient failure); no other provider sends it.
+ */
+export const DEFAULT_RETRY_ON: readonly number[] = [429, 500, 502, 503, 504, 529];
 
 export type RetryPolicy = {
   /** Attempts per request, the first included. */
