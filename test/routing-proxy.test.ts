@@ -73,6 +73,43 @@ describe("routes: an alias whose first target fails falls back to the second", S
       // Priced as the model that served.
       expect(event!.cost_usd).toBeGreaterThan(0);
     });
+
+    it(`${label}, streamed`, async () => {
+      const a = mockName("a");
+      const b = mockName("b");
+      const { token, upstreams } = await routedProject([
+        { name: "a", mock: { name: a, ...behaviour }, ...extra },
+        { name: "b", mock: { name: b } },
+      ]);
+      const { data: stream, response } = await sdkFor(token.token)
+        .chat.completions.create({
+          model: "smart",
+          messages,
+          stream: true,
+          stream_options: { include_usage: true },
+        })
+        .withResponse();
+      let text = "";
+      let completion = 0;
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? "";
+        completion = chunk.usage?.completion_tokens ?? completion;
+      }
+      expect(text).toBe("tok0 tok1 tok2 ");
+      expect(completion).toBe(3);
+      expect(response.headers.get("x-mock-upstream-name")).toBe(b);
+      expect(await mockSaw(b)).toBe(1);
+      const [event] = (await eventsOf([response.headers.get("x-request-id")!])).values();
+      expect(event).toMatchObject({
+        status: 200,
+        upstream: "b",
+        model_requested: "smart",
+        model: "gpt-4o",
+        usage: { completion_tokens: 3 },
+        attempts: 2,
+        attempt_errors: [{ upstream: "a", upstream_id: upstreams[0]!.id, status, error }],
+      });
+    });
   }
 
   it("a stream falls back when its upstream breaks after the head, before the first byte", async () => {
@@ -338,6 +375,71 @@ describe("routes: limits hold across retries", SLOW, () => {
     expect(refused.status).toBe(429);
     const live = await json<{ request_count: number }>(await manage(`/tokens/${token.id}`));
     expect(live.request_count).toBe(4);
+  });
+
+  it("max_requests is exact under concurrency while every request falls over", async () => {
+    const b = mockName("b");
+    const { token } = await routedProject(
+      [
+        { name: "a", mock: { name: mockName("a"), status: 502 } },
+        { name: "b", mock: { name: b } },
+      ],
+      { max_requests: 5 },
+    );
+    const statuses = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const res = await proxy("/chat/completions", {
+          token: token.token,
+          json: { model: "smart", messages },
+        });
+        await res.text();
+        return res.status;
+      }),
+    );
+    expect(statuses.filter((s) => s === 200)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(7);
+    // Refused requests never reach an upstream; admitted ones reach the healthy one once each.
+    expect(await mockSaw(b)).toBe(5);
+    const live = await json<{ request_count: number }>(await manage(`/tokens/${token.id}`));
+    expect(live.request_count).toBe(5);
+  });
+
+  it("a token budget is charged once, for the attempt that served (a stream that broke before its first byte costs nothing)", async () => {
+    const { token } = await routedProject(
+      [
+        { name: "a", mock: { name: mockName("a"), reset: "head" } },
+        { name: "b", mock: { name: mockName("b") } },
+      ],
+      { max_tokens: 10_000 },
+    );
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await proxy("/chat/completions", {
+        token: token.token,
+        json: {
+          model: "smart",
+          messages,
+          max_tokens: 50,
+          stream: true,
+          stream_options: { include_usage: true },
+        },
+      });
+      expect(res.status).toBe(200);
+      ids.push(res.headers.get("x-request-id")!);
+      await res.text();
+    }
+    const events = await eventsOf(ids);
+    let total = 0;
+    for (const e of events.values()) {
+      expect(e).toMatchObject({ upstream: "b", model: "gpt-4o", attempts: 2 });
+      total += e.usage!.total_tokens;
+    }
+    await eventually(async () => {
+      const t = await json<{ allowance: { tokens: { used: number; reserved: number } } }>(
+        await manage(`/tokens/${token.id}`),
+      );
+      return t.allowance.tokens.reserved === 0 && t.allowance.tokens.used === total;
+    });
   });
 
   it("a cost budget reserves for the priciest target and is charged what the serving model cost", async () => {
