@@ -264,6 +264,39 @@ describe("routes: keys", SLOW, () => {
   });
 });
 
+describe("routes: keys by weight", SLOW, () => {
+  it("an upstream's keys share its requests in proportion to their weights", async () => {
+    const name = mockName("weights");
+    const { token } = await routedProject([
+      {
+        name: "a",
+        mock: { name },
+        keys: [
+          { api_key: "sk-heavy-key-0001", weight: 3 },
+          { api_key: "sk-light-key-0002", weight: 1 },
+        ],
+      },
+    ]);
+    for (let i = 0; i < 40; i++) {
+      const res = await proxy("/chat/completions", {
+        token: token.token,
+        json: { model: "smart", messages },
+      });
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    const seen = (await (
+      await fetch(`${env.MOCK_UPSTREAM_URL}/__mock/requests?upstream=${name}`)
+    ).json()) as { headers: Record<string, string> }[];
+    expect(seen).toHaveLength(40);
+    const heavy = seen.filter((r) => r.headers.authorization === "Bearer sk-heavy-key-0001").length;
+    // Binomial(40, 3/4): mean 30, sd 2.7; these bounds fail about once in 5000 runs.
+    expect(heavy).toBeGreaterThanOrEqual(20);
+    expect(heavy).toBeLessThanOrEqual(38);
+    expect(seen.length - heavy).toBeGreaterThanOrEqual(2);
+  });
+});
+
 describe("routes: a dead upstream under sustained load", SLOW, () => {
   it("stops receiving traffic once its breaker opens", async () => {
     const dead = mockName("dead");
