@@ -329,6 +329,33 @@ describe("routes: a dead upstream under sustained load", SLOW, () => {
     console.log(`dead upstream under load: ${reached} of ${total} requests reached it`);
   });
 
+  it("after its cool-down (10 s) it gets one probe; a healed upstream's probe closes it and traffic returns", async () => {
+    const flaky = mockName("flaky");
+    const good = mockName("good");
+    // The mock fails the first three requests addressed to `flaky`, then answers.
+    const { token } = await routedProject([
+      { name: "a", mock: { name: flaky, status: 503, "fail-first": 3 } },
+      { name: "b", mock: { name: good } },
+    ]);
+    const ask = async () => {
+      const res = await proxy("/chat/completions", {
+        token: token.token,
+        json: { model: "smart", messages },
+      });
+      expect(res.status).toBe(200);
+      await res.text();
+      return res.headers.get("x-mock-upstream-name");
+    };
+    for (let i = 0; i < 3; i++) expect(await ask()).toBe(good);
+    // Open: the healed upstream is not asked during the cool-down.
+    expect(await ask()).toBe(good);
+    expect(await mockSaw(flaky)).toBe(3);
+    await sleep(10_300);
+    expect(await ask()).toBe(flaky); // the probe
+    expect(await ask()).toBe(flaky); // closed again
+    expect(await mockSaw(flaky)).toBe(5);
+  }, 30_000);
+
   it("when every target is open: 503 upstream_unavailable with retry-after, nothing sent", async () => {
     const a = mockName("a");
     const b = mockName("b");
