@@ -502,6 +502,34 @@ describe("routes: limits hold across retries", SLOW, () => {
     });
   });
 
+  it("a request whose every attempt failed costs nothing: its hold is released, its last answer passed on", async () => {
+    const { token } = await routedProject(
+      [
+        { name: "a", mock: { name: mockName("a"), status: 500 } },
+        { name: "b", mock: { name: mockName("b"), status: 503 } },
+      ],
+      { max_cost_usd: 1, max_tokens: 10_000 },
+    );
+    const res = await proxy("/chat/completions", {
+      token: token.token,
+      json: { model: "smart", messages, max_tokens: 50 },
+    });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("mock_error");
+    const [event] = (await eventsOf([res.headers.get("x-request-id")!])).values();
+    expect(event).toMatchObject({ status: 503, upstream: "b", attempts: 3, usage: null, cost_usd: null });
+    await eventually(async () => {
+      const t = await json<{
+        allowance: {
+          cost_usd: { used: number; reserved: number };
+          tokens: { used: number; reserved: number };
+        };
+      }>(await manage(`/tokens/${token.id}`));
+      const { cost_usd, tokens } = t.allowance;
+      return cost_usd.used === 0 && cost_usd.reserved === 0 && tokens.used === 0 && tokens.reserved === 0;
+    });
+  });
+
   it("a cost budget reserves for the priciest target and is charged what the serving model cost", async () => {
     const { token } = await routedProject(
       [
