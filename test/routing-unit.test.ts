@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { type Attempt, type AttemptResult, runAttempts } from "../src/routing/attempts";
 import { CircuitBreaker } from "../src/routing/breaker";
+import { routingFrom } from "../src/routing/config";
 import { Health, KEY_OUT_MS } from "../src/routing/health";
 import { modelListMatches } from "../src/routing/model-match";
 import { resolveRoute, routeModels, weightedOrder } from "../src/routing/resolve";
 import { backoffMs, classify, DEFAULT_RETRY, type RetryPolicy, retryAfterMs } from "../src/routing/retry";
 import type { Routing, UpstreamConfig } from "../src/routing/types";
+import type { Upstream, UpstreamKey } from "../src/storage/schema";
 
 function seeded(seed = 7): () => number {
   return () => {
@@ -493,5 +495,85 @@ describe("keys: refusal and rotation", () => {
     expect(h.chooseKey(up("u", { keys: [old] }), 1, null)).toBeUndefined();
     const rotated = { ...old, keyEncrypted: "v1:b:new" };
     expect(h.chooseKey(up("u", { keys: [rotated] }), 1, null)?.id).toBe("k");
+  });
+});
+
+describe("the routing table a token's object loads", () => {
+  const row = (id: string, extra: Partial<Upstream> = {}): Upstream => ({
+    id,
+    projectId: "p",
+    name: id,
+    provider: "openai",
+    baseUrl: `https://${id}.example/v1`,
+    models: null,
+    settings: null,
+    firstByteTimeoutMs: null,
+    retryOn: null,
+    position: 0,
+    isActive: true,
+    createdAt: 0,
+    updatedAt: 0,
+    ...extra,
+  });
+  const key = (id: string, upstreamId: string, extra: Partial<UpstreamKey> = {}): UpstreamKey => ({
+    id,
+    upstreamId,
+    keyEncrypted: `v1:${id}`,
+    keyHint: "sk-…",
+    weight: 1,
+    isActive: true,
+    failingAt: null,
+    failingReason: null,
+    createdAt: 0,
+    updatedAt: 0,
+    ...extra,
+  });
+
+  it("leaves out inactive upstreams and keys, and failing keys unless all of an upstream's active keys fail", async () => {
+    const table = await routingFrom(
+      [row("a"), row("b"), row("off", { isActive: false })],
+      [
+        key("a1", "a", { failingAt: 1, failingReason: "the upstream answered 401" }),
+        key("a2", "a"),
+        key("a3", "a", { isActive: false }),
+        key("b1", "b", { failingAt: 1 }),
+        key("b2", "b", { failingAt: 2 }),
+        key("b3", "b", { isActive: false }),
+        key("off1", "off"),
+      ],
+      [],
+    );
+    expect(table.upstreams.map((u) => [u.name, u.keys.map((k) => k.id)])).toEqual([
+      ["a", ["a2"]],
+      ["b", ["b1", "b2"]],
+    ]);
+  });
+
+  it("its version changes with any change that matters and only then", async () => {
+    const base = await routingFrom([row("a")], [key("a1", "a")], []);
+    expect((await routingFrom([row("a")], [key("a1", "a")], [])).version).toBe(base.version);
+    const rotated = await routingFrom([row("a")], [key("a1", "a", { keyEncrypted: "v1:new" })], []);
+    const weighted = await routingFrom([row("a")], [key("a1", "a", { weight: 2 })], []);
+    const aliased = await routingFrom(
+      [row("a")],
+      [key("a1", "a")],
+      [
+        {
+          id: "x",
+          projectId: "p",
+          name: "smart",
+          strategy: "ordered",
+          targets: [{ upstream: "a", model: "m" }],
+          createdAt: 0,
+          updatedAt: 0,
+        },
+      ],
+    );
+    const versions = new Set([base.version, rotated.version, weighted.version, aliased.version]);
+    expect(versions.size).toBe(4);
+    // A key's hint or timestamps are not in the table: they change nothing the proxy uses.
+    expect(
+      (await routingFrom([row("a")], [key("a1", "a", { keyHint: "x", updatedAt: 9 })], [])).version,
+    ).toBe(base.version);
   });
 });

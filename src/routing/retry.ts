@@ -12,8 +12,6 @@ export type RetryPolicy = {
   /** Backoff before another attempt on the same upstream: base × 2^(n-1), capped, with jitter. */
   baseDelayMs: number;
   maxDelayMs: number;
-  /** An upstream's `retry-after` longer than this is not waited for: its answer goes to the client. */
-  maxRetryAfterMs: number;
 };
 
 export const DEFAULT_RETRY: RetryPolicy = {
@@ -21,7 +19,6 @@ export const DEFAULT_RETRY: RetryPolicy = {
   budgetMs: 30_000,
   baseDelayMs: 200,
   maxDelayMs: 2_000,
-  maxRetryAfterMs: 5_000,
 };
 
 /** How one attempt went, as the retry logic needs to know it. */
