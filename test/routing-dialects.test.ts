@@ -192,7 +192,7 @@ describe("routes by dialect: Anthropic's Messages API (official SDK)", SLOW, () 
     expect(await mockSaw(cb)).toBe(0);
   });
 
-  it("an alias whose targets no upstream of the dialect serves is 404, and nothing is sent", async () => {
+  it("an alias none of whose targets serves the dialect is 404 endpoint_not_found, and nothing is sent", async () => {
     const oa = mockName("oa");
     const { token } = await routed([{ name: "oa", mock: { name: oa } }], {
       smart: [{ upstream: "oa", model: "gpt-4o" }],
@@ -202,6 +202,7 @@ describe("routes by dialect: Anthropic's Messages API (official SDK)", SLOW, () 
       .create({ model: "smart", max_tokens: 100, messages: claudeMessages })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Anthropic.NotFoundError);
+    expect(err).toMatchObject({ error: { error: { code: "endpoint_not_found" } } });
     expect(await mockSaw(oa)).toBe(0);
   });
 });

@@ -356,6 +356,35 @@ describe("routes: a dead upstream under sustained load", SLOW, () => {
     expect(await mockSaw(flaky)).toBe(5);
   }, 30_000);
 
+  it("a route whose only key rests: its 429 passes on unchanged, then 503 upstream_unavailable until the rest ends", async () => {
+    const a = mockName("a");
+    const { token } = await routedProject([{ name: "a", mock: { name: a, status: 429, "retry-after": 7 } }], {
+      max_requests: 10,
+    });
+    const first = await proxy("/chat/completions", {
+      token: token.token,
+      json: { model: "smart", messages },
+    });
+    expect(first.status).toBe(429);
+    expect(first.headers.get("retry-after")).toBe("7");
+    expect(((await first.json()) as { error: { code: string } }).error.code).toBe("mock_error");
+    const second = await proxy("/chat/completions", {
+      token: token.token,
+      json: { model: "smart", messages },
+    });
+    expect(second.status).toBe(503);
+    expect(((await second.json()) as { error: { code: string } }).error.code).toBe("upstream_unavailable");
+    const wait = Number(second.headers.get("retry-after"));
+    expect(wait).toBeGreaterThanOrEqual(6);
+    expect(wait).toBeLessThanOrEqual(7);
+    expect(Number(second.headers.get("retry-after-ms"))).toBeLessThanOrEqual(7_000);
+    expect(await mockSaw(a)).toBe(1);
+    const live = await json<{ request_count: number; allowance: { requests: { used: number } } }>(
+      await manage(`/tokens/${token.id}`),
+    );
+    console.log("requests counted after a 429 and a 503 upstream_unavailable:", live.request_count);
+  });
+
   it("when every target is open: 503 upstream_unavailable with retry-after, nothing sent", async () => {
     const a = mockName("a");
     const b = mockName("b");
@@ -611,6 +640,22 @@ describe("routes: models", SLOW, () => {
       token: token.token,
       json: { model: "gpt-4o-mini", messages },
     });
+    expect(ok.status).toBe(200);
+  });
+
+  it("a project without an active upstream is 503 upstream_unavailable, not retryable, nothing counted", async () => {
+    const a = mockName("a");
+    const { token, upstreams } = await routedProject([{ name: "a", mock: { name: a } }], { max_requests: 1 });
+    const patch = (is_active: boolean) =>
+      manage(`/upstreams/${upstreams[0]!.id}`, { method: "PATCH", body: { is_active } });
+    expect((await patch(false)).status).toBe(200);
+    const res = await proxy("/chat/completions", { token: token.token, json: { model: "smart", messages } });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("x-should-retry")).toBe("false");
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("upstream_unavailable");
+    expect(await mockSaw(a)).toBe(0);
+    expect((await patch(true)).status).toBe(200);
+    const ok = await proxy("/chat/completions", { token: token.token, json: { model: "smart", messages } });
     expect(ok.status).toBe(200);
   });
 
