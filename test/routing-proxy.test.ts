@@ -154,6 +154,8 @@ describe("routes: the body each target gets", SLOW, () => {
       [seenB[0]!, "gpt-4o"],
     ] as const) {
       expect(JSON.parse(r.bodyText)).toEqual({ ...body, model });
+      // Byte for byte: the model's value is replaced in place, nothing else is serialised again.
+      expect(r.bodyText).toBe(JSON.stringify(body).replace('"model":"smart"', `"model":"${model}"`));
       if (r.headers["content-length"] !== undefined)
         expect(Number(r.headers["content-length"])).toBe(r.bodyBytes);
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { type JsonBody, readJsonBody, withModel } from "../src/proxy/body";
 import { type Attempt, type AttemptResult, runAttempts } from "../src/routing/attempts";
 import { CircuitBreaker } from "../src/routing/breaker";
 import { routingFrom } from "../src/routing/config";
@@ -575,5 +576,54 @@ describe("the routing table a token's object loads", () => {
     expect(
       (await routingFrom([row("a")], [key("a1", "a", { keyHint: "x", updatedAt: 9 })], [])).version,
     ).toBe(base.version);
+  });
+});
+
+describe("rewriting the body's model for a target", () => {
+  const read = (text: string): Promise<JsonBody> =>
+    readJsonBody(
+      new Request("https://gw.example/v1/chat/completions", { method: "POST", body: text }),
+      1 << 20,
+    );
+  const dec = new TextDecoder();
+
+  it("replaces the value in place: every other byte stays as the client sent it", async () => {
+    for (const [text, model, expected] of [
+      ['{"model":"smart","messages":[]}', "gpt-4o", '{"model":"gpt-4o","messages":[]}'],
+      ['{ "model" :\n "smart" , "n": 1 }', "gpt-4o", '{ "model" :\n "gpt-4o" , "n": 1 }'],
+      ['{"messages":[{"content":"é ✓"}],"model":"smart"}', "m", null],
+      [
+        '{"temperature":0.5,"model":"sm\\"art\\\\","x":"y"}',
+        'a"b',
+        '{"temperature":0.5,"model":"a\\"b","x":"y"}',
+      ],
+      ['{"model":"smart","user":"ü ✓ 日本"}', "gpt-4o-mini", '{"model":"gpt-4o-mini","user":"ü ✓ 日本"}'],
+    ] as const) {
+      const body = await read(text);
+      const out = withModel(body, model);
+      if (expected === null) {
+        expect(out, text).toBeNull();
+        continue;
+      }
+      expect(dec.decode(out!), text).toBe(expected);
+      expect(JSON.parse(dec.decode(out!))).toEqual({ ...body.json, model });
+    }
+  });
+
+  it("falls back (null) whenever the key's place is not certain", async () => {
+    for (const text of [
+      // `"model"` elsewhere too: a nested key, or a value (Gemini's role)
+      '{"model":"smart","tools":[{"model":"x"}]}',
+      '{"contents":[{"role":"model"}],"model":"smart"}',
+      // the key spelled with escapes, twice (JSON.parse keeps the last)
+      '{"mod\\u0065l":"smart"}',
+      '{"model":"a","model":"smart"}',
+      // not a string
+      '{"model":7}',
+      '{"messages":[]}',
+    ]) {
+      const body = await read(text);
+      expect(withModel(body, "gpt-4o"), text).toBeNull();
+    }
   });
 });
