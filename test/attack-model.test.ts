@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import OpenAI, { toFile } from "openai";
 import { describe, expect, it } from "vitest";
 import { BASE } from "./helpers";
@@ -144,6 +145,61 @@ describe("JSON bodies (issue 10, item 2)", () => {
       });
       expect(empty.status).toBe(400);
     }
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+  });
+
+  it("a body naming 'model' twice (plainly or with escapes) is refused for a restricted token", async () => {
+    const { token } = await mockProjectToken({ allowed_models: ["gpt-4o-mini"] });
+    const tag = newTag();
+    const messages = '"messages":[{"role":"user","content":"hi"}]';
+    for (const body of [
+      `{"model":"gpt-4o-mini","model":"gpt-4o",${messages}}`,
+      `{"model":"gpt-4o","model":"gpt-4o-mini",${messages}}`,
+      `{"model":"gpt-4o-mini","mod\\u0065l":"gpt-4o",${messages}}`,
+      `{"\\u006dodel":"gpt-4o", "model" : "gpt-4o-mini",${messages}}`,
+    ]) {
+      const res = await proxy("/chat/completions", {
+        token: token.token,
+        headers: { "content-type": "application/json", "x-mock-tag": tag },
+        body,
+      });
+      expect(res.status, body).toBe(400);
+      expect(await errorOf(res)).toMatchObject({ code: "invalid_json", param: "model" });
+    }
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+    // "model" elsewhere (a tool's schema, an escaped quote in text) is no second model.
+    const ok = await proxy("/chat/completions", {
+      token: token.token,
+      headers: { "x-mock-tag": tag },
+      json: {
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: 'say "model"' }],
+        tools: [
+          {
+            type: "function",
+            function: {
+              name: "f",
+              parameters: { type: "object", properties: { model: { type: "string" } } },
+            },
+          },
+        ],
+      },
+    });
+    expect(ok.status).toBe(200);
+  });
+
+  it("a budgeted token's Gemini call must be JSON (its size bounds the reservation)", async () => {
+    const { token } = await mockProjectToken(
+      { max_tokens: 100_000 },
+      { provider: "gemini", base_url: `${env.MOCK_UPSTREAM_URL}/v1beta` },
+    );
+    const tag = newTag();
+    const res = await workerFetch(`${BASE}/v1beta/models/gemini-2.5-flash:generateContent`, {
+      method: "POST",
+      headers: { "x-goog-api-key": token.token, "content-type": "text/plain", "x-mock-tag": tag },
+      body: JSON.stringify({ contents: [{ parts: [{ text: "hi" }] }] }),
+    });
+    expect(res.status).toBe(400);
     expect(await upstreamSaw(tag)).toHaveLength(0);
   });
 

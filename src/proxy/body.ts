@@ -7,6 +7,12 @@ export type JsonBody = {
   bytes: Uint8Array;
   /** The object the body holds; null only for an empty body (a POST without one). */
   json: Record<string, unknown> | null;
+  /**
+   * The object names `model` more than once (`"model"` twice, or spelled with escapes): parsers differ on
+   * which one wins, so the model the gateway read might not be the upstream's (refused for a restricted
+   * token: proxy/inspect.ts).
+   */
+  ambiguousModel?: true;
 };
 
 /** How the gateway can read a request's body, from its method and content type. */
@@ -57,7 +63,7 @@ export async function readJsonBody(request: Request, limit: number): Promise<Jso
     if (Number(declared) > limit) throw tooLarge(limit);
     // The runtime enforces the declared length: one native read, no per-chunk counting.
     const bytes = new Uint8Array(await request.arrayBuffer());
-    return { bytes, json: parseObject(bytes) };
+    return parsed(bytes);
   }
   const body = request.body;
   if (!body) return { bytes: new Uint8Array(0), json: null };
@@ -74,8 +80,7 @@ export async function readJsonBody(request: Request, limit: number): Promise<Jso
     }
     parts.push(value);
   }
-  const bytes = concatBytes(parts, size);
-  return { bytes, json: parseObject(bytes) };
+  return parsed(concatBytes(parts, size));
 }
 
 /**
@@ -117,8 +122,8 @@ const notJson = (detail: string) =>
  * forwarded "as is": what the gateway checked (model, budget) must be what the upstream reads. An empty body
  * is no object (null): endpoints that need one are refused later.
  */
-function parseObject(bytes: Uint8Array): Record<string, unknown> | null {
-  if (bytes.byteLength === 0) return null;
+function parsed(bytes: Uint8Array): JsonBody {
+  if (bytes.byteLength === 0) return { bytes, json: null };
   if (nestsDeeperThan(bytes, MAX_JSON_DEPTH)) throw tooDeep;
   let text: string;
   try {
@@ -133,5 +138,41 @@ function parseObject(bytes: Uint8Array): Record<string, unknown> | null {
     throw notJson("it does not parse");
   }
   if (!isObject(value)) throw notJson("it is not a JSON object");
-  return value;
+  // Two native searches on ordinary bodies; the scan only for a body that may name `model` twice (the
+  // letters of "model" escaped as \u006…, or "model" appearing more than once anywhere).
+  const first = text.indexOf('"model"');
+  const suspect = (first >= 0 && text.indexOf('"model"', first + 1) >= 0) || text.includes("\\u006");
+  if (suspect && topLevelKeyCount(text, "model") > 1) return { bytes, json: value, ambiguousModel: true };
+  return { bytes, json: value };
+}
+
+/**
+ * How many times the top-level object of valid JSON `text` has the key `name` (escapes decoded): one pass,
+ * strings skipped, keys recognised as the strings at depth 1 followed by a colon.
+ */
+export function topLevelKeyCount(text: string, name: string): number {
+  let depth = 0;
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const start = i;
+      let escaped = false;
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) {
+          escaped = true;
+          i++;
+        } else if (d === 0x22) break;
+      }
+      if (depth !== 1) continue;
+      let j = i + 1;
+      while (j < text.length && /\s/.test(text[j]!)) j++;
+      if (text.charCodeAt(j) !== 0x3a) continue;
+      const raw = text.slice(start, i + 1);
+      if ((escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1)) === name) count++;
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return count;
 }

@@ -80,7 +80,13 @@ export function inspect(
   const json = body?.json ?? null;
   if (takesModel(method, route)) {
     if (kind === "json") {
-      if (typeof json?.model === "string" && json.model.length > 0) model = json.model;
+      if (body?.ambiguousModel)
+        unread = {
+          code: "invalid_json",
+          message: "The JSON body names 'model' more than once: send it once.",
+          param: "model",
+        };
+      else if (typeof json?.model === "string" && json.model.length > 0) model = json.model;
       else
         unread = {
           code: "model_required",
