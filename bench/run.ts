@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { cacheSpec, cacheTable, cacheTargets, createCacheTokens } from "./cache.ts";
 import { QueueDrain } from "./drain.ts";
 import { appendHistory, guard, historyEntry, readHistory } from "./history.ts";
 import {
@@ -18,6 +19,7 @@ import {
   type MockHandle,
   profileStartup,
   ROOT,
+  SECRETS,
   type StartupProfile,
   startMockThread,
   startPassthrough,
@@ -26,7 +28,7 @@ import {
 } from "./hosts.ts";
 import { toCsv, writeJson } from "./lib/index.ts";
 import { profileMarkdown, profileScenarios, renderProfile } from "./profile.ts";
-import { type Results, renderConsole, renderMarkdownReport, tables, toJson } from "./report.ts";
+import { pairedP50, type Results, renderConsole, renderMarkdownReport, tables, toJson } from "./report.ts";
 import { chatSpec, measureLoad, measureSpacing, probe, streamSpec, type Target } from "./scenarios.ts";
 
 const { values: args } = parseArgs({
@@ -149,6 +151,10 @@ try {
   const main = await startOne(consumerIn ? "in" : "out", profiling);
   const limited = await startOne(consumerIn ? "in" : "out", false);
   const outside = consumerMode === "both" ? await startOne("out", false) : undefined;
+  // The routed path (an alias of two targets, the first healthy) and one fallback, each in its own process
+  // like the others, against the unlimited token's single upstream (docs/routing.md).
+  const routed = await startOne(consumerIn ? "in" : "out", false);
+  const fallback = await startOne(consumerIn ? "in" : "out", false);
   const drainOf = async (host: Host) => {
     if (!consumerIn) return {};
     const drain = new QueueDrain(() => usageTotal(host), host.cpuMs, {
@@ -158,6 +164,8 @@ try {
   };
   const mainDrain = await drainOf(main.host);
   const limitedDrain = await drainOf(limited.host);
+  const routedDrain = await drainOf(routed.host);
+  const fallbackDrain = await drainOf(fallback.host);
 
   const proxyTarget = (
     id: string,
@@ -194,6 +202,30 @@ try {
   ];
   if (outside)
     targets.push(proxyTarget("proxy-out", "llm-proxy, consumer out", outside, outside.tokens.unlimited, {}));
+  targets.push(
+    {
+      ...proxyTarget(
+        "proxy-routed",
+        `llm-proxy, alias of 2 targets${inLabel}`,
+        routed,
+        routed.tokens.routed,
+        routedDrain,
+      ),
+      model: "smart",
+    },
+    {
+      ...proxyTarget(
+        "proxy-fallback",
+        `llm-proxy, alias, 1st target 429${inLabel}`,
+        fallback,
+        fallback.tokens.routed,
+        fallbackDrain,
+      ),
+      model: "fallback",
+    },
+  );
+  // The fallback answers in two upstream round trips by design: measured at c=1 only.
+  const loadTargets = targets.filter((t) => t.id !== "proxy-fallback");
   await probe(targets);
   for (const t of targets.filter((t) => t.unavailable)) log(`  ! ${t.label} not measured: ${t.unavailable}`);
 
@@ -201,14 +233,44 @@ try {
     log("· latency at concurrency 1");
     const c1 = await measureLoad(targets, plan.c1, chatSpec, log);
     log("· latency and throughput at concurrency 32");
-    const c32 = await measureLoad(targets, plan.c32, chatSpec, log);
+    const c32 = await measureLoad(loadTargets, plan.c32, chatSpec, log);
     log("· time to first byte of a stream");
-    const ttfb = await measureLoad(targets, plan.ttfb, (t) => streamSpec(t, 3, 0), log);
+    const ttfb = await measureLoad(loadTargets, plan.ttfb, (t) => streamSpec(t, 3, 0), log);
     log(`· stream spacing (${plan.spacing.chunks} chunks, ${plan.spacing.intervalMs} ms apart)`);
     // Spacing is a property of the tap, the same with the consumer in or out: the out instance is left out.
     const spacing = await measureSpacing(
-      targets.filter((t) => t.id !== "proxy-out"),
+      targets.filter((t) => t.id !== "proxy-out" && t.id !== "proxy-routed" && t.id !== "proxy-fallback"),
       plan.spacing,
+    );
+
+    // The response cache (bench/cache.ts): one host per target, all with the consumer out (their CPU is the
+    // proxy's own); compared with today's path on the consumer-out host when there is one.
+    log("· response cache: a hit against a miss, today's path and the upstream (c=1)");
+    const cacheHost = async (name: string, tiers?: string) => {
+      const host = await startProxy(bundle.dir, {
+        storageDir: await storage(),
+        consumer: "out",
+        name,
+        vars: tiers ? { CACHE_TIERS: tiers } : {},
+      });
+      hosts.push(host);
+      await applyMigrations(host);
+      return { host, tokens: await createCacheTokens(host, mock!.url, SECRETS.MANAGEMENT_TOKEN) };
+    };
+    const cacheHosts = {
+      miss: await cacheHost("llm-proxy-cache-miss"),
+      hit: await cacheHost("llm-proxy-cache-hit"),
+      limited: await cacheHost("llm-proxy-cache-limited"),
+      local: await cacheHost("llm-proxy-cache-local", "local"),
+      global: await cacheHost("llm-proxy-cache-global", "global"),
+    };
+    const today = targets.find((t) => t.id === "proxy-out") ?? targets[2]!;
+    const withCache = [targets[0]!, today, ...cacheTargets(cacheHosts)];
+    const cachePhase = await measureLoad(
+      withCache,
+      plan.c1,
+      (t) => (t.id.startsWith("cache") ? cacheSpec(t) : chatSpec(t)),
+      log,
     );
 
     const cpu = cpus();
@@ -251,9 +313,17 @@ try {
       c32: Object.fromEntries(c32),
       ttfb: Object.fromEntries(ttfb),
       spacing,
+      cache: Object.fromEntries(cachePhase),
     };
 
     const ts = tables(results, targets);
+    const cache = results.cache ?? {};
+    const bundleTable = ts.findIndex((t) => t.title.startsWith("Bundle"));
+    ts.splice(
+      bundleTable < 0 ? ts.length : bundleTable,
+      0,
+      cacheTable(cache, withCache, (a, b) => pairedP50(cache, a, b)),
+    );
     const m = results.meta;
     console.log(
       `\nllm-proxy bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpuModel}, ${m.mode} run in ${m.durationS} s, storage ${m.storage}, queue consumer ${m.consumer}`,

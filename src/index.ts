@@ -38,6 +38,7 @@ export default {
 } satisfies ExportedHandler<Env>;
 
 export { AdminLoginGuard } from "./admin/guard";
+export { ObjectRegistry } from "./ownership/durable";
 export { ProjectState } from "./projects/durable";
 export { TokenState } from "./tokens/durable";
 export { TokenFanout } from "./tokens/notify";

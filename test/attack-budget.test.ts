@@ -209,8 +209,10 @@ describe("budgets through the proxy, from outside (issue 10, item 3)", () => {
   });
 
   it("what the gateway cannot price or bound is refused for a budgeted token, nothing forwarded", async () => {
-    const { token: costly } = await mockProjectToken({ max_cost_usd: 5 });
-    const { token: counted } = await mockProjectToken({ max_tokens: 1_000_000 });
+    // Every account-wide capability on: the budget, not the project's endpoints, is what refuses here.
+    const open = { capabilities: ["files", "batches", "vector_stores", "fine_tuning", "conversations"] };
+    const { token: costly } = await mockProjectToken({ max_cost_usd: 5 }, open);
+    const { token: counted } = await mockProjectToken({ max_tokens: 1_000_000 }, open);
     const tag = newTag();
     const attempts: Array<[string, unknown, string, string[]]> = [
       [

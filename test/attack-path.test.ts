@@ -101,12 +101,13 @@ describe("one canonical path (issue 10, item 1)", () => {
   it("an id segment is forwarded decoded once and re-encoded the one canonical way", async () => {
     const { token } = await mockProjectToken();
     const tag = newTag();
-    const res = await proxy("/files/file%2Dab%7E%3A%20x", {
+    // A model id: any token may read one (a file id would be the token's own object first, test/ownership).
+    const res = await proxy("/models/gpt%2D4o%7E%3A%20x", {
       token: token.token,
       headers: { "x-mock-tag": tag },
     });
     expect(res.status).toBe(200);
     const [seen] = await upstreamSaw(tag);
-    expect(seen!.url).toBe("/v1/files/file-ab~:%20x");
+    expect(seen!.url).toBe("/v1/models/gpt-4o~:%20x");
   });
 });

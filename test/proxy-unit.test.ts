@@ -116,7 +116,8 @@ describe("allowlist", () => {
   });
 
   it("404s unknown paths and 405s wrong methods with Allow", () => {
-    expect(check("POST", "fine_tuning/jobs")).toBe("404 endpoint_not_found");
+    // Fine-tuning is forwardable (a project capability, src/ownership/); the Assistants API is not.
+    expect(check("POST", "assistants")).toBe("404 endpoint_not_found");
     expect(check("GET", "organization/users")).toBe("404 endpoint_not_found");
     expect(check("DELETE", "embeddings")).toBe("405 method_not_allowed");
     try {

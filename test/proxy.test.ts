@@ -174,7 +174,8 @@ describe("proxy: gateway errors", () => {
 describe("proxy: configuration and credentials", () => {
   it("forwards only what PROXY_ALLOWLIST lists when it is set", async () => {
     const { token } = await mockProjectToken();
-    const custom = { ...env, PROXY_ALLOWLIST: JSON.stringify(["GET models", "POST fine_tuning/jobs"]) };
+    // An operator's own inference endpoint (fine-tuning is a project capability now: src/ownership/).
+    const custom = { ...env, PROXY_ALLOWLIST: JSON.stringify(["GET models", "POST rerank"]) };
     const call = (path: string, method = "GET") =>
       worker.fetch(
         new Request(`http://gateway.test/v1${path}`, {
@@ -186,7 +187,7 @@ describe("proxy: configuration and credentials", () => {
         createExecutionContext(),
       );
     expect((await call("/models")).status).toBe(200);
-    expect((await call("/fine_tuning/jobs", "POST")).status).toBe(200);
+    expect((await call("/rerank", "POST")).status).toBe(200);
     expect((await call("/chat/completions", "POST")).status).toBe(404);
   });
 

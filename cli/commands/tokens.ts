@@ -45,6 +45,8 @@ type LimitFlags = {
   models?: string[];
   name?: string;
   metadata?: Record<string, unknown>;
+  /** Both `--cache` and `--no-cache` are defined, so this stays undefined unless one is given. */
+  cache?: boolean;
 };
 
 function limits(o: LimitFlags): Record<string, unknown> {
@@ -58,6 +60,7 @@ function limits(o: LimitFlags): Record<string, unknown> {
   if (o.models !== undefined) b.allowed_models = o.models.length ? o.models : null;
   if (o.name !== undefined) b.name = o.name;
   if (o.metadata !== undefined) b.metadata = o.metadata;
+  if (o.cache !== undefined) b.cache = o.cache;
   return b;
 }
 
@@ -75,7 +78,9 @@ function addLimitFlags(cmd: Command): Command {
     .option("--max-cost <usd>", "budget in US dollars", positiveNumber)
     .option("--models <list>", "allowed models, comma-separated ('' = all)", list)
     .option("--name <name>", "a name to recognise it by")
-    .option("--metadata <json>", "a JSON object", jsonObject);
+    .option("--metadata <json>", "a JSON object", jsonObject)
+    .option("--cache", "may use the project's response cache (the default)")
+    .option("--no-cache", "never use the project's response cache");
 }
 
 function show(json: boolean, t: Token): void {

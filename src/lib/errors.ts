@@ -28,6 +28,7 @@ export type ErrorCode =
   | "conflict"
   | "endpoint_not_found"
   | "method_not_allowed"
+  | "object_not_found"
   // Credentials
   | "invalid_token"
   | "token_not_found"
@@ -43,12 +44,14 @@ export type ErrorCode =
   | "model_not_allowed"
   | "rate_limit_exceeded"
   | "quota_exceeded"
+  | "model_not_found"
   | "unpriceable_request"
   // Internal: a restricted token's multipart form must be read first (never answered to a client).
   | "form_needed"
   // The gateway or its upstream
   | "upstream_error"
   | "upstream_timeout"
+  | "upstream_unavailable"
   | "encryption_key_invalid"
   | "gateway_misconfigured"
   | "token_signing_disabled"

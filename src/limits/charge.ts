@@ -8,6 +8,7 @@ import { ratesFor, utf8Length } from "./reserve";
  * the tokenizer's estimate, which runs later and may take a while on a hostile body (the settle must not
  * wait for it):
  *
+ * - a response-cache hit: nothing;
  * - the upstream reported usage: exactly that, at the model's price;
  * - the request was never forwarded, or the upstream answered with an error and streamed no text: nothing;
  * - a price the request itself fixed (images, speech; see usage/pricing.ts) on a complete 2xx answer: that;
@@ -20,6 +21,8 @@ import { ratesFor, utf8Length } from "./reserve";
  */
 export function chargeOf(draft: EventDraft): Required<Settlement> {
   const facts = draft.charge;
+  // A hit admitted before the cache was consulted holds a reservation: it settles at zero (it cost nothing).
+  if (draft.cache === "hit") return { totalTokens: 0, costUsd: 0, reported: true };
   if (draft.usage) {
     // Token-billed image and transcription models: every input token at the dearer input rate.
     const cost = costUsd(draft.model, draft.usage) ?? mediaTokenCost(draft.model, draft.usage);

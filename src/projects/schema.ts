@@ -1,19 +1,13 @@
 import { z } from "zod";
+import { CACHEABLE_ENDPOINTS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from "../cache/settings";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
-import { PROVIDER_NAMES, SettingsInput } from "../providers/settings";
-import type { Project as ProjectRow } from "../storage/schema";
+import { CAPABILITIES, CAPABILITY_ENDPOINTS, OBJECT_SCOPES } from "../ownership/capabilities";
+import { SettingsInput } from "../providers/settings";
 import { limitFields, MAX_DURATION_MINUTES } from "../tokens/schema";
+import { ApiKey, BaseUrl, PROVIDERS } from "../upstreams/schema";
 import type { ProjectLiveState } from "./durable";
-
-export const PROVIDERS = PROVIDER_NAMES;
-
-const BaseUrl = z
-  .url({ protocol: /^https?$/, message: "must be an http(s) URL" })
-  .max(2000)
-  .transform((u) => u.replace(/\/+$/, ""));
-
-const ApiKey = z.string().trim().min(1, "must not be empty").max(4096, "must be at most 4096 characters");
+import type { ProjectWithUpstream } from "./repo";
 
 const Origin = z
   .string()
@@ -49,15 +43,54 @@ const projectLimitFields = {
     .describe("Budget in US dollars across the project's tokens"),
 };
 
+/** The project's response cache (docs/cache.md). */
+export const CacheSettings = z
+  .strictObject({
+    ttl_seconds: z
+      .number()
+      .int()
+      .min(MIN_TTL_SECONDS)
+      .max(MAX_TTL_SECONDS)
+      .describe("How long an answer is served from the cache, in seconds (at most 30 days)"),
+    exclude: z
+      .array(z.enum(CACHEABLE_ENDPOINTS))
+      .max(CACHEABLE_ENDPOINTS.length)
+      .default([])
+      .describe("Endpoints kept out of the cache"),
+    hits_skip_rate_limits: z
+      .boolean()
+      .default(false)
+      .describe("Cache hits take no slot in tokens' rate windows (they still count against max_requests)"),
+  })
+  .describe("The response cache: on with these settings; null = off (the default)");
+const Capabilities = z
+  .array(z.enum(CAPABILITIES))
+  .max(CAPABILITIES.length)
+  .transform((list) => [...new Set(list)])
+  .describe(
+    "Account-wide capabilities the project's tokens may use; [] (the default) = inference only. " +
+      Object.entries(CAPABILITY_ENDPOINTS)
+        .map(([name, what]) => `${name}: ${what}`)
+        .join("; "),
+  );
+
+const ObjectScope = z
+  .enum(OBJECT_SCOPES)
+  .describe(
+    "Who reaches an object (file, batch, vector store, response, …) a token created: 'token' (the default) " +
+      "only that token, 'project' every token of the project. Never another project's tokens.",
+  );
+
 export const ProjectCreate = z.strictObject({
   name: Name,
   api_key: ApiKey.describe("The upstream provider's API key; stored encrypted, never returned"),
-  provider: z.enum(PROVIDERS).default("openai"),
+  provider: z.enum(PROVIDERS).default("openai").describe("Of the project's `default` upstream"),
   base_url: BaseUrl.optional().describe(
-    "Default per provider: openai https://api.openai.com/v1, anthropic https://api.anthropic.com/v1, " +
-      "gemini https://generativelanguage.googleapis.com/v1beta; azure: the resource endpoint (required)",
+    "Of the project's `default` upstream. Default per provider: openai https://api.openai.com/v1, anthropic " +
+      "https://api.anthropic.com/v1, gemini https://generativelanguage.googleapis.com/v1beta; azure: the " +
+      "resource endpoint (required)",
   ),
-  provider_settings: SettingsInput.nullable().optional(),
+  provider_settings: SettingsInput.nullable().optional().describe("Of the project's `default` upstream"),
   description: Description.optional(),
   metadata: Metadata.optional(),
   allowed_origins: z.array(Origin).max(100).nullable().optional(),
@@ -66,16 +99,19 @@ export const ProjectCreate = z.strictObject({
   max_requests: projectLimitFields.max_requests.optional(),
   max_tokens: projectLimitFields.max_tokens.optional(),
   max_cost_usd: projectLimitFields.max_cost_usd.optional(),
+  cache: CacheSettings.nullable().optional(),
+  capabilities: Capabilities.optional(),
+  object_scope: ObjectScope.optional(),
 });
 export type ProjectCreate = z.infer<typeof ProjectCreate>;
 
 export const ProjectPatch = z
   .strictObject({
     name: Name,
-    api_key: ApiKey.describe("Rotates the upstream key"),
-    provider: z.enum(PROVIDERS),
+    api_key: ApiKey.describe("Rotates the first key of the project's first upstream"),
+    provider: z.enum(PROVIDERS).describe("Of the project's first upstream"),
     base_url: BaseUrl.describe(
-      "Another host (scheme, host or port) only together with api_key: the stored key is never sent to a new host",
+      "Of the project's first upstream. Another host (scheme, host or port) only together with api_key: the stored key is never sent to a new host",
     ),
     provider_settings: SettingsInput.nullable(),
     description: Description.nullable(),
@@ -84,6 +120,9 @@ export const ProjectPatch = z
     allowed_models: ModelList.nullable(),
     token_defaults: TokenDefaults.nullable(),
     is_active: z.boolean(),
+    cache: CacheSettings.nullable(),
+    capabilities: Capabilities,
+    object_scope: ObjectScope,
     ...projectLimitFields,
   })
   .partial()
@@ -122,10 +161,10 @@ function usageOf(live: ProjectLiveState): z.infer<typeof ProjectUsage> {
 export const Project = z.object({
   id: z.uuid(),
   name: z.string(),
-  provider: z.string(),
-  base_url: z.string(),
-  provider_settings: z.record(z.string(), z.unknown()).nullable(),
-  api_key_hint: z.string().describe("A masked hint of the upstream key"),
+  provider: z.string().nullable().describe("Of the project's first upstream (null when it has none)"),
+  base_url: z.string().nullable().describe("Of the project's first upstream"),
+  provider_settings: z.record(z.string(), z.unknown()).nullable().describe("Of the project's first upstream"),
+  api_key_hint: z.string().nullable().describe("A masked hint of the first upstream's first key"),
   description: z.string().nullable(),
   metadata: z.record(z.string(), z.unknown()).nullable(),
   allowed_origins: z.array(z.string()).nullable(),
@@ -134,6 +173,16 @@ export const Project = z.object({
   max_requests: z.number().nullable(),
   max_tokens: z.number().nullable(),
   max_cost_usd: z.number().nullable(),
+  cache: z
+    .object({ ttl_seconds: z.number(), exclude: z.array(z.string()), hits_skip_rate_limits: z.boolean() })
+    .nullable()
+    .describe("The response cache's settings; null = off"),
+  cache_generation: z
+    .number()
+    .int()
+    .describe("Part of every cache key of the project; each purge adds one (older entries are unreachable)"),
+  capabilities: z.array(z.enum(CAPABILITIES)),
+  object_scope: z.enum(OBJECT_SCOPES),
   usage: ProjectUsage.nullable().describe(
     "Live counters of the project-wide caps; null when the project has none or no token was used",
   ),
@@ -153,14 +202,19 @@ export const ProjectListQuery = z.object({
 /** The answer to revoking every token of a project. */
 export const RevokedCount = z.object({ revoked_count: z.number().int() });
 
-export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Project {
+/** The answer to purging a project's cache. */
+export const CachePurged = z.object({
+  cache_generation: z.number().int().describe("The project's new cache generation"),
+});
+
+export function toProject(p: ProjectWithUpstream, live?: ProjectLiveState | null): Project {
   return {
     id: p.id,
     name: p.name,
-    provider: p.provider,
-    base_url: p.baseUrl,
-    provider_settings: p.providerSettings,
-    api_key_hint: p.apiKeyHint,
+    provider: p.upstream?.provider ?? null,
+    base_url: p.upstream?.baseUrl ?? null,
+    provider_settings: p.upstream?.settings ?? null,
+    api_key_hint: p.upstream?.keyHint ?? null,
     description: p.description,
     metadata: p.metadata,
     allowed_origins: p.allowedOrigins,
@@ -169,6 +223,10 @@ export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Projec
     max_requests: p.maxRequests,
     max_tokens: p.maxTotalTokens,
     max_cost_usd: p.maxCostUsd,
+    cache: p.cache,
+    cache_generation: p.cacheGeneration,
+    capabilities: p.capabilities,
+    object_scope: p.objectScope,
     usage: live ? usageOf(live) : null,
     is_active: p.isActive,
     created_at: iso(p.createdAt)!,

@@ -1,9 +1,11 @@
 import { ApiError } from "../lib/errors";
 import type { MeterOptions } from "../limits/meter";
 import { defaultReserveOutput } from "../limits/reserve";
-import { type Admission, FORM_NEEDED } from "../tokens/admission";
+import type { Capability } from "../ownership/capabilities";
+import { type Admission, type AdmitInput, FORM_NEEDED } from "../tokens/admission";
 import { admitToken } from "../tokens/admission-cache";
 import { type BodyKind, bodyKind, type JsonBody, readJsonBody } from "./body";
+import { type CacheCandidate, cacheCandidate } from "./cache-step";
 import type { ProxyRoute } from "./dialect";
 import { type FormRead, inspect } from "./inspect";
 import { type FormFields, readForm } from "./multipart";
@@ -46,7 +48,12 @@ export type AdmittedRequest = {
   forward: BodyInit | null;
   /** Why a multipart upload forwarded past its model was stopped on the way (a second `model`), if it was. */
   stopped?: () => string | null;
+  /** The response cache's view of the request (cache-step.ts); null when it does not concern it (yet). */
+  cache: CacheCandidate | null;
 };
+
+/** What admission is asked besides what the body says: the request's account-wide capability, a cache claim. */
+type Extra = Pick<AdmitInput, "capability" | "cacheHit">;
 
 /**
  * Reads what the request's admission needs and asks for it: a JSON body always (model, stream flag, the
@@ -63,15 +70,17 @@ export function admitRequest(
   facts: RequestFacts,
   tokenHash: string,
   origin: string | null,
+  capability: Capability | null,
 ): AdmittedRequest | Promise<AdmittedRequest> {
   const kind = bodyKind(request.method, request.headers);
-  if (kind === "json") return admitJson(env, ctx, request, route, facts, tokenHash, origin);
-  const admission = ask(env, ctx, request, route, facts, tokenHash, origin, kind, null, null);
+  if (kind === "json") return admitJson(env, ctx, request, route, facts, tokenHash, origin, capability);
+  const extra = { capability };
+  const admission = ask(env, ctx, request, route, facts, tokenHash, origin, kind, null, null, extra);
   const done = (a: Admission): AdmittedRequest | Promise<AdmittedRequest> =>
     !a.ok && a.code === FORM_NEEDED
-      ? admitForm(env, ctx, request, route, facts, tokenHash, origin, a.message === "form")
+      ? admitForm(env, ctx, request, route, facts, tokenHash, origin, a.message === "form", extra)
       : // request.body only when it was not read: the getter makes a stream object each time.
-        { admission: a, body: null, forward: request.body };
+        { admission: a, body: null, forward: request.body, cache: null };
   return admission instanceof Promise ? admission.then(done) : done(admission);
 }
 
@@ -83,14 +92,21 @@ async function admitJson(
   facts: RequestFacts,
   tokenHash: string,
   origin: string | null,
+  capability: Capability | null,
 ): Promise<AdmittedRequest> {
   const body = await readJsonBody(request, positive(env.MAX_JSON_BODY_BYTES, DEFAULT_MAX_JSON_BODY_BYTES));
   facts.json = isCountEndpoint(route) ? null : body.json;
   facts.bodyBytes = body.bytes.byteLength;
   if (body.json && route.model === null) facts.stream = body.json.stream === true;
-  const asked = ask(env, ctx, request, route, facts, tokenHash, origin, "json", body, null);
+  // The response cache (cache-step.ts): with what this isolate knows of the token's project, an entry is
+  // looked up before admission and claimed in it; null for requests it does not concern.
+  const cache = cacheCandidate(request, route, body, tokenHash);
+  const claiming = cache?.claimBeforeAdmission(env, ctx);
+  const claim = claiming ? await claiming : undefined;
+  const extra: Extra = claim ? { capability, cacheHit: claim } : { capability };
+  const asked = ask(env, ctx, request, route, facts, tokenHash, origin, "json", body, null, extra);
   const admission = asked instanceof Promise ? await asked : asked;
-  return { admission, body, forward: body.bytes };
+  return { admission, body, forward: body.bytes, cache };
 }
 
 /** Inspects what was read and asks the token's admission (from the isolate's entry, or its object). */
@@ -105,6 +121,7 @@ function ask(
   kind: BodyKind,
   body: JsonBody | null,
   form: FormRead | null,
+  extra: Extra,
 ): Admission | Promise<Admission> {
   const declared = request.headers.get("content-length");
   const declaredBytes = declared !== null && Number.isFinite(Number(declared)) ? Number(declared) : null;
@@ -118,6 +135,7 @@ function ask(
     reserve,
     unbounded,
     unread: inspection.unread,
+    ...extra,
   });
 }
 
@@ -134,6 +152,7 @@ async function admitForm(
   tokenHash: string,
   origin: string | null,
   everything: boolean,
+  extra: Extra,
 ): Promise<AdmittedRequest> {
   const seenModel = (f: FormFields) =>
     (f.fields.get("model")?.length ?? 0) + (f.files.get("model") ?? 0) + (f.oversized.has("model") ? 1 : 0);
@@ -147,10 +166,10 @@ async function admitForm(
   );
   facts.bodyBytes = form.readBytes;
   const read: FormRead = { form: form.form, bytes: form.readBytes };
-  const asked = ask(env, ctx, request, route, facts, tokenHash, origin, "multipart", null, read);
+  const asked = ask(env, ctx, request, route, facts, tokenHash, origin, "multipart", null, read, extra);
   const admission = asked instanceof Promise ? await asked : asked;
   if (!admission.ok && admission.code === FORM_NEEDED) {
     throw new ApiError(500, "internal_error", "The gateway could not decide the request's form.");
   }
-  return { admission, body: null, forward: form.body, stopped: form.stopped };
+  return { admission, body: null, forward: form.body, stopped: form.stopped, cache: null };
 }

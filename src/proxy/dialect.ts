@@ -11,6 +11,8 @@ export type ProxyRoute = {
   endpoint: string;
   /** The path sent below the upstream's base URL. */
   path: string;
+  /** The path's segments below the dialect's root, each decoded once (what ownership/endpoints.ts reads). */
+  segments: readonly string[];
   /** The query sent upstream: a Gemini client's `key` is never part of it. */
   search: string;
   /** The model named by the path (Gemini); null when it is in the body. */
@@ -76,6 +78,7 @@ function geminiRoute(method: string, url: URL): ProxyRoute {
     dialect: "gemini",
     endpoint: path,
     path,
+    segments: ["models", `${model}:${action}`],
     search: query ? `?${query}` : "",
     model,
     stream: action === "streamGenerateContent",
@@ -99,6 +102,7 @@ export function routeOf(method: string, url: URL, headers: Headers, allowlist: A
     dialect: anthropic ? "anthropic" : "openai",
     endpoint: path,
     path,
+    segments: apiPath.segments,
     search: url.search,
     model: null,
     stream: false,

@@ -1,19 +1,25 @@
 import { ApiError } from "../lib/errors";
-import { type Provider, providerFor } from "../providers";
+import { accessOf } from "../ownership/endpoints";
+import type { Dialect } from "../providers";
+import { NO_ROUTES } from "../routing/config";
 import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
 import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
 import { admitRequest } from "./admit-request";
 import { allowlistFor } from "./allowlist";
 import { tokenHashOf } from "./auth";
+import { cacheCandidate } from "./cache-step";
 import { preflight } from "./cors";
-import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
-import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
+import { dialectOf, routeOf } from "./dialect";
+import { isKnownUnknown, rememberUnknown } from "./isolate-caches";
+import { finishListing, isModelListing, listModels } from "./models";
+import { listed, objectGuard, observing } from "./objects";
 import { observerFor } from "./observe-native";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
-import { sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
-import { usageInjection } from "./usage-injection";
+import { answerFromCache } from "./respond/cached";
+import { primaryTarget, sendRouted } from "./route-send";
+import type { UpstreamAbort } from "./send";
 
 /** A hash the token's object already called unknown, refused from memory. */
 const UNKNOWN_TOKEN = refusalError(TOKEN_NOT_FOUND);
@@ -25,6 +31,7 @@ function refusalError(refused: Refused): ApiError {
   return new ApiError(refused.status, refused.code, refused.message, {
     headers: refusalHeaders(refused),
     param: refused.param ?? null,
+    ...(refused.retryable === undefined ? {} : { retryable: refused.retryable }),
   });
 }
 
@@ -42,19 +49,6 @@ function factsOf(request: Request, url: URL, requestId: string): RequestFacts {
     stream: false,
     json: null,
   };
-}
-
-function providerOf(admitted: Admitted, route: ProxyRoute, method: string, pathname: string): Provider {
-  const provider = providerFor(admitted.upstream.provider);
-  if (!provider) {
-    const message = `The project's provider '${admitted.upstream.provider}' is not supported.`;
-    throw new ApiError(502, "upstream_error", message, { retryable: false });
-  }
-  if (!provider.serves(route.dialect, route.endpoint)) {
-    const message = `This project's upstream (${provider.name}) does not serve ${method} ${pathname}.`;
-    throw new ApiError(404, "endpoint_not_found", message);
-  }
-  return provider;
 }
 
 /**
@@ -88,14 +82,18 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.path = `${route.dialect === "gemini" ? "/v1beta" : "/v1"}${route.path}`;
     facts.model = route.model;
     facts.stream = route.stream;
+    // What the request does to stored upstream objects, and the account-wide capability it needs.
+    const access = accessOf(request.method, route.segments);
     const hashed = tokenHashOf(request.headers, env, route.queryKey);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
 
-    // The body as far as admission needs it (JSON always, a multipart form for a restricted token), then
-    // the admission itself: admit-request.ts.
-    const admitting = admitRequest(env, ctx, request, route, facts, tokenHash, origin);
-    const { admission, body, forward, ...read } = admitting instanceof Promise ? await admitting : admitting;
+    // The body as far as admission needs it (JSON always, a multipart form for a restricted token), the
+    // response cache's claim, then the admission itself: admit-request.ts.
+    const admitting = admitRequest(env, ctx, request, route, facts, tokenHash, origin, access.capability);
+    const read = admitting instanceof Promise ? await admitting : admitting;
+    const { admission } = read;
+    let { body, forward, cache } = read;
     stopped = read.stopped;
     if (!admission.ok) {
       if (admission.code === "token_not_found") rememberUnknown(tokenHash);
@@ -108,46 +106,58 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
 
-    const provider = providerOf(admission, route, request.method, url.pathname);
-    facts.provider = provider.name;
-    const { apiKeyEncrypted, baseUrl, settings } = admission.upstream;
-    const apiKey =
-      cachedUpstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY) ??
-      (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS));
+    const routing = admission.routing ?? NO_ROUTES;
+    if (request.method === "GET" && route.dialect === "openai" && isModelListing(route.endpoint)) {
+      const models = await listModels(env, admission, routing, request, route.endpoint);
+      if (models) return finishListing(models, { env, ctx, facts, admitted, tokenHash, origin });
+    }
 
-    abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
-    const sent = await sendUpstream(
-      {
-        request,
-        requestId,
-        provider,
-        target: { baseUrl, apiKey, settings },
-        route,
-        model: facts.model,
-        json: body?.json ?? null,
-        body: forward,
-        // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
-        injection:
-          route.dialect === "openai" && provider.dialect === "openai"
-            ? usageInjection(provider, route.path, body)
-            : undefined,
-      },
-      abort,
-    );
-    return await respond(sent, {
+    // Objects: the path's and the body's must be the token's own (one registry call; none on plain inference).
+    // Checked before the cache too: a cached answer is never a way around ownership.
+    const guard = objectGuard(env, ctx, access, admission, body?.json ?? null);
+    if (guard) await guard.check();
+
+    cache ??= cacheCandidate(request, route, body, tokenHash, admission);
+    if (cache && body) {
+      const looking = cache.afterAdmission(env, ctx, admission);
+      const hit = looking instanceof Promise ? await looking : looking;
+      if (hit) return answerFromCache(hit, { env, ctx, facts, admitted, tokenHash, origin });
+      facts.cache = cache.status;
+      body = cache.upstreamBody(body);
+      forward = body.bytes;
+    }
+
+    // What `respond` needs to answer the client, for the dialect of the upstream that answered.
+    const hash = tokenHash;
+    const exchangeOf = (upstreamDialect: Dialect, upstreamAbort: UpstreamAbort) => ({
       env,
       ctx,
       facts,
-      admitted,
-      tokenHash,
+      admitted: admission,
+      tokenHash: hash,
       origin,
-      abort,
-      observer: observerFor(provider.dialect),
+      abort: upstreamAbort,
+      observer: observerFor(upstreamDialect),
       translate:
-        route.dialect !== provider.dialect && provider.dialect !== "openai"
-          ? { from: provider.dialect, includeUsage: includesUsage(body?.json ?? null) }
+        route.dialect !== upstreamDialect && upstreamDialect !== "openai"
+          ? { from: upstreamDialect, includeUsage: includesUsage(body?.json ?? null) }
           : null,
+      cache,
     });
+    if (guard?.access.list) {
+      // A list is answered from the registry, each object read from the project's primary upstream.
+      const primary = await primaryTarget(env, routing, route, request);
+      abort = primary.abort;
+      facts.provider = primary.provider.name;
+      const sent = await listed(guard, url.searchParams, primary.provider, primary.target, request, abort);
+      return await respond(sent, exchangeOf(primary.provider.dialect, primary.abort));
+    }
+    const routed = await sendRouted({ request, env, ctx, facts, routing, route, body, forward });
+    abort = routed.abort;
+    const exchange = exchangeOf(routed.provider.dialect, routed.abort);
+    if (!guard) return await respond(routed.sent, exchange);
+    const sent = { ...routed.sent, response: await guard.settle(routed.sent.response) };
+    return await respond(sent, { ...exchange, observer: observing(exchange.observer, guard) });
   } catch (err) {
     // An upload the gateway stopped on its way up (a second `model` after the one checked): the client's
     // fault, whatever the broken connection made the upstream fetch throw.
@@ -160,7 +170,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         ? err
         : new ApiError(500, "internal_error", "The gateway failed to handle the request.");
     if (!(err instanceof ApiError)) console.error("proxy error", requestId, err);
-    const clientLeft = abort?.reason === "client";
+    const clientLeft = abort?.reason === "client" || request.signal?.aborted === true;
     abort?.release();
     // Sent (abort exists once sending starts): the upstream may have used tokens even without an answer.
     const outcome = clientLeft
@@ -170,7 +180,9 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
           error: error.code,
           ttfbMs: null,
           aborted: false,
-          forwarded: abort !== undefined,
+          // A routed attempt that timed out was sent: the upstream may have worked on it (charged
+          // conservatively); refused connections and error answers used nothing.
+          forwarded: abort !== undefined || error.code === "upstream_timeout",
         };
     recordRequest(env, ctx, requestDraft(facts, outcome), admitted ? tokenHash : undefined);
     return gatewayError(error, requestId, origin, admitted, dialect);

@@ -1,5 +1,5 @@
+import { type CacheHitClaim, type CacheSettings, hitHolds } from "../cache/settings";
 import type { ErrorCode } from "../lib/errors";
-import { isSnapshotOf } from "../lib/model-id";
 import {
   type Amount,
   type Ledger,
@@ -9,8 +9,12 @@ import {
   toNanos,
 } from "../limits/budget";
 import type { Reserve, Unbounded } from "../limits/meter";
+import { repriceFor } from "../limits/reserve";
 import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
-import type { ProviderSettings } from "../providers/settings";
+import { CAPABILITY_ENDPOINTS, type Capability, type ObjectScope } from "../ownership/capabilities";
+import { modelListMatches } from "../routing/model-match";
+import { routeModels } from "../routing/resolve";
+import type { Routing } from "../routing/types";
 import type { RateWindow } from "../storage/schema";
 
 /** What a token's Durable Object knows about the token's project (the same for all its tokens). */
@@ -18,15 +22,18 @@ export type ProjectConfig = {
   /** The project row's `updated_at`, which only grows: a pushed copy older than the one held is ignored. */
   version: number;
   isActive: boolean;
-  provider: string;
-  baseUrl: string;
-  apiKeyEncrypted: string;
-  /** Checked against the provider's schema when stored (src/providers/settings.ts). */
-  providerSettings: ProviderSettings | null;
   allowedOrigins: string[] | null;
   allowedModels: string[] | null;
   /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
   limits: Limits | null;
+  /** The project's response cache; null or absent when off. */
+  cache?: CacheSettings | null;
+  /** Account-wide capabilities the project enabled (files, batches, …); none = inference only. */
+  capabilities: Capability[];
+  /** Who reaches an object a token of the project created (src/ownership/). */
+  objectScope: ObjectScope;
+  /** Where the project's requests go: upstreams, keys (ciphertexts), aliases. */
+  routing: Routing;
 };
 
 /** What the token's Durable Object knows about its token and project, loaded from D1. */
@@ -41,6 +48,8 @@ export type TokenConfig = {
   maxTotalTokens: number | null;
   maxCostUsd: number | null;
   allowedModels: string[] | null;
+  /** false: the token was denied its project's response cache (absent: allowed). */
+  cacheAllowed?: boolean;
   project: ProjectConfig;
 };
 
@@ -72,6 +81,16 @@ export type AdmitInput = {
   unread?: Unread;
   /** Requests an isolate admitted from its short-lived cache since it last asked (see admission-cache.ts). */
   alsoCounted?: number;
+  /** The version of the project's routing table the isolate holds: the answer leaves the table out if current. */
+  routingVersion?: number;
+  /**
+   * The worker holds a cached answer to this request: if the claim holds under the project's current cache
+   * settings (generation, endpoint, age) the request is admitted as a hit — counted, nothing held against
+   * budgets, and no rate-window slot where the project exempts hits. Otherwise `reserve` applies as usual.
+   */
+  cacheHit?: CacheHitClaim;
+  /** The account-wide capability the request's endpoint needs (src/ownership/endpoints.ts); absent: none. */
+  capability?: Capability | null;
 };
 
 /**
@@ -87,24 +106,30 @@ export type Allowance = Remaining & {
   expiresAt: number;
 };
 
-export type Upstream = {
-  provider: string;
-  baseUrl: string;
-  apiKeyEncrypted: string;
-  settings: ProviderSettings | null;
-};
-
 export type Admitted = {
   ok: true;
   tokenId: string;
   projectId: string;
-  upstream: Upstream;
+  /**
+   * The project's routing table; left out of an object's answer when the isolate said it holds this
+   * version (admission-cache.ts puts its copy back).
+   */
+  routing?: Routing;
+  routingVersion: number;
   allowedOrigins: string[] | null;
+  /** The token's and the project's allowed models (null = all), for `GET /v1/models`. */
+  allowedModels: { token: string[] | null; project: string[] | null };
+  /** The project's account-wide capabilities and who reaches its tokens' objects (src/ownership/). */
+  objects: { capabilities: readonly Capability[]; scope: ObjectScope };
   /** Requests left under max_requests after this one; null when unlimited. */
   remainingRequests: number | null;
   /** Set when the object reserved budget for this request: settle it when the request ends, on every path. */
   reservationId?: string;
   allowance: Allowance;
+  /** The project's response cache as this token may use it: null (or absent) when off or denied to it. */
+  cache?: CacheSettings | null;
+  /** Admitted as a cache hit (the request's `cacheHit` claim held): answer from the cache, not upstream. */
+  cacheHit?: boolean;
   /**
    * Set for a token with nothing to count (no request, window or budget limit, no project caps): its
    * admission depends only on this configuration, so an isolate may reuse it for a moment (admission-cache.ts).
@@ -125,7 +150,7 @@ export type Unread = {
 
 export type Refused = {
   ok: false;
-  status: 400 | 401 | 403 | 429;
+  status: 400 | 401 | 403 | 404 | 429 | 503;
   code: ErrorCode;
   message: string;
   /** The request field at fault, for the error envelope's `param`. */
@@ -136,6 +161,8 @@ export type Refused = {
   retryAfterSeconds?: number;
   /** The same wait in milliseconds, for `retry-after-ms` (OpenAI SDKs honour it). */
   retryAfterMs?: number;
+  /** Whether a client retry may help (default: per status, see ApiError). */
+  retryable?: boolean;
 };
 
 export type Admission = Admitted | Refused;
@@ -176,14 +203,7 @@ function originAllowed(allowed: string[] | null, origin: string | null | undefin
  * `claude-sonnet-4-5-20250929`); an entry ending in `*` is a prefix
  * (`gpt-4o*` admits both). null = every model.
  */
-export function modelAllowed(list: readonly string[] | null, model: string): boolean {
-  if (!list) return true;
-  return list.some((entry) => {
-    if (entry === model || entry === "*") return true;
-    if (entry.endsWith("*")) return model.startsWith(entry.slice(0, -1));
-    return isSnapshotOf(model, entry);
-  });
-}
+export const modelAllowed = modelListMatches;
 
 export const tokenLimits = (c: TokenConfig): Limits => ({
   maxRequests: c.maxRequests,
@@ -202,22 +222,31 @@ export const countsRequests = (c: TokenConfig): boolean =>
 /** What the object counted for one request of a token with limits. */
 export type Counted = Pick<Admitted, "remainingRequests" | "reservationId" | "allowance">;
 
+/** The project's cache as the token may use it (null: off, or the token was denied it). */
+export const tokenCache = (c: TokenConfig): CacheSettings | null =>
+  c.cacheAllowed === false ? null : (c.project.cache ?? null);
+
+/** Whether the request's cache-hit claim holds for this token now (see `AdmitInput.cacheHit`). */
+export const cacheHitValid = (c: TokenConfig, input: AdmitInput, now: number): boolean =>
+  input.cacheHit !== undefined && hitHolds(tokenCache(c), input.cacheHit, now);
+
 /**
  * The admission of a token. With `counted`: what the object counted for this request. Without: a token with
- * nothing to count, built from its configuration alone (and reusable by the isolate).
+ * nothing to count, built from its configuration alone (and reusable by the isolate). `cacheHit`: the
+ * request's cache-hit claim held.
  */
-export function admittedFrom(c: TokenConfig, counted?: Counted): Admitted {
+export function admittedFrom(c: TokenConfig, counted?: Counted, cacheHit = false): Admitted {
   const admitted = {
     ok: true as const,
     tokenId: c.tokenId,
     projectId: c.projectId,
-    upstream: {
-      provider: c.project.provider,
-      baseUrl: c.project.baseUrl,
-      apiKeyEncrypted: c.project.apiKeyEncrypted,
-      settings: c.project.providerSettings,
-    },
+    routing: c.project.routing,
+    routingVersion: c.project.routing.version,
     allowedOrigins: c.project.allowedOrigins,
+    allowedModels: { token: c.allowedModels, project: c.project.allowedModels },
+    cache: tokenCache(c),
+    ...(cacheHit ? { cacheHit } : {}),
+    objects: { capabilities: c.project.capabilities, scope: c.project.objectScope },
   };
   if (counted) return { ...admitted, ...counted };
   const allowance = { requests: null, tokens: null, costUsd: null, window: null, expiresAt: c.expiresAt };
@@ -232,6 +261,15 @@ export const holdOf = (reserve: AdmitInput["reserve"]): Amount | null =>
         costNanos: Math.max(0, toNanos(reserve.costUsd ?? 0)),
       }
     : null;
+
+/** The refusal of an account-wide endpoint the token's project has not enabled: it says how to enable it. */
+function notEnabled(capability: Capability): string {
+  return (
+    `This endpoint (${CAPABILITY_ENDPOINTS[capability]}) is not enabled for this token's project. ` +
+    `The gateway's operator can enable it by adding '${capability}' to the project's capabilities ` +
+    "(management API, admin pages or `llm-proxy project update --capabilities`)."
+  );
+}
 
 /**
  * Why this request cannot be admitted for this token although it may be for others: what it may cost is
@@ -279,9 +317,11 @@ function restrictionRefusal(
 
 /**
  * The admission decision, in the documented order (docs/proxy.md): exists → active → not expired → project
- * active → origin → model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
+ * active → endpoint enabled for the project → origin → model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
  * the Durable Object can call it and count in the same synchronous step. Project-wide caps are decided by
- * the project's object, after this.
+ * the project's object, after this. A valid cache hit passes every check a miss would, except that it
+ * needs no budget room for a reservation (it holds none; a used-up budget still refuses it) and, where the
+ * project says so, no rate-window slot.
  */
 export function decide(
   config: TokenConfig | null,
@@ -313,6 +353,16 @@ export function decide(
       ...ids,
     };
   }
+  if (input.capability && !config.project.capabilities.includes(input.capability)) {
+    // Before anything is counted: a refused endpoint costs the token nothing.
+    return {
+      ok: false,
+      status: 404,
+      code: "endpoint_not_found",
+      message: notEnabled(input.capability),
+      ...ids,
+    };
+  }
   if (!originAllowed(config.project.allowedOrigins, input.origin)) {
     const message = `Origin '${input.origin}' is not allowed for this project.`;
     return { ok: false, status: 403, code: "origin_not_allowed", message, ...ids };
@@ -325,6 +375,7 @@ export function decide(
     const { code, message, param } = input.unread;
     return { ok: false, status: 400, code, message, param: param ?? undefined, ...ids };
   }
+  const hit = cacheHitValid(config, input, now);
   if (input.model) {
     const lists = [
       ["token", config.allowedModels],
@@ -336,11 +387,29 @@ export function decide(
         return { ok: false, status: 403, code: "model_not_allowed", message, param: "model", ...ids };
       }
     }
+    if (config.project.routing.upstreams.length > 0 && !routeModels(config.project.routing, input.model)) {
+      const message = `No upstream of this project serves model '${input.model}', and it is not an alias.`;
+      return {
+        ok: false,
+        status: 404,
+        code: "model_not_found",
+        message,
+        param: "model",
+        retryable: false,
+        ...ids,
+      };
+    }
   }
-  const restricted = restrictionRefusal(config, input);
+  if (config.project.routing.upstreams.length === 0) {
+    const message = "The token's project has no active upstream to send requests to.";
+    return { ok: false, status: 503, code: "upstream_unavailable", message, retryable: false, ...ids };
+  }
+  // A hit costs nothing and holds nothing: only what is not about its price still applies to it.
+  const restricted = restrictionRefusal(config, hit ? { ...input, reserve: undefined } : input);
   if (restricted) return { ok: false, status: 403, ...restricted, ...ids };
-  const quota = limitRefusal(tokenLimits(config), usage.ledger, holdOf(input.reserve), "token");
+  const quota = limitRefusal(tokenLimits(config), usage.ledger, hit ? null : holdOf(input.reserve), "token");
   if (quota) return { ok: false, status: 429, ...quota, ...ids };
+  if (hit && config.project.cache?.hitsSkipRateLimits) return null;
   const window = checkWindows(usage.windowLog, config.rateLimits, now);
   if (!window.ok) {
     const seconds = retryAfterSeconds(window.retryAfterMs);
@@ -357,4 +426,15 @@ export function decide(
     };
   }
   return null;
+}
+
+/**
+ * The admission input with its reservation priced for the route: an alias may be served by any of its
+ * targets' models, so the hold is the priciest of them (settle then prices the model that served).
+ */
+export function routedInput(config: TokenConfig, input: AdmitInput): AdmitInput {
+  if (!input.model || !input.reserve?.units) return input;
+  const models = routeModels(config.project.routing, input.model);
+  if (!models || (models.length === 1 && models[0] === input.model)) return input;
+  return { ...input, reserve: repriceFor(input.reserve, models) };
 }

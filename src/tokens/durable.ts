@@ -10,11 +10,13 @@ import {
   type AdmitInput,
   type Allowance,
   admittedFrom,
+  cacheHitValid,
   countsRequests,
   decide,
   holdOf,
   type ProjectConfig,
   type Refused,
+  routedInput,
   type Settlement,
   TOKEN_NOT_FOUND,
   type TokenConfig,
@@ -132,28 +134,35 @@ export class TokenState extends DurableObject<Env> {
   }
 
   /** Atomically decides whether one more request may pass, and counts it (and holds its budget) if so. */
-  async admit(input: AdmitInput): Promise<Admission> {
+  async admit(asked: AdmitInput): Promise<Admission> {
     const config = await this.current();
     if (!config) return TOKEN_NOT_FOUND;
     const now = this.clock();
-    if (input.alsoCounted) this.addServed(input.alsoCounted, config, now);
+    if (asked.alsoCounted) this.addServed(asked.alsoCounted, config, now);
+    const input = routedInput(config, asked);
     const refusal = decide(config, { ledger: this.store.ledger, windowLog: this.log.times }, input, now);
     if (refusal) return refusal;
+    const hit = cacheHitValid(config, input, now);
+    const { routing } = config.project;
+    // The isolate already holds this version of the routing table: spare serialising it again.
+    const routingCopy = asked.routingVersion === routing.version ? undefined : routing;
     if (!countsRequests(config)) {
       // Nothing to check against a count: count in memory (saved by the alarm) and let the isolate reuse it.
       this.store.admit(now, undefined, false);
       this.armAlarm(now + MIRROR_DELAY_MS);
-      return admittedFrom(config);
+      return admittedFrom(config, undefined, hit);
     }
 
     // Counted synchronously right after the decision: nothing else runs in between.
     const projectLimits = config.project.limits;
-    // Budget holds (and the settle call they need) only where a token or cost budget applies.
+    // Budget holds (and the settle call they need) only where a token or cost budget applies; a cache hit
+    // costs nothing and holds nothing.
     const budgeted = hasBudget(tokenLimits(config)) || (projectLimits !== null && hasBudget(projectLimits));
-    const hold = budgeted ? holdOf(input.reserve) : null;
+    const hold = budgeted && !hit ? holdOf(input.reserve) : null;
     const reservationId = hold ? crypto.randomUUID() : undefined;
     const expiresAt = now + this.reservationTtlMs;
-    const capacity = logCapacity(config.rateLimits);
+    const skipWindows = hit && config.project.cache?.hitsSkipRateLimits === true;
+    const capacity = skipWindows ? 0 : logCapacity(config.rateLimits);
     this.store.admit(
       now,
       hold && reservationId
@@ -201,7 +210,11 @@ export class TokenState extends DurableObject<Env> {
       window: tightest(windowStates(this.log.times, config.rateLimits, now)),
       expiresAt: config.expiresAt,
     };
-    return admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance });
+    return {
+      ...admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance }, hit),
+      // The isolate already holds this version of the routing table: spare serialising it again.
+      routing: routingCopy,
+    };
   }
 
   private addServed(n: number, config: TokenConfig, now: number): void {

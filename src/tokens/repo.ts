@@ -1,8 +1,19 @@
-import { and, desc, eq, gt, gte, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import { cacheSettingsOf } from "../cache/settings";
 import { hasLimits, type Ledger, type Limits, toUsd } from "../limits/budget";
-import type { ProviderSettings } from "../providers/settings";
+import { routingFrom } from "../routing/config";
+import type { Routing } from "../routing/types";
 import type { Db } from "../storage/db";
-import { type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
+import {
+  modelAliases,
+  type NewToken,
+  type Project,
+  projects,
+  type Token,
+  tokens,
+  upstreamKeys,
+  upstreams,
+} from "../storage/schema";
 import type { ProjectConfig, TokenConfig } from "./admission";
 
 /**
@@ -11,21 +22,26 @@ import type { ProjectConfig, TokenConfig } from "./admission";
  */
 export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenConfig | null> {
   const now = Date.now();
-  const [tokenRows, projectRows] = await db.batch([
+  const projectOfToken = sql`(select ${tokens.projectId} from ${tokens} where ${tokens.tokenHash} = ${tokenHash})`;
+  const [tokenRows, projectRows, upstreamRows, keyRows, aliasRows] = await db.batch([
     db
       .update(tokens)
       .set({ firstUsedAt: sql`coalesce(${tokens.firstUsedAt}, ${now})`, configLoadedAt: now })
       .where(eq(tokens.tokenHash, tokenHash))
       .returning(),
+    db.select().from(projects).where(eq(projects.id, projectOfToken)),
     db
       .select()
-      .from(projects)
-      .where(
-        eq(
-          projects.id,
-          sql`(select ${tokens.projectId} from ${tokens} where ${tokens.tokenHash} = ${tokenHash})`,
-        ),
-      ),
+      .from(upstreams)
+      .where(eq(upstreams.projectId, projectOfToken))
+      .orderBy(asc(upstreams.position), asc(upstreams.createdAt), asc(upstreams.id)),
+    db
+      .select({ key: upstreamKeys })
+      .from(upstreamKeys)
+      .innerJoin(upstreams, eq(upstreams.id, upstreamKeys.upstreamId))
+      .where(eq(upstreams.projectId, projectOfToken))
+      .orderBy(asc(upstreamKeys.createdAt), asc(upstreamKeys.id)),
+    db.select().from(modelAliases).where(eq(modelAliases.projectId, projectOfToken)),
   ]);
   const t = tokenRows[0];
   const p = projectRows[0];
@@ -41,24 +57,68 @@ export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenC
     maxTotalTokens: t.maxTotalTokens,
     maxCostUsd: t.maxCostUsd,
     allowedModels: t.allowedModels,
-    project: projectConfigOf(p),
+    cacheAllowed: t.cacheAllowed,
+    project: projectConfigOf(
+      p,
+      await routingFrom(
+        upstreamRows,
+        keyRows.map((r) => r.key),
+        aliasRows,
+      ),
+    ),
   };
 }
 
-/** The project part of every token's configuration, from the project's row. */
-export function projectConfigOf(p: Project): ProjectConfig {
+/** The project part of every token's configuration, from the project's row and its routing table. */
+export function projectConfigOf(p: Project, routing: Routing): ProjectConfig {
   return {
     version: p.updatedAt,
     isActive: p.isActive,
-    provider: p.provider,
-    baseUrl: p.baseUrl,
-    apiKeyEncrypted: p.apiKeyEncrypted,
-    // Checked against the provider's schema when stored.
-    providerSettings: p.providerSettings as ProviderSettings | null,
     allowedOrigins: p.allowedOrigins,
     allowedModels: p.allowedModels,
     limits: projectLimits(p),
+    cache: cacheSettingsOf(p.cache, p.cacheGeneration),
+    capabilities: p.capabilities,
+    objectScope: p.objectScope,
+    routing,
   };
+}
+
+/** The project's configuration as a push carries it to its tokens' objects: its row and routing table read now. */
+export async function loadProjectConfig(db: Db, p: Project): Promise<ProjectConfig> {
+  const [upstreamRows, keyRows, aliasRows] = await db.batch([
+    db
+      .select()
+      .from(upstreams)
+      .where(eq(upstreams.projectId, p.id))
+      .orderBy(asc(upstreams.position), asc(upstreams.createdAt), asc(upstreams.id)),
+    db
+      .select({ key: upstreamKeys })
+      .from(upstreamKeys)
+      .innerJoin(upstreams, eq(upstreams.id, upstreamKeys.upstreamId))
+      .where(eq(upstreams.projectId, p.id))
+      .orderBy(asc(upstreamKeys.createdAt), asc(upstreamKeys.id)),
+    db.select().from(modelAliases).where(eq(modelAliases.projectId, p.id)),
+  ]);
+  return projectConfigOf(
+    p,
+    await routingFrom(
+      upstreamRows,
+      keyRows.map((r) => r.key),
+      aliasRows,
+    ),
+  );
+}
+
+/**
+ * Moves the project's `updated_at` on (strictly growing): a change to its routing table is a new version of
+ * the project, so a push of the project read before the change can no longer overwrite the reload it causes.
+ */
+export async function touchProject(db: Db, projectId: string): Promise<void> {
+  await db
+    .update(projects)
+    .set({ updatedAt: sql`max(${Date.now()}, ${projects.updatedAt} + 1)` })
+    .where(eq(projects.id, projectId));
 }
 
 /** Whether a token with this hash exists (one indexed read; the proxy's check of a legacy token). */

@@ -39,6 +39,11 @@ export const limitFields = {
   allowed_models: ModelList.nullable(),
 };
 
+/** Whether the token may use its project's response cache (when the project has it on). */
+const CacheAllowed = z
+  .boolean()
+  .describe("false: the token never uses its project's response cache (default true)");
+
 export const TokenCreate = z
   .strictObject({
     project_id: Uuid,
@@ -46,6 +51,7 @@ export const TokenCreate = z
     expires_at: Timestamp.optional(),
     name: Name.optional(),
     metadata: Metadata.optional(),
+    cache: CacheAllowed.optional(),
     ...limitFields,
   })
   .partial({
@@ -68,6 +74,7 @@ export const TokenPatch = z
     duration_minutes: DurationMinutes.describe("New expiry, counted from now"),
     expires_at: Timestamp,
     is_active: z.boolean(),
+    cache: CacheAllowed,
     ...limitFields,
   })
   .partial()
@@ -165,6 +172,7 @@ export const Token = z.object({
   max_tokens: z.number().nullable(),
   max_cost_usd: z.number().nullable(),
   allowed_models: z.array(z.string()).nullable(),
+  cache: z.boolean().describe("Whether the token may use its project's response cache"),
   metadata: z.record(z.string(), z.unknown()).nullable(),
   request_count: z.number(),
   remaining_requests: z.number().nullable(),
@@ -202,6 +210,7 @@ export function toToken(t: TokenRow, live?: TokenLiveState): Token {
     max_tokens: t.maxTotalTokens,
     max_cost_usd: t.maxCostUsd,
     allowed_models: t.allowedModels,
+    cache: t.cacheAllowed,
     metadata: t.metadata,
     request_count: requestCount,
     remaining_requests: remainingRequests,

@@ -74,6 +74,7 @@ export async function createToken(env: Env, input: TokenCreate): Promise<{ token
     projectId: project.id,
     name: input.name ?? null,
     metadata: input.metadata ?? null,
+    cacheAllowed: input.cache ?? true,
     expiresAt: expiryFrom(input, now) ?? now + defaultMinutes * MINUTE,
     // The project's defaults first, then whatever the request sets itself (null included: "no limit").
     ...limitValues(defaults),
@@ -111,6 +112,7 @@ export async function patchToken(env: Env, id: string, patch: TokenPatch): Promi
   if (patch.name !== undefined) values.name = patch.name;
   if (patch.metadata !== undefined) values.metadata = patch.metadata;
   if (patch.is_active !== undefined) values.isActive = patch.is_active;
+  if (patch.cache !== undefined) values.cacheAllowed = patch.cache;
   const expiresAt = expiryFrom(patch, Date.now());
   if (expiresAt !== undefined) values.expiresAt = expiresAt;
 

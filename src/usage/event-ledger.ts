@@ -1,5 +1,7 @@
+import { ALL_NEW, f, HOUR, IN_KEYS } from "./ledger-sql";
 import type { RollupDelta } from "./rollup-delta";
 import type { RejectionSummary } from "./unidentified";
+import { UPSTREAM_ROLLUP } from "./upstream-rollups";
 
 /**
  * D1 side of the consumer. The event ledger is the commit point: an event is counted in the rollups in the
@@ -10,28 +12,21 @@ import type { RejectionSummary } from "./unidentified";
  * reading every line back; otherwise the inserted rows are summed in SQL.
  */
 
-/** JSON fields of a ledger line, as SQL expressions. */
-const f = (path: string) => `json_extract(line, '$.${path}')`;
-const HOUR = `(cast(unixepoch(${f("timestamp")}) as integer) / 3600) * 3600000`;
-const IN_KEYS = "object_key in (select value from json_each(?1))";
-
-/** Every event of the attempt was new: its keys hold as many ledger rows as the batch had events (?2). */
-const ALL_NEW = `((select count(*) from event_ledger where ${IN_KEYS}) = ?2)`;
-
 /**
  * ?1 this attempt's object keys, ?2 the batch's event count (-1: do not use the worker's sums), ?3 the
  * worker's sums (RollupDelta.usage). Exactly one of the two sources applies, decided in the transaction.
  */
 const USAGE_ROLLUP = `
 insert into usage_hourly (hour, project_id, token_id, model, requests, errors, prompt_tokens,
-  completion_tokens, cached_tokens, reasoning_tokens, estimated_requests, cost_usd, duration_ms_sum)
+  completion_tokens, cached_tokens, reasoning_tokens, estimated_requests, cost_usd, duration_ms_sum,
+  cache_hits, cache_misses, saved_usd)
 select hour, project_id, token_id, model, sum(requests), sum(is_error), sum(pt), sum(ct), sum(cached),
-  sum(reasoning), sum(estimated), sum(cost), sum(duration)
+  sum(reasoning), sum(estimated), sum(cost), sum(duration), sum(hit), sum(miss), sum(saved)
 from (
   select value ->> 0 as hour, value ->> 1 as project_id, value ->> 2 as token_id, value ->> 3 as model,
     value ->> 4 as requests, value ->> 5 as is_error, value ->> 6 as pt, value ->> 7 as ct,
     value ->> 8 as cached, value ->> 9 as reasoning, value ->> 10 as estimated, value ->> 11 as cost,
-    value ->> 12 as duration
+    value ->> 12 as duration, value ->> 13 as hit, value ->> 14 as miss, value ->> 15 as saved
   from json_each(?3) where ${ALL_NEW}
   union all
   select ${HOUR} as hour,
@@ -46,7 +41,10 @@ from (
     coalesce(${f("usage.reasoning_tokens")}, 0) as reasoning,
     (${f("usage_source")} = 'estimated') as estimated,
     coalesce(${f("cost_usd")}, 0) as cost,
-    cast(coalesce(${f("duration_ms")}, 0) as integer) as duration
+    cast(coalesce(${f("duration_ms")}, 0) as integer) as duration,
+    (coalesce(${f("cache")}, '') = 'hit') as hit,
+    (coalesce(${f("cache")}, '') = 'miss') as miss,
+    coalesce(${f("saved_usd")}, 0) as saved
   from event_ledger
   where ${IN_KEYS} and line is not null and ${f("project_id")} is not null and not ${ALL_NEW}
 ) where true
@@ -60,7 +58,10 @@ on conflict (hour, project_id, token_id, model) do update set
   reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
   estimated_requests = estimated_requests + excluded.estimated_requests,
   cost_usd = cost_usd + excluded.cost_usd,
-  duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum`;
+  duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum,
+  cache_hits = cache_hits + excluded.cache_hits,
+  cache_misses = cache_misses + excluded.cache_misses,
+  saved_usd = saved_usd + excluded.saved_usd`;
 
 const REJECTION_UPSERT = "on conflict (hour, code) do update set count = count + excluded.count";
 
@@ -173,6 +174,7 @@ export async function commitAttempt(
     // -1 never matches a row count: the rows are summed in SQL.
     const expected = delta?.exact ? events : -1;
     statements.push(db.prepare(USAGE_ROLLUP).bind(keys, expected, JSON.stringify(delta?.usage ?? [])));
+    statements.push(db.prepare(UPSTREAM_ROLLUP).bind(keys, expected, JSON.stringify(delta?.upstream ?? [])));
     statements.push(
       db.prepare(EVENT_REJECTIONS).bind(keys, expected, JSON.stringify(delta?.rejections ?? [])),
     );

@@ -38,17 +38,25 @@ export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
       console.error("usage estimate failed", draft.id, err);
     }
   }
-  return {
+  const cost = costUsd(draft.model, usage) ?? mediaTokenCost(draft.model, usage) ?? requestPricedCost(draft);
+  const event: UsageEvent = {
     ...rest,
     path: clip(rest.path, 1024) ?? "",
     model: clip(rest.model, 256),
     user_agent: clip(rest.user_agent, 512),
     error: clip(rest.error, 128),
     upstream_request_id: clip(rest.upstream_request_id, 256),
+    model_requested: clip(rest.model_requested ?? null, 256),
     usage,
     usage_source,
-    cost_usd: costUsd(draft.model, usage) ?? mediaTokenCost(draft.model, usage) ?? requestPricedCost(draft),
+    cost_usd: cost,
   };
+  // A cache hit reports the original call's usage; it costs nothing, and saves what that usage costs.
+  if (draft.cache === "hit") {
+    event.cost_usd = 0;
+    event.saved_usd = cost;
+  }
+  return event;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { UsageEvent } from "./event";
+import { type UpstreamRow, upstreamDelta } from "./upstream-rollups";
 
 /**
  * What a batch of events adds to the hourly rollups, summed in the worker: a handful of rows per batch
@@ -23,6 +24,7 @@ const REFUSALS = [
   "request_too_large",
   "rate_limit_exceeded",
   "quota_exceeded",
+  "model_not_found",
 ];
 const REFUSED = new Set(REFUSALS);
 
@@ -38,12 +40,17 @@ export type Timed = { event: UsageEvent; at: number };
 
 /** Rows for json_each: arrays, so the JSON is short and the SQL reads them by position. */
 export type RollupDelta = {
-  /** [hour, project_id, token_id ('' = none), model ('' = none), requests, errors, prompt, completion, cached, reasoning, estimated, cost, duration] */
+  /**
+   * [hour, project_id, token_id ('' = none), model ('' = none), requests, errors, prompt, completion, cached,
+   * reasoning, estimated, cost, duration, cache hits, cache misses, saved]
+   */
   usage: (string | number)[][];
   /** [hour, code, count] of unidentified requests. */
   rejections: (string | number)[][];
   /** [token_id, latest instant] of requests that used the upstream. */
   lastUsed: (string | number)[][];
+  /** Per upstream and key (upstream-rollups.ts). */
+  upstream: UpstreamRow[];
   /**
    * False when an event cannot be summed here exactly as SQL would (an instant before 1970, where SQL's
    * integer division rounds the other way): the ledger rows are summed in SQL instead.
@@ -69,23 +76,26 @@ class Sum {
   }
 }
 
-type Group = { row: (string | number)[]; cost: Sum };
+type Group = { row: (string | number)[]; cost: Sum; saved: Sum };
 
 export function rollupDelta(events: readonly Timed[]): RollupDelta {
   const usage = new Map<string, Group>();
   const rejections = new Map<string, (string | number)[]>();
   const lastUsed = new Map<string, number>();
+  const hours: { event: UsageEvent; hour: number }[] = [];
   let exact = true;
   for (const { event: e, at } of events) {
     if (!(at >= 0)) exact = false;
     const hour = Math.floor(at / HOUR_MS) * HOUR_MS;
+    hours.push({ event: e, hour });
     if (e.project_id !== null) {
       const token = e.token_id ?? "";
       const model = e.model ?? "";
       const key = `${hour}\n${e.project_id}\n${token}\n${model}`;
       let g = usage.get(key);
       if (!g) {
-        g = { row: [hour, e.project_id, token, model, 0, 0, 0, 0, 0, 0, 0, 0, 0], cost: new Sum() };
+        const row = [hour, e.project_id, token, model, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        g = { row, cost: new Sum(), saved: new Sum() };
         usage.set(key, g);
       }
       const r = g.row as number[];
@@ -101,6 +111,9 @@ export function rollupDelta(events: readonly Timed[]): RollupDelta {
       if (e.usage_source === "estimated") r[10]! += 1;
       g.cost.add(e.cost_usd ?? 0);
       r[12]! += Math.trunc(e.duration_ms);
+      if (e.cache === "hit") r[13]! += 1;
+      else if (e.cache === "miss") r[14]! += 1;
+      g.saved.add(e.saved_usd ?? 0);
     }
     if (e.token_id === null) {
       const code = e.error ?? `http_${e.status}`;
@@ -116,10 +129,12 @@ export function rollupDelta(events: readonly Timed[]): RollupDelta {
   return {
     usage: [...usage.values()].map((g) => {
       g.row[11] = g.cost.value;
+      g.row[15] = g.saved.value;
       return g.row;
     }),
     rejections: [...rejections.values()],
     lastUsed: [...lastUsed],
+    upstream: upstreamDelta(hours),
     exact,
   };
 }

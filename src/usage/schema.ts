@@ -35,6 +35,26 @@ export const UsageEvent = z.object({
   upstream_request_id: z.string().nullable(),
   colo: z.string().nullable(),
   user_agent: z.string().nullable(),
+  upstream: z.string().nullable().optional(),
+  upstream_id: z.string().nullable().optional(),
+  key_id: z.string().nullable().optional(),
+  model_requested: z.string().nullable().optional(),
+  attempts: z.number().int().nonnegative().optional(),
+  attempt_errors: z
+    .array(
+      z.object({
+        upstream: z.string(),
+        upstream_id: z.string(),
+        key_id: z.string().nullable(),
+        status: z.number().int().nullable(),
+        error: z.string(),
+        ms: z.number().nonnegative(),
+      }),
+    )
+    .max(20)
+    .optional(),
+  cache: z.enum(["hit", "miss", "refresh", "bypass"]).optional(),
+  saved_usd: z.number().nonnegative().nullable().optional(),
 }) satisfies z.ZodType<UsageEventType>;
 
 export const RejectionSummary = z.object({
@@ -75,6 +95,9 @@ export const UsageRow = z.object({
   estimated_requests: z.number().int().describe("Requests whose usage is a tokenizer estimate"),
   cost_usd: z.number(),
   avg_duration_ms: z.number().nullable(),
+  cache_hits: z.number().int().describe("Requests answered from the response cache (cost $0)"),
+  cache_misses: z.number().int().describe("Requests the cache could not answer (sent upstream)"),
+  saved_usd: z.number().describe("What the cache hits would have cost"),
 });
 export type UsageRow = z.infer<typeof UsageRow>;
 

@@ -48,6 +48,7 @@ function tokenInput(f: Form) {
     max_cost_usd: num(f, "max_cost_usd"),
     allowed_models: list(f, "allowed_models"),
     metadata: jsonObject(f, "metadata"),
+    cache: f.cache === undefined ? undefined : f.cache === "true",
   };
 }
 
@@ -64,6 +65,7 @@ function tokenPatchInput(f: Form) {
     max_cost_usd: num(f, "max_cost_usd") ?? null,
     allowed_models: list(f, "allowed_models") ?? null,
     is_active: f.is_active === undefined ? undefined : f.is_active === "true",
+    cache: f.cache === undefined ? undefined : f.cache === "true",
   };
 }
 
@@ -72,6 +74,7 @@ function tokenValues(t: Token): Form {
   return {
     name: t.name ?? "",
     is_active: String(t.is_active),
+    cache: String(t.cache),
     max_requests: numValue(t.max_requests),
     max_tokens: numValue(t.max_tokens),
     max_cost_usd: numValue(t.max_cost_usd),

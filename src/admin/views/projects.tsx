@@ -10,14 +10,23 @@ import {
   Time,
 } from "../../../admin-ui/layout";
 import { fmtInt } from "../../lib/format";
+import type { ProjectWithUpstream as Project } from "../../projects/repo";
 import type { Project as ProjectView } from "../../projects/schema";
-import type { Project } from "../../storage/schema";
-import type { Bucket, Range } from "../ranges";
+import { type Bucket, type Range, totalsOf } from "../ranges";
 import { ProjectLimits } from "./allowance";
 import { Table } from "./common";
-import { RangeTabs, UsageCharts } from "./dashboard";
+import { CacheStats, RangeTabs, UsageCharts } from "./dashboard";
 
 type Counts = { active: number; total: number };
+
+/** The project's response cache in one line. */
+function cacheSummary(p: Project): string {
+  if (!p.cache) return "off";
+  const parts = [`on, ${fmtInt(p.cache.ttl_seconds)} s`];
+  if (p.cache.exclude.length) parts.push(`except ${p.cache.exclude.join(", ")}`);
+  if (p.cache.hits_skip_rate_limits) parts.push("hits skip rate windows");
+  return parts.join("; ");
+}
 
 export const ProjectList: FC<{
   csrf: string;
@@ -72,10 +81,10 @@ export const ProjectList: FC<{
                   <Badge status={p.isActive ? "active" : "inactive"} />
                 </td>
                 <td class="hide-sm wrap-any">
-                  {p.provider}
-                  <span class="sub">{p.baseUrl}</span>
+                  {p.upstream?.provider ?? "—"}
+                  <span class="sub">{p.upstream?.baseUrl}</span>
                 </td>
-                <td class="hide-sm mono">{p.apiKeyHint}</td>
+                <td class="hide-sm mono">{p.upstream?.keyHint ?? "—"}</td>
                 <td class="num">
                   <a href={`/admin/tokens?project_id=${p.id}&status=active`}>{fmtInt(n.active)}</a>
                   <span class="sub">of {fmtInt(n.total)}</span>
@@ -117,6 +126,9 @@ export const ProjectDetail: FC<{
         <a class="btn primary" href={`/admin/tokens/new?project_id=${p.id}`}>
           New token
         </a>
+        <a class="btn" href={`/admin/projects/${p.id}/routes`}>
+          Upstreams and aliases
+        </a>
         <a class="btn" href={`/admin/projects/${p.id}/edit`}>
           Edit
         </a>
@@ -127,19 +139,27 @@ export const ProjectDetail: FC<{
         <h2>Settings</h2>
         <dl class="props">
           <dt>Provider</dt>
-          <dd>{p.provider}</dd>
+          <dd>{p.upstream?.provider ?? "—"}</dd>
           <dt>Base URL</dt>
-          <dd class="mono">{p.baseUrl}</dd>
+          <dd class="mono">{p.upstream?.baseUrl ?? "—"}</dd>
           <dt>Upstream key</dt>
-          <dd class="mono">{p.apiKeyHint}</dd>
+          <dd class="mono">{p.upstream?.keyHint ?? "—"}</dd>
           <dt>Description</dt>
           <dd>{p.description ?? "—"}</dd>
           <dt>Allowed models</dt>
           <dd>{p.allowedModels?.join(", ") ?? "all"}</dd>
           <dt>Allowed origins</dt>
           <dd>{p.allowedOrigins?.join(", ") ?? "any"}</dd>
+          <dt>Account-wide endpoints</dt>
+          <dd>{p.capabilities.length ? p.capabilities.join(", ") : "none (inference only)"}</dd>
+          <dt>Objects reachable by</dt>
+          <dd>
+            {p.objectScope === "project" ? "every token of the project" : "the token that created them"}
+          </dd>
           <dt>Metadata</dt>
           <dd class="mono">{p.metadata ? JSON.stringify(p.metadata) : "—"}</dd>
+          <dt>Response cache</dt>
+          <dd>{cacheSummary(p)}</dd>
           <dt>Tokens</dt>
           <dd>
             <a href={`/admin/tokens?project_id=${p.id}`}>
@@ -163,7 +183,7 @@ export const ProjectDetail: FC<{
           <Field
             name="api_key"
             label="New upstream API key"
-            hint={`Replaces ${p.apiKeyHint}; tokens keep working.`}
+            hint={`Replaces ${p.upstream?.keyHint ?? "the first key of the first upstream"}; tokens keep working.`}
           >
             <input {...inputAttrs("api_key", {}, true)} type="password" autocomplete="off" required />
           </Field>
@@ -184,6 +204,19 @@ export const ProjectDetail: FC<{
           </a>
         </div>
         <p class="muted small">Deactivating refuses all its tokens until the project is activated again.</p>
+        {p.cache ? (
+          <>
+            <h2 class="top-gap">Response cache</h2>
+            <form method="post" action={`/admin/projects/${p.id}/cache/purge`} class="inline">
+              <CsrfField token={csrf} />
+              <button type="submit">Purge the cache</button>
+            </form>
+            <p class="muted small">
+              Every answer cached so far is no longer served, from the next request on (generation{" "}
+              {fmtInt(p.cacheGeneration)}).
+            </p>
+          </>
+        ) : null}
       </div>
     </div>
     <ProjectLimits project={p} usage={usage ?? null} />
@@ -191,6 +224,11 @@ export const ProjectDetail: FC<{
       <h2>Usage</h2>
       <RangeTabs range={range} base={`/admin/projects/${p.id}`} />
     </div>
+    {p.cache ? (
+      <div class="stats">
+        <CacheStats totals={totalsOf(series)} />
+      </div>
+    ) : null}
     <UsageCharts range={range} series={series} />
   </Layout>
 );
