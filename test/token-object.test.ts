@@ -16,6 +16,9 @@ const baseConfig: TokenConfig = {
   maxTotalTokens: null,
   maxCostUsd: null,
   allowedModels: null,
+  renewing: { periodBudgets: null, timeZone: null, tokenWindows: null },
+  secrets: [],
+  canMint: false,
   project: {
     isActive: true,
     provider: "openai",
@@ -24,6 +27,7 @@ const baseConfig: TokenConfig = {
     allowedOrigins: null,
     allowedModels: null,
     limits: null,
+    renewing: null,
   },
 };
 const fresh = { ledger: EMPTY_LEDGER, windowLog: [] };

@@ -7,9 +7,10 @@ import { Uuid } from "../lib/schemas";
 import { parseWith, readParam } from "../lib/validate";
 import { requireProject } from "../projects/service";
 import { getDb } from "../storage/db";
+import { createToken } from "../tokens/create";
 import { listTokens } from "../tokens/repo";
 import { type Token, TokenCreate, TokenListQuery, TokenPatch, toToken } from "../tokens/schema";
-import { createToken, liveState, patchToken, requireToken, revokeToken } from "../tokens/service";
+import { liveState, patchToken, requireToken, revokeToken } from "../tokens/service";
 import type { AdminEnv } from "./context";
 import { recentEvents } from "./events";
 import {
@@ -126,7 +127,7 @@ export const tokenRoutes = new Hono<AdminEnv>()
         "token.create",
         "token",
         null,
-        () => createToken(c.env, input),
+        () => createToken(c.env, input, { actor: "admin" }),
         (r) => ({
           targetId: r.token.id,
           details: { project_id: r.token.projectId },

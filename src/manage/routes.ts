@@ -1,6 +1,9 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { auditRoutes } from "../audit/routes";
+import { identityRoutes, userRoutes } from "../issuing/identity/routes";
+import { issuingKeyRoutes } from "../issuing/keys/routes";
+import { issuingKeyScope } from "../issuing/keys/scope";
 import type { AppEnv } from "../lib/context";
 import { ApiError } from "../lib/errors";
 import { metricsRoutes } from "../metrics/routes";
@@ -17,9 +20,13 @@ const tooLarge = () => {
 export const manageRoutes = new Hono<AppEnv>()
   .get("/openapi.json", (c) => c.json(openApiDocument()))
   .use(requireManagementAuth)
+  .use(issuingKeyScope)
   .use(bodyLimit({ maxSize: 1024 * 1024, onError: tooLarge }))
   .route("/projects", projectRoutes)
   .route("/tokens", tokenRoutes)
+  .route("/issuing-keys", issuingKeyRoutes)
+  .route("/identity-providers", identityRoutes)
+  .route("/users", userRoutes)
   .route("/audit", auditRoutes)
   .route("/metrics", metricsRoutes)
   .route("/usage", usageRoutes)

@@ -6,6 +6,7 @@ import { readTokenObject, reloadTokenObjects } from "../tokens/notify";
 import {
   liveTokensOfProject,
   projectLimits,
+  projectRenewing,
   revokedUsedTokensOfProject,
   revokeTokens,
   usedTokenOfProject,
@@ -59,10 +60,10 @@ export async function requireProject(env: Env, id: string): Promise<Project> {
  * created by a token's object, near its tokens, never from here (that would pin it near the admin).
  */
 export async function projectLiveState(env: Env, project: Project): Promise<ProjectLiveState | null> {
-  if (!projectLimits(project)) return null;
+  if (!projectLimits(project) && !projectRenewing(project)) return null;
   const token = await usedTokenOfProject(getDb(env), project.id);
   if (!token) return null;
-  return (await readTokenObject(env, token.tokenHash)).project;
+  return (await readTokenObject(env, token.objectKey)).project;
 }
 
 /** Fields whose change alters what a token's Durable Object decides or where it forwards. */
@@ -76,6 +77,9 @@ const ADMISSION_FIELDS = [
   "max_requests",
   "max_tokens",
   "max_cost_usd",
+  "period_budgets",
+  "budget_time_zone",
+  "token_rate_limit",
 ];
 
 export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<Project> {
@@ -124,8 +128,8 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
   await requireProject(env, id);
   const db = getDb(env);
   const revoked = await revokeTokens(db, { projectId: id });
-  const known = new Set(revoked.map((t) => t.tokenHash));
-  const earlier = (await revokedUsedTokensOfProject(db, id)).filter((t) => !known.has(t.tokenHash));
+  const known = new Set(revoked.map((t) => t.objectKey));
+  const earlier = (await revokedUsedTokensOfProject(db, id)).filter((t) => !known.has(t.objectKey));
   await reloadTokenObjects(env, [...revoked, ...earlier]);
   return revoked.length;
 }

@@ -1,6 +1,7 @@
+import { cachedJwt, forgetJwt, looksLikeJwt } from "../issuing/identity/jwt-cache";
 import { ApiError } from "../lib/errors";
-import { hashToken, isWellFormedToken } from "../tokens/secret";
-import { cachedTokenHash, rememberTokenHash } from "./isolate-caches";
+import { hashToken, isWellFormedToken, objectKeyOf } from "../tokens/secret";
+import { cachedTokenHash, rememberTokenHash, type SecretRef } from "./isolate-caches";
 
 /**
  * The withering token of a request: `Authorization: Bearer`, else `api-key` (Azure SDKs), else
@@ -35,17 +36,48 @@ export function presentedCredential(headers: Headers): string {
 }
 
 /**
- * The token hash of the request's credential. A secret this isolate has hashed before is known to be well
- * formed and its hash never changes, so it is answered from memory (synchronously) without the format
- * check or a digest.
+ * The hash of a withering token's secret and the object that admits it. A secret this isolate has hashed
+ * before is known to be well formed and its hash never changes, so it is answered from memory
+ * (synchronously) without the format check or a digest.
  */
-export function tokenHashOf(headers: Headers): string | Promise<string> {
-  const secret = presentedCredential(headers);
+export function secretRefOf(secret: string): SecretRef | Promise<SecretRef> {
   return cachedTokenHash(secret) ?? hashNew(secret);
 }
 
-async function hashNew(secret: string): Promise<string> {
-  return rememberTokenHash(secret, await hashToken(checked(secret)));
+/**
+ * What the request's credential is and which object decides it: a withering token (its hash), or a JWT of
+ * an identity provider a project trusts, verified once per isolate (src/issuing/identity) and then known
+ * from memory until it expires. Synchronous on the warm path for both.
+ */
+export function resolveCredential(env: Env, headers: Headers): SecretRef | Promise<SecretRef> {
+  const presented = presentedCredential(headers);
+  if (!looksLikeJwt(presented)) return secretRefOf(presented);
+  const hit = cachedJwt(presented, Date.now());
+  return hit
+    ? { hash: null, objectKey: hit.objectKey, credential: hit.credential }
+    : verifyNew(env, presented);
+}
+
+async function verifyNew(env: Env, jwt: string, fresh = false): Promise<SecretRef> {
+  const { verifyJwt } = await import("../issuing/identity/verify");
+  const v = await verifyJwt(env, jwt, { fresh });
+  return { hash: null, objectKey: v.objectKey, credential: v.credential };
+}
+
+/** Verifies a JWT again after its user's object said the provider changed (the cached view is stale). */
+export async function reverifyCredential(env: Env, headers: Headers): Promise<SecretRef> {
+  const jwt = presentedCredential(headers);
+  forgetJwt(jwt);
+  return verifyNew(env, jwt, true);
+}
+
+async function hashNew(secret: string): Promise<SecretRef> {
+  const hash = await hashToken(checked(secret));
+  return rememberTokenHash(secret, {
+    hash,
+    objectKey: objectKeyOf(secret, hash),
+    credential: { kind: "secret", hash },
+  });
 }
 
 function checked(secret: string): string {

@@ -17,7 +17,8 @@ export type Forward = {
   ctx: ExecutionContext;
   facts: RequestFacts;
   admitted: Admitted;
-  tokenHash: string;
+  /** The object that admitted the request (and settles its reservation). */
+  objectKey: string;
   provider: Provider;
   target: UpstreamTarget;
   path: string;
@@ -54,7 +55,7 @@ export async function forward(f: Forward): Promise<Response> {
   request.signal?.addEventListener("abort", onClientAbort);
   const record = (outcome: Outcome) => {
     request.signal?.removeEventListener("abort", onClientAbort);
-    recordRequest(env, ctx, requestDraft(facts, outcome), f.tokenHash);
+    recordRequest(env, ctx, requestDraft(facts, outcome), f.objectKey);
   };
 
   const send = (body: BodyInit | null, unchanged: boolean) =>

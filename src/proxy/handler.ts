@@ -1,3 +1,4 @@
+import { IDENTITY_CHANGED } from "../issuing/identity/user-admission";
 import { ApiError, errorResponse } from "../lib/errors";
 import { reserveFor } from "../limits/reserve";
 import type { Admitted, Refused } from "../tokens/admission";
@@ -5,7 +6,7 @@ import { admitToken } from "../tokens/admission-cache";
 import { allowanceHeaders, refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
 import { allowlistFor, checkAllowed } from "./allowlist";
-import { tokenHashOf } from "./auth";
+import { resolveCredential, reverifyCredential } from "./auth";
 import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
 import { addCors, preflight } from "./cors";
 import { forward } from "./forward";
@@ -22,6 +23,7 @@ function refusalError(refused: Refused): ApiError {
   return new ApiError(refused.status, refused.code, refused.message, {
     headers: refusalHeaders(refused),
     param: refused.param ?? null,
+    ...(refused.retryable !== undefined ? { retryable: refused.retryable } : {}),
   });
 }
 
@@ -54,20 +56,21 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     userAgent: request.headers.get("user-agent"),
     colo: (request.cf?.colo as string | undefined) ?? null,
     tokenId: null,
+    userId: null,
     projectId: null,
     model: null,
     stream: false,
     json: null,
   };
   let admitted: Admitted | null = null;
-  let tokenHash: string | undefined;
+  let objectKey: string | undefined;
   try {
     const apiPath = parseApiPath(url.pathname);
     checkAllowed(allowlistFor(env.PROXY_ALLOWLIST), request.method, apiPath.segments);
     // The hash and (below) the admission are synchronous on the warm path: no await hop for what is known.
-    const hashed = tokenHashOf(request.headers);
-    tokenHash = typeof hashed === "string" ? hashed : await hashed;
-    if (isKnownUnknown(tokenHash)) throw TOKEN_NOT_FOUND;
+    const resolving = resolveCredential(env, request.headers);
+    let presented = resolving instanceof Promise ? await resolving : resolving;
+    if (presented.hash !== null && isKnownUnknown(presented.hash)) throw TOKEN_NOT_FOUND;
 
     let body: JsonBody | null = null;
     if (wantsJsonRead(request.method, request.headers)) {
@@ -80,25 +83,37 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       }
     }
 
-    const admitting = admitToken(env, ctx, tokenHash, {
+    const input = {
       model: facts.model,
       origin,
+      credential: presented.credential,
       reserve: reserveFor({
         path: apiPath.raw,
         model: facts.model,
         body: facts.json,
         bodyBytes: body?.bytes.byteLength,
       }),
-    });
-    const admission = admitting instanceof Promise ? await admitting : admitting;
+    };
+    const admitting = admitToken(env, ctx, presented.objectKey, input);
+    let admission = admitting instanceof Promise ? await admitting : admitting;
+    if (!admission.ok && admission.code === IDENTITY_CHANGED) {
+      // The JWT was verified under a provider configuration that changed since: verify it again, once.
+      presented = await reverifyCredential(env, request.headers);
+      admission = await admitToken(env, ctx, presented.objectKey, {
+        ...input,
+        credential: presented.credential,
+      });
+    }
     if (!admission.ok) {
-      if (admission.code === "token_not_found") rememberUnknown(tokenHash);
-      facts.tokenId = admission.tokenId ?? null;
+      if (admission.code === "token_not_found" && presented.hash !== null) rememberUnknown(presented.hash);
+      facts.tokenId = admission.tokenId || null;
       facts.projectId = admission.projectId ?? null;
       throw refusalError(admission);
     }
     admitted = admission;
-    facts.tokenId = admission.tokenId;
+    objectKey = presented.objectKey;
+    facts.tokenId = admission.tokenId || null;
+    facts.userId = admission.userId ?? null;
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
 
@@ -136,7 +151,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       ctx,
       facts,
       admitted,
-      tokenHash,
+      objectKey,
       provider,
       target: { baseUrl, apiKey },
       path: apiPath.raw,
@@ -161,7 +176,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       env,
       ctx,
       requestDraft(facts, { status: apiError.status, error: apiError.code, ttfbMs: null, aborted: false }),
-      admitted ? tokenHash : undefined,
+      admitted ? objectKey : undefined,
     );
     return res;
   }

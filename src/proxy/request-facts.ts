@@ -10,6 +10,8 @@ export type RequestFacts = {
   userAgent: string | null;
   colo: string | null;
   tokenId: string | null;
+  /** The end user an identity provider vouched for (a JWT, or a token exchanged for one). */
+  userId: string | null;
   projectId: string | null;
   /** The model the request named. */
   model: string | null;
@@ -42,6 +44,7 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     id: facts.requestId,
     timestamp: new Date(facts.started).toISOString(),
     token_id: facts.tokenId,
+    ...(facts.userId ? { user_id: facts.userId } : {}),
     project_id: facts.projectId,
     method: facts.method,
     path: facts.path.slice(0, MAX_PATH),

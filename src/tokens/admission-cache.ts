@@ -23,12 +23,15 @@ function cacheMs(env: Env): number {
   return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), MAX_CACHE_MS) : DEFAULT_CACHE_MS;
 }
 
-/** The Durable Object of a token, named by the token's hash. */
-export const tokenObject = (env: Env, tokenHash: string) =>
-  env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash));
+/**
+ * The Durable Object that admits a token's requests, by its name: the hash of the token's first secret (its
+ * own object), or its end user's object (see secret.ts, `objectKeyOf`).
+ */
+export const tokenObject = (env: Env, objectKey: string) =>
+  env.TOKEN_DO.get(env.TOKEN_DO.idFromName(objectKey));
 
-function takeUncounted(tokenHash: string): number {
-  const entry = entries.get(tokenHash);
+function takeUncounted(objectKey: string): number {
+  const entry = entries.get(objectKey);
   if (!entry) return 0;
   const n = entry.uncounted;
   entry.uncounted = 0;
@@ -36,16 +39,16 @@ function takeUncounted(tokenHash: string): number {
 }
 
 /** Counts what this isolate admitted on its own once the entry lapses, if no admission call took it. */
-async function flushLater(env: Env, tokenHash: string, at: number): Promise<void> {
+async function flushLater(env: Env, objectKey: string, at: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
-  await flushServed(env, tokenHash);
+  await flushServed(env, objectKey);
 }
 
-function remember(tokenHash: string, config: TokenConfig, now: number, ms: number): void {
+function remember(objectKey: string, config: TokenConfig, now: number, ms: number): void {
   if (ms <= 0) return;
-  const uncounted = entries.get(tokenHash)?.uncounted ?? 0;
-  entries.delete(tokenHash);
-  entries.set(tokenHash, { config, until: now + ms, uncounted });
+  const uncounted = entries.get(objectKey)?.uncounted ?? 0;
+  entries.delete(objectKey);
+  entries.set(objectKey, { config, until: now + ms, uncounted });
 }
 
 /**
@@ -55,43 +58,43 @@ function remember(tokenHash: string, config: TokenConfig, now: number, ms: numbe
 export function admitToken(
   env: Env,
   ctx: ExecutionContext,
-  tokenHash: string,
+  objectKey: string,
   input: AdmitInput,
 ): Admission | Promise<Admission> {
   const now = Date.now();
-  const entry = entries.get(tokenHash);
+  const entry = entries.get(objectKey);
   if (entry && now < entry.until) {
     const refusal = decide(entry.config, NOTHING_COUNTED, input, now);
     if (refusal) return refusal;
-    if (entry.uncounted++ === 0) ctx.waitUntil(flushLater(env, tokenHash, entry.until));
+    if (entry.uncounted++ === 0) ctx.waitUntil(flushLater(env, objectKey, entry.until));
     return admittedFrom(entry.config);
   }
-  return admitFromObject(env, tokenHash, input);
+  return admitFromObject(env, objectKey, input);
 }
 
-async function admitFromObject(env: Env, tokenHash: string, input: AdmitInput): Promise<Admission> {
-  const alsoCounted = takeUncounted(tokenHash);
+async function admitFromObject(env: Env, objectKey: string, input: AdmitInput): Promise<Admission> {
+  const alsoCounted = takeUncounted(objectKey);
   let admission: Admission;
   try {
-    admission = await tokenObject(env, tokenHash).admit({ ...input, alsoCounted });
+    admission = await tokenObject(env, objectKey).admit({ ...input, alsoCounted });
   } catch (err) {
     // The object never heard of them: keep the requests this isolate served for the next call.
-    const entry = entries.get(tokenHash);
+    const entry = entries.get(objectKey);
     if (entry) entry.uncounted += alsoCounted;
     throw err;
   }
-  if (admission.ok && admission.reusable) remember(tokenHash, admission.reusable, Date.now(), cacheMs(env));
-  else entries.delete(tokenHash);
+  if (admission.ok && admission.reusable) remember(objectKey, admission.reusable, Date.now(), cacheMs(env));
+  else entries.delete(objectKey);
   return admission;
 }
 
 /** The management API changed these tokens (or their project): this isolate forgets them at once. */
-export function forgetTokens(tokenHashes: readonly string[]): void {
-  for (const hash of tokenHashes) entries.delete(hash);
+export function forgetObjects(objectKeys: readonly string[]): void {
+  for (const key of objectKeys) entries.delete(key);
 }
 
 /** Live counters include what this isolate admitted but has not reported yet. */
-export async function flushServed(env: Env, tokenHash: string): Promise<void> {
-  const n = takeUncounted(tokenHash);
-  if (n > 0) await tokenObject(env, tokenHash).countServed(n);
+export async function flushServed(env: Env, objectKey: string): Promise<void> {
+  const n = takeUncounted(objectKey);
+  if (n > 0) await tokenObject(env, objectKey).countServed(n);
 }

@@ -6,6 +6,9 @@ import {
   type Remaining,
   toNanos,
 } from "../limits/budget";
+import { periodRefusal } from "../limits/period-budgets";
+import { hasRenewing, type RenewingLimits, type RenewingUsage } from "../limits/renewing";
+import { checkTokenWindows } from "../limits/token-windows";
 import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
 import type { RateWindow } from "../storage/schema";
 
@@ -21,6 +24,15 @@ export type TokenConfig = {
   maxTotalTokens: number | null;
   maxCostUsd: number | null;
   allowedModels: string[] | null;
+  /** Budgets per calendar period and token windows (src/limits/renewing.ts). */
+  renewing: RenewingLimits;
+  /**
+   * Hashes of the secrets this object accepts for the token: its current secret (no end) and, after a
+   * rotation, the previous one until its grace period ends.
+   */
+  secrets: AcceptedSecret[];
+  /** The token may mint child tokens out of its allowance (held in escrow by this object). */
+  canMint: boolean;
   project: {
     isActive: boolean;
     provider: string;
@@ -30,14 +42,28 @@ export type TokenConfig = {
     allowedModels: string[] | null;
     /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
     limits: Limits | null;
+    /** The project's renewing caps; null when it has none. */
+    renewing: RenewingLimits | null;
   };
 };
+
+export type AcceptedSecret = { hash: string; until: number | null };
+
+/**
+ * The credential a request presented, as the object checks it: the hash of a withering token's secret,
+ * or the verified claims of an identity provider's JWT used as the API key (src/issuing/identity).
+ */
+export type Credential =
+  | { kind: "secret"; hash: string }
+  | { kind: "jwt"; providerId: string; providerVersion: number; subject: string; expiresAt: number };
 
 /** What the token's Durable Object has counted, as admission sees it. */
 export type TokenUsage = {
   ledger: Ledger;
   /** Recent admission times (ms, ascending) for the rate windows. */
   windowLog: readonly number[];
+  /** Ledgers of the current periods and the token-window log; absent = nothing counted. */
+  renewing?: RenewingUsage;
 };
 
 export type AdmitInput = {
@@ -52,6 +78,8 @@ export type AdmitInput = {
   reserve?: { tokens: number; costUsd: number | null };
   /** Requests an isolate admitted from its short-lived cache since it last asked (see admission-cache.ts). */
   alsoCounted?: number;
+  /** What the request presented; absent = the secret whose hash names the object. */
+  credential?: Credential;
 };
 
 /** The real usage of a finished request, to settle its reservation. */
@@ -68,8 +96,11 @@ export type Upstream = { provider: string; baseUrl: string; apiKeyEncrypted: str
 
 export type Admitted = {
   ok: true;
+  /** Empty for a JWT used directly as the API key (no token involved). */
   tokenId: string;
   projectId: string;
+  /** The end user an identity provider vouched for, when the request was counted for one. */
+  userId?: string;
   upstream: Upstream;
   allowedOrigins: string[] | null;
   /** Requests left under max_requests after this one; null when unlimited. */
@@ -97,6 +128,10 @@ export type Refused = {
   retryAfterSeconds?: number;
   /** The same wait in milliseconds, for `retry-after-ms` (OpenAI SDKs honour it). */
   retryAfterMs?: number;
+  /** When a budget per period renews (epoch ms), for `x-llm-proxy-renews-at`. */
+  renewsAt?: number;
+  /** Overrides whether an SDK may retry (a period that renews within a minute: yes). */
+  retryable?: boolean;
 };
 
 export type Admission = Admitted | Refused;
@@ -142,7 +177,10 @@ export const countsRequests = (c: TokenConfig): boolean =>
   c.maxTotalTokens !== null ||
   c.maxCostUsd !== null ||
   (c.rateLimits?.length ?? 0) > 0 ||
-  c.project.limits !== null;
+  hasRenewing(c.renewing) ||
+  c.canMint ||
+  c.project.limits !== null ||
+  c.project.renewing !== null;
 
 /** The admission of a token with nothing to count, built from its configuration alone. */
 export function admittedFrom(c: TokenConfig): Admitted {
@@ -172,23 +210,40 @@ export const holdOf = (reserve: AdmitInput["reserve"]): Amount | null =>
     : null;
 
 /**
- * The admission decision, in the SPEC's order: exists → active → not expired → project active → origin →
- * model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
- * the Durable Object can call it and count in the same synchronous step. Project-wide caps are decided by
- * the project's object, after this.
+ * Whether the presented secret is one the token accepts now: its current secret, or the one a rotation
+ * replaced while its grace period lasts. A JWT never opens a token's object.
  */
-export function decide(
-  config: TokenConfig | null,
-  usage: TokenUsage,
-  input: AdmitInput,
+export function secretRefusal(config: TokenConfig, credential: Credential, now: number): Refused | null {
+  if (credential.kind !== "secret") return TOKEN_NOT_FOUND;
+  const accepted = config.secrets.find((s) => s.hash === credential.hash);
+  if (!accepted) return TOKEN_NOT_FOUND;
+  if (accepted.until !== null && accepted.until <= now) {
+    const at = new Date(accepted.until).toISOString();
+    return {
+      ok: false,
+      status: 401,
+      code: "token_inactive",
+      message: `This secret was replaced by a rotation; it stopped working at ${at}. Use the new secret.`,
+    };
+  }
+  return null;
+}
+
+/** The token's standing, whatever the request: its secret, active, not expired, project active. */
+export function standingRefusal(
+  config: TokenConfig,
+  credential: Credential | undefined,
   now: number,
 ): Refused | null {
-  if (!config) return TOKEN_NOT_FOUND;
   const ids = {
     tokenId: config.tokenId,
     projectId: config.projectId,
     allowedOrigins: config.project.allowedOrigins,
   };
+  if (credential) {
+    const refused = secretRefusal(config, credential, now);
+    if (refused) return { ...refused, ...ids };
+  }
   if (!config.isActive || config.revokedAt !== null) {
     const message =
       config.revokedAt !== null ? "The token has been revoked." : "The token has been deactivated.";
@@ -207,6 +262,29 @@ export function decide(
       ...ids,
     };
   }
+  return null;
+}
+
+/**
+ * The admission decision, in the SPEC's order: exists → active → not expired → project active → origin →
+ * model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
+ * the Durable Object can call it and count in the same synchronous step. Project-wide caps are decided by
+ * the project's object, after this.
+ */
+export function decide(
+  config: TokenConfig | null,
+  usage: TokenUsage,
+  input: AdmitInput,
+  now: number,
+): Refused | null {
+  if (!config) return TOKEN_NOT_FOUND;
+  const standing = standingRefusal(config, input.credential, now);
+  if (standing) return standing;
+  const ids = {
+    tokenId: config.tokenId,
+    projectId: config.projectId,
+    allowedOrigins: config.project.allowedOrigins,
+  };
   if (!originAllowed(config.project.allowedOrigins, input.origin)) {
     const message = `Origin '${input.origin}' is not allowed for this project.`;
     return { ok: false, status: 403, code: "origin_not_allowed", message, ...ids };
@@ -222,14 +300,38 @@ export function decide(
         return { ok: false, status: 403, code: "model_not_allowed", message, param: "model", ...ids };
       }
     }
-    const costBudget = config.maxCostUsd !== null || config.project.limits?.maxCostUsd != null;
+    const periodCost = (r: RenewingLimits | null) =>
+      (r?.periodBudgets ?? []).some((b) => b.max_cost_usd != null);
+    const costBudget =
+      config.maxCostUsd !== null ||
+      config.project.limits?.maxCostUsd != null ||
+      periodCost(config.renewing) ||
+      periodCost(config.project.renewing);
     if (costBudget && input.reserve && input.reserve.costUsd === null) {
       const message = `Model '${input.model}' has no known price, and this token has a cost budget: it can only use priced models.`;
       return { ok: false, status: 403, code: "model_not_allowed", message, param: "model", ...ids };
     }
   }
-  const quota = limitRefusal(tokenLimits(config), usage.ledger, holdOf(input.reserve), "token");
+  const hold = holdOf(input.reserve);
+  const quota = limitRefusal(tokenLimits(config), usage.ledger, hold, "token");
   if (quota) return { ok: false, status: 429, ...quota, ...ids };
+  const renewing = usage.renewing;
+  const period =
+    renewing && periodRefusal(config.renewing.periodBudgets, renewing.periods, hold, "token", now);
+  if (period) {
+    const soon = period.retryAfterMs;
+    return {
+      ok: false,
+      status: 429,
+      code: period.code,
+      message: period.message,
+      renewsAt: period.renewsAt,
+      ...(soon !== undefined
+        ? { retryAfterSeconds: retryAfterSeconds(soon), retryAfterMs: soon, retryable: true }
+        : {}),
+      ...ids,
+    };
+  }
   const window = checkWindows(usage.windowLog, config.rateLimits, now);
   if (!window.ok) {
     const seconds = retryAfterSeconds(window.retryAfterMs);
@@ -245,5 +347,38 @@ export function decide(
       ...ids,
     };
   }
+  if (renewing && config.renewing.tokenWindows) {
+    const tokens = checkTokenWindows(renewing.tokenLog, config.renewing.tokenWindows, hold?.tokens ?? 0, now);
+    if (!tokens.ok) return tokenWindowRefusal(tokens, ids);
+  }
   return null;
+}
+
+/** A full token window: retry when enough tokens left it, or never if this request alone is too large. */
+export function tokenWindowRefusal(
+  check: { window: { tokens: number; window_seconds: number }; retryAfterMs: number | null },
+  ids: Pick<Refused, "tokenId" | "projectId" | "allowedOrigins">,
+  who = "token",
+): Refused {
+  const { tokens, window_seconds } = check.window;
+  const limit = `${tokens} tokens per ${window_seconds} s`;
+  if (check.retryAfterMs === null) {
+    return {
+      ok: false,
+      status: 429,
+      code: "quota_exceeded",
+      message: `This request may use more than the ${who}'s limit of ${limit} on its own: lower max_tokens to fit.`,
+      ...ids,
+    };
+  }
+  const seconds = retryAfterSeconds(check.retryAfterMs);
+  return {
+    ok: false,
+    status: 429,
+    code: "rate_limit_exceeded",
+    message: `The ${who}'s limit of ${limit} is reached; retry in ${seconds} s.`,
+    retryAfterSeconds: seconds,
+    retryAfterMs: check.retryAfterMs,
+    ...ids,
+  };
 }

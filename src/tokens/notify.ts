@@ -1,23 +1,23 @@
-import { flushServed, forgetTokens, tokenObject } from "./admission-cache";
+import { flushServed, forgetObjects, tokenObject } from "./admission-cache";
 import type { TokenLiveState } from "./durable";
 
 /**
- * Tells the Durable Objects of changed tokens to re-read D1, so the change applies to their next request.
- * Only tokens that were used have an object: creating one from here would pin it near the admin.
+ * Tells the Durable Objects of changed tokens (or end users) to re-read D1, so the change applies to their
+ * next request. Only objects that were used exist: creating one from here would pin it near the admin.
  */
 export async function reloadTokenObjects(
   env: Env,
-  changed: { tokenHash: string; firstUsedAt?: number | null }[],
+  changed: { objectKey: string; firstUsedAt?: number | null }[],
 ): Promise<void> {
-  forgetTokens(changed.map((t) => t.tokenHash));
-  const live = changed.filter((t) => t.firstUsedAt !== null);
+  forgetObjects(changed.map((t) => t.objectKey));
+  const live = [...new Set(changed.filter((t) => t.firstUsedAt !== null).map((t) => t.objectKey))];
   // Bounded fan-out: a project with many used tokens should not open thousands of calls at once.
   for (let i = 0; i < live.length; i += 50) {
-    await Promise.all(live.slice(i, i + 50).map((t) => tokenObject(env, t.tokenHash).reload()));
+    await Promise.all(live.slice(i, i + 50).map((key) => tokenObject(env, key).reload()));
   }
 }
 
-export async function readTokenObject(env: Env, tokenHash: string): Promise<TokenLiveState> {
-  await flushServed(env, tokenHash);
-  return tokenObject(env, tokenHash).state();
+export async function readTokenObject(env: Env, objectKey: string): Promise<TokenLiveState> {
+  await flushServed(env, objectKey);
+  return tokenObject(env, objectKey).state();
 }

@@ -1,8 +1,22 @@
-import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import {
+  and,
+  desc,
+  eq,
+  getTableColumns,
+  gt,
+  isNotNull,
+  isNull,
+  lt,
+  lte,
+  or,
+  type SQL,
+  sql,
+} from "drizzle-orm";
 import { hasLimits, type Ledger, type Limits, toUsd } from "../limits/budget";
+import { hasRenewing, type RenewingLimits } from "../limits/renewing";
 import type { Db } from "../storage/db";
 import { type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
-import type { TokenConfig } from "./admission";
+import type { AcceptedSecret, TokenConfig } from "./admission";
 
 export type TokenStatus = "active" | "expired" | "revoked" | "inactive";
 
@@ -19,14 +33,17 @@ export function tokenStatus(
 /**
  * Loads what admission needs and marks the token as having a Durable Object, in one D1 transaction, so a
  * concurrent management change either lands before this read or sees `first_used_at` and reloads the object.
+ * The object is named by the token's `object_key` (the hash of its first secret), so a rotated token is
+ * still found here. Tokens of end users are admitted by their user's object instead (src/issuing/identity).
  */
-export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenConfig | null> {
+export async function loadTokenConfig(db: Db, objectKey: string): Promise<TokenConfig | null> {
   const now = Date.now();
+  const own = and(eq(tokens.objectKey, objectKey), isNull(tokens.endUserId));
   const [tokenRows, projectRows] = await db.batch([
     db
       .update(tokens)
       .set({ firstUsedAt: sql`coalesce(${tokens.firstUsedAt}, ${now})` })
-      .where(eq(tokens.tokenHash, tokenHash))
+      .where(own)
       .returning(),
     db
       .select()
@@ -34,13 +51,26 @@ export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenC
       .where(
         eq(
           projects.id,
-          sql`(select ${tokens.projectId} from ${tokens} where ${tokens.tokenHash} = ${tokenHash})`,
+          sql`(select ${tokens.projectId} from ${tokens} where ${tokens.objectKey} = ${objectKey} and ${tokens.endUserId} is null)`,
         ),
       ),
   ]);
   const t = tokenRows[0];
   const p = projectRows[0];
   if (!t || !p) return null;
+  return tokenConfigOf(t, p);
+}
+
+/** The secrets a token accepts: its current one, and the one a rotation replaced until its grace ends. */
+export function acceptedSecrets(
+  t: Pick<Token, "tokenHash" | "previousHash" | "previousValidUntil">,
+): AcceptedSecret[] {
+  const secrets: AcceptedSecret[] = [{ hash: t.tokenHash, until: null }];
+  if (t.previousHash) secrets.push({ hash: t.previousHash, until: t.previousValidUntil ?? 0 });
+  return secrets;
+}
+
+export function tokenConfigOf(t: Token, p: Project): TokenConfig {
   return {
     tokenId: t.id,
     projectId: t.projectId,
@@ -52,16 +82,40 @@ export async function loadTokenConfig(db: Db, tokenHash: string): Promise<TokenC
     maxTotalTokens: t.maxTotalTokens,
     maxCostUsd: t.maxCostUsd,
     allowedModels: t.allowedModels,
-    project: {
-      isActive: p.isActive,
-      provider: p.provider,
-      baseUrl: p.baseUrl,
-      apiKeyEncrypted: p.apiKeyEncrypted,
-      allowedOrigins: p.allowedOrigins,
-      allowedModels: p.allowedModels,
-      limits: projectLimits(p),
+    renewing: {
+      periodBudgets: t.periodBudgets?.length ? t.periodBudgets : null,
+      timeZone: t.budgetTimeZone,
+      tokenWindows: t.tokenRateLimits?.length ? t.tokenRateLimits : null,
     },
+    secrets: acceptedSecrets(t),
+    canMint: t.canMint,
+    project: projectConfigOf(p),
   };
+}
+
+export function projectConfigOf(p: Project): TokenConfig["project"] {
+  return {
+    isActive: p.isActive,
+    provider: p.provider,
+    baseUrl: p.baseUrl,
+    apiKeyEncrypted: p.apiKeyEncrypted,
+    allowedOrigins: p.allowedOrigins,
+    allowedModels: p.allowedModels,
+    limits: projectLimits(p),
+    renewing: projectRenewing(p),
+  };
+}
+
+/** The project's renewing caps (budgets per period, token windows), or null when it has none. */
+export function projectRenewing(
+  p: Pick<Project, "periodBudgets" | "budgetTimeZone" | "tokenRateLimits">,
+): RenewingLimits | null {
+  const r: RenewingLimits = {
+    periodBudgets: p.periodBudgets?.length ? p.periodBudgets : null,
+    timeZone: p.budgetTimeZone,
+    tokenWindows: p.tokenRateLimits?.length ? p.tokenRateLimits : null,
+  };
+  return hasRenewing(r) ? r : null;
 }
 
 /** The project's caps across its tokens, or null when it has none. */
@@ -93,12 +147,37 @@ export async function insertToken(db: Db, token: NewToken): Promise<Token> {
   return row!;
 }
 
+const ROWS_PER_INSERT = 100;
+
+/**
+ * Inserts complete token rows, a hundred per statement, all in one D1 batch (one transaction): D1 binds at
+ * most 100 parameters per statement, so each statement takes its rows as one JSON parameter (json_each).
+ */
+export async function insertTokens(db: Db, rows: readonly Token[]): Promise<void> {
+  if (rows.length === 0) return;
+  // insert … select names every column of the table, in order: the select yields them in that order.
+  const columns = Object.entries(getTableColumns(tokens));
+  const values = sql.raw(columns.map(([, c]) => `json_extract(value, '$.${c.name}')`).join(", "));
+  const statements = [];
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    const chunk = rows.slice(i, i + ROWS_PER_INSERT).map((r) => {
+      const out: Record<string, unknown> = {};
+      for (const [key, c] of columns) out[c.name] = r[key as keyof Token] ?? null;
+      return out;
+    });
+    statements.push(db.insert(tokens).select(sql`select ${values} from json_each(${JSON.stringify(chunk)})`));
+  }
+  await db.batch(statements as [(typeof statements)[number], ...(typeof statements)[number][]]);
+}
+
 export async function getToken(db: Db, id: string): Promise<Token | undefined> {
   return db.select().from(tokens).where(eq(tokens.id, id)).get();
 }
 
 export type TokenFilter = {
   projectId?: string;
+  /** Children of this token only. */
+  parentId?: string;
   status?: "active" | "expired" | "revoked" | "inactive";
   /** Matches the name or the display hint. */
   search?: string;
@@ -110,6 +189,7 @@ export type TokenFilter = {
 export async function listTokens(db: Db, filter: TokenFilter, now = Date.now()): Promise<Token[]> {
   const where: (SQL | undefined)[] = [];
   if (filter.projectId) where.push(eq(tokens.projectId, filter.projectId));
+  if (filter.parentId) where.push(eq(tokens.parentId, filter.parentId));
   if (filter.status === "revoked") where.push(isNotNull(tokens.revokedAt));
   if (filter.status === "inactive") where.push(and(isNull(tokens.revokedAt), eq(tokens.isActive, false)));
   if (filter.status === "expired")
@@ -143,29 +223,54 @@ export async function updateToken(db: Db, id: string, patch: Partial<NewToken>):
   return row;
 }
 
-/** Revokes the matching tokens that are not revoked yet; returns them (with their hashes, to reach their objects). */
+/** Where a token object lives and whether it exists: what a reload needs. */
+export type ObjectRef = Pick<Token, "objectKey" | "firstUsedAt">;
+
+/**
+ * Revokes the matching tokens that are not revoked yet, and every token carved from them (children,
+ * grandchildren: a parent's revocation stops its whole tree). Returns them, to reach their objects.
+ * By `secret` the current secret matches, and the one a rotation replaced.
+ */
 export async function revokeTokens(
   db: Db,
   where: { id: string } | { tokenHash: string } | { projectId: string },
-): Promise<Pick<Token, "id" | "tokenHash" | "firstUsedAt">[]> {
+): Promise<Pick<Token, "id" | "objectKey" | "firstUsedAt">[]> {
   const now = Date.now();
   const match =
     "id" in where
       ? eq(tokens.id, where.id)
       : "tokenHash" in where
-        ? eq(tokens.tokenHash, where.tokenHash)
+        ? or(eq(tokens.tokenHash, where.tokenHash), eq(tokens.previousHash, where.tokenHash))
         : eq(tokens.projectId, where.projectId);
+  const roots = sql`select ${tokens.id} from ${tokens} where ${match}`;
   return db
     .update(tokens)
     .set({ isActive: false, revokedAt: now, updatedAt: now })
-    .where(and(match, isNull(tokens.revokedAt)))
-    .returning({ id: tokens.id, tokenHash: tokens.tokenHash, firstUsedAt: tokens.firstUsedAt });
+    .where(
+      and(
+        isNull(tokens.revokedAt),
+        sql`${tokens.id} in (with recursive tree(id) as (${roots} union select t.id from ${tokens} t join tree on t.parent_id = tree.id) select id from tree)`,
+      ),
+    )
+    .returning({ id: tokens.id, objectKey: tokens.objectKey, firstUsedAt: tokens.firstUsedAt });
+}
+
+/** A token and every token carved from it, down the tree (for telling their objects again). */
+export async function tokenTree(
+  db: Db,
+  id: string,
+): Promise<Pick<Token, "id" | "objectKey" | "firstUsedAt">[]> {
+  const rows = await db.all<{ id: string; object_key: string; first_used_at: number | null }>(
+    sql`with recursive tree(id) as (select ${id} union select t.id from ${tokens} t join tree on t.parent_id = tree.id)
+      select t.id, t.object_key, t.first_used_at from ${tokens} t join tree on t.id = tree.id`,
+  );
+  return rows.map((r) => ({ id: r.id, objectKey: r.object_key, firstUsedAt: r.first_used_at }));
 }
 
 /** Tokens of a project whose Durable Object exists and may still admit requests: those must hear of changes. */
-export async function liveTokensOfProject(db: Db, projectId: string): Promise<Pick<Token, "tokenHash">[]> {
+export async function liveTokensOfProject(db: Db, projectId: string): Promise<ObjectRef[]> {
   return db
-    .select({ tokenHash: tokens.tokenHash })
+    .selectDistinct({ objectKey: tokens.objectKey, firstUsedAt: tokens.firstUsedAt })
     .from(tokens)
     .where(
       and(
@@ -178,12 +283,9 @@ export async function liveTokensOfProject(db: Db, projectId: string): Promise<Pi
 }
 
 /** Revoked tokens of a project whose Durable Object exists and that have not expired yet. */
-export async function revokedUsedTokensOfProject(
-  db: Db,
-  projectId: string,
-): Promise<Pick<Token, "tokenHash" | "firstUsedAt">[]> {
+export async function revokedUsedTokensOfProject(db: Db, projectId: string): Promise<ObjectRef[]> {
   return db
-    .select({ tokenHash: tokens.tokenHash, firstUsedAt: tokens.firstUsedAt })
+    .select({ objectKey: tokens.objectKey, firstUsedAt: tokens.firstUsedAt })
     .from(tokens)
     .where(
       and(
@@ -199,13 +301,25 @@ export async function revokedUsedTokensOfProject(
 export async function usedTokenOfProject(
   db: Db,
   projectId: string,
-): Promise<Pick<Token, "tokenHash"> | undefined> {
+): Promise<Pick<Token, "objectKey"> | undefined> {
   return db
-    .select({ tokenHash: tokens.tokenHash })
+    .select({ objectKey: tokens.objectKey })
     .from(tokens)
     .where(and(eq(tokens.projectId, projectId), isNotNull(tokens.firstUsedAt)))
     .orderBy(desc(tokens.lastUsedAt))
     .limit(1)
+    .get();
+}
+
+/** Where a (child) token's object lives and whether it was used; undefined once the token is deleted. */
+export async function tokenEnded(
+  db: Db,
+  id: string,
+): Promise<Pick<Token, "objectKey" | "firstUsedAt"> | undefined> {
+  return db
+    .select({ objectKey: tokens.objectKey, firstUsedAt: tokens.firstUsedAt })
+    .from(tokens)
+    .where(eq(tokens.id, id))
     .get();
 }
 

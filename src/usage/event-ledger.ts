@@ -74,6 +74,7 @@ insert into rejections_hourly (hour, code, count)
 select hour, code, count(*) from (
   select ${HOUR} as hour, coalesce(${f("error")}, 'http_' || ${f("status")}) as code
   from event_ledger where ${IN_KEYS} and line is not null and ${f("token_id")} is null
+    and ${f("project_id")} is null
 ) where true
 group by hour, code
 ${REJECTION_UPSERT}`;

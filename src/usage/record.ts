@@ -58,9 +58,9 @@ export type UsageMessage = UsageEvent | RejectionSummary;
  * The event goes through the isolate's batcher: this resolves once the flushes this request owns are
  * done, which may be before its own event is sent (another request owns that flush then).
  */
-export async function completeRequest(env: Env, draft: EventDraft, tokenHash?: string): Promise<void> {
+export async function completeRequest(env: Env, draft: EventDraft, objectKey?: string): Promise<void> {
   const queue = batcherFor(env.USAGE_QUEUE);
-  if (draft.token_id === null) {
+  if (draft.token_id === null && !draft.user_id) {
     // No identified token: count it always, log it as an event only within the isolate's budget.
     const { sendEvent, summary } = unidentifiedGate.admit(draft.error ?? "unknown", Date.now());
     const sends: Promise<void>[] = [];
@@ -73,17 +73,17 @@ export async function completeRequest(env: Env, draft: EventDraft, tokenHash?: s
   // Optional Workers Analytics Engine data point, where an ANALYTICS binding is configured.
   writeAnalytics(env, event);
   const settle = async () => {
-    if (!draft.reservationId || !tokenHash) return;
+    if (!draft.reservationId || !objectKey) return;
     const actual = { totalTokens: event.usage?.total_tokens ?? 0, costUsd: event.cost_usd };
-    await tokenObject(env, tokenHash).settle(draft.reservationId, actual);
+    await tokenObject(env, objectKey).settle(draft.reservationId, actual);
   };
   // The batcher never rejects: a lost batch is logged there, event by event.
   const [settled] = await Promise.allSettled([settle(), queue.push(event satisfies UsageMessage)]);
   if (settled.status === "rejected") console.error("reservation not settled", draft.id, settled.reason);
 }
 
-export function recordRequest(env: Env, ctx: ExecutionContext, draft: EventDraft, tokenHash?: string): void {
+export function recordRequest(env: Env, ctx: ExecutionContext, draft: EventDraft, objectKey?: string): void {
   ctx.waitUntil(
-    completeRequest(env, draft, tokenHash).catch((err) => console.error("usage event lost", draft.id, err)),
+    completeRequest(env, draft, objectKey).catch((err) => console.error("usage event lost", draft.id, err)),
   );
 }
