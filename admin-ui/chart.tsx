@@ -10,12 +10,35 @@ const W = 600;
 const H = 190;
 const PAD = { left: 48, right: 8, top: 10, bottom: 24 };
 
-/** A round upper bound for the y axis: 1, 2, 5 × 10^n. */
-function niceMax(max: number): number {
-  if (max <= 0) return 1;
-  const exp = 10 ** Math.floor(Math.log10(max));
-  for (const m of [1, 2, 5, 10]) if (m * exp >= max) return m * exp;
-  return 10 * exp;
+/** The round steps an axis may use: 1, 2, 5 × 10^n, from the first at least `min` upwards. */
+function* roundSteps(min: number): Generator<number> {
+  let exp = 10 ** Math.floor(Math.log10(min));
+  for (;;) {
+    for (const m of [1, 2, 5]) if (m * exp >= min) yield m * exp;
+    exp *= 10;
+  }
+}
+
+/**
+ * The y axis: ticks from 0 in a round step, the top one at or above `max`, at most four intervals, and
+ * every tick labelled differently by `format`. The smallest round step is tried first; when two labels
+ * would read the same (a maximum of 1 request: 0, 0.5 and 1 all as whole numbers), the next larger step is
+ * taken, so a small range never shows "1, 1, 0".
+ */
+export function axisTicks(max: number, format: (n: number) => string): number[] {
+  if (!(max > 0)) return [0, 1];
+  // 60 round steps span 20 decades: a whole-number format finds "0, 1" even above a tiny maximum.
+  let tries = 60;
+  for (const step of roundSteps(max / 4)) {
+    if (tries-- === 0) break;
+    const top = Math.ceil(max / step - 1e-9) * step;
+    const ticks = Array.from({ length: Math.round(top / step) + 1 }, (_, i) =>
+      Number((i * step).toPrecision(12)),
+    );
+    const labels = ticks.map(format);
+    if (new Set(labels).size === labels.length) return ticks;
+  }
+  return [0, max];
 }
 
 /** Server-rendered SVG bar chart: no script, no library; a hover title on each bar. */
@@ -25,7 +48,8 @@ export const BarChart: FC<{
   format: (n: number) => string;
   partLabel?: string;
 }> = ({ title, points, format, partLabel }) => {
-  const max = niceMax(Math.max(0, ...points.map((p) => p.value)));
+  const ticks = axisTicks(Math.max(0, ...points.map((p) => p.value)), format);
+  const max = ticks.at(-1)!;
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
   const slot = plotW / Math.max(1, points.length);
@@ -36,11 +60,11 @@ export const BarChart: FC<{
   return (
     <figure class="chart" aria-label={title}>
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title}: ${format(total)} in total`}>
-        {[0, 0.5, 1].map((f) => (
+        {ticks.map((v) => (
           <g>
-            <line class="gridline" x1={PAD.left} x2={W - PAD.right} y1={y(max * f)} y2={y(max * f)} />
-            <text x={PAD.left - 6} y={y(max * f) + 4} text-anchor="end">
-              {format(max * f)}
+            <line class="gridline" x1={PAD.left} x2={W - PAD.right} y1={y(v)} y2={y(v)} />
+            <text x={PAD.left - 6} y={y(v) + 4} text-anchor="end">
+              {format(v)}
             </text>
           </g>
         ))}

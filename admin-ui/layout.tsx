@@ -108,26 +108,7 @@ export const inputAttrs = (name: string, errors: Record<string, string> = {}, hi
     [hint ? `h-${name}` : "", errors[name] ? `e-${name}` : ""].filter(Boolean).join(" ") || undefined,
 });
 
-// Formatting. Dates are UTC so every operator reads the same time.
-
-export const fmtInt = (n: number | null | undefined) =>
-  n === null || n === undefined ? "—" : Math.round(n).toLocaleString("en-US");
-
-export function fmtCompact(n: number): string {
-  if (Math.abs(n) >= 1e9) return `${(n / 1e9).toFixed(1)}B`;
-  if (Math.abs(n) >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
-  if (Math.abs(n) >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
-  return fmtInt(n);
-}
-
-export function fmtUsd(n: number | null | undefined): string {
-  if (n === null || n === undefined) return "—";
-  if (n === 0) return "$0";
-  if (n < 0.01) return `$${n.toFixed(4)}`;
-  return `$${n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
-}
-
-export const fmtPct = (n: number) => `${(n * 100).toFixed(n > 0 && n < 0.01 ? 2 : 1)}%`;
+// Dates are UTC so every operator reads the same time. (Numbers and money: src/lib/format.ts.)
 
 export function fmtDate(ms: number | string | null | undefined): string {
   if (ms === null || ms === undefined) return "—";

@@ -5,3 +5,8 @@ declare namespace Cloudflare {
     MOCK_UPSTREAM_URL: string;
   }
 }
+
+/** Vite's build-time file glob, as test/admin-structure.test.ts uses it: sources read as text. */
+interface ImportMeta {
+  glob<T>(pattern: string, options: { query: "?raw"; import: "default"; eager: true }): Record<string, T>;
+}

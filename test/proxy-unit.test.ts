@@ -4,10 +4,12 @@ import { checkAllowed, compileAllowlist, DEFAULT_ALLOWLIST } from "../src/proxy/
 import { credentialOf } from "../src/proxy/auth";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "../src/proxy/headers";
 import { isProxyPath } from "../src/proxy/index";
-import { normaliseUsage, type Observed } from "../src/proxy/observe";
+import { normaliseUsage, type Observed, openAiObserver } from "../src/proxy/observe";
 import { parseApiPath } from "../src/proxy/path";
-import { SseParser } from "../src/proxy/sse";
-import { sseTap, type TapResult, usageFromTail } from "../src/proxy/tap";
+import { usageFromTail } from "../src/proxy/respond/json";
+import type { TapResult } from "../src/proxy/respond/relay";
+import { sseTap } from "../src/proxy/respond/sse";
+import { SseParser } from "../src/proxy/sse-parser";
 import { generateTokenSecret } from "../src/tokens/secret";
 
 function codeOf(fn: () => unknown): string | null {
@@ -235,7 +237,9 @@ async function runTap(
       c.close();
     },
   });
-  const out = await new Response(source.pipeThrough(sseTap(strip, (r) => (result = r)))).text();
+  const out = await new Response(
+    source.pipeThrough(sseTap(strip, (r) => (result = r), openAiObserver)),
+  ).text();
   return { out, result: { ...result!.observed(), aborted: result!.aborted } };
 }
 

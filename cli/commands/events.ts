@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Command } from "commander";
+import { fmtUsd } from "../../src/lib/format";
 import type { UsageEvent } from "../../src/usage/event";
 import type { ManagementClient, Query } from "../client";
 import { action } from "../context";
@@ -15,7 +16,7 @@ const columns: Column<UsageEvent>[] = [
   { header: "model", value: (e) => e.model },
   { header: "ms", value: (e) => e.duration_ms, align: "right" },
   { header: "tokens", value: (e) => e.usage?.total_tokens, align: "right" },
-  { header: "cost $", value: (e) => e.cost_usd, align: "right" },
+  { header: "cost", value: (e) => (e.cost_usd === null ? null : fmtUsd(e.cost_usd)), align: "right" },
   { header: "error", value: (e) => e.error },
   { header: "token", value: (e) => e.token_id?.slice(0, 8) },
 ];

@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { fmtUsd } from "../../src/lib/format";
 import { action } from "../context";
 import { type Column, note, print, printJson, renderTable } from "../output";
 import { timeArg } from "../parse";
@@ -22,7 +23,7 @@ const NUMBERS: [string, string][] = [
   ["prompt_tokens", "prompt"],
   ["completion_tokens", "completion"],
   ["total_tokens", "total tokens"],
-  ["cost_usd", "cost $"],
+  ["cost_usd", "cost"],
   ["avg_duration_ms", "avg ms"],
 ];
 
@@ -33,7 +34,7 @@ function usageColumns(rows: Row[]): Column<Row>[] {
     ...keys.map((k) => ({ header: k, value: (r: Row) => r[k] })),
     ...NUMBERS.filter(([k]) => rows.some((r) => r[k] !== undefined)).map(([k, header]) => ({
       header,
-      value: (r: Row) => (k === "cost_usd" && typeof r[k] === "number" ? (r[k] as number).toFixed(4) : r[k]),
+      value: (r: Row) => (k === "cost_usd" && typeof r[k] === "number" ? fmtUsd(r[k] as number) : r[k]),
       align: "right" as const,
     })),
   ];

@@ -2,15 +2,15 @@ import { Hono } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import { ADMIN_CSS, ADMIN_JS } from "../../admin-ui/assets";
-import { LoginPage, MessagePage } from "../../admin-ui/pages/common";
 import { constantTimeEquals } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import type { AdminEnv } from "./context";
-import { dashboardRoutes } from "./dashboard";
 import { audited, errorText, flashFrom, readForm } from "./forms";
 import { loginGuard } from "./guard";
-import { logRoutes } from "./logs";
-import { projectRoutes } from "./projects";
+import { dashboardRoutes } from "./routes/dashboard";
+import { logRoutes } from "./routes/logs";
+import { projectRoutes } from "./routes/projects";
+import { tokenRoutes } from "./routes/tokens";
 import {
   csrfMatches,
   endSession,
@@ -21,7 +21,7 @@ import {
   SESSION_HOURS,
   sessionFromRequest,
 } from "./session";
-import { tokenRoutes } from "./tokens";
+import { LoginPage, MessagePage } from "./views/common";
 
 /** Nothing but the worker's own stylesheet and script; no framing, no foreign form targets. */
 const CSP =

@@ -1,19 +1,7 @@
 import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lte, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../storage/db";
 import { projects, type Token, tokens, usageHourly } from "../storage/schema";
-
-export const RANGES = {
-  hour: { label: "Last hour", buckets: 2, step: 3_600_000 },
-  day: { label: "Last 24 hours", buckets: 24, step: 3_600_000 },
-  month: { label: "Last 30 days", buckets: 30, step: 86_400_000 },
-} as const;
-export type Range = keyof typeof RANGES;
-
-export const isRange = (v: unknown): v is Range => typeof v === "string" && v in RANGES;
-
-export type Bucket = { start: number; requests: number; errors: number; tokens: number; costUsd: number };
-export type Totals = Omit<Bucket, "start">;
-export type Top = { key: string; name: string | null; requests: number; tokens: number; costUsd: number };
+import { type Bucket, RANGES, type Range, rangeStart, type Top } from "./ranges";
 
 const sums = {
   requests: sql<number>`coalesce(sum(${usageHourly.requests}), 0)`,
@@ -21,12 +9,6 @@ const sums = {
   tokens: sql<number>`coalesce(sum(${usageHourly.promptTokens} + ${usageHourly.completionTokens}), 0)`,
   costUsd: sql<number>`coalesce(sum(${usageHourly.costUsd}), 0)`,
 };
-
-/** First bucket start of the range: rollups are hourly, days are sums of hours (UTC). */
-export function rangeStart(range: Range, now = Date.now()): number {
-  const { buckets, step } = RANGES[range];
-  return Math.floor(now / step) * step - (buckets - 1) * step;
-}
 
 type Scope = { projectId?: string; tokenId?: string };
 
@@ -65,18 +47,6 @@ export async function usageSeries(
       costUsd: Number(r?.costUsd ?? 0),
     };
   });
-}
-
-export function totalsOf(series: Bucket[]): Totals {
-  return series.reduce(
-    (t, b) => ({
-      requests: t.requests + b.requests,
-      errors: t.errors + b.errors,
-      tokens: t.tokens + b.tokens,
-      costUsd: t.costUsd + b.costUsd,
-    }),
-    { requests: 0, errors: 0, tokens: 0, costUsd: 0 },
-  );
 }
 
 /** The busiest projects, tokens or models of the range, by requests. */

@@ -1,8 +1,9 @@
+import { isObject, type Json } from "../lib/json";
 import type { Usage } from "../usage/event";
 
-type Json = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+// OpenAI's answer vocabulary (chat, legacy completions, embeddings, Responses), read into `Observed`.
+// Another wire format (Anthropic's typed events, Gemini's usageMetadata) brings its own `AnswerObserver`
+// beside its provider; the response handlers (respond/) only call the observer they are given.
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 
 /**
@@ -111,6 +112,16 @@ export function observeJsonBody(seen: Observed, body: Json): void {
   if (body.error !== undefined) seen.error = errorCode(body.error);
   if (!seen.usage) appendText(seen, answerText(body));
 }
+
+/** How the gateway reads one provider's answers into `Observed`. */
+export type AnswerObserver = {
+  /** Folds one parsed SSE `data:` object into `seen`. */
+  streamEvent(seen: Observed, data: Json): void;
+  /** Folds a complete JSON answer into `seen`. */
+  jsonBody(seen: Observed, body: Json): void;
+};
+
+export const openAiObserver: AnswerObserver = { streamEvent: observeStreamEvent, jsonBody: observeJsonBody };
 
 /** True for the usage-only chunk OpenAI sends last when `stream_options.include_usage` is set. */
 export function isUsageOnlyChunk(data: Json): boolean {

@@ -18,18 +18,6 @@ import type { Db } from "../storage/db";
 import { type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
 import type { AcceptedSecret, TokenConfig } from "./admission";
 
-export type TokenStatus = "active" | "expired" | "revoked" | "inactive";
-
-export function tokenStatus(
-  t: Pick<Token, "isActive" | "revokedAt" | "expiresAt">,
-  now = Date.now(),
-): TokenStatus {
-  if (t.revokedAt !== null) return "revoked";
-  if (!t.isActive) return "inactive";
-  if (t.expiresAt <= now) return "expired";
-  return "active";
-}
-
 /**
  * Loads what admission needs and marks the token as having a Durable Object, in one D1 transaction, so a
  * concurrent management change either lands before this read or sees `first_used_at` and reloads the object.

@@ -4,7 +4,7 @@ import { toUsd } from "../limits/budget";
 import { PeriodState, periodStates, renewingFields, TokenWindowStateOut } from "../limits/schemas";
 import type { RateWindow, Token as TokenRow } from "../storage/schema";
 import type { TokenLiveState } from "./durable";
-import { tokenStatus } from "./repo";
+import { tokenStatus } from "./status";
 
 export const MAX_DURATION_MINUTES = 525_600;
 

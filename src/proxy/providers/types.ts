@@ -1,3 +1,5 @@
+import type { AnswerObserver } from "../observe";
+
 /** One request on its way to an upstream, already checked and stripped of the client's credential. */
 export type UpstreamCall = {
   method: string;
@@ -16,12 +18,14 @@ export type UpstreamCall = {
 export type UpstreamTarget = { baseUrl: string; apiKey: string };
 
 /**
- * An upstream API. The hot path only calls `send`; what a provider does inside (auth header, URL shape,
- * retries, fallbacks, several keys) is its own business, so Azure OpenAI, Anthropic's native API or a
- * retrying wrapper arrive as new providers without touching the proxy.
+ * An upstream API. The hot path calls `send` (from proxy/send.ts) and reads the answer with `observer` (in
+ * respond/); what a provider does inside `send` (auth header, URL shape, several keys) is its own business,
+ * so Azure OpenAI or Anthropic's native API arrive as new providers without touching the proxy.
  */
 export interface Provider {
   /** Honours `stream_options.include_usage` on chat and legacy completions streams. */
   readonly streamUsage: boolean;
+  /** Reads model, usage, text and errors from this provider's SSE events and JSON answers. */
+  readonly observer: AnswerObserver;
   send(target: UpstreamTarget, call: UpstreamCall): Promise<Response>;
 }

@@ -1,10 +1,7 @@
 import { Hono } from "hono";
-import { ConfirmPage } from "../../admin-ui/pages/common";
-import { ProjectForm } from "../../admin-ui/pages/project-form";
-import { ProjectDetail, ProjectList } from "../../admin-ui/pages/projects";
-import { parseWith, readParam } from "../lib/validate";
-import { listProjects } from "../projects/repo";
-import { ProjectCreate, ProjectId, ProjectPatch, toProject } from "../projects/schema";
+import { parseWith, readParam } from "../../lib/validate";
+import { listProjects } from "../../projects/repo";
+import { ProjectCreate, ProjectId, ProjectPatch, toProject } from "../../projects/schema";
 import {
   createProject,
   patchProject,
@@ -12,12 +9,16 @@ import {
   removeProject,
   requireProject,
   revokeProjectTokens,
-} from "../projects/service";
-import { getDb } from "../storage/db";
-import type { AdminEnv } from "./context";
-import { audited, changedOnly, errorText, flashFrom, readForm, saveChanges, setActive } from "./forms";
-import { formErrors, projectFields, projectValues } from "./project-form";
-import { activeTokenCountOfProject, isRange, tokenCountsByProject, usageSeries } from "./stats";
+} from "../../projects/service";
+import { getDb } from "../../storage/db";
+import type { AdminEnv } from "../context";
+import { audited, changedOnly, errorText, flashFrom, readForm, saveChanges, setActive } from "../forms";
+import { formErrors, projectFields, projectValues } from "../project-form";
+import { isRange } from "../ranges";
+import { activeTokenCountOfProject, tokenCountsByProject, usageSeries } from "../stats";
+import { ConfirmPage } from "../views/common";
+import { ProjectForm } from "../views/project-form";
+import { ProjectDetail, ProjectList } from "../views/projects";
 
 export const projectRoutes = new Hono<AdminEnv>()
   .get("/", async (c) => {

@@ -1,5 +1,5 @@
 import type { FC } from "hono/jsx";
-import { Field, inputAttrs } from "../layout";
+import { Field, inputAttrs } from "../../../admin-ui/layout";
 
 type Values = Record<string, string>;
 type Errors = Record<string, string>;

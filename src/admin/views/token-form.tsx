@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
-import type { Project, Token as TokenRow } from "../../src/storage/schema";
-import type { Token } from "../../src/tokens/schema";
-import { Alert, CsrfField, Field, inputAttrs, Layout, Time } from "../layout";
+import { Alert, CsrfField, Field, inputAttrs, Layout, Time } from "../../../admin-ui/layout";
+import type { Project, Token as TokenRow } from "../../storage/schema";
+import type { Token } from "../../tokens/schema";
 import { LimitFields } from "./limit-fields";
 
 type ProjectName = { id: string; name: string; isActive: boolean };

@@ -1,8 +1,9 @@
 import type { FC } from "hono/jsx";
-import type { Project as ProjectView } from "../../src/projects/schema";
-import type { Project, RateWindow } from "../../src/storage/schema";
-import type { Token } from "../../src/tokens/schema";
-import { fmtInt, fmtUsd } from "../layout";
+
+import { fmtInt, fmtUsd } from "../../lib/format";
+import type { Project as ProjectView } from "../../projects/schema";
+import type { Project, RateWindow } from "../../storage/schema";
+import type { Token } from "../../tokens/schema";
 import { Table } from "./common";
 
 // Live counters and caps, as the management API returns them: a token's `allowance`, a project's `usage`.

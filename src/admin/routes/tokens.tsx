@@ -1,18 +1,15 @@
 import { Hono } from "hono";
-import { ConfirmPage } from "../../admin-ui/pages/common";
-import { TokenCreated, TokenEditForm, TokenForm } from "../../admin-ui/pages/token-form";
-import { TokenDetail, TokenList } from "../../admin-ui/pages/tokens";
-import { decodeCursor, encodeCursor, TimeIdCursor } from "../lib/cursor";
-import { Uuid } from "../lib/schemas";
-import { parseWith, readParam } from "../lib/validate";
-import { requireProject } from "../projects/service";
-import { getDb } from "../storage/db";
-import { createToken } from "../tokens/create";
-import { listTokens } from "../tokens/repo";
-import { type Token, TokenCreate, TokenListQuery, TokenPatch, toToken } from "../tokens/schema";
-import { liveState, patchToken, requireToken, revokeToken } from "../tokens/service";
-import type { AdminEnv } from "./context";
-import { recentEvents } from "./events";
+import { decodeCursor, encodeCursor, TimeIdCursor } from "../../lib/cursor";
+import { Uuid } from "../../lib/schemas";
+import { parseWith, readParam } from "../../lib/validate";
+import { requireProject } from "../../projects/service";
+import { getDb } from "../../storage/db";
+import { createToken } from "../../tokens/create";
+import { listTokens } from "../../tokens/repo";
+import { type Token, TokenCreate, TokenListQuery, TokenPatch, toToken } from "../../tokens/schema";
+import { liveState, patchToken, requireToken, revokeToken } from "../../tokens/service";
+import type { AdminEnv } from "../context";
+import { recentEvents } from "../events";
 import {
   audited,
   changedOnly,
@@ -31,8 +28,12 @@ import {
   setActive,
   text,
   utcInstant,
-} from "./forms";
-import { isRange, projectNames, usageSeries } from "./stats";
+} from "../forms";
+import { isRange } from "../ranges";
+import { projectNames, usageSeries } from "../stats";
+import { ConfirmPage } from "../views/common";
+import { TokenCreated, TokenEditForm, TokenForm } from "../views/token-form";
+import { TokenDetail, TokenList } from "../views/tokens";
 
 /** The create form as the management API's body, so the API's schema validates it. */
 function tokenInput(f: Form) {
@@ -106,7 +107,7 @@ export const tokenRoutes = new Hono<AdminEnv>()
       <TokenList
         csrf={c.get("session").csrf}
         flash={flashFrom(c)}
-        tokens={rows}
+        tokens={rows.map((r) => toToken(r))}
         projects={projects}
         filters={{ project_id: q.project_id ?? "", status: q.status ?? "", search: q.search ?? "" }}
         nextCursor={last ? encodeCursor({ t: last.createdAt, id: last.id }) : undefined}

@@ -1,13 +1,13 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { AuditPage, EventsPage } from "../../admin-ui/pages/logs";
-import { listAudit } from "../audit/repo";
-import { Uuid } from "../lib/schemas";
-import { parseWith } from "../lib/validate";
-import { getDb } from "../storage/db";
-import type { AdminEnv } from "./context";
-import { recentEvents } from "./events";
-import { projectNames } from "./stats";
+import { listAudit } from "../../audit/repo";
+import { Uuid } from "../../lib/schemas";
+import { parseWith } from "../../lib/validate";
+import { getDb } from "../../storage/db";
+import type { AdminEnv } from "../context";
+import { recentEvents } from "../events";
+import { projectNames } from "../stats";
+import { AuditPage, EventsPage } from "../views/logs";
 
 const EventsQuery = z.object({
   project_id: Uuid.optional(),

@@ -1,5 +1,14 @@
 import type { Child, FC, PropsWithChildren } from "hono/jsx";
-import { Alert, CsrfField, Document, Field, type Flash, inputAttrs, Layout, type Nav } from "../layout";
+import {
+  Alert,
+  CsrfField,
+  Document,
+  Field,
+  type Flash,
+  inputAttrs,
+  Layout,
+  type Nav,
+} from "../../../admin-ui/layout";
 
 export const LoginPage: FC<{ next: string; error?: string; disabled?: string; flash?: Flash }> = ({
   next,

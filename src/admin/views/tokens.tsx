@@ -1,21 +1,19 @@
 import type { FC } from "hono/jsx";
-import type { Bucket, Range } from "../../src/admin/stats";
-import type { Project, Token as TokenRow } from "../../src/storage/schema";
-import { tokenStatus } from "../../src/tokens/repo";
-import type { Token } from "../../src/tokens/schema";
-import type { UsageEvent } from "../../src/usage/event";
 import {
   Badge,
   CsrfField,
   Empty,
   Field,
   type Flash,
-  fmtInt,
-  fmtUsd,
   inputAttrs,
   Layout,
   Time,
-} from "../layout";
+} from "../../../admin-ui/layout";
+import { fmtInt, fmtUsd } from "../../lib/format";
+import type { Project } from "../../storage/schema";
+import type { Token } from "../../tokens/schema";
+import type { UsageEvent } from "../../usage/event";
+import type { Bucket, Range } from "../ranges";
 import { LiveAllowance } from "./allowance";
 import { ProjectFilter, Table } from "./common";
 import { RangeTabs, UsageCharts } from "./dashboard";
@@ -28,7 +26,7 @@ const STATUSES = ["active", "expired", "revoked", "inactive"];
 export const TokenList: FC<{
   csrf: string;
   flash?: Flash;
-  tokens: TokenRow[];
+  tokens: Token[];
   projects: ProjectName[];
   filters: { project_id: string; status: string; search: string };
   nextCursor?: string;
@@ -95,28 +93,28 @@ export const TokenList: FC<{
             }
           >
             {tokens.map((t) => {
-              const status = tokenStatus(t);
+              const status = t.status;
               return (
                 <tr>
                   <td class="wrap-any">
-                    <a href={`/admin/tokens/${t.id}`}>{t.name ?? <span class="mono">{t.tokenHint}</span>}</a>
-                    {t.name ? <span class="sub mono">{t.tokenHint}</span> : null}
+                    <a href={`/admin/tokens/${t.id}`}>{t.name ?? <span class="mono">{t.token_hint}</span>}</a>
+                    {t.name ? <span class="sub mono">{t.token_hint}</span> : null}
                   </td>
                   <td>
                     <Badge status={status} />
                   </td>
                   <td class="hide-sm wrap-any">
-                    <a href={`/admin/projects/${t.projectId}`}>{names.get(t.projectId) ?? t.projectId}</a>
+                    <a href={`/admin/projects/${t.project_id}`}>{names.get(t.project_id) ?? t.project_id}</a>
                   </td>
                   <td>
-                    <Time ms={t.expiresAt} relative />
+                    <Time ms={t.expires_at} relative />
                   </td>
                   <td class="num">
-                    {fmtInt(t.requestCount)}
-                    {t.maxRequests !== null ? <span class="sub">of {fmtInt(t.maxRequests)}</span> : null}
+                    {fmtInt(t.request_count)}
+                    {t.max_requests !== null ? <span class="sub">of {fmtInt(t.max_requests)}</span> : null}
                   </td>
                   <td class="hide-sm">
-                    <Time ms={t.lastUsedAt} relative />
+                    <Time ms={t.last_used_at} relative />
                   </td>
                   <td>
                     {status === "active" || status === "inactive" || status === "expired" ? (

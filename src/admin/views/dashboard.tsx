@@ -1,9 +1,10 @@
 import type { FC } from "hono/jsx";
-import type { Bucket, Range, Top } from "../../src/admin/stats";
-import { RANGES, totalsOf } from "../../src/admin/stats";
-import type { Token } from "../../src/storage/schema";
-import { BarChart } from "../chart";
-import { Empty, type Flash, fmtCompact, fmtInt, fmtPct, fmtUsd, Layout, Time } from "../layout";
+import { BarChart } from "../../../admin-ui/chart";
+import { Empty, type Flash, Layout, Time } from "../../../admin-ui/layout";
+import { fmtCompact, fmtInt, fmtPct, fmtUsd } from "../../lib/format";
+import type { Token } from "../../storage/schema";
+import type { Bucket, Range, Top } from "../ranges";
+import { RANGES, totalsOf } from "../ranges";
 import { Table } from "./common";
 
 const bucketLabel = (range: Range, start: number) => {

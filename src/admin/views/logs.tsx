@@ -1,7 +1,8 @@
 import type { FC } from "hono/jsx";
-import type { AuditEntry } from "../../src/storage/schema";
-import type { UsageEvent } from "../../src/usage/event";
-import { Badge, Empty, Field, fmtInt, fmtUsd, inputAttrs, Layout, Time } from "../layout";
+import { Badge, Empty, Field, inputAttrs, Layout, Time } from "../../../admin-ui/layout";
+import { fmtInt, fmtUsd } from "../../lib/format";
+import type { AuditEntry } from "../../storage/schema";
+import type { UsageEvent } from "../../usage/event";
 import { ProjectFilter, Table } from "./common";
 
 type ProjectName = { id: string; name: string };

@@ -1,6 +1,6 @@
 import type { FC } from "hono/jsx";
-import type { Project } from "../../src/storage/schema";
-import { Alert, CsrfField, Field, inputAttrs, Layout } from "../layout";
+import { Alert, CsrfField, Field, inputAttrs, Layout } from "../../../admin-ui/layout";
+import type { Project } from "../../storage/schema";
 import { LimitFields } from "./limit-fields";
 
 type Values = Record<string, string>;

@@ -1,9 +1,10 @@
 import { Hono } from "hono";
-import { DashboardPage } from "../../admin-ui/pages/dashboard";
-import { getDb } from "../storage/db";
-import type { AdminEnv } from "./context";
-import { flashFrom } from "./forms";
-import { activeTokenCount, expiringTokens, isRange, topBy, usageSeries } from "./stats";
+import { getDb } from "../../storage/db";
+import type { AdminEnv } from "../context";
+import { flashFrom } from "../forms";
+import { isRange } from "../ranges";
+import { activeTokenCount, expiringTokens, topBy, usageSeries } from "../stats";
+import { DashboardPage } from "../views/dashboard";
 
 export const dashboardRoutes = new Hono<AdminEnv>().get("/", async (c) => {
   const q = c.req.query("range");

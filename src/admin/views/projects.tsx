@@ -1,8 +1,18 @@
 import type { FC } from "hono/jsx";
-import type { Bucket, Range } from "../../src/admin/stats";
-import type { Project as ProjectView } from "../../src/projects/schema";
-import type { Project } from "../../src/storage/schema";
-import { Badge, CsrfField, Empty, Field, type Flash, fmtInt, inputAttrs, Layout, Time } from "../layout";
+import {
+  Badge,
+  CsrfField,
+  Empty,
+  Field,
+  type Flash,
+  inputAttrs,
+  Layout,
+  Time,
+} from "../../../admin-ui/layout";
+import { fmtInt } from "../../lib/format";
+import type { Project as ProjectView } from "../../projects/schema";
+import type { Project } from "../../storage/schema";
+import type { Bucket, Range } from "../ranges";
 import { ProjectLimits } from "./allowance";
 import { Table } from "./common";
 import { RangeTabs, UsageCharts } from "./dashboard";

@@ -1,0 +1,123 @@
+import { type Json, parseObjectText } from "../../lib/json";
+import { type AnswerObserver, emptyObserved, type Observed } from "../observe";
+import { afterTick, type Relay, relayed, type TapResult } from "./relay";
+
+/** JSON answers are kept up to this size to read `usage` at the end (whole reads: declared length). */
+export const JSON_COPY_CAP = 1024 * 1024;
+const JSON_TAIL_KEEP = 16 * 1024;
+/** Parsing a small body takes microseconds, less than the timer that would defer it past the response. */
+const PARSE_AT_ONCE_BYTES = 64 * 1024;
+// Non-streaming decodes keep no state between calls: one decoder serves the isolate.
+const decoder = new TextDecoder();
+
+/**
+ * A JSON answer: its bytes never pass through JS on their way to the client. `keepLength`: the upstream's
+ * content-length reaches the client unchanged.
+ */
+export function relayJson(relay: Relay, keepLength: boolean): Response | Promise<Response> {
+  const { upstream } = relay;
+  const declared = keepLength ? upstream.headers.get("content-length") : null;
+  if (declared !== null && Number(declared) <= JSON_COPY_CAP) return readWhole(relay);
+  // Unknown or large size: the client's bytes go through the runtime's native tee (no JS on their way), the
+  // copy is read beside them and parsed once it has ended.
+  const [toClient, copy] = relay.body.tee();
+  relay.ctx.waitUntil(readJsonCopy(copy, relay.observer).then(relay.finish));
+  return relayed(upstream, toClient, relay.headers);
+}
+
+/**
+ * A JSON answer of known, bounded length: read in one native step and answered from memory. A client cannot
+ * use part of a JSON document, and it is the copy the gateway keeps anyway.
+ */
+async function readWhole(relay: Relay): Promise<Response> {
+  const { upstream, headers, observer } = relay;
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await upstream.arrayBuffer());
+  } catch (err) {
+    relay.finish({ aborted: true, endedAt: Date.now(), observed: emptyObserved });
+    // As the streamed case would: the client gets the upstream's head, then a broken body.
+    const broken = new ReadableStream({ start: (c) => c.error(err) });
+    return relayed(upstream, broken, headers);
+  }
+  const result = { aborted: false, endedAt: Date.now(), observed: () => observeJsonBytes(bytes, observer) };
+  if (bytes.byteLength <= PARSE_AT_ONCE_BYTES) relay.finish(result);
+  else relay.ctx.waitUntil(afterTick(() => relay.finish(result)));
+  return relayed(upstream, bytes, headers);
+}
+
+/**
+ * Reads the gateway's copy of a JSON body (one branch of a native `tee`: the client's branch never passes
+ * through JS), keeping it up to a cap to read model and usage at its end. A body past the cap keeps its
+ * tail, where OpenAI puts `usage`. Resolves when the copy ends; `aborted` when it broke off.
+ */
+export async function readJsonCopy(
+  copy: ReadableStream<Uint8Array>,
+  observer: AnswerObserver,
+): Promise<TapResult> {
+  const reader = copy.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  let tail = "";
+  let tailDecoder: TextDecoder | undefined;
+  let aborted = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size <= JSON_COPY_CAP) parts.push(value);
+      else {
+        parts.length = 0;
+        tailDecoder ??= new TextDecoder();
+        tail = (tail + tailDecoder.decode(value, { stream: true })).slice(-JSON_TAIL_KEEP);
+      }
+    }
+  } catch {
+    aborted = true;
+  }
+  const observed = () => {
+    if (aborted) return emptyObserved();
+    return size <= JSON_COPY_CAP
+      ? observeJsonBytes(concat(parts, size), observer)
+      : observeJson(usageFromTail(tail), observer);
+  };
+  return { aborted, endedAt: Date.now(), observed };
+}
+
+/** What a complete JSON answer says (model, usage, error, text). */
+function observeJsonBytes(bytes: Uint8Array, observer: AnswerObserver): Observed {
+  return observeJson(parseObjectText(decoder.decode(bytes)), observer);
+}
+
+function observeJson(body: Json | null, observer: AnswerObserver): Observed {
+  const seen = emptyObserved();
+  if (body) observer.jsonBody(seen, body);
+  return seen;
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/** `{"usage": {...}}` from the end of a body too big to keep whole: the last balanced `"usage": {…}`. */
+export function usageFromTail(tail: string): Json | null {
+  const at = tail.lastIndexOf('"usage"');
+  if (at < 0) return null;
+  const open = tail.indexOf("{", at);
+  if (open < 0) return null;
+  let depth = 0;
+  for (let i = open; i < tail.length; i++) {
+    const c = tail[i];
+    if (c === "{") depth++;
+    else if (c === "}" && --depth === 0) return parseObjectText(`{"usage":${tail.slice(open, i + 1)}}`);
+  }
+  return null;
+}
