@@ -7,7 +7,7 @@ import type { Period } from "../storage/schema";
  *
  * Local midnights that do not exist (a DST jump at midnight, as in America/Santiago) start the day at the
  * first instant that does; midnights that happen twice start it at the first of them. An hour is the local
- * clock hour (it differs from the UTC hour in zones like Asia/Kolkata), always 3600 s long.
+ * clock hour (it differs from the UTC hour in zones like Asia/Kolkata).
  */
 
 export const PERIODS = ["hour", "day", "week", "month"] as const satisfies readonly Period[];
@@ -91,6 +91,27 @@ function instantsAt(wall: number, timeZone: string): number[] {
   return [hi];
 }
 
+/** Every zone's offset and every DST change is a multiple of 15 minutes: local hours change only there. */
+const QUARTER = 15 * 60_000;
+
+/**
+ * The local clock hour containing `now`: from the first to the last quarter-hour mark with the same local
+ * date and hour. Zones whose DST shifts by 30 minutes (Australia/Lord_Howe) have hours of 30 or 90 minutes
+ * then; an hour repeated by a DST change counts as one period.
+ */
+function localHour(now: number, tz: string): Bounds {
+  const key = (t: number) => {
+    const w = wallOf(t, tz);
+    return `${w.y}-${w.m}-${w.d}-${w.h}`;
+  };
+  const here = key(now);
+  let start = Math.floor(now / QUARTER) * QUARTER;
+  while (key(start - QUARTER) === here) start -= QUARTER;
+  let end = Math.floor(now / QUARTER) * QUARTER + QUARTER;
+  while (key(end) === here) end += QUARTER;
+  return { start, end };
+}
+
 function utcBounds(period: Period, now: number): Bounds {
   const d = new Date(now);
   if (period === "hour") {
@@ -115,11 +136,7 @@ export function periodBounds(period: Period, timeZone: string | null | undefined
   if (isUtc(timeZone)) return utcBounds(period, now);
   const tz = timeZone as string;
   const w = wallOf(now, tz);
-  if (period === "hour") {
-    // The local hour began `min:s` ago, whatever the offset: no ambiguity around DST changes.
-    const start = Math.floor(now / 1000) * 1000 - (w.min * 60 + w.s) * 1000;
-    return { start, end: start + HOUR };
-  }
+  if (period === "hour") return localHour(now, tz);
   let from: number;
   let to: number;
   if (period === "day") {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
+import { PeriodState, periodStates, renewingFields, TokenWindowStateOut } from "../limits/schemas";
 import type { Project as ProjectRow } from "../storage/schema";
 import { limitFields } from "../tokens/schema";
 import type { ProjectLiveState } from "./durable";
@@ -46,6 +47,7 @@ const projectLimitFields = {
     .max(1_000_000)
     .nullable()
     .describe("Budget in US dollars across the project's tokens"),
+  ...renewingFields,
 };
 
 export const ProjectCreate = z.strictObject({
@@ -61,6 +63,9 @@ export const ProjectCreate = z.strictObject({
   max_requests: projectLimitFields.max_requests.optional(),
   max_tokens: projectLimitFields.max_tokens.optional(),
   max_cost_usd: projectLimitFields.max_cost_usd.optional(),
+  period_budgets: projectLimitFields.period_budgets.optional(),
+  budget_time_zone: projectLimitFields.budget_time_zone.optional(),
+  token_rate_limit: projectLimitFields.token_rate_limit.optional(),
 });
 export type ProjectCreate = z.infer<typeof ProjectCreate>;
 
@@ -91,6 +96,8 @@ const ProjectUsage = z.object({
   tokens: Budget,
   cost_usd: Budget,
   open_reservations: z.number(),
+  periods: z.array(PeriodState),
+  token_windows: z.array(TokenWindowStateOut),
 });
 
 function usageOf(live: ProjectLiveState): z.infer<typeof ProjectUsage> {
@@ -108,6 +115,8 @@ function usageOf(live: ProjectLiveState): z.infer<typeof ProjectUsage> {
       remaining: remaining?.costUsd ?? null,
     },
     open_reservations: live.openReservations,
+    periods: periodStates(live.periods),
+    token_windows: live.tokenWindows,
   };
 }
 
@@ -125,6 +134,9 @@ export const Project = z.object({
   max_requests: z.number().nullable(),
   max_tokens: z.number().nullable(),
   max_cost_usd: z.number().nullable(),
+  period_budgets: z.array(z.record(z.string(), z.unknown())).nullable(),
+  budget_time_zone: z.string().nullable(),
+  token_rate_limit: z.array(z.object({ tokens: z.number(), window_seconds: z.number() })).nullable(),
   usage: ProjectUsage.nullable().describe(
     "Live counters of the project-wide caps; null when the project has none or no token was used",
   ),
@@ -155,6 +167,9 @@ export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Projec
     max_requests: p.maxRequests,
     max_tokens: p.maxTotalTokens,
     max_cost_usd: p.maxCostUsd,
+    period_budgets: p.periodBudgets,
+    budget_time_zone: p.budgetTimeZone,
+    token_rate_limit: p.tokenRateLimits,
     usage: live ? usageOf(live) : null,
     is_active: p.isActive,
     created_at: iso(p.createdAt)!,

@@ -42,6 +42,9 @@ export async function createProject(env: Env, input: ProjectCreate): Promise<Pro
       maxRequests: input.max_requests ?? null,
       maxTotalTokens: input.max_tokens ?? null,
       maxCostUsd: input.max_cost_usd ?? null,
+      periodBudgets: input.period_budgets ?? null,
+      budgetTimeZone: input.budget_time_zone ?? null,
+      tokenRateLimits: input.token_rate_limit ?? null,
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(input.name);
@@ -105,6 +108,9 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   if (patch.max_requests !== undefined) values.maxRequests = patch.max_requests;
   if (patch.max_tokens !== undefined) values.maxTotalTokens = patch.max_tokens;
   if (patch.max_cost_usd !== undefined) values.maxCostUsd = patch.max_cost_usd;
+  if (patch.period_budgets !== undefined) values.periodBudgets = patch.period_budgets;
+  if (patch.budget_time_zone !== undefined) values.budgetTimeZone = patch.budget_time_zone;
+  if (patch.token_rate_limit !== undefined) values.tokenRateLimits = patch.token_rate_limit;
 
   let updated: Project | undefined;
   try {

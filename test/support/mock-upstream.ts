@@ -413,10 +413,38 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     });
   });
 
+  // Key sets an identity provider publishes (tests put them here, the gateway fetches them), and how often
+  // each was fetched: `PUT|GET /__mock/jwks/<name>`, `GET /__mock/jwks/<name>/hits`.
+  const jwks = new Map<string, { body: string; hits: number }>();
+
   function control(req: IncomingMessage, res: ServerResponse, url: string): void {
     const u = new URL(url, "http://mock");
     let body: unknown = { ok: true };
-    if (u.pathname === "/__mock/requests" && req.method === "GET") {
+    const jwksMatch = /^\/__mock\/jwks\/([\w-]+)(\/hits)?$/.exec(u.pathname);
+    if (jwksMatch && req.method === "PUT") {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        jwks.set(jwksMatch[1] as string, {
+          body: Buffer.concat(chunks).toString(),
+          hits: jwks.get(jwksMatch[1] as string)?.hits ?? 0,
+        });
+        res.writeHead(204).end();
+      });
+      return;
+    }
+    if (jwksMatch && req.method === "GET") {
+      const entry = jwks.get(jwksMatch[1] as string);
+      if (jwksMatch[2]) body = { hits: entry?.hits ?? 0 };
+      else if (!entry) {
+        res.writeHead(404).end();
+        return;
+      } else {
+        entry.hits += 1;
+        res.writeHead(200, { "content-type": "application/json" }).end(entry.body);
+        return;
+      }
+    } else if (u.pathname === "/__mock/requests" && req.method === "GET") {
       const tag = u.searchParams.get("tag");
       body = tag === null ? recorded : recorded.filter((r) => r.tag === tag);
     } else if (u.pathname === "/__mock/requests" && req.method === "DELETE") {
