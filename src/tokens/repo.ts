@@ -12,10 +12,11 @@ import {
   type SQL,
   sql,
 } from "drizzle-orm";
+import { union } from "drizzle-orm/sqlite-core";
 import { hasLimits, type Ledger, type Limits, toUsd } from "../limits/budget";
 import { hasRenewing, type RenewingLimits } from "../limits/renewing";
 import type { Db } from "../storage/db";
-import { type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
+import { endUsers, type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
 import type { AcceptedSecret, TokenConfig } from "./admission";
 
 /**
@@ -255,19 +256,28 @@ export async function tokenTree(
   return rows.map((r) => ({ id: r.id, objectKey: r.object_key, firstUsedAt: r.first_used_at }));
 }
 
-/** Tokens of a project whose Durable Object exists and may still admit requests: those must hear of changes. */
+/**
+ * Objects of a project that exist and may still admit requests — its used tokens', and its end users'
+ * (src/issuing/identity): those must hear of changes.
+ */
 export async function liveTokensOfProject(db: Db, projectId: string): Promise<ObjectRef[]> {
-  return db
-    .selectDistinct({ objectKey: tokens.objectKey, firstUsedAt: tokens.firstUsedAt })
-    .from(tokens)
-    .where(
-      and(
-        eq(tokens.projectId, projectId),
-        isNotNull(tokens.firstUsedAt),
-        isNull(tokens.revokedAt),
-        gt(tokens.expiresAt, Date.now()),
+  return union(
+    db
+      .select({ objectKey: tokens.objectKey, firstUsedAt: tokens.firstUsedAt })
+      .from(tokens)
+      .where(
+        and(
+          eq(tokens.projectId, projectId),
+          isNotNull(tokens.firstUsedAt),
+          isNull(tokens.revokedAt),
+          gt(tokens.expiresAt, Date.now()),
+        ),
       ),
-    );
+    db
+      .select({ objectKey: endUsers.objectKey, firstUsedAt: endUsers.firstUsedAt })
+      .from(endUsers)
+      .where(and(eq(endUsers.projectId, projectId), isNotNull(endUsers.firstUsedAt))),
+  );
 }
 
 /** Revoked tokens of a project whose Durable Object exists and that have not expired yet. */

@@ -338,7 +338,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     req.on("end", () => {
       const body = Buffer.concat(parts);
       const url = req.url ?? "/";
-      if (url.startsWith("/__mock/")) return control(req, res, url);
+      if (url.startsWith("/__mock/")) return control(req, res, url, body);
       const headers = flatHeaders(req);
       const record: RecordedRequest = {
         seq: ++seq,
@@ -417,20 +417,14 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
   // each was fetched: `PUT|GET /__mock/jwks/<name>`, `GET /__mock/jwks/<name>/hits`.
   const jwks = new Map<string, { body: string; hits: number }>();
 
-  function control(req: IncomingMessage, res: ServerResponse, url: string): void {
+  function control(req: IncomingMessage, res: ServerResponse, url: string, payload: Buffer): void {
     const u = new URL(url, "http://mock");
     let body: unknown = { ok: true };
     const jwksMatch = /^\/__mock\/jwks\/([\w-]+)(\/hits)?$/.exec(u.pathname);
     if (jwksMatch && req.method === "PUT") {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        jwks.set(jwksMatch[1] as string, {
-          body: Buffer.concat(chunks).toString(),
-          hits: jwks.get(jwksMatch[1] as string)?.hits ?? 0,
-        });
-        res.writeHead(204).end();
-      });
+      const name = jwksMatch[1] as string;
+      jwks.set(name, { body: payload.toString(), hits: jwks.get(name)?.hits ?? 0 });
+      res.writeHead(204).end();
       return;
     }
     if (jwksMatch && req.method === "GET") {

@@ -67,23 +67,28 @@ export function userSubjectConfig(
 /** Loads an end user's object configuration, marking the user's object as existing; null if unknown. */
 export async function loadUserConfig(db: Db, objectKey: string): Promise<UserConfig | null> {
   const now = Date.now();
-  const [userRows, rest] = await db.batch([
+  // Three plain selects, no join: a joined select inside a D1 batch mixes up columns of the same name.
+  const owner = (column: typeof endUsers.providerId | typeof endUsers.projectId) =>
+    sql`(select ${column} from ${endUsers} where ${endUsers.objectKey} = ${objectKey})`;
+  const [userRows, providerRows, projectRows] = await db.batch([
     db
       .update(endUsers)
       .set({ firstUsedAt: sql`coalesce(${endUsers.firstUsedAt}, ${now})` })
       .where(eq(endUsers.objectKey, objectKey))
       .returning(),
     db
-      .select({ provider: identityProviders, project: projects })
-      .from(endUsers)
-      .innerJoin(identityProviders, eq(identityProviders.id, endUsers.providerId))
-      .innerJoin(projects, eq(projects.id, endUsers.projectId))
-      .where(eq(endUsers.objectKey, objectKey)),
+      .select()
+      .from(identityProviders)
+      .where(eq(identityProviders.id, owner(endUsers.providerId))),
+    db
+      .select()
+      .from(projects)
+      .where(eq(projects.id, owner(endUsers.projectId))),
   ]);
   const user = userRows[0];
-  const row = rest[0];
-  if (!user || !row) return null;
-  const { provider, project } = row;
+  const provider = providerRows[0];
+  const project = projectRows[0];
+  if (!user || !provider || !project) return null;
   return {
     userId: user.id,
     providerId: provider.id,
