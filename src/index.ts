@@ -15,7 +15,7 @@ app.use(requestId);
 app.route("/", healthRoutes);
 app.use("/manage/*", adminSessionForManage);
 app.route("/manage", manageRoutes);
-app.route("/issue", issueRoutes);
+app.route("/issue", issueRoutes.app);
 // The admin pages are loaded on first use, so /v1 requests never evaluate their code.
 const admin = async (c: Context<AppEnv>) =>
   (await import("./admin/app")).adminApp.fetch(c.req.raw, c.env, c.executionCtx);

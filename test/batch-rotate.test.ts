@@ -129,7 +129,9 @@ describe("rotation", () => {
     expect(ok.status).toBe(200);
     await ok.arrayBuffer();
     // A second rotation (default grace: one hour): r1 still works, r2 works, the first secret stays dead.
-    const r2 = await json<{ token: string }>(await manage(`/tokens/${token.id}/rotate`, { method: "POST" }));
+    const r2 = await json<{ token: string }>(
+      await manage(`/tokens/${token.id}/rotate`, { method: "POST", body: {} }),
+    );
     for (const s of [r1.token, r2.token]) {
       const r = await proxy("/chat/completions", { token: s, json: chat });
       expect(r.status).toBe(200);

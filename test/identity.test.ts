@@ -100,15 +100,11 @@ async function jwksSetup(
   return { project, provider: p, rs, es, name, issuer, audience, jwks_url };
 }
 
-async function exchange(token: string, body?: unknown, headers: Record<string, string> = {}) {
+async function exchange(token: string, body: unknown = {}, headers: Record<string, string> = {}) {
   return workerFetch(`${BASE}/issue/exchange`, {
     method: "POST",
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body ? { "content-type": "application/json" } : {}),
-      ...headers,
-    },
-    body: body ? JSON.stringify(body) : undefined,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
   });
 }
 

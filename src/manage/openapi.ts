@@ -1,27 +1,6 @@
 import { z } from "zod";
-import { AuditEntry, AuditQuery } from "../audit/schema";
-import { listOf } from "../lib/schemas";
-import { Project, ProjectCreate, ProjectListQuery, ProjectPatch } from "../projects/schema";
-import {
-  CreatedToken,
-  RevokeByValue,
-  Token,
-  TokenCreate,
-  TokenListQuery,
-  TokenPatch,
-} from "../tokens/schema";
+import type { DocumentedRoutes, Operation } from "../lib/documented-routes";
 import { VERSION } from "../version";
-
-/** One documented operation of the management API; the zod schemas are the ones the handlers validate with. */
-export type Operation = {
-  method: "get" | "post" | "patch" | "delete";
-  path: string;
-  summary: string;
-  tag: string;
-  body?: z.ZodType;
-  query?: z.ZodObject;
-  response?: { status: number; schema?: z.ZodType; description?: string };
-};
 
 const ErrorEnvelope = z.object({
   error: z.object({
@@ -33,119 +12,10 @@ const ErrorEnvelope = z.object({
   }),
 });
 
-const RevokedCount = z.object({ revoked_count: z.number().int() });
-
-export const operations: Operation[] = [
-  {
-    method: "post",
-    path: "/manage/projects",
-    tag: "projects",
-    summary: "Create a project",
-    body: ProjectCreate,
-    response: { status: 201, schema: Project },
-  },
-  {
-    method: "get",
-    path: "/manage/projects",
-    tag: "projects",
-    summary: "List projects",
-    query: ProjectListQuery,
-    response: { status: 200, schema: listOf(Project) },
-  },
-  {
-    method: "get",
-    path: "/manage/projects/{id}",
-    tag: "projects",
-    summary: "Get a project",
-    response: { status: 200, schema: Project },
-  },
-  {
-    method: "patch",
-    path: "/manage/projects/{id}",
-    tag: "projects",
-    summary: "Update a project (rotate its key, deactivate…)",
-    body: ProjectPatch,
-    response: { status: 200, schema: Project },
-  },
-  {
-    method: "delete",
-    path: "/manage/projects/{id}",
-    tag: "projects",
-    summary: "Delete a project and stop all its tokens",
-    response: { status: 204, description: "Deleted" },
-  },
-  {
-    method: "post",
-    path: "/manage/projects/{id}/tokens/revoke",
-    tag: "projects",
-    summary: "Revoke every token of a project",
-    response: { status: 200, schema: RevokedCount },
-  },
-  {
-    method: "post",
-    path: "/manage/tokens",
-    tag: "tokens",
-    summary: "Create a withering token (the only response holding its secret)",
-    body: TokenCreate,
-    response: { status: 201, schema: CreatedToken },
-  },
-  {
-    method: "get",
-    path: "/manage/tokens",
-    tag: "tokens",
-    summary: "List tokens",
-    query: TokenListQuery,
-    response: { status: 200, schema: listOf(Token) },
-  },
-  {
-    method: "delete",
-    path: "/manage/tokens",
-    tag: "tokens",
-    summary: "Revoke a token by its secret",
-    body: RevokeByValue,
-    response: { status: 204, description: "Revoked" },
-  },
-  {
-    method: "get",
-    path: "/manage/tokens/{id}",
-    tag: "tokens",
-    summary: "Get a token with live counters",
-    response: { status: 200, schema: Token },
-  },
-  {
-    method: "patch",
-    path: "/manage/tokens/{id}",
-    tag: "tokens",
-    summary: "Change a token's limits, expiry or state",
-    body: TokenPatch,
-    response: { status: 200, schema: Token },
-  },
-  {
-    method: "delete",
-    path: "/manage/tokens/{id}",
-    tag: "tokens",
-    summary: "Revoke a token (idempotent)",
-    response: { status: 204, description: "Revoked" },
-  },
-  {
-    method: "get",
-    path: "/manage/audit",
-    tag: "audit",
-    summary: "Management actions, newest first",
-    query: AuditQuery,
-    response: { status: 200, schema: listOf(AuditEntry) },
-  },
-];
-
-/** Other areas (usage, events, metrics) add their operations here at module load. */
-export function registerOperations(...ops: Operation[]): void {
-  operations.push(...ops);
-}
-
 const jsonSchema = (schema: z.ZodType, io: "input" | "output") =>
   z.toJSONSchema(schema, { target: "draft-2020-12", io, unrepresentable: "any" });
 
-function queryParameters(query: z.ZodObject) {
+function queryParameters(query: z.ZodType) {
   const schema = jsonSchema(query, "input") as { properties?: Record<string, object>; required?: string[] };
   return Object.entries(schema.properties ?? {}).map(([name, s]) => ({
     name,
@@ -155,51 +25,76 @@ function queryParameters(query: z.ZodObject) {
   }));
 }
 
-export function openApiDocument(): object {
+function pathParameters(params: Record<string, z.ZodType>) {
+  return Object.entries(params).map(([name, param]) => {
+    const { $schema: _, ...schema } = jsonSchema(param, "input");
+    return { name, in: "path", required: true, schema };
+  });
+}
+
+function operationObject(op: Operation): object {
+  const params = [
+    ...(op.params ? pathParameters(op.params) : []),
+    ...(op.query ? queryParameters(op.query) : []),
+  ];
+  const errorResponse = {
+    description: "Error",
+    content: { "application/json": { schema: jsonSchema(ErrorEnvelope, "output") } },
+  };
+  const { status, schema, description } = op.response;
+  return {
+    summary: op.summary,
+    tags: [op.tag],
+    ...(op.public ? { security: [] } : {}),
+    ...(op.issuingKey ? { security: [{ bearer: [] }, { issuing_key: [] }] } : {}),
+    ...(params.length ? { parameters: params } : {}),
+    ...(op.body
+      ? {
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: jsonSchema(op.body, "input") } },
+          },
+        }
+      : {}),
+    responses: {
+      [status]: schema
+        ? { description: "OK", content: { "application/json": { schema: jsonSchema(schema, "output") } } }
+        : { description: description ?? "OK" },
+      ...(op.public ? {} : { "400": errorResponse, "401": errorResponse, "404": errorResponse }),
+    },
+  };
+}
+
+/**
+ * The OpenAPI 3.1 document of the routes mounted at `base` + each prefix, built from their own declarations
+ * (lib/documented-routes.ts), in mounting order.
+ */
+export function openApiDocument(
+  base: string,
+  mounts: ReadonlyArray<readonly [string, DocumentedRoutes]>,
+  title = "llm-proxy management API",
+): object {
   const paths: Record<string, Record<string, object>> = {};
-  for (const op of operations) {
-    const params: object[] = op.query ? queryParameters(op.query) : [];
-    if (op.path.includes("{id}")) {
-      params.unshift({ name: "id", in: "path", required: true, schema: { type: "string", format: "uuid" } });
+  for (const [prefix, routes] of mounts.map(([p, r]) => [base + p, r] as const)) {
+    for (const op of routes.operations) {
+      const path = prefix + op.path;
+      paths[path] = { ...paths[path], [op.method]: operationObject(op) };
     }
-    const status = op.response?.status ?? 200;
-    const errorResponse = {
-      description: "Error",
-      content: { "application/json": { schema: jsonSchema(ErrorEnvelope, "output") } },
-    };
-    paths[op.path] ??= {};
-    paths[op.path]![op.method] = {
-      summary: op.summary,
-      tags: [op.tag],
-      ...(params.length ? { parameters: params } : {}),
-      ...(op.body
-        ? {
-            requestBody: {
-              required: true,
-              content: { "application/json": { schema: jsonSchema(op.body, "input") } },
-            },
-          }
-        : {}),
-      responses: {
-        [status]: op.response?.schema
-          ? {
-              description: "OK",
-              content: { "application/json": { schema: jsonSchema(op.response.schema, "output") } },
-            }
-          : { description: op.response?.description ?? "OK" },
-        "400": errorResponse,
-        "401": errorResponse,
-        "404": errorResponse,
-      },
-    };
   }
   return {
     openapi: "3.1.0",
-    info: { title: "llm-proxy management API", version: VERSION },
+    info: { title, version: VERSION },
     servers: [{ url: "/" }],
     security: [{ bearer: [] }],
     components: {
-      securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "MANAGEMENT_TOKEN" } },
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", description: "MANAGEMENT_TOKEN" },
+        issuing_key: {
+          type: "http",
+          scheme: "bearer",
+          description: "An issuing key (ik_…): creates, lists and revokes the tokens of its project only",
+        },
+      },
     },
     paths,
   };

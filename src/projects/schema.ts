@@ -96,8 +96,8 @@ const ProjectUsage = z.object({
   tokens: Budget,
   cost_usd: Budget,
   open_reservations: z.number(),
-  periods: z.array(PeriodState),
-  token_windows: z.array(TokenWindowStateOut),
+  periods: z.array(PeriodState).optional().describe("Budgets per period (present when the project has any)"),
+  token_windows: z.array(TokenWindowStateOut).optional().describe("Token windows (present when it has any)"),
 });
 
 function usageOf(live: ProjectLiveState): z.infer<typeof ProjectUsage> {
@@ -115,8 +115,8 @@ function usageOf(live: ProjectLiveState): z.infer<typeof ProjectUsage> {
       remaining: remaining?.costUsd ?? null,
     },
     open_reservations: live.openReservations,
-    periods: periodStates(live.periods),
-    token_windows: live.tokenWindows,
+    ...(live.periods.length > 0 ? { periods: periodStates(live.periods) } : {}),
+    ...(live.tokenWindows.length > 0 ? { token_windows: live.tokenWindows } : {}),
   };
 }
 
@@ -151,6 +151,9 @@ export const ProjectListQuery = z.object({
   cursor: z.string().max(200).optional(),
   is_active: z.enum(["true", "false"]).optional(),
 });
+
+/** The answer to revoking every token of a project. */
+export const RevokedCount = z.object({ revoked_count: z.number().int() });
 
 export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Project {
   return {

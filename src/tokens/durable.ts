@@ -379,6 +379,17 @@ export class TokenState extends DurableObject<Env> {
     }
   }
 
+  /**
+   * The token was revoked (D1 already says so): refuse from now on without re-reading D1, so a revocation
+   * that fans out to a whole tree of tokens costs one small call per object. A user's object (one of many
+   * tokens revoked) and an object not loaded yet read D1 instead. An in-flight load holds other calls back
+   * (blockConcurrencyWhile), so this always lands after it.
+   */
+  async revoked(at: number): Promise<void> {
+    if (this.user || !this.config) return this.reload();
+    if (this.config.revokedAt === null) this.config = { ...this.config, isActive: false, revokedAt: at };
+  }
+
   /** Re-reads the token (or user) and its project from D1; called by the management API after every change. */
   async reload(): Promise<void> {
     await this.ctx.blockConcurrencyWhile(() => this.load());

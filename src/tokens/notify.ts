@@ -17,6 +17,19 @@ export async function reloadTokenObjects(
   }
 }
 
+/** Tells the objects of revoked tokens at once, without a D1 read each (TokenState.revoked). */
+export async function revokeTokenObjects(
+  env: Env,
+  revoked: { objectKey: string; firstUsedAt?: number | null }[],
+  at = Date.now(),
+): Promise<void> {
+  forgetObjects(revoked.map((t) => t.objectKey));
+  const live = [...new Set(revoked.filter((t) => t.firstUsedAt !== null).map((t) => t.objectKey))];
+  for (let i = 0; i < live.length; i += 50) {
+    await Promise.all(live.slice(i, i + 50).map((key) => tokenObject(env, key).revoked(at)));
+  }
+}
+
 export async function readTokenObject(env: Env, objectKey: string): Promise<TokenLiveState> {
   await flushServed(env, objectKey);
   return tokenObject(env, objectKey).state();

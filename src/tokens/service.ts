@@ -3,7 +3,7 @@ import { ApiError, notFound } from "../lib/errors";
 import { getDb } from "../storage/db";
 import type { NewToken, Token } from "../storage/schema";
 import { expiryFrom, limitValues } from "./create";
-import { readTokenObject, reloadTokenObjects } from "./notify";
+import { readTokenObject, reloadTokenObjects, revokeTokenObjects } from "./notify";
 import * as repo from "./repo";
 import type { TokenPatch } from "./schema";
 import { generateTokenSecret, hashToken, isWellFormedToken, tokenHint } from "./secret";
@@ -53,7 +53,7 @@ export async function revokeToken(env: Env, id: string): Promise<void> {
   const db = getDb(env);
   const revoked = await repo.revokeTokens(db, { id });
   if (revoked.length === 0) await requireToken(env, id);
-  await reloadTokenObjects(env, revoked.length > 0 ? revoked : await repo.tokenTree(db, id));
+  await revokeTokenObjects(env, revoked.length > 0 ? revoked : await repo.tokenTree(db, id));
   await tellParent(env, id);
 }
 

@@ -16,7 +16,7 @@ import type { IssuingKeyCreate } from "./schema";
 /**
  * Issuing keys: what an app's backend holds instead of the MANAGEMENT_TOKEN. A key is bound to one project
  * and can create, list and revoke that project's tokens — within its ceilings — and nothing else (the scope
- * is enforced in src/issuing/keys/scope.ts). Stored like tokens: SHA-256 of a random `ik_` secret with a
+ * is declared per route, `issuingKey: true` in lib/documented-routes.ts; scope.ts keeps it in its project). Stored like tokens: SHA-256 of a random `ik_` secret with a
  * checksum, shown once.
  */
 
