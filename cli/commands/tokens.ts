@@ -4,19 +4,7 @@ import { listAll } from "../client";
 import { action } from "../context";
 import { usageError } from "../errors";
 import { type Column, note, print, printJson, renderRecord, renderTable } from "../output";
-import {
-  isoTime,
-  jsonObject,
-  list,
-  type PeriodBudgetArg,
-  periodBudget,
-  positiveInt,
-  positiveNumber,
-  rateWindow,
-  seconds,
-  tokenWindow,
-  UUID_RE,
-} from "../parse";
+import { positiveInt, seconds, UUID_RE } from "../parse";
 import { addLimitFlags, type LimitFlags, limits } from "./limit-flags";
 import { resolveProjectId } from "./projects";
 import { batchCommand } from "./token-batch";

@@ -8,6 +8,7 @@ import type { AdminEnv } from "./context";
 import { audited, errorText, flashFrom, readForm } from "./forms";
 import { loginGuard } from "./guard";
 import { dashboardRoutes } from "./routes/dashboard";
+import { issuingRoutes } from "./routes/issuing";
 import { logRoutes } from "./routes/logs";
 import { projectRoutes } from "./routes/projects";
 import { tokenRoutes } from "./routes/tokens";
@@ -153,6 +154,7 @@ export const adminApp = new Hono<AdminEnv>()
   })
   .route("/", dashboardRoutes)
   .route("/projects", projectRoutes)
+  .route("/projects", issuingRoutes)
   .route("/tokens", tokenRoutes)
   .route("/", logRoutes)
   .notFound((c) =>

@@ -6,7 +6,7 @@ import { requireProject } from "../projects/service";
 import { getDb } from "../storage/db";
 import type { NewToken, Project, Token } from "../storage/schema";
 import * as repo from "./repo";
-import { MAX_DURATION_MINUTES, type TokenCreate } from "./schema";
+import { MAX_DURATION_MINUTES, type TokenBatchCreate, type TokenCreate } from "./schema";
 import { generateTokenSecret, hashToken, tokenHint } from "./secret";
 
 const DEFAULT_DURATION_MINUTES = 60;
@@ -204,4 +204,15 @@ export async function createTokens(
     made.map((m) => m.row),
   );
   return made.map(({ row, secret }) => ({ token: row, secret }));
+}
+
+/** A batch as the API takes it: `count` tokens, named by a prefix (`<name>-1` …) or one name each. */
+export function createBatch(env: Env, body: TokenBatchCreate, issuer: Issuer = OPERATOR) {
+  const { project_id, count, names, name, ...template } = body;
+  const n = names?.length ?? count ?? 1;
+  const named = Array.from({ length: n }, (_, i) => ({
+    ...template,
+    name: names?.[i] ?? (name !== undefined ? `${name}-${i + 1}` : undefined),
+  }));
+  return createTokens(env, project_id, named, issuer);
 }

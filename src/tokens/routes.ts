@@ -4,7 +4,7 @@ import { decodeCursor, encodeCursor, TimeIdCursor } from "../lib/cursor";
 import { DocumentedRoutes } from "../lib/documented-routes";
 import { listOf, Uuid } from "../lib/schemas";
 import { getDb } from "../storage/db";
-import { createToken, createTokens } from "./create";
+import { createBatch, createToken } from "./create";
 import { listTokens } from "./repo";
 import {
   CreatedToken,
@@ -48,13 +48,7 @@ export const tokenRoutes = new DocumentedRoutes("tokens")
       issuingKey: true,
     },
     async (c, { body }) => {
-      const { project_id, count, names, name, ...template } = body;
-      const n = names?.length ?? count ?? 1;
-      const named = Array.from({ length: n }, (_, i) => ({
-        ...template,
-        name: names?.[i] ?? (name !== undefined ? `${name}-${i + 1}` : undefined),
-      }));
-      const created = await createTokens(c.env, project_id, named, issuerOf(c));
+      const created = await createBatch(c.env, body, issuerOf(c));
       const ids = created.map((t) => t.token.id);
       c.set("audit", {
         details: { project_id: created[0]?.token.projectId ?? null, count: ids.length, ids },

@@ -3,6 +3,7 @@ import { Alert, CsrfField, Field, inputAttrs, Layout, Time } from "../../../admi
 import type { Project, Token as TokenRow } from "../../storage/schema";
 import type { Token } from "../../tokens/schema";
 import { LimitFields } from "./limit-fields";
+import { RenewingFields } from "./renewing";
 
 type ProjectName = { id: string; name: string; isActive: boolean };
 type Values = Record<string, string>;
@@ -88,6 +89,20 @@ export const TokenForm: FC<{
           >
             <input {...inputAttrs("name", errors, true)} value={v("name")} maxlength={200} />
           </Field>
+          <Field
+            name="count"
+            label="How many"
+            hint="1 … 1000. More than one: named <name>-1, <name>-2, …; all secrets shown once, with a CSV."
+            error={errors.count}
+          >
+            <input
+              {...inputAttrs("count", errors, true)}
+              type="number"
+              min={1}
+              max={1000}
+              value={v("count") || "1"}
+            />
+          </Field>
         </div>
         <fieldset>
           <legend>Lifetime</legend>
@@ -96,6 +111,10 @@ export const TokenForm: FC<{
         <fieldset>
           <legend>Limits (empty = unlimited, or the project's default)</legend>
           <LimitFields values={values} errors={errors} />
+        </fieldset>
+        <fieldset>
+          <legend>Budgets that renew, token window, child tokens</legend>
+          <RenewingFields values={values} errors={errors} canMint />
         </fieldset>
         <MetadataField value={v("metadata")} error={errors.metadata} />
         <div class="row">
@@ -117,9 +136,16 @@ export const TokenCreated: FC<{
   project: Project;
   secret: string;
   origin: string;
-}> = ({ csrf, token, project, secret, origin }) => (
-  <Layout title="Token created" nav="tokens" csrf={csrf}>
-    <h1>Token created</h1>
+  /** The secret is a rotation's new one. */
+  rotated?: boolean;
+}> = ({ csrf, token, project, secret, origin, rotated }) => (
+  <Layout title={rotated ? "Secret rotated" : "Token created"} nav="tokens" csrf={csrf}>
+    <h1>{rotated ? "Secret rotated" : "Token created"}</h1>
+    {rotated && token.previousValidUntil ? (
+      <Alert kind="ok">
+        The previous secret keeps working until <Time ms={token.previousValidUntil} />.
+      </Alert>
+    ) : null}
     <div class="card">
       <Alert kind="warn">
         Copy the token now: this is the only time it is shown. The gateway stores only its hash.
@@ -213,6 +239,10 @@ export const TokenEditForm: FC<{
         <fieldset>
           <legend>Limits (empty = unlimited)</legend>
           <LimitFields values={values} errors={errors} />
+        </fieldset>
+        <fieldset>
+          <legend>Budgets that renew, token window, child tokens</legend>
+          <RenewingFields values={values} errors={errors} canMint />
         </fieldset>
         <MetadataField value={v("metadata")} error={errors.metadata} />
         <div class="row">
