@@ -17,7 +17,7 @@ export default defineConfig(async () => {
           bindings: {
             TEST_MIGRATIONS: migrations,
             MOCK_UPSTREAM_URL: inject("mockUpstreamUrl"),
-            MANAGEMENT_TOKEN: "test-management-token",
+            MANAGEMENT_TOKEN: "test-management-token-0123456789abcdef",
             // 32 zero-bytes-but-one key, base64: only for tests.
             ENCRYPTION_KEY: "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
             ADMIN_PASSWORD: "test-admin-password",

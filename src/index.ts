@@ -6,6 +6,7 @@ import type { AppEnv } from "./lib/context";
 import { ApiError, handleError } from "./lib/errors";
 import { requestId } from "./lib/request-id";
 import { cleanup } from "./maintenance/cleanup";
+import { reencryptStored } from "./maintenance/reencrypt";
 import { manageRoutes } from "./manage/routes";
 import { handleProxy, isProxyPath } from "./proxy";
 import { consumeUsageBatch } from "./usage/consumer";
@@ -33,6 +34,8 @@ export default {
   queue: consumeUsageBatch,
   scheduled: async (_controller, env, ctx) => {
     ctx.waitUntil(cleanup(env));
+    // Independent of the clean-up: a failure of one never holds up the other.
+    ctx.waitUntil(reencryptStored(env));
   },
 } satisfies ExportedHandler<Env>;
 

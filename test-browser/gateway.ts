@@ -14,7 +14,7 @@ const WRANGLER = join(ROOT, "node_modules/.bin/wrangler");
 const ENV = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", NO_COLOR: "1" };
 
 export const SECRETS = {
-  MANAGEMENT_TOKEN: "browser-test-management-token",
+  MANAGEMENT_TOKEN: "browser-test-management-token-0123456789",
   ENCRYPTION_KEY: "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
   ADMIN_PASSWORD: "browser-test-password",
   SESSION_SECRET: "browser-test-session-secret-0123456789abcdef",

@@ -233,6 +233,8 @@ describe("admin projects", () => {
           name: uniqueName("renamed"),
           provider: "openai",
           base_url: "https://example.com/v1",
+          // Another host: the key for it goes with the move (issue 11).
+          api_key: "sk-example-host-key-1234",
         })
       ).status,
     ).toBe(303);
@@ -263,6 +265,18 @@ describe("admin projects", () => {
   });
 });
 
+/** The redirect after a token create, followed as a browser would: the session plus the cookie it set. */
+async function followCreated(admin: Admin, res: Response) {
+  expect(res.status).toBe(303);
+  const location = res.headers.get("location") ?? "";
+  const id = /^\/admin\/tokens\/([0-9a-f-]{36})\/created$/.exec(location)?.[1];
+  expect(id).toBeDefined();
+  const carried = cookieOf(res);
+  const page = await adminCall(location, {}, { ...admin, cookie: `${admin.cookie}; ${carried}` });
+  expect(page.status).toBe(200);
+  return { id: id!, location, carried, html: await page.text(), page };
+}
+
 describe("admin tokens", () => {
   it("creates a token with every option and shows the secret once", async () => {
     const admin = await login();
@@ -281,13 +295,13 @@ describe("admin tokens", () => {
       allowed_models: "gpt-4o-mini, gpt-4o",
       metadata: '{"user": "alice"}',
     });
-    expect(res.status).toBe(201);
-    const html = await res.text();
+    const { id, html } = await followCreated(admin, res);
     const secret = /data-testid="token-secret">(wt_[0-9A-Za-z]+)</.exec(html)?.[1];
     expect(secret).toMatch(/^wt_/);
     expect(html).toContain(`OPENAI_BASE_URL=${BASE}/v1`);
     expect(html).toContain(`OPENAI_API_KEY=${secret}`);
-    const id = /href="\/admin\/tokens\/([0-9a-f-]{36})"/.exec(html)![1]!;
+    expect(res.headers.get("location")).not.toContain(secret!);
+    expect(res.headers.get("set-cookie")).not.toContain(secret!);
     const t = await json<Record<string, unknown>>(await manage(`/tokens/${id}`));
     expect(t).toMatchObject({
       name: "notebook",
@@ -306,6 +320,40 @@ describe("admin tokens", () => {
     expect(detail).toContain("5 per 60 s");
   });
 
+  it("POST → redirect → GET: a reload shows no secret and creates no second token", async () => {
+    const admin = await login();
+    const p = await createProject();
+    const res = await adminPost(admin, "/admin/tokens", {
+      project_id: p.id,
+      name: "once",
+      duration_minutes: "60",
+    });
+    const { id, location, carried, html, page } = await followCreated(admin, res);
+    const secret = /data-testid="token-secret">(wt_[0-9A-Za-z]+)</.exec(html)?.[1];
+    expect(secret).toMatch(/^wt_/);
+    // The page that showed it deletes the cookie that carried it.
+    expect(page.headers.get("set-cookie")).toMatch(/^__Host-llmproxy_new_[0-9a-f-]{36}=;.*Max-Age=0/);
+    expect(page.headers.get("cache-control")).toBe("no-store");
+    // A reload (the browser no longer has the cookie): the page again, without the secret.
+    const reload = await adminCall(location, {}, admin);
+    expect(reload.status).toBe(200);
+    const again = await reload.text();
+    expect(again).not.toContain(secret!);
+    expect(again).toContain("was shown once");
+    // The carried cookie replayed in another session, or altered, shows nothing either.
+    const other = await login();
+    const replay = await adminCall(location, {}, { ...other, cookie: `${other.cookie}; ${carried}` });
+    expect(await replay.text()).not.toContain(secret!);
+    // A character in the middle: the last one of base64url may carry only padding bits (no change at all).
+    const at = carried.indexOf("=") + Math.floor((carried.length - carried.indexOf("=")) / 2);
+    const tampered = carried.slice(0, at) + (carried[at] === "A" ? "B" : "A") + carried.slice(at + 1);
+    const forged = await adminCall(location, {}, { ...admin, cookie: `${admin.cookie}; ${tampered}` });
+    expect(await forged.text()).not.toContain(secret!);
+    // One token, whatever was reloaded.
+    const list = await json<{ data: { id: string }[] }>(await manage(`/tokens?project_id=${p.id}`));
+    expect(list.data.map((t) => t.id)).toEqual([id]);
+  });
+
   it("takes an expiry typed as UTC date and time instead of a duration", async () => {
     const admin = await login();
     const p = await createProject();
@@ -315,8 +363,7 @@ describe("admin tokens", () => {
       duration_minutes: "",
       expires_at: at,
     });
-    expect(res.status).toBe(201);
-    const id = /href="\/admin\/tokens\/([0-9a-f-]{36})"/.exec(await res.text())![1]!;
+    const { id } = await followCreated(admin, res);
     const t = await json<{ expires_at: string }>(await manage(`/tokens/${id}`));
     expect(t.expires_at).toBe(`${at}:00.000Z`);
   });

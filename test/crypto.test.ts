@@ -1,4 +1,7 @@
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import worker from "../src/index";
 import { constantTimeEquals, decryptSecret, encryptSecret, maskSecret } from "../src/lib/crypto";
 import {
   generateTokenSecret,
@@ -7,6 +10,7 @@ import {
   TOKEN_PREFIX,
   tokenHint,
 } from "../src/tokens/secret";
+import { BASE, json, MANAGEMENT_TOKEN } from "./helpers";
 
 const KEY = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
 
@@ -68,5 +72,31 @@ describe("token secrets", () => {
     expect(hint.startsWith("wt_")).toBe(true);
     expect(hint.endsWith(t.slice(-4))).toBe(true);
     expect(hint.length).toBeLessThan(15);
+  });
+});
+
+describe("a missing or broken ENCRYPTION_KEY", () => {
+  const post = (key: string | undefined) =>
+    worker.fetch(
+      new Request(`${BASE}/manage/projects`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${MANAGEMENT_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ name: `enc-${crypto.randomUUID()}`, api_key: "sk-test-upstream-key-123456" }),
+      }),
+      { ...env, ENCRYPTION_KEY: key as string },
+      createExecutionContext(),
+    );
+
+  it.each([
+    ["unset", undefined],
+    ["empty", ""],
+    ["too short", "c2hvcnQ="],
+    ["not base64", "%%%%"],
+  ])("is a clear 503, not a 500 (%s)", async (_name, key) => {
+    const res = await post(key);
+    expect(res.status).toBe(503);
+    const body = await json<{ error: { code: string; message: string } }>(res);
+    expect(body.error.code).toBe("encryption_key_invalid");
+    expect(body.error.message).toContain("ENCRYPTION_KEY");
   });
 });

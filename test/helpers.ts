@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 
-export const MANAGEMENT_TOKEN = "test-management-token";
+export const MANAGEMENT_TOKEN = "test-management-token-0123456789abcdef";
 export const BASE = "http://gateway.test";
 
 type Init = { method?: string; body?: unknown; headers?: Record<string, string>; rawBody?: string };

@@ -189,7 +189,12 @@ describe("allowance headers", () => {
     ok: true,
     tokenId: "t",
     projectId: "p",
-    upstream: { provider: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEncrypted: "x" },
+    upstream: {
+      provider: "openai",
+      baseUrl: "https://api.openai.com/v1",
+      apiKeyEncrypted: "x",
+      settings: null,
+    },
     allowedOrigins: null,
     remainingRequests: 7,
     allowance: {
@@ -225,7 +230,7 @@ describe("allowance headers", () => {
     const refused = {
       ok: false as const,
       status: 429 as const,
-      code: "rate_limit_exceeded",
+      code: "rate_limit_exceeded" as const,
       message: "",
       retryAfterSeconds: 3,
       retryAfterMs: 2_400.2,

@@ -2,7 +2,8 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
-import { call, createProject, createToken, json, manage, uniqueName } from "./helpers";
+import { adminCall, login } from "./admin-helpers";
+import { call, createProject, createToken, json, MANAGEMENT_TOKEN, manage, uniqueName } from "./helpers";
 
 type ErrorJson = { error: { message: string; type: string; param: string | null; code: string } };
 
@@ -115,6 +116,33 @@ describe("projects", () => {
       await manage(`/projects?limit=2&cursor=${first.next_cursor}`),
     );
     expect(second.data[0]!.name > first.data[1]!.name).toBe(true);
+  });
+
+  it("pages through any Unicode: a page may end on a project named 日本語 or 🦀", async () => {
+    const prefix = uniqueName();
+    const names = [`${prefix}-a-日本語`, `${prefix}-b-🦀`, `${prefix}-c-é`, `${prefix}-d-Ωμέγα`];
+    for (const name of names) await createProject({ name });
+    type Page = { data: { name: string }[]; next_cursor: string | null };
+    const all = await json<Page>(await manage("/projects?limit=500"));
+    const at = all.data.findIndex((p) => p.name === names[0]);
+    expect(at).toBeGreaterThanOrEqual(0);
+    // The first page ends exactly on 日本語; every following page of one ends on the next name.
+    let page = await json<Page>(await manage(`/projects?limit=${at + 1}`));
+    expect(page.data.at(-1)!.name).toBe(names[0]);
+    for (const expected of names.slice(1)) {
+      const res = await manage(`/projects?limit=1&cursor=${page.next_cursor}`);
+      expect(res.status).toBe(200);
+      page = await json<Page>(res);
+      expect(page.data.map((p) => p.name)).toEqual([expected]);
+    }
+    // The longest name of the widest characters still makes a cursor the API takes back.
+    const wide = await createProject({ name: "語".repeat(200) });
+    const list = await json<Page>(await manage("/projects?limit=500"));
+    const before = list.data.findIndex((p) => p.name === "語".repeat(200));
+    const upTo = await json<Page>(await manage(`/projects?limit=${before + 1}`));
+    expect(upTo.data.at(-1)!.name).toBe("語".repeat(200));
+    expect((await manage(`/projects?limit=1&cursor=${upTo.next_cursor}`)).status).toBe(200);
+    await manage(`/projects/${wide.id}`, { method: "DELETE" });
   });
 
   it("revokes every token of a project in bulk", async () => {
@@ -369,5 +397,43 @@ describe("bad input never answers 500", async () => {
     const body = await json<ErrorJson>(res);
     expect(body.error.param).toBe("duration_minutes");
     expect(body.error.message).toContain("duration_minutes");
+  });
+});
+
+describe("names and labels", () => {
+  it.each([
+    ["a NUL", "bad\u0000name"],
+    ["an escape sequence", "bad\u001b[2Jname"],
+    ["a lone surrogate", "bad\ud800name"],
+  ])("refuses a project name with %s (400, not stored)", async (_name, name) => {
+    const res = await manage("/projects", {
+      method: "POST",
+      body: { name, api_key: "sk-test-upstream-key-123456" },
+    });
+    expect(res.status).toBe(400);
+    expect((await json<{ error: { param: string } }>(res)).error.param).toBe("name");
+  });
+});
+
+describe("metadata with a __proto__ key", () => {
+  it("is refused with a 400 naming the key (API and admin form), not silently dropped", async () => {
+    const project = await createProject();
+    const res = await call("/manage/tokens", {
+      method: "POST",
+      headers: { authorization: `Bearer ${MANAGEMENT_TOKEN}`, "content-type": "application/json" },
+      rawBody: `{"project_id":"${project.id}","metadata":{"team":"ml","__proto__":{"admin":true}}}`,
+    });
+    expect(res.status).toBe(400);
+    const body = await json<{ error: { code: string; message: string } }>(res);
+    expect(body.error.code).toBe("validation_error");
+    expect(body.error.message).toContain("__proto__");
+    const admin = await login();
+    const form = await adminCall(
+      "/admin/tokens",
+      { form: { _csrf: admin.csrf, project_id: project.id, metadata: '{"__proto__": {"x": 1}}' } },
+      admin,
+    );
+    expect(form.status).toBe(400);
+    expect(await form.text()).toContain("__proto__");
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../src/lib/errors";
+import { SseParser } from "../src/lib/sse-parser";
 import { checkAllowed, compileAllowlist, DEFAULT_ALLOWLIST } from "../src/proxy/allowlist";
-import { credentialOf } from "../src/proxy/auth";
+import { presentedCredential, tokenHashOf } from "../src/proxy/auth";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "../src/proxy/headers";
 import { isProxyPath } from "../src/proxy/index";
 import { normaliseUsage, type Observed, openAiObserver } from "../src/proxy/observe";
@@ -9,7 +10,6 @@ import { parseApiPath } from "../src/proxy/path";
 import { usageFromTail } from "../src/proxy/respond/json";
 import type { TapResult } from "../src/proxy/respond/relay";
 import { sseTap } from "../src/proxy/respond/sse";
-import { SseParser } from "../src/proxy/sse-parser";
 import { generateTokenSecret } from "../src/tokens/secret";
 
 function codeOf(fn: () => unknown): string | null {
@@ -127,6 +127,11 @@ describe("allowlist", () => {
 
 describe("credentials", () => {
   const token = generateTokenSecret();
+  /** The token the proxy reads from the headers, after the format check `tokenHashOf` makes. */
+  const credentialOf = (headers: Headers) => {
+    void tokenHashOf(headers);
+    return presentedCredential(headers);
+  };
   it("reads Bearer, then api-key, then x-api-key", () => {
     expect(credentialOf(new Headers({ authorization: `Bearer ${token}` }))).toBe(token);
     expect(credentialOf(new Headers({ authorization: `bearer ${token}` }))).toBe(token);

@@ -58,7 +58,7 @@ describe("proxy: forwarding", () => {
 const json = async (res: Response) => ((await res.json()) as ErrorJson).error;
 
 describe("proxy: gateway errors", () => {
-  it("answers every refusal in OpenAI's envelope with x-request-id and the SPEC's status and code", async () => {
+  it("answers every refusal in OpenAI's envelope with x-request-id and the documented status and code", async () => {
     const { token, project } = await mockProjectToken({ allowed_models: ["gpt-4o-mini"] });
     const cases: [string, Response, number, string][] = [
       ["no token", await proxy("/models"), 401, "invalid_token"],

@@ -24,6 +24,7 @@ const baseConfig: TokenConfig = {
     provider: "openai",
     baseUrl: "https://api.openai.com/v1",
     apiKeyEncrypted: "v1:x:y",
+    providerSettings: null,
     allowedOrigins: null,
     allowedModels: null,
     limits: null,
@@ -60,7 +61,7 @@ describe("admission decision", () => {
     },
   );
 
-  it("checks in the SPEC's order: revoked wins over expired", () => {
+  it("checks in the documented order: revoked wins over expired", () => {
     const config = { ...baseConfig, isActive: false, revokedAt: now, expiresAt: now - 1 };
     expect(decide(config, fresh, {}, now)?.code).toBe("token_inactive");
   });

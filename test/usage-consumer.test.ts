@@ -6,8 +6,7 @@ import {
   type QueuedMessage,
   retryDelaySeconds,
 } from "../src/usage/consumer";
-import type { UsageEvent } from "../src/usage/event";
-import { event } from "./usage-fixtures";
+import { event, logLines } from "./usage-fixtures";
 
 const msg = (body: unknown, attempts = 1): QueuedMessage => ({ id: crypto.randomUUID(), body, attempts });
 
@@ -27,21 +26,6 @@ function failing<T extends object>(target: T, method: string, times = 1): T {
       };
     },
   });
-}
-
-/** Every event line in R2 under a prefix. */
-async function linesIn(prefix = "events/"): Promise<UsageEvent[]> {
-  const out: UsageEvent[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await env.EVENTS_BUCKET.list({ prefix, cursor });
-    for (const o of page.objects) {
-      const text = await (await env.EVENTS_BUCKET.get(o.key))!.text();
-      for (const l of text.split("\n")) if (l) out.push(JSON.parse(l));
-    }
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
-  return out;
 }
 
 type Rollup = {
@@ -126,7 +110,7 @@ describe("processBatch", () => {
     // … and the retry writes the object without counting again.
     await processBatch(messages, flaky);
     expect((await rollup(p)).requests).toBe(20);
-    const lines = (await linesIn()).filter((l) => l.project_id === p);
+    const lines = (await logLines()).filter((l) => l.project_id === p);
     expect(lines).toHaveLength(20);
     expect(new Set(lines.map((l) => l.id)).size).toBe(20);
   });
@@ -139,7 +123,7 @@ describe("processBatch", () => {
     expect((await rollup(p)).requests).toBe(0);
     await processBatch(messages, flaky);
     expect((await rollup(p)).requests).toBe(10);
-    expect((await linesIn()).filter((l) => l.project_id === p)).toHaveLength(10);
+    expect((await logLines()).filter((l) => l.project_id === p)).toHaveLength(10);
   });
 
   it("survives a failure while clearing the written lines", async () => {
@@ -161,7 +145,7 @@ describe("processBatch", () => {
     await expect(processBatch(messages, { ...env, DB: db })).rejects.toThrow("injected clear failure");
     await processBatch(messages, env);
     expect((await rollup(p)).requests).toBe(5);
-    expect((await linesIn()).filter((l) => l.project_id === p)).toHaveLength(5);
+    expect((await logLines()).filter((l) => l.project_id === p)).toHaveLength(5);
   });
 
   it("redelivered in different batch compositions: no duplicate lines, exact rollups", async () => {
@@ -176,7 +160,7 @@ describe("processBatch", () => {
     await processBatch([...m.slice(8, 20)], env);
     await processBatch([...m.slice(0, 8), m[25]!, ...m.slice(20, 30), m[20]!], env);
     await processBatch(m, env);
-    const lines = (await linesIn()).filter((l) => l.project_id === p);
+    const lines = (await logLines()).filter((l) => l.project_id === p);
     expect(lines).toHaveLength(30);
     expect(new Set(lines.map((l) => l.id))).toEqual(new Set(all.map((e) => e.id)));
     expect(await rollup(p)).toMatchObject({ requests: 30, prompt_tokens: 300, completion_tokens: 150 });
@@ -241,7 +225,7 @@ describe("processBatch", () => {
       }
     }
     expect(failures).toBeGreaterThanOrEqual(3);
-    const lines = (await linesIn()).filter((l) => l.project_id === p);
+    const lines = (await logLines()).filter((l) => l.project_id === p);
     expect(lines).toHaveLength(1000);
     expect(new Set(lines.map((l) => l.id)).size).toBe(1000);
     expect(await rollup(p)).toMatchObject({
@@ -277,7 +261,7 @@ describe("processBatch", () => {
       .first<{ count: number }>();
     expect(row?.count).toBe(42);
     // The unidentified event is in the log, not in the per-project rollups.
-    expect((await linesIn("events/dt=2026-01-03/")).map((l) => l.id)).toContain(e.id);
+    expect((await logLines("events/dt=2026-01-03/")).map((l) => l.id)).toContain(e.id);
   });
 
   it("keeps messages that are not events under dead-letter/invalid/ and does not retry them", async () => {
@@ -341,7 +325,7 @@ describe("dead letters and backoff", () => {
     expect(list.objects).toHaveLength(1);
     const archived = JSON.parse((await (await env.EVENTS_BUCKET.get(list.objects[0]!.key))!.text()).trim());
     expect(archived).toMatchObject({ attempts: 6, body: { id: e.id } });
-    expect((await linesIn()).filter((l) => l.project_id === p)).toHaveLength(1);
+    expect((await logLines()).filter((l) => l.project_id === p)).toHaveLength(1);
   });
 
   it("backs off exponentially, capped", () => {

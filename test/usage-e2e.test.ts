@@ -2,21 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { UsageEvent } from "../src/usage/event";
 import { mockProjectToken, proxy, sleep } from "./support/proxy";
-
-/** Every event line in R2, by id (duplicates kept, to be counted). */
-async function logLines(): Promise<UsageEvent[]> {
-  const out: UsageEvent[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await env.EVENTS_BUCKET.list({ prefix: "events/", cursor });
-    for (const o of page.objects) {
-      const text = await (await env.EVENTS_BUCKET.get(o.key))!.text();
-      for (const l of text.split("\n")) if (l) out.push(JSON.parse(l) as UsageEvent);
-    }
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
-  return out;
-}
+import { logLines } from "./usage-fixtures";
 
 type Kind = "plain" | "streamed" | "aborted" | "failing";
 

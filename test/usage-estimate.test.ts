@@ -67,7 +67,10 @@ describe("prompt estimates (OpenAI cookbook rules)", { timeout: 30_000 }, () => 
       "text-embedding-ada-002",
     ])
       expect(encodingFor(m)).toBe("cl100k_base");
-    expect(encodingFor("claude-3-opus")).toBeNull();
+    // Issue 14: Claude and Gemini are estimated with o200k_base as an approximation (marked "estimated").
+    expect(encodingFor("claude-3-opus")).toBe("o200k_base");
+    expect(encodingFor("models/gemini-2.5-flash")).toBe("o200k_base");
+    expect(encodingFor("llama-3.1-70b")).toBeNull();
     expect(encodingFor(null)).toBeNull();
   });
 

@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import type { EventDraft, UsageEvent } from "../src/usage/event";
 
 let n = 0;
@@ -30,4 +31,19 @@ export function draft(over: Partial<EventDraft> = {}): EventDraft {
 export function event(over: Partial<UsageEvent> = {}): UsageEvent {
   const { estimate: _e, reservationId: _r, ...rest } = draft();
   return { ...rest, usage_source: "upstream", cost_usd: 0.000004, ...over };
+}
+
+/** Every event line in the R2 log under `prefix`, every listing page read (duplicates kept, to be counted). */
+export async function logLines(prefix = "events/"): Promise<UsageEvent[]> {
+  const out: UsageEvent[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await env.EVENTS_BUCKET.list({ prefix, cursor });
+    for (const o of page.objects) {
+      const text = await (await env.EVENTS_BUCKET.get(o.key))!.text();
+      for (const l of text.split("\n")) if (l) out.push(JSON.parse(l) as UsageEvent);
+    }
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return out;
 }

@@ -2,21 +2,12 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { UsageEvent } from "../src/usage/event";
 import { completeRequest } from "../src/usage/record";
-import { draft } from "./usage-fixtures";
+import { draft, logLines } from "./usage-fixtures";
 
 async function findLines(ids: Set<string>, timeoutMs: number): Promise<UsageEvent[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const found: UsageEvent[] = [];
-    const list = await env.EVENTS_BUCKET.list({ prefix: "events/" });
-    for (const o of list.objects) {
-      const text = await (await env.EVENTS_BUCKET.get(o.key))!.text();
-      for (const l of text.split("\n")) {
-        if (!l) continue;
-        const e = JSON.parse(l) as UsageEvent;
-        if (ids.has(e.id)) found.push(e);
-      }
-    }
+    const found = (await logLines()).filter((e) => ids.has(e.id));
     if (found.length >= ids.size || Date.now() > deadline) return found;
     await new Promise((r) => setTimeout(r, 250));
   }

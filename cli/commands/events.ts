@@ -19,6 +19,7 @@ const columns: Column<UsageEvent>[] = [
   { header: "cost", value: (e) => (e.cost_usd === null ? null : fmtUsd(e.cost_usd)), align: "right" },
   { header: "error", value: (e) => e.error },
   { header: "token", value: (e) => e.token_id?.slice(0, 8) },
+  { header: "request id", value: (e) => e.id },
 ];
 
 /** Pages the API may return short (it reads a bounded number of R2 objects per call): follow the cursor. */
@@ -44,6 +45,7 @@ async function fetchEvents(client: ManagementClient, query: Query): Promise<Usag
 const LOOKBACK_MS = 5 * 60_000;
 
 type TailOptions = {
+  requestId?: string;
   project?: string;
   model?: string;
   token?: string;
@@ -59,6 +61,7 @@ export function eventsCommand(): Command {
   cmd
     .command("tail")
     .description("print recent request events, oldest of them first; --follow keeps polling for new ones")
+    .option("--request-id <id>", "the one request whose response had this x-request-id")
     .option("--project <project>", "project id or name")
     .option("--token <id>", "token id")
     .option("--model <model>", "model id")
@@ -71,6 +74,7 @@ export function eventsCommand(): Command {
       action(async ({ client, json }, o: TailOptions) => {
         const projectId = o.project ? await resolveProjectId(client, o.project) : undefined;
         const query: Query = {
+          request_id: o.requestId,
           project_id: projectId,
           token_id: o.token,
           model: o.model,

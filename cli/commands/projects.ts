@@ -41,6 +41,7 @@ type ProjectFlags = {
   apiKey?: string;
   baseUrl?: string;
   provider?: string;
+  providerSettings?: Record<string, unknown>;
   description?: string;
   metadata?: Record<string, unknown>;
   allowedOrigins?: string[];
@@ -54,6 +55,7 @@ function body(f: ProjectFlags): Record<string, unknown> {
   if (f.apiKey !== undefined) b.api_key = f.apiKey === "-" ? readStdinLine() : f.apiKey;
   if (f.baseUrl !== undefined) b.base_url = f.baseUrl;
   if (f.provider !== undefined) b.provider = f.provider;
+  if (f.providerSettings !== undefined) b.provider_settings = f.providerSettings;
   if (f.description !== undefined) b.description = f.description;
   if (f.metadata !== undefined) b.metadata = f.metadata;
   if (f.allowedOrigins !== undefined) b.allowed_origins = f.allowedOrigins.length ? f.allowedOrigins : null;
@@ -70,8 +72,24 @@ function readStdinLine(): string {
 function addProjectFields(cmd: Command): Command {
   return cmd
     .option("--api-key <key>", "the upstream provider's API key ('-' reads it from stdin)")
-    .option("--base-url <url>", "the upstream's base URL (default https://api.openai.com/v1)")
-    .addOption(new Option("--provider <provider>", "upstream kind").choices(["openai", "openai-compatible"]))
+    .option(
+      "--base-url <url>",
+      "the upstream's base URL (default: the provider's; Azure: the resource endpoint)",
+    )
+    .addOption(
+      new Option("--provider <provider>", "upstream kind").choices([
+        "openai",
+        "openai-compatible",
+        "azure",
+        "anthropic",
+        "gemini",
+      ]),
+    )
+    .option(
+      "--provider-settings <json>",
+      'per provider, e.g. Azure {"deployments": {"gpt-4o": "prod"}, "api_version": "2024-10-21"}',
+      jsonObject,
+    )
     .option("--description <text>", "free text")
     .option("--metadata <json>", "a JSON object", jsonObject)
     .option("--allowed-origins <list>", "browser origins allowed, comma-separated ('' = any)", list)

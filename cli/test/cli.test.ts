@@ -531,6 +531,8 @@ describe("usage and events (once the usage API is merged)", () => {
     const table = await cli(["events", "tail", "--project", "00000000-0000-4000-8000-0000000000c1"], env);
     expect(table.stdout).toContain("/v1/chat/completions");
     expect(table.stdout).toContain("upstream_error");
+    const one = await cli(["events", "tail", "--request-id", "ev-1", "--json"], env);
+    expect((one.json() as { id: string }[]).map((e) => e.id)).toEqual(["ev-1"]);
 
     const child: ChildProcess = spawn(
       process.execPath,

@@ -4,7 +4,7 @@ import { createTestHarness, type TestHarness } from "wrangler";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const BIN = `${ROOT}cli/dist/llm-proxy.cjs`;
-export const MANAGEMENT_TOKEN = "cli-test-management-token";
+export const MANAGEMENT_TOKEN = "cli-test-management-token-0123456789ab";
 
 export type Gateway = { url: string; server: TestHarness; close(): Promise<void> };
 

@@ -109,9 +109,8 @@ describe("table cells", () => {
 
 describe("docs", () => {
   const root = fileURLToPath(new URL("../..", import.meta.url));
-  // The README proposal links the other areas' docs, which exist once every branch is merged.
-  const files = ["README.md", ...readdirSync(join(root, "docs")).map((f) => `docs/${f}`)].filter(
-    (f) => f.endsWith(".md") && f !== "docs/README-proposal.md",
+  const files = ["README.md", ...readdirSync(join(root, "docs")).map((f) => `docs/${f}`)].filter((f) =>
+    f.endsWith(".md"),
   );
 
   it("relative links point at files that exist", () => {
@@ -120,9 +119,7 @@ describe("docs", () => {
       const text = readFileSync(join(root, file), "utf8");
       for (const [, target] of text.matchAll(/\]\(([^)\s#]+)(?:#[^)]*)?\)/g)) {
         if (/^[a-z]+:/i.test(target!)) continue;
-        const path =
-          file === "docs/README-proposal.md" ? join(root, target!) : join(root, dirname(file), target!);
-        if (!existsSync(path)) broken.push(`${file} → ${target}`);
+        if (!existsSync(join(root, dirname(file), target!))) broken.push(`${file} → ${target}`);
       }
     }
     expect(broken).toEqual([]);

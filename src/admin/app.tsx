@@ -1,11 +1,11 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import { ADMIN_CSS, ADMIN_JS } from "../../admin-ui/assets";
 import { constantTimeEquals } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import type { AdminEnv } from "./context";
-import { audited, errorText, flashFrom, readForm } from "./forms";
+import { audited, errorText, flashFrom, readSmallForm } from "./forms";
 import { loginGuard } from "./guard";
 import { dashboardRoutes } from "./routes/dashboard";
 import { issuingRoutes } from "./routes/issuing";
@@ -43,6 +43,12 @@ const securityHeaders = createMiddleware<AdminEnv>(async (c, next) => {
 function safeNext(next: string | undefined): string {
   return next && /^\/admin(\/[^/\\]|$|\?)/.test(next) && !next.includes("//") ? next : "/admin";
 }
+
+/** A login form is a password and a return path: a few hundred bytes. */
+const LOGIN_MAX_BYTES = 4096;
+
+const tooLarge = (c: Context<AdminEnv>) =>
+  c.html(<LoginPage next="/admin" error="That login form is too large." />, 413);
 
 const clientIp = (c: { req: { header: (n: string) => string | undefined } }) =>
   c.req.header("cf-connecting-ip") ?? "local";
@@ -105,24 +111,28 @@ export const adminApp = new Hono<AdminEnv>()
       disabled ? 503 : 200,
     );
   })
+  // Anyone may post here: everything that needs no body (disabled, origin, size, lock-out) is checked
+  // before the body is read, and the body is read only up to LOGIN_MAX_BYTES.
   .post("/login", async (c) => {
     const disabled = loginUnavailable(c.env);
     if (disabled) return c.html(<LoginPage next="/admin" disabled={disabled} />, 503);
-    const form = await readForm(c);
-    const next = safeNext(form.next);
     if (!isSameOrigin(c)) {
-      return c.html(<LoginPage next={next} error="Log in from this site's own login page." />, 403);
+      return c.html(<LoginPage next="/admin" error="Log in from this site's own login page." />, 403);
     }
+    if (Number(c.req.header("content-length") ?? 0) > LOGIN_MAX_BYTES) return tooLarge(c);
     const guard = loginGuard(c.env, clientIp(c));
     const attempt = await guard.attempt();
     if (!attempt.ok) {
       const seconds = Math.ceil(attempt.retryAfterMs / 1000);
       return c.html(
-        <LoginPage next={next} error={`Too many wrong passwords. Try again in ${seconds} s.`} />,
+        <LoginPage next="/admin" error={`Too many wrong passwords. Try again in ${seconds} s.`} />,
         429,
         { "retry-after": String(seconds) },
       );
     }
+    const form = await readSmallForm(c, LOGIN_MAX_BYTES);
+    if (!form) return tooLarge(c);
+    const next = safeNext(form.next);
     const ok = await constantTimeEquals(form.password ?? "", c.env.ADMIN_PASSWORD);
     try {
       await audited(c, "admin.login", "session", null, async () => {

@@ -18,6 +18,38 @@ export async function readForm(c: Context): Promise<Form> {
   return out;
 }
 
+/**
+ * A small posted form, read only up to `maxBytes`: null when it is larger (declared or sent), without
+ * reading more than that. For a route anyone may post to (the login), so a huge body costs nothing.
+ */
+export async function readSmallForm(c: Context, maxBytes: number): Promise<Form | null> {
+  if (Number(c.req.header("content-length") ?? 0) > maxBytes) return null;
+  const body = c.req.raw.body;
+  if (!body) return {};
+  const reader = body.getReader();
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const out: Form = {};
+  try {
+    const type = c.req.header("content-type") ?? "";
+    const data = await new Response(new Blob(chunks), { headers: { "content-type": type } }).formData();
+    for (const [k, v] of data) if (typeof v === "string") out[k] = v;
+  } catch {
+    // Not a form: no fields (the login then sees no password).
+  }
+  return out;
+}
+
 export const text = (f: Form, name: string): string | undefined => {
   const v = f[name]?.trim();
   return v ? v : undefined;

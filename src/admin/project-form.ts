@@ -17,6 +17,10 @@ export function projectFields(f: Form) {
     name: text(f, "name"),
     provider: text(f, "provider"),
     base_url: text(f, "base_url"),
+    // {} when empty: the provider's defaults, and no change when the project has none set.
+    provider_settings: jsonObject(f, "provider_settings") ?? {},
+    // On the edit form: a new key, needed when the base URL moves to another host. Empty keeps the key.
+    api_key: text(f, "api_key"),
     description: text(f, "description") ?? null,
     metadata: jsonObject(f, "metadata") ?? null,
     allowed_models: list(f, "allowed_models") ?? null,
@@ -59,6 +63,8 @@ export function projectValues(p: Project): Form {
     name: p.name,
     provider: p.provider,
     base_url: p.baseUrl,
+    provider_settings:
+      p.providerSettings && Object.keys(p.providerSettings).length ? JSON.stringify(p.providerSettings) : "",
     description: p.description ?? "",
     metadata: p.metadata ? JSON.stringify(p.metadata, null, 2) : "",
     allowed_models: (p.allowedModels ?? []).join("\n"),

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
 import { jwtVerify, SignJWT } from "jose";
 import { constantTimeEquals, sha256Hex, toBase64Url } from "../lib/crypto";
+import { secretProblem } from "../lib/secrets";
 import type { AdminEnv } from "./context";
 import { SESSION_COOKIE } from "./cookie";
 import { type AdminLoginGuard, sessionRegistry } from "./guard";
@@ -20,13 +21,15 @@ type SessionEnv = {
   ADMIN_LOGIN_GUARD?: DurableObjectNamespace<AdminLoginGuard>;
 };
 
-/** Why the login is unavailable, or null when both secrets are set (fail closed otherwise). */
+/**
+ * Why the login is unavailable, or null when both secrets are usable (fail closed otherwise: unset or too
+ * short, see src/lib/secrets.ts). Existing sessions stop verifying too.
+ */
 export function loginUnavailable(env: SessionEnv): string | null {
-  if (!env.ADMIN_PASSWORD) return "Admin login is disabled: the ADMIN_PASSWORD secret is not configured.";
-  if (!env.SESSION_SECRET || env.SESSION_SECRET.length < 32) {
-    return "Admin login is disabled: the SESSION_SECRET secret is missing or shorter than 32 characters.";
-  }
-  return null;
+  const problem =
+    secretProblem("ADMIN_PASSWORD", env.ADMIN_PASSWORD) ??
+    secretProblem("SESSION_SECRET", env.SESSION_SECRET);
+  return problem ? `Admin login is disabled: ${problem}.` : null;
 }
 
 /** Ends a session before its expiry: its cookie, wherever a copy of it is, is refused from now on. */

@@ -95,6 +95,18 @@ async function namesFor(db: Db, by: "project" | "token" | "model", keys: string[
   return new Map(rows.map((r) => [r.id, r.name]));
 }
 
+/** Each token's name, or its hint when it has none, for the request log (ids of deleted tokens are absent). */
+export async function tokenLabels(db: Db, ids: string[]): Promise<Map<string, string>> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return new Map();
+  const rows = await db
+    .select({ id: tokens.id, label: sql<string>`coalesce(${tokens.name}, ${tokens.tokenHint})` })
+    .from(tokens)
+    // One bound parameter whatever the count (D1 allows 100 per statement).
+    .where(sql`${tokens.id} in (select value from json_each(${JSON.stringify(unique)}))`);
+  return new Map(rows.map((r) => [r.id, r.label]));
+}
+
 const activeToken = (now: number) =>
   and(isNull(tokens.revokedAt), eq(tokens.isActive, true), gt(tokens.expiresAt, now));
 
@@ -118,11 +130,13 @@ export async function expiringTokens(
     .limit(limit);
 }
 
-/** Active and total tokens per project. */
+/** Active and total tokens per project: of the given projects (a page of the list), or of all. */
 export async function tokenCountsByProject(
   db: Db,
+  projectIds?: string[],
   now = Date.now(),
 ): Promise<Map<string, { active: number; total: number }>> {
+  if (projectIds?.length === 0) return new Map();
   const rows = await db
     .select({
       projectId: tokens.projectId,
@@ -130,6 +144,7 @@ export async function tokenCountsByProject(
       active: sql<number>`sum(case when ${tokens.revokedAt} is null and ${tokens.isActive} = 1 and ${tokens.expiresAt} > ${now} then 1 else 0 end)`,
     })
     .from(tokens)
+    .where(projectIds ? inArray(tokens.projectId, projectIds) : undefined)
     .groupBy(tokens.projectId);
   return new Map(rows.map((r) => [r.projectId, { active: Number(r.active ?? 0), total: r.total }]));
 }

@@ -1,9 +1,17 @@
 import { z } from "zod";
+import { fromBase64Url, toBase64Url } from "./crypto";
 import { ApiError } from "./errors";
 
-/** Opaque pagination cursors: base64url JSON, validated on the way back in. */
+const encoder = new TextEncoder();
+/** Fatal: bytes that are not UTF-8 make a bad cursor (400), never a garbled one. */
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/**
+ * Opaque pagination cursors: base64url of the UTF-8 JSON, validated on the way back in. UTF-8 first, so
+ * any value survives (a page ending on a project named 日本語 or 🦀); `btoa` alone takes Latin-1 only.
+ */
 export function encodeCursor(value: unknown): string {
-  return btoa(JSON.stringify(value)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return toBase64Url(encoder.encode(JSON.stringify(value)));
 }
 
 export function decodeCursor<T extends z.ZodType>(
@@ -12,7 +20,7 @@ export function decodeCursor<T extends z.ZodType>(
 ): z.infer<T> | undefined {
   if (cursor === undefined) return undefined;
   try {
-    return schema.parse(JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/"))));
+    return schema.parse(JSON.parse(decoder.decode(fromBase64Url(cursor))));
   } catch {
     throw new ApiError(400, "validation_error", "Invalid query: cursor: not a cursor returned by this API.", {
       param: "cursor",

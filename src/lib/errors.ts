@@ -12,6 +12,47 @@ function errorType(status: number): string {
   return "invalid_request_error";
 }
 
+/**
+ * Every `code` the gateway itself answers with, in the error envelope (docs/troubleshooting.md explains
+ * them to clients). A union so that a misspelt code fails the type check instead of reaching a client.
+ */
+export type ErrorCode =
+  // The request itself
+  | "validation_error"
+  | "invalid_json"
+  | "unsupported_media_type"
+  | "request_too_large"
+  | "not_found"
+  | "conflict"
+  | "endpoint_not_found"
+  | "method_not_allowed"
+  // Credentials
+  | "invalid_token"
+  | "token_not_found"
+  | "token_inactive"
+  | "token_expired"
+  | "unauthorized"
+  | "management_disabled"
+  | "csrf_failed"
+  | "wrong_password"
+  // Issuing (src/issuing): an issuing key outside its scope or ceilings; an identity provider's JWTs
+  | "forbidden"
+  | "ceiling_exceeded"
+  | "identity_changed"
+  | "identity_provider_unavailable"
+  // Admission refusals
+  | "project_inactive"
+  | "origin_not_allowed"
+  | "model_not_allowed"
+  | "rate_limit_exceeded"
+  | "quota_exceeded"
+  // The gateway or its upstream
+  | "upstream_error"
+  | "upstream_timeout"
+  | "encryption_key_invalid"
+  | "gateway_misconfigured"
+  | "internal_error";
+
 export type FieldIssue = { path: string; message: string };
 
 export type ApiErrorOptions = {
@@ -26,10 +67,10 @@ export type ApiErrorOptions = {
 /** The one error type of the gateway: a status, a stable machine-readable code and a human message. */
 export class ApiError extends Error {
   readonly status: ContentfulStatusCode;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly options: ApiErrorOptions;
 
-  constructor(status: ContentfulStatusCode, code: string, message: string, options: ApiErrorOptions = {}) {
+  constructor(status: ContentfulStatusCode, code: ErrorCode, message: string, options: ApiErrorOptions = {}) {
     super(message);
     this.name = "ApiError";
     this.status = status;
@@ -43,7 +84,7 @@ export class ApiError extends Error {
 }
 
 export type ErrorEnvelope = {
-  error: { message: string; type: string; param: string | null; code: string; fields?: FieldIssue[] };
+  error: { message: string; type: string; param: string | null; code: ErrorCode; fields?: FieldIssue[] };
 };
 
 export function errorEnvelope(err: ApiError): ErrorEnvelope {
@@ -59,13 +100,21 @@ export function errorEnvelope(err: ApiError): ErrorEnvelope {
   return body;
 }
 
-/** Renders an ApiError as the OpenAI-shaped JSON response, without needing a Hono context (hot path). */
-export function errorResponse(err: ApiError, extraHeaders?: HeadersInit): Response {
+/** The headers of an error response: JSON, the error's own (Allow, Retry-After…), and `x-should-retry`. */
+export function errorHeaders(err: ApiError, extraHeaders?: HeadersInit): Headers {
   const headers = new Headers(extraHeaders);
   headers.set("content-type", "application/json");
   for (const [k, v] of Object.entries(err.options.headers ?? {})) headers.set(k, v);
   if (!err.retryable) headers.set("x-should-retry", "false");
-  return new Response(JSON.stringify(errorEnvelope(err)), { status: err.status, headers });
+  return headers;
+}
+
+/** Renders an ApiError as the OpenAI-shaped JSON response, without needing a Hono context (hot path). */
+export function errorResponse(err: ApiError, extraHeaders?: HeadersInit): Response {
+  return new Response(JSON.stringify(errorEnvelope(err)), {
+    status: err.status,
+    headers: errorHeaders(err, extraHeaders),
+  });
 }
 
 /** The app's single onError: ApiErrors become their envelope, anything else a logged 500 without internals. */

@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import type { AdmitInput } from "../tokens/admission";
 import { type ModelPrice, modelPrice } from "../usage/pricing";
 
@@ -17,16 +16,20 @@ export type ParsedRequest = {
 };
 
 export type ReserveOptions = {
-  /** Completion tokens to assume when the request declares no maximum. */
+  /** Completion tokens to assume when the request declares no maximum (`defaultReserveOutput(env)`). */
   defaultMaxOutputTokens?: number;
   price?: (model: string | null) => ModelPrice | null;
 };
 
 const FALLBACK_DEFAULT_OUTPUT = 4096;
 
-/** Paths whose responses are billed in tokens and report usage; everything else reserves nothing. */
-const GENERATES = new Set(["/chat/completions", "/completions", "/responses"]);
-const EMBEDS = "/embeddings";
+/**
+ * Endpoints whose responses are billed in tokens and report usage; everything else reserves nothing (the
+ * token-counting endpoints of Anthropic and Gemini are free). Gemini's are `/models/{model}:{method}`.
+ */
+const GENERATES = new Set(["/chat/completions", "/completions", "/responses", "/messages"]);
+const GEMINI_GENERATES = /^\/models\/[^/]+:(generateContent|streamGenerateContent)$/;
+const EMBEDS = /^\/embeddings$|^\/models\/[^/]+:(embedContent|batchEmbedContents)$/;
 
 /**
  * UTF-8 length of a string without allocating. Byte-level BPE tokenizers (every OpenAI tokenizer) split
@@ -50,17 +53,27 @@ function positiveInt(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.floor(v) : null;
 }
 
-/** The declared output ceiling: chat's max_completion_tokens / max_tokens, or the Responses API's max_output_tokens. */
+const generationConfig = (body: Record<string, unknown>): Record<string, unknown> =>
+  typeof body.generationConfig === "object" && body.generationConfig !== null
+    ? (body.generationConfig as Record<string, unknown>)
+    : {};
+
+/**
+ * The declared output ceiling: chat's max_completion_tokens / max_tokens (Anthropic's max_tokens too), the
+ * Responses API's max_output_tokens, or Gemini's generationConfig.maxOutputTokens.
+ */
 export function declaredMaxOutput(body: Record<string, unknown>): number | null {
   return (
     positiveInt(body.max_completion_tokens) ??
     positiveInt(body.max_tokens) ??
-    positiveInt(body.max_output_tokens)
+    positiveInt(body.max_output_tokens) ??
+    positiveInt(generationConfig(body).maxOutputTokens)
   );
 }
 
-function configuredDefault(): number {
-  const v = Number((env as Partial<Env>).DEFAULT_RESERVE_OUTPUT_TOKENS);
+/** DEFAULT_RESERVE_OUTPUT_TOKENS, or 4096 when it is unset or not a positive number. */
+export function defaultReserveOutput(env: Pick<Env, "DEFAULT_RESERVE_OUTPUT_TOKENS">): number {
+  const v = Number(env.DEFAULT_RESERVE_OUTPUT_TOKENS);
   return Number.isFinite(v) && v > 0 ? Math.floor(v) : FALLBACK_DEFAULT_OUTPUT;
 }
 
@@ -74,16 +87,24 @@ function configuredDefault(): number {
  */
 export function reserveFor(request: ParsedRequest, options: ReserveOptions = {}): AdmitInput["reserve"] {
   const path = request.path.replace(/\/+$/, "");
-  const embeds = path === EMBEDS;
-  if (!embeds && !GENERATES.has(path)) return undefined;
+  const embeds = EMBEDS.test(path);
+  if (!embeds && !GENERATES.has(path) && !GEMINI_GENERATES.test(path)) return undefined;
   const body = request.body ?? {};
   const prompt = request.bodyBytes ?? (request.body ? utf8Length(JSON.stringify(request.body)) : 0);
   let output = 0;
   if (!embeds) {
-    const choices = Math.max(positiveInt(body.n) ?? 1, positiveInt(body.best_of) ?? 1);
-    output = (declaredMaxOutput(body) ?? options.defaultMaxOutputTokens ?? configuredDefault()) * choices;
+    const choices = Math.max(
+      positiveInt(body.n) ?? 1,
+      positiveInt(body.best_of) ?? 1,
+      positiveInt(generationConfig(body).candidateCount) ?? 1,
+    );
+    output = (declaredMaxOutput(body) ?? options.defaultMaxOutputTokens ?? FALLBACK_DEFAULT_OUTPUT) * choices;
   }
   const price = (options.price ?? modelPrice)(request.model);
-  const costUsd = price ? (prompt * price.input + output * price.output) / 1_000_000 : null;
+  // A price with a long-prompt tier (Gemini Pro) holds the higher rate once the prompt may pass it.
+  const rates = price?.longPrompt && prompt > price.longPrompt.above ? price.longPrompt : price;
+  // Prompt tokens may all be cache writes (Anthropic bills those above the input rate, 1-hour ones most).
+  const promptRate = rates ? Math.max(rates.input, rates.cacheWrite1h ?? 0, rates.cacheWrite ?? 0) : 0;
+  const costUsd = rates ? (prompt * promptRate + output * rates.output) / 1_000_000 : null;
   return { tokens: prompt + output, costUsd };
 }

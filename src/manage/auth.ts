@@ -3,11 +3,12 @@ import { authenticateIssuingKey, looksLikeIssuingKey } from "../issuing/keys/ser
 import type { AppEnv } from "../lib/context";
 import { constantTimeEquals } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
+import { secretProblem } from "../lib/secrets";
 
 /**
  * Bearer MANAGEMENT_TOKEN, compared in constant time, or an issuing key (`ik_…`, scoped to one project's
- * tokens: src/issuing/keys). An unset secret disables the API (fail closed). An earlier middleware (the
- * admin session) may already have set `actor`.
+ * tokens: src/issuing/keys). An unset or too short secret disables the API (fail closed). An earlier
+ * middleware (the admin session) may already have set `actor`.
  */
 export const requireManagementAuth = createMiddleware<AppEnv>(async (c, next) => {
   if (c.get("actor")) return next();
@@ -19,13 +20,11 @@ export const requireManagementAuth = createMiddleware<AppEnv>(async (c, next) =>
     return next();
   }
   const expected = c.env.MANAGEMENT_TOKEN;
-  if (!expected) {
-    throw new ApiError(
-      503,
-      "management_disabled",
-      "The management API is disabled: the MANAGEMENT_TOKEN secret is not configured.",
-      { retryable: false },
-    );
+  const problem = secretProblem("MANAGEMENT_TOKEN", expected);
+  if (problem) {
+    throw new ApiError(503, "management_disabled", `The management API is disabled: ${problem}.`, {
+      retryable: false,
+    });
   }
   const header = c.req.header("authorization") ?? "";
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

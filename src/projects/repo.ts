@@ -31,15 +31,17 @@ export async function listProjects(
     .limit(opts.limit);
 }
 
+/** `ifBaseUrl`: only while the base URL is still this one (a check made on it then still holds). */
 export async function updateProject(
   db: Db,
   id: string,
   patch: Partial<NewProject>,
+  ifBaseUrl?: string,
 ): Promise<Project | undefined> {
   const [row] = await db
     .update(projects)
     .set({ ...patch, updatedAt: Date.now() })
-    .where(eq(projects.id, id))
+    .where(and(eq(projects.id, id), ifBaseUrl === undefined ? undefined : eq(projects.baseUrl, ifBaseUrl)))
     .returning();
   return row;
 }

@@ -2,11 +2,12 @@ import { z } from "zod";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
 import { PeriodState, periodStates, renewingFields, TokenWindowStateOut } from "../limits/schemas";
+import { PROVIDER_NAMES, SettingsInput } from "../providers/settings";
 import type { Project as ProjectRow } from "../storage/schema";
-import { limitFields } from "../tokens/schema";
+import { limitFields, MAX_DURATION_MINUTES } from "../tokens/schema";
 import type { ProjectLiveState } from "./durable";
 
-export const PROVIDERS = ["openai", "openai-compatible"] as const;
+export const PROVIDERS = PROVIDER_NAMES;
 
 const BaseUrl = z
   .url({ protocol: /^https?$/, message: "must be an http(s) URL" })
@@ -26,7 +27,7 @@ const Origin = z
 /** Limits given to new tokens of the project unless the create request sets them itself. */
 export const TokenDefaults = z
   .strictObject({
-    duration_minutes: z.number().int().min(1).max(525_600),
+    duration_minutes: z.number().int().min(1).max(MAX_DURATION_MINUTES),
     ...limitFields,
   })
   .partial();
@@ -54,7 +55,11 @@ export const ProjectCreate = z.strictObject({
   name: Name,
   api_key: ApiKey.describe("The upstream provider's API key; stored encrypted, never returned"),
   provider: z.enum(PROVIDERS).default("openai"),
-  base_url: BaseUrl.default("https://api.openai.com/v1"),
+  base_url: BaseUrl.optional().describe(
+    "Default per provider: openai https://api.openai.com/v1, anthropic https://api.anthropic.com/v1, " +
+      "gemini https://generativelanguage.googleapis.com/v1beta; azure: the resource endpoint (required)",
+  ),
+  provider_settings: SettingsInput.nullable().optional(),
   description: Description.optional(),
   metadata: Metadata.optional(),
   allowed_origins: z.array(Origin).max(100).nullable().optional(),
@@ -74,7 +79,10 @@ export const ProjectPatch = z
     name: Name,
     api_key: ApiKey.describe("Rotates the upstream key"),
     provider: z.enum(PROVIDERS),
-    base_url: BaseUrl,
+    base_url: BaseUrl.describe(
+      "Another host (scheme, host or port) only together with api_key: the stored key is never sent to a new host",
+    ),
+    provider_settings: SettingsInput.nullable(),
     description: Description.nullable(),
     metadata: Metadata.nullable(),
     allowed_origins: z.array(Origin).max(100).nullable(),
@@ -125,6 +133,7 @@ export const Project = z.object({
   name: z.string(),
   provider: z.string(),
   base_url: z.string(),
+  provider_settings: z.record(z.string(), z.unknown()).nullable(),
   api_key_hint: z.string().describe("A masked hint of the upstream key"),
   description: z.string().nullable(),
   metadata: z.record(z.string(), z.unknown()).nullable(),
@@ -148,7 +157,8 @@ export type Project = z.infer<typeof Project>;
 
 export const ProjectListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
-  cursor: z.string().max(200).optional(),
+  // The last name of the previous page: 200 characters of CJK or emoji are up to 800 bytes of UTF-8.
+  cursor: z.string().max(1200).optional(),
   is_active: z.enum(["true", "false"]).optional(),
 });
 
@@ -161,6 +171,7 @@ export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Projec
     name: p.name,
     provider: p.provider,
     base_url: p.baseUrl,
+    provider_settings: p.providerSettings,
     api_key_hint: p.apiKeyHint,
     description: p.description,
     metadata: p.metadata,

@@ -1,5 +1,11 @@
 import { encryptSecret, maskSecret } from "../lib/crypto";
 import { ApiError, notFound } from "../lib/errors";
+import {
+  DEFAULT_BASE_URLS,
+  type ProviderName,
+  type ProviderSettings,
+  parseSettings,
+} from "../providers/settings";
 import { getDb } from "../storage/db";
 import type { NewProject, Project } from "../storage/schema";
 import { readTokenObject, reloadTokenObjects } from "../tokens/notify";
@@ -11,6 +17,7 @@ import {
   revokeTokens,
   usedTokenOfProject,
 } from "../tokens/repo";
+import { checkBaseUrl, checkHostChange } from "./base-url";
 import type { ProjectLiveState } from "./durable";
 import * as repo from "./repo";
 import type { ProjectCreate, ProjectPatch } from "./schema";
@@ -23,15 +30,46 @@ function isUniqueViolation(err: unknown): boolean {
 const nameTaken = (name: string) =>
   new ApiError(409, "conflict", `A project named '${name}' already exists.`, { param: "name" });
 
+/** The provider's settings checked and completed, or 400 `validation_error` naming the fields. */
+function checkedSettings(provider: ProviderName, input: unknown): ProviderSettings {
+  const result = parseSettings(provider, input);
+  if (result.ok) return result.settings;
+  const summary = result.issues.map((i) => `${i.path}: ${i.message}`).join("; ");
+  throw new ApiError(400, "validation_error", `Invalid body: ${summary}`, {
+    param: result.issues[0]?.path ?? null,
+    fields: result.issues,
+  });
+}
+
+/** The base URL of a new project: the one given, else the provider's (Azure has none: its resource is yours). */
+function baseUrlFor(provider: ProviderName, given: string | undefined): string {
+  const url =
+    given ?? DEFAULT_BASE_URLS[provider] ?? (provider === "azure" ? null : DEFAULT_BASE_URLS.openai);
+  if (url) return url;
+  throw new ApiError(
+    400,
+    "validation_error",
+    "Invalid body: base_url: required for provider 'azure' (https://<resource>.openai.azure.com).",
+    {
+      param: "base_url",
+      fields: [{ path: "base_url", message: "required for provider 'azure'" }],
+    },
+  );
+}
+
 export async function createProject(env: Env, input: ProjectCreate): Promise<Project> {
+  const baseUrl = baseUrlFor(input.provider, input.base_url);
+  checkBaseUrl(baseUrl, env);
   const db = getDb(env);
+  const providerSettings = checkedSettings(input.provider, input.provider_settings);
   if (await repo.getProjectByName(db, input.name)) throw nameTaken(input.name);
   try {
     return await repo.insertProject(db, {
       id: crypto.randomUUID(),
       name: input.name,
       provider: input.provider,
-      baseUrl: input.base_url,
+      baseUrl,
+      providerSettings,
       apiKeyEncrypted: await encryptSecret(input.api_key, env.ENCRYPTION_KEY),
       apiKeyHint: maskSecret(input.api_key),
       description: input.description ?? null,
@@ -74,6 +112,7 @@ const ADMISSION_FIELDS = [
   "api_key",
   "provider",
   "base_url",
+  "provider_settings",
   "allowed_origins",
   "allowed_models",
   "is_active",
@@ -87,6 +126,17 @@ const ADMISSION_FIELDS = [
 
 export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<Project> {
   const db = getDb(env);
+  // A new base URL without a new key: checked against the current one, and saved only if that is still it.
+  let ifBaseUrl: string | undefined;
+  if (patch.base_url !== undefined) {
+    checkBaseUrl(patch.base_url, env);
+    if (patch.api_key === undefined) {
+      const current = await repo.getProject(db, id);
+      if (!current) throw notFound("project", id);
+      checkHostChange(current.baseUrl, patch.base_url);
+      ifBaseUrl = current.baseUrl;
+    }
+  }
   const values: Partial<NewProject> = {};
   if (patch.name !== undefined) {
     const other = await repo.getProjectByName(db, patch.name);
@@ -98,6 +148,19 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
     values.apiKeyHint = maskSecret(patch.api_key);
   }
   if (patch.provider !== undefined) values.provider = patch.provider;
+  if (patch.provider !== undefined || patch.provider_settings !== undefined) {
+    // Settings belong to a provider: a new provider starts from its defaults unless the patch brings settings.
+    const current = await repo.getProject(db, id);
+    if (!current) throw notFound("project", id);
+    const provider = patch.provider ?? (current.provider as ProviderName);
+    const settings =
+      patch.provider_settings !== undefined
+        ? patch.provider_settings
+        : provider === current.provider
+          ? current.providerSettings
+          : null;
+    values.providerSettings = checkedSettings(provider, settings);
+  }
   if (patch.base_url !== undefined) values.baseUrl = patch.base_url;
   if (patch.description !== undefined) values.description = patch.description;
   if (patch.metadata !== undefined) values.metadata = patch.metadata;
@@ -114,10 +177,20 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
 
   let updated: Project | undefined;
   try {
-    updated = await repo.updateProject(db, id, values);
+    updated = await repo.updateProject(db, id, values, ifBaseUrl);
   } catch (err) {
     if (isUniqueViolation(err) && patch.name) throw nameTaken(patch.name);
     throw err;
+  }
+  if (!updated && ifBaseUrl !== undefined && (await repo.getProject(db, id))) {
+    throw new ApiError(
+      409,
+      "conflict",
+      "The project's base_url changed meanwhile: read it again and retry.",
+      {
+        param: "base_url",
+      },
+    );
   }
   if (!updated) throw notFound("project", id);
   if (ADMISSION_FIELDS.some((f) => f in patch)) {

@@ -19,6 +19,9 @@ export const DEFAULT_ALLOWLIST: readonly string[] = [
   "GET models",
   "GET,DELETE models/*",
   "POST moderations",
+  // Anthropic's Messages API (served when the project's upstream is Anthropic).
+  "POST messages",
+  "POST messages/count_tokens",
   "POST audio/**",
   "POST images/**",
   "GET,POST files",
@@ -81,13 +84,53 @@ export function checkAllowed(list: Allowlist, method: string, segments: string[]
   });
 }
 
-let cached: { source: string | undefined; list: Allowlist } | undefined;
+type Compiled = { source: string | undefined } & ({ list: Allowlist } | { problem: string });
 
-/** The allowlist in force: PROXY_ALLOWLIST when set, else the default; compiled once per isolate. */
+function compile(source: string | undefined): Compiled {
+  if (!source?.trim()) return { source, list: compileAllowlist(DEFAULT_ALLOWLIST) };
+  let rules: unknown;
+  try {
+    rules = JSON.parse(source);
+  } catch {
+    return { source, problem: "PROXY_ALLOWLIST is not valid JSON" };
+  }
+  if (!Array.isArray(rules) || !rules.every((r) => typeof r === "string")) {
+    return { source, problem: 'PROXY_ALLOWLIST must be a JSON array of rules like "POST chat/completions"' };
+  }
+  try {
+    return { source, list: compileAllowlist(rules) };
+  } catch (err) {
+    return { source, problem: `PROXY_ALLOWLIST: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+/** The last source compiled in this isolate, with its result: a bad one is not parsed again per request. */
+let cached: Compiled | undefined;
+
+function compiled(source: string | undefined): Compiled {
+  if (cached?.source !== source || !cached) cached = compile(source);
+  return cached;
+}
+
+/** Why PROXY_ALLOWLIST cannot be used (shown by /health/ready), or null when it can. */
+export function allowlistProblem(source: string | undefined): string | null {
+  const c = compiled(source);
+  return "problem" in c ? c.problem : null;
+}
+
+const MISCONFIGURED = new ApiError(
+  503,
+  "gateway_misconfigured",
+  "The gateway's configuration is invalid, so it forwards nothing until its operator fixes it (see its /health/ready).",
+  { retryable: false },
+);
+
+/**
+ * The allowlist in force: PROXY_ALLOWLIST when set, else the default; compiled once per isolate. An invalid
+ * PROXY_ALLOWLIST fails closed — 503 for every /v1 request, never a wider list — and /health/ready says why.
+ */
 export function allowlistFor(source: string | undefined): Allowlist {
-  if (cached && cached.source === source) return cached.list;
-  const rules = source?.trim() ? (JSON.parse(source) as string[]) : DEFAULT_ALLOWLIST;
-  const list = compileAllowlist(rules);
-  cached = { source, list };
-  return list;
+  const c = compiled(source);
+  if ("problem" in c) throw MISCONFIGURED;
+  return c.list;
 }

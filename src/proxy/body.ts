@@ -1,4 +1,6 @@
+import { concatBytes } from "../lib/bytes";
 import { ApiError } from "../lib/errors";
+import { parseJsonObject } from "../lib/json";
 
 /** A JSON request body the gateway read (to learn model and stream flag). */
 export type JsonBody = {
@@ -51,24 +53,8 @@ export async function readJsonBody(request: Request, limit: number): Promise<Jso
     }
     parts.push(value);
   }
-  const bytes = parts.length === 1 ? parts[0]! : new Uint8Array(size);
-  if (parts.length !== 1) {
-    let at = 0;
-    for (const p of parts) {
-      bytes.set(p, at);
-      at += p.byteLength;
-    }
-  }
+  const bytes = concatBytes(parts, size);
   return { bytes, json: parseObject(bytes) };
 }
 
-function parseObject(bytes: Uint8Array): Record<string, unknown> | null {
-  try {
-    const value: unknown = JSON.parse(decoder.decode(bytes));
-    return typeof value === "object" && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : null;
-  } catch {
-    return null;
-  }
-}
+const parseObject = (bytes: Uint8Array) => parseJsonObject(decoder.decode(bytes));

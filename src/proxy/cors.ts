@@ -4,6 +4,7 @@
 
 const EXPOSE = [
   "x-request-id",
+  "request-id",
   "x-upstream-request-id",
   "x-should-retry",
   "retry-after",
@@ -23,7 +24,9 @@ const EXPOSE = [
 const DEFAULT_ALLOW_HEADERS =
   "authorization, api-key, x-api-key, content-type, openai-organization, openai-project, openai-beta, " +
   "x-stainless-arch, x-stainless-lang, x-stainless-os, x-stainless-package-version, x-stainless-retry-count, " +
-  "x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout";
+  "x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout, " +
+  // Anthropic's and Google's SDKs in a browser.
+  "anthropic-version, anthropic-beta, anthropic-dangerous-direct-browser-access, x-goog-api-key, x-goog-api-client";
 
 /**
  * Adds the CORS headers of a response to a request from `origin` (nothing without an Origin header).

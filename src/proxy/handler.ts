@@ -1,17 +1,18 @@
 import { IDENTITY_CHANGED } from "../issuing/identity/user-admission";
 import { ApiError } from "../lib/errors";
-import { reserveFor } from "../limits/reserve";
-import type { Admitted, Refused } from "../tokens/admission";
+import { defaultReserveOutput, reserveFor } from "../limits/reserve";
+import { type Provider, providerFor } from "../providers";
+import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
 import { admitToken } from "../tokens/admission-cache";
 import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
-import { allowlistFor, checkAllowed } from "./allowlist";
+import { allowlistFor } from "./allowlist";
 import { resolveCredential, reverifyCredential } from "./auth";
 import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
 import { preflight } from "./cors";
+import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
-import { parseApiPath } from "./path";
-import { type Provider, providerFor } from "./providers";
+import { observerFor } from "./observe-native";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
 import { sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
@@ -19,7 +20,8 @@ import { usageInjection } from "./usage-injection";
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
 
-const TOKEN_NOT_FOUND = new ApiError(401, "token_not_found", "The token is not known to this gateway.");
+/** A hash the token's object already called unknown, refused from memory. */
+const UNKNOWN_TOKEN = refusalError(TOKEN_NOT_FOUND);
 
 /** What the event says when the client went away before the upstream answered. */
 const CLIENT_CLOSED: Outcome = { status: 499, error: "client_closed", ttfbMs: null, aborted: true };
@@ -49,29 +51,48 @@ function factsOf(request: Request, url: URL, requestId: string): RequestFacts {
   };
 }
 
-/** Reads a POSTed JSON body into `facts` (model, stream flag; the body itself for an estimate). */
-async function readBodyInto(facts: RequestFacts, request: Request, env: Env): Promise<JsonBody> {
+/** Token-counting endpoints are free: their answers carry no usage and want no estimate. */
+const isCountEndpoint = (route: ProxyRoute) =>
+  route.endpoint === "/messages/count_tokens" || route.endpoint.endsWith(":countTokens");
+
+/**
+ * Reads a POSTed JSON body into `facts` (model and stream flag unless the path names them, as Gemini's does;
+ * the body itself for an estimate, except on the free token-counting endpoints).
+ */
+async function readBodyInto(
+  facts: RequestFacts,
+  route: ProxyRoute,
+  request: Request,
+  env: Env,
+): Promise<JsonBody> {
   const body = await readJsonBody(request, Number(env.MAX_JSON_BODY_BYTES) || DEFAULT_MAX_JSON_BODY_BYTES);
   const json = body.json;
-  facts.json = json;
-  if (json) {
+  facts.json = isCountEndpoint(route) ? null : json;
+  if (json && route.model === null) {
     facts.model = typeof json.model === "string" ? json.model : null;
     facts.stream = json.stream === true;
   }
   return body;
 }
 
-function providerOf(admitted: Admitted): Provider {
+function providerOf(admitted: Admitted, route: ProxyRoute, method: string, pathname: string): Provider {
   const provider = providerFor(admitted.upstream.provider);
-  if (provider) return provider;
-  const message = `The project's provider '${admitted.upstream.provider}' is not supported.`;
-  throw new ApiError(502, "upstream_error", message, { retryable: false });
+  if (!provider) {
+    const message = `The project's provider '${admitted.upstream.provider}' is not supported.`;
+    throw new ApiError(502, "upstream_error", message, { retryable: false });
+  }
+  if (!provider.serves(route.dialect, route.endpoint)) {
+    const message = `This project's upstream (${provider.name}) does not serve ${method} ${pathname}.`;
+    throw new ApiError(404, "endpoint_not_found", message);
+  }
+  return provider;
 }
 
 /**
- * The `/v1/*` proxy, top to bottom: path and allowlist checks, the token, the JSON body (when there is one
- * to read), admission, the upstream's key, then `sendUpstream` (send.ts) and `respond` (respond/). Every
- * refusal or failure before the upstream answered ends in the one `catch` below.
+ * The `/v1/*` and `/v1beta/*` proxy, top to bottom: the route (dialect, canonical path, allowlist:
+ * dialect.ts), the token, the JSON body (when there is one to read), admission, the upstream's key, then
+ * `sendUpstream` (send.ts) and `respond` (respond/). Every refusal or failure before the upstream answered
+ * ends in the one `catch` below, answered in the client's dialect.
  *
  * Why it is written the way it is (each measured with `npm run bench`, see docs/proxy.md "Hot path cost"):
  * `/v1` is dispatched in src/index.ts before Hono (no router, middleware or context); the token hash, the
@@ -88,34 +109,41 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
   let admitted: Admitted | null = null;
   let objectKey: string | undefined;
   let abort: UpstreamAbort | undefined;
+  // Known before anything is checked, so every error is answered in the client's own envelope.
+  let dialect = dialectOf(url.pathname, request.headers);
   try {
-    const apiPath = parseApiPath(url.pathname);
-    checkAllowed(allowlistFor(env.PROXY_ALLOWLIST), request.method, apiPath.segments);
+    const route = routeOf(request.method, url, request.headers, allowlistFor(env.PROXY_ALLOWLIST));
+    dialect = route.dialect;
+    facts.model = route.model;
+    facts.stream = route.stream;
     // A withering token (its hash) or a verified JWT, and the object that decides it: from memory when known.
-    const resolving = resolveCredential(env, request.headers);
+    const resolving = resolveCredential(env, request.headers, route.queryKey);
     let presented = resolving instanceof Promise ? await resolving : resolving;
-    if (presented.hash !== null && isKnownUnknown(presented.hash)) throw TOKEN_NOT_FOUND;
+    if (presented.hash !== null && isKnownUnknown(presented.hash)) throw UNKNOWN_TOKEN;
 
     const body = wantsJsonRead(request.method, request.headers)
-      ? await readBodyInto(facts, request, env)
+      ? await readBodyInto(facts, route, request, env)
       : null;
 
     const input = {
       model: facts.model,
       origin,
       credential: presented.credential,
-      reserve: reserveFor({
-        path: apiPath.raw,
-        model: facts.model,
-        body: facts.json,
-        bodyBytes: body?.bytes.byteLength,
-      }),
+      reserve: reserveFor(
+        {
+          path: route.endpoint,
+          model: facts.model,
+          body: body?.json ?? null,
+          bodyBytes: body?.bytes.byteLength,
+        },
+        { defaultMaxOutputTokens: defaultReserveOutput(env) },
+      ),
     };
     const admitting = admitToken(env, ctx, presented.objectKey, input);
     let admission = admitting instanceof Promise ? await admitting : admitting;
     if (!admission.ok && admission.code === IDENTITY_CHANGED) {
       // The JWT was verified under a provider configuration that changed since: verify it again, once.
-      presented = await reverifyCredential(env, request.headers);
+      presented = await reverifyCredential(env, request.headers, route.queryKey);
       admission = await admitToken(env, ctx, presented.objectKey, {
         ...input,
         credential: presented.credential,
@@ -134,11 +162,12 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
 
-    const provider = providerOf(admission);
-    const { apiKeyEncrypted, baseUrl } = admission.upstream;
+    const provider = providerOf(admission, route, request.method, url.pathname);
+    facts.provider = provider.name;
+    const { apiKeyEncrypted, baseUrl, settings } = admission.upstream;
     const apiKey =
       cachedUpstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY) ??
-      (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY));
+      (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS));
 
     abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
     const sent = await sendUpstream(
@@ -146,12 +175,17 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         request,
         requestId,
         provider,
-        target: { baseUrl, apiKey },
-        path: apiPath.raw,
-        search: url.search,
+        target: { baseUrl, apiKey, settings },
+        route,
+        model: facts.model,
+        json: body?.json ?? null,
         // request.body only when it was not read: the getter makes a stream object each time.
         body: body ? body.bytes : request.body,
-        injection: usageInjection(provider, apiPath.raw, body),
+        // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
+        injection:
+          route.dialect === "openai" && provider.dialect === "openai"
+            ? usageInjection(provider, route.path, body)
+            : undefined,
       },
       abort,
     );
@@ -163,7 +197,11 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       objectKey,
       origin,
       abort,
-      observer: provider.observer,
+      observer: observerFor(provider.dialect),
+      translate:
+        route.dialect !== provider.dialect && provider.dialect !== "openai"
+          ? { from: provider.dialect, includeUsage: includesUsage(body?.json ?? null) }
+          : null,
     });
   } catch (err) {
     const error =
@@ -177,6 +215,16 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       ? CLIENT_CLOSED
       : { status: error.status, error: error.code, ttfbMs: null, aborted: false };
     recordRequest(env, ctx, requestDraft(facts, outcome), admitted ? objectKey : undefined);
-    return gatewayError(error, requestId, origin, admitted);
+    return gatewayError(error, requestId, origin, admitted, dialect);
   }
+}
+
+/** Whether an OpenAI chat request asked for the usage chunk of its stream. */
+function includesUsage(json: Record<string, unknown> | null): boolean {
+  const options = json?.stream_options;
+  return (
+    typeof options === "object" &&
+    options !== null &&
+    (options as Record<string, unknown>).include_usage === true
+  );
 }

@@ -21,6 +21,7 @@ const NOT_UPSTREAM = new Set([
   "authorization",
   "api-key",
   "x-api-key",
+  "x-goog-api-key",
   "cookie",
   "x-forwarded-for",
   "x-forwarded-host",

@@ -40,8 +40,13 @@ export function cachedUpstreamKey(ciphertext: string, encryptionKey: string): st
   return keys.get(encryptionKey)?.get(ciphertext);
 }
 
-export async function upstreamKey(ciphertext: string, encryptionKey: string): Promise<string> {
-  const plain = await decryptSecret(ciphertext, encryptionKey);
+/** `previousKey`: ENCRYPTION_KEY_PREVIOUS during a rotation, for keys the cron has not re-encrypted yet. */
+export async function upstreamKey(
+  ciphertext: string,
+  encryptionKey: string,
+  previousKey?: string,
+): Promise<string> {
+  const plain = await decryptSecret(ciphertext, { current: encryptionKey, previous: previousKey });
   let byKey = keys.get(encryptionKey);
   if (!byKey) {
     byKey = new BoundedMap(MAX_KEYS);

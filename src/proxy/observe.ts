@@ -58,6 +58,8 @@ export type Observed = {
   text: string;
   /** The upstream's error code when the answer was (or ended in) an error. */
   error: string | null;
+  /** Counts a dialect accumulates across stream events (Anthropic's usage). */
+  running?: Record<string, unknown>;
 };
 
 export const TEXT_CAP = 32 * 1024;

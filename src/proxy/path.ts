@@ -11,7 +11,7 @@ export type ApiPath = {
 const notFound = (message: string) => new ApiError(404, "endpoint_not_found", message);
 
 // Percent-encodings that would turn into a separator, a dot segment or a NUL once someone decodes the path.
-const FORBIDDEN_ENCODED = /%(2f|5c|00|2e|25)/i;
+export const FORBIDDEN_ENCODED = /%(2f|5c|00|2e|25)/i;
 
 /**
  * Checks the URL path of a `/v1` request before anything is matched or forwarded: no dot segments (plain or

@@ -17,6 +17,8 @@ export type RequestFacts = {
   model: string | null;
   /** The request asked for a stream. */
   stream: boolean;
+  /** The provider of the upstream that serves the request, once known. */
+  provider?: string;
   /** The parsed JSON body, kept for an estimate (never logged). */
   json: Record<string, unknown> | null;
   reservationId?: string;
@@ -36,8 +38,7 @@ export type Outcome = {
   endedAt?: number;
 };
 
-const MAX_PATH = 1024;
-
+/** The request's event as the proxy hands it over (record.ts clips the client-controlled strings). */
 export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft {
   const usage = outcome.usage ?? null;
   const draft: EventDraft = {
@@ -47,18 +48,19 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     ...(facts.userId ? { user_id: facts.userId } : {}),
     project_id: facts.projectId,
     method: facts.method,
-    path: facts.path.slice(0, MAX_PATH),
+    path: facts.path,
     status: outcome.status,
     duration_ms: (outcome.endedAt ?? Date.now()) - facts.started,
     ttfb_ms: outcome.ttfbMs,
     stream: outcome.stream ?? facts.stream,
     model: outcome.model ?? facts.model,
+    provider: facts.provider ?? null,
     usage,
     error: outcome.error,
     aborted: outcome.aborted,
     upstream_request_id: outcome.upstreamRequestId ?? null,
     colo: facts.colo,
-    user_agent: facts.userAgent?.slice(0, 512) ?? null,
+    user_agent: facts.userAgent,
   };
   // An estimate only where the upstream may have used tokens: it answered, or the client left midway.
   const reachedUpstream = (outcome.ttfbMs !== null && outcome.status < 400) || outcome.aborted;

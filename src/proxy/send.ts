@@ -1,6 +1,7 @@
 import { ApiError } from "../lib/errors";
+import type { Provider, UpstreamTarget } from "../providers";
+import type { ProxyRoute } from "./dialect";
 import { upstreamRequestHeaders } from "./headers";
-import type { Provider, UpstreamTarget } from "./providers";
 import type { UsageInjection } from "./usage-injection";
 
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
@@ -57,9 +58,11 @@ export type Outbound = {
   requestId: string;
   provider: Provider;
   target: UpstreamTarget;
-  /** The path below the base URL, as the client encoded it. */
-  path: string;
-  search: string;
+  /** The client's dialect, canonical path and query (a Gemini client's `key` already out of it). */
+  route: ProxyRoute;
+  /** The model the request names; the parsed JSON body when the gateway read one. */
+  model: string | null;
+  json: Record<string, unknown> | null;
   /** The client's body: the bytes the gateway read, or its stream untouched. */
   body: BodyInit | null;
   injection?: UsageInjection;
@@ -108,10 +111,13 @@ function call(
 ): Promise<Response> {
   return out.provider.send(out.target, {
     method: out.request.method,
-    path: out.path,
-    search: out.search,
+    dialect: out.route.dialect,
+    path: out.route.path,
+    search: out.route.search,
     headers: upstreamRequestHeaders(out.request.headers, unchanged),
     body,
+    json: out.json,
+    model: out.model,
     signal,
   });
 }

@@ -1,6 +1,6 @@
 import { isObject } from "../lib/json";
+import type { Provider } from "../providers";
 import type { JsonBody } from "./body";
-import type { Provider } from "./providers";
 
 /**
  * The gateway asks the upstream for a stream's usage on the client's behalf (`stream_options.include_usage`)

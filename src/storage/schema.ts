@@ -28,6 +28,8 @@ export const projects = sqliteTable(
     /** `v1:<iv>:<ciphertext>` — AES-256-GCM under ENCRYPTION_KEY; never returned by any API. */
     apiKeyEncrypted: text("api_key_encrypted").notNull(),
     apiKeyHint: text("api_key_hint").notNull(),
+    /** Per provider (Azure deployments and api-version, Anthropic version…), checked by src/providers/settings.ts. */
+    providerSettings: text("provider_settings", { mode: "json" }).$type<JsonObject>(),
     description: text("description"),
     metadata: text("metadata", { mode: "json" }).$type<JsonObject>(),
     /** Browser origins allowed to call the proxy with this project's tokens; null = any. */

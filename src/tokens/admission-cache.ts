@@ -7,7 +7,7 @@ import { type Admission, type AdmitInput, admittedFrom, decide, type TokenConfig
 // nothing to count is decided by its configuration alone, so an isolate may reuse the object's answer for
 // at most ADMISSION_CACHE_MS (≤ 1 s): the warm path then makes no Durable Object call. Revocation and
 // every other change still apply at once in the isolate that made them (the management API forgets the
-// entry) and within that bound everywhere else (SPEC §5: "within one second"). Requests admitted from the
+// entry) and within that bound everywhere else (docs/security.md: "within a second"). Requests admitted from the
 // cache are counted: the next call to the object carries them, or a flush when traffic stops.
 
 const MAX_CACHE_MS = 1_000;

@@ -1,3 +1,5 @@
+import type { ErrorCode } from "../lib/errors";
+import { isSnapshotOf } from "../lib/model-id";
 import {
   type Amount,
   type Ledger,
@@ -10,6 +12,7 @@ import { periodRefusal } from "../limits/period-budgets";
 import { hasRenewing, type RenewingLimits, type RenewingUsage } from "../limits/renewing";
 import { checkTokenWindows } from "../limits/token-windows";
 import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
+import type { ProviderSettings } from "../providers/settings";
 import type { RateWindow } from "../storage/schema";
 
 /** What the token's Durable Object knows about its token and project, loaded from D1. */
@@ -38,6 +41,8 @@ export type TokenConfig = {
     provider: string;
     baseUrl: string;
     apiKeyEncrypted: string;
+    /** Checked against the provider's schema when stored (src/providers/settings.ts). */
+    providerSettings: ProviderSettings | null;
     allowedOrigins: string[] | null;
     allowedModels: string[] | null;
     /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
@@ -92,7 +97,12 @@ export type Allowance = Remaining & {
   expiresAt: number;
 };
 
-export type Upstream = { provider: string; baseUrl: string; apiKeyEncrypted: string };
+export type Upstream = {
+  provider: string;
+  baseUrl: string;
+  apiKeyEncrypted: string;
+  settings: ProviderSettings | null;
+};
 
 export type Admitted = {
   ok: true;
@@ -118,7 +128,7 @@ export type Admitted = {
 export type Refused = {
   ok: false;
   status: 401 | 403 | 429;
-  code: string;
+  code: ErrorCode;
   message: string;
   /** The request field at fault, for the error envelope's `param`. */
   param?: string;
@@ -148,12 +158,10 @@ function originAllowed(allowed: string[] | null, origin: string | null | undefin
   return allowed.includes("*") || allowed.includes(origin);
 }
 
-/** A dated snapshot suffix: `-2024-08-06` (current naming) or `-0613` (older models). */
-const SNAPSHOT = /^-(\d{4}-\d{2}-\d{2}|\d{4})$/;
-
 /**
  * Whether an allowed-models list admits a model: an exact id; an id also admits its dated snapshots
- * (`gpt-4o` admits `gpt-4o-2024-08-06`, never `gpt-4o-mini`); an entry ending in `*` is a prefix
+ * (`gpt-4o` admits `gpt-4o-2024-08-06`, never `gpt-4o-mini`; `claude-sonnet-4-5` admits
+ * `claude-sonnet-4-5-20250929`); an entry ending in `*` is a prefix
  * (`gpt-4o*` admits both). null = every model.
  */
 export function modelAllowed(list: readonly string[] | null, model: string): boolean {
@@ -161,7 +169,7 @@ export function modelAllowed(list: readonly string[] | null, model: string): boo
   return list.some((entry) => {
     if (entry === model || entry === "*") return true;
     if (entry.endsWith("*")) return model.startsWith(entry.slice(0, -1));
-    return model.startsWith(entry) && SNAPSHOT.test(model.slice(entry.length));
+    return isSnapshotOf(model, entry);
   });
 }
 
@@ -182,22 +190,29 @@ export const countsRequests = (c: TokenConfig): boolean =>
   c.project.limits !== null ||
   c.project.renewing !== null;
 
-/** The admission of a token with nothing to count, built from its configuration alone. */
-export function admittedFrom(c: TokenConfig): Admitted {
-  return {
-    ok: true,
+/** What the object counted for one request of a token with limits. */
+export type Counted = Pick<Admitted, "remainingRequests" | "reservationId" | "allowance">;
+
+/**
+ * The admission of a token. With `counted`: what the object counted for this request. Without: a token with
+ * nothing to count, built from its configuration alone (and reusable by the isolate).
+ */
+export function admittedFrom(c: TokenConfig, counted?: Counted): Admitted {
+  const admitted = {
+    ok: true as const,
     tokenId: c.tokenId,
     projectId: c.projectId,
     upstream: {
       provider: c.project.provider,
       baseUrl: c.project.baseUrl,
       apiKeyEncrypted: c.project.apiKeyEncrypted,
+      settings: c.project.providerSettings,
     },
     allowedOrigins: c.project.allowedOrigins,
-    remainingRequests: null,
-    allowance: { requests: null, tokens: null, costUsd: null, window: null, expiresAt: c.expiresAt },
-    reusable: c,
   };
+  if (counted) return { ...admitted, ...counted };
+  const allowance = { requests: null, tokens: null, costUsd: null, window: null, expiresAt: c.expiresAt };
+  return { ...admitted, remainingRequests: null, allowance, reusable: c };
 }
 
 /** The amount to hold for a request: its reserve with an unknown cost counted as zero (see decide). */
@@ -266,10 +281,10 @@ export function standingRefusal(
 }
 
 /**
- * The admission decision, in the SPEC's order: exists → active → not expired → project active → origin →
- * model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
- * the Durable Object can call it and count in the same synchronous step. Project-wide caps are decided by
- * the project's object, after this.
+ * The admission decision, in the documented order (docs/proxy.md): exists → active → not expired → project
+ * active → origin → model → limits (quotas before rate windows: a client told to retry later should be able
+ * to). Pure, so the Durable Object can call it and count in the same synchronous step. Project-wide caps are
+ * decided by the project's object, after this.
  */
 export function decide(
   config: TokenConfig | null,

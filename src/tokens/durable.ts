@@ -276,21 +276,8 @@ export class TokenState extends DurableObject<Env> {
       window: tightest(windowStates(this.log.times, config.rateLimits, now)),
       expiresAt: config.expiresAt,
     };
-    return {
-      ok: true,
-      tokenId: config.tokenId,
-      projectId: config.projectId,
-      ...(this.user ? { userId: this.user.userId } : {}),
-      upstream: {
-        provider: config.project.provider,
-        baseUrl: config.project.baseUrl,
-        apiKeyEncrypted: config.project.apiKeyEncrypted,
-      },
-      allowedOrigins: config.project.allowedOrigins,
-      remainingRequests: left.requests,
-      reservationId,
-      allowance,
-    };
+    const admitted = admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance });
+    return this.user ? { ...admitted, userId: this.user.userId } : admitted;
   }
 
   private addServed(n: number, config: TokenConfig, now: number): void {

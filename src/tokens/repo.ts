@@ -15,6 +15,7 @@ import {
 import { union } from "drizzle-orm/sqlite-core";
 import { hasLimits, type Ledger, type Limits, toUsd } from "../limits/budget";
 import { hasRenewing, type RenewingLimits } from "../limits/renewing";
+import type { ProviderSettings } from "../providers/settings";
 import type { Db } from "../storage/db";
 import { endUsers, type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
 import type { AcceptedSecret, TokenConfig } from "./admission";
@@ -88,6 +89,8 @@ export function projectConfigOf(p: Project): TokenConfig["project"] {
     provider: p.provider,
     baseUrl: p.baseUrl,
     apiKeyEncrypted: p.apiKeyEncrypted,
+    // Checked against the provider's schema when stored.
+    providerSettings: p.providerSettings as ProviderSettings | null,
     allowedOrigins: p.allowedOrigins,
     allowedModels: p.allowedModels,
     limits: projectLimits(p),

@@ -84,7 +84,11 @@ export class TokenCounter {
     return tokens;
   }
 
-  /** Number of tokens of a text. Special-token markup (`<|endoftext|>`) counts as ordinary text. */
+  /**
+   * Number of tokens of a text, in one synchronous pass. Special-token markup (`<|endoftext|>`) counts as
+   * ordinary text. The estimate uses `countAll` (it breathes); this is the plain reference the tests hold
+   * `countAll` and js-tiktoken against.
+   */
   count(text: string): number {
     let n = 0;
     for (const match of text.matchAll(this.pattern)) {

@@ -81,13 +81,21 @@ export async function flushObjects(env: Env, keys: string[]): Promise<string[]> 
   return written.sort();
 }
 
-/** Keeps messages that are not events where someone can look at them, under a key that makes retries idempotent. */
-async function keepInvalid(env: Env, invalid: QueuedMessage[], now: number): Promise<void> {
-  if (!invalid.length) return;
-  const ids = invalid.map((m) => m.id).sort();
-  const key = `${partitionOf(now, "dead-letter/invalid")}${(await sha256Hex(ids.join(","))).slice(0, 32)}.jsonl`;
-  const lines = invalid.map((m) => JSON.stringify({ message_id: m.id, attempts: m.attempts, body: m.body }));
+/**
+ * Keeps messages raw in R2 under `root/dt=…/hour=…/`, where someone can look at them, under a key named by
+ * their ids so a retry rewrites the same object. Returns the key.
+ */
+async function archiveRaw(
+  env: Env,
+  messages: readonly QueuedMessage[],
+  root: string,
+  now: number,
+): Promise<string> {
+  const ids = messages.map((m) => m.id).sort();
+  const key = `${partitionOf(now, root)}${(await sha256Hex(ids.join(","))).slice(0, 32)}.jsonl`;
+  const lines = messages.map((m) => JSON.stringify({ message_id: m.id, attempts: m.attempts, body: m.body }));
   await env.EVENTS_BUCKET.put(key, `${lines.join("\n")}\n`, JSONL);
+  return key;
 }
 
 /** Processes one batch of usage messages; throws when the batch must be retried (nothing is lost or doubled). */
@@ -105,7 +113,8 @@ export async function processBatch(
     group.lines.push({ id: e.id, line: JSON.stringify(e) });
     byKey.set(key, group);
   }
-  await keepInvalid(env, invalid, now);
+  // Messages that are not events are kept, never retried.
+  if (invalid.length) await archiveRaw(env, invalid, "dead-letter/invalid", now);
   await commitAttempt(env.DB, [...byKey.values()], summaries, attemptId, now);
   const pending = await pendingKeysOf(
     env.DB,
@@ -125,10 +134,7 @@ export async function processDeadLetters(
   now = Date.now(),
 ): Promise<void> {
   if (!messages.length) return;
-  const ids = messages.map((m) => m.id).sort();
-  const key = `${partitionOf(now, "dead-letter")}${(await sha256Hex(ids.join(","))).slice(0, 32)}.jsonl`;
-  const lines = messages.map((m) => JSON.stringify({ message_id: m.id, attempts: m.attempts, body: m.body }));
-  await env.EVENTS_BUCKET.put(key, `${lines.join("\n")}\n`, JSONL);
+  const key = await archiveRaw(env, messages, "dead-letter", now);
   try {
     await processBatch(messages, env, now);
   } catch (err) {

@@ -1,3 +1,4 @@
+import { isObject, type Json } from "../lib/json";
 import { TokenCounter } from "./bpe";
 import type { Usage } from "./event";
 
@@ -11,12 +12,21 @@ import type { Usage } from "./event";
 
 export type EncodingName = "o200k_base" | "cl100k_base";
 
-/** The encoding a model's tokenizer uses; null when we do not know it (then no estimate, never a guess). */
+/**
+ * The encoding used to estimate a model's tokens; null when we know nothing of the model (then no estimate,
+ * never a guess). Claude and Gemini have tokenizers of their own that no library here implements: their
+ * estimates use o200k_base as an approximation (Claude's tokenizer tends to count more), and like every
+ * estimate the event says `usage_source: "estimated"`, never `upstream`.
+ */
 export function encodingFor(model: string | null | undefined): EncodingName | null {
   if (!model) return null;
-  const m = model.toLowerCase().replace(/^ft:/, "");
+  const m = model
+    .toLowerCase()
+    .replace(/^ft:/, "")
+    .replace(/^models\//, "");
   if (/^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o1|o3|o4|chatgpt-4o|gpt-oss|codex-)/.test(m)) return "o200k_base";
   if (/^(gpt-4|gpt-3\.5|gpt-35|text-embedding-(ada-002|3-))/.test(m)) return "cl100k_base";
+  if (/^(claude-|gemini-)/.test(m)) return "o200k_base";
   return null;
 }
 
@@ -42,9 +52,6 @@ export function loadEncoder(name: EncodingName): Promise<TokenCounter> {
  * gathers the texts (returning 0), and the texts are then counted in one cooperative pass (`countAll`).
  */
 type Counter = { count(text: string): number };
-
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** The text of a message's content: a string, or the text parts of an array of content parts. */
 function contentText(content: unknown): string {
@@ -134,16 +141,36 @@ export function countTools(enc: Counter, tools: unknown[], o200k: boolean): numb
   return n + 12;
 }
 
+/** Gemini `contents` (and `systemInstruction`): the text of every part. */
+function countGeminiContents(enc: Counter, request: Json): number {
+  let n = 0;
+  const contents = [request.systemInstruction, ...(request.contents as unknown[])];
+  for (const content of contents) {
+    if (!isObject(content) || !Array.isArray(content.parts)) continue;
+    n += 3;
+    for (const part of content.parts) {
+      if (!isObject(part)) continue;
+      if (typeof part.text === "string") n += enc.count(part.text);
+      else if (part.functionCall !== undefined || part.functionResponse !== undefined)
+        n += enc.count(JSON.stringify(part.functionCall ?? part.functionResponse));
+    }
+  }
+  return n;
+}
+
 /** Estimated prompt tokens of a request body, or null when there is nothing we know how to count. */
 export function countPrompt(enc: Counter, request: unknown, o200k = true): number | null {
   if (!isObject(request)) return null;
+  if (Array.isArray(request.contents)) return countGeminiContents(enc, request);
   if (Array.isArray(request.messages)) {
+    // Anthropic's system prompt is a field of its own (a string or text blocks).
+    const system = request.system === undefined ? 0 : enc.count(contentText(request.system));
     const tools = Array.isArray(request.tools)
       ? request.tools
       : Array.isArray(request.functions)
         ? request.functions
         : [];
-    return countChatPrompt(enc, request.messages) + countTools(enc, tools, o200k);
+    return system + countChatPrompt(enc, request.messages) + countTools(enc, tools, o200k);
   }
   let n: number | null = null;
   if (request.prompt !== undefined) n = countInput(enc, request.prompt);

@@ -172,6 +172,21 @@ export async function commitAttempt(
   if (statements.length) await db.batch(statements);
 }
 
+/**
+ * Where an event went: its R2 object, and its line while that is not confirmed written. Ledger rows are
+ * kept LEDGER_RETENTION_MS (src/maintenance/cleanup.ts), so an event id older than that is not found here.
+ */
+export async function ledgerEntry(
+  db: D1Database,
+  eventId: string,
+): Promise<{ objectKey: string; line: string | null } | null> {
+  const row = await db
+    .prepare("select object_key, line from event_ledger where event_id = ?1 and object_key like 'events/%'")
+    .bind(eventId)
+    .first<{ object_key: string; line: string | null }>();
+  return row ? { objectKey: row.object_key, line: row.line } : null;
+}
+
 /** Object keys that still have lines not confirmed in R2, among the given event ids. */
 export async function pendingKeysOf(db: D1Database, eventIds: string[]): Promise<string[]> {
   if (!eventIds.length) return [];

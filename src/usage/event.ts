@@ -3,13 +3,19 @@ export type Usage = {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Prompt tokens served from a cache (part of prompt_tokens). */
   cached_tokens?: number;
+  /** Prompt tokens written to a cache (part of prompt_tokens; Anthropic bills them above the input rate). */
+  cache_creation_tokens?: number;
+  /** Of those, the ones written for an hour (Anthropic bills them at 2× input rather than 1.25×). */
+  cache_creation_1h_tokens?: number;
+  /** Output tokens spent on reasoning or thinking (part of completion_tokens). */
   reasoning_tokens?: number;
 };
 
 export type UsageSource = "upstream" | "estimated" | "none";
 
-/** One request event (SPEC §6): a line of the R2 request log. Never holds a secret or a body. */
+/** One request event (docs/usage-events.md): a line of the R2 request log. Never holds a secret or a body. */
 export type UsageEvent = {
   id: string;
   timestamp: string;
@@ -24,6 +30,8 @@ export type UsageEvent = {
   ttfb_ms: number | null;
   stream: boolean;
   model: string | null;
+  /** The provider of the upstream that served (openai, azure, anthropic, gemini, …); null before routing. */
+  provider?: string | null;
   usage: Usage | null;
   usage_source: UsageSource;
   cost_usd: number | null;

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { decodeCursor, encodeCursor } from "../lib/cursor";
 import type { UsageEvent } from "./event";
+import { ledgerEntry } from "./event-ledger";
 import type { EventsQuery } from "./schema";
 
 /**
@@ -85,13 +86,18 @@ function statusMatches(e: UsageEvent, status: string | undefined): boolean {
   return e.status === Number(status);
 }
 
-function matches(e: UsageEvent, q: EventsQuery, from: number, to: number): boolean {
+/** The API's filters, plus a set of token ids (the admin pages' search by a token's name or hint). */
+export type EventFilter = EventsQuery & { token_ids?: readonly string[] };
+
+function matches(e: UsageEvent, q: EventFilter, from: number, to: number): boolean {
   const t = Date.parse(e.timestamp);
   return (
     t >= from &&
     t < to &&
+    (!q.request_id || e.id === q.request_id) &&
     (!q.project_id || e.project_id === q.project_id) &&
     (!q.token_id || e.token_id === q.token_id) &&
+    (!q.token_ids || (e.token_id !== null && q.token_ids.includes(e.token_id))) &&
     (!q.model || e.model === q.model) &&
     statusMatches(e, q.status)
   );
@@ -114,9 +120,30 @@ function parseLines(text: string): UsageEvent[] {
 
 export type EventPage = { data: UsageEvent[]; next_cursor: string | null };
 
-export async function listEvents(bucket: R2Bucket, q: EventsQuery, now = Date.now()): Promise<EventPage> {
+/** Where the request log lives: the R2 bucket, and D1 for the event ledger (which object holds an id). */
+export type EventStores = { EVENTS_BUCKET: R2Bucket; DB: D1Database };
+
+/**
+ * One event by its id — the `x-request-id` the client saw — without a scan: the event ledger names its
+ * R2 object (or still holds its line, when the object is not written yet). Null when the ledger no longer
+ * knows the id (older than its retention) or the event is not in the log yet.
+ */
+export async function findEvent(stores: EventStores, id: string): Promise<UsageEvent | null> {
+  const entry = await ledgerEntry(stores.DB, id);
+  if (!entry) return null;
+  const text = entry.line ?? (await (await stores.EVENTS_BUCKET.get(entry.objectKey))?.text()) ?? "";
+  return parseLines(text).find((e) => e.id === id) ?? null;
+}
+
+export async function listEvents(stores: EventStores, q: EventFilter, now = Date.now()): Promise<EventPage> {
+  const bucket = stores.EVENTS_BUCKET;
   const to = q.to ? Date.parse(q.to) : now + 1;
   const from = q.from ? Date.parse(q.from) : to - DEFAULT_WINDOW_MS;
+  if (q.request_id && !q.cursor) {
+    const found = await findEvent(stores, q.request_id);
+    if (found) return { data: matches(found, q, from, to) ? [found] : [], next_cursor: null };
+    // Not in the ledger (older than its retention): the bounded scan below looks for it like any filter.
+  }
   const cursor = decodeCursor(q.cursor, EventsCursor);
   const data: UsageEvent[] = [];
   let read = 0;

@@ -1,7 +1,18 @@
+import { isSnapshotOf } from "../lib/model-id";
 import type { Usage } from "./event";
 
-/** Prices of a model in US dollars per million tokens. `cachedInput` null: the model has no cached rate. */
-export type ModelPrice = { input: number; cachedInput: number | null; output: number };
+/** Rates in US dollars per million tokens. `cachedInput` null: the model has no cached rate. */
+export type Rates = {
+  input: number;
+  cachedInput: number | null;
+  output: number;
+  /** Prompt tokens written to a cache (Anthropic: 5-minute writes 1.25× input, 1-hour writes 2×). */
+  cacheWrite?: number;
+  cacheWrite1h?: number;
+};
+
+/** A model's price; `longPrompt`: other rates for the whole request once its prompt passes `above` tokens. */
+export type ModelPrice = Rates & { longPrompt?: Rates & { above: number } };
 
 /**
  * OpenAI's standard-tier text prices (not Batch, not Flex, not Priority), USD per 1M tokens.
@@ -9,16 +20,74 @@ export type ModelPrice = { input: number; cachedInput: number | null; output: nu
  * recorded 2025-12 and cross-checked 2026-03 against published summaries for gpt-5.4.
  * Audio, image and realtime models are left out on purpose: their text rates differ from the base model's
  * and a prefix match must never give them the base model's price. Update this table when OpenAI changes
- * prices; unknown models cost null, never a guess.
+ * prices; unknown models cost null, never a guess. Last checked 2026-03-21.
  */
-export const PRICES_AS_OF = "2026-03-21";
-export const PRICES_SOURCE = "https://platform.openai.com/docs/pricing";
 
 const p = (input: number, cachedInput: number | null, output: number): ModelPrice => ({
   input,
   cachedInput,
   output,
 });
+
+/**
+ * Anthropic's Claude API prices, USD per 1M tokens: base input, 5-minute and 1-hour cache writes (1.25× and
+ * 2× input), cache hits (0.1× input), output. Source: https://platform.claude.com/docs/en/about-claude/pricing
+ * ("Model pricing"), recorded 2026-11-28. Dated ids (`claude-sonnet-4-5-20250929`) take their alias's price.
+ * Bedrock and Vertex list their own prices for the same models: not these.
+ */
+export const ANTHROPIC_PRICES_AS_OF = "2026-11-28";
+function ANTHROPIC_PRICES(): Record<string, ModelPrice> {
+  const claude = (input: number, output: number): ModelPrice => ({
+    input,
+    cachedInput: input * 0.1,
+    output,
+    cacheWrite: input * 1.25,
+    cacheWrite1h: input * 2,
+  });
+  return {
+    "claude-opus-5": claude(5, 25),
+    "claude-opus-4-8": claude(5, 25),
+    "claude-opus-4-7": claude(5, 25),
+    "claude-opus-4-6": claude(5, 25),
+    "claude-opus-4-5": claude(5, 25),
+    "claude-opus-4-1": claude(15, 75),
+    "claude-opus-4-0": claude(15, 75),
+    "claude-opus-4": claude(15, 75),
+    "claude-sonnet-4-6": claude(3, 15),
+    "claude-sonnet-4-5": claude(3, 15),
+    "claude-sonnet-4-0": claude(3, 15),
+    "claude-sonnet-4": claude(3, 15),
+    "claude-3-7-sonnet": claude(3, 15),
+    "claude-haiku-4-5": claude(1, 5),
+    "claude-3-5-haiku": claude(0.8, 4),
+    "claude-3-haiku": claude(0.25, 1.25),
+  };
+}
+
+/**
+ * Google's Gemini Developer API prices (paid tier, text/image/video input), USD per 1M tokens; thinking
+ * tokens are output. Pro models charge more for every token of a request whose prompt passes 200 000
+ * tokens. Source: https://ai.google.dev/gemini-api/docs/pricing, recorded 2026-11-28. Vertex AI lists its
+ * own prices.
+ */
+export const GEMINI_PRICES_AS_OF = "2026-11-28";
+function GEMINI_PRICES(): Record<string, ModelPrice> {
+  const long = (input: number, cachedInput: number, output: number) => ({
+    input,
+    cachedInput,
+    output,
+    above: 200_000,
+  });
+  return {
+    "gemini-3-pro-preview": { ...p(2, 0.2, 12), longPrompt: long(4, 0.4, 18) },
+    "gemini-2.5-pro": { ...p(1.25, 0.125, 10), longPrompt: long(2.5, 0.25, 15) },
+    "gemini-2.5-flash": p(0.3, 0.03, 2.5),
+    "gemini-2.5-flash-lite": p(0.1, 0.01, 0.4),
+    "gemini-2.0-flash": p(0.1, 0.025, 0.4),
+    "gemini-2.0-flash-lite": p(0.075, null, 0.3),
+    "gemini-embedding-001": p(0.15, null, 0),
+  };
+}
 
 export const PRICES: Readonly<Record<string, ModelPrice>> = {
   // GPT-5 family
@@ -80,10 +149,9 @@ export const PRICES: Readonly<Record<string, ModelPrice>> = {
   "gpt-3.5-turbo-instruct": p(1.5, null, 2),
   "davinci-002": p(2, null, 2),
   "babbage-002": p(0.4, null, 0.4),
+  ...ANTHROPIC_PRICES(),
+  ...GEMINI_PRICES(),
 };
-
-/** A dated snapshot suffix: `-2024-08-06`, `-0613`, `-1106`. Nothing else may follow a known model id. */
-const SNAPSHOT = /^-(\d{4}-\d{2}-\d{2}|\d{4})$/;
 
 /**
  * The price of a model, or null when unknown (cost is then null, never a guess). Exact ids first; a dated
@@ -92,12 +160,16 @@ const SNAPSHOT = /^-(\d{4}-\d{2}-\d{2}|\d{4})$/;
  */
 export function modelPrice(model: string | null | undefined): ModelPrice | null {
   if (!model) return null;
-  const id = model.trim().toLowerCase();
+  // Gemini's API names models `models/gemini-2.5-flash` in some answers.
+  const id = model
+    .trim()
+    .toLowerCase()
+    .replace(/^models\//, "");
   const exact = PRICES[id];
   if (exact) return exact;
   let best: string | null = null;
   for (const known of Object.keys(PRICES)) {
-    if (id.startsWith(known) && SNAPSHOT.test(id.slice(known.length))) {
+    if (isSnapshotOf(id, known)) {
       if (best === null || known.length > best.length) best = known;
     }
   }
@@ -109,17 +181,24 @@ const round = (usd: number) => Math.round(usd * 1e8) / 1e8;
 
 /**
  * Cost of a request in USD: uncached prompt tokens at the input rate, cached ones at the cached rate (the
- * input rate if the model has none), completion tokens — reasoning included, as OpenAI counts them — at
- * the output rate. Null when the model's price or the usage is unknown.
+ * input rate if the model has none), cache writes at the write rates (Anthropic), completion tokens —
+ * reasoning and thinking included, as OpenAI and Google count them — at the output rate; a Gemini Pro
+ * request past its long-prompt threshold at the long rates. Null when the model's price or the usage is
+ * unknown.
  */
 export function costUsd(model: string | null | undefined, usage: Usage | null): number | null {
   const price = modelPrice(model);
   if (!price || !usage) return null;
+  const rates = price.longPrompt && usage.prompt_tokens > price.longPrompt.above ? price.longPrompt : price;
   const cached = Math.min(usage.cached_tokens ?? 0, usage.prompt_tokens);
-  const uncached = usage.prompt_tokens - cached;
+  const written = Math.min(usage.cache_creation_tokens ?? 0, usage.prompt_tokens - cached);
+  const written1h = Math.min(usage.cache_creation_1h_tokens ?? 0, written);
+  const uncached = usage.prompt_tokens - cached - written;
   const dollars =
-    uncached * price.input +
-    cached * (price.cachedInput ?? price.input) +
-    usage.completion_tokens * price.output;
+    uncached * rates.input +
+    cached * (rates.cachedInput ?? rates.input) +
+    (written - written1h) * (rates.cacheWrite ?? rates.input) +
+    written1h * (rates.cacheWrite1h ?? rates.cacheWrite ?? rates.input) +
+    usage.completion_tokens * rates.output;
   return round(dollars / 1e6);
 }

@@ -9,7 +9,7 @@ import { type RejectionSummary, unidentifiedGate } from "./unidentified";
 const MAX_ESTIMATE_CHARS = 400_000;
 
 /**
- * Client-controlled strings are clipped so an event always fits a queue message (128 KB) and a log line
+ * Client-controlled strings are clipped (here, and only here) so an event always fits a queue message (128 KB) and a log line
  * stays a log line: a 1 MB "model" in a request body must not cost us the event.
  */
 const clip = (value: string | null, max: number): string | null =>
@@ -39,7 +39,7 @@ export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
   }
   return {
     ...rest,
-    path: clip(rest.path, 2048) ?? "",
+    path: clip(rest.path, 1024) ?? "",
     model: clip(rest.model, 256),
     user_agent: clip(rest.user_agent, 512),
     error: clip(rest.error, 128),

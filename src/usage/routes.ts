@@ -32,5 +32,5 @@ export const eventRoutes = new DocumentedRoutes("usage").get(
     query: ordered(EventsQuery),
     response: { status: 200, schema: EventList },
   },
-  async (c, { query }) => c.json(await listEvents(c.env.EVENTS_BUCKET, query)),
+  async (c, { query }) => c.json(await listEvents(c.env, query)),
 );

@@ -2,12 +2,14 @@ import { z } from "zod";
 import { listOf, Timestamp } from "../lib/schemas";
 import type { UsageEvent as UsageEventType } from "./event";
 
-/** The usage counts of an event (SPEC §6). */
+/** The usage counts of an event (docs/usage-events.md). */
 export const Usage = z.object({
   prompt_tokens: z.number().int().nonnegative(),
   completion_tokens: z.number().int().nonnegative(),
   total_tokens: z.number().int().nonnegative(),
   cached_tokens: z.number().int().nonnegative().optional(),
+  cache_creation_tokens: z.number().int().nonnegative().optional(),
+  cache_creation_1h_tokens: z.number().int().nonnegative().optional(),
   reasoning_tokens: z.number().int().nonnegative().optional(),
 });
 
@@ -24,6 +26,7 @@ export const UsageEvent = z.object({
   ttfb_ms: z.number().nonnegative().nullable(),
   stream: z.boolean(),
   model: z.string().nullable(),
+  provider: z.string().nullable().optional(),
   usage: Usage.nullable(),
   usage_source: z.enum(["upstream", "estimated", "none"]),
   cost_usd: z.number().nonnegative().nullable(),
@@ -96,6 +99,9 @@ export type RejectionRow = z.infer<typeof RejectionRow>;
 export const RejectionList = z.object({ data: z.array(RejectionRow) });
 
 export const EventsQuery = z.object({
+  request_id: Id.optional().describe(
+    "The gateway's request id, as the client saw it in x-request-id (the event's id); found at once for 5 days",
+  ),
   project_id: Id.optional(),
   token_id: Id.optional(),
   model: Id.optional(),

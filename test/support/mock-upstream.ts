@@ -9,6 +9,10 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { anthropicRoute } from "./mock-anthropic.ts";
+import { azureRoute } from "./mock-azure.ts";
+import { words } from "./mock-counts.ts";
+import { geminiRoute } from "./mock-gemini.ts";
 import type { RecordedRequest } from "./mock-types.ts";
 
 export type { RecordedRequest } from "./mock-types.ts";
@@ -41,7 +45,7 @@ export function fileContentBytes(size = FILE_CONTENT_BYTES): Uint8Array {
   return out;
 }
 
-type Ctx = {
+export type Ctx = {
   req: IncomingMessage;
   res: ServerResponse;
   record: RecordedRequest;
@@ -66,7 +70,12 @@ function baseHeaders(extra: Record<string, string> = {}): Record<string, string>
   };
 }
 
-function sendJson(ctx: Ctx, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  ctx: Ctx,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   ctx.res.writeHead(status, {
     ...baseHeaders(headers),
@@ -81,7 +90,7 @@ function errorBody(status: number, message: string, code: string) {
   return { error: { message, type, param: null, code } };
 }
 
-function startSse(ctx: Ctx): void {
+export function startSse(ctx: Ctx): void {
   ctx.res.writeHead(200, {
     ...baseHeaders(),
     "content-type": "text/event-stream; charset=utf-8",
@@ -90,18 +99,14 @@ function startSse(ctx: Ctx): void {
   ctx.res.flushHeaders();
 }
 
-function words(text: string): number {
-  return text.split(/\s+/).filter(Boolean).length;
-}
-
 function promptTokens(json: Record<string, unknown> | null): number {
   if (!json) return 0;
   return Math.max(1, words(JSON.stringify(json.messages ?? json.prompt ?? json.input ?? "")));
 }
 
-const piece = (i: number) => `tok${i} `;
+export const piece = (i: number) => `tok${i} `;
 
-async function chatOrCompletion(ctx: Ctx, kind: "chat" | "text"): Promise<void> {
+export async function chatOrCompletion(ctx: Ctx, kind: "chat" | "text"): Promise<void> {
   const json = ctx.json ?? {};
   const model = typeof json.model === "string" ? json.model : "gpt-4o-mini";
   const chunks = ctx.num("x-mock-chunks", 3);
@@ -262,6 +267,11 @@ const MODELS = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "whisper-1"];
 async function route(ctx: Ctx): Promise<void> {
   const { req } = ctx;
   const path = (req.url ?? "/").split("?")[0] ?? "/";
+  // The other providers' wire formats (each answers its own errors): Anthropic, Gemini, Azure OpenAI.
+  if (path.startsWith("/v1beta/")) return geminiRoute(ctx, path);
+  if (path.startsWith("/openai/")) return azureRoute(ctx, path);
+  if (path.startsWith("/v1/messages") || (path.startsWith("/v1/models") && ctx.header("anthropic-version")))
+    return anthropicRoute(ctx, path);
   const status = ctx.num("x-mock-status", 0);
   if (status >= 400) {
     const headers: Record<string, string> = { "x-mock-upstream": "1" };

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { decodeCursor, encodeCursor, NameCursor } from "../../lib/cursor";
 import { parseWith, readParam } from "../../lib/validate";
 import { listProjects } from "../../projects/repo";
 import { ProjectCreate, ProjectId, ProjectPatch, toProject } from "../../projects/schema";
@@ -20,12 +21,28 @@ import { ConfirmPage } from "../views/common";
 import { ProjectForm } from "../views/project-form";
 import { ProjectDetail, ProjectList } from "../views/projects";
 
+/** Projects per page of the list, in name order (their ids go to D1 as bound parameters: at most 100). */
+const PAGE = 50;
+
 export const projectRoutes = new Hono<AdminEnv>()
   .get("/", async (c) => {
+    const after = decodeCursor(c.req.query("cursor") || undefined, NameCursor)?.n;
     const db = getDb(c.env);
-    const [rows, counts] = await Promise.all([listProjects(db, { limit: 500 }), tokenCountsByProject(db)]);
+    const rows = await listProjects(db, { limit: PAGE, after });
+    const counts = await tokenCountsByProject(
+      db,
+      rows.map((p) => p.id),
+    );
+    const last = rows.length === PAGE ? rows.at(-1) : undefined;
     return c.html(
-      <ProjectList csrf={c.get("session").csrf} flash={flashFrom(c)} projects={rows} counts={counts} />,
+      <ProjectList
+        csrf={c.get("session").csrf}
+        flash={flashFrom(c)}
+        projects={rows}
+        counts={counts}
+        paged={after !== undefined}
+        nextCursor={last ? encodeCursor({ n: last.name }) : undefined}
+      />,
     );
   })
   .get("/new", (c) => c.html(<ProjectForm csrf={c.get("session").csrf} values={{ provider: "openai" }} />))
@@ -74,7 +91,7 @@ export const projectRoutes = new Hono<AdminEnv>()
     const range = isRange(q) ? q : "day";
     const db = getDb(c.env);
     const [counts, series, live] = await Promise.all([
-      tokenCountsByProject(db),
+      tokenCountsByProject(db, [project.id]),
       usageSeries(db, range, { projectId: project.id }),
       // The page still renders if a token's object cannot be reached; the caps then show without counters.
       projectLiveState(c.env, project).catch(() => null),
@@ -133,7 +150,7 @@ export const projectRoutes = new Hono<AdminEnv>()
     } catch (err) {
       const db = getDb(c.env);
       const [counts, series] = await Promise.all([
-        tokenCountsByProject(db),
+        tokenCountsByProject(db, [project.id]),
         usageSeries(db, "day", { projectId: project.id }),
       ]);
       return c.html(

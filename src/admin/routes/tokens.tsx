@@ -37,6 +37,7 @@ import {
   text,
   utcInstant,
 } from "../forms";
+import { sealNewSecret, takeNewSecret } from "../once";
 import { isRange } from "../ranges";
 import { renewingInput, renewingPatch, renewingValues } from "../renewing-form";
 import { projectNames, usageSeries } from "../stats";
@@ -140,6 +141,7 @@ export const tokenRoutes = new Hono<AdminEnv>()
   })
   .post("/", async (c) => {
     const form = await readForm(c);
+    let created: Awaited<ReturnType<typeof createToken>>;
     try {
       const count = num(form, "count");
       if (count !== undefined && count !== 1) {
@@ -165,7 +167,7 @@ export const tokenRoutes = new Hono<AdminEnv>()
         );
       }
       const input = parseWith(TokenCreate, tokenInput(form), "form");
-      const { token, secret } = await audited(
+      created = await audited(
         c,
         "token.create",
         "token",
@@ -175,17 +177,6 @@ export const tokenRoutes = new Hono<AdminEnv>()
           targetId: r.token.id,
           details: { project_id: r.token.projectId },
         }),
-      );
-      const project = await requireProject(c.env, token.projectId);
-      return c.html(
-        <TokenCreated
-          csrf={c.get("session").csrf}
-          token={token}
-          project={project}
-          secret={secret}
-          origin={new URL(c.req.url).origin}
-        />,
-        201,
       );
     } catch (err) {
       const projects = await projectNames(getDb(c.env));
@@ -200,6 +191,25 @@ export const tokenRoutes = new Hono<AdminEnv>()
         400,
       );
     }
+    // POST → redirect → GET: reloading the page that shows the secret can never create another token.
+    await sealNewSecret(c, c.get("session"), created.token.id, created.secret);
+    return c.redirect(`/admin/tokens/${created.token.id}/created`, 303);
+  })
+  .get("/:id/created", async (c) => {
+    const token = await requireToken(c.env, readParam(c, "id", Uuid));
+    const [project, secret] = await Promise.all([
+      requireProject(c.env, token.projectId),
+      takeNewSecret(c, c.get("session"), token.id),
+    ]);
+    return c.html(
+      <TokenCreated
+        csrf={c.get("session").csrf}
+        token={token}
+        project={project}
+        secret={secret}
+        origin={new URL(c.req.url).origin}
+      />,
+    );
   })
   .get("/:id", async (c) => {
     const token = await requireToken(c.env, readParam(c, "id", Uuid));
@@ -210,7 +220,7 @@ export const tokenRoutes = new Hono<AdminEnv>()
       liveState(c.env, token).catch(() => undefined),
       requireProject(c.env, token.projectId),
       usageSeries(db, range, { tokenId: token.id }),
-      recentEvents(c.env.EVENTS_BUCKET, { tokenId: token.id, limit: 20 }),
+      recentEvents(c.env, { tokenId: token.id, limit: 20 }),
     ]);
     return c.html(
       <TokenDetail

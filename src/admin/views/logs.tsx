@@ -9,11 +9,13 @@ type ProjectName = { id: string; name: string };
 
 const outcome = (e: UsageEvent) => (e.status >= 400 || e.error ? "error" : "ok");
 
-export const EventTable: FC<{ events: UsageEvent[]; empty: string; projects?: Map<string, string> }> = ({
-  events,
-  empty,
-  projects,
-}) =>
+/** The request log's rows; `projects` and `tokens` (id → name or hint) add the project / token column. */
+export const EventTable: FC<{
+  events: UsageEvent[];
+  empty: string;
+  projects?: Map<string, string>;
+  tokens?: Map<string, string>;
+}> = ({ events, empty, projects, tokens }) =>
   events.length === 0 ? (
     <Empty>{empty}</Empty>
   ) : (
@@ -32,7 +34,7 @@ export const EventTable: FC<{ events: UsageEvent[]; empty: string; projects?: Ma
       }
     >
       {events.map((e) => (
-        <tr>
+        <tr data-request-id={e.id}>
           <td>
             <Time ms={e.timestamp} />
           </td>
@@ -44,6 +46,14 @@ export const EventTable: FC<{ events: UsageEvent[]; empty: string; projects?: Ma
           <td class="wrap-any mono">
             {e.method} {e.path}
             {e.stream ? <span class="sub">stream</span> : null}
+            <span class="sub">
+              <a
+                href={`/admin/events?${new URLSearchParams({ request_id: e.id }).toString()}`}
+                title="x-request-id"
+              >
+                {e.id}
+              </a>
+            </span>
           </td>
           <td class="hide-sm wrap-any">{e.model ?? "—"}</td>
           {projects ? (
@@ -55,7 +65,7 @@ export const EventTable: FC<{ events: UsageEvent[]; empty: string; projects?: Ma
               )}
               {e.token_id ? (
                 <span class="sub">
-                  <a href={`/admin/tokens/${e.token_id}`}>token</a>
+                  <a href={`/admin/tokens/${e.token_id}`}>{tokens?.get(e.token_id) ?? "deleted token"}</a>
                 </span>
               ) : null}
             </td>
@@ -75,11 +85,32 @@ export const EventsPage: FC<{
   csrf: string;
   events: UsageEvent[];
   projects: ProjectName[];
-  filters: { project_id: string; token_id: string; outcome: string; model: string };
-}> = ({ csrf, events, projects, filters }) => (
+  tokens: Map<string, string>;
+  filters: { request_id: string; project_id: string; token: string; outcome: string; model: string };
+  /** The token search matched no token at all. */
+  noTokenMatch?: boolean;
+}> = ({ csrf, events, projects, tokens, filters, noTokenMatch }) => (
   <Layout title="Request log" nav="events" csrf={csrf}>
     <h1>Request log</h1>
     <form method="get" action="/admin/events" class="filters card">
+      <div class="field grow">
+        <label for="f-request_id">Request id</label>
+        <input
+          {...inputAttrs("request_id")}
+          type="search"
+          value={filters.request_id}
+          placeholder="x-request-id of a response"
+          class="mono"
+        />
+      </div>
+      <Field name="token" label="Token">
+        <input
+          {...inputAttrs("token")}
+          type="search"
+          value={filters.token}
+          placeholder="name, wt_… hint or id"
+        />
+      </Field>
       <ProjectFilter projects={projects} selected={filters.project_id} />
       <Field name="outcome" label="Outcome">
         <select {...inputAttrs("outcome")}>
@@ -95,18 +126,25 @@ export const EventsPage: FC<{
       <Field name="model" label="Model">
         <input {...inputAttrs("model")} value={filters.model} placeholder="gpt-4o-mini" />
       </Field>
-      <Field name="token_id" label="Token id">
-        <input {...inputAttrs("token_id")} value={filters.token_id} />
-      </Field>
       <button type="submit">Filter</button>
     </form>
     <div class="card">
       <EventTable
         events={events}
         projects={new Map(projects.map((p) => [p.id, p.name]))}
-        empty="No requests in the log for these filters. Events appear a few seconds after a proxied request."
+        tokens={tokens}
+        empty={
+          noTokenMatch
+            ? "No token has this id, or a name or hint containing it."
+            : filters.request_id
+              ? "No request with this id in the log. It appears a few seconds after the response; ids are found at once for 5 days, older ones only among the newest events."
+              : "No requests in the log for these filters. Events appear a few seconds after a proxied request."
+        }
       />
-      <p class="muted small">The newest 100 events of the last 48 hours, read from the R2 request log.</p>
+      <p class="muted small">
+        The newest matching events of the last 7 days (up to 100), read from the R2 request log. The request
+        id is the <span class="mono">x-request-id</span> header of the response the client got.
+      </p>
     </div>
   </Layout>
 );

@@ -1,9 +1,16 @@
 import type { FC } from "hono/jsx";
 import { Alert, CsrfField, Field, inputAttrs, Layout } from "../../../admin-ui/layout";
+import type { ProviderName } from "../../providers/settings";
 import type { Project } from "../../storage/schema";
 import { LimitFields } from "./limit-fields";
 
 type Values = Record<string, string>;
+
+// Views import only types from domain code: the list is spelled here, and the compiler checks it is complete.
+const PROVIDER_NAMES = ["openai", "openai-compatible", "azure", "anthropic", "gemini"] as const;
+const everyProvider: Exclude<ProviderName, (typeof PROVIDER_NAMES)[number]> extends never ? true : never =
+  true;
+void everyProvider;
 
 export const ProjectForm: FC<{
   csrf: string;
@@ -25,7 +32,7 @@ export const ProjectForm: FC<{
           </Field>
           <Field name="provider" label="Provider" error={errors.provider}>
             <select {...inputAttrs("provider", errors)}>
-              {["openai", "openai-compatible"].map((p) => (
+              {PROVIDER_NAMES.map((p) => (
                 <option value={p} selected={values.provider === p}>
                   {p}
                 </option>
@@ -46,7 +53,7 @@ export const ProjectForm: FC<{
         <Field
           name="base_url"
           label="Base URL"
-          hint="Default: https://api.openai.com/v1"
+          hint="Default per provider: OpenAI https://api.openai.com/v1, Anthropic https://api.anthropic.com/v1, Gemini https://generativelanguage.googleapis.com/v1beta; Azure: your resource endpoint. https:// only (http:// for localhost)."
           error={errors.base_url}
         >
           <input
@@ -55,6 +62,26 @@ export const ProjectForm: FC<{
             value={values.base_url ?? ""}
             placeholder="https://api.openai.com/v1"
           />
+        </Field>
+        {project ? (
+          <Field
+            name="api_key"
+            label="Upstream API key for a new host"
+            hint="Needed only when the base URL moves to another host: the stored key is never sent to a new one. Empty keeps the current key."
+            error={errors.api_key}
+          >
+            <input {...inputAttrs("api_key", errors, true)} type="password" autocomplete="off" />
+          </Field>
+        ) : null}
+        <Field
+          name="provider_settings"
+          label="Provider settings (JSON)"
+          hint='Azure: {"api_version": "2024-10-21", "deployments": {"gpt-4o": "my-deployment"}, "api": "deployments" | "v1"}; Anthropic: {"version": "2023-06-01"}'
+          error={errors.provider_settings}
+        >
+          <textarea {...inputAttrs("provider_settings", errors)} rows={3}>
+            {values.provider_settings ?? ""}
+          </textarea>
         </Field>
         <Field name="description" label="Description" error={errors.description}>
           <input {...inputAttrs("description", errors)} value={values.description ?? ""} maxlength={2000} />

@@ -24,7 +24,10 @@ export const ProjectList: FC<{
   flash?: Flash;
   projects: Project[];
   counts: Map<string, Counts>;
-}> = ({ csrf, flash, projects, counts }) => (
+  /** Not the first page: an empty page then means "no more", not "no projects". */
+  paged?: boolean;
+  nextCursor?: string;
+}> = ({ csrf, flash, projects, counts, paged, nextCursor }) => (
   <Layout title="Projects" nav="projects" csrf={csrf} flash={flash}>
     <div class="spread">
       <h1>Projects</h1>
@@ -34,10 +37,16 @@ export const ProjectList: FC<{
     </div>
     <div class="card">
       {projects.length === 0 ? (
-        <Empty>
-          No projects yet. A project holds an upstream API key; its tokens use it.{" "}
-          <a href="/admin/projects/new">Create the first one</a>.
-        </Empty>
+        paged ? (
+          <Empty>
+            No more projects. <a href="/admin/projects">Back to the first page</a>.
+          </Empty>
+        ) : (
+          <Empty>
+            No projects yet. A project holds an upstream API key; its tokens use it.{" "}
+            <a href="/admin/projects/new">Create the first one</a>.
+          </Empty>
+        )
       ) : (
         <Table
           head={
@@ -79,6 +88,13 @@ export const ProjectList: FC<{
           })}
         </Table>
       )}
+      {nextCursor ? (
+        <div class="pager">
+          <a class="btn" href={`/admin/projects?${new URLSearchParams({ cursor: nextCursor }).toString()}`}>
+            More projects →
+          </a>
+        </div>
+      ) : null}
     </div>
   </Layout>
 );

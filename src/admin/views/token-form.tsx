@@ -130,11 +130,15 @@ export const TokenForm: FC<{
   );
 };
 
+/**
+ * After a create: the secret, once. Shown again (a reload, the back button) it is gone: the gateway keeps
+ * only its hash, so the page says what to do instead of showing it.
+ */
 export const TokenCreated: FC<{
   csrf: string;
   token: TokenRow;
   project: Project;
-  secret: string;
+  secret: string | null;
   origin: string;
   /** The secret is a rotation's new one. */
   rotated?: boolean;
@@ -147,29 +151,39 @@ export const TokenCreated: FC<{
       </Alert>
     ) : null}
     <div class="card">
-      <Alert kind="warn">
-        Copy the token now: this is the only time it is shown. The gateway stores only its hash.
-      </Alert>
-      <label for="token-secret">
-        Token for “{project.name}”{token.name ? `, ${token.name}` : ""} — expires{" "}
-        <Time ms={token.expiresAt} />
-      </label>
-      <div class="secret">
-        <code id="token-secret" data-testid="token-secret">
-          {secret}
-        </code>
-        <button type="button" class="primary" data-copy="token-secret">
-          Copy
-        </button>
-      </div>
-      <h2 class="top-gap">Use it with any OpenAI SDK</h2>
-      <div class="secret">
-        <pre id="token-env">{`OPENAI_BASE_URL=${origin}/v1\nOPENAI_API_KEY=${secret}`}</pre>
-        <button type="button" data-copy="token-env">
-          Copy
-        </button>
-      </div>
-      <pre>{`curl ${origin}/v1/chat/completions \\\n  -H "Authorization: Bearer ${secret}" \\\n  -H "Content-Type: application/json" \\\n  -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}'`}</pre>
+      {secret ? (
+        <>
+          <Alert kind="warn">
+            Copy the token now: this is the only time it is shown. The gateway stores only its hash.
+          </Alert>
+          <label for="token-secret">
+            Token for “{project.name}”{token.name ? `, ${token.name}` : ""} — expires{" "}
+            <Time ms={token.expiresAt} />
+          </label>
+          <div class="secret">
+            <code id="token-secret" data-testid="token-secret">
+              {secret}
+            </code>
+            <button type="button" class="primary" data-copy="token-secret">
+              Copy
+            </button>
+          </div>
+          <h2 class="top-gap">Use it with any OpenAI SDK</h2>
+          <div class="secret">
+            <pre id="token-env">{`OPENAI_BASE_URL=${origin}/v1\nOPENAI_API_KEY=${secret}`}</pre>
+            <button type="button" data-copy="token-env">
+              Copy
+            </button>
+          </div>
+          <pre>{`curl ${origin}/v1/chat/completions \\\n  -H "Authorization: Bearer ${secret}" \\\n  -H "Content-Type: application/json" \\\n  -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}'`}</pre>
+        </>
+      ) : (
+        <Alert kind="warn">
+          The secret of token {token.name ? `“${token.name}” ` : ""}
+          <span class="mono">{token.tokenHint}</span> was shown once, when it was created, and is not stored
+          anywhere. If it was not copied, revoke this token and create a new one.
+        </Alert>
+      )}
       <div class="row top-gap">
         <a class="btn" href={`/admin/tokens/${token.id}`}>
           Token details

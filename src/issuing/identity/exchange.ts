@@ -1,4 +1,4 @@
-import { ApiError } from "../../lib/errors";
+import { ApiError, type ErrorCode } from "../../lib/errors";
 import { getDb } from "../../storage/db";
 import type { Token } from "../../storage/schema";
 import { newTokenRow } from "../../tokens/create";
@@ -9,7 +9,7 @@ import { activeTokensOfUser, requireProvider } from "./service";
 import { ensureEndUser } from "./user-config";
 import { verifyJwt } from "./verify";
 
-const forbidden = (code: string, message: string, param?: string) =>
+const forbidden = (code: ErrorCode, message: string, param?: string) =>
   new ApiError(403, code, message, { param: param ?? null, retryable: false });
 
 /**

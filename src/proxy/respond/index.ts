@@ -10,6 +10,7 @@ import { passBinary } from "./binary";
 import { relayJson } from "./json";
 import type { TapResult } from "./relay";
 import { relaySse } from "./sse";
+import type { Translate } from "./translated";
 
 export { gatewayError } from "./gateway-error";
 
@@ -23,7 +24,10 @@ export type Exchange = {
   objectKey: string;
   origin: string | null;
   abort: UpstreamAbort;
+  /** Reads the upstream's answer in the provider's own dialect (usage exactly as it reported it). */
   observer: AnswerObserver;
+  /** Set when the provider translated the call (OpenAI chat on Claude or Gemini): the answer is turned back. */
+  translate: Translate | null;
 };
 
 /**
@@ -38,7 +42,7 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
   const isSse = type.startsWith("text/event-stream");
   const isJson = !isSse && type.includes("json");
   const strip = sent.injected && isSse && upstream.ok;
-  const keepLength = !strip && !upstream.headers.has("content-encoding");
+  const keepLength = !strip && !ex.translate && !upstream.headers.has("content-encoding");
   const headers = downstreamResponseHeaders(upstream.headers, ex.facts.requestId, keepLength);
   const allowance = allowanceHeaders(ex.admitted);
   for (const name in allowance) headers.set(name, allowance[name]!);
@@ -47,7 +51,8 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
   const base = {
     status: upstream.status,
     ttfbMs,
-    upstreamRequestId: upstream.headers.get("x-request-id"),
+    // OpenAI's and most servers' `x-request-id`; Anthropic's `request-id`.
+    upstreamRequestId: upstream.headers.get("x-request-id") ?? upstream.headers.get("request-id"),
     stream: isSse,
   };
   const upstreamError = upstream.ok ? null : `upstream_${upstream.status}`;
@@ -56,10 +61,6 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
     recordRequest(ex.env, ex.ctx, requestDraft(ex.facts, { ...base, ...outcome }), ex.objectKey);
   };
 
-  const body = upstream.body;
-  if (!body || (!isSse && !isJson)) {
-    return passBinary(upstream, body, headers, () => record({ error: upstreamError, aborted: false }));
-  }
   const finish = (result: TapResult) => {
     const seen = result.observed();
     const clientLeft = ex.abort.reason === "client";
@@ -69,6 +70,30 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
     const cut = clientLeft ? "client_closed" : "stream_interrupted";
     record({ ...seen, endedAt: result.endedAt, aborted, error: aborted ? (error ?? cut) : error });
   };
+  const body = upstream.body;
+  if (ex.translate) {
+    const translate = ex.translate;
+    // Loaded only for translated calls: plain OpenAI traffic never evaluates the translation code.
+    return import("./translated").then(({ relayTranslated }) =>
+      relayTranslated(
+        {
+          upstream,
+          body: body ?? new ReadableStream(),
+          headers,
+          ctx: ex.ctx,
+          observer: ex.observer,
+          abort: ex.abort,
+          finish,
+        },
+        translate,
+        isSse,
+        ex.facts.model ?? "",
+      ),
+    );
+  }
+  if (!body || (!isSse && !isJson)) {
+    return passBinary(upstream, body, headers, () => record({ error: upstreamError, aborted: false }));
+  }
   const relay = { upstream, body, headers, ctx: ex.ctx, observer: ex.observer, abort: ex.abort, finish };
   return isSse ? relaySse(relay, strip) : relayJson(relay, keepLength);
 }

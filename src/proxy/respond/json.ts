@@ -1,3 +1,4 @@
+import { concatBytes } from "../../lib/bytes";
 import { type Json, parseObjectText } from "../../lib/json";
 import { type AnswerObserver, emptyObserved, type Observed } from "../observe";
 import { afterTick, type Relay, relayed, type TapResult } from "./relay";
@@ -79,14 +80,14 @@ export async function readJsonCopy(
   const observed = () => {
     if (aborted) return emptyObserved();
     return size <= JSON_COPY_CAP
-      ? observeJsonBytes(concat(parts, size), observer)
+      ? observeJsonBytes(concatBytes(parts, size), observer)
       : observeJson(usageFromTail(tail), observer);
   };
   return { aborted, endedAt: Date.now(), observed };
 }
 
 /** What a complete JSON answer says (model, usage, error, text). */
-function observeJsonBytes(bytes: Uint8Array, observer: AnswerObserver): Observed {
+export function observeJsonBytes(bytes: Uint8Array, observer: AnswerObserver): Observed {
   return observeJson(parseObjectText(decoder.decode(bytes)), observer);
 }
 
@@ -94,17 +95,6 @@ function observeJson(body: Json | null, observer: AnswerObserver): Observed {
   const seen = emptyObserved();
   if (body) observer.jsonBody(seen, body);
   return seen;
-}
-
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
 
 /** `{"usage": {...}}` from the end of a body too big to keep whole: the last balanced `"usage": {…}`. */

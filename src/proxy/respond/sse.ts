@@ -1,6 +1,6 @@
 import { type Json, parseObjectText } from "../../lib/json";
+import { SseParser } from "../../lib/sse-parser";
 import { type AnswerObserver, emptyObserved, isUsageOnlyChunk } from "../observe";
-import { SseParser } from "../sse-parser";
 import { afterTick, type Relay, relayed, type TapResult } from "./relay";
 
 /** A pending event larger than this stops being parsed (still forwarded): bounds memory per stream. */

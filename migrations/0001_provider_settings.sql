@@ -1,0 +1,1 @@
+ALTER TABLE `projects` ADD `provider_settings` text;
