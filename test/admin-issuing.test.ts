@@ -1,11 +1,19 @@
 import { describe, expect, it, vi } from "vitest";
-import { adminCall, adminPost, login } from "./admin-helpers";
+import { type Admin, adminCall, adminPost, cookieOf, login } from "./admin-helpers";
 import { createProject, createToken, json, manage } from "./helpers";
 import { mockProjectToken, proxy } from "./support/proxy";
 
 vi.setConfig({ testTimeout: 30_000 });
 
 const XSS = '<img src=x onerror="alert(1)">';
+
+/** The redirect after a token create or rotation, followed as a browser would (with the cookie it set). */
+async function follow(admin: Admin, res: Response) {
+  expect(res.status).toBe(303);
+  const location = res.headers.get("location") ?? "";
+  const page = await adminCall(location, {}, { ...admin, cookie: `${admin.cookie}; ${cookieOf(res)}` });
+  return { location, html: await page.text() };
+}
 
 describe("admin pages: issuing", () => {
   it("creates a token with budgets per period, a token window and minting", async () => {
@@ -23,9 +31,8 @@ describe("admin pages: issuing", () => {
       tpm_window: "60",
       can_mint: "true",
     });
-    expect(res.status).toBe(201);
-    const html = await res.text();
-    const id = /href="\/admin\/tokens\/([0-9a-f-]{36})"/.exec(html)?.[1];
+    const { location } = await follow(admin, res);
+    const id = /^\/admin\/tokens\/([0-9a-f-]{36})\/created$/.exec(location)?.[1];
     const t = await json<Record<string, unknown>>(await manage(`/tokens/${id}`));
     expect(t).toMatchObject({
       period_budgets: [
@@ -51,13 +58,15 @@ describe("admin pages: issuing", () => {
   it("creates 25 tokens at once and shows every secret once, as CSV", async () => {
     const admin = await login();
     const p = await createProject();
-    const res = await adminPost(admin, "/admin/tokens", {
+    const form = {
       project_id: p.id,
       name: `student${XSS}`,
       count: "25",
       duration_minutes: "60",
       max_requests: "10",
-    });
+      _once: crypto.randomUUID(),
+    };
+    const res = await adminPost(admin, "/admin/tokens", form);
     expect(res.status).toBe(201);
     const html = await res.text();
     expect(html).toContain("25 tokens created");
@@ -66,6 +75,10 @@ describe("admin pages: issuing", () => {
     expect(lines[0]).toBe("id,name,token,expires_at");
     expect(lines).toHaveLength(26);
     expect(html).not.toContain("<img src=x");
+    // The same form sent again (a reload) creates nothing.
+    const again = await adminPost(admin, "/admin/tokens", form);
+    expect(again.status).toBe(400);
+    expect(await again.text()).toContain("already created");
     const list = await json<{ data: unknown[] }>(await manage(`/tokens?project_id=${p.id}&limit=100`));
     expect(list.data).toHaveLength(25);
   });
@@ -76,8 +89,10 @@ describe("admin pages: issuing", () => {
     const confirm = await (await adminCall(`/admin/tokens/${token.id}/rotate`, {}, admin)).text();
     expect(confirm).toContain('name="grace_seconds"');
     const res = await adminPost(admin, `/admin/tokens/${token.id}/rotate`, { grace_seconds: "0" });
-    expect(res.status).toBe(200);
-    const secret = /data-testid="token-secret">(wt_[0-9A-Za-z]+)</.exec(await res.text())?.[1] as string;
+    const { location, html } = await follow(admin, res);
+    expect(location).toBe(`/admin/tokens/${token.id}/created?rotated=1`);
+    expect(html).toContain("Secret rotated");
+    const secret = /data-testid="token-secret">(wt_[0-9A-Za-z]+)</.exec(html)?.[1] as string;
     expect(secret).toHaveLength(84);
     const chat = { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] };
     expect((await proxy("/chat/completions", { token: token.token, json: chat })).status).toBe(401);

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { decodeCursor, encodeCursor, TimeIdCursor } from "../../lib/cursor";
+import { ApiError } from "../../lib/errors";
 import { Uuid } from "../../lib/schemas";
 import { parseWith, readParam } from "../../lib/validate";
 import { requireProject } from "../../projects/service";
@@ -16,6 +17,7 @@ import {
   toToken,
 } from "../../tokens/schema";
 import { liveState, patchToken, requireToken, revokeToken, rotateToken } from "../../tokens/service";
+import { batchAlreadyMade } from "../batch-once";
 import type { AdminEnv } from "../context";
 import { recentEvents } from "../events";
 import {
@@ -146,6 +148,14 @@ export const tokenRoutes = new Hono<AdminEnv>()
       const count = num(form, "count");
       if (count !== undefined && count !== 1) {
         const batch = parseWith(TokenBatchCreate, { ...tokenInput(form), count }, "form");
+        const once = text(form, "_once") ?? null;
+        if (once && (await batchAlreadyMade(c.env, once))) {
+          throw new ApiError(
+            409,
+            "conflict",
+            "These tokens were already created by this form (it was sent twice); their secrets were shown once.",
+          );
+        }
         const created = await audited(
           c,
           "token.create_batch",
@@ -153,7 +163,12 @@ export const tokenRoutes = new Hono<AdminEnv>()
           null,
           () => createBatch(c.env, batch, { actor: "admin" }),
           (r) => ({
-            details: { project_id: batch.project_id ?? null, count: r.length, ids: r.map((t) => t.token.id) },
+            details: {
+              project_id: batch.project_id ?? null,
+              count: r.length,
+              ids: r.map((t) => t.token.id),
+              form_once: once,
+            },
           }),
         );
         const project = await requireProject(c.env, batch.project_id ?? "");
@@ -208,6 +223,7 @@ export const tokenRoutes = new Hono<AdminEnv>()
         project={project}
         secret={secret}
         origin={new URL(c.req.url).origin}
+        rotated={c.req.query("rotated") === "1"}
       />,
     );
   })
@@ -307,27 +323,17 @@ export const tokenRoutes = new Hono<AdminEnv>()
     const id = readParam(c, "id", Uuid);
     const form = await readForm(c);
     const grace = Math.min(MAX_GRACE_SECONDS, Math.max(0, Number(form.grace_seconds) || 0));
-    const { token, secret } = await audited(
+    const { secret } = await audited(
       c,
       "token.rotate",
       "token",
       id,
       () => rotateToken(c.env, id, grace),
-      () => ({
-        details: { grace_seconds: grace },
-      }),
+      () => ({ details: { grace_seconds: grace } }),
     );
-    const project = await requireProject(c.env, token.projectId);
-    return c.html(
-      <TokenCreated
-        csrf={c.get("session").csrf}
-        token={token}
-        project={project}
-        secret={secret}
-        origin={new URL(c.req.url).origin}
-        rotated
-      />,
-    );
+    // POST → redirect → GET, as for a new token: a reload never rotates again.
+    await sealNewSecret(c, c.get("session"), id, secret);
+    return c.redirect(`/admin/tokens/${id}/created?rotated=1`, 303);
   })
   .get("/:id/revoke", async (c) => {
     const token = await requireToken(c.env, readParam(c, "id", Uuid));

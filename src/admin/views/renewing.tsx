@@ -2,12 +2,12 @@ import type { FC } from "hono/jsx";
 import { Field, inputAttrs } from "../../../admin-ui/layout";
 import { fmtInt, fmtUsd } from "../../lib/format";
 import type { Token } from "../../tokens/schema";
-import { PERIOD_ROWS } from "../renewing-form";
 import { Table } from "./common";
 
 type Values = Record<string, string>;
 type Errors = Record<string, string>;
 
+const PERIOD_ROWS = ["hour", "day", "week", "month"] as const;
 const ADJECTIVE = { hour: "Hourly", day: "Daily", week: "Weekly", month: "Monthly" } as const;
 
 /** Budgets that renew every hour/day/week/month, the time zone of their calendar, one token window. */

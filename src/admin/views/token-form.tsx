@@ -70,6 +70,8 @@ export const TokenForm: FC<{
       ) : null}
       <form method="post" action="/admin/tokens" class="card">
         <CsrfField token={csrf} />
+        {/* One id per form: a batch sent twice (a reload) is created once (src/admin/batch-once.ts). */}
+        <input type="hidden" name="_once" value={v("_once") || crypto.randomUUID()} />
         <div class="form-grid">
           <Field name="project_id" label="Project" error={errors.project_id}>
             <select {...inputAttrs("project_id", errors)} required>
