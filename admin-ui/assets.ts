@@ -132,7 +132,7 @@ export const ADMIN_JS = `
     if (!btn) return;
     var src = document.getElementById(btn.getAttribute("data-download"));
     if (!src) return;
-    var url = URL.createObjectURL(new Blob([src.textContent.trim() + "\n"], { type: "text/csv" }));
+    var url = URL.createObjectURL(new Blob([src.textContent.trim() + "\\n"], { type: "text/csv" }));
     var a = document.createElement("a"); a.href = url; a.download = btn.getAttribute("data-filename") || "tokens.csv";
     document.body.appendChild(a); a.click(); document.body.removeChild(a);
     setTimeout(function(){ URL.revokeObjectURL(url); }, 1000);
