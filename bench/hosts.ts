@@ -95,6 +95,8 @@ export type Host = {
   readyMs: number;
   /** CPU time (ms) the host's workerd process has used so far, where /proc can tell (Linux). */
   cpuMs: () => number | null;
+  /** llm-proxy with its consumer in: the usage queue's max_batch_timeout, seconds. */
+  batchTimeoutS?: number;
 };
 
 /** Our child processes named workerd (each Miniflare instance runs one). */
@@ -158,23 +160,45 @@ function projectOptions(): WorkerOptions {
   return unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml")).workerOptions as WorkerOptions;
 }
 
+export type ProxyOptions = {
+  /** Storage directory (e.g. on tmpfs); default: Miniflare's temporary directory on disk. */
+  storageDir?: string;
+  /** Open an inspector (0: any free port), for the CPU profile. */
+  inspectorPort?: number;
+  /**
+   * The usage queue's consumer: "in" runs it in this workerd process (what a single host running the
+   * gateway pays for, and what the headline figures count); "out" leaves it out, so the process does only
+   * what the proxy does per request (events are still produced and sent, then dropped by the queue).
+   */
+  consumer: "in" | "out";
+  /**
+   * Override of the consumers' max_batch_timeout in seconds (default: wrangler.toml's, 5). It bounds how
+   * long the last, partial batch waits, which the bench waits out at the end of each phase; it also sets
+   * how many events a batch holds when messages come slowly, so the default is the deployed value.
+   */
+  batchTimeoutS?: number;
+};
+
 /**
  * llm-proxy from its built bundle, with wrangler.toml's D1, Durable Object, Queue and R2. Their storage is
  * Miniflare's ephemeral temporary directory (on disk, like `wrangler dev`), or `storageDir` (e.g. a tmpfs
  * directory, to take the disk's fsync latency out of the figures).
  */
-export function startProxy(
-  bundleDir: string,
-  storageDir?: string,
-  inspectorPort?: number,
-  consumer: "same" | "off" = "off",
-): Promise<Host> {
+export async function startProxy(bundleDir: string, opts: ProxyOptions): Promise<Host> {
   // The bundle is one ES module: wrangler's module rules (for unbundled sources) do not apply.
   const { modulesRules: _rules, queueConsumers, ...base } = projectOptions();
-  // In production the usage queue's consumer runs as its own invocations, off the proxy's CPU; "off" keeps
-  // it out of this process so the figures are the proxy's (events are still produced and queued).
-  if (consumer === "same") Object.assign(base, { queueConsumers });
-  return start(
+  let batchTimeoutS: number | undefined;
+  if (opts.consumer === "in") {
+    const consumers = structuredClone(queueConsumers ?? {}) as Record<string, { maxBatchTimeout?: number }>;
+    if (opts.batchTimeoutS !== undefined)
+      for (const c of Object.values(consumers)) c.maxBatchTimeout = opts.batchTimeoutS;
+    Object.assign(base, { queueConsumers: consumers });
+    // The usage queue's (Miniflare's default, when wrangler.toml names none, is 1 s).
+    const producers = (base as { queueProducers?: Record<string, { queueName: string }> }).queueProducers;
+    const usage = producers?.USAGE_QUEUE?.queueName ?? "llm-proxy-usage";
+    batchTimeoutS = consumers[usage]?.maxBatchTimeout ?? 1;
+  }
+  const host = await start(
     "llm-proxy",
     {
       ...base,
@@ -183,9 +207,10 @@ export function startProxy(
       scriptPath: join(bundleDir, "index.js"),
       bindings: { ...(base.bindings ?? {}), ...SECRETS },
     } as WorkerOptions,
-    storageDir,
-    inspectorPort,
+    opts.storageDir,
+    opts.inspectorPort,
   );
+  return { ...host, batchTimeoutS };
 }
 
 /** The do-nothing passthrough: same compatibility date and flags as llm-proxy, no other bindings. */
@@ -252,4 +277,24 @@ export async function createTokens(host: Host, upstreamUrl: string): Promise<Ben
     rate_limit: { requests: 100_000, window_seconds: 60 },
   });
   return { projectId, unlimited: String(unlimited.token), limited: String(limited.token) };
+}
+
+const databases = new WeakMap<Host, Awaited<ReturnType<Miniflare["getD1Database"]>>>();
+
+/**
+ * Requests counted in the usage rollups so far (every event of a request with a project lands there
+ * once the queue consumer has handled it): how the bench knows the consumer has caught up. One look
+ * costs the host a D1 query, several ms of CPU in Miniflare's D1 (drain.ts keeps them out of the
+ * measured CPU time).
+ */
+export async function usageTotal(host: Host): Promise<number> {
+  let db = databases.get(host);
+  if (!db) {
+    db = await host.mf.getD1Database("DB", host.name);
+    databases.set(host, db);
+  }
+  const row = await db
+    .prepare("select coalesce(sum(requests), 0) as n from usage_hourly")
+    .first<{ n: number }>();
+  return row?.n ?? 0;
 }

@@ -1,9 +1,21 @@
-// `--profile`: a V8 CPU profile of llm-proxy's workerd isolate while the bench's chat load runs, through
-// the inspector Miniflare opens with `inspectorPort` (Chrome DevTools Protocol over a WebSocket). Opt-in
-// and run after the measured phases: the sampling profiler slows the worker, so no figure is taken then.
-import { writeFile } from "node:fs/promises";
-import type { RequestSpec } from "./lib/index.ts";
-import { runLoad } from "./lib/index.ts";
+// `--profile`: where llm-proxy's CPU goes, by part of the request. A V8 CPU profile of llm-proxy's
+// isolate (the worker, its Durable Objects and its queue consumer), taken through the inspector Miniflare
+// opens (Chrome DevTools Protocol over a WebSocket) while one warm-path scenario runs at c=32 and until
+// the queue consumer has handled its events. Each sample taken in JavaScript (or in a native it called,
+// or in GC) is attributed to a part of the request from its stack, resolved to source files through the
+// bundle's source map. Opt-in and run after the measured phases: the profiler slows the worker, so the
+// CPU figures beside it are taken with it off.
+//
+// Only the worker's isolate is sampled. Miniflare's own isolates (its D1, R2 and queue simulators) can be
+// profiled the same way, but their samples are not their CPU: an isolate waiting in a native call is
+// sampled as if it ran, so their "busy" time came out larger than the whole process's CPU. Their cost is
+// measured instead as a difference of CPU time (consumer in vs consumer out, see bench/README.md).
+import { readFile, writeFile } from "node:fs/promises";
+import { SourceMap } from "node:module";
+import { join } from "node:path";
+import type { QueueDrain } from "./drain.ts";
+import type { Host } from "./hosts.ts";
+import { type RequestSpec, renderMarkdown, renderTable, runLoad } from "./lib/index.ts";
 
 type CallFrame = { functionName: string; url: string; lineNumber: number; columnNumber: number };
 type ProfileNode = { id: number; callFrame: CallFrame; children?: number[] };
@@ -45,62 +57,388 @@ async function connect(wsUrl: string) {
 async function inspectorTarget(inspector: URL, workerName: string): Promise<string> {
   const list = (await (await fetch(`http://${inspector.host}/json`)).json()) as {
     id: string;
-    title?: string;
     webSocketDebuggerUrl: string;
   }[];
-  const target = list.find((t) => t.id.endsWith(workerName) || t.title?.includes(workerName)) ?? list[0];
+  const target = list.find((t) => t.id === `core:user:${workerName}`) ?? list[0];
   if (!target) throw new Error(`no inspector target at ${inspector.host}`);
   return target.webSocketDebuggerUrl.replace(/^ws:\/\/[^/]+/, `ws://${inspector.host}`);
 }
 
-export type HotFunction = { name: string; where: string; selfMs: number; selfPct: number };
+/** Where a sample's time goes. The first parts follow the request; the rest is shared or runtime work. */
+export const PARTS = [
+  "body read and parse",
+  "token hash",
+  "admission (isolate)",
+  "admission (token object)",
+  "headers (upstream, downstream, CORS, allowance)",
+  "response copy and parse (JSON)",
+  "SSE tap",
+  "event build (draft, finalise, price)",
+  "queue send (batcher, sendBatch)",
+  "consumer: validate, group, lines (JS)",
+  "consumer: D1 client (ledger, rollups)",
+  "consumer: R2 client",
+  "upstream fetch (what the floor does too)",
+  "routing (path, allowlist, request facts)",
+  "forward: response object, timers, abort",
+  "other gateway code",
+  "garbage collection",
+  "runtime code called from JS (promise jobs, streams)",
+] as const;
+export type Part = (typeof PARTS)[number];
 
-/** Self time per function (summed over every node of the same function), highest first. */
-export function topSelf(profile: CpuProfile, limit = 30): { totalMs: number; top: HotFunction[] } {
-  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map<string, number>();
-  let total = 0;
-  for (let i = 0; i < profile.samples.length; i++) {
-    const node = byNode.get(profile.samples[i]!);
-    const dt = (profile.timeDeltas[i + 1] ?? 0) / 1000;
-    if (!node) continue;
-    total += dt;
-    const f = node.callFrame;
-    const file = f.url.split("/").pop() || "(native)";
-    const key = `${f.functionName || "(anonymous)"}\t${file}:${f.lineNumber + 1}`;
-    self.set(key, (self.get(key) ?? 0) + dt);
+type Frame = { fn: string; file: string | null; native: boolean };
+
+/** Rules by source file (and function, where a file holds two parts), innermost frame first. */
+function partOfFrame(f: Frame, leaf: Frame, inConsumer: boolean): Part | undefined {
+  const file = f.file;
+  if (!file) return undefined;
+  const fn = f.fn.replace(/\d+$/, "");
+  if (inConsumer) {
+    if (/node_modules\/zod\//.test(file) || file.endsWith("usage/schema.ts"))
+      return "consumer: validate, group, lines (JS)";
+    if (file.endsWith("usage/event-ledger.ts")) return "consumer: D1 client (ledger, rollups)";
+    if (file.endsWith("usage/consumer.ts"))
+      return leaf.native && leaf.fn === "put"
+        ? "consumer: R2 client"
+        : "consumer: validate, group, lines (JS)";
+    if (file.startsWith("cloudflare-internal:d1")) return "consumer: D1 client (ledger, rollups)";
+    return undefined;
   }
-  const top = [...self]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, limit)
-    .map(([key, ms]) => {
-      const [name, where] = key.split("\t") as [string, string];
-      return { name, where, selfMs: ms, selfPct: total > 0 ? (100 * ms) / total : 0 };
-    });
-  return { totalMs: total, top };
+  if (file.endsWith("proxy/body.ts")) return "body read and parse";
+  if (file.endsWith("proxy/auth.ts") || file.endsWith("tokens/secret.ts")) return "token hash";
+  if (file.endsWith("proxy/isolate-caches.ts"))
+    return /TokenHash|Unknown/.test(fn) ? "token hash" : "other gateway code";
+  if (file.endsWith("tokens/durable.ts") || file.includes("/limits/") || file.endsWith("projects/durable.ts"))
+    return "admission (token object)";
+  if (file.endsWith("tokens/admission-cache.ts") || file.endsWith("tokens/admission.ts"))
+    return "admission (isolate)";
+  if (
+    file.endsWith("proxy/headers.ts") ||
+    file.endsWith("proxy/cors.ts") ||
+    file.endsWith("tokens/allowance.ts")
+  )
+    return "headers (upstream, downstream, CORS, allowance)";
+  if (file.endsWith("proxy/tap.ts"))
+    return /readJsonCopy|observeJson|concat|usageFromTail/.test(fn)
+      ? "response copy and parse (JSON)"
+      : "SSE tap";
+  if (file.endsWith("proxy/sse.ts")) return "SSE tap";
+  if (
+    file.endsWith("proxy/request-facts.ts") ||
+    file.endsWith("usage/record.ts") ||
+    file.endsWith("usage/pricing.ts") ||
+    file.endsWith("metrics/analytics.ts")
+  )
+    return "event build (draft, finalise, price)";
+  if (file.endsWith("usage/batcher.ts")) return "queue send (batcher, sendBatch)";
+  if (file.includes("proxy/providers/")) return "upstream fetch (what the floor does too)";
+  if (file.endsWith("proxy/path.ts") || file.endsWith("proxy/allowlist.ts"))
+    return "routing (path, allowlist, request facts)";
+  if (file.endsWith("proxy/forward.ts")) {
+    if (leaf.native && leaf.fn === "arrayBuffer") return "response copy and parse (JSON)";
+    // The provider's send is small enough to be inlined into forward's: the native fetch is its.
+    if (leaf.native && leaf.fn === "fetch") return "upstream fetch (what the floor does too)";
+    if (/^(finish|afterTick)$/.test(fn)) return "event build (draft, finalise, price)";
+    return "forward: response object, timers, abort";
+  }
+  if (file.endsWith("proxy/handler.ts") || file.endsWith("src/index.ts")) {
+    return "routing (path, allowlist, request facts)";
+  }
+  return undefined;
 }
 
-/**
- * Profiles the worker while `requests` requests of `spec` run at `concurrency`, writes the .cpuprofile
- * (open it in Chrome DevTools or speedscope) and returns the top self-time functions.
- */
-export async function profileWorker(
-  inspector: URL,
-  workerName: string,
-  spec: RequestSpec,
-  opts: { requests: number; concurrency: number; outfile: string },
-): Promise<{ totalMs: number; requests: number; top: HotFunction[] }> {
-  const cdp = await connect(await inspectorTarget(inspector, workerName));
+/** The part of one sample of the worker's isolate, from its stack (leaf first). */
+function partOfStack(stack: Frame[]): Part {
+  const leaf = stack[0]!;
+  if (leaf.fn === "(garbage collector)") return "garbage collection";
+  const inConsumer = stack.some((f) => f.file?.endsWith("usage/consumer.ts"));
+  for (const f of stack) {
+    const part = partOfFrame(f, leaf, inConsumer);
+    if (part) return part;
+  }
+  if (inConsumer) return "consumer: validate, group, lines (JS)";
+  return stack.some((f) => f.file?.includes("/src/") || f.file?.startsWith("src/"))
+    ? "other gateway code"
+    : "runtime code called from JS (promise jobs, streams)";
+}
+
+/** Resolves bundle positions to source files (`src/proxy/forward.ts`, `node_modules/zod/…`). */
+class Resolver {
+  private readonly map: SourceMap | null;
+  private readonly cache = new Map<string, string | null>();
+  constructor(map: SourceMap | null) {
+    this.map = map;
+  }
+  static async load(bundleDir: string): Promise<Resolver> {
+    try {
+      return new Resolver(new SourceMap(JSON.parse(await readFile(join(bundleDir, "index.js.map"), "utf8"))));
+    } catch {
+      return new Resolver(null);
+    }
+  }
+  file(f: CallFrame): string | null {
+    if (!f.url) return null;
+    if (!f.url.endsWith("index.js")) return f.url;
+    const key = `${f.lineNumber}:${f.columnNumber}`;
+    let out = this.cache.get(key);
+    if (out === undefined) {
+      const entry = this.map?.findEntry(f.lineNumber, f.columnNumber) as
+        | { originalSource?: string }
+        | undefined;
+      const src = entry?.originalSource ?? null;
+      const m = src ? /(src\/.*|node_modules\/.*)$/.exec(src) : null;
+      out = m ? m[1]! : src;
+      this.cache.set(key, out);
+    }
+    return out;
+  }
+}
+
+type Busy = { ms: number; byPart: Map<Part, number>; byFunction: Map<string, number> };
+
+/** Busy (non-idle) sampled time of one isolate's profile, by part and by function. */
+function attribute(profile: CpuProfile, resolver: Resolver, intervalUs: number): Busy {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const stacks = new Map<number, Frame[]>();
+  const stackOf = (nodeId: number): Frame[] => {
+    let s = stacks.get(nodeId);
+    if (s) return s;
+    s = [];
+    for (let at: number | undefined = nodeId; at !== undefined; at = parent.get(at)) {
+      const cf = byId.get(at)!.callFrame;
+      if (cf.functionName === "(root)") break;
+      s.push({ fn: cf.functionName || "(anonymous)", file: resolver.file(cf), native: !cf.url });
+    }
+    stacks.set(nodeId, s);
+    return s;
+  };
+  const out: Busy = { ms: 0, byPart: new Map(), byFunction: new Map() };
+  for (let i = 0; i < profile.samples.length; i++) {
+    // A sample stands for at most four intervals. On a busy machine the thread is descheduled now and
+    // then, and the sample taken when it runs again carries the whole gap (tens of ms): charged in full,
+    // a function that happened to be running then would look far bigger than it is.
+    const dt = Math.min(profile.timeDeltas[i + 1] ?? 0, 4 * intervalUs) / 1000;
+    const stack = stackOf(profile.samples[i]!);
+    const leaf = stack[0];
+    if (!leaf) continue;
+    // Only samples taken in JavaScript (or a native it called, or GC) are the isolate's own: "(program)"
+    // and caller-less natives are also recorded while another isolate, or the runtime, runs.
+    const gc = leaf.fn === "(garbage collector)";
+    if (!gc && !stack.some((f) => f.file !== null)) continue;
+    const part = partOfStack(stack);
+    out.ms += dt;
+    out.byPart.set(part, (out.byPart.get(part) ?? 0) + dt);
+    const where = leaf.file ?? "(native)";
+    const key = `${leaf.fn}\t${where}`;
+    out.byFunction.set(key, (out.byFunction.get(key) ?? 0) + dt);
+  }
+  return out;
+}
+
+export type ScenarioProfile = {
+  scenario: string;
+  requests: number;
+  /** CPU time of the whole workerd process per request (schedstat), profiler off, consumer work included. */
+  processCpuMsPerRequest: number | null;
+  /** The same with the profiler on (its overhead shows here). */
+  profiledCpuMsPerRequest: number | null;
+  /** CPU per request of the other hosts measured alongside (floor, consumer out), profiler off. */
+  anchors: Record<string, number | null>;
+  /** Sampled time in JavaScript (and natives it called, and GC) in the worker's isolate, ms. */
+  sampledMs: number;
+  /** Each part's share of that time, and its sampled time per request (ms). */
+  parts: { part: Part; sampledMs: number; share: number; msPerRequest: number }[];
+  top: { name: string; where: string; share: number }[];
+};
+
+export type ProfileReport = {
+  intervalUs: number;
+  scenarios: ScenarioProfile[];
+  files: string[];
+  floorLabel?: string;
+};
+
+export type Scenario = "unlimited" | "limited" | "streamed";
+
+/** Another host measured without the profiler beside each scenario, for scale (the floor, consumer out). */
+export type Anchor = { label: string; host: Host; specs: Partial<Record<Scenario, RequestSpec>> };
+
+export type ProfileOptions = {
+  specs: Record<Scenario, RequestSpec>;
+  anchors?: Anchor[];
+  /** The anchor that is the floor: the runtime's work beyond it is shown. */
+  floorLabel?: string;
+  requests: number;
+  concurrency: number;
+  /** The host's queue drain, when its consumer runs in the process: its work is waited for and profiled. */
+  drain?: QueueDrain;
+  /** Files are written to `${outBase}-<scenario>.cpuprofile` (the worker's isolate). */
+  outBase: string;
+  intervalUs?: number;
+};
+
+/** Profiles each warm-path scenario at c=32 and attributes the samples (see the top of this file). */
+export async function profileScenarios(
+  host: Host,
+  bundleDir: string,
+  opts: ProfileOptions,
+): Promise<ProfileReport> {
+  const inspector = await host.mf.getInspectorURL();
+  const resolver = await Resolver.load(bundleDir);
+  const cdp = await connect(await inspectorTarget(inspector, host.name));
+  const intervalUs = opts.intervalUs ?? 250;
+  const files: string[] = [];
+  const scenarios: ScenarioProfile[] = [];
   try {
     await cdp.send("Profiler.enable");
-    await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
-    await runLoad({ ...spec, requests: 200, concurrency: opts.concurrency });
-    await cdp.send("Profiler.start");
-    const load = await runLoad({ ...spec, requests: opts.requests, concurrency: opts.concurrency });
-    const { profile } = await cdp.send<{ profile: CpuProfile }>("Profiler.stop");
-    await writeFile(opts.outfile, JSON.stringify(profile));
-    return { ...topSelf(profile), requests: load.requests };
+    await cdp.send("Profiler.setSamplingInterval", { interval: intervalUs });
+    const measure = async (h: Host, spec: RequestSpec, drain?: QueueDrain) => {
+      const warm = await runLoad({ ...spec, requests: 300, concurrency: opts.concurrency });
+      drain?.sent(warm.requests);
+      if (drain) await drain.before();
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+      const c0 = h.cpuMs();
+      const load = await runLoad({ ...spec, requests: opts.requests, concurrency: opts.concurrency });
+      let c1: number | null;
+      if (drain) c1 = (await drain.after(load.requests)).cpuMs;
+      else {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        c1 = h.cpuMs();
+      }
+      return c0 === null || c1 === null || !load.requests ? null : (c1 - c0) / load.requests;
+    };
+    for (const scenario of ["unlimited", "limited", "streamed"] as const) {
+      const spec = opts.specs[scenario];
+      // Scale first, profiler off: this host (consumer in when it runs one) and the anchors.
+      const cpuOff = await measure(host, spec, opts.drain);
+      const anchors: Record<string, number | null> = {};
+      for (const a of opts.anchors ?? []) {
+        const s = a.specs[scenario];
+        anchors[a.label] = s ? await measure(a.host, s) : null;
+      }
+      await opts.drain?.before();
+      const cpu0 = host.cpuMs();
+      await cdp.send("Profiler.start");
+      const load = await runLoad({ ...spec, requests: opts.requests, concurrency: opts.concurrency });
+      const drained = opts.drain ? (await opts.drain.after(load.requests)).cpuMs : host.cpuMs();
+      const { profile } = await cdp.send<{ profile: CpuProfile }>("Profiler.stop");
+      const file = `${opts.outBase}-${scenario}.cpuprofile`;
+      await writeFile(file, JSON.stringify(profile));
+      files.push(file);
+      const busy = attribute(profile, resolver, intervalUs);
+      const total = busy.ms;
+      const profiled =
+        cpu0 !== null && drained !== null && load.requests ? (drained - cpu0) / load.requests : null;
+      scenarios.push({
+        scenario,
+        requests: load.requests,
+        processCpuMsPerRequest: cpuOff,
+        profiledCpuMsPerRequest: profiled,
+        anchors,
+        sampledMs: Math.round(total),
+        parts: PARTS.map((part) => {
+          const ms = busy.byPart.get(part) ?? 0;
+          const share = total > 0 ? ms / total : 0;
+          return { part, sampledMs: ms, share, msPerRequest: load.requests ? ms / load.requests : 0 };
+        }),
+        top: [...busy.byFunction]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 25)
+          .map(([key, ms]) => {
+            const [name, where] = key.split("\t") as [string, string];
+            return { name, where, share: total > 0 ? ms / total : 0 };
+          }),
+      });
+    }
   } finally {
     cdp.close();
   }
+  return { intervalUs, scenarios, files, floorLabel: opts.floorLabel };
+}
+
+const pctCell = (x: number) => `${(x * 100).toFixed(1)} %`;
+
+/**
+ * The parts side by side for the scenarios: share of the isolate's JavaScript time and sampled ms per
+ * request; then the process's CPU per request (profiler off) and what of it is not JavaScript.
+ */
+export function profileTable(report: ProfileReport): {
+  header: string[];
+  rows: (string | number | null)[][];
+} {
+  const header = ["part of the request"];
+  for (const s of report.scenarios) header.push(`${s.scenario} %`, `${s.scenario} ms/req`);
+  const num = (v: number | null | undefined) => (v === null || v === undefined ? null : Number(v.toFixed(4)));
+  const rows: (string | number | null)[][] = PARTS.map((part) => {
+    const row: (string | number | null)[] = [part];
+    for (const s of report.scenarios) {
+      const p = s.parts.find((x) => x.part === part)!;
+      row.push(pctCell(p.share), num(p.msPerRequest));
+    }
+    return row;
+  });
+  const line = (label: string, pick: (s: ScenarioProfile) => number | null | undefined, share = false) => {
+    const row: (string | number | null)[] = [label];
+    for (const s of report.scenarios) row.push(share ? "100 %" : null, num(pick(s)));
+    rows.push(row);
+  };
+  const js = (s: ScenarioProfile) => s.sampledMs / Math.max(1, s.requests);
+  line("= JavaScript in llm-proxy's isolate (sampled)", js, true);
+  line("llm-proxy process CPU per request (profiler off)", (s) => s.processCpuMsPerRequest);
+  for (const label of Object.keys(report.scenarios[0]?.anchors ?? {}))
+    line(`  ${label} (profiler off)`, (s) => s.anchors[label]);
+  const floor = report.floorLabel;
+  if (floor)
+    line("  runtime outside that JavaScript, beyond the floor's", (s) => {
+      const f = s.anchors[floor];
+      return s.processCpuMsPerRequest === null || f === null || f === undefined
+        ? null
+        : s.processCpuMsPerRequest - js(s) - f;
+    });
+  line("  llm-proxy with the profiler on", (s) => s.profiledCpuMsPerRequest);
+  return { header, rows };
+}
+
+export function renderProfile(report: ProfileReport): string {
+  const { header, rows } = profileTable(report);
+  const out = [
+    renderTable(header, rows, {
+      title: `\nWhere llm-proxy's CPU goes, c=32: its isolate's JavaScript time by part (sampled every ${report.intervalUs} µs), then the process's CPU`,
+      decimals: 4,
+    }),
+  ];
+  for (const s of report.scenarios) {
+    out.push(
+      `\n${s.scenario}: ${s.requests} requests, ${s.sampledMs} ms sampled in JavaScript; top functions (self)`,
+    );
+    out.push(
+      renderTable(
+        ["share", "function", "where"],
+        s.top.slice(0, 15).map((t) => [pctCell(t.share), t.name, t.where]),
+      ),
+    );
+  }
+  out.push(`\nprofiles of the worker's isolate: ${report.files.join(", ")}`);
+  return out.join("\n");
+}
+
+export function profileMarkdown(report: ProfileReport): string {
+  const { header, rows } = profileTable(report);
+  const out = [
+    `#### Where llm-proxy's CPU goes (c=32, its isolate sampled every ${report.intervalUs} µs)\n`,
+    renderMarkdown(header, rows, { decimals: 4 }),
+  ];
+  for (const s of report.scenarios) {
+    out.push(`\n#### ${s.scenario}: top functions (self time)\n`);
+    out.push(
+      renderMarkdown(
+        ["share", "function", "where"],
+        s.top.slice(0, 15).map((t) => [pctCell(t.share), t.name, t.where]),
+      ),
+    );
+  }
+  return `${out.join("\n")}\n`;
 }

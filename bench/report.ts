@@ -46,9 +46,42 @@ function pair(
   return a && b ? paired(a.rounds, b.rounds, pick, op) : undefined;
 }
 
+/**
+ * CPU per request of a target over the floor's in the same phase: the pooled ratio (all rounds' CPU over
+ * all rounds' requests, each side) and the spread of the round-by-round ratios.
+ */
+export function cpuRatio(
+  phase: Phase,
+  target: string,
+  floor = "passthrough",
+): { ratio: number; min: number; max: number } | undefined {
+  const a = phase[target];
+  const b = phase[floor];
+  if (!a?.cpuMsPerRequest || !b?.cpuMsPerRequest) return undefined;
+  const per: number[] = [];
+  for (let i = 0; i < Math.min(a.cpuRounds.length, b.cpuRounds.length); i++) {
+    const x = a.cpuRounds[i];
+    const y = b.cpuRounds[i];
+    if (x != null && y) per.push(x / y);
+  }
+  return {
+    ratio: a.cpuMsPerRequest / b.cpuMsPerRequest,
+    min: per.length ? Math.min(...per) : Number.NaN,
+    max: per.length ? Math.max(...per) : Number.NaN,
+  };
+}
+
 /** The issue's targets, llm-proxy (unlimited token) against the passthrough worker. */
 export function checks(r: Results): Check[] {
   const out: Check[] = [];
+  const cpu = cpuRatio(r.c32, "proxy");
+  const inOut = r.meta.consumer === "out" ? "consumer out" : "consumer in";
+  out.push({
+    name: `CPU per request vs passthrough, c=32 (${inOut})`,
+    target: "≤ 1.6×",
+    measured: cpu ? `${cpu.ratio.toFixed(2)}×` : "n/a",
+    pass: cpu ? cpu.ratio <= 1.6 : null,
+  });
   const add = pair(r.c1, "proxy", "passthrough", p50)?.median;
   out.push({
     name: "p50 added vs passthrough, c=1",
@@ -93,7 +126,7 @@ export function checks(r: Results): Check[] {
   return out;
 }
 
-type Table = { title: string; header: string[]; rows: Cell[][] };
+export type Table = { title: string; header: string[]; rows: Cell[][] };
 
 function latencyRows(phase: Phase, targets: Target[], withRps: boolean): Cell[][] {
   return targets.map((t) => {
@@ -116,9 +149,99 @@ function latencyRows(phase: Phase, targets: Target[], withRps: boolean): Cell[][
   });
 }
 
+const times = (x: { ratio: number; min: number; max: number } | undefined) =>
+  x ? `${x.ratio.toFixed(2)}× (rounds ${x.min.toFixed(2)}–${x.max.toFixed(2)})` : null;
+const pct = (x: number | undefined) => (x === undefined ? null : `${(x * 100).toFixed(1)} %`);
+const plus = (x: number | undefined) => (x === undefined ? null : `+${x.toFixed(3)}`);
+
+/**
+ * The headline: what llm-proxy (unlimited token, non-streamed) costs per request against the do-nothing
+ * passthrough in the same run, with the queue consumer in the measured process and out of it.
+ */
+export function costTable(r: Results): Table {
+  const inId = r.meta.consumer === "out" ? undefined : "proxy";
+  const outId = r.meta.consumer === "out" ? "proxy" : r.c32["proxy-out"] ? "proxy-out" : undefined;
+  const cpu = (phase: Phase, id: string | undefined) => (id ? phase[id]?.cpuMsPerRequest : undefined);
+  const floorCpu = (phase: Phase) => phase.passthrough?.cpuMsPerRequest;
+  const thr = (id: string | undefined) =>
+    id ? pair(r.c32, id, "passthrough", rps, "ratio")?.median : undefined;
+  const add = (phase: Phase, id: string | undefined, pick: (x: LoadResult) => number) =>
+    id ? pair(phase, id, "passthrough", pick)?.median : undefined;
+  const spacing = r.spacing?.byTarget[inId ?? "proxy"];
+  return {
+    title: "Cost per request: llm-proxy (unlimited token) against the passthrough floor, same run",
+    header: [
+      "figure",
+      "floor",
+      "consumer in",
+      "vs floor",
+      "consumer out",
+      "vs floor",
+      "target (consumer in)",
+    ],
+    rows: [
+      [
+        "CPU per request, c=32 (ms)",
+        ms(floorCpu(r.c32) ?? undefined),
+        ms(cpu(r.c32, inId) ?? undefined),
+        inId ? times(cpuRatio(r.c32, inId)) : null,
+        ms(cpu(r.c32, outId) ?? undefined),
+        outId ? times(cpuRatio(r.c32, outId)) : null,
+        "≤ 1.6×",
+      ],
+      [
+        "CPU per request, c=1 (ms)",
+        ms(floorCpu(r.c1) ?? undefined),
+        ms(cpu(r.c1, inId) ?? undefined),
+        inId ? times(cpuRatio(r.c1, inId)) : null,
+        ms(cpu(r.c1, outId) ?? undefined),
+        outId ? times(cpuRatio(r.c1, outId)) : null,
+        "",
+      ],
+      [
+        "throughput, c=32 (req/s)",
+        r.c32.passthrough ? round(r.c32.passthrough.merged.rps, 0) : null,
+        inId && r.c32[inId] ? round(r.c32[inId].merged.rps, 0) : null,
+        pct(thr(inId)),
+        outId && r.c32[outId] ? round(r.c32[outId].merged.rps, 0) : null,
+        pct(thr(outId)),
+        "",
+      ],
+      [
+        "p50 latency, c=1 (ms)",
+        ms(r.c1.passthrough?.merged.latencyMs.p50),
+        inId ? ms(r.c1[inId]?.merged.latencyMs.p50) : null,
+        plus(add(r.c1, inId, p50)),
+        outId ? ms(r.c1[outId]?.merged.latencyMs.p50) : null,
+        plus(add(r.c1, outId, p50)),
+        "≤ +0.5 ms",
+      ],
+      [
+        "first streamed byte, p50 (ms)",
+        ms(r.ttfb.passthrough?.merged.ttfbMs.p50),
+        inId ? ms(r.ttfb[inId]?.merged.ttfbMs.p50) : null,
+        plus(add(r.ttfb, inId, ttfb50)),
+        outId ? ms(r.ttfb[outId]?.merged.ttfbMs.p50) : null,
+        plus(add(r.ttfb, outId, ttfb50)),
+        "≤ +1 ms",
+      ],
+      [
+        "chunk spacing, largest median gap deviation (ms)",
+        r.spacing?.byTarget.passthrough?.maxMedianGapDeviationMs,
+        spacing?.maxMedianGapDeviationMs,
+        spacing ? `${spacing.heldBack} held back` : null,
+        null,
+        null,
+        "untouched (±2 ms, 0 held)",
+      ],
+    ],
+  };
+}
+
 export function tables(r: Results, targets: Target[]): Table[] {
   const lat = ["target", "n", "p50", "p90", "p99", "mean", "+p50 vs direct", "+p50 vs pass", "+p99 vs pass"];
   const out: Table[] = [
+    costTable(r),
     {
       title: "Latency, concurrency 1 (ms)",
       header: [...lat, "CPU/req", "failed"],
@@ -175,7 +298,7 @@ export function tables(r: Results, targets: Target[]): Table[] {
     const sp = r.spacing;
     out.push({
       title: `Stream spacing: ${sp.chunks} chunks ${sp.intervalMs} ms apart, ${sp.runs} runs, against the upstream's schedule (ms)`,
-      header: ["target", "events", "max |median dev|", "max |dev| any run", "max late", "held back", "ok"],
+      header: ["target", "events", "max median dev", "max dev any run", "max late", "held back", "ok"],
       rows: targets.map((t) => {
         const s = sp.byTarget[t.id];
         if (!s) return [t.label, null, null, null, null, null, null];
@@ -241,7 +364,16 @@ export function toJson(r: Results): unknown {
           ttfbP50: round(x.ttfbMs.p50),
           rps: round(x.rps, 1),
         }));
-        return [k, { ...rest, cpuMsPerRequest: v.cpuMsPerRequest, rounds }];
+        return [
+          k,
+          {
+            ...rest,
+            cpuMsPerRequest: v.cpuMsPerRequest,
+            cpuRounds: v.cpuRounds.map((c) => (c === null ? null : round(c, 4))),
+            undrainedRounds: v.undrainedRounds,
+            rounds,
+          },
+        ];
       }),
     );
   return { ...r, c1: strip(r.c1), c32: strip(r.c32), ttfb: strip(r.ttfb), checks: checks(r) };

@@ -1,14 +1,17 @@
-// `npm run bench [-- --quick] [--out FILE] [--no-startup] [--storage tmpfs|disk] [--consumer off|same] [--profile[-only]]`: llm-proxy against a
-// direct call to the mock upstream and a do-nothing passthrough worker in the same runtime.
-// See bench/README.md.
+// `npm run bench [-- --quick] [--out FILE] [--no-startup] [--storage tmpfs|disk] [--consumer both|in|out]
+//   [--profile[-only]] [--guard] [--record]`: llm-proxy against a direct call to the mock upstream and a
+// do-nothing passthrough worker in the same runtime. See bench/README.md.
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { QueueDrain } from "./drain.ts";
+import { appendHistory, guard, historyEntry, readHistory } from "./history.ts";
 import {
   applyMigrations,
+  type BenchTokens,
   buildBundle,
   createTokens,
   type Host,
@@ -19,9 +22,10 @@ import {
   startMockThread,
   startPassthrough,
   startProxy,
+  usageTotal,
 } from "./hosts.ts";
 import { toCsv, writeJson } from "./lib/index.ts";
-import { profileWorker } from "./profile.ts";
+import { profileMarkdown, profileScenarios, renderProfile } from "./profile.ts";
 import { type Results, renderConsole, renderMarkdownReport, tables, toJson } from "./report.ts";
 import { chatSpec, measureLoad, measureSpacing, probe, streamSpec, type Target } from "./scenarios.ts";
 
@@ -33,35 +37,52 @@ const { values: args } = parseArgs({
     // tmpfs (default where /dev/shm exists): llm-proxy's D1/DO/Queue/R2 files in memory; disk: Miniflare's
     // own temporary directory, as under `wrangler dev` (each Durable Object write then waits for an fsync).
     storage: { type: "string", default: existsSync("/dev/shm") ? "tmpfs" : "disk" },
-    // A V8 CPU profile of llm-proxy under the chat load, after the measured phases (or instead of them).
+    // The usage queue's consumer. both (default): llm-proxy with its consumer in the measured process (the
+    // headline figures: the consumer's CPU is cost), and a second llm-proxy without it ("consumer out", as
+    // on Cloudflare where the consumer runs in its own invocations) for the unlimited token beside it.
+    // in / out: only one of the two (`same` / `off` are the old names).
+    consumer: { type: "string", default: "both" },
+    // Override of the consumer's max_batch_timeout, seconds (default: wrangler.toml's; hosts.ts ProxyOptions).
+    "batch-timeout": { type: "string", default: "" },
+    // CPU profiles of llm-proxy under load at c=32 (unlimited, limited, streamed), after the measured
+    // phases (or instead of them), with the costs by part of the request (profile.ts).
     profile: { type: "boolean", default: false },
-    // The usage queue's consumer: "off" (default) as in production, where it runs in its own invocations
-    // and not on the proxy's CPU; "same" runs it inside the measured workerd process as well.
-    consumer: { type: "string", default: "off" },
     "profile-only": { type: "boolean", default: false },
-    "profile-requests": { type: "string", default: "3000" },
+    "profile-requests": { type: "string", default: "4000" },
+    // Results history (committed): --record appends this run, --guard fails the run (exit 1) on a gross
+    // regression of CPU per request against the floor compared with the last recorded run of the same mode.
+    history: { type: "string", default: join(ROOT, "bench/results/history.jsonl") },
+    record: { type: "boolean", default: false },
+    guard: { type: "boolean", default: false },
   },
 });
 
 const FULL = {
   // Each target's round stops after roundMaxMs even if its share is not done: a slow target (or a busy
-  // machine) cannot stretch the run past ~2.5 minutes. The tables show how many requests were measured.
+  // machine) cannot stretch the run. The tables show how many requests were measured.
   c1: { requests: 2000, rounds: 8, warmup: 300, concurrency: 1, roundMaxMs: 1500 },
   c32: { requests: 5000, rounds: 8, warmup: 1000, concurrency: 32, roundMaxMs: 1500 },
   ttfb: { requests: 600, rounds: 6, warmup: 100, concurrency: 1, roundMaxMs: 1000 },
   spacing: { chunks: 20, intervalMs: 50, runs: 7, toleranceMs: 2 },
   startupProfile: true,
 };
+// Fixed request counts (the round cap only guards against a stuck target): the guard compares ratios
+// between machines, and a phase's CPU per request includes its consumer's batches, whose number depends
+// on how many requests the phase sent, not on how fast the machine sent them.
 const QUICK = {
-  c1: { requests: 100, rounds: 2, warmup: 20, concurrency: 1, roundMaxMs: 500 },
-  c32: { requests: 320, rounds: 2, warmup: 64, concurrency: 32, roundMaxMs: 500 },
-  ttfb: { requests: 40, rounds: 2, warmup: 10, concurrency: 1, roundMaxMs: 500 },
+  c1: { requests: 300, rounds: 3, warmup: 100, concurrency: 1, roundMaxMs: 10_000 },
+  c32: { requests: 960, rounds: 3, warmup: 320, concurrency: 32, roundMaxMs: 10_000 },
+  ttfb: { requests: 60, rounds: 2, warmup: 10, concurrency: 1, roundMaxMs: 10_000 },
   spacing: { chunks: 5, intervalMs: 20, runs: 1, toleranceMs: 2 },
   startupProfile: false,
 };
 const plan = args.quick ? QUICK : FULL;
 const profiling = args.profile || args["profile-only"];
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
+const consumerMode = ({ same: "in", off: "out" } as Record<string, string>)[args.consumer] ?? args.consumer;
+if (!["both", "in", "out"].includes(consumerMode))
+  throw new Error(`--consumer ${args.consumer}: both, in or out`);
+const batchTimeoutS = args["batch-timeout"] ? Number(args["batch-timeout"]) : undefined;
 
 function version(cmd: string, argv: string[]): string {
   try {
@@ -69,6 +90,16 @@ function version(cmd: string, argv: string[]): string {
   } catch {
     return "unknown";
   }
+}
+
+/** CPU time (ms) the host's process spends on one poll of its rollups (subtracted from the rounds). */
+async function pollCost(host: Host): Promise<number> {
+  for (let i = 0; i < 5; i++) await usageTotal(host);
+  const n = 40;
+  const before = host.cpuMs();
+  for (let i = 0; i < n; i++) await usageTotal(host);
+  const after = host.cpuMs();
+  return before === null || after === null ? 0 : (after - before) / n;
 }
 
 const work = await mkdtemp(join(tmpdir(), "llm-proxy-bench-"));
@@ -94,15 +125,55 @@ try {
   mock = await startMockThread();
   const passthrough = await startPassthrough(mock.url);
   hosts.push(passthrough);
-  const storageDir =
-    args.storage === "tmpfs" ? await mkdtemp(join("/dev/shm", "llm-proxy-bench-")) : undefined;
-  if (storageDir) cleanup.push(storageDir);
-  const consumer = args.consumer === "same" ? "same" : "off";
-  const proxy = await startProxy(bundle.dir, storageDir, profiling ? 0 : undefined, consumer);
-  hosts.push(proxy);
-  await applyMigrations(proxy);
-  const tokens = await createTokens(proxy, mock.url);
+  const storage = async () => {
+    if (args.storage !== "tmpfs") return undefined;
+    const dir = await mkdtemp(join("/dev/shm", "llm-proxy-bench-"));
+    cleanup.push(dir);
+    return dir;
+  };
+  const startOne = async (consumer: "in" | "out", inspect: boolean) => {
+    const host = await startProxy(bundle.dir, {
+      storageDir: await storage(),
+      inspectorPort: inspect ? 0 : undefined,
+      consumer,
+      batchTimeoutS,
+    });
+    hosts.push(host);
+    await applyMigrations(host);
+    return { host, tokens: await createTokens(host, mock!.url) };
+  };
+  // One process per measured llm-proxy target, so each process's CPU is its target's: the unlimited and
+  // the limited token (consumer in, unless only "out" was asked for), and the unlimited token with the
+  // consumer out. The unlimited one is also the one profiled.
+  const consumerIn = consumerMode !== "out";
+  const main = await startOne(consumerIn ? "in" : "out", profiling);
+  const limited = await startOne(consumerIn ? "in" : "out", false);
+  const outside = consumerMode === "both" ? await startOne("out", false) : undefined;
+  const drainOf = async (host: Host) => {
+    if (!consumerIn) return {};
+    const drain = new QueueDrain(() => usageTotal(host), host.cpuMs, {
+      batchTimeoutMs: (host.batchTimeoutS ?? 1) * 1000,
+    });
+    return { drain, pollCpuMs: await pollCost(host) };
+  };
+  const mainDrain = await drainOf(main.host);
+  const limitedDrain = await drainOf(limited.host);
 
+  const proxyTarget = (
+    id: string,
+    label: string,
+    h: { host: Host; tokens: BenchTokens },
+    token: string,
+    drain: { drain?: QueueDrain; pollCpuMs?: number },
+  ): Target => ({
+    id,
+    label,
+    origin: h.host.url,
+    headers: { authorization: `Bearer ${token}` },
+    cpuMs: h.host.cpuMs,
+    ...drain,
+  });
+  const inLabel = consumerIn ? "" : ", consumer out";
   const targets: Target[] = [
     { id: "direct", label: "direct (mock)", origin: mock.url, headers: {} },
     {
@@ -112,28 +183,21 @@ try {
       headers: {},
       cpuMs: passthrough.cpuMs,
     },
-    {
-      id: "proxy",
-      label: "llm-proxy",
-      origin: proxy.url,
-      headers: { authorization: `Bearer ${tokens.unlimited}` },
-      cpuMs: proxy.cpuMs,
-    },
-    {
-      id: "proxy-limited",
-      label: "llm-proxy, limited token",
-      origin: proxy.url,
-      headers: { authorization: `Bearer ${tokens.limited}` },
-      cpuMs: proxy.cpuMs,
-    },
+    proxyTarget("proxy", `llm-proxy${inLabel}`, main, main.tokens.unlimited, mainDrain),
+    proxyTarget(
+      "proxy-limited",
+      `llm-proxy, limited token${inLabel}`,
+      limited,
+      limited.tokens.limited,
+      limitedDrain,
+    ),
   ];
+  if (outside)
+    targets.push(proxyTarget("proxy-out", "llm-proxy, consumer out", outside, outside.tokens.unlimited, {}));
   await probe(targets);
   for (const t of targets.filter((t) => t.unavailable)) log(`  ! ${t.label} not measured: ${t.unavailable}`);
 
-  if (args["profile-only"]) {
-    await runProfile(proxy, targets[2]!);
-    process.exitCode = 0;
-  } else {
+  if (!args["profile-only"]) {
     log("· latency at concurrency 1");
     const c1 = await measureLoad(targets, plan.c1, chatSpec, log);
     log("· latency and throughput at concurrency 32");
@@ -141,7 +205,11 @@ try {
     log("· time to first byte of a stream");
     const ttfb = await measureLoad(targets, plan.ttfb, (t) => streamSpec(t, 3, 0), log);
     log(`· stream spacing (${plan.spacing.chunks} chunks, ${plan.spacing.intervalMs} ms apart)`);
-    const spacing = await measureSpacing(targets, plan.spacing);
+    // Spacing is a property of the tap, the same with the consumer in or out: the out instance is left out.
+    const spacing = await measureSpacing(
+      targets.filter((t) => t.id !== "proxy-out"),
+      plan.spacing,
+    );
 
     const cpu = cpus();
     const results: Results = {
@@ -149,7 +217,9 @@ try {
         date: new Date().toISOString(),
         mode: args.quick ? "quick" : "full",
         storage: args.storage,
-        consumer: args.consumer,
+        consumer: consumerMode,
+        batchTimeoutS: main.host.batchTimeoutS ?? null,
+        drain: mainDrain.drain ? { ...mainDrain.drain.stats, pollCpuMs: mainDrain.pollCpuMs } : null,
         durationS: Math.round((Date.now() - started) / 1000),
         node: process.version,
         cpus: cpu.length,
@@ -170,7 +240,12 @@ try {
       bundle: { totalKiB: bundle.totalKiB, gzipKiB: bundle.gzipKiB },
       startup: {
         proxyProfile: startupProfile,
-        readyMs: { passthrough: passthrough.readyMs, "llm-proxy": proxy.readyMs },
+        readyMs: Object.fromEntries([
+          ["passthrough", passthrough.readyMs],
+          [`llm-proxy${inLabel}`, main.host.readyMs],
+          [`llm-proxy, limited token${inLabel}`, limited.host.readyMs],
+          ...(outside ? [["llm-proxy, consumer out", outside.host.readyMs]] : []),
+        ]),
       },
       c1: Object.fromEntries(c1),
       c32: Object.fromEntries(c32),
@@ -200,9 +275,10 @@ try {
           "p99_ms",
           "mean_ms",
           "ttfb_p50_ms",
+          "cpu_ms_per_request",
         ],
         (["c1", "c32", "ttfb"] as const).flatMap((phase) =>
-          Object.entries(results[phase]).map(([id, { merged: r }]) => [
+          Object.entries(results[phase]).map(([id, { merged: r, cpuMsPerRequest }]) => [
             phase,
             id,
             r.requests,
@@ -213,34 +289,72 @@ try {
             r.latencyMs.p99,
             r.latencyMs.mean,
             r.ttfbMs.p50,
+            cpuMsPerRequest,
           ]),
         ),
       ),
     );
     log(`\nresults: ${args.out} (+ .md, .csv)`);
-    if (args.profile) await runProfile(proxy, targets[2]!);
+
+    const entry = historyEntry(results);
+    if (args.guard) {
+      const verdict = guard(entry, await readHistory(args.history));
+      console.log(`\n${verdict.lines.join("\n")}`);
+      if (!verdict.ok) process.exitCode = 1;
+    }
+    if (args.record) {
+      await appendHistory(args.history, entry);
+      log(`recorded in ${args.history}`);
+    }
+  }
+  if (profiling) {
+    const requests = Number(args["profile-requests"]);
+    log(`· CPU profiles of llm-proxy at c=32: unlimited, limited, streamed (${requests} requests each)`);
+    const report = await profileScenarios(main.host, bundle.dir, {
+      specs: {
+        unlimited: chatSpec(targets[2]!),
+        limited: chatSpec({ ...targets[2]!, headers: { authorization: `Bearer ${main.tokens.limited}` } }),
+        streamed: streamSpec(targets[2]!, 3, 0),
+      },
+      anchors: [
+        {
+          label: "passthrough floor",
+          host: passthrough,
+          specs: {
+            unlimited: chatSpec(targets[1]!),
+            limited: chatSpec(targets[1]!),
+            streamed: streamSpec(targets[1]!, 3, 0),
+          },
+        },
+        ...(outside
+          ? [
+              {
+                label: "llm-proxy, consumer out",
+                host: outside.host,
+                specs: {
+                  unlimited: chatSpec(targets[4]!),
+                  limited: chatSpec({
+                    ...targets[4]!,
+                    headers: { authorization: `Bearer ${outside.tokens.limited}` },
+                  }),
+                  streamed: streamSpec(targets[4]!, 3, 0),
+                },
+              },
+            ]
+          : []),
+      ],
+      requests: Math.max(200, args.quick ? Math.min(requests, 1000) : requests),
+      concurrency: 32,
+      floorLabel: "passthrough floor",
+      drain: mainDrain.drain,
+      outBase: args.out.replace(/\.json$/, ""),
+    });
+    console.log(renderProfile(report));
+    await writeJson(args.out.replace(/\.json$/, "-profile.json"), report);
+    await writeFile(args.out.replace(/\.json$/, "-profile.md"), profileMarkdown(report));
   }
 } finally {
   for (const h of hosts) await h.mf.dispose();
   await mock?.close();
   for (const dir of [work, ...cleanup]) await rm(dir, { recursive: true, force: true });
-}
-
-async function runProfile(proxy: Host, target: Target): Promise<void> {
-  const outfile = args.out.replace(/\.json$/, ".cpuprofile");
-  const requests = Number(args["profile-requests"]);
-  log(`· CPU profile of llm-proxy: ${requests} chat requests at c=8`);
-  const r = await profileWorker(await proxy.mf.getInspectorURL(), proxy.name, chatSpec(target), {
-    requests,
-    concurrency: 8,
-    outfile,
-  });
-  console.log(
-    `\nCPU profile (${r.requests} requests, ${r.totalMs.toFixed(0)} ms sampled, ${(r.totalMs / r.requests).toFixed(3)} ms/req in the isolate): ${outfile}`,
-  );
-  console.log("self ms   self %   function   location");
-  for (const f of r.top)
-    console.log(
-      `${f.selfMs.toFixed(1).padStart(7)}  ${f.selfPct.toFixed(1).padStart(6)}   ${f.name}   ${f.where}`,
-    );
 }

@@ -1,7 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { batcherFor, QueueBatcher } from "../src/usage/batcher";
+import { batcherFor, MAX_MESSAGE_CHARS, type Packed, QueueBatcher } from "../src/usage/batcher";
 import type { UsageEvent } from "../src/usage/event";
 import { recordRequest } from "../src/usage/record";
 import { draft, event, logLines } from "./usage-fixtures";
@@ -19,6 +19,12 @@ async function countLines(ids: Set<string>, timeoutMs: number): Promise<Map<stri
 
 afterEach(() => vi.restoreAllMocks());
 
+type SentBatch = Iterable<MessageSendRequest<unknown>>;
+
+/** Bodies per sendBatch call: a flush's bodies travel packed, several to a message. */
+const bodiesPerCall = (calls: [SentBatch, ...unknown[]][]) =>
+  calls.map(([messages]) => [...messages].flatMap((m) => (m.body as Packed<unknown>).bodies).length);
+
 describe("usage queue batcher", () => {
   it("250 concurrent requests: 3 sendBatch calls, every event in R2 exactly once", {
     timeout: 30_000,
@@ -34,7 +40,9 @@ describe("usage queue batcher", () => {
     await Promise.all(ctxs.map((ctx) => waitOnExecutionContext(ctx)));
     expect(send).not.toHaveBeenCalled();
     // 100 (filled), 100 (filled), 50 (after the delay, by the request that opened the third buffer).
-    expect(sendBatch.mock.calls.map(([messages]) => [...messages].length)).toEqual([100, 100, 50]);
+    expect(bodiesPerCall(sendBatch.mock.calls)).toEqual([100, 100, 50]);
+    // Packed: a flush of 100 small events takes one or two queue messages, not 100.
+    expect(sendBatch.mock.calls.every(([messages]) => [...messages].length <= 2)).toBe(true);
     expect(batcherFor(env.USAGE_QUEUE).pending).toBe(0);
 
     const ids = new Set(drafts.map((d) => d.id));
@@ -64,7 +72,7 @@ describe("usage queue batcher", () => {
     const sendBatch = vi.spyOn(env.USAGE_QUEUE, "sendBatch");
     const events = Array.from({ length: 5 }, () => event());
     await Promise.all(events.map((e) => batcher.push(e)));
-    expect(sendBatch.mock.calls.map(([messages]) => [...messages].length)).toEqual([2, 2, 1]);
+    expect(bodiesPerCall(sendBatch.mock.calls)).toEqual([2, 2, 1]);
     const counts = await countLines(new Set(events.map((e) => e.id)), 20_000);
     expect(counts.size).toBe(5);
   });
@@ -98,13 +106,32 @@ describe("usage queue batcher", () => {
     expect(lost).toEqual([huge.id]);
   });
 
+  it("packs a flush into messages within the per-message budget, in order", { timeout: 30_000 }, async () => {
+    const batcher = new QueueBatcher(env.USAGE_QUEUE, { delayMs: 0 });
+    const sendBatch = vi.spyOn(env.USAGE_QUEUE, "sendBatch");
+    // ~12 KB each: a flush of 6 (under the 100 000-character batch budget) needs two messages.
+    const events = Array.from({ length: 6 }, () => ({ ...event(), user_agent: "u".repeat(12_000) }));
+    await Promise.all(events.map((e) => batcher.push(e)));
+    expect(sendBatch).toHaveBeenCalledTimes(1);
+    const messages = [...sendBatch.mock.calls[0]![0]];
+    expect(messages.length).toBe(2);
+    for (const m of messages)
+      expect(JSON.stringify((m.body as Packed<unknown>).bodies).length).toBeLessThan(MAX_MESSAGE_CHARS + 100);
+    expect(messages.flatMap((m) => (m.body as Packed<UsageEvent>).bodies.map((b) => b.id))).toEqual(
+      events.map((e) => e.id),
+    );
+    const counts = await countLines(new Set(events.map((e) => e.id)), 20_000);
+    expect(counts.size).toBe(6);
+    expect([...counts.values()].every((n) => n === 1)).toBe(true);
+  });
+
   it("keeps one buffer per queue binding: pushes from anywhere in the isolate share one batch", async () => {
     const sendBatch = vi.spyOn(env.USAGE_QUEUE, "sendBatch");
     const [a, b] = [event(), event()];
     // Two callers asking for the binding's batcher separately, as two requests' recordRequest would.
     await Promise.all([batcherFor(env.USAGE_QUEUE).push(a), batcherFor(env.USAGE_QUEUE).push(b)]);
     const sent = sendBatch.mock.calls.map(([messages]) =>
-      [...messages].map((m) => (m.body as UsageEvent).id),
+      [...messages].flatMap((m) => (m.body as Packed<UsageEvent>).bodies.map((e) => e.id)),
     );
     expect(sent).toEqual([[a.id, b.id]]);
   });

@@ -316,6 +316,177 @@ describe("processBatch", () => {
   });
 });
 
+describe("packed messages", () => {
+  const packed = (bodies: unknown[], attempts = 1) => msg({ kind: "packed", bodies }, attempts);
+
+  it("unpacks every body: events and summaries, counted once across messages and redeliveries", async () => {
+    const p = project();
+    const hour = Date.UTC(2026, 1, 4, 7);
+    const code = `bad_${crypto.randomUUID().slice(0, 8)}`;
+    const events = Array.from({ length: 40 }, () => event({ project_id: p }));
+    const summary = { kind: "rejections", id: crypto.randomUUID(), rejections: [{ hour, code, count: 3 }] };
+    // The same event in two messages (a producer's retried sendBatch), and a plain message beside packed ones.
+    const batch = [packed([...events.slice(0, 25), summary]), packed(events.slice(24, 39)), msg(events[39])];
+    const result = await processBatch(batch, env);
+    expect(result).toMatchObject({ events: 40, summaries: 1, invalid: 0 });
+    await processBatch(batch, env);
+    expect(await rollup(p)).toMatchObject({ requests: 40, prompt_tokens: 400 });
+    const lines = (await logLines()).filter((l) => l.project_id === p);
+    expect(lines.map((l) => l.id).sort()).toEqual(events.map((e) => e.id).sort());
+    const row = await env.DB.prepare("select count from rejections_hourly where hour = ? and code = ?")
+      .bind(hour, code)
+      .first<{ count: number }>();
+    expect(row?.count).toBe(3);
+  });
+
+  it("keeps a bad body of a packed message under dead-letter/invalid/, and logs the rest", async () => {
+    const p = project();
+    const good = event({ project_id: p });
+    const bad = packed([good, { hello: "packed" }, "not even an object"]);
+    const result = await processBatch([bad], env);
+    expect(result).toMatchObject({ events: 1, invalid: 2 });
+    expect((await logLines()).filter((l) => l.project_id === p).map((l) => l.id)).toEqual([good.id]);
+    const list = await env.EVENTS_BUCKET.list({ prefix: "dead-letter/invalid/" });
+    const texts = await Promise.all(
+      list.objects.map(async (o) => (await env.EVENTS_BUCKET.get(o.key))!.text()),
+    );
+    const kept = texts
+      .join("")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { message_id: string; body: unknown });
+    expect(kept.filter((k) => k.message_id.startsWith(`${bad.id}/`)).map((k) => k.message_id)).toEqual([
+      `${bad.id}/1`,
+      `${bad.id}/2`,
+    ]);
+  });
+
+  it("a packed message that fails is retried whole: no duplicate lines, exact rollups", async () => {
+    const p = project();
+    const events = Array.from({ length: 30 }, () => event({ project_id: p }));
+    const batch = [packed(events.slice(0, 20)), packed(events.slice(20))];
+    await expect(
+      processBatch(batch, { ...env, EVENTS_BUCKET: failing(env.EVENTS_BUCKET, "put") }),
+    ).rejects.toThrow();
+    // Redelivered in another composition, with one of its events also sent alone.
+    await processBatch([packed(events.slice(10)), msg(events[3])], env);
+    await processBatch(batch, env);
+    expect(await rollup(p)).toMatchObject({ requests: 30 });
+    const lines = (await logLines()).filter((l) => l.project_id === p);
+    expect(lines).toHaveLength(30);
+    expect(new Set(lines.map((l) => l.id)).size).toBe(30);
+  });
+});
+
+describe("a large batch shares its isolate", () => {
+  it("yields to other work while it checks and serialises thousands of events", async () => {
+    const p = project();
+    const events = Array.from({ length: 1000 }, () => event({ project_id: p }));
+    const order: string[] = [];
+    const db = new Proxy(env.DB, {
+      get(t, prop) {
+        const v = Reflect.get(t, prop, t);
+        if (prop === "batch")
+          return (statements: D1PreparedStatement[]) => {
+            order.push("d1");
+            return t.batch(statements);
+          };
+        return typeof v === "function" ? v.bind(t) : v;
+      },
+    });
+    // A timer set before the batch starts (a stream's next chunk, say) runs before the batch reaches D1.
+    setTimeout(() => order.push("timer"), 0);
+    await processBatch(
+      [
+        msg({ kind: "packed", bodies: events.slice(0, 500) }),
+        msg({ kind: "packed", bodies: events.slice(500) }),
+      ],
+      {
+        ...env,
+        DB: db,
+      },
+    );
+    expect(order).toEqual(["timer", "d1"]);
+    expect((await rollup(p)).requests).toBe(1000);
+  });
+});
+
+describe("rollups summed in the worker and in SQL agree", () => {
+  it("the same events give the same rollups whether every event is new or not", async () => {
+    const a = project();
+    const b = project();
+    const at = Date.UTC(2026, 3, 5, 9, 59, 59, 999);
+    const mixed = (p: string) =>
+      [
+        event({ project_id: p, timestamp: new Date(at).toISOString(), cost_usd: 0.1, duration_ms: 10.9 }),
+        event({ project_id: p, timestamp: new Date(at + 1).toISOString(), cost_usd: 0.2, model: null }),
+        event({
+          project_id: p,
+          token_id: null,
+          status: 401,
+          error: "token_not_found",
+          cost_usd: null,
+          usage: null,
+        }),
+        event({
+          project_id: p,
+          status: 200,
+          error: "client_closed",
+          usage_source: "estimated",
+          cost_usd: 0.3,
+        }),
+        event({
+          project_id: p,
+          status: 502,
+          error: null,
+          usage: {
+            prompt_tokens: 7,
+            completion_tokens: 0,
+            total_tokens: 7,
+            cached_tokens: 2,
+            reasoning_tokens: 1,
+          },
+          cost_usd: 1e-7,
+        }),
+      ].map((e, i) => ({ ...e, duration_ms: e.duration_ms === 10.9 ? 10.9 : 100 + i }));
+    // a: every event new (the worker's sums); b: one event committed before (the ledger rows summed in SQL).
+    const eventsA = mixed(a);
+    const eventsB = mixed(b);
+    await processBatch(
+      eventsA.map((e) => msg(e)),
+      env,
+    );
+    await processBatch([msg(eventsB[0])], env);
+    await processBatch(
+      eventsB.map((e) => msg(e)),
+      env,
+    );
+    const rows = async (p: string) =>
+      (
+        await env.DB.prepare(
+          `select hour, token_id, model, requests, errors, prompt_tokens, completion_tokens, cached_tokens,
+             reasoning_tokens, estimated_requests, cost_usd, duration_ms_sum
+           from usage_hourly where project_id = ? order by hour, token_id, model`,
+        )
+          .bind(p)
+          .all()
+      ).results;
+    const ra = await rows(a);
+    expect(ra.length).toBeGreaterThan(1);
+    expect(await rows(b)).toEqual(ra);
+  });
+});
+
+describe("an instant before 1970", () => {
+  it("is summed in SQL (where the hour rounds as SQL rounds it), once", async () => {
+    const p = project();
+    const old = event({ project_id: p, timestamp: "1969-12-31T23:30:00.500Z" });
+    await processBatch([msg(old), msg(event({ project_id: p }))], env);
+    await processBatch([msg(old)], env);
+    expect(await rollup(p)).toMatchObject({ requests: 2 });
+  });
+});
+
 describe("dead letters and backoff", () => {
   it("archives dead letters under dead-letter/ and still logs them", async () => {
     const p = project();

@@ -23,10 +23,15 @@ export type InterleavedPlan = {
 export type InterleavedResult = { merged: LoadResult; rounds: LoadResult[] };
 
 export type RoundHooks = {
-  /** Just before a target's round starts (e.g. to read a process's CPU time). */
-  before?: (round: number, id: string) => void;
-  /** Just after it ends. */
-  after?: (round: number, id: string, result: LoadResult) => void;
+  /**
+   * Just before a target's round starts (e.g. to read a process's CPU time). Awaited: a hook may wait for
+   * the target to be idle first, outside the round's clock.
+   */
+  before?: (round: number, id: string) => void | Promise<void>;
+  /** Just after it ends (awaited, outside the round's clock: e.g. to wait for background work to finish). */
+  after?: (round: number, id: string, result: LoadResult) => void | Promise<void>;
+  /** After a target's warm-up (awaited), with what it sent. */
+  warmed?: (id: string, result: LoadResult) => void | Promise<void>;
 };
 
 export async function runInterleaved(
@@ -40,17 +45,18 @@ export async function runInterleaved(
   try {
     for (const t of targets) {
       if (plan.warmup > 0) {
-        await runLoad({ ...t.spec, ...common, requests: plan.warmup, dispatcher: pools.get(t.id) });
+        const w = await runLoad({ ...t.spec, ...common, requests: plan.warmup, dispatcher: pools.get(t.id) });
+        await hooks.warmed?.(t.id, w);
       }
     }
     const perRound = Math.max(1, Math.ceil(plan.requests / plan.rounds));
     for (let round = 0; round < plan.rounds; round++) {
       for (let k = 0; k < targets.length; k++) {
         const t = targets[(k + round) % targets.length]!;
-        hooks.before?.(round, t.id);
+        await hooks.before?.(round, t.id);
         const r = await runLoad({ ...t.spec, ...common, requests: perRound, dispatcher: pools.get(t.id) });
         rounds.get(t.id)!.push(r);
-        hooks.after?.(round, t.id, r);
+        await hooks.after?.(round, t.id, r);
       }
     }
   } finally {

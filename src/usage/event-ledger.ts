@@ -1,31 +1,13 @@
+import type { RollupDelta } from "./rollup-delta";
 import type { RejectionSummary } from "./unidentified";
 
 /**
  * D1 side of the consumer. The event ledger is the commit point: an event is counted in the rollups in the
- * same D1 transaction (one `batch`) that first inserts its ledger row, and every rollup is computed from the
- * rows this attempt inserted (found by this attempt's fresh object keys), so an event redelivered in any
- * batch, or by a concurrent consumer, is never counted twice.
- */
-
-/** Gateway refusals: the token did not get to use the upstream, so they do not touch `last_used_at`. */
-const REFUSALS = [
-  "invalid_token",
-  "token_not_found",
-  "token_expired",
-  "token_inactive",
-  "project_inactive",
-  "model_not_allowed",
-  "origin_not_allowed",
-  "endpoint_not_found",
-  "method_not_allowed",
-  "request_too_large",
-  "rate_limit_exceeded",
-  "quota_exceeded",
-];
-
-/*
- * An error, in the rollups and the events API: status >= 400 or an error code — except `client_closed`
- * (the client left a stream that was going fine: its choice, not a failure).
+ * same D1 transaction (one `batch`) that first inserts its ledger row, and every rollup counts only the rows
+ * this attempt inserted (found by this attempt's fresh object keys), so an event redelivered in any batch,
+ * or by a concurrent consumer, is never counted twice. When every event of the batch is new (the usual
+ * case, checked inside the transaction), the worker's own sums (rollup-delta.ts) are added instead of
+ * reading every line back; otherwise the inserted rows are summed in SQL.
  */
 
 /** JSON fields of a ledger line, as SQL expressions. */
@@ -33,16 +15,30 @@ const f = (path: string) => `json_extract(line, '$.${path}')`;
 const HOUR = `(cast(unixepoch(${f("timestamp")}) as integer) / 3600) * 3600000`;
 const IN_KEYS = "object_key in (select value from json_each(?1))";
 
+/** Every event of the attempt was new: its keys hold as many ledger rows as the batch had events (?2). */
+const ALL_NEW = `((select count(*) from event_ledger where ${IN_KEYS}) = ?2)`;
+
+/**
+ * ?1 this attempt's object keys, ?2 the batch's event count (-1: do not use the worker's sums), ?3 the
+ * worker's sums (RollupDelta.usage). Exactly one of the two sources applies, decided in the transaction.
+ */
 const USAGE_ROLLUP = `
 insert into usage_hourly (hour, project_id, token_id, model, requests, errors, prompt_tokens,
   completion_tokens, cached_tokens, reasoning_tokens, estimated_requests, cost_usd, duration_ms_sum)
-select hour, project_id, token_id, model, count(*), sum(is_error), sum(pt), sum(ct), sum(cached),
+select hour, project_id, token_id, model, sum(requests), sum(is_error), sum(pt), sum(ct), sum(cached),
   sum(reasoning), sum(estimated), sum(cost), sum(duration)
 from (
+  select value ->> 0 as hour, value ->> 1 as project_id, value ->> 2 as token_id, value ->> 3 as model,
+    value ->> 4 as requests, value ->> 5 as is_error, value ->> 6 as pt, value ->> 7 as ct,
+    value ->> 8 as cached, value ->> 9 as reasoning, value ->> 10 as estimated, value ->> 11 as cost,
+    value ->> 12 as duration
+  from json_each(?3) where ${ALL_NEW}
+  union all
   select ${HOUR} as hour,
     ${f("project_id")} as project_id,
     coalesce(${f("token_id")}, '') as token_id,
     coalesce(${f("model")}, '') as model,
+    1 as requests,
     (${f("status")} >= 400 or coalesce(${f("error")}, 'client_closed') <> 'client_closed') as is_error,
     coalesce(${f("usage.prompt_tokens")}, 0) as pt,
     coalesce(${f("usage.completion_tokens")}, 0) as ct,
@@ -52,7 +48,7 @@ from (
     coalesce(${f("cost_usd")}, 0) as cost,
     cast(coalesce(${f("duration_ms")}, 0) as integer) as duration
   from event_ledger
-  where ${IN_KEYS} and line is not null and ${f("project_id")} is not null
+  where ${IN_KEYS} and line is not null and ${f("project_id")} is not null and not ${ALL_NEW}
 ) where true
 group by hour, project_id, token_id, model
 on conflict (hour, project_id, token_id, model) do update set
@@ -68,13 +64,15 @@ on conflict (hour, project_id, token_id, model) do update set
 
 const REJECTION_UPSERT = "on conflict (hour, code) do update set count = count + excluded.count";
 
-/** Unidentified requests that came as full events. */
+/** Unidentified requests that came as full events (parameters as USAGE_ROLLUP's, ?3 RollupDelta.rejections). */
 const EVENT_REJECTIONS = `
 insert into rejections_hourly (hour, code, count)
-select hour, code, count(*) from (
-  select ${HOUR} as hour, coalesce(${f("error")}, 'http_' || ${f("status")}) as code
+select hour, code, sum(n) from (
+  select value ->> 0 as hour, value ->> 1 as code, value ->> 2 as n from json_each(?3) where ${ALL_NEW}
+  union all
+  select ${HOUR} as hour, coalesce(${f("error")}, 'http_' || ${f("status")}) as code, 1 as n
   from event_ledger where ${IN_KEYS} and line is not null and ${f("token_id")} is null
-    and ${f("project_id")} is null
+    and ${f("project_id")} is null and not ${ALL_NEW}
 ) where true
 group by hour, code
 ${REJECTION_UPSERT}`;
@@ -88,16 +86,29 @@ where l.object_key = ?1 and l.line is not null
 group by 1, 2
 ${REJECTION_UPSERT}`;
 
+/**
+ * The latest use of each token (RollupDelta.lastUsed). A maximum, so applying it again for a redelivered
+ * event changes nothing: it needs no ledger check.
+ */
 const LAST_USED = `
 update tokens set last_used_at = max(coalesce(tokens.last_used_at, 0), u.at)
-from (
-  select ${f("token_id")} as token_id, max(cast(unixepoch(${f("timestamp")}, 'subsec') * 1000 as integer)) as at
-  from event_ledger
-  where ${IN_KEYS} and line is not null and ${f("token_id")} is not null
-    and coalesce(${f("error")}, '') not in (select value from json_each(?2))
-  group by 1
-) as u
+from (select value ->> 0 as token_id, value ->> 1 as at from json_each(?1)) as u
 where tokens.id = u.token_id`;
+
+/** Ledger rows this attempt inserted (?1 its object keys). */
+const INSERTED = `select count(*) as n from event_ledger where ${IN_KEYS}`;
+
+/**
+ * Pending lines of earlier attempts' objects that hold one of this batch's events (?1 event ids, ?2 this
+ * attempt's keys): an attempt that committed but did not reach R2. Their objects are rewritten whole.
+ */
+const EARLIER_PENDING = `
+select object_key, line from event_ledger
+where line is not null and object_key in (
+  select distinct object_key from event_ledger
+  where event_id in (select value from json_each(?1)) and line is not null
+    and object_key not in (select value from json_each(?2)))
+order by rowid`;
 
 /** Rows of one R2 object to be: its key and its JSON lines. */
 export type ObjectGroup = { key: string; lines: { id: string; line: string }[] };
@@ -122,9 +133,17 @@ function chunks(lines: string[]): string[][] {
   return out;
 }
 
+export type Committed = {
+  /** Ledger rows this attempt inserted: as many as the batch's events when every one was new. */
+  inserted: number;
+  /** Complete content of earlier attempts' objects still pending for this batch's events, by key. */
+  earlier: Map<string, string[]>;
+};
+
 /**
  * Commits an attempt in one D1 transaction: ledger rows for the ids not seen before (each with this
- * attempt's object key and its line), their rollups, the rejection counts of summaries, last_used_at.
+ * attempt's object key and its line), their rollups, the rejection counts of summaries, last_used_at; and
+ * reads back what the caller must still write to R2 besides this attempt's own objects.
  */
 export async function commitAttempt(
   db: D1Database,
@@ -132,7 +151,8 @@ export async function commitAttempt(
   summaries: RejectionSummary[],
   attemptId: string,
   now: number,
-): Promise<void> {
+  delta?: RollupDelta,
+): Promise<Committed> {
   const statements: D1PreparedStatement[] = [];
   for (const group of groups) {
     for (const part of chunks(group.lines.map((l) => l.line))) {
@@ -147,11 +167,21 @@ export async function commitAttempt(
       );
     }
   }
+  let read = -1;
   if (groups.length) {
     const keys = JSON.stringify(groups.map((g) => g.key));
-    statements.push(db.prepare(USAGE_ROLLUP).bind(keys));
-    statements.push(db.prepare(EVENT_REJECTIONS).bind(keys));
-    statements.push(db.prepare(LAST_USED).bind(keys, JSON.stringify(REFUSALS)));
+    const events = groups.reduce((n, g) => n + g.lines.length, 0);
+    // -1 never matches a row count: the rows are summed in SQL.
+    const expected = delta?.exact ? events : -1;
+    statements.push(db.prepare(USAGE_ROLLUP).bind(keys, expected, JSON.stringify(delta?.usage ?? [])));
+    statements.push(
+      db.prepare(EVENT_REJECTIONS).bind(keys, expected, JSON.stringify(delta?.rejections ?? [])),
+    );
+    if (delta?.lastUsed.length) statements.push(db.prepare(LAST_USED).bind(JSON.stringify(delta.lastUsed)));
+    read = statements.length;
+    statements.push(db.prepare(INSERTED).bind(keys));
+    const ids = JSON.stringify(groups.flatMap((g) => g.lines.map((l) => l.id)));
+    statements.push(db.prepare(EARLIER_PENDING).bind(ids, keys));
   }
   if (summaries.length) {
     // Summaries have no R2 object: their ledger rows only remember that they were counted.
@@ -169,7 +199,17 @@ export async function commitAttempt(
     statements.push(db.prepare(SUMMARY_REJECTIONS).bind(key));
     statements.push(db.prepare("update event_ledger set line = null where object_key = ?1").bind(key));
   }
-  if (statements.length) await db.batch(statements);
+  const earlier = new Map<string, string[]>();
+  if (!statements.length) return { inserted: 0, earlier };
+  const results = await db.batch(statements);
+  if (read < 0) return { inserted: 0, earlier };
+  const inserted = (results[read]?.results[0] as { n: number } | undefined)?.n ?? 0;
+  for (const row of (results[read + 1]?.results ?? []) as { object_key: string; line: string }[]) {
+    const lines = earlier.get(row.object_key);
+    if (lines) lines.push(row.line);
+    else earlier.set(row.object_key, [row.line]);
+  }
+  return { inserted, earlier };
 }
 
 /**
@@ -185,19 +225,6 @@ export async function ledgerEntry(
     .bind(eventId)
     .first<{ object_key: string; line: string | null }>();
   return row ? { objectKey: row.object_key, line: row.line } : null;
-}
-
-/** Object keys that still have lines not confirmed in R2, among the given event ids. */
-export async function pendingKeysOf(db: D1Database, eventIds: string[]): Promise<string[]> {
-  if (!eventIds.length) return [];
-  const { results } = await db
-    .prepare(
-      `select distinct object_key from event_ledger
-       where event_id in (select value from json_each(?1)) and line is not null`,
-    )
-    .bind(JSON.stringify(eventIds))
-    .all<{ object_key: string }>();
-  return results.map((r) => r.object_key);
 }
 
 /** Object keys with lines pending for longer than `olderThan` (a consumer died between D1 and R2). */
