@@ -384,3 +384,35 @@ describe("JWTs of a trusted identity provider", () => {
     expect(created.kind).toBe("secret");
   });
 });
+
+describe("usage of JWTs used directly", () => {
+  it("counts in the project's usage (no token), never as a rejection", async () => {
+    const { rollupDelta } = await import("../src/usage/rollup-delta");
+    const base = {
+      id: "r1",
+      timestamp: "2026-11-28T10:00:00.000Z",
+      token_id: null,
+      user_id: "u1",
+      project_id: "p1",
+      method: "POST",
+      path: "/v1/chat/completions",
+      status: 200,
+      duration_ms: 10,
+      ttfb_ms: 5,
+      stream: false,
+      model: "gpt-4o-mini",
+      usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 },
+      usage_source: "upstream" as const,
+      cost_usd: 0.001,
+      error: null,
+      aborted: false,
+      upstream_request_id: null,
+      colo: null,
+      user_agent: null,
+    };
+    const delta = rollupDelta([{ event: base, at: Date.parse(base.timestamp) }]);
+    expect(delta.rejections).toEqual([]);
+    expect(delta.usage).toHaveLength(1);
+    expect(delta.usage[0]?.slice(1, 5)).toEqual(["p1", "", "gpt-4o-mini", 1]);
+  });
+});
