@@ -22,6 +22,9 @@ export default defineConfig(async () => {
             ENCRYPTION_KEY: "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
             ADMIN_PASSWORD: "test-admin-password",
             SESSION_SECRET: "test-session-secret-test-session-secret",
+            TOKEN_SIGNING_KEY: "test-token-signing-key-test-token-signing-key",
+            // A small response-cache entry limit, so the test of it needs no megabyte answers.
+            CACHE_MAX_ENTRY_BYTES: "65536",
           },
         },
       })),

@@ -65,6 +65,7 @@ input,select,textarea{font:inherit;color:var(--fg);background:var(--bg);border:1
 input:focus,select:focus,textarea:focus,button:focus-visible,.btn:focus-visible,a:focus-visible{outline:2px solid var(--accent);outline-offset:1px}
 input[aria-invalid=true],textarea[aria-invalid=true]{border-color:var(--bad)}
 input[type=checkbox]{width:auto}
+label.check{display:flex;gap:.5rem;align-items:baseline;font-weight:400;margin-bottom:.5rem}
 textarea{min-height:5rem;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
 .form-grid{display:grid;gap:0 1rem;grid-template-columns:repeat(auto-fit,minmax(220px,1fr))}
 fieldset{border:1px solid var(--line);border-radius:8px;padding:.75rem 1rem .25rem;margin:0 0 1rem;min-width:0}

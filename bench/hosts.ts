@@ -29,6 +29,7 @@ export const SECRETS = {
   ENCRYPTION_KEY: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64"),
   ADMIN_PASSWORD: `bench-${crypto.randomUUID()}`,
   SESSION_SECRET: `bench-session-${crypto.randomUUID()}`,
+  TOKEN_SIGNING_KEY: `bench-signing-${crypto.randomUUID()}`,
 };
 
 // What a worker that only forwards costs: same runtime, same compatibility date, one fetch.
@@ -177,6 +178,9 @@ export type ProxyOptions = {
    * how many events a batch holds when messages come slowly, so the default is the deployed value.
    */
   batchTimeoutS?: number;
+  /** The host's name (default "llm-proxy") and variables to override (e.g. CACHE_TIERS). */
+  name?: string;
+  vars?: Record<string, string>;
 };
 
 /**
@@ -199,13 +203,13 @@ export async function startProxy(bundleDir: string, opts: ProxyOptions): Promise
     batchTimeoutS = consumers[usage]?.maxBatchTimeout ?? 1;
   }
   const host = await start(
-    "llm-proxy",
+    opts.name ?? "llm-proxy",
     {
       ...base,
       rootPath: bundleDir,
       modules: true,
       scriptPath: join(bundleDir, "index.js"),
-      bindings: { ...(base.bindings ?? {}), ...SECRETS },
+      bindings: { ...(base.bindings ?? {}), ...SECRETS, ...opts.vars },
     } as WorkerOptions,
     opts.storageDir,
     opts.inspectorPort,

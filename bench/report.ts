@@ -24,6 +24,8 @@ export type Results = {
   c32: Phase;
   ttfb: Phase;
   spacing: SpacingResult | null;
+  /** The response cache's phase (bench/cache.ts). */
+  cache?: Phase;
 };
 
 export type Check = { name: string; target: string; measured: string; pass: boolean | null };
@@ -34,6 +36,10 @@ const ttfb50 = (r: LoadResult) => r.ttfbMs.p50;
 const rps = (r: LoadResult) => r.rps;
 
 /** Paired comparison of two targets of a phase, or undefined when either was not measured. */
+/** The median over rounds of (target − baseline) p50 in a phase: for tables outside this file. */
+export const pairedP50 = (phase: Phase, target: string, baseline: string) =>
+  pair(phase, target, baseline, p50)?.median;
+
 function pair(
   phase: Phase,
   target: string,
@@ -376,5 +382,6 @@ export function toJson(r: Results): unknown {
         ];
       }),
     );
-  return { ...r, c1: strip(r.c1), c32: strip(r.c32), ttfb: strip(r.ttfb), checks: checks(r) };
+  const cache = r.cache ? { cache: strip(r.cache) } : {};
+  return { ...r, c1: strip(r.c1), c32: strip(r.c32), ttfb: strip(r.ttfb), ...cache, checks: checks(r) };
 }

@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { cacheSpec, cacheTable, cacheTargets, createCacheTokens } from "./cache.ts";
 import { QueueDrain } from "./drain.ts";
 import { appendHistory, guard, historyEntry, readHistory } from "./history.ts";
 import {
@@ -18,6 +19,7 @@ import {
   type MockHandle,
   profileStartup,
   ROOT,
+  SECRETS,
   type StartupProfile,
   startMockThread,
   startPassthrough,
@@ -26,7 +28,7 @@ import {
 } from "./hosts.ts";
 import { toCsv, writeJson } from "./lib/index.ts";
 import { profileMarkdown, profileScenarios, renderProfile } from "./profile.ts";
-import { type Results, renderConsole, renderMarkdownReport, tables, toJson } from "./report.ts";
+import { pairedP50, type Results, renderConsole, renderMarkdownReport, tables, toJson } from "./report.ts";
 import { chatSpec, measureLoad, measureSpacing, probe, streamSpec, type Target } from "./scenarios.ts";
 
 const { values: args } = parseArgs({
@@ -211,6 +213,36 @@ try {
       plan.spacing,
     );
 
+    // The response cache (bench/cache.ts): one host per target, all with the consumer out (their CPU is the
+    // proxy's own); compared with today's path on the consumer-out host when there is one.
+    log("· response cache: a hit against a miss, today's path and the upstream (c=1)");
+    const cacheHost = async (name: string, tiers?: string) => {
+      const host = await startProxy(bundle.dir, {
+        storageDir: await storage(),
+        consumer: "out",
+        name,
+        vars: tiers ? { CACHE_TIERS: tiers } : {},
+      });
+      hosts.push(host);
+      await applyMigrations(host);
+      return { host, tokens: await createCacheTokens(host, mock!.url, SECRETS.MANAGEMENT_TOKEN) };
+    };
+    const cacheHosts = {
+      miss: await cacheHost("llm-proxy-cache-miss"),
+      hit: await cacheHost("llm-proxy-cache-hit"),
+      limited: await cacheHost("llm-proxy-cache-limited"),
+      local: await cacheHost("llm-proxy-cache-local", "local"),
+      global: await cacheHost("llm-proxy-cache-global", "global"),
+    };
+    const today = targets.find((t) => t.id === "proxy-out") ?? targets[2]!;
+    const withCache = [targets[0]!, today, ...cacheTargets(cacheHosts)];
+    const cachePhase = await measureLoad(
+      withCache,
+      plan.c1,
+      (t) => (t.id.startsWith("cache") ? cacheSpec(t) : chatSpec(t)),
+      log,
+    );
+
     const cpu = cpus();
     const results: Results = {
       meta: {
@@ -251,9 +283,17 @@ try {
       c32: Object.fromEntries(c32),
       ttfb: Object.fromEntries(ttfb),
       spacing,
+      cache: Object.fromEntries(cachePhase),
     };
 
     const ts = tables(results, targets);
+    const cache = results.cache ?? {};
+    const bundleTable = ts.findIndex((t) => t.title.startsWith("Bundle"));
+    ts.splice(
+      bundleTable < 0 ? ts.length : bundleTable,
+      0,
+      cacheTable(cache, withCache, (a, b) => pairedP50(cache, a, b)),
+    );
     const m = results.meta;
     console.log(
       `\nllm-proxy bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpuModel}, ${m.mode} run in ${m.durationS} s, storage ${m.storage}, queue consumer ${m.consumer}`,

@@ -40,5 +40,7 @@ export default {
 } satisfies ExportedHandler<Env>;
 
 export { AdminLoginGuard } from "./admin/guard";
+export { ObjectRegistry } from "./ownership/durable";
 export { ProjectState } from "./projects/durable";
 export { TokenState } from "./tokens/durable";
+export { TokenFanout } from "./tokens/notify";

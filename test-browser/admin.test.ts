@@ -129,7 +129,7 @@ describe("admin pages in a real browser", () => {
     await page.getByRole("button", { name: "Create token" }).click();
     await page.getByRole("heading", { name: "Token created" }).waitFor();
     state.secret = (await page.getByTestId("token-secret").textContent())!.trim();
-    expect(state.secret).toMatch(/^wt_[0-9A-Za-z]{38}$/);
+    expect(state.secret).toMatch(/^wt_[0-9A-Za-z]{48}$/);
     expect(await page.locator("pre").first().textContent()).toBe(
       `OPENAI_BASE_URL=${gw.url}/v1\nOPENAI_API_KEY=${state.secret}`,
     );
@@ -258,7 +258,7 @@ describe("admin pages in a real browser", () => {
     const csv = (await import("node:fs")).readFileSync(path, "utf8").trim().split("\n");
     expect(csv[0]).toBe("id,name,token,expires_at");
     expect(csv.slice(1).map((l) => l.split(",")[1])).toEqual(["pupil-1", "pupil-2", "pupil-3"]);
-    expect(csv[1]?.split(",")[2]).toMatch(/^wt_[0-9A-Za-z]{38}$/);
+    expect(csv[1]?.split(",")[2]).toMatch(/^wt_[0-9A-Za-z]{48}$/);
   });
 
   it("refuses a forged cross-site form and a script post without the CSRF token", async () => {

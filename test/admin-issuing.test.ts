@@ -93,7 +93,7 @@ describe("admin pages: issuing", () => {
     expect(location).toBe(`/admin/tokens/${token.id}/created?rotated=1`);
     expect(html).toContain("Secret rotated");
     const secret = /data-testid="token-secret">(wt_[0-9A-Za-z]+)</.exec(html)?.[1] as string;
-    expect(secret).toHaveLength(84);
+    expect(secret).toHaveLength(94);
     const chat = { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] };
     expect((await proxy("/chat/completions", { token: token.token, json: chat })).status).toBe(401);
     expect((await proxy("/chat/completions", { token: secret, json: chat })).status).toBe(200);

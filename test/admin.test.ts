@@ -590,6 +590,50 @@ describe("admin token edit and live allowance", () => {
   });
 });
 
+describe("admin project endpoints and object scope", () => {
+  it("enables account-wide capabilities with checkboxes, widens the object scope, and shows both", async () => {
+    const admin = await login();
+    const name = uniqueName("caps");
+    const res = await adminPost(admin, "/admin/projects", {
+      name,
+      api_key: "sk-upstream-secret-abcd1234",
+      provider: "openai",
+      cap_files: "on",
+      cap_batches: "on",
+    });
+    expect(res.status).toBe(303);
+    const id = /\/admin\/projects\/([0-9a-f-]{36})/.exec(res.headers.get("location") ?? "")![1]!;
+    expect(await json(await manage(`/projects/${id}`))).toMatchObject({
+      capabilities: ["files", "batches"],
+      object_scope: "token",
+    });
+    const edit = await (await adminCall(`/admin/projects/${id}/edit`, {}, admin)).text();
+    expect(edit).toMatch(/name="cap_files" checked/);
+    expect(edit).not.toMatch(/name="cap_vector_stores" checked/);
+    const saved = await adminPost(admin, `/admin/projects/${id}`, {
+      name,
+      provider: "openai",
+      base_url: "https://api.openai.com/v1",
+      cap_vector_stores: "on",
+      object_scope: "project",
+    });
+    expect(saved.headers.get("location")).toBe(`/admin/projects/${id}?msg=project_saved`);
+    expect(await json(await manage(`/projects/${id}`))).toMatchObject({
+      capabilities: ["vector_stores"],
+      object_scope: "project",
+    });
+    const page = await (await adminCall(`/admin/projects/${id}`, {}, admin)).text();
+    expect(page).toContain("vector_stores");
+    expect(page).toContain("every token of the project");
+    const bad = await adminPost(admin, `/admin/projects/${id}`, {
+      name,
+      provider: "openai",
+      object_scope: "world",
+    });
+    expect(bad.status).toBe(400);
+  });
+});
+
 describe("admin project caps and token defaults", () => {
   it("creates and edits a project with caps, models, origins and defaults for new tokens", async () => {
     const admin = await login();

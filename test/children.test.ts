@@ -48,7 +48,7 @@ describe("child tokens", () => {
       expect(s.parent_id).toBe(teacher.id);
       expect(s.max_cost_usd).toBe(1);
       expect(s.issued_by).toBe(`token:${teacher.id}`);
-      expect(s.token).toMatch(/^wt_[0-9A-Za-z]{38}$/);
+      expect(s.token).toMatch(/^wt_[0-9A-Za-z]{48}$/);
     }
     // The whole $30 is in escrow: the teacher has nothing left to spend or to give.
     const parent = await stubOf(teacher.token);

@@ -221,7 +221,7 @@ describe("JWTs of a trusted identity provider", () => {
       const body = await json<{ token: string; expires_at: string; end_user_id: string; user_id: string }>(
         ex,
       );
-      expect(body.token).toMatch(/^wt_[0-9A-Za-z]{81}$/);
+      expect(body.token).toMatch(/^wt_[0-9A-Za-z]{91}$/);
       tokens.push(body.token);
     }
     const keys = [...jwts, ...tokens];

@@ -196,6 +196,7 @@ describe("allowance headers", () => {
       settings: null,
     },
     allowedOrigins: null,
+    objects: { capabilities: [], scope: "token" },
     remainingRequests: 7,
     allowance: {
       requests: 7,

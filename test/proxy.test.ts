@@ -63,7 +63,7 @@ describe("proxy: gateway errors", () => {
     const cases: [string, Response, number, string][] = [
       ["no token", await proxy("/models"), 401, "invalid_token"],
       ["garbage", await proxy("/models", { token: "sk-not-ours" }), 401, "invalid_token"],
-      ["unknown", await proxy("/models", { token: generateTokenSecret() }), 401, "token_not_found"],
+      ["unknown", await proxy("/models", { token: await generateTokenSecret(env) }), 401, "token_not_found"],
       [
         "model",
         await proxy("/chat/completions", { token: token.token, json: { model: "gpt-5", messages: [] } }),
@@ -174,7 +174,8 @@ describe("proxy: gateway errors", () => {
 describe("proxy: configuration and credentials", () => {
   it("forwards only what PROXY_ALLOWLIST lists when it is set", async () => {
     const { token } = await mockProjectToken();
-    const custom = { ...env, PROXY_ALLOWLIST: JSON.stringify(["GET models", "POST fine_tuning/jobs"]) };
+    // An operator's own inference endpoint (fine-tuning is a project capability now: src/ownership/).
+    const custom = { ...env, PROXY_ALLOWLIST: JSON.stringify(["GET models", "POST rerank"]) };
     const call = (path: string, method = "GET") =>
       worker.fetch(
         new Request(`http://gateway.test/v1${path}`, {
@@ -186,7 +187,7 @@ describe("proxy: configuration and credentials", () => {
         createExecutionContext(),
       );
     expect((await call("/models")).status).toBe(200);
-    expect((await call("/fine_tuning/jobs", "POST")).status).toBe(200);
+    expect((await call("/rerank", "POST")).status).toBe(200);
     expect((await call("/chat/completions", "POST")).status).toBe(404);
   });
 

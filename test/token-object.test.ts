@@ -20,6 +20,7 @@ const baseConfig: TokenConfig = {
   secrets: [],
   canMint: false,
   project: {
+    version: 1,
     isActive: true,
     provider: "openai",
     baseUrl: "https://api.openai.com/v1",
@@ -29,6 +30,8 @@ const baseConfig: TokenConfig = {
     allowedModels: null,
     limits: null,
     renewing: null,
+    capabilities: [],
+    objectScope: "token",
   },
 };
 const fresh = { ledger: EMPTY_LEDGER, windowLog: [] };

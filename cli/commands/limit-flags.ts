@@ -27,6 +27,8 @@ export type LimitFlags = {
   timeZone?: string;
   tpm?: { tokens: number; window_seconds: number }[];
   canMint?: boolean;
+  /** Both `--cache` and `--no-cache` are defined, so this stays undefined unless one is given. */
+  cache?: boolean;
 };
 
 export function limits(o: LimitFlags): Record<string, unknown> {
@@ -44,6 +46,7 @@ export function limits(o: LimitFlags): Record<string, unknown> {
   if (o.timeZone !== undefined) b.budget_time_zone = o.timeZone;
   if (o.tpm !== undefined) b.token_rate_limit = o.tpm;
   if (o.canMint !== undefined) b.can_mint = o.canMint;
+  if (o.cache !== undefined) b.cache = o.cache;
   return b;
 }
 
@@ -69,5 +72,7 @@ export function addLimitFlags(cmd: Command): Command {
     )
     .option("--time-zone <zone>", "IANA time zone of the periods' calendar (default UTC), e.g. Europe/Berlin")
     .option("--tpm <tokens/window>", "tokens per window, e.g. 40000/1m (repeatable)", tokenWindow)
-    .option("--can-mint", "the token may mint child tokens out of its own budgets");
+    .option("--can-mint", "the token may mint child tokens out of its own budgets")
+    .option("--cache", "may use the project's response cache (the default)")
+    .option("--no-cache", "never use the project's response cache");
 }

@@ -46,8 +46,39 @@ type ProjectFlags = {
   metadata?: Record<string, unknown>;
   allowedOrigins?: string[];
   allowedModels?: string[];
+  capabilities?: string[];
+  objectScope?: string;
   active?: boolean;
+  cacheTtl?: number;
+  cacheExclude?: string[];
+  cacheHitsSkipRateLimits?: boolean;
+  cacheOff?: boolean;
 };
+
+type CacheSettings = { ttl_seconds: number; exclude: string[]; hits_skip_rate_limits: boolean };
+
+const hasCacheFlags = (f: ProjectFlags) =>
+  f.cacheTtl !== undefined || f.cacheExclude !== undefined || f.cacheHitsSkipRateLimits !== undefined;
+
+/**
+ * The project's response cache from the flags, on top of its current settings (an update that only adds
+ * an exclusion keeps the TTL). `--cache-off` turns it off.
+ */
+function cacheBody(f: ProjectFlags, current: CacheSettings | null): CacheSettings | null | undefined {
+  if (f.cacheOff) {
+    if (hasCacheFlags(f)) throw usageError("--cache-off turns the cache off: give no other --cache option.");
+    return null;
+  }
+  if (!hasCacheFlags(f)) return undefined;
+  const ttl = f.cacheTtl ?? current?.ttl_seconds;
+  if (ttl === undefined)
+    throw usageError("The cache is off for this project: give --cache-ttl to turn it on.");
+  return {
+    ttl_seconds: ttl,
+    exclude: f.cacheExclude ?? current?.exclude ?? [],
+    hits_skip_rate_limits: f.cacheHitsSkipRateLimits ?? current?.hits_skip_rate_limits ?? false,
+  };
+}
 
 function body(f: ProjectFlags): Record<string, unknown> {
   const b: Record<string, unknown> = {};
@@ -60,6 +91,8 @@ function body(f: ProjectFlags): Record<string, unknown> {
   if (f.metadata !== undefined) b.metadata = f.metadata;
   if (f.allowedOrigins !== undefined) b.allowed_origins = f.allowedOrigins.length ? f.allowedOrigins : null;
   if (f.allowedModels !== undefined) b.allowed_models = f.allowedModels.length ? f.allowedModels : null;
+  if (f.capabilities !== undefined) b.capabilities = f.capabilities;
+  if (f.objectScope !== undefined) b.object_scope = f.objectScope;
   if (f.active !== undefined) b.is_active = f.active;
   return b;
 }
@@ -93,7 +126,40 @@ function addProjectFields(cmd: Command): Command {
     .option("--description <text>", "free text")
     .option("--metadata <json>", "a JSON object", jsonObject)
     .option("--allowed-origins <list>", "browser origins allowed, comma-separated ('' = any)", list)
-    .option("--allowed-models <list>", "models every token may use, comma-separated ('' = all)", list);
+    .option("--allowed-models <list>", "models every token may use, comma-separated ('' = all)", list)
+    .option("--cache-ttl <seconds>", "turn the response cache on: answers are reused this long", positiveInt)
+    .option(
+      "--cache-exclude <list>",
+      "endpoints kept out of the cache, comma-separated (e.g. /embeddings; '' = none)",
+      list,
+    )
+    .addOption(
+      new Option("--cache-hits-skip-rate-limits", "cache hits take no rate-window slot").conflicts(
+        "cacheHitsCountRateLimits",
+      ),
+    )
+    .option("--cache-hits-count-rate-limits", "cache hits count against rate windows (the default)")
+    .option(
+      "--capabilities <list>",
+      "account-wide endpoints its tokens may use, comma-separated ('' = inference only): files, batches, " +
+        "vector_stores, stored_completions, conversations, fine_tuning, model_deletion",
+      list,
+    )
+    .addOption(
+      new Option(
+        "--object-scope <scope>",
+        "who reaches an object a token created: the token itself, or every token of the project",
+      ).choices(["token", "project"]),
+    );
+}
+
+type CacheFlagsIn = ProjectFlags & { cacheHitsCountRateLimits?: boolean };
+
+/** Commander's two flags for one setting, as one optional boolean. */
+function cacheFlags<T extends CacheFlagsIn>(o: T): Omit<T, "cacheHitsCountRateLimits"> {
+  const { cacheHitsCountRateLimits, ...rest } = o;
+  if (cacheHitsCountRateLimits) rest.cacheHitsSkipRateLimits = false;
+  return rest;
 }
 
 function show(json: boolean, p: Project): void {
@@ -134,9 +200,11 @@ export function projectCommand(): Command {
   addProjectFields(
     cmd.command("create").description("create a project").requiredOption("--name <name>", "unique name"),
   ).action(
-    action(async ({ client, json }, o: ProjectFlags) => {
+    action(async ({ client, json }, flags: CacheFlagsIn) => {
+      const o = cacheFlags(flags);
       if (o.apiKey === undefined) throw usageError("--api-key is required ('-' reads it from stdin).");
-      show(json, await client.post<Project>("/manage/projects", body(o)));
+      const cache = cacheBody(o, null);
+      show(json, await client.post<Project>("/manage/projects", { ...body(o), ...(cache ? { cache } : {}) }));
     }),
   );
 
@@ -146,17 +214,24 @@ export function projectCommand(): Command {
     .option("--name <name>", "new name")
     .addOption(new Option("--activate", "reactivate the project").conflicts("deactivate"))
     .option("--deactivate", "deactivate: its tokens stop working")
+    .option("--cache-off", "turn the response cache off")
     .action(
       action(
         async (
           { client, json },
           ref: string,
-          o: ProjectFlags & { activate?: boolean; deactivate?: boolean },
+          flags: CacheFlagsIn & { activate?: boolean; deactivate?: boolean },
         ) => {
+          const o = cacheFlags(flags);
           const patch = body({ ...o, active: o.activate ? true : o.deactivate ? false : undefined });
-          if (Object.keys(patch).length === 0)
+          const changesCache = o.cacheOff || hasCacheFlags(o);
+          if (Object.keys(patch).length === 0 && !changesCache)
             throw usageError("Nothing to change: give at least one option.");
           const id = await resolveProjectId(client, ref);
+          if (changesCache) {
+            const current = o.cacheOff ? null : await client.get<Project>(`/manage/projects/${id}`);
+            patch.cache = cacheBody(o, (current?.cache as CacheSettings | null | undefined) ?? null);
+          }
           show(json, await client.patch<Project>(`/manage/projects/${id}`, patch));
         },
       ),
@@ -173,6 +248,18 @@ export function projectCommand(): Command {
         await client.delete(`/manage/projects/${id}`);
         if (json) printJson({ deleted: id });
         else note(`Deleted project ${id}.`);
+      }),
+    );
+
+  cmd
+    .command("purge-cache <project>")
+    .description("purge a project's response cache: no answer cached before now is served again")
+    .action(
+      action(async ({ client, json }, ref: string) => {
+        const id = await resolveProjectId(client, ref);
+        const r = await client.delete<{ cache_generation: number }>(`/manage/projects/${id}/cache`);
+        if (json) printJson(r);
+        else print(`Purged the response cache of project ${id} (generation ${r.cache_generation}).`);
       }),
     );
 

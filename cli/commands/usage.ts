@@ -24,8 +24,12 @@ const NUMBERS: [string, string][] = [
   ["completion_tokens", "completion"],
   ["total_tokens", "total tokens"],
   ["cost_usd", "cost"],
+  ["cache_hits", "cache hits"],
+  ["saved_usd", "saved"],
   ["avg_duration_ms", "avg ms"],
 ];
+
+const USD = new Set(["cost_usd", "saved_usd"]);
 
 /** The grouping columns the answer has, then the counts; unknown extra fields stay in --json only. */
 function usageColumns(rows: Row[]): Column<Row>[] {
@@ -34,7 +38,7 @@ function usageColumns(rows: Row[]): Column<Row>[] {
     ...keys.map((k) => ({ header: k, value: (r: Row) => r[k] })),
     ...NUMBERS.filter(([k]) => rows.some((r) => r[k] !== undefined)).map(([k, header]) => ({
       header,
-      value: (r: Row) => (k === "cost_usd" && typeof r[k] === "number" ? fmtUsd(r[k] as number) : r[k]),
+      value: (r: Row) => (USD.has(k) && typeof r[k] === "number" ? fmtUsd(r[k] as number) : r[k]),
       align: "right" as const,
     })),
   ];

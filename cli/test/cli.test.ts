@@ -120,6 +120,23 @@ describe("projects and tokens, as an operator would", () => {
     expect(r.stderr).toContain("base_url");
   });
 
+  it("enables account-wide endpoints and widens the object scope, and back", async () => {
+    const on = await cli(
+      ["project", "update", name, "--capabilities", "files,batches", "--object-scope", "project", "--json"],
+      env,
+    );
+    expect(on.code).toBe(0);
+    expect(on.json()).toMatchObject({ capabilities: ["files", "batches"], object_scope: "project" });
+    const off = await cli(
+      ["project", "update", name, "--capabilities", "", "--object-scope", "token", "--json"],
+      env,
+    );
+    expect(off.json()).toMatchObject({ capabilities: [], object_scope: "token" });
+    const bad = await cli(["project", "update", name, "--capabilities", "files,everything"], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("capabilities");
+  });
+
   it("creates, lists, updates and revokes tokens", async () => {
     const created = await cli(
       [
@@ -166,7 +183,7 @@ describe("projects and tokens, as an operator would", () => {
 
   it("revokes all tokens of a project, deactivates and deletes it", async () => {
     const quiet = await cli(["token", "create", "--project", name, "-q"], env);
-    expect(quiet.stdout.trim()).toMatch(/^wt_[0-9A-Za-z]{38}$/);
+    expect(quiet.stdout.trim()).toMatch(/^wt_[0-9A-Za-z]{48}$/);
     const r = await cli(["project", "revoke-tokens", name, "--json"], env);
     expect(r.json()).toEqual({ revoked_count: 1 });
     const off = await cli(["project", "update", name, "--deactivate", "--json"], env);
@@ -251,7 +268,7 @@ describe("issuing: budgets per period, batches, rotation, issuing keys, children
     const lines = readFileSync(out, "utf8").trim().split("\n");
     expect(lines[0]).toBe("id,name,token,expires_at,project_id");
     expect(lines).toHaveLength(251);
-    expect(lines[1]).toMatch(/^[0-9a-f-]{36},student-1,wt_[0-9A-Za-z]{38},/);
+    expect(lines[1]).toMatch(/^[0-9a-f-]{36},student-1,wt_[0-9A-Za-z]{48},/);
     expect(lines[250]).toContain(",student-250,");
     const { statSync } = await import("node:fs");
     expect(statSync(out).mode & 0o777).toBe(0o600);
@@ -265,7 +282,7 @@ describe("issuing: budgets per period, batches, rotation, issuing keys, children
     const t = (await cli(["token", "create", "--project", name, "--json"], env)).json() as Token;
     const r = await cli(["token", "rotate", t.id, "--grace", "15m", "-q"], env);
     expect(r.code).toBe(0);
-    expect(r.stdout.trim()).toMatch(/^wt_[0-9A-Za-z]{81}$/);
+    expect(r.stdout.trim()).toMatch(/^wt_[0-9A-Za-z]{91}$/);
     expect(r.stdout.trim()).not.toBe(t.token);
   });
 
@@ -568,5 +585,61 @@ describe("usage and events (once the usage API is merged)", () => {
       .split("\n")
       .map((l) => (JSON.parse(l) as { id: string }).id);
     expect(ids).toEqual(["ev-1", "ev-2", "ev-3"]);
+  });
+});
+
+describe("the response cache from the command line", () => {
+  type Cached = Project & {
+    cache: { ttl_seconds: number; exclude: string[]; hits_skip_rate_limits: boolean } | null;
+    cache_generation: number;
+  };
+  const name = `cli-cache-${Date.now()}`;
+
+  it("turns it on, changes one setting at a time, purges and turns it off", async () => {
+    const created = await cli(
+      [
+        ...["project", "create", "--name", name, "--api-key", "sk-cli-cache-key-1234567890"],
+        ...["--cache-ttl", "600", "--cache-exclude", "/embeddings", "--json"],
+      ],
+      env,
+    );
+    expect(created.code).toBe(0);
+    expect((created.json() as Cached).cache).toEqual({
+      ttl_seconds: 600,
+      exclude: ["/embeddings"],
+      hits_skip_rate_limits: false,
+    });
+    // One flag changes one setting: the TTL and the exclusions stay.
+    const skip = await cli(["project", "update", name, "--cache-hits-skip-rate-limits", "--json"], env);
+    expect((skip.json() as Cached).cache).toEqual({
+      ttl_seconds: 600,
+      exclude: ["/embeddings"],
+      hits_skip_rate_limits: true,
+    });
+    const purged = await cli(["project", "purge-cache", name], env);
+    expect(purged.code).toBe(0);
+    expect(purged.stdout).toContain("generation 1");
+    const again = await cli(["project", "purge-cache", name, "--json"], env);
+    expect(again.json()).toEqual({ cache_generation: 2 });
+    const bad = await cli(["project", "update", name, "--cache-exclude", "/files"], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("cache.exclude");
+    const off = await cli(["project", "update", name, "--cache-off", "--json"], env);
+    expect((off.json() as Cached).cache).toBeNull();
+    const needsTtl = await cli(["project", "update", name, "--cache-exclude", "/embeddings"], env);
+    expect(needsTtl.code).toBe(2);
+    expect(needsTtl.stderr).toContain("--cache-ttl");
+  });
+
+  it("denies a token the cache, and allows it again", async () => {
+    type CacheToken = Token & { cache: boolean };
+    const t = (
+      await cli(["token", "create", "--project", name, "--no-cache", "--json"], env)
+    ).json() as CacheToken;
+    expect(t.cache).toBe(false);
+    const allowed = await cli(["token", "update", t.id, "--cache", "--json"], env);
+    expect((allowed.json() as CacheToken).cache).toBe(true);
+    const plain = (await cli(["token", "create", "--project", name, "--json"], env)).json() as CacheToken;
+    expect(plain.cache).toBe(true);
   });
 });

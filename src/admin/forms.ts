@@ -188,6 +188,7 @@ const FLASHES: Record<string, Flash> = {
   },
   key_rotated: { kind: "ok", text: "Upstream key replaced. Requests now use the new key." },
   tokens_revoked: { kind: "ok", text: "All tokens of the project are revoked." },
+  cache_purged: { kind: "ok", text: "Cache purged: no answer cached before now is served again." },
   token_revoked: { kind: "ok", text: "Token revoked. It is refused from its next request on." },
   token_saved: { kind: "ok", text: "Token saved. The change applies from its next request on." },
   token_unchanged: { kind: "ok", text: "Nothing to change: the form matched the token." },

@@ -1,3 +1,5 @@
+import { CACHEABLE_ENDPOINTS } from "../cache/settings";
+import { CAPABILITIES } from "../ownership/capabilities";
 import type { Project, RateWindow } from "../storage/schema";
 import {
   type Form,
@@ -29,6 +31,33 @@ export function projectFields(f: Form) {
     max_tokens: num(f, "max_tokens") ?? null,
     max_cost_usd: num(f, "max_cost_usd") ?? null,
     token_defaults: tokenDefaults(f),
+    cache: cacheSettings(f),
+    // One checkbox per capability (`cap_<name>`): unchecked ones are not posted at all.
+    capabilities: CAPABILITIES.filter((c) => f[`cap_${c}`] === "on"),
+    object_scope: text(f, "object_scope") ?? "token",
+  };
+}
+
+/** Form prefix of the response cache's fields. */
+const CACHE = "cache_";
+
+/** The form field of an endpoint's "keep out of the cache" checkbox, e.g. `cache_exclude_chat_completions`. */
+export const excludeField = (endpoint: string) => `${CACHE}exclude${endpoint.replace(/\W/g, "_")}`;
+
+/** The cacheable endpoints with their checkbox names, for the form view (views import no domain values). */
+export const cacheChoices = CACHEABLE_ENDPOINTS.map((endpoint) => ({
+  endpoint,
+  field: excludeField(endpoint),
+}));
+
+/** The response cache: on when a TTL is typed in (empty = off). */
+function cacheSettings(f: Form) {
+  const ttl = num(f, `${CACHE}ttl_seconds`);
+  if (ttl === undefined) return null;
+  return {
+    ttl_seconds: ttl,
+    exclude: CACHEABLE_ENDPOINTS.filter((e) => f[excludeField(e)] === "on"),
+    hits_skip_rate_limits: f[`${CACHE}hits_skip_rate_limits`] === "on",
   };
 }
 
@@ -78,7 +107,18 @@ export function projectValues(p: Project): Form {
     [`${TD}max_cost_usd`]: defaultNum(d, "max_cost_usd"),
     [`${TD}allowed_models`]: Array.isArray(d?.allowed_models) ? d.allowed_models.join("\n") : "",
     ...rateWindowValues(windows, TD),
+    ...cacheValues(p),
+    ...Object.fromEntries(p.capabilities.map((c) => [`cap_${c}`, "on"])),
+    object_scope: p.objectScope,
   };
 }
 
-export const formErrors = (err: unknown) => fieldErrors(err, { token_defaults: TD });
+function cacheValues(p: Project): Form {
+  if (!p.cache) return {};
+  const out: Form = { [`${CACHE}ttl_seconds`]: String(p.cache.ttl_seconds) };
+  for (const e of p.cache.exclude) out[excludeField(e)] = "on";
+  if (p.cache.hits_skip_rate_limits) out[`${CACHE}hits_skip_rate_limits`] = "on";
+  return out;
+}
+
+export const formErrors = (err: unknown) => fieldErrors(err, { token_defaults: TD, cache: CACHE });

@@ -10,7 +10,17 @@ export type Range = keyof typeof RANGES;
 
 export const isRange = (v: unknown): v is Range => typeof v === "string" && v in RANGES;
 
-export type Bucket = { start: number; requests: number; errors: number; tokens: number; costUsd: number };
+export type Bucket = {
+  start: number;
+  requests: number;
+  errors: number;
+  tokens: number;
+  costUsd: number;
+  /** Requests answered from the response cache, requests it could not answer, and what the hits saved. */
+  cacheHits: number;
+  cacheMisses: number;
+  savedUsd: number;
+};
 export type Totals = Omit<Bucket, "start">;
 export type Top = { key: string; name: string | null; requests: number; tokens: number; costUsd: number };
 
@@ -27,7 +37,10 @@ export function totalsOf(series: Bucket[]): Totals {
       errors: t.errors + b.errors,
       tokens: t.tokens + b.tokens,
       costUsd: t.costUsd + b.costUsd,
+      cacheHits: t.cacheHits + b.cacheHits,
+      cacheMisses: t.cacheMisses + b.cacheMisses,
+      savedUsd: t.savedUsd + b.savedUsd,
     }),
-    { requests: 0, errors: 0, tokens: 0, costUsd: 0 },
+    { requests: 0, errors: 0, tokens: 0, costUsd: 0, cacheHits: 0, cacheMisses: 0, savedUsd: 0 },
   );
 }

@@ -10,6 +10,12 @@ const sums = {
   costUsd: sql<number>`coalesce(sum(${usageHourly.costUsd}), 0)`,
 };
 
+const cacheSums = {
+  cacheHits: sql<number>`coalesce(sum(${usageHourly.cacheHits}), 0)`,
+  cacheMisses: sql<number>`coalesce(sum(${usageHourly.cacheMisses}), 0)`,
+  savedUsd: sql<number>`coalesce(sum(${usageHourly.savedUsd}), 0)`,
+};
+
 type Scope = { projectId?: string; tokenId?: string };
 
 function scopeWhere(from: number, scope: Scope): SQL | undefined {
@@ -31,7 +37,7 @@ export async function usageSeries(
   const from = rangeStart(range, now);
   const bucket = sql<number>`(${usageHourly.hour} - (${usageHourly.hour} % ${step}))`;
   const rows = await db
-    .select({ start: bucket, ...sums })
+    .select({ start: bucket, ...sums, ...cacheSums })
     .from(usageHourly)
     .where(scopeWhere(from, scope))
     .groupBy(bucket);
@@ -45,6 +51,9 @@ export async function usageSeries(
       errors: Number(r?.errors ?? 0),
       tokens: Number(r?.tokens ?? 0),
       costUsd: Number(r?.costUsd ?? 0),
+      cacheHits: Number(r?.cacheHits ?? 0),
+      cacheMisses: Number(r?.cacheMisses ?? 0),
+      savedUsd: Number(r?.savedUsd ?? 0),
     };
   });
 }

@@ -155,13 +155,15 @@ export async function mintChildren(
     maxTotalTokens: input.max_tokens ?? null,
     maxCostUsd: input.max_cost_usd ?? null,
     allowedModels: models,
+    // A child never gets more than its parent: no cache where the parent was denied it.
+    cacheAllowed: parent.cacheAllowed,
     metadata: input.metadata ?? null,
     parentId: parent.id,
     issuedBy: `token:${parent.id}`,
     createdAt: now,
     updatedAt: now,
   };
-  const made = await Promise.all(names.map((name) => newTokenRow({ ...shared, name })));
+  const made = await Promise.all(names.map((name) => newTokenRow(env, { ...shared, name })));
   const grants: ChildGrant[] = made.map(({ row }) => ({
     childId: row.id,
     requests: parent.maxRequests !== null ? (row.maxRequests ?? 0) : 0,

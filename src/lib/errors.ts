@@ -20,12 +20,15 @@ export type ErrorCode =
   // The request itself
   | "validation_error"
   | "invalid_json"
+  | "invalid_form_data"
+  | "model_required"
   | "unsupported_media_type"
   | "request_too_large"
   | "not_found"
   | "conflict"
   | "endpoint_not_found"
   | "method_not_allowed"
+  | "object_not_found"
   // Credentials
   | "invalid_token"
   | "token_not_found"
@@ -46,11 +49,16 @@ export type ErrorCode =
   | "model_not_allowed"
   | "rate_limit_exceeded"
   | "quota_exceeded"
+  | "unpriceable_request"
+  // Internal: a restricted token's multipart form must be read first (never answered to a client).
+  | "form_needed"
   // The gateway or its upstream
   | "upstream_error"
   | "upstream_timeout"
   | "encryption_key_invalid"
   | "gateway_misconfigured"
+  | "token_signing_disabled"
+  | "token_objects_unreachable"
   | "internal_error";
 
 export type FieldIssue = { path: string; message: string };

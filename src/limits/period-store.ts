@@ -97,8 +97,9 @@ export class PeriodStore {
     if (owners.length === 0) return;
     for (const u of owners) {
       if (wasOpen) this.release(u, row.tokens, row.costNanos);
-      u.tokensUsed += Math.max(0, charged.tokens);
-      u.costUsedNanos += Math.max(0, charged.costNanos);
+      // A correction after an expiry's full charge may give some back (never below zero).
+      u.tokensUsed = Math.max(0, u.tokensUsed + charged.tokens);
+      u.costUsedNanos = Math.max(0, u.costUsedNanos + charged.costNanos);
     }
     this.save(this.uses);
   }

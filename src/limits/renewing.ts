@@ -1,6 +1,6 @@
 import type { PeriodBudget, TokenWindow } from "../storage/schema";
 import { type Amount, toNanos } from "./budget";
-import type { ReservationRow } from "./ledger-store";
+import type { Charge, ReservationRow } from "./ledger-store";
 import { periodNeedsHold } from "./period-budgets";
 import { PeriodStore, type PeriodUse } from "./period-store";
 import { TokenLog } from "./token-log";
@@ -66,23 +66,37 @@ export class RenewingCounters {
     if (reservationId) this.tokens.remove(reservationId);
   }
 
-  /** A hold was settled (`row` as it was before, absent if long forgotten) with the real usage. */
-  settled(row: ReservationRow | undefined, actual: { tokens: number; costUsd: number | null }): void {
+  /**
+   * A hold was settled (`row` as it was before, absent if long forgotten) with the request's charge, the same
+   * way as the lifetime ledger (ledger-store.ts `settle`): reported usage exactly, unreported usage at least
+   * the hold; a hold that expired was charged in full then, so only the difference is added or given back.
+   */
+  settled(row: ReservationRow | undefined, actual: Charge): void {
     if (!row || row.state === "settled") return;
-    const cost = actual.costUsd !== null ? toNanos(actual.costUsd) : actual.tokens > 0 ? row.cost : 0;
+    let tokens = Math.max(0, actual.tokens);
+    let cost =
+      actual.costUsd !== null ? Math.max(0, toNanos(actual.costUsd)) : actual.tokens > 0 ? row.cost : 0;
+    if (!actual.reported) {
+      tokens = Math.max(tokens, row.tokens);
+      cost = Math.max(cost, row.cost);
+    }
+    const already = row.state === "expired" ? { tokens: row.tokens, cost: row.cost } : { tokens: 0, cost: 0 };
     this.periods.close(
       { createdAt: row.created_at, tokens: row.tokens, costNanos: row.cost },
       row.state === "open",
-      { tokens: actual.tokens, costNanos: cost },
+      { tokens: tokens - already.tokens, costNanos: cost - already.cost },
     );
-    this.tokens.settle(row.id, actual.tokens);
+    this.tokens.settle(row.id, tokens);
   }
 
-  /** A hold expired without a settle (the worker died mid-request): released like the lifetime ledger's. */
+  /**
+   * A hold expired without a settle (the worker died mid-request, the settle call failed): charged in full
+   * like the lifetime ledger's, since nothing proves the request used less; a late settle corrects it.
+   */
   expired(row: ReservationRow): void {
     this.periods.close({ createdAt: row.created_at, tokens: row.tokens, costNanos: row.cost }, true, {
-      tokens: 0,
-      costNanos: 0,
+      tokens: row.tokens,
+      costNanos: row.cost,
     });
   }
 

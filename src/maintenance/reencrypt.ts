@@ -4,7 +4,7 @@ import { recordAudit } from "../audit/repo";
 import { type Keyring, keyringOf, reencryptSecret } from "../lib/crypto";
 import { getDb } from "../storage/db";
 import { projects } from "../storage/schema";
-import { reloadTokenObjects } from "../tokens/notify";
+import { loadedSince, notifyTokens } from "../tokens/notify";
 import { liveTokensOfProject } from "../tokens/repo";
 
 /**
@@ -29,7 +29,8 @@ export const ENCRYPTED_COLUMNS: EncryptedColumn[] = [
     id: projects.id,
     value: projects.apiKeyEncrypted,
     // Token objects keep the project's ciphertext in their configuration: have them read the new one.
-    changed: async (env, id) => reloadTokenObjects(env, await liveTokensOfProject(getDb(env), id)),
+    changed: async (env, id) =>
+      notifyTokens(env, await liveTokensOfProject(getDb(env), id, loadedSince(env)), { kind: "reload" }),
   },
 ];
 

@@ -8,7 +8,7 @@ import {
   remaining,
   tighter,
 } from "../limits/budget";
-import { LedgerStore } from "../limits/ledger-store";
+import { type Charge, LedgerStore } from "../limits/ledger-store";
 import { periodRefusal, periodRemaining } from "../limits/period-budgets";
 import type { PeriodUse } from "../limits/period-store";
 import { RenewingCounters, type RenewingLimits } from "../limits/renewing";
@@ -108,7 +108,7 @@ export class ProjectState extends DurableObject<Env> {
     return { ok: true, remaining: left };
   }
 
-  async settle(reservationId: string, actual: { tokens: number; costUsd: number | null }): Promise<void> {
+  async settle(reservationId: string, actual: Charge): Promise<void> {
     const row = this.store.row(reservationId);
     this.store.settle(reservationId, actual);
     this.renewing.settled(row, actual);

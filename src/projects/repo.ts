@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../storage/db";
 import { type NewProject, type Project, projects } from "../storage/schema";
 
@@ -40,7 +40,8 @@ export async function updateProject(
 ): Promise<Project | undefined> {
   const [row] = await db
     .update(projects)
-    .set({ ...patch, updatedAt: Date.now() })
+    // Strictly growing, even for two changes in one millisecond: token objects order pushed copies by it.
+    .set({ ...patch, updatedAt: sql`max(${Date.now()}, ${projects.updatedAt} + 1)` })
     .where(and(eq(projects.id, id), ifBaseUrl === undefined ? undefined : eq(projects.baseUrl, ifBaseUrl)))
     .returning();
   return row;
@@ -49,4 +50,18 @@ export async function updateProject(
 export async function deleteProject(db: Db, id: string): Promise<boolean> {
   const rows = await db.delete(projects).where(eq(projects.id, id)).returning({ id: projects.id });
   return rows.length > 0;
+}
+
+/** Adds one to the project's cache generation in one statement (concurrent purges each count); the new value. */
+export async function bumpCacheGeneration(db: Db, id: string): Promise<Project | undefined> {
+  const [row] = await db
+    .update(projects)
+    // updated_at strictly grows, as in updateProject: token objects order pushed copies by it.
+    .set({
+      cacheGeneration: sql`${projects.cacheGeneration} + 1`,
+      updatedAt: sql`max(${Date.now()}, ${projects.updatedAt} + 1)`,
+    })
+    .where(eq(projects.id, id))
+    .returning();
+  return row;
 }

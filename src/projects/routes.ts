@@ -5,6 +5,7 @@ import { listOf } from "../lib/schemas";
 import { getDb } from "../storage/db";
 import { listProjects } from "./repo";
 import {
+  CachePurged,
   Project,
   ProjectCreate,
   ProjectId,
@@ -17,6 +18,7 @@ import {
   createProject,
   patchProject,
   projectLiveState,
+  purgeProjectCache,
   removeProject,
   requireProject,
   revokeProjectTokens,
@@ -101,5 +103,19 @@ export const projectRoutes = new DocumentedRoutes("projects")
       const revoked = await revokeProjectTokens(c.env, params.id);
       c.set("audit", { details: { revoked_count: revoked } });
       return c.json({ revoked_count: revoked });
+    },
+  )
+  .delete(
+    "/:id/cache",
+    {
+      summary: "Purge a project's response cache (no entry stored before is served again)",
+      params: byId,
+      response: { status: 200, schema: CachePurged },
+      audit: audited("project.cache_purge", "project"),
+    },
+    async (c, { params }) => {
+      const generation = await purgeProjectCache(c.env, params.id);
+      c.set("audit", { details: { cache_generation: generation } });
+      return c.json({ cache_generation: generation });
     },
   );

@@ -1,7 +1,9 @@
 import { z } from "zod";
+import { CACHEABLE_ENDPOINTS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from "../cache/settings";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
 import { PeriodState, periodStates, renewingFields, TokenWindowStateOut } from "../limits/schemas";
+import { CAPABILITIES, CAPABILITY_ENDPOINTS, OBJECT_SCOPES } from "../ownership/capabilities";
 import { PROVIDER_NAMES, SettingsInput } from "../providers/settings";
 import type { Project as ProjectRow } from "../storage/schema";
 import { limitFields, MAX_DURATION_MINUTES } from "../tokens/schema";
@@ -51,6 +53,44 @@ const projectLimitFields = {
   ...renewingFields,
 };
 
+/** The project's response cache (docs/cache.md). */
+export const CacheSettings = z
+  .strictObject({
+    ttl_seconds: z
+      .number()
+      .int()
+      .min(MIN_TTL_SECONDS)
+      .max(MAX_TTL_SECONDS)
+      .describe("How long an answer is served from the cache, in seconds (at most 30 days)"),
+    exclude: z
+      .array(z.enum(CACHEABLE_ENDPOINTS))
+      .max(CACHEABLE_ENDPOINTS.length)
+      .default([])
+      .describe("Endpoints kept out of the cache"),
+    hits_skip_rate_limits: z
+      .boolean()
+      .default(false)
+      .describe("Cache hits take no slot in tokens' rate windows (they still count against max_requests)"),
+  })
+  .describe("The response cache: on with these settings; null = off (the default)");
+const Capabilities = z
+  .array(z.enum(CAPABILITIES))
+  .max(CAPABILITIES.length)
+  .transform((list) => [...new Set(list)])
+  .describe(
+    "Account-wide capabilities the project's tokens may use; [] (the default) = inference only. " +
+      Object.entries(CAPABILITY_ENDPOINTS)
+        .map(([name, what]) => `${name}: ${what}`)
+        .join("; "),
+  );
+
+const ObjectScope = z
+  .enum(OBJECT_SCOPES)
+  .describe(
+    "Who reaches an object (file, batch, vector store, response, …) a token created: 'token' (the default) " +
+      "only that token, 'project' every token of the project. Never another project's tokens.",
+  );
+
 export const ProjectCreate = z.strictObject({
   name: Name,
   api_key: ApiKey.describe("The upstream provider's API key; stored encrypted, never returned"),
@@ -71,6 +111,9 @@ export const ProjectCreate = z.strictObject({
   period_budgets: projectLimitFields.period_budgets.optional(),
   budget_time_zone: projectLimitFields.budget_time_zone.optional(),
   token_rate_limit: projectLimitFields.token_rate_limit.optional(),
+  cache: CacheSettings.nullable().optional(),
+  capabilities: Capabilities.optional(),
+  object_scope: ObjectScope.optional(),
 });
 export type ProjectCreate = z.infer<typeof ProjectCreate>;
 
@@ -89,6 +132,9 @@ export const ProjectPatch = z
     allowed_models: ModelList.nullable(),
     token_defaults: TokenDefaults.nullable(),
     is_active: z.boolean(),
+    cache: CacheSettings.nullable(),
+    capabilities: Capabilities,
+    object_scope: ObjectScope,
     ...projectLimitFields,
   })
   .partial()
@@ -146,6 +192,16 @@ export const Project = z.object({
   period_budgets: z.array(z.record(z.string(), z.unknown())).nullable(),
   budget_time_zone: z.string().nullable(),
   token_rate_limit: z.array(z.object({ tokens: z.number(), window_seconds: z.number() })).nullable(),
+  cache: z
+    .object({ ttl_seconds: z.number(), exclude: z.array(z.string()), hits_skip_rate_limits: z.boolean() })
+    .nullable()
+    .describe("The response cache's settings; null = off"),
+  cache_generation: z
+    .number()
+    .int()
+    .describe("Part of every cache key of the project; each purge adds one (older entries are unreachable)"),
+  capabilities: z.array(z.enum(CAPABILITIES)),
+  object_scope: z.enum(OBJECT_SCOPES),
   usage: ProjectUsage.nullable().describe(
     "Live counters of the project-wide caps; null when the project has none or no token was used",
   ),
@@ -164,6 +220,11 @@ export const ProjectListQuery = z.object({
 
 /** The answer to revoking every token of a project. */
 export const RevokedCount = z.object({ revoked_count: z.number().int() });
+
+/** The answer to purging a project's cache. */
+export const CachePurged = z.object({
+  cache_generation: z.number().int().describe("The project's new cache generation"),
+});
 
 export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Project {
   return {
@@ -184,6 +245,10 @@ export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Projec
     period_budgets: p.periodBudgets,
     budget_time_zone: p.budgetTimeZone,
     token_rate_limit: p.tokenRateLimits,
+    cache: p.cache,
+    cache_generation: p.cacheGeneration,
+    capabilities: p.capabilities,
+    object_scope: p.objectScope,
     usage: live ? usageOf(live) : null,
     is_active: p.isActive,
     created_at: iso(p.createdAt)!,

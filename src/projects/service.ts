@@ -1,5 +1,6 @@
 import { encryptSecret, maskSecret } from "../lib/crypto";
 import { ApiError, notFound } from "../lib/errors";
+import { purgeRegistry } from "../ownership/registry";
 import {
   DEFAULT_BASE_URLS,
   type ProviderName,
@@ -8,9 +9,10 @@ import {
 } from "../providers/settings";
 import { getDb } from "../storage/db";
 import type { NewProject, Project } from "../storage/schema";
-import { readTokenObject, reloadTokenObjects } from "../tokens/notify";
+import { loadedSince, notifyTokens, readTokenObject } from "../tokens/notify";
 import {
   liveTokensOfProject,
+  projectConfigOf,
   projectLimits,
   projectRenewing,
   revokedUsedTokensOfProject,
@@ -83,6 +85,9 @@ export async function createProject(env: Env, input: ProjectCreate): Promise<Pro
       periodBudgets: input.period_budgets ?? null,
       budgetTimeZone: input.budget_time_zone ?? null,
       tokenRateLimits: input.token_rate_limit ?? null,
+      cache: input.cache ?? null,
+      capabilities: input.capabilities ?? [],
+      objectScope: input.object_scope ?? "token",
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(input.name);
@@ -122,6 +127,9 @@ const ADMISSION_FIELDS = [
   "period_budgets",
   "budget_time_zone",
   "token_rate_limit",
+  "cache",
+  "capabilities",
+  "object_scope",
 ];
 
 export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<Project> {
@@ -174,6 +182,9 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   if (patch.period_budgets !== undefined) values.periodBudgets = patch.period_budgets;
   if (patch.budget_time_zone !== undefined) values.budgetTimeZone = patch.budget_time_zone;
   if (patch.token_rate_limit !== undefined) values.tokenRateLimits = patch.token_rate_limit;
+  if (patch.cache !== undefined) values.cache = patch.cache;
+  if (patch.capabilities !== undefined) values.capabilities = patch.capabilities;
+  if (patch.object_scope !== undefined) values.objectScope = patch.object_scope;
 
   let updated: Project | undefined;
   try {
@@ -194,9 +205,32 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   }
   if (!updated) throw notFound("project", id);
   if (ADMISSION_FIELDS.some((f) => f in patch)) {
-    await reloadTokenObjects(env, await liveTokensOfProject(db, id));
+    // The new version of the project goes to every live token's object as data: no object reads D1.
+    const project = projectConfigOf(updated);
+    await notifyTokens(env, await liveTokensOfProject(db, id, loadedSince(env)), {
+      kind: "project",
+      project,
+    });
   }
   return updated;
+}
+
+/**
+ * Purges the project's response cache: the generation in every key moves on, so no entry stored before
+ * can be found again. Delivered like any project change: the new version reaches the token objects before this returns (the
+ * next request of every token admits no hit of the old generation); isolates that reuse the admission of a
+ * token with nothing to count follow within ADMISSION_CACHE_MS, as for a revocation. Entries are not
+ * deleted: they expire with their TTL.
+ */
+export async function purgeProjectCache(env: Env, id: string): Promise<number> {
+  const db = getDb(env);
+  const updated = await repo.bumpCacheGeneration(db, id);
+  if (!updated) throw notFound("project", id);
+  await notifyTokens(env, await liveTokensOfProject(db, id, loadedSince(env)), {
+    kind: "project",
+    project: projectConfigOf(updated),
+  });
+  return updated.cacheGeneration;
 }
 
 /**
@@ -208,8 +242,10 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
   const db = getDb(env);
   const revoked = await revokeTokens(db, { projectId: id });
   const known = new Set(revoked.map((t) => t.objectKey));
-  const earlier = (await revokedUsedTokensOfProject(db, id)).filter((t) => !known.has(t.objectKey));
-  await reloadTokenObjects(env, [...revoked, ...earlier]);
+  const earlier = (await revokedUsedTokensOfProject(db, id, loadedSince(env))).filter(
+    (t) => !known.has(t.objectKey),
+  );
+  await notifyTokens(env, [...revoked, ...earlier], { kind: "revoke", at: Date.now() });
   return revoked.length;
 }
 
@@ -221,8 +257,15 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
  */
 export async function removeProject(env: Env, id: string): Promise<void> {
   const db = getDb(env);
-  const live = await liveTokensOfProject(db, id);
-  if (!(await repo.updateProject(db, id, { isActive: false }))) throw notFound("project", id);
-  await reloadTokenObjects(env, live);
+  const live = await liveTokensOfProject(db, id, loadedSince(env));
+  const deactivated = await repo.updateProject(db, id, { isActive: false });
+  if (!deactivated) throw notFound("project", id);
+  await notifyTokens(env, live, { kind: "project", project: projectConfigOf(deactivated) });
   await repo.deleteProject(db, id);
+  // Their tokens are gone too: the objects may drop their storage now (best effort; a failure only delays
+  // that until the object's configuration age runs out).
+  await notifyTokens(env, live, { kind: "deleted" }).catch(() => {});
+  // Its record of upstream objects goes too; no token can ask for it any more, so a failure only leaves
+  // unreachable rows behind.
+  await purgeRegistry(env, id).catch((err) => console.error("object registry not purged", id, err));
 }

@@ -1,10 +1,14 @@
 import { ApiError } from "../lib/errors";
 
 /**
- * Which paths below /v1 the gateway forwards, and with which methods. One rule per string:
+ * Which paths below /v1 the gateway forwards at all, and with which methods. One rule per string:
  * `"METHOD[,METHOD…] pattern"`, where the pattern's segments are literals, `*` (exactly one segment) or a
  * final `**` (one or more segments). Operators replace the whole list with the PROXY_ALLOWLIST var (a JSON
  * array of such strings).
+ *
+ * This is the gateway's outer bound. Within it a token reaches inference only, unless its project enabled
+ * an account-wide capability (files, batches, vector stores, …: src/ownership/endpoints.ts decides which
+ * path needs which, whatever list is in force), and then only the objects its project's tokens created.
  */
 export const DEFAULT_ALLOWLIST: readonly string[] = [
   "GET,POST chat/completions",
@@ -36,6 +40,14 @@ export const DEFAULT_ALLOWLIST: readonly string[] = [
   "POST batches/*/cancel",
   "GET,POST vector_stores",
   "GET,POST,DELETE vector_stores/**",
+  "GET,POST fine_tuning/jobs",
+  "GET fine_tuning/jobs/*",
+  "POST fine_tuning/jobs/*/cancel",
+  "POST fine_tuning/jobs/*/pause",
+  "POST fine_tuning/jobs/*/resume",
+  "GET fine_tuning/jobs/*/events",
+  "GET fine_tuning/jobs/*/checkpoints",
+  "POST fine_tuning/alpha/graders/*",
 ];
 
 type Rule = { methods: Set<string>; pattern: string[] };

@@ -1,7 +1,16 @@
 import { cachedJwt, forgetJwt, looksLikeJwt } from "../issuing/identity/jwt-cache";
 import { ApiError } from "../lib/errors";
-import { hashToken, isWellFormedToken, objectKeyOf } from "../tokens/secret";
-import { cachedTokenHash, rememberTokenHash, type SecretRef } from "./isolate-caches";
+import { secretProblem } from "../lib/secrets";
+import { getDb } from "../storage/db";
+import { tokenExists } from "../tokens/repo";
+import { hashToken, objectKeyOf, tokenFormat, verifySigned } from "../tokens/secret";
+import {
+  cachedTokenHash,
+  isKnownUnknown,
+  rememberTokenHash,
+  rememberUnknown,
+  type SecretRef,
+} from "./isolate-caches";
 
 const NOT_A_TOKEN = new ApiError(
   401,
@@ -36,21 +45,36 @@ export function presentedCredential(headers: Headers, queryKey: string | null = 
   return secret;
 }
 
+/** A well-formed legacy token unknown to this gateway. */
+const TOKEN_NOT_FOUND = new ApiError(401, "token_not_found", "The token is not known to this gateway.");
+
 /**
- * The hash of a withering token's secret and the object that admits it; throws 401 `invalid_token` when it
- * is not in the token format. A secret this isolate has hashed before is known to be well formed and its
- * hash never changes, so it is answered from memory (synchronously) without the format check or a digest.
+ * The hash of a withering token's secret and the object that admits it, once the credential is known to be a
+ * token of this gateway whose Durable Object may be asked. A secret this isolate has verified before is
+ * answered from memory (synchronously: the warm path takes no await). A first sight costs, in memory only:
+ * - a signed token (plain, or routed to another object: its MAC covers the route): the format, its HMAC
+ *   under TOKEN_SIGNING_KEY (or the previous key), the SHA-256. A forged one is refused here (401
+ *   `invalid_token`): no lookup, no Durable Object, no D1.
+ * - a legacy (CRC32) token: the format, the SHA-256, then one indexed D1 read that it exists (401
+ *   `token_not_found` if not, remembered by the isolate). Reads only: a flood of forged legacy tokens
+ *   writes nothing and creates no Durable Object. LEGACY_TOKENS = "refuse" skips even the read.
  */
-export function secretRefOf(secret: string): SecretRef | Promise<SecretRef> {
-  return cachedTokenHash(secret) ?? hashNew(checked(secret));
+export function secretRefOf(secret: string, env: Env): SecretRef | Promise<SecretRef> {
+  const cached = cachedTokenHash(secret);
+  if (cached !== undefined) return cached;
+  // The format is checked synchronously: garbage is refused without a promise.
+  const format = tokenFormat(secret);
+  if (format === null) throw NOT_A_TOKEN;
+  return format === "signed" ? verifySignedToken(secret, env) : verifyLegacyToken(secret, env);
 }
 
 /** The withering token of the request (a JWT is not one: see resolveCredential). */
 export function tokenHashOf(
   headers: Headers,
+  env: Env,
   queryKey: string | null = null,
 ): SecretRef | Promise<SecretRef> {
-  return secretRefOf(presentedCredential(headers, queryKey));
+  return secretRefOf(presentedCredential(headers, queryKey), env);
 }
 
 /**
@@ -64,7 +88,7 @@ export function resolveCredential(
   queryKey: string | null = null,
 ): SecretRef | Promise<SecretRef> {
   const presented = presentedCredential(headers, queryKey);
-  if (!looksLikeJwt(presented)) return secretRefOf(presented);
+  if (!looksLikeJwt(presented)) return secretRefOf(presented, env);
   const hit = cachedJwt(presented, Date.now());
   return hit
     ? { hash: null, objectKey: hit.objectKey, credential: hit.credential }
@@ -88,16 +112,43 @@ export async function reverifyCredential(
   return verifyNew(env, jwt, true);
 }
 
-async function hashNew(secret: string): Promise<SecretRef> {
-  const hash = await hashToken(secret);
-  return rememberTokenHash(secret, {
-    hash,
-    objectKey: objectKeyOf(secret, hash),
-    credential: { kind: "secret", hash },
-  });
+const secretRef = (secret: string, hash: string): SecretRef => ({
+  hash,
+  objectKey: objectKeyOf(secret, hash),
+  credential: { kind: "secret", hash },
+});
+
+async function verifySignedToken(secret: string, env: Env): Promise<SecretRef> {
+  if (secretProblem("TOKEN_SIGNING_KEY", env.TOKEN_SIGNING_KEY)) {
+    console.error("TOKEN_SIGNING_KEY is missing or too short: signed tokens cannot be verified");
+    throw CANNOT_VERIFY;
+  }
+  let genuine: boolean;
+  try {
+    genuine = await verifySigned(secret, env);
+  } catch (err) {
+    console.error("token signature check failed", err);
+    throw CANNOT_VERIFY;
+  }
+  if (!genuine) throw NOT_A_TOKEN;
+  return rememberTokenHash(secret, secretRef(secret, await hashToken(secret)));
 }
 
-function checked(secret: string): string {
-  if (!isWellFormedToken(secret)) throw NOT_A_TOKEN;
-  return secret;
+async function verifyLegacyToken(secret: string, env: Env): Promise<SecretRef> {
+  const hash = await hashToken(secret);
+  if (isKnownUnknown(hash) || env.LEGACY_TOKENS === "refuse") throw TOKEN_NOT_FOUND;
+  if (!(await tokenExists(getDb(env), hash))) {
+    rememberUnknown(hash);
+    throw TOKEN_NOT_FOUND;
+  }
+  return rememberTokenHash(secret, secretRef(secret, hash));
 }
+
+const CANNOT_VERIFY = new ApiError(
+  503,
+  "gateway_misconfigured",
+  "The gateway cannot verify tokens right now.",
+  {
+    retryable: false,
+  },
+);

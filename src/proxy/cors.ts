@@ -19,12 +19,14 @@ const EXPOSE = [
   "x-ratelimit-remaining-tokens",
   "x-ratelimit-reset-requests",
   "x-ratelimit-reset-tokens",
+  "x-llm-proxy-cache",
+  "age",
 ].join(", ");
 
 const DEFAULT_ALLOW_HEADERS =
   "authorization, api-key, x-api-key, content-type, openai-organization, openai-project, openai-beta, " +
   "x-stainless-arch, x-stainless-lang, x-stainless-os, x-stainless-package-version, x-stainless-retry-count, " +
-  "x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout, " +
+  "x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout, cache-control, x-llm-proxy-cache, " +
   // Anthropic's and Google's SDKs in a browser.
   "anthropic-version, anthropic-beta, anthropic-dangerous-direct-browser-access, x-goog-api-key, x-goog-api-client";
 

@@ -11,6 +11,8 @@ export type ProxyRoute = {
   endpoint: string;
   /** The path sent below the upstream's base URL. */
   path: string;
+  /** The path's segments below the dialect's root, each decoded once (what ownership/endpoints.ts reads). */
+  segments: readonly string[];
   /** The query sent upstream: a Gemini client's `key` is never part of it. */
   search: string;
   /** The model named by the path (Gemini); null when it is in the body. */
@@ -76,6 +78,7 @@ function geminiRoute(method: string, url: URL): ProxyRoute {
     dialect: "gemini",
     endpoint: path,
     path,
+    segments: ["models", `${model}:${action}`],
     search: query ? `?${query}` : "",
     model,
     stream: action === "streamGenerateContent",
@@ -93,11 +96,13 @@ export function routeOf(method: string, url: URL, headers: Headers, allowlist: A
   checkAllowed(allowlist, method, apiPath.segments);
   const [first] = apiPath.segments;
   const anthropic = first === "messages" || (first === "models" && headers.has("anthropic-version"));
-  const path = anthropic ? `/${apiPath.segments.map(encodeURIComponent).join("/")}` : apiPath.raw;
+  // The canonical path (decoded once, re-encoded one way) serves the allowlist, reservation, tap and URL.
+  const path = apiPath.canonical;
   return {
     dialect: anthropic ? "anthropic" : "openai",
     endpoint: path,
     path,
+    segments: apiPath.segments,
     search: url.search,
     model: null,
     stream: false,

@@ -1,24 +1,23 @@
-import { IDENTITY_CHANGED } from "../issuing/identity/user-admission";
 import { ApiError } from "../lib/errors";
-import { defaultReserveOutput, reserveFor } from "../limits/reserve";
+import { accessOf } from "../ownership/endpoints";
 import { type Provider, providerFor } from "../providers";
 import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
-import { admitToken } from "../tokens/admission-cache";
 import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
+import { admitRequest } from "./admit-request";
 import { allowlistFor } from "./allowlist";
-import { resolveCredential, reverifyCredential } from "./auth";
-import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
+import { resolveCredential } from "./auth";
+import { cacheCandidate } from "./cache-step";
 import { preflight } from "./cors";
 import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
 import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
+import { listed, objectGuard, observing } from "./objects";
 import { observerFor } from "./observe-native";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
+import { answerFromCache } from "./respond/cached";
 import { sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
 import { usageInjection } from "./usage-injection";
-
-const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
 
 /** A hash the token's object already called unknown, refused from memory. */
 const UNKNOWN_TOKEN = refusalError(TOKEN_NOT_FOUND);
@@ -49,30 +48,6 @@ function factsOf(request: Request, url: URL, requestId: string): RequestFacts {
     stream: false,
     json: null,
   };
-}
-
-/** Token-counting endpoints are free: their answers carry no usage and want no estimate. */
-const isCountEndpoint = (route: ProxyRoute) =>
-  route.endpoint === "/messages/count_tokens" || route.endpoint.endsWith(":countTokens");
-
-/**
- * Reads a POSTed JSON body into `facts` (model and stream flag unless the path names them, as Gemini's does;
- * the body itself for an estimate, except on the free token-counting endpoints).
- */
-async function readBodyInto(
-  facts: RequestFacts,
-  route: ProxyRoute,
-  request: Request,
-  env: Env,
-): Promise<JsonBody> {
-  const body = await readJsonBody(request, Number(env.MAX_JSON_BODY_BYTES) || DEFAULT_MAX_JSON_BODY_BYTES);
-  const json = body.json;
-  facts.json = isCountEndpoint(route) ? null : json;
-  if (json && route.model === null) {
-    facts.model = typeof json.model === "string" ? json.model : null;
-    facts.stream = json.stream === true;
-  }
-  return body;
 }
 
 function providerOf(admitted: Admitted, route: ProxyRoute, method: string, pathname: string): Provider {
@@ -109,46 +84,30 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
   let admitted: Admitted | null = null;
   let objectKey: string | undefined;
   let abort: UpstreamAbort | undefined;
+  let stopped: (() => string | null) | undefined;
   // Known before anything is checked, so every error is answered in the client's own envelope.
   let dialect = dialectOf(url.pathname, request.headers);
   try {
     const route = routeOf(request.method, url, request.headers, allowlistFor(env.PROXY_ALLOWLIST));
     dialect = route.dialect;
+    // The event names the canonical path, the one reserved and forwarded (not the client's encoding).
+    facts.path = `${route.dialect === "gemini" ? "/v1beta" : "/v1"}${route.path}`;
     facts.model = route.model;
     facts.stream = route.stream;
+    // What the request does to stored upstream objects, and the account-wide capability it needs.
+    const access = accessOf(request.method, route.segments);
     // A withering token (its hash) or a verified JWT, and the object that decides it: from memory when known.
     const resolving = resolveCredential(env, request.headers, route.queryKey);
-    let presented = resolving instanceof Promise ? await resolving : resolving;
+    const presented = resolving instanceof Promise ? await resolving : resolving;
     if (presented.hash !== null && isKnownUnknown(presented.hash)) throw UNKNOWN_TOKEN;
 
-    const body = wantsJsonRead(request.method, request.headers)
-      ? await readBodyInto(facts, route, request, env)
-      : null;
-
-    const input = {
-      model: facts.model,
-      origin,
-      credential: presented.credential,
-      reserve: reserveFor(
-        {
-          path: route.endpoint,
-          model: facts.model,
-          body: body?.json ?? null,
-          bodyBytes: body?.bytes.byteLength,
-        },
-        { defaultMaxOutputTokens: defaultReserveOutput(env) },
-      ),
-    };
-    const admitting = admitToken(env, ctx, presented.objectKey, input);
-    let admission = admitting instanceof Promise ? await admitting : admitting;
-    if (!admission.ok && admission.code === IDENTITY_CHANGED) {
-      // The JWT was verified under a provider configuration that changed since: verify it again, once.
-      presented = await reverifyCredential(env, request.headers, route.queryKey);
-      admission = await admitToken(env, ctx, presented.objectKey, {
-        ...input,
-        credential: presented.credential,
-      });
-    }
+    // The body as far as admission needs it (JSON always, a multipart form for a restricted token), the
+    // response cache's claim, then the admission itself: admit-request.ts.
+    const admitting = admitRequest(env, ctx, request, route, facts, presented, origin, access.capability);
+    const read = admitting instanceof Promise ? await admitting : admitting;
+    const { admission } = read;
+    let { body, forward, cache } = read;
+    stopped = read.stopped;
     if (!admission.ok) {
       if (admission.code === "token_not_found" && presented.hash !== null) rememberUnknown(presented.hash);
       facts.tokenId = admission.tokenId || null;
@@ -162,6 +121,21 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
 
+    // Objects: the path's and the body's must be the token's own (one registry call; none on plain inference).
+    // Checked before the cache too: a cached answer is never a way around ownership.
+    const guard = objectGuard(env, ctx, access, admission, body?.json ?? null);
+    if (guard) await guard.check();
+
+    cache ??= cacheCandidate(request, route, body, objectKey, admission);
+    if (cache && body) {
+      const looking = cache.afterAdmission(env, ctx, admission);
+      const hit = looking instanceof Promise ? await looking : looking;
+      if (hit) return answerFromCache(hit, { env, ctx, facts, admitted, objectKey, origin });
+      facts.cache = cache.status;
+      body = cache.upstreamBody(body);
+      forward = body.bytes;
+    }
+
     const provider = providerOf(admission, route, request.method, url.pathname);
     facts.provider = provider.name;
     const { apiKeyEncrypted, baseUrl, settings } = admission.upstream;
@@ -170,26 +144,8 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS));
 
     abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
-    const sent = await sendUpstream(
-      {
-        request,
-        requestId,
-        provider,
-        target: { baseUrl, apiKey, settings },
-        route,
-        model: facts.model,
-        json: body?.json ?? null,
-        // request.body only when it was not read: the getter makes a stream object each time.
-        body: body ? body.bytes : request.body,
-        // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
-        injection:
-          route.dialect === "openai" && provider.dialect === "openai"
-            ? usageInjection(provider, route.path, body)
-            : undefined,
-      },
-      abort,
-    );
-    return await respond(sent, {
+    const target = { baseUrl, apiKey, settings };
+    const exchange = {
       env,
       ctx,
       facts,
@@ -202,18 +158,56 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         route.dialect !== provider.dialect && provider.dialect !== "openai"
           ? { from: provider.dialect, includeUsage: includesUsage(body?.json ?? null) }
           : null,
-    });
+      cache,
+    };
+    if (guard?.access.list) {
+      return await respond(await listed(guard, url.searchParams, provider, target, request, abort), exchange);
+    }
+    let sent = await sendUpstream(
+      {
+        request,
+        requestId,
+        provider,
+        target,
+        route,
+        model: facts.model,
+        json: body?.json ?? null,
+        body: forward,
+        // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
+        injection:
+          route.dialect === "openai" && provider.dialect === "openai"
+            ? usageInjection(provider, route.path, body)
+            : undefined,
+      },
+      abort,
+    );
+    if (!guard) return await respond(sent, exchange);
+    sent = { ...sent, response: await guard.settle(sent.response) };
+    return await respond(sent, { ...exchange, observer: observing(exchange.observer, guard) });
   } catch (err) {
-    const error =
-      err instanceof ApiError
+    // An upload the gateway stopped on its way up (a second `model` after the one checked): the client's
+    // fault, whatever the broken connection made the upstream fetch throw.
+    const problem = stopped?.();
+    const error = problem
+      ? new ApiError(400, "invalid_form_data", `The multipart upload was stopped: ${problem}.`, {
+          param: "model",
+        })
+      : err instanceof ApiError
         ? err
         : new ApiError(500, "internal_error", "The gateway failed to handle the request.");
     if (!(err instanceof ApiError)) console.error("proxy error", requestId, err);
     const clientLeft = abort?.reason === "client";
     abort?.release();
+    // Sent (abort exists once sending starts): the upstream may have used tokens even without an answer.
     const outcome = clientLeft
       ? CLIENT_CLOSED
-      : { status: error.status, error: error.code, ttfbMs: null, aborted: false };
+      : {
+          status: error.status,
+          error: error.code,
+          ttfbMs: null,
+          aborted: false,
+          forwarded: abort !== undefined,
+        };
     recordRequest(env, ctx, requestDraft(facts, outcome), admitted ? objectKey : undefined);
     return gatewayError(error, requestId, origin, admitted, dialect);
   }

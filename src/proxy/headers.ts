@@ -35,6 +35,8 @@ const NOT_UPSTREAM = new Set([
   "fastly-client-ip",
   "forwarded",
   "via",
+  // The gateway's own cache control (proxy/cache-step.ts): it steers the gateway, not the upstream.
+  "x-llm-proxy-cache",
 ]);
 
 const NOT_DOWNSTREAM = [...HOP_BY_HOP, "set-cookie", "content-length"];

@@ -1,4 +1,5 @@
-import type { EventDraft, Usage } from "../usage/event";
+import type { Meter } from "../limits/meter";
+import type { CacheStatus, EventDraft, Usage } from "../usage/event";
 import { TEXT_CAP } from "./observe";
 
 /** What the proxy knows about a request as it goes, for its event. */
@@ -11,7 +12,7 @@ export type RequestFacts = {
   colo: string | null;
   tokenId: string | null;
   /** The end user an identity provider vouched for (a JWT, or a token exchanged for one). */
-  userId: string | null;
+  userId?: string | null;
   projectId: string | null;
   /** The model the request named. */
   model: string | null;
@@ -22,6 +23,12 @@ export type RequestFacts = {
   /** The parsed JSON body, kept for an estimate (never logged). */
   json: Record<string, unknown> | null;
   reservationId?: string;
+  /** Bytes of the JSON body the gateway read, if it read one (bounds the prompt's tokens). */
+  bodyBytes?: number;
+  /** What the request may cost (limits/meter.ts): its fixed price or per-second rate settle it. */
+  meter?: Meter;
+  /** What the response cache did, when the request was a candidate for it (proxy/cache-step.ts). */
+  cache?: CacheStatus | null;
 };
 
 export type Outcome = {
@@ -33,6 +40,12 @@ export type Outcome = {
   model?: string | null;
   usage?: Usage | null;
   text?: string;
+  /** UTF-8 bytes of all the text the answer carried (uncapped). */
+  textBytes?: number;
+  /** Seconds of audio the answer reported (transcriptions). */
+  audioSeconds?: number;
+  /** false when the gateway refused before sending anything upstream (default: it was sent). */
+  forwarded?: boolean;
   stream?: boolean;
   upstreamRequestId?: string | null;
   endedAt?: number;
@@ -62,11 +75,25 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     colo: facts.colo,
     user_agent: facts.userAgent,
   };
-  // An estimate only where the upstream may have used tokens: it answered, or the client left midway.
-  const reachedUpstream = (outcome.ttfbMs !== null && outcome.status < 400) || outcome.aborted;
+  if (facts.cache) draft.cache = facts.cache;
+  // An estimate only where the upstream may have used tokens: it answered, or the client left midway (a
+  // cache hit reached no upstream: its usage is the original call's, or none).
+  const reachedUpstream =
+    facts.cache !== "hit" && ((outcome.ttfbMs !== null && outcome.status < 400) || outcome.aborted);
   if (!usage && reachedUpstream && (facts.json || outcome.text)) {
     draft.estimate = { request: facts.json ?? undefined, completionText: outcome.text?.slice(0, TEXT_CAP) };
   }
   if (facts.reservationId) draft.reservationId = facts.reservationId;
+  // What settling a reservation needs, and what prices an image or a transcription in the event.
+  if (facts.reservationId || facts.meter?.fixed || facts.meter?.perSecondUsd !== undefined) {
+    draft.charge = {
+      forwarded: outcome.forwarded !== false,
+      promptBytes: facts.bodyBytes ?? 0,
+      textBytes: outcome.textBytes ?? 0,
+    };
+    if (facts.meter?.fixed) draft.charge.fixed = facts.meter.fixed;
+    if (facts.meter?.perSecondUsd !== undefined && outcome.audioSeconds !== undefined)
+      draft.charge.audioUsd = outcome.audioSeconds * facts.meter.perSecondUsd;
+  }
   return draft;
 }

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { Capability, ObjectScope } from "../ownership/capabilities";
 
 /** One rate window: at most `requests` requests in any `window_seconds`-long window. */
 export type RateWindow = { requests: number; window_seconds: number };
@@ -13,6 +14,8 @@ export type PeriodBudget = {
   max_tokens?: number | null;
   max_cost_usd?: number | null;
 };
+/** A project's response cache (src/cache/): on when set. Stored as the management API spells it. */
+export type CacheSettingsJson = { ttl_seconds: number; exclude: string[]; hits_skip_rate_limits: boolean };
 export type JsonObject = Record<string, unknown>;
 
 // Timestamps are epoch milliseconds: cheap to compare in the Durable Object and in SQL.
@@ -48,6 +51,17 @@ export const projects = sqliteTable(
     tokenRateLimits: text("token_rate_limits", { mode: "json" }).$type<TokenWindow[]>(),
     /** Defaults applied to new tokens of the project (duration, limits). */
     tokenDefaults: text("token_defaults", { mode: "json" }).$type<JsonObject>(),
+    /** The response cache's settings; null = off (the default). */
+    cache: text("cache", { mode: "json" }).$type<CacheSettingsJson>(),
+    /**
+     * Part of every cache key of the project: a purge adds one, so every entry stored before becomes
+     * unreachable at once (entries are never listed or deleted; they expire with their TTL).
+     */
+    cacheGeneration: integer("cache_generation").notNull().default(0),
+    /** Account-wide capabilities its tokens may use (files, batches, …; src/ownership/capabilities.ts). */
+    capabilities: text("capabilities", { mode: "json" }).$type<Capability[]>().notNull().default([]),
+    /** Who reaches an object a token created: `token` (only that token) or `project` (all its tokens). */
+    objectScope: text("object_scope").$type<ObjectScope>().notNull().default("token"),
     isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
     createdAt: integer("created_at").notNull().default(now),
     updatedAt: integer("updated_at").notNull().default(now),
@@ -74,6 +88,8 @@ export const tokens = sqliteTable(
     maxTotalTokens: integer("max_total_tokens"),
     maxCostUsd: real("max_cost_usd"),
     allowedModels: text("allowed_models", { mode: "json" }).$type<string[]>(),
+    /** false: the token never uses its project's response cache (no hits, nothing stored). */
+    cacheAllowed: integer("cache_allowed", { mode: "boolean" }).notNull().default(true),
     metadata: text("metadata", { mode: "json" }).$type<JsonObject>(),
     /** Budgets per calendar period, renewing by themselves; null = none. */
     periodBudgets: text("period_budgets", { mode: "json" }).$type<PeriodBudget[]>(),
@@ -105,6 +121,12 @@ export const tokens = sqliteTable(
      * for the token, and management calls must not create one (that would pin it to the admin's region).
      */
     firstUsedAt: integer("first_used_at"),
+    /**
+     * When the token's Durable Object last read its configuration from D1 (it re-reads it at least every
+     * CONFIG_MAX_AGE_SECONDS while in use). A management change pushes itself only to objects that read
+     * theirs since then: an object with an older copy reads D1 again before its next decision.
+     */
+    configLoadedAt: integer("config_loaded_at"),
     /** Mirrored from the Durable Object (source of truth) shortly after use. */
     lastUsedAt: integer("last_used_at"),
     requestCount: integer("request_count").notNull().default(0),
@@ -114,6 +136,7 @@ export const tokens = sqliteTable(
   (t) => [
     uniqueIndex("tokens_hash_unique").on(t.tokenHash),
     index("tokens_project_idx").on(t.projectId),
+    index("tokens_project_loaded_idx").on(t.projectId, t.configLoadedAt),
     index("tokens_expires_idx").on(t.expiresAt),
     index("tokens_active_idx").on(t.isActive),
     index("tokens_created_idx").on(t.createdAt, t.id),
@@ -164,6 +187,12 @@ export const usageHourly = sqliteTable(
     estimatedRequests: integer("estimated_requests").notNull().default(0),
     costUsd: real("cost_usd").notNull().default(0),
     durationMsSum: integer("duration_ms_sum").notNull().default(0),
+    /** Requests answered from the response cache (counted in `requests`, cost 0). */
+    cacheHits: integer("cache_hits").notNull().default(0),
+    /** Requests the cache could have answered but did not (sent upstream, then stored when cacheable). */
+    cacheMisses: integer("cache_misses").notNull().default(0),
+    /** What the cache hits would have cost: the price of the usage their original answers reported. */
+    savedUsd: real("saved_usd").notNull().default(0),
   },
   (t) => [
     primaryKey({ columns: [t.hour, t.projectId, t.tokenId, t.model] }),
@@ -308,6 +337,8 @@ export const endUsers = sqliteTable(
     isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
     revokedAt: integer("revoked_at"),
     firstUsedAt: integer("first_used_at"),
+    /** When the user's object last read its configuration from D1 (see tokens.config_loaded_at). */
+    configLoadedAt: integer("config_loaded_at"),
     lastUsedAt: integer("last_used_at"),
     requestCount: integer("request_count").notNull().default(0),
     totalTokensUsed: integer("total_tokens_used").notNull().default(0),
@@ -317,6 +348,7 @@ export const endUsers = sqliteTable(
   },
   (t) => [
     uniqueIndex("end_users_object_unique").on(t.objectKey),
+    index("end_users_project_loaded_idx").on(t.projectId, t.configLoadedAt),
     uniqueIndex("end_users_provider_subject_unique").on(t.providerId, t.subject),
     index("end_users_project_idx").on(t.projectId),
   ],

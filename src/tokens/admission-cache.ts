@@ -1,6 +1,13 @@
 import { BoundedMap } from "../lib/bounded-map";
 import { EMPTY_LEDGER } from "../limits/budget";
-import { type Admission, type AdmitInput, admittedFrom, decide, type TokenConfig } from "./admission";
+import {
+  type Admission,
+  type AdmitInput,
+  admittedFrom,
+  cacheHitValid,
+  decide,
+  type TokenConfig,
+} from "./admission";
 
 // Admission as the worker sees it. A token with something to count (requests, windows, budgets, project
 // caps) is decided by its Durable Object on every request: exact under any concurrency. A token with
@@ -15,8 +22,16 @@ const DEFAULT_CACHE_MS = 900;
 const MAX_ENTRIES = 10_000;
 const NOTHING_COUNTED = { ledger: EMPTY_LEDGER, windowLog: [] as readonly number[] };
 
-type Entry = { config: TokenConfig; until: number; uncounted: number };
+type Entry = { config: TokenConfig; until: number };
 const entries = new BoundedMap<string, Entry>(MAX_ENTRIES);
+/**
+ * Requests this isolate admitted from an entry that no object call has carried yet, per token hash. Kept
+ * apart from the entries: forgetting an entry (a management change, eviction from the bounded map) must not
+ * forget what it admitted, and a failed report puts its count back here.
+ */
+const uncounted = new Map<string, number>();
+/** Tokens with a flush scheduled in this isolate (at most one each). */
+const flushing = new Set<string>();
 
 function cacheMs(env: Env): number {
   const ms = Number(env.ADMISSION_CACHE_MS ?? DEFAULT_CACHE_MS);
@@ -31,24 +46,44 @@ export const tokenObject = (env: Env, objectKey: string) =>
   env.TOKEN_DO.get(env.TOKEN_DO.idFromName(objectKey));
 
 function takeUncounted(objectKey: string): number {
-  const entry = entries.get(objectKey);
-  if (!entry) return 0;
-  const n = entry.uncounted;
-  entry.uncounted = 0;
+  const n = uncounted.get(objectKey) ?? 0;
+  uncounted.delete(objectKey);
   return n;
 }
+
+/** Gives back a count whose report failed: the next call to the object, or the next flush, carries it. */
+function putBack(objectKey: string, n: number): void {
+  if (n > 0) uncounted.set(objectKey, (uncounted.get(objectKey) ?? 0) + n);
+}
+
+/** Retries of a failed flush, after these waits (ms); past them the count waits for the token's next call. */
+const FLUSH_RETRIES_MS = [200, 1_000, 5_000];
 
 /** Counts what this isolate admitted on its own once the entry lapses, if no admission call took it. */
 async function flushLater(env: Env, objectKey: string, at: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
-  await flushServed(env, objectKey);
+  try {
+    for (const wait of [...FLUSH_RETRIES_MS, null]) {
+      try {
+        await flushServed(env, objectKey);
+        return;
+      } catch (err) {
+        if (wait === null) {
+          console.error("admission count not reported yet; kept for the token's next call", err);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  } finally {
+    flushing.delete(objectKey);
+  }
 }
 
 function remember(objectKey: string, config: TokenConfig, now: number, ms: number): void {
   if (ms <= 0) return;
-  const uncounted = entries.get(objectKey)?.uncounted ?? 0;
   entries.delete(objectKey);
-  entries.set(objectKey, { config, until: now + ms, uncounted });
+  entries.set(objectKey, { config, until: now + ms });
 }
 
 /**
@@ -66,8 +101,16 @@ export function admitToken(
   if (entry && now < entry.until) {
     const refusal = decide(entry.config, NOTHING_COUNTED, input, now);
     if (refusal) return refusal;
-    if (entry.uncounted++ === 0) ctx.waitUntil(flushLater(env, objectKey, entry.until));
-    return admittedFrom(entry.config);
+    uncounted.set(objectKey, (uncounted.get(objectKey) ?? 0) + 1);
+    if (!flushing.has(objectKey)) {
+      flushing.add(objectKey);
+      ctx.waitUntil(flushLater(env, objectKey, entry.until));
+    }
+    return admittedFrom(
+      entry.config,
+      undefined,
+      input.cacheHit !== undefined && cacheHitValid(entry.config, input, now),
+    );
   }
   return admitFromObject(env, objectKey, input);
 }
@@ -79,8 +122,7 @@ async function admitFromObject(env: Env, objectKey: string, input: AdmitInput): 
     admission = await tokenObject(env, objectKey).admit({ ...input, alsoCounted });
   } catch (err) {
     // The object never heard of them: keep the requests this isolate served for the next call.
-    const entry = entries.get(objectKey);
-    if (entry) entry.uncounted += alsoCounted;
+    putBack(objectKey, alsoCounted);
     throw err;
   }
   if (admission.ok && admission.reusable) remember(objectKey, admission.reusable, Date.now(), cacheMs(env));
@@ -88,13 +130,23 @@ async function admitFromObject(env: Env, objectKey: string, input: AdmitInput): 
   return admission;
 }
 
-/** The management API changed these tokens (or their project): this isolate forgets them at once. */
+/**
+ * The management API changed these tokens (or their project): this isolate stops reusing their admissions
+ * at once. What it admitted from them stays counted: the flush already scheduled (or the token's next
+ * object call) still reports it.
+ */
 export function forgetObjects(objectKeys: readonly string[]): void {
   for (const key of objectKeys) entries.delete(key);
 }
 
-/** Live counters include what this isolate admitted but has not reported yet. */
+/** Reports what this isolate admitted but has not reported yet; on failure the count is kept for later. */
 export async function flushServed(env: Env, objectKey: string): Promise<void> {
   const n = takeUncounted(objectKey);
-  if (n > 0) await tokenObject(env, objectKey).countServed(n);
+  if (n === 0) return;
+  try {
+    await tokenObject(env, objectKey).countServed(n);
+  } catch (err) {
+    putBack(objectKey, n);
+    throw err;
+  }
 }

@@ -111,6 +111,7 @@ export function templateValues(project: Project, input: Template, issuer: Issuer
     allowedModels: null,
     periodBudgets: null,
     canMint: input.can_mint ?? false,
+    cacheAllowed: input.cache ?? true,
     ...limitValues(defaults),
     ...limitValues(input),
   } satisfies Partial<NewToken>;
@@ -127,12 +128,17 @@ export function templateValues(project: Project, input: Template, issuer: Issuer
   } satisfies Partial<NewToken>;
 }
 
-/** A new token row with a fresh secret (a routed one when `objectKey` names another object). */
+/**
+ * A new token row with a fresh signed secret (a routed one when `objectKey` names another object). Every
+ * token the gateway issues — by the operator, an issuing key, a parent token or a JWT exchange — is made
+ * here, so all of them share one secret format.
+ */
 export async function newTokenRow(
+  env: Env,
   shared: Omit<NewToken, "id" | "tokenHash" | "tokenHint" | "objectKey">,
   objectKey?: string,
 ): Promise<{ row: Token; secret: string }> {
-  const secret = generateTokenSecret(objectKey);
+  const secret = await generateTokenSecret(env, objectKey);
   const tokenHash = await hashToken(secret);
   const row: Token = {
     name: null,
@@ -151,6 +157,8 @@ export async function newTokenRow(
     previousValidUntil: null,
     parentId: null,
     canMint: false,
+    cacheAllowed: true,
+    configLoadedAt: null,
     issuedBy: null,
     issuingKeyId: null,
     endUserId: null,
@@ -191,7 +199,7 @@ export async function createTokens(
   const now = Date.now();
   const made = await Promise.all(
     templates.map((t) =>
-      newTokenRow({
+      newTokenRow(env, {
         ...templateValues(project, t, issuer, now),
         name: t.name ?? null,
         createdAt: now,

@@ -26,9 +26,11 @@ import {
   type AdmitInput,
   type Allowance,
   admittedFrom,
+  cacheHitValid,
   countsRequests,
   decide,
   holdOf,
+  type ProjectConfig,
   type Refused,
   type Settlement,
   TOKEN_NOT_FOUND,
@@ -36,6 +38,22 @@ import {
   tokenLimits,
 } from "./admission";
 import { loadTokenConfig, mirrorTokenCounters, tokenEnded } from "./repo";
+
+/** A change the management API pushes to token objects (see `apply`). */
+export type ConfigChange =
+  | { kind: "revoke"; at: number }
+  | { kind: "deleted" }
+  /** Read the configuration from D1 again (a change not expressed as data, e.g. a re-encrypted key). */
+  | { kind: "reload" }
+  | { kind: "project"; project: ProjectConfig };
+
+const DEFAULT_CONFIG_MAX_AGE_SECONDS = 60;
+
+/** CONFIG_MAX_AGE_SECONDS in ms (default 60 s, at least 1 s). */
+export function configMaxAgeMs(env: Env): number {
+  const seconds = Number(env.CONFIG_MAX_AGE_SECONDS);
+  return (Number.isFinite(seconds) && seconds >= 1 ? seconds : DEFAULT_CONFIG_MAX_AGE_SECONDS) * 1000;
+}
 
 /** How long after a request the counters are mirrored to D1 (batched, off the request path). */
 const MIRROR_DELAY_MS = 5_000;
@@ -102,24 +120,42 @@ function withEscrow(ledger: Ledger, escrow: EscrowAmount, children: number): Led
 export class TokenState extends DurableObject<Env> {
   /** undefined: not loaded yet; null: no such token or user. For a user's object: the user's limits. */
   private config: TokenConfig | null | undefined;
+  /** When `config` was read from D1 (the object's clock): past CONFIG_MAX_AGE_SECONDS it is read again. */
+  private loadedAt = 0;
   /** Set when this object counts for an end user rather than a single token. */
   private user: UserConfig | null = null;
   /** The user's tokens seen so far, by secret hash (null: no such token of this user). */
   private readonly userTokens = new Map<string, UserToken | null>();
-  private readonly store: LedgerStore;
-  private readonly log: WindowLog;
-  private readonly renewing: RenewingCounters;
-  private readonly escrow: EscrowStore;
+  private ledgerStore: LedgerStore | undefined;
+  private windowLog: WindowLog | undefined;
+  private renewingCounters: RenewingCounters | undefined;
+  private escrowStore: EscrowStore | undefined;
   private alarmAt: number | null = null;
   /** The object's clock; tests replace it to walk rate windows and periods through time. */
   clock: () => number = Date.now;
 
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    this.store = new LedgerStore(ctx.storage);
-    this.log = new WindowLog(ctx.storage.sql);
-    this.renewing = new RenewingCounters(ctx.storage);
-    this.escrow = new EscrowStore(ctx.storage.sql);
+  /**
+   * The object's tables, created on first use by a token that exists: an unknown token's object (a
+   * deleted token's, or one named by a hash that never was a token) writes nothing to storage.
+   */
+  private get store(): LedgerStore {
+    this.ledgerStore ??= new LedgerStore(this.ctx.storage);
+    return this.ledgerStore;
+  }
+
+  private get log(): WindowLog {
+    this.windowLog ??= new WindowLog(this.ctx.storage.sql);
+    return this.windowLog;
+  }
+
+  private get renewing(): RenewingCounters {
+    this.renewingCounters ??= new RenewingCounters(this.ctx.storage);
+    return this.renewingCounters;
+  }
+
+  private get escrow(): EscrowStore {
+    this.escrowStore ??= new EscrowStore(this.ctx.storage.sql);
+    return this.escrowStore;
   }
 
   private get name(): string {
@@ -131,23 +167,31 @@ export class TokenState extends DurableObject<Env> {
     const token = await loadTokenConfig(db, this.name);
     this.user = token ? null : await loadUserConfig(db, this.name);
     this.config = token ?? this.user?.subject ?? null;
+    this.loadedAt = this.clock();
     this.userTokens.clear();
     // Windows removed or made smaller: drop what no window can look at any more.
-    this.log.trim(logCapacity(this.config?.rateLimits ?? null));
+    if (this.config) this.log.trim(logCapacity(this.config.rateLimits));
   }
 
-  private async ensureLoaded(input?: AdmitInput): Promise<void> {
-    if (this.config !== undefined) return;
-    await this.ctx.blockConcurrencyWhile(async () => {
-      if (this.config !== undefined) return;
-      await this.load();
-      // A JWT used directly, the first time its user is seen anywhere: record the user, then load.
-      const c = input?.credential;
-      if (this.config === null && c?.kind === "jwt") {
-        const created = await ensureEndUserFor(this.env, this.name, c.providerId, c.subject);
-        if (created) await this.load();
-      }
-    });
+  /**
+   * The configuration to decide with: loaded on first use, and read again once older than
+   * CONFIG_MAX_AGE_SECONDS. Every management change is pushed to the object at once (notify.ts); the age
+   * bound is the safety net for a push that never arrived, so no object admits from a stale copy for longer.
+   * A JWT used directly, the first time its user is seen anywhere, records the user first (`input`).
+   */
+  private async current(input?: AdmitInput): Promise<TokenConfig | null> {
+    const stale = this.config !== undefined && this.clock() - this.loadedAt > configMaxAgeMs(this.env);
+    if (this.config === undefined || stale) {
+      await this.ctx.blockConcurrencyWhile(async () => {
+        await this.load();
+        const c = input?.credential;
+        if (this.config === null && c?.kind === "jwt") {
+          const created = await ensureEndUserFor(this.env, this.name, c.providerId, c.subject);
+          if (created) await this.load();
+        }
+      });
+    }
+    return this.config ?? null;
   }
 
   private get reservationTtlMs(): number {
@@ -184,41 +228,44 @@ export class TokenState extends DurableObject<Env> {
 
   /** Atomically decides whether one more request may pass, and counts it (and holds its budget) if so. */
   async admit(input: AdmitInput): Promise<Admission> {
-    await this.ensureLoaded(input);
-    const subject = await this.subjectFor(input, this.clock());
+    const loaded = await this.current(input);
+    const subject = loaded && (await this.subjectFor(input, this.clock()));
     if (subject && "ok" in subject) return subject;
+    if (!subject) return TOKEN_NOT_FOUND;
     const config = subject;
     const now = this.clock();
-    if (input.alsoCounted && config) this.addServed(input.alsoCounted, config, now);
+    if (input.alsoCounted) this.addServed(input.alsoCounted, config, now);
     // A user's credential was checked above; a token's is checked by decide().
     const decided = this.user ? { ...input, credential: undefined } : input;
-    const renewing = config ? this.renewing.usage(config.renewing, now) : undefined;
+    const renewing = this.renewing.usage(config.renewing, now);
     const ledger = withEscrow(this.store.ledger, this.escrow.totals, this.escrow.count);
     const refusal = decide(config, { ledger, windowLog: this.log.times, renewing }, decided, now);
-    if (refusal || !config) return refusal ?? TOKEN_NOT_FOUND;
+    if (refusal) return refusal;
+    const hit = cacheHitValid(config, input, now);
     if (!countsRequests(config)) {
       // Nothing to check against a count: count in memory (saved by the alarm) and let the isolate reuse it.
       this.store.admit(now, undefined, false);
       this.armAlarm(now + MIRROR_DELAY_MS);
-      return this.user
-        ? { ...admittedFrom(config), reusable: undefined, userId: this.user.userId }
-        : admittedFrom(config);
+      const admitted = admittedFrom(config, undefined, hit);
+      return this.user ? { ...admitted, reusable: undefined, userId: this.user.userId } : admitted;
     }
 
     // Counted synchronously right after the decision: nothing else runs in between.
     const projectLimits = config.project.limits;
     const projectRenewing = config.project.renewing;
     const projectCapped = projectLimits !== null || projectRenewing !== null;
-    // Budget holds (and the settle call they need) only where a token or cost budget or a token window applies.
+    // Budget holds (and the settle call they need) only where a token or cost budget or a token window
+    // applies; a cache hit costs nothing and holds nothing.
     const budgeted =
       hasBudget(tokenLimits(config)) ||
       renewingNeedsHold(config.renewing) ||
       (projectLimits !== null && hasBudget(projectLimits)) ||
       (projectRenewing !== null && renewingNeedsHold(projectRenewing));
-    const hold = budgeted ? holdOf(input.reserve) : null;
+    const hold = budgeted && !hit ? holdOf(input.reserve) : null;
     const reservationId = hold ? crypto.randomUUID() : undefined;
     const expiresAt = now + this.reservationTtlMs;
-    const capacity = logCapacity(config.rateLimits);
+    const skipWindows = hit && config.project.cache?.hitsSkipRateLimits === true;
+    const capacity = skipWindows ? 0 : logCapacity(config.rateLimits);
     this.store.admit(
       now,
       hold && reservationId
@@ -276,7 +323,11 @@ export class TokenState extends DurableObject<Env> {
       window: tightest(windowStates(this.log.times, config.rateLimits, now)),
       expiresAt: config.expiresAt,
     };
-    const admitted = admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance });
+    const admitted = admittedFrom(
+      config,
+      { remainingRequests: left.requests, reservationId, allowance },
+      hit,
+    );
     return this.user ? { ...admitted, userId: this.user.userId } : admitted;
   }
 
@@ -287,8 +338,8 @@ export class TokenState extends DurableObject<Env> {
 
   /** Counts requests an isolate admitted from its cache when no admission call followed (admission-cache.ts). */
   async countServed(n: number): Promise<void> {
-    await this.ensureLoaded();
-    if (this.config && n > 0) this.addServed(n, this.config, this.clock());
+    const config = await this.current();
+    if (config && n > 0) this.addServed(n, config, this.clock());
   }
 
   /**
@@ -296,7 +347,11 @@ export class TokenState extends DurableObject<Env> {
    * path, by the usage module). The project's share is settled in the same call.
    */
   async settle(reservationId: string, actual: Settlement): Promise<void> {
-    const amount = { tokens: actual.totalTokens, costUsd: actual.costUsd };
+    const amount = {
+      tokens: actual.totalTokens,
+      costUsd: actual.costUsd,
+      reported: actual.reported !== false,
+    };
     // The project's share first (idempotent there too): if that call fails, the token's hold stays open,
     // so a retried settle still reaches the project.
     const project = this.store.openHoldProject(reservationId);
@@ -312,9 +367,9 @@ export class TokenState extends DurableObject<Env> {
    * children's budgets fit what is left) and holds their budgets in escrow, in one synchronous step.
    */
   async mint(request: MintRequest): Promise<MintResult> {
-    await this.ensureLoaded();
+    const loaded = await this.current();
     const now = this.clock();
-    const config = this.user ? null : (this.config ?? null);
+    const config = this.user ? null : loaded;
     const ledger = withEscrow(this.store.ledger, this.escrow.totals, this.escrow.count);
     const refusal = mintRefusal(config, ledger, request, now);
     if (refusal || !config) return refusal ?? TOKEN_NOT_FOUND;
@@ -366,26 +421,41 @@ export class TokenState extends DurableObject<Env> {
     }
   }
 
-  /**
-   * The token was revoked (D1 already says so): refuse from now on without re-reading D1, so a revocation
-   * that fans out to a whole tree of tokens costs one small call per object. A user's object (one of many
-   * tokens revoked) and an object not loaded yet read D1 instead. An in-flight load holds other calls back
-   * (blockConcurrencyWhile), so this always lands after it.
-   */
-  async revoked(at: number): Promise<void> {
-    if (this.user || !this.config) return this.reload();
-    if (this.config.revokedAt === null) this.config = { ...this.config, isActive: false, revokedAt: at };
-  }
-
-  /** Re-reads the token (or user) and its project from D1; called by the management API after every change. */
+  /** Re-reads the token (or user) and its project from D1; called by the management API after a change to one token. */
   async reload(): Promise<void> {
     await this.ctx.blockConcurrencyWhile(() => this.load());
   }
 
+  /**
+   * Applies a change the management API pushes to many tokens at once (notify.ts), without reading D1:
+   * revoking every token of a project, or a new version of the project (deactivated, deleted, other
+   * limits, key or models). An object that has not loaded its configuration yet ignores it (its first
+   * load reads D1, which already holds the change); a project version older than the one held is ignored
+   * (pushes may arrive out of order; versions only grow, see projects/repo.ts).
+   */
+  async apply(change: ConfigChange): Promise<void> {
+    const config = this.config;
+    if (!config) return;
+    if (change.kind === "revoke" && this.user) {
+      // One of the user's tokens was revoked, not the user: the object reads which from D1.
+      await this.ctx.blockConcurrencyWhile(() => this.load());
+    } else if (change.kind === "revoke") {
+      config.isActive = false;
+      config.revokedAt ??= change.at;
+    } else if (change.kind === "reload") {
+      await this.ctx.blockConcurrencyWhile(() => this.load());
+    } else if (change.kind === "deleted") {
+      this.config = null;
+      // Nothing left to count for: the alarm clears the object's storage.
+      if (this.ledgerStore) this.armAlarm(this.clock());
+    } else if (change.project.version > config.project.version) {
+      config.project = change.project;
+    }
+  }
+
   /** Live counters and remaining allowance, for the management API. */
   async state(): Promise<TokenLiveState> {
-    await this.ensureLoaded();
-    const config = this.config ?? null;
+    const config = await this.current();
     const now = this.clock();
     const ledger = { ...this.store.ledger };
     const projectCapped = config && (config.project.limits !== null || config.project.renewing !== null);
@@ -422,21 +492,25 @@ export class TokenState extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
+    // Under blockConcurrencyWhile like every other load: a reload() (a revocation) arriving meanwhile then
+    // runs after this read, never before it, so an older read cannot overwrite a newer one.
+    const config = await this.current();
+    if (!config) {
+      // The token (or user) was deleted: nothing left to count for.
+      await this.ctx.storage.deleteAll();
+      this.ledgerStore = undefined;
+      this.windowLog = undefined;
+      this.renewingCounters = undefined;
+      this.escrowStore = undefined;
+      return;
+    }
     this.store.flush();
     const now = this.clock();
     const next = this.store.expire(now, (row) => this.renewing.expired(row));
-    // Under blockConcurrencyWhile like every other load: a reload() (a revocation) arriving meanwhile then
-    // runs after this read, never before it, so an older read cannot overwrite a newer one.
-    await this.ensureLoaded();
-    if (!this.config) {
-      // The token (or user) was deleted: nothing left to count for.
-      await this.ctx.storage.deleteAll();
-      return;
-    }
     await this.releaseEscrows(now);
     const counters = { ...this.store.ledger, lastUsedAt: this.store.lastUsedAt };
     if (this.user) await mirrorUserCounters(getDb(this.env), this.user.userId, counters);
-    else await mirrorTokenCounters(getDb(this.env), this.config.tokenId, counters);
+    else await mirrorTokenCounters(getDb(this.env), config.tokenId, counters);
     const escrowAt = this.escrow.nextAt();
     const at = [next, escrowAt].filter((t): t is number => t !== null);
     if (at.length > 0) this.armAlarm(Math.min(...at));

@@ -4,6 +4,7 @@ import {
   eq,
   getTableColumns,
   gt,
+  gte,
   isNotNull,
   isNull,
   lt,
@@ -13,12 +14,13 @@ import {
   sql,
 } from "drizzle-orm";
 import { union } from "drizzle-orm/sqlite-core";
+import { cacheSettingsOf } from "../cache/settings";
 import { hasLimits, type Ledger, type Limits, toUsd } from "../limits/budget";
 import { hasRenewing, type RenewingLimits } from "../limits/renewing";
 import type { ProviderSettings } from "../providers/settings";
 import type { Db } from "../storage/db";
 import { endUsers, type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
-import type { AcceptedSecret, TokenConfig } from "./admission";
+import type { AcceptedSecret, ProjectConfig, TokenConfig } from "./admission";
 
 /**
  * Loads what admission needs and marks the token as having a Durable Object, in one D1 transaction, so a
@@ -32,7 +34,7 @@ export async function loadTokenConfig(db: Db, objectKey: string): Promise<TokenC
   const [tokenRows, projectRows] = await db.batch([
     db
       .update(tokens)
-      .set({ firstUsedAt: sql`coalesce(${tokens.firstUsedAt}, ${now})` })
+      .set({ firstUsedAt: sql`coalesce(${tokens.firstUsedAt}, ${now})`, configLoadedAt: now })
       .where(own)
       .returning(),
     db
@@ -79,12 +81,15 @@ export function tokenConfigOf(t: Token, p: Project): TokenConfig {
     },
     secrets: acceptedSecrets(t),
     canMint: t.canMint,
+    cacheAllowed: t.cacheAllowed,
     project: projectConfigOf(p),
   };
 }
 
-export function projectConfigOf(p: Project): TokenConfig["project"] {
+/** The project part of every token's configuration, from the project's row. */
+export function projectConfigOf(p: Project): ProjectConfig {
   return {
+    version: p.updatedAt,
     isActive: p.isActive,
     provider: p.provider,
     baseUrl: p.baseUrl,
@@ -95,6 +100,9 @@ export function projectConfigOf(p: Project): TokenConfig["project"] {
     allowedModels: p.allowedModels,
     limits: projectLimits(p),
     renewing: projectRenewing(p),
+    cache: cacheSettingsOf(p.cache, p.cacheGeneration),
+    capabilities: p.capabilities,
+    objectScope: p.objectScope,
   };
 }
 
@@ -108,6 +116,20 @@ export function projectRenewing(
     tokenWindows: p.tokenRateLimits?.length ? p.tokenRateLimits : null,
   };
   return hasRenewing(r) ? r : null;
+}
+
+/**
+ * Whether a token accepts a secret with this hash — its current one, or the one a rotation replaced (the
+ * object judges the grace period). One indexed read: the proxy's check of a legacy token.
+ */
+export async function tokenExists(db: Db, tokenHash: string): Promise<boolean> {
+  const row = await db
+    .select({ id: tokens.id })
+    .from(tokens)
+    .where(or(eq(tokens.tokenHash, tokenHash), eq(tokens.previousHash, tokenHash)))
+    .limit(1)
+    .get();
+  return row !== undefined;
 }
 
 /** The project's caps across its tokens, or null when it has none. */
@@ -215,8 +237,11 @@ export async function updateToken(db: Db, id: string, patch: Partial<NewToken>):
   return row;
 }
 
-/** Where a token object lives and whether it exists: what a reload needs. */
-export type ObjectRef = Pick<Token, "objectKey" | "firstUsedAt">;
+/**
+ * Where a token's (or end user's) object lives, whether it exists (`firstUsedAt`) and when it last read its
+ * configuration (`configLoadedAt`): what telling it of a change needs (notify.ts).
+ */
+export type ObjectRef = Pick<Token, "objectKey" | "firstUsedAt" | "configLoadedAt">;
 
 /**
  * Revokes the matching tokens that are not revoked yet, and every token carved from them (children,
@@ -226,7 +251,7 @@ export type ObjectRef = Pick<Token, "objectKey" | "firstUsedAt">;
 export async function revokeTokens(
   db: Db,
   where: { id: string } | { tokenHash: string } | { projectId: string },
-): Promise<Pick<Token, "id" | "objectKey" | "firstUsedAt">[]> {
+): Promise<(ObjectRef & Pick<Token, "id">)[]> {
   const now = Date.now();
   const match =
     "id" in where
@@ -244,54 +269,87 @@ export async function revokeTokens(
         sql`${tokens.id} in (with recursive tree(id) as (${roots} union select t.id from ${tokens} t join tree on t.parent_id = tree.id) select id from tree)`,
       ),
     )
-    .returning({ id: tokens.id, objectKey: tokens.objectKey, firstUsedAt: tokens.firstUsedAt });
+    .returning({
+      id: tokens.id,
+      objectKey: tokens.objectKey,
+      firstUsedAt: tokens.firstUsedAt,
+      configLoadedAt: tokens.configLoadedAt,
+    });
 }
 
 /** A token and every token carved from it, down the tree (for telling their objects again). */
-export async function tokenTree(
-  db: Db,
-  id: string,
-): Promise<Pick<Token, "id" | "objectKey" | "firstUsedAt">[]> {
-  const rows = await db.all<{ id: string; object_key: string; first_used_at: number | null }>(
+export async function tokenTree(db: Db, id: string): Promise<(ObjectRef & Pick<Token, "id">)[]> {
+  const rows = await db.all<{
+    id: string;
+    object_key: string;
+    first_used_at: number | null;
+    config_loaded_at: number | null;
+  }>(
     sql`with recursive tree(id) as (select ${id} union select t.id from ${tokens} t join tree on t.parent_id = tree.id)
-      select t.id, t.object_key, t.first_used_at from ${tokens} t join tree on t.id = tree.id`,
+      select t.id, t.object_key, t.first_used_at, t.config_loaded_at from ${tokens} t join tree on t.id = tree.id`,
   );
-  return rows.map((r) => ({ id: r.id, objectKey: r.object_key, firstUsedAt: r.first_used_at }));
+  return rows.map((r) => ({
+    id: r.id,
+    objectKey: r.object_key,
+    firstUsedAt: r.first_used_at,
+    configLoadedAt: r.config_loaded_at,
+  }));
 }
 
 /**
- * Objects of a project that exist and may still admit requests — its used tokens', and its end users'
- * (src/issuing/identity): those must hear of changes.
+ * Objects of a project that may still admit requests from a configuration they read at or after
+ * `loadedSince` — its tokens', and its end users' (src/issuing/identity): those must hear of changes (an
+ * object with an older copy re-reads D1 before deciding).
  */
-export async function liveTokensOfProject(db: Db, projectId: string): Promise<ObjectRef[]> {
+export async function liveTokensOfProject(
+  db: Db,
+  projectId: string,
+  loadedSince: number,
+): Promise<ObjectRef[]> {
   return union(
     db
-      .select({ objectKey: tokens.objectKey, firstUsedAt: tokens.firstUsedAt })
+      .select({
+        objectKey: tokens.objectKey,
+        firstUsedAt: tokens.firstUsedAt,
+        configLoadedAt: tokens.configLoadedAt,
+      })
       .from(tokens)
       .where(
         and(
           eq(tokens.projectId, projectId),
-          isNotNull(tokens.firstUsedAt),
+          gte(tokens.configLoadedAt, loadedSince),
           isNull(tokens.revokedAt),
-          gt(tokens.expiresAt, Date.now()),
+          isNull(tokens.endUserId),
         ),
       ),
     db
-      .select({ objectKey: endUsers.objectKey, firstUsedAt: endUsers.firstUsedAt })
+      .select({
+        objectKey: endUsers.objectKey,
+        firstUsedAt: endUsers.firstUsedAt,
+        configLoadedAt: endUsers.configLoadedAt,
+      })
       .from(endUsers)
-      .where(and(eq(endUsers.projectId, projectId), isNotNull(endUsers.firstUsedAt))),
+      .where(and(eq(endUsers.projectId, projectId), gte(endUsers.configLoadedAt, loadedSince))),
   );
 }
 
-/** Revoked tokens of a project whose Durable Object exists and that have not expired yet. */
-export async function revokedUsedTokensOfProject(db: Db, projectId: string): Promise<ObjectRef[]> {
+/** Revoked, unexpired tokens of a project whose object read its configuration at or after `loadedSince`. */
+export async function revokedUsedTokensOfProject(
+  db: Db,
+  projectId: string,
+  loadedSince: number,
+): Promise<ObjectRef[]> {
   return db
-    .select({ objectKey: tokens.objectKey, firstUsedAt: tokens.firstUsedAt })
+    .select({
+      objectKey: tokens.objectKey,
+      firstUsedAt: tokens.firstUsedAt,
+      configLoadedAt: tokens.configLoadedAt,
+    })
     .from(tokens)
     .where(
       and(
         eq(tokens.projectId, projectId),
-        isNotNull(tokens.firstUsedAt),
+        gte(tokens.configLoadedAt, loadedSince),
         isNotNull(tokens.revokedAt),
         gt(tokens.expiresAt, Date.now()),
       ),

@@ -57,6 +57,11 @@ const CanMint = z
   .boolean()
   .describe("The token may mint child tokens out of its own budgets (POST /issue/children)");
 
+/** Whether the token may use its project's response cache (when the project has it on). */
+const CacheAllowed = z
+  .boolean()
+  .describe("false: the token never uses its project's response cache (default true)");
+
 /** The fields of one token to create, without its project (shared by single and batch creation). */
 export const tokenTemplate = {
   duration_minutes: DurationMinutes.optional(),
@@ -64,6 +69,7 @@ export const tokenTemplate = {
   name: Name.optional(),
   metadata: Metadata.optional(),
   can_mint: CanMint.optional(),
+  cache: CacheAllowed.optional(),
   ...limitFields,
 };
 
@@ -89,6 +95,7 @@ export const TokenPatch = z
     expires_at: Timestamp,
     is_active: z.boolean(),
     can_mint: CanMint,
+    cache: CacheAllowed,
     ...limitFields,
   })
   .partial()
@@ -274,6 +281,7 @@ export const Token = z.object({
     .string()
     .nullable()
     .describe("After a rotation: until when the previous secret still works"),
+  cache: z.boolean().describe("Whether the token may use its project's response cache"),
   metadata: z.record(z.string(), z.unknown()).nullable(),
   request_count: z.number(),
   remaining_requests: z.number().nullable(),
@@ -321,6 +329,7 @@ export function toToken(t: TokenRow, live?: TokenLiveState): Token {
     issued_by: t.issuedBy,
     end_user_id: t.endUserId,
     previous_secret_valid_until: t.previousHash ? iso(t.previousValidUntil) : null,
+    cache: t.cacheAllowed,
     metadata: t.metadata,
     request_count: requestCount,
     remaining_requests: remainingRequests,

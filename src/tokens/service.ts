@@ -35,6 +35,7 @@ export async function patchToken(env: Env, id: string, patch: TokenPatch): Promi
   if (patch.name !== undefined) values.name = patch.name;
   if (patch.metadata !== undefined) values.metadata = patch.metadata;
   if (patch.is_active !== undefined) values.isActive = patch.is_active;
+  if (patch.cache !== undefined) values.cacheAllowed = patch.cache;
   const expiresAt = expiryFrom(patch, Date.now());
   if (expiresAt !== undefined) values.expiresAt = expiresAt;
 
@@ -91,7 +92,7 @@ export async function rotateToken(
     throw new ApiError(409, "conflict", "A revoked or deactivated token cannot be rotated.", { param: "id" });
   }
   const now = Date.now();
-  const secret = generateTokenSecret(current.objectKey);
+  const secret = await generateTokenSecret(env, current.objectKey);
   const updated = await repo.updateToken(getDb(env), id, {
     tokenHash: await hashToken(secret),
     tokenHint: tokenHint(secret),

@@ -24,14 +24,15 @@ const ALL_NEW = `((select count(*) from event_ledger where ${IN_KEYS}) = ?2)`;
  */
 const USAGE_ROLLUP = `
 insert into usage_hourly (hour, project_id, token_id, model, requests, errors, prompt_tokens,
-  completion_tokens, cached_tokens, reasoning_tokens, estimated_requests, cost_usd, duration_ms_sum)
+  completion_tokens, cached_tokens, reasoning_tokens, estimated_requests, cost_usd, duration_ms_sum,
+  cache_hits, cache_misses, saved_usd)
 select hour, project_id, token_id, model, sum(requests), sum(is_error), sum(pt), sum(ct), sum(cached),
-  sum(reasoning), sum(estimated), sum(cost), sum(duration)
+  sum(reasoning), sum(estimated), sum(cost), sum(duration), sum(hit), sum(miss), sum(saved)
 from (
   select value ->> 0 as hour, value ->> 1 as project_id, value ->> 2 as token_id, value ->> 3 as model,
     value ->> 4 as requests, value ->> 5 as is_error, value ->> 6 as pt, value ->> 7 as ct,
     value ->> 8 as cached, value ->> 9 as reasoning, value ->> 10 as estimated, value ->> 11 as cost,
-    value ->> 12 as duration
+    value ->> 12 as duration, value ->> 13 as hit, value ->> 14 as miss, value ->> 15 as saved
   from json_each(?3) where ${ALL_NEW}
   union all
   select ${HOUR} as hour,
@@ -46,7 +47,10 @@ from (
     coalesce(${f("usage.reasoning_tokens")}, 0) as reasoning,
     (${f("usage_source")} = 'estimated') as estimated,
     coalesce(${f("cost_usd")}, 0) as cost,
-    cast(coalesce(${f("duration_ms")}, 0) as integer) as duration
+    cast(coalesce(${f("duration_ms")}, 0) as integer) as duration,
+    (coalesce(${f("cache")}, '') = 'hit') as hit,
+    (coalesce(${f("cache")}, '') = 'miss') as miss,
+    coalesce(${f("saved_usd")}, 0) as saved
   from event_ledger
   where ${IN_KEYS} and line is not null and ${f("project_id")} is not null and not ${ALL_NEW}
 ) where true
@@ -60,7 +64,10 @@ on conflict (hour, project_id, token_id, model) do update set
   reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
   estimated_requests = estimated_requests + excluded.estimated_requests,
   cost_usd = cost_usd + excluded.cost_usd,
-  duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum`;
+  duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum,
+  cache_hits = cache_hits + excluded.cache_hits,
+  cache_misses = cache_misses + excluded.cache_misses,
+  saved_usd = saved_usd + excluded.saved_usd`;
 
 const REJECTION_UPSERT = "on conflict (hour, code) do update set count = count + excluded.count";
 

@@ -15,6 +15,14 @@ export type Usage = {
 
 export type UsageSource = "upstream" | "estimated" | "none";
 
+/**
+ * What the response cache did for a request (absent: the project has no cache, or the request could never
+ * be cached): `hit` answered from the cache, `miss` sent upstream (and stored if cacheable), `refresh`
+ * sent upstream because the client asked for a fresh answer, `bypass` the client or the body kept the
+ * request out of the cache.
+ */
+export type CacheStatus = "hit" | "miss" | "refresh" | "bypass";
+
 /** One request event (docs/usage-events.md): a line of the R2 request log. Never holds a secret or a body. */
 export type UsageEvent = {
   id: string;
@@ -40,13 +48,16 @@ export type UsageEvent = {
   upstream_request_id: string | null;
   colo: string | null;
   user_agent: string | null;
+  cache?: CacheStatus;
+  /** On a cache hit: what the original call's usage costs at today's prices (the hit itself costs $0). */
+  saved_usd?: number | null;
 };
 
 /**
  * What the proxy hands over when a request ends. The usage module completes it off the hot path
  * (estimate where the upstream reported nothing, price it) and queues it.
  */
-export type EventDraft = Omit<UsageEvent, "usage_source" | "cost_usd"> & {
+export type EventDraft = Omit<UsageEvent, "usage_source" | "cost_usd" | "saved_usd"> & {
   /** Inputs for an estimate when the upstream sent no usage (cut-off stream, no usage reported). */
   estimate?: {
     /** The parsed JSON request body (messages / prompt / input), if the proxy read it. */
@@ -56,4 +67,17 @@ export type EventDraft = Omit<UsageEvent, "usage_source" | "cost_usd"> & {
   };
   /** A budget reservation made at admission, to settle against the real usage. */
   reservationId?: string;
+  /** What settling the reservation needs besides usage (limits/charge.ts). Absent: inferred from the draft. */
+  charge?: {
+    /** The request was sent upstream (it may have used tokens even without an answer). */
+    forwarded: boolean;
+    /** Bytes of the request body the gateway read (an upper bound of its prompt tokens). */
+    promptBytes: number;
+    /** UTF-8 bytes of all the answer's text the gateway saw (not capped like the estimate's text). */
+    textBytes: number;
+    /** A price fixed by the request itself (images, speech), charged when the answer completes. */
+    fixed?: { totalTokens: number; costUsd: number | null };
+    /** A transcription's cost from the duration its answer reported. */
+    audioUsd?: number;
+  };
 };

@@ -1,8 +1,9 @@
+import { chargeOf } from "../limits/charge";
 import { writeAnalytics } from "../metrics/analytics";
 import { tokenObject } from "../tokens/admission-cache";
 import { batcherFor } from "./batcher";
 import type { EventDraft, UsageEvent } from "./event";
-import { costUsd } from "./pricing";
+import { costUsd, mediaTokenCost } from "./pricing";
 import { type RejectionSummary, unidentifiedGate } from "./unidentified";
 
 /** Longest completion text we tokenize for an estimate: bounds the CPU one event can cost. */
@@ -21,7 +22,7 @@ const clip = (value: string | null, max: number): string | null =>
  * estimate leaves the event at `none`.
  */
 export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
-  const { estimate, reservationId: _reservation, ...rest } = draft;
+  const { estimate, reservationId: _reservation, charge: _charge, ...rest } = draft;
   let usage = draft.usage;
   let usage_source: UsageEvent["usage_source"] = usage ? "upstream" : "none";
   if (!usage && estimate && (estimate.request !== undefined || estimate.completionText)) {
@@ -37,7 +38,8 @@ export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
       console.error("usage estimate failed", draft.id, err);
     }
   }
-  return {
+  const cost = costUsd(draft.model, usage) ?? mediaTokenCost(draft.model, usage) ?? requestPricedCost(draft);
+  const event: UsageEvent = {
     ...rest,
     path: clip(rest.path, 1024) ?? "",
     model: clip(rest.model, 256),
@@ -46,8 +48,25 @@ export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
     upstream_request_id: clip(rest.upstream_request_id, 256),
     usage,
     usage_source,
-    cost_usd: costUsd(draft.model, usage),
+    cost_usd: cost,
   };
+  // A cache hit reports the original call's usage; it costs nothing, and saves what that usage costs.
+  if (draft.cache === "hit") {
+    event.cost_usd = 0;
+    event.saved_usd = cost;
+  }
+  return event;
+}
+
+/**
+ * The cost of a completed request priced by the request itself (an image, speech) or by the duration its
+ * answer reported (a transcription), when token usage does not price it.
+ */
+function requestPricedCost(draft: EventDraft): number | null {
+  const charge = draft.charge;
+  if (charge?.audioUsd !== undefined) return charge.audioUsd;
+  const complete = draft.ttfb_ms !== null && draft.status < 300 && !draft.aborted && !draft.error;
+  return complete && charge?.fixed ? charge.fixed.costUsd : null;
 }
 
 /** A message on the usage queue: a request event, or a count of unidentified requests not sent as events. */
@@ -69,17 +88,19 @@ export async function completeRequest(env: Env, draft: EventDraft, objectKey?: s
     await Promise.all(sends);
     return;
   }
+  // The settle starts first and never waits for the event's estimate (limits/charge.ts decides from the
+  // draft alone): a hostile body may keep the tokenizer busy for a while, the budget must not.
+  const settled =
+    draft.reservationId && objectKey
+      ? tokenObject(env, objectKey).settle(draft.reservationId, chargeOf(draft))
+      : Promise.resolve();
+  settled.catch(() => {}); // reported below, once the event is queued too
   const event = await finalizeEvent(draft);
   // Optional Workers Analytics Engine data point, where an ANALYTICS binding is configured.
   writeAnalytics(env, event);
-  const settle = async () => {
-    if (!draft.reservationId || !objectKey) return;
-    const actual = { totalTokens: event.usage?.total_tokens ?? 0, costUsd: event.cost_usd };
-    await tokenObject(env, objectKey).settle(draft.reservationId, actual);
-  };
   // The batcher never rejects: a lost batch is logged there, event by event.
-  const [settled] = await Promise.allSettled([settle(), queue.push(event satisfies UsageMessage)]);
-  if (settled.status === "rejected") console.error("reservation not settled", draft.id, settled.reason);
+  const [settle] = await Promise.allSettled([settled, queue.push(event satisfies UsageMessage)]);
+  if (settle.status === "rejected") console.error("reservation not settled", draft.id, settle.reason);
 }
 
 export function recordRequest(env: Env, ctx: ExecutionContext, draft: EventDraft, objectKey?: string): void {

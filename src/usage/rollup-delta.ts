@@ -38,7 +38,10 @@ export type Timed = { event: UsageEvent; at: number };
 
 /** Rows for json_each: arrays, so the JSON is short and the SQL reads them by position. */
 export type RollupDelta = {
-  /** [hour, project_id, token_id ('' = none), model ('' = none), requests, errors, prompt, completion, cached, reasoning, estimated, cost, duration] */
+  /**
+   * [hour, project_id, token_id ('' = none), model ('' = none), requests, errors, prompt, completion, cached,
+   * reasoning, estimated, cost, duration, cache hits, cache misses, saved]
+   */
   usage: (string | number)[][];
   /** [hour, code, count] of unidentified requests. */
   rejections: (string | number)[][];
@@ -69,7 +72,7 @@ class Sum {
   }
 }
 
-type Group = { row: (string | number)[]; cost: Sum };
+type Group = { row: (string | number)[]; cost: Sum; saved: Sum };
 
 export function rollupDelta(events: readonly Timed[]): RollupDelta {
   const usage = new Map<string, Group>();
@@ -85,7 +88,8 @@ export function rollupDelta(events: readonly Timed[]): RollupDelta {
       const key = `${hour}\n${e.project_id}\n${token}\n${model}`;
       let g = usage.get(key);
       if (!g) {
-        g = { row: [hour, e.project_id, token, model, 0, 0, 0, 0, 0, 0, 0, 0, 0], cost: new Sum() };
+        const row = [hour, e.project_id, token, model, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        g = { row, cost: new Sum(), saved: new Sum() };
         usage.set(key, g);
       }
       const r = g.row as number[];
@@ -101,6 +105,9 @@ export function rollupDelta(events: readonly Timed[]): RollupDelta {
       if (e.usage_source === "estimated") r[10]! += 1;
       g.cost.add(e.cost_usd ?? 0);
       r[12]! += Math.trunc(e.duration_ms);
+      if (e.cache === "hit") r[13]! += 1;
+      else if (e.cache === "miss") r[14]! += 1;
+      g.saved.add(e.saved_usd ?? 0);
     }
     if (e.token_id === null) {
       // A JWT used directly names a project and a user but no token: counted in usage, not a rejection.
@@ -118,6 +125,7 @@ export function rollupDelta(events: readonly Timed[]): RollupDelta {
   return {
     usage: [...usage.values()].map((g) => {
       g.row[11] = g.cost.value;
+      g.row[15] = g.saved.value;
       return g.row;
     }),
     rejections: [...rejections.values()],

@@ -42,6 +42,9 @@ export async function queryUsage(db: Db, q: UsageQuery, now = Date.now()): Promi
       estimated: sql<number>`sum(${u.estimatedRequests})`,
       cost: sql<number>`sum(${u.costUsd})`,
       duration: sql<number>`sum(${u.durationMsSum})`,
+      hits: sql<number>`sum(${u.cacheHits})`,
+      misses: sql<number>`sum(${u.cacheMisses})`,
+      saved: sql<number>`sum(${u.savedUsd})`,
     })
     .from(u)
     .where(and(...where))
@@ -65,6 +68,9 @@ export async function queryUsage(db: Db, q: UsageQuery, now = Date.now()): Promi
       estimated_requests: r.estimated,
       cost_usd: Math.round(r.cost * 1e8) / 1e8,
       avg_duration_ms: r.requests ? Math.round(r.duration / r.requests) : null,
+      cache_hits: r.hits,
+      cache_misses: r.misses,
+      saved_usd: Math.round(r.saved * 1e8) / 1e8,
     };
     if (q.group_by === "hour") row.hour = new Date(Number(r.key)).toISOString();
     if (q.group_by === "day") row.day = new Date(Number(r.key)).toISOString().slice(0, 10);

@@ -35,6 +35,8 @@ export const UsageEvent = z.object({
   upstream_request_id: z.string().nullable(),
   colo: z.string().nullable(),
   user_agent: z.string().nullable(),
+  cache: z.enum(["hit", "miss", "refresh", "bypass"]).optional(),
+  saved_usd: z.number().nonnegative().nullable().optional(),
 }) satisfies z.ZodType<UsageEventType>;
 
 export const RejectionSummary = z.object({
@@ -75,6 +77,9 @@ export const UsageRow = z.object({
   estimated_requests: z.number().int().describe("Requests whose usage is a tokenizer estimate"),
   cost_usd: z.number(),
   avg_duration_ms: z.number().nullable(),
+  cache_hits: z.number().int().describe("Requests answered from the response cache (cost $0)"),
+  cache_misses: z.number().int().describe("Requests the cache could not answer (sent upstream)"),
+  saved_usd: z.number().describe("What the cache hits would have cost"),
 });
 export type UsageRow = z.infer<typeof UsageRow>;
 

@@ -29,7 +29,8 @@ export type RecordedRequest = {
  * - `x-mock-status`: answer with this HTTP status and an OpenAI error envelope.
  * - `x-mock-hang-ms`: wait this long before sending anything (headers included).
  * - `x-mock-fail-after`: on a stream, send an error event after this many content chunks, then end.
- * - `x-mock-reset`: `before` destroys the socket before any byte; `after` after the first chunk.
+ * - `x-mock-reset`: `before` destroys the socket before any byte; `after` after the first chunk (and after
+ *   `x-mock-interval-ms`, if given, so that chunk reaches the gateway before the reset).
  * - `x-mock-no-usage`: `1` leaves usage out of answers (and out of streams even when asked).
  * - `x-mock-no-done`: `1` ends a stream without `data: [DONE]`.
  * - `x-mock-responses-end`: `incomplete` or `failed` for a Responses stream's final event.

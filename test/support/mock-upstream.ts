@@ -13,6 +13,7 @@ import { anthropicRoute } from "./mock-anthropic.ts";
 import { azureRoute } from "./mock-azure.ts";
 import { words } from "./mock-counts.ts";
 import { geminiRoute } from "./mock-gemini.ts";
+import { ids as mockIds, objectsRoute, storeChatCompletion, storeResponse } from "./mock-objects.ts";
 import type { RecordedRequest } from "./mock-types.ts";
 
 export type { RecordedRequest } from "./mock-types.ts";
@@ -113,7 +114,8 @@ export async function chatOrCompletion(ctx: Ctx, kind: "chat" | "text"): Promise
   const noUsage = ctx.header("x-mock-no-usage") === "1";
   const prompt = promptTokens(json);
   const usage = { prompt_tokens: prompt, completion_tokens: chunks, total_tokens: prompt + chunks };
-  const id = kind === "chat" ? "chatcmpl-mock" : "cmpl-mock";
+  // A stored chat completion gets an id of its own (mock-objects.ts keeps it).
+  const id = kind === "chat" ? (json.store === true ? mockIds.chat() : "chatcmpl-mock") : "cmpl-mock";
   const object = kind === "chat" ? "chat.completion" : "text_completion";
   const fullText = Array.from({ length: chunks }, (_, i) => piece(i)).join("");
 
@@ -128,8 +130,14 @@ export async function chatOrCompletion(ctx: Ctx, kind: "chat" | "text"): Promise
         : { index: 0, text: fullText, logprobs: null, finish_reason: "stop" };
     const body: Record<string, unknown> = { id, object, created: CREATED, model, choices: [choice] };
     if (!noUsage) body.usage = usage;
+    if (kind === "chat") storeChatCompletion(ctx.req, json, body);
     sendJson(ctx, 200, body);
     return;
+  }
+  if (kind === "chat") {
+    const message = { role: "assistant", content: fullText, refusal: null };
+    const choices = [{ index: 0, message, finish_reason: "stop" }];
+    storeChatCompletion(ctx.req, json, { id, object, created: CREATED, model, choices, usage });
   }
 
   const streamOptions = json.stream_options as { include_usage?: boolean } | undefined;
@@ -159,6 +167,8 @@ export async function chatOrCompletion(ctx: Ctx, kind: "chat" | "text"): Promise
     }
     ctx.res.write(frame([delta(piece(i), i === 0)]));
     if (resetAfter) {
+      // With an interval, the chunk has time to reach the gateway first (a reset may drop unread bytes).
+      if (interval > 0) await ctx.sleep(interval);
       ctx.req.socket.resetAndDestroy();
       return;
     }
@@ -213,8 +223,17 @@ async function responses(ctx: Ctx): Promise<void> {
           total_tokens: input + chunks + 1,
         };
   const fullText = Array.from({ length: chunks }, (_, i) => piece(i)).join("");
+  // Ids of its own for each response and its message; stored (mock-objects.ts) unless `store: false`.
+  const rid = mockIds.response();
+  const mid = mockIds.message();
+  const made = (text: string, status: string, u: Record<string, unknown> | null) => {
+    const r = responseObject(model, text, status, u);
+    return { ...r, id: rid, output: r.output.map((item) => ({ ...item, id: mid })) };
+  };
+  const problem = storeResponse(ctx.req, json, made(fullText, "completed", usage));
+  if (problem) return sendJson(ctx, 400, errorBody(400, problem, "invalid_request_error"));
   if (json.stream !== true) {
-    sendJson(ctx, 200, responseObject(model, fullText, "completed", usage));
+    sendJson(ctx, 200, made(fullText, "completed", usage));
     return;
   }
   const interval = ctx.num("x-mock-interval-ms", 0);
@@ -222,13 +241,13 @@ async function responses(ctx: Ctx): Promise<void> {
   const event = (type: string, data: Record<string, unknown>) =>
     `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
   startSse(ctx);
-  ctx.res.write(event("response.created", { response: responseObject(model, "", "in_progress", null) }));
+  ctx.res.write(event("response.created", { response: { ...made("", "in_progress", null), output: [] } }));
   for (let i = 0; i < chunks; i++) {
     if (interval > 0) await ctx.sleep(interval);
     if (ctx.closed) return;
     ctx.res.write(
       event("response.output_text.delta", {
-        item_id: "msg_mock",
+        item_id: mid,
         output_index: 0,
         content_index: 0,
         delta: piece(i),
@@ -237,7 +256,7 @@ async function responses(ctx: Ctx): Promise<void> {
   }
   const end = ctx.header("x-mock-responses-end") ?? "completed";
   const status = end === "failed" ? "failed" : end === "incomplete" ? "incomplete" : "completed";
-  ctx.res.end(event(`response.${status}`, { response: responseObject(model, fullText, status, usage) }));
+  ctx.res.end(event(`response.${status}`, { response: made(fullText, status, usage) }));
   ctx.record.completed = true;
 }
 
@@ -305,6 +324,8 @@ async function route(ctx: Ctx): Promise<void> {
       created: CREATED,
       owned_by: "mock",
     });
+  const query = new URL(req.url ?? "/", "http://mock").searchParams;
+  if (await objectsRoute(ctx, method, path, query)) return;
   if (method === "POST" && path === "/v1/audio/transcriptions")
     return sendJson(ctx, 200, {
       text: `received ${ctx.record.bodyBytes} bytes`,
@@ -312,16 +333,6 @@ async function route(ctx: Ctx): Promise<void> {
       sha256: ctx.record.bodySha256,
       content_type: req.headers["content-type"] ?? null,
     });
-  if (method === "GET" && /^\/v1\/files\/[^/]+\/content$/.test(path)) {
-    const bytes = fileContentBytes();
-    ctx.res.writeHead(200, {
-      ...baseHeaders(),
-      "content-type": "application/octet-stream",
-      "content-length": String(bytes.byteLength),
-    });
-    ctx.res.end(bytes);
-    return;
-  }
   if (path.startsWith("/v1/"))
     // Any other API path: echo what arrived, so allowlist tests can see a request got through.
     return sendJson(ctx, 200, { object: "mock.echo", method, url: req.url, bytes: ctx.record.bodyBytes });

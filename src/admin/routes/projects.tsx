@@ -7,6 +7,7 @@ import {
   createProject,
   patchProject,
   projectLiveState,
+  purgeProjectCache,
   removeProject,
   requireProject,
   revokeProjectTokens,
@@ -14,7 +15,7 @@ import {
 import { getDb } from "../../storage/db";
 import type { AdminEnv } from "../context";
 import { audited, changedOnly, errorText, flashFrom, readForm, saveChanges, setActive } from "../forms";
-import { formErrors, projectFields, projectValues } from "../project-form";
+import { cacheChoices, formErrors, projectFields, projectValues } from "../project-form";
 import { isRange } from "../ranges";
 import { activeTokenCountOfProject, tokenCountsByProject, usageSeries } from "../stats";
 import { ConfirmPage } from "../views/common";
@@ -45,7 +46,15 @@ export const projectRoutes = new Hono<AdminEnv>()
       />,
     );
   })
-  .get("/new", (c) => c.html(<ProjectForm csrf={c.get("session").csrf} values={{ provider: "openai" }} />))
+  .get("/new", (c) =>
+    c.html(
+      <ProjectForm
+        csrf={c.get("session").csrf}
+        values={{ provider: "openai" }}
+        cacheChoices={cacheChoices}
+      />,
+    ),
+  )
   .post("/", async (c) => {
     const form = await readForm(c);
     try {
@@ -78,6 +87,7 @@ export const projectRoutes = new Hono<AdminEnv>()
         <ProjectForm
           csrf={c.get("session").csrf}
           values={values}
+          cacheChoices={cacheChoices}
           errors={formErrors(err)}
           error={errorText(err)}
         />,
@@ -111,7 +121,9 @@ export const projectRoutes = new Hono<AdminEnv>()
   .get("/:id/edit", async (c) => {
     const p = await requireProject(c.env, readParam(c, "id", ProjectId));
     const values = projectValues(p);
-    return c.html(<ProjectForm csrf={c.get("session").csrf} project={p} values={values} />);
+    return c.html(
+      <ProjectForm csrf={c.get("session").csrf} project={p} values={values} cacheChoices={cacheChoices} />,
+    );
   })
   .post("/:id", async (c) => {
     const project = await requireProject(c.env, readParam(c, "id", ProjectId));
@@ -127,6 +139,7 @@ export const projectRoutes = new Hono<AdminEnv>()
           csrf={c.get("session").csrf}
           project={project}
           values={form}
+          cacheChoices={cacheChoices}
           errors={formErrors(err)}
           error={errorText(err)}
         />,
@@ -165,6 +178,18 @@ export const projectRoutes = new Hono<AdminEnv>()
         400,
       );
     }
+  })
+  .post("/:id/cache/purge", async (c) => {
+    const id = readParam(c, "id", ProjectId);
+    await audited(
+      c,
+      "project.cache_purge",
+      "project",
+      id,
+      () => purgeProjectCache(c.env, id),
+      (generation) => ({ details: { cache_generation: generation } }),
+    );
+    return c.redirect(`/admin/projects/${id}?msg=cache_purged`, 303);
   })
   .get("/:id/delete", async (c) => {
     const project = await requireProject(c.env, readParam(c, "id", ProjectId));

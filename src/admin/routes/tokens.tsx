@@ -63,6 +63,7 @@ function tokenInput(f: Form) {
     metadata: jsonObject(f, "metadata"),
     ...renewingInput(f),
     can_mint: f.can_mint === "true" ? true : undefined,
+    cache: f.cache === undefined ? undefined : f.cache === "true",
   };
 }
 
@@ -81,6 +82,7 @@ function tokenPatchInput(f: Form) {
     is_active: f.is_active === undefined ? undefined : f.is_active === "true",
     ...renewingPatch(f),
     can_mint: f.can_mint === "true",
+    cache: f.cache === undefined ? undefined : f.cache === "true",
   };
 }
 
@@ -89,6 +91,7 @@ function tokenValues(t: Token): Form {
   return {
     name: t.name ?? "",
     is_active: String(t.is_active),
+    cache: String(t.cache),
     max_requests: numValue(t.max_requests),
     max_tokens: numValue(t.max_tokens),
     max_cost_usd: numValue(t.max_cost_usd),

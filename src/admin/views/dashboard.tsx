@@ -3,7 +3,7 @@ import { BarChart } from "../../../admin-ui/chart";
 import { Empty, type Flash, Layout, Time } from "../../../admin-ui/layout";
 import { fmtCompact, fmtInt, fmtPct, fmtUsd } from "../../lib/format";
 import type { Token } from "../../storage/schema";
-import type { Bucket, Range, Top } from "../ranges";
+import type { Bucket, Range, Top, Totals } from "../ranges";
 import { RANGES, totalsOf } from "../ranges";
 import { Table } from "./common";
 
@@ -107,6 +107,29 @@ export const UsageCharts: FC<{ range: Range; series: Bucket[] }> = ({ range, ser
   );
 };
 
+/** The response cache over a range: hits, hit rate among the requests it could answer, money saved. */
+export const CacheStats: FC<{ totals: Totals }> = ({ totals: t }) => {
+  const looked = t.cacheHits + t.cacheMisses;
+  return (
+    <>
+      <div class="stat">
+        <div class="label">Cache hits</div>
+        <div class="value">{fmtInt(t.cacheHits)}</div>
+        <div class="muted small">
+          {looked
+            ? `${fmtPct(t.cacheHits / looked)} of ${fmtInt(looked)} cacheable`
+            : "no cacheable requests"}
+        </div>
+      </div>
+      <div class="stat">
+        <div class="label">Saved by the cache</div>
+        <div class="value">{fmtUsd(t.savedUsd)}</div>
+        <div class="muted small">{`${fmtInt(t.cacheMisses)} ${t.cacheMisses === 1 ? "miss" : "misses"}`}</div>
+      </div>
+    </>
+  );
+};
+
 export const DashboardPage: FC<{
   csrf: string;
   flash?: Flash;
@@ -140,6 +163,7 @@ export const DashboardPage: FC<{
           <div class="label">Error rate</div>
           <div class="value">{t.requests ? fmtPct(t.errors / t.requests) : "—"}</div>
         </div>
+        <CacheStats totals={t} />
         <div class="stat">
           <div class="label">Active tokens</div>
           <div class="value">

@@ -1,5 +1,6 @@
 import type { FC } from "hono/jsx";
 import { Alert, CsrfField, Field, inputAttrs, Layout } from "../../../admin-ui/layout";
+import type { Capability, ObjectScope } from "../../ownership/capabilities";
 import type { ProviderName } from "../../providers/settings";
 import type { Project } from "../../storage/schema";
 import { LimitFields } from "./limit-fields";
@@ -12,13 +13,37 @@ const everyProvider: Exclude<ProviderName, (typeof PROVIDER_NAMES)[number]> exte
   true;
 void everyProvider;
 
+/** A cacheable endpoint and the name of its "keep out of the cache" checkbox. */
+type CacheChoice = { endpoint: string; field: string };
+
+/** The account-wide capabilities, as the form offers them (the compiler checks the list is complete). */
+const CAPABILITY_CHOICES: readonly [Capability, string][] = [
+  ["files", "Files and uploads (/v1/files, /v1/uploads)"],
+  ["batches", "Batches (/v1/batches)"],
+  ["vector_stores", "Vector stores (/v1/vector_stores)"],
+  ["stored_completions", "Stored chat completions (read back, list, update, delete)"],
+  ["conversations", "Conversations (/v1/conversations)"],
+  ["fine_tuning", "Fine-tuning (/v1/fine_tuning)"],
+  ["model_deletion", "Deleting fine-tuned models of the project's own jobs"],
+];
+const everyCapability: Exclude<Capability, (typeof CAPABILITY_CHOICES)[number][0]> extends never
+  ? true
+  : never = true;
+void everyCapability;
+
+const SCOPES: readonly [ObjectScope, string][] = [
+  ["token", "only the token that created it"],
+  ["project", "every token of this project"],
+];
+
 export const ProjectForm: FC<{
   csrf: string;
   project?: Project;
   values: Values;
+  cacheChoices: readonly CacheChoice[];
   errors?: Record<string, string>;
   error?: string;
-}> = ({ csrf, project, values, errors = {}, error }) => {
+}> = ({ csrf, project, values, cacheChoices, errors = {}, error }) => {
   const title = project ? `Edit ${project.name}` : "New project";
   return (
     <Layout title={title} nav="projects" csrf={csrf}>
@@ -115,6 +140,43 @@ export const ProjectForm: FC<{
           <textarea {...inputAttrs("metadata", errors, true)}>{values.metadata ?? ""}</textarea>
         </Field>
         <fieldset>
+          <legend>Account-wide endpoints (off = inference only)</legend>
+          <p class="muted small">
+            Objects in the upstream account that any of its keys could list, read or delete. Enabled, a token
+            still reaches only the objects created through this gateway by its own project.
+          </p>
+          {CAPABILITY_CHOICES.map(([name, label]) => (
+            <label class="check" for={`f-cap_${name}`}>
+              <input
+                type="checkbox"
+                id={`f-cap_${name}`}
+                name={`cap_${name}`}
+                checked={values[`cap_${name}`] === "on"}
+              />
+              <span>
+                {label} <code>{name}</code>
+              </span>
+            </label>
+          ))}
+          {errors.capabilities ? (
+            <div class="field err" role="alert">{`Capabilities: ${errors.capabilities}`}</div>
+          ) : null}
+          <Field
+            name="object_scope"
+            label="A file, batch, response … a token created is reachable by"
+            hint="Never by another project's tokens."
+            error={errors.object_scope}
+          >
+            <select {...inputAttrs("object_scope", errors, true)}>
+              {SCOPES.map(([scope, label]) => (
+                <option value={scope} selected={(values.object_scope ?? "token") === scope}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          </Field>
+        </fieldset>
+        <fieldset>
           <legend>Project-wide caps (all its tokens together; empty = none)</legend>
           <div class="form-grid">
             <Field name="max_requests" label="Project max requests" error={errors.max_requests}>
@@ -148,6 +210,44 @@ export const ProjectForm: FC<{
               />
             </Field>
           </div>
+        </fieldset>
+        <fieldset>
+          <legend>Response cache (off unless a TTL is set)</legend>
+          <p class="muted small">
+            Identical requests of the project's tokens (chat, completions, Responses, embeddings, moderations)
+            are answered from the cache for this long: no upstream call, $0 against budgets.
+          </p>
+          {errors.cache ? <div class="field err" role="alert">{`Cache: ${errors.cache}`}</div> : null}
+          <Field
+            name="cache_ttl_seconds"
+            label="Cache TTL (seconds)"
+            hint="1 … 2592000 (30 days); empty = no cache."
+            error={errors.cache_ttl_seconds}
+          >
+            <input
+              {...inputAttrs("cache_ttl_seconds", errors, true)}
+              type="number"
+              min={1}
+              value={values.cache_ttl_seconds ?? ""}
+            />
+          </Field>
+          <fieldset>
+            <legend>Keep out of the cache</legend>
+            {cacheChoices.map(({ endpoint, field }) => (
+              <label class="check">
+                <input type="checkbox" name={field} checked={values[field] === "on"} />{" "}
+                <span class="mono">{endpoint}</span>
+              </label>
+            ))}
+          </fieldset>
+          <label class="check">
+            <input
+              type="checkbox"
+              name="cache_hits_skip_rate_limits"
+              checked={values.cache_hits_skip_rate_limits === "on"}
+            />{" "}
+            Cache hits take no slot in tokens' rate windows (they still count against max requests)
+          </label>
         </fieldset>
         <fieldset>
           <legend>Defaults for new tokens (empty = no default)</legend>

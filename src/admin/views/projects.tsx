@@ -12,12 +12,21 @@ import {
 import { fmtInt } from "../../lib/format";
 import type { Project as ProjectView } from "../../projects/schema";
 import type { Project } from "../../storage/schema";
-import type { Bucket, Range } from "../ranges";
+import { type Bucket, type Range, totalsOf } from "../ranges";
 import { ProjectLimits } from "./allowance";
 import { Table } from "./common";
-import { RangeTabs, UsageCharts } from "./dashboard";
+import { CacheStats, RangeTabs, UsageCharts } from "./dashboard";
 
 type Counts = { active: number; total: number };
+
+/** The project's response cache in one line. */
+function cacheSummary(p: Project): string {
+  if (!p.cache) return "off";
+  const parts = [`on, ${fmtInt(p.cache.ttl_seconds)} s`];
+  if (p.cache.exclude.length) parts.push(`except ${p.cache.exclude.join(", ")}`);
+  if (p.cache.hits_skip_rate_limits) parts.push("hits skip rate windows");
+  return parts.join("; ");
+}
 
 export const ProjectList: FC<{
   csrf: string;
@@ -141,8 +150,16 @@ export const ProjectDetail: FC<{
           <dd>{p.allowedModels?.join(", ") ?? "all"}</dd>
           <dt>Allowed origins</dt>
           <dd>{p.allowedOrigins?.join(", ") ?? "any"}</dd>
+          <dt>Account-wide endpoints</dt>
+          <dd>{p.capabilities.length ? p.capabilities.join(", ") : "none (inference only)"}</dd>
+          <dt>Objects reachable by</dt>
+          <dd>
+            {p.objectScope === "project" ? "every token of the project" : "the token that created them"}
+          </dd>
           <dt>Metadata</dt>
           <dd class="mono">{p.metadata ? JSON.stringify(p.metadata) : "—"}</dd>
+          <dt>Response cache</dt>
+          <dd>{cacheSummary(p)}</dd>
           <dt>Tokens</dt>
           <dd>
             <a href={`/admin/tokens?project_id=${p.id}`}>
@@ -187,6 +204,19 @@ export const ProjectDetail: FC<{
           </a>
         </div>
         <p class="muted small">Deactivating refuses all its tokens until the project is activated again.</p>
+        {p.cache ? (
+          <>
+            <h2 class="top-gap">Response cache</h2>
+            <form method="post" action={`/admin/projects/${p.id}/cache/purge`} class="inline">
+              <CsrfField token={csrf} />
+              <button type="submit">Purge the cache</button>
+            </form>
+            <p class="muted small">
+              Every answer cached so far is no longer served, from the next request on (generation{" "}
+              {fmtInt(p.cacheGeneration)}).
+            </p>
+          </>
+        ) : null}
       </div>
     </div>
     <ProjectLimits project={p} usage={usage ?? null} />
@@ -194,6 +224,11 @@ export const ProjectDetail: FC<{
       <h2>Usage</h2>
       <RangeTabs range={range} base={`/admin/projects/${p.id}`} />
     </div>
+    {p.cache ? (
+      <div class="stats">
+        <CacheStats totals={totalsOf(series)} />
+      </div>
+    ) : null}
     <UsageCharts range={range} series={series} />
   </Layout>
 );

@@ -14,6 +14,25 @@ const MetadataField: FC<{ value: string; error?: string }> = ({ value, error }) 
   </Field>
 );
 
+/** Whether the token may use its project's response cache (default: allowed). */
+const CacheField: FC<{ value: string; error?: string }> = ({ value, error }) => (
+  <Field
+    name="cache"
+    label="Response cache"
+    hint="Used only where the project has the cache on."
+    error={error}
+  >
+    <select {...inputAttrs("cache", error ? { cache: error } : {}, true)}>
+      <option value="true" selected={value !== "false"}>
+        allowed
+      </option>
+      <option value="false" selected={value === "false"}>
+        denied
+      </option>
+    </select>
+  </Field>
+);
+
 /** The two ways to set an expiry: a duration, or an instant (the route takes the duration when both are given). */
 const ExpiryFields: FC<{ durationLabel: string; values: Values; errors: Record<string, string> }> = ({
   durationLabel,
@@ -113,6 +132,7 @@ export const TokenForm: FC<{
         <fieldset>
           <legend>Limits (empty = unlimited, or the project's default)</legend>
           <LimitFields values={values} errors={errors} />
+          <CacheField value={v("cache")} error={errors.cache} />
         </fieldset>
         <fieldset>
           <legend>Budgets that renew, token window, child tokens</legend>
@@ -255,6 +275,7 @@ export const TokenEditForm: FC<{
         <fieldset>
           <legend>Limits (empty = unlimited)</legend>
           <LimitFields values={values} errors={errors} />
+          <CacheField value={v("cache")} error={errors.cache} />
         </fieldset>
         <fieldset>
           <legend>Budgets that renew, token window, child tokens</legend>

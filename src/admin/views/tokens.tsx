@@ -157,6 +157,7 @@ const limitText = (t: Token) => [
   ["Token budget", t.max_tokens === null ? "unlimited" : fmtInt(t.max_tokens)],
   ["Cost budget", t.max_cost_usd === null ? "unlimited" : fmtUsd(t.max_cost_usd)],
   ["Allowed models", t.allowed_models?.join(", ") ?? "all the project allows"],
+  ["Response cache", t.cache ? "allowed (where the project has it on)" : "denied"],
 ];
 
 export const TokenDetail: FC<{

@@ -78,6 +78,7 @@ export async function exchangeJwt(
   }
   const now = Date.now();
   const { row, secret } = await newTokenRow(
+    env,
     {
       projectId: provider.projectId,
       name: input.name ?? null,

@@ -59,6 +59,9 @@ export function userCredential(
     isActive: token.isActive,
     revokedAt: token.revokedAt,
     secrets: token.secrets,
+    // The token's own model list counts as a restriction too: a request whose model the gateway could not
+    // read is then refused (decide), never let through because the user's limits alone name no models.
+    allowedModels: s.allowedModels ?? token.allowedModels,
   };
   const wrongSecret = secretRefusal(effective, credential, now);
   if (wrongSecret) return { ...wrongSecret, ...tokenIds };

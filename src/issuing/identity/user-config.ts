@@ -73,7 +73,7 @@ export async function loadUserConfig(db: Db, objectKey: string): Promise<UserCon
   const [userRows, providerRows, projectRows] = await db.batch([
     db
       .update(endUsers)
-      .set({ firstUsedAt: sql`coalesce(${endUsers.firstUsedAt}, ${now})` })
+      .set({ firstUsedAt: sql`coalesce(${endUsers.firstUsedAt}, ${now})`, configLoadedAt: now })
       .where(eq(endUsers.objectKey, objectKey))
       .returning(),
     db
@@ -122,9 +122,11 @@ export async function ensureEndUser(
 
 /** One token of the user by the hash of a secret it accepts (current or rotated away), or null. */
 export async function loadUserToken(db: Db, objectKey: string, hash: string): Promise<UserToken | null> {
+  const now = Date.now();
+  // Stamped like a token's own load: a revocation of this token must reach the user's object (notify.ts).
   const [row] = await db
     .update(tokens)
-    .set({ firstUsedAt: sql`coalesce(${tokens.firstUsedAt}, ${Date.now()})` })
+    .set({ firstUsedAt: sql`coalesce(${tokens.firstUsedAt}, ${now})`, configLoadedAt: now })
     .where(
       and(eq(tokens.objectKey, objectKey), or(eq(tokens.tokenHash, hash), eq(tokens.previousHash, hash))),
     )

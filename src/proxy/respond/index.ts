@@ -1,6 +1,8 @@
+import { store } from "../../cache/tiers";
 import type { Admitted } from "../../tokens/admission";
 import { allowanceHeaders } from "../../tokens/allowance";
 import { recordRequest } from "../../usage/record";
+import { type CacheCandidate, cacheHeaders, type StoreTarget } from "../cache-step";
 import { addCors } from "../cors";
 import { downstreamResponseHeaders } from "../headers";
 import type { AnswerObserver } from "../observe";
@@ -28,6 +30,8 @@ export type Exchange = {
   observer: AnswerObserver;
   /** Set when the provider translated the call (OpenAI chat on Claude or Gemini): the answer is turned back. */
   translate: Translate | null;
+  /** The response cache's view of the request, when it is a candidate (see cache-step.ts). */
+  cache?: CacheCandidate | null;
 };
 
 /**
@@ -47,6 +51,8 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
   const allowance = allowanceHeaders(ex.admitted);
   for (const name in allowance) headers.set(name, allowance[name]!);
   addCors(headers, ex.origin, Object.keys(allowance));
+  const cache = ex.cache;
+  if (cache?.status) cacheHeaders(headers, cache.status);
 
   const base = {
     status: upstream.status,
@@ -71,6 +77,11 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
     record({ ...seen, endedAt: result.endedAt, aborted, error: aborted ? (error ?? cut) : error });
   };
   const body = upstream.body;
+  // Only a 200 is ever kept for the cache: errors (and anything else) are never stored.
+  const target = upstream.status === 200 ? cache?.target : null;
+  // A translated answer reaches the client as OpenAI's JSON or SSE, whatever the upstream's type.
+  const clientType = ex.translate ? (isSse ? "text/event-stream; charset=utf-8" : "application/json") : type;
+  const keep = target ? { limit: target.maxBytes, whole: keeper(ex, target, clientType, isSse) } : undefined;
   if (ex.translate) {
     const translate = ex.translate;
     // Loaded only for translated calls: plain OpenAI traffic never evaluates the translation code.
@@ -84,6 +95,7 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
           observer: ex.observer,
           abort: ex.abort,
           finish,
+          keep,
         },
         translate,
         isSse,
@@ -94,6 +106,31 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
   if (!body || (!isSse && !isJson)) {
     return passBinary(upstream, body, headers, () => record({ error: upstreamError, aborted: false }));
   }
-  const relay = { upstream, body, headers, ctx: ex.ctx, observer: ex.observer, abort: ex.abort, finish };
+  const relay = {
+    upstream,
+    body,
+    headers,
+    ctx: ex.ctx,
+    observer: ex.observer,
+    abort: ex.abort,
+    finish,
+    keep,
+  };
   return isSse ? relaySse(relay, strip) : relayJson(relay, keepLength);
+}
+
+/**
+ * Stores a whole answer for the response cache (see `Relay.keep`): called as soon as the answer is complete,
+ * before the client has seen its end, so the client's next identical request finds it.
+ */
+function keeper(ex: Exchange, target: StoreTarget, contentType: string, stream: boolean) {
+  return (result: TapResult) => {
+    if (result.aborted || ex.abort.reason === "client") return;
+    const seen = result.observed();
+    if (seen.error) return;
+    const body = result.kept?.();
+    if (!body) return;
+    const entry = { storedAt: Date.now(), contentType, stream, model: seen.model, usage: seen.usage, body };
+    store(ex.env, ex.ctx, target.key, entry, target.ttlSeconds);
+  };
 }

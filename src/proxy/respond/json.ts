@@ -22,7 +22,13 @@ export function relayJson(relay: Relay, keepLength: boolean): Response | Promise
   // Unknown or large size: the client's bytes go through the runtime's native tee (no JS on their way), the
   // copy is read beside them and parsed once it has ended.
   const [toClient, copy] = relay.body.tee();
-  relay.ctx.waitUntil(readJsonCopy(copy, relay.observer).then(relay.finish));
+  const keep = relay.keep;
+  relay.ctx.waitUntil(
+    readJsonCopy(copy, relay.observer, keep?.limit).then((result) => {
+      keep?.whole(result);
+      relay.finish(result);
+    }),
+  );
   return relayed(upstream, toClient, relay.headers);
 }
 
@@ -41,21 +47,46 @@ async function readWhole(relay: Relay): Promise<Response> {
     const broken = new ReadableStream({ start: (c) => c.error(err) });
     return relayed(upstream, broken, headers);
   }
-  const result = { aborted: false, endedAt: Date.now(), observed: () => observeJsonBytes(bytes, observer) };
-  if (bytes.byteLength <= PARSE_AT_ONCE_BYTES) relay.finish(result);
-  else relay.ctx.waitUntil(afterTick(() => relay.finish(result)));
+  const keep = relay.keep;
+  const result = observedBytes(bytes, observer, keep?.limit);
+  const done = () => {
+    keep?.whole(result);
+    relay.finish(result);
+  };
+  if (bytes.byteLength <= PARSE_AT_ONCE_BYTES) done();
+  else relay.ctx.waitUntil(afterTick(done));
   return relayed(upstream, bytes, headers);
+}
+
+/** A whole JSON answer's result; `keep`: also the bytes for the response cache when they are a JSON object. */
+function observedBytes(bytes: Uint8Array, observer: AnswerObserver, keep: number | undefined): TapResult {
+  let whole = false;
+  let seen: Observed | undefined;
+  // Parsed once, whoever asks first (the cache's keeper or the event).
+  const observed = () => {
+    if (seen) return seen;
+    const body = parseObjectText(decoder.decode(bytes));
+    whole = body !== null;
+    seen = observeJson(body, observer);
+    return seen;
+  };
+  const result: TapResult = { aborted: false, endedAt: Date.now(), observed };
+  if (keep !== undefined) result.kept = () => (whole && bytes.byteLength <= keep ? bytes : null);
+  return result;
 }
 
 /**
  * Reads the gateway's copy of a JSON body (one branch of a native `tee`: the client's branch never passes
  * through JS), keeping it up to a cap to read model and usage at its end. A body past the cap keeps its
- * tail, where OpenAI puts `usage`. Resolves when the copy ends; `aborted` when it broke off.
+ * tail, where OpenAI puts `usage`. Resolves when the copy ends; `aborted` when it broke off. `keep`: the
+ * response cache wants bodies up to that size whole.
  */
 export async function readJsonCopy(
   copy: ReadableStream<Uint8Array>,
   observer: AnswerObserver,
+  keep?: number,
 ): Promise<TapResult> {
+  const cap = Math.max(JSON_COPY_CAP, keep ?? 0);
   const reader = copy.getReader();
   const parts: Uint8Array[] = [];
   let size = 0;
@@ -67,7 +98,7 @@ export async function readJsonCopy(
       const { done, value } = await reader.read();
       if (done) break;
       size += value.byteLength;
-      if (size <= JSON_COPY_CAP) parts.push(value);
+      if (size <= cap) parts.push(value);
       else {
         parts.length = 0;
         tailDecoder ??= new TextDecoder();
@@ -77,13 +108,11 @@ export async function readJsonCopy(
   } catch {
     aborted = true;
   }
-  const observed = () => {
-    if (aborted) return emptyObserved();
-    return size <= JSON_COPY_CAP
-      ? observeJsonBytes(concatBytes(parts, size), observer)
-      : observeJson(usageFromTail(tail), observer);
-  };
-  return { aborted, endedAt: Date.now(), observed };
+  if (!aborted && size <= cap) return observedBytes(concatBytes(parts, size), observer, keep);
+  const observed = () => (aborted ? emptyObserved() : observeJson(usageFromTail(tail), observer));
+  const result: TapResult = { aborted, endedAt: Date.now(), observed };
+  if (keep !== undefined) result.kept = () => null;
+  return result;
 }
 
 /** What a complete JSON answer says (model, usage, error, text). */

@@ -5,7 +5,17 @@ import type { UpstreamAbort } from "../send";
  * How a relayed body ended. `observed()` does the remaining work (for JSON: parsing the copy), so the caller
  * can run it after the last byte has reached the client, never in between.
  */
-export type TapResult = { aborted: boolean; endedAt: number; observed(): Observed };
+export type TapResult = {
+  aborted: boolean;
+  endedAt: number;
+  observed(): Observed;
+  /**
+   * Only when the relay was asked to keep the answer (`Relay.keep`): the bytes the client got, if the answer
+   * is whole — a JSON object, or a stream that reached its end (`[DONE]`, `response.completed`) — and within
+   * the limit; else null. Call after `observed()`.
+   */
+  kept?(): Uint8Array | null;
+};
 
 /** What a response handler gets: the upstream's answer and the client's headers, ready. */
 export type Relay = {
@@ -17,6 +27,12 @@ export type Relay = {
   abort: UpstreamAbort;
   /** Records the request's event from how its body ended: call once, after the client's last byte. */
   finish(result: TapResult): void;
+  /**
+   * The response cache wants this answer: keep up to `limit` bytes of it (see `TapResult.kept`), and call
+   * `whole` as soon as the answer is complete — before the client has seen its end, so that the client's
+   * next identical request finds it stored — with the result `finish` will get.
+   */
+  keep?: { limit: number; whole(result: TapResult): void };
 };
 
 /** The client's response: the upstream's status with the gateway's headers around `body`. */

@@ -19,10 +19,51 @@ export function relaySse(relay: Relay, strip: boolean): Response {
   relay.ctx.waitUntil(end.then((result) => afterTick(() => relay.finish(result))));
   const onEnd = (result: TapResult) => {
     if (result.aborted) relay.abort.abort();
+    // In the tap's flush: the client's stream closes after this returns.
+    else relay.keep?.whole(result);
     ended(result);
   };
-  return relayed(relay.upstream, relay.body.pipeThrough(sseTap(strip, onEnd, relay.observer)), relay.headers);
+  const tap = sseTap(strip, onEnd, relay.observer, relay.keep?.limit);
+  return relayed(relay.upstream, relay.body.pipeThrough(tap), relay.headers);
 }
+
+/**
+ * A copy of what the client got, for the response cache: chunks copied as they pass (the client's are never
+ * held back), dropped for good once they exceed `limit`.
+ */
+export class Keeper {
+  private parts: Uint8Array[] = [];
+  private size = 0;
+  private over = false;
+
+  constructor(private readonly limit: number) {}
+
+  add(chunk: Uint8Array): void {
+    if (this.over) return;
+    this.size += chunk.byteLength;
+    if (this.size > this.limit) {
+      this.over = true;
+      this.parts = [];
+      return;
+    }
+    this.parts.push(chunk.slice());
+  }
+
+  bytes(): Uint8Array | null {
+    if (this.over) return null;
+    const out = new Uint8Array(this.size);
+    let at = 0;
+    for (const p of this.parts) {
+      out.set(p, at);
+      at += p.byteLength;
+    }
+    return out;
+  }
+}
+
+/** The event that ends a complete stream: `[DONE]` (chat, legacy completions) or `response.completed`. */
+const isFinal = (data: string, json: Json | null) =>
+  json === null ? data === "[DONE]" : json.type === "response.completed";
 
 /** `"usage": null` as the last member of a chunk: what asking for usage added to every other chunk. */
 const TRAILING_NULL_USAGE = /,\s*"usage"\s*:\s*null(\s*\}\s*)$/;
@@ -49,36 +90,47 @@ export function sseTap(
   strip: boolean,
   onEnd: (result: TapResult) => void,
   observer: AnswerObserver,
+  keep?: number,
 ): TransformStream<Uint8Array, Uint8Array> {
   const seen = emptyObserved();
   const parser = new SseParser();
   const decoder = new TextDecoder();
   const encoder = new TextEncoder();
+  const keeper = keep === undefined ? null : new Keeper(keep);
   let parsing = true;
   let ended = false;
+  // The final event arrived and nothing but blank lines after it: the stream is whole.
+  let final = false;
   const end = (aborted: boolean) => {
     if (ended) return;
     ended = true;
-    onEnd({ aborted, endedAt: Date.now(), observed: () => seen });
+    const result: TapResult = { aborted, endedAt: Date.now(), observed: () => seen };
+    if (keeper) result.kept = () => (final && !aborted ? keeper.bytes() : null);
+    onEnd(result);
   };
   const observe = (data: string | null): Json | null => {
-    if (data === null || data === "[DONE]") return null;
-    const json = parseObjectText(data);
+    if (data === null) return null;
+    const json = data === "[DONE]" ? null : parseObjectText(data);
     if (json) observer.streamEvent(seen, json);
+    if (keeper) final = isFinal(data, json);
     return json;
+  };
+  const enqueue = (controller: TransformStreamDefaultController<Uint8Array>, chunk: Uint8Array) => {
+    controller.enqueue(chunk);
+    keeper?.add(chunk);
   };
 
   return new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       if (!strip) {
-        controller.enqueue(chunk);
+        enqueue(controller, chunk);
         if (!parsing) return;
         for (const event of parser.push(decoder.decode(chunk, { stream: true }))) observe(event.data);
         if (parser.pending.length > MAX_PENDING_CHARS) parsing = false;
         return;
       }
       if (!parsing) {
-        controller.enqueue(chunk);
+        enqueue(controller, chunk);
         return;
       }
       let out = "";
@@ -91,7 +143,7 @@ export function sseTap(
         out += parser.finish()?.raw ?? "";
         parsing = false;
       }
-      if (out) controller.enqueue(encoder.encode(out));
+      if (out) enqueue(controller, encoder.encode(out));
     },
     flush(controller) {
       if (parsing) {
@@ -104,7 +156,7 @@ export function sseTap(
           const json = observe(event.data);
           out += strip ? asAsked(event.raw, json) : event.raw;
         }
-        if (strip && out) controller.enqueue(encoder.encode(out));
+        if (strip && out) enqueue(controller, encoder.encode(out));
       }
       end(false);
     },

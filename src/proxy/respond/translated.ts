@@ -1,8 +1,8 @@
 import { parseObjectText } from "../../lib/json";
-import { emptyObserved } from "../observe";
+import { emptyObserved, type Observed } from "../observe";
 import { observeJsonBytes } from "./json";
 import { afterTick, type Relay, relayed, type TapResult } from "./relay";
-import { sseTap } from "./sse";
+import { Keeper, sseTap } from "./sse";
 
 /** A call the provider translated: the dialect its answer comes in, and what the client's stream asked. */
 export type Translate = { from: "anthropic" | "gemini"; includeUsage: boolean };
@@ -30,13 +30,16 @@ export async function relayTranslated(
       ended = resolve;
     });
     relay.ctx.waitUntil(end.then((result) => afterTick(() => relay.finish(result))));
+    let native: TapResult | undefined;
     const onEnd = (result: TapResult) => {
       if (result.aborted) relay.abort.abort();
+      native = result;
       ended(result);
     };
-    const body = relay.body
+    let body = relay.body
       .pipeThrough(sseTap(false, onEnd, relay.observer))
       .pipeThrough(adapter.stream(requestedModel, translate.includeUsage));
+    if (relay.keep) body = body.pipeThrough(keepTranslated(relay.keep, () => native));
     return relayed(upstream, body, headers);
   }
   headers.set("content-type", "application/json");
@@ -47,13 +50,66 @@ export async function relayTranslated(
     relay.finish({ aborted: true, endedAt: Date.now(), observed: emptyObserved });
     return relayed(upstream, new ReadableStream({ start: (c) => c.error(err) }), headers);
   }
-  relay.finish({
-    aborted: false,
-    endedAt: Date.now(),
-    observed: () => observeJsonBytes(bytes, relay.observer),
-  });
   const native = parseObjectText(new TextDecoder().decode(bytes));
   const answer =
     upstream.ok && native ? adapter.json(native, requestedModel) : adapter.error(native, upstream.status);
-  return relayed(upstream, JSON.stringify(answer), headers);
+  const text = JSON.stringify(answer);
+  let seen: Observed | undefined;
+  const result: TapResult = {
+    aborted: false,
+    endedAt: Date.now(),
+    observed: () => {
+      seen ??= observeJsonBytes(bytes, relay.observer);
+      return seen;
+    },
+  };
+  const keep = relay.keep;
+  if (keep && upstream.ok && native) {
+    // The client's bytes (the OpenAI answer), for the response cache.
+    result.kept = () => {
+      const out = new TextEncoder().encode(text);
+      return out.byteLength <= keep.limit ? out : null;
+    };
+    keep.whole(result);
+  }
+  relay.finish(result);
+  return relayed(upstream, text, headers);
+}
+
+const DONE = new TextEncoder().encode("data: [DONE]\n\n");
+
+/** Whether a translated stream ends with `data: [DONE]`: the adapters write it only after a complete answer. */
+function endsWithDone(bytes: Uint8Array): boolean {
+  if (bytes.byteLength < DONE.byteLength) return false;
+  const at = bytes.byteLength - DONE.byteLength;
+  return DONE.every((b, i) => bytes[at + i] === b);
+}
+
+/**
+ * Keeps the translated stream (what the client gets) for the response cache, and offers it once it has
+ * ended: whole only when the native stream ended cleanly (its tap's result) and the translation wrote its
+ * final `[DONE]`.
+ */
+function keepTranslated(
+  keep: NonNullable<Relay["keep"]>,
+  native: () => TapResult | undefined,
+): TransformStream<Uint8Array, Uint8Array> {
+  const keeper = new Keeper(keep.limit);
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      controller.enqueue(chunk);
+      keeper.add(chunk);
+    },
+    flush() {
+      const result = native();
+      if (!result || result.aborted) return;
+      keep.whole({
+        ...result,
+        kept: () => {
+          const bytes = keeper.bytes();
+          return bytes && endsWithDone(bytes) ? bytes : null;
+        },
+      });
+    },
+  });
 }

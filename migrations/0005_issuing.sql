@@ -8,6 +8,7 @@ CREATE TABLE `end_users` (
 	`is_active` integer DEFAULT true NOT NULL,
 	`revoked_at` integer,
 	`first_used_at` integer,
+	`config_loaded_at` integer,
 	`last_used_at` integer,
 	`request_count` integer DEFAULT 0 NOT NULL,
 	`total_tokens_used` integer DEFAULT 0 NOT NULL,
@@ -19,6 +20,7 @@ CREATE TABLE `end_users` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `end_users_object_unique` ON `end_users` (`object_key`);--> statement-breakpoint
+CREATE INDEX `end_users_project_loaded_idx` ON `end_users` (`project_id`,`config_loaded_at`);--> statement-breakpoint
 CREATE UNIQUE INDEX `end_users_provider_subject_unique` ON `end_users` (`provider_id`,`subject`);--> statement-breakpoint
 CREATE INDEX `end_users_project_idx` ON `end_users` (`project_id`);--> statement-breakpoint
 CREATE TABLE `identity_providers` (
@@ -81,3 +83,9 @@ CREATE INDEX `tokens_parent_idx` ON `tokens` (`parent_id`);--> statement-breakpo
 CREATE INDEX `tokens_end_user_idx` ON `tokens` (`end_user_id`);--> statement-breakpoint
 -- Every existing token is admitted by its own object, named by the hash of its (only) secret.
 UPDATE `tokens` SET `object_key` = `token_hash`;
+--> statement-breakpoint
+-- A token inserted without an object key (by a worker deployed before this migration, still running while
+-- it rolls out) is admitted by its own object, like every token before this migration.
+CREATE TRIGGER `tokens_object_key_default` AFTER INSERT ON `tokens` WHEN NEW.`object_key` = '' BEGIN
+	UPDATE `tokens` SET `object_key` = NEW.`token_hash` WHERE `id` = NEW.`id`;
+END;
