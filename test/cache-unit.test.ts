@@ -308,10 +308,6 @@ describe("admission of a claimed hit (the decision, pure)", () => {
     project: {
       version: 1,
       isActive: true,
-      provider: "openai",
-      baseUrl: "https://api.openai.com/v1",
-      apiKeyEncrypted: "v1:x:y",
-      providerSettings: null,
       allowedOrigins: null,
       allowedModels: null,
       limits: null,
@@ -319,6 +315,23 @@ describe("admission of a claimed hit (the decision, pure)", () => {
       capabilities: [],
       objectScope: "token",
       cache,
+      routing: {
+        version: 1,
+        upstreams: [
+          {
+            id: "u",
+            name: "default",
+            provider: "openai",
+            baseUrl: "https://api.openai.com/v1",
+            models: null,
+            settings: null,
+            firstByteTimeoutMs: null,
+            retryOn: null,
+            keys: [{ id: "k", keyEncrypted: "v1:x:y", weight: 1 }],
+          },
+        ],
+        aliases: [],
+      },
     },
     ...over,
   });

@@ -90,7 +90,10 @@ describe("projects", () => {
       base_url: "https://llm.example/v1",
     });
 
-    const stored = await env.DB.prepare("select api_key_encrypted from projects where id = ?")
+    // The key lives with the project's default upstream (issue 13), encrypted the same way.
+    const stored = await env.DB.prepare(
+      "select k.key_encrypted as api_key_encrypted from upstream_keys k join upstreams u on u.id = k.upstream_id where u.project_id = ?",
+    )
       .bind(project.id)
       .first();
     expect(String(stored?.api_key_encrypted)).toMatch(/^v1:/);

@@ -12,6 +12,7 @@ import { issuingRoutes } from "./routes/issuing";
 import { logRoutes } from "./routes/logs";
 import { projectRoutes } from "./routes/projects";
 import { tokenRoutes } from "./routes/tokens";
+import { upstreamAdminRoutes } from "./routes/upstreams";
 import {
   csrfMatches,
   endSession,
@@ -165,6 +166,7 @@ export const adminApp = new Hono<AdminEnv>()
   .route("/", dashboardRoutes)
   .route("/projects", projectRoutes)
   .route("/projects", issuingRoutes)
+  .route("/", upstreamAdminRoutes)
   .route("/tokens", tokenRoutes)
   .route("/", logRoutes)
   .notFound((c) =>

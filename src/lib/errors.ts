@@ -49,12 +49,14 @@ export type ErrorCode =
   | "model_not_allowed"
   | "rate_limit_exceeded"
   | "quota_exceeded"
+  | "model_not_found"
   | "unpriceable_request"
   // Internal: a restricted token's multipart form must be read first (never answered to a client).
   | "form_needed"
   // The gateway or its upstream
   | "upstream_error"
   | "upstream_timeout"
+  | "upstream_unavailable"
   | "encryption_key_invalid"
   | "gateway_misconfigured"
   | "token_signing_disabled"

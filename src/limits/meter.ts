@@ -23,6 +23,8 @@ export type Reserve = {
   tokens: number | null;
   /** Dollars it may cost at most; null when the gateway has no price for it. */
   costUsd: number | null;
+  /** Prompt and output tokens apart, so the cost can be priced again for another model (alias targets). */
+  units?: { prompt: number; output: number };
 };
 
 export type Unbounded = {
@@ -147,6 +149,7 @@ function textMeter(req: MeterInput, options: MeterOptions): Meter {
     reserve: {
       tokens: reserve.tokens + extra,
       costUsd: reserve.costUsd === null || !rates ? null : reserve.costUsd + (extra * rates.prompt) / 1e6,
+      ...(reserve.units ? { units: { ...reserve.units, prompt: reserve.units.prompt + extra } } : {}),
     },
   };
 }

@@ -1,4 +1,5 @@
 import { type ModelPrice, modelPrice } from "../usage/pricing";
+import type { Reserve } from "./meter";
 
 /** The parts of a JSON request body that admission cares about. */
 export type ParsedRequest = {
@@ -87,7 +88,7 @@ export function defaultReserveOutput(env: Pick<Env, "DEFAULT_RESERVE_OUTPUT_TOKE
 export function reserveFor(
   request: ParsedRequest,
   options: ReserveOptions = {},
-): { tokens: number; costUsd: number | null } | undefined {
+): (Reserve & { tokens: number }) | undefined {
   const path = request.path.replace(/\/+$/, "");
   const embeds = EMBEDS.test(path);
   if (!embeds && !GENERATES.has(path) && !GEMINI_GENERATES.test(path)) return undefined;
@@ -104,7 +105,30 @@ export function reserveFor(
   }
   const rates = ratesFor((options.price ?? modelPrice)(request.model), prompt);
   const costUsd = rates ? (prompt * rates.prompt + output * rates.output) / 1_000_000 : null;
-  return { tokens: prompt + output, costUsd };
+  return { tokens: prompt + output, costUsd, units: { prompt, output } };
+}
+
+/**
+ * The same reservation for a request whose route may be served by any of `models` (an alias's targets):
+ * the cost of the priciest, null when any of them has no known price. Tokens do not depend on the model.
+ */
+export function repriceFor(
+  reserve: Reserve | undefined,
+  models: readonly string[],
+  price: (model: string | null) => ModelPrice | null = modelPrice,
+): Reserve | undefined {
+  if (!reserve?.units) return reserve;
+  const { prompt, output } = reserve.units;
+  let costUsd: number | null = 0;
+  for (const model of models) {
+    const rates = ratesFor(price(model), prompt);
+    if (!rates) {
+      costUsd = null;
+      break;
+    }
+    costUsd = Math.max(costUsd, (prompt * rates.prompt + output * rates.output) / 1_000_000);
+  }
+  return { ...reserve, costUsd };
 }
 
 /**

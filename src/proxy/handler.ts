@@ -1,6 +1,7 @@
 import { ApiError } from "../lib/errors";
 import { accessOf } from "../ownership/endpoints";
-import { type Provider, providerFor } from "../providers";
+import type { Dialect } from "../providers";
+import { NO_ROUTES } from "../routing/config";
 import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
 import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
@@ -9,15 +10,16 @@ import { allowlistFor } from "./allowlist";
 import { resolveCredential } from "./auth";
 import { cacheCandidate } from "./cache-step";
 import { preflight } from "./cors";
-import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
-import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
+import { dialectOf, routeOf } from "./dialect";
+import { isKnownUnknown, rememberUnknown } from "./isolate-caches";
+import { finishListing, isModelListing, listModels } from "./models";
 import { listed, objectGuard, observing } from "./objects";
 import { observerFor } from "./observe-native";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
 import { answerFromCache } from "./respond/cached";
-import { sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
-import { usageInjection } from "./usage-injection";
+import { primaryTarget, sendRouted } from "./route-send";
+import type { UpstreamAbort } from "./send";
 
 /** A hash the token's object already called unknown, refused from memory. */
 const UNKNOWN_TOKEN = refusalError(TOKEN_NOT_FOUND);
@@ -29,7 +31,7 @@ function refusalError(refused: Refused): ApiError {
   return new ApiError(refused.status, refused.code, refused.message, {
     headers: refusalHeaders(refused),
     param: refused.param ?? null,
-    ...(refused.retryable !== undefined ? { retryable: refused.retryable } : {}),
+    ...(refused.retryable === undefined ? {} : { retryable: refused.retryable }),
   });
 }
 
@@ -48,19 +50,6 @@ function factsOf(request: Request, url: URL, requestId: string): RequestFacts {
     stream: false,
     json: null,
   };
-}
-
-function providerOf(admitted: Admitted, route: ProxyRoute, method: string, pathname: string): Provider {
-  const provider = providerFor(admitted.upstream.provider);
-  if (!provider) {
-    const message = `The project's provider '${admitted.upstream.provider}' is not supported.`;
-    throw new ApiError(502, "upstream_error", message, { retryable: false });
-  }
-  if (!provider.serves(route.dialect, route.endpoint)) {
-    const message = `This project's upstream (${provider.name}) does not serve ${method} ${pathname}.`;
-    throw new ApiError(404, "endpoint_not_found", message);
-  }
-  return provider;
 }
 
 /**
@@ -121,6 +110,12 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
 
+    const routing = admission.routing ?? NO_ROUTES;
+    if (request.method === "GET" && route.dialect === "openai" && isModelListing(route.endpoint)) {
+      const models = await listModels(env, admission, routing, request, route.endpoint);
+      if (models) return finishListing(models, { env, ctx, facts, admitted, objectKey, origin });
+    }
+
     // Objects: the path's and the body's must be the token's own (one registry call; none on plain inference).
     // Checked before the cache too: a cached answer is never a way around ownership.
     const guard = objectGuard(env, ctx, access, admission, body?.json ?? null);
@@ -136,53 +131,36 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       forward = body.bytes;
     }
 
-    const provider = providerOf(admission, route, request.method, url.pathname);
-    facts.provider = provider.name;
-    const { apiKeyEncrypted, baseUrl, settings } = admission.upstream;
-    const apiKey =
-      cachedUpstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY) ??
-      (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS));
-
-    abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
-    const target = { baseUrl, apiKey, settings };
-    const exchange = {
+    // What `respond` needs to answer the client, for the dialect of the upstream that answered.
+    const key = presented.objectKey;
+    const exchangeOf = (upstreamDialect: Dialect, upstreamAbort: UpstreamAbort) => ({
       env,
       ctx,
       facts,
-      admitted,
-      objectKey,
+      admitted: admission,
+      objectKey: key,
       origin,
-      abort,
-      observer: observerFor(provider.dialect),
+      abort: upstreamAbort,
+      observer: observerFor(upstreamDialect),
       translate:
-        route.dialect !== provider.dialect && provider.dialect !== "openai"
-          ? { from: provider.dialect, includeUsage: includesUsage(body?.json ?? null) }
+        route.dialect !== upstreamDialect && upstreamDialect !== "openai"
+          ? { from: upstreamDialect, includeUsage: includesUsage(body?.json ?? null) }
           : null,
       cache,
-    };
+    });
     if (guard?.access.list) {
-      return await respond(await listed(guard, url.searchParams, provider, target, request, abort), exchange);
+      // A list is answered from the registry, each object read from the project's primary upstream.
+      const primary = await primaryTarget(env, routing, route, request);
+      abort = primary.abort;
+      facts.provider = primary.provider.name;
+      const sent = await listed(guard, url.searchParams, primary.provider, primary.target, request, abort);
+      return await respond(sent, exchangeOf(primary.provider.dialect, primary.abort));
     }
-    let sent = await sendUpstream(
-      {
-        request,
-        requestId,
-        provider,
-        target,
-        route,
-        model: facts.model,
-        json: body?.json ?? null,
-        body: forward,
-        // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
-        injection:
-          route.dialect === "openai" && provider.dialect === "openai"
-            ? usageInjection(provider, route.path, body)
-            : undefined,
-      },
-      abort,
-    );
-    if (!guard) return await respond(sent, exchange);
-    sent = { ...sent, response: await guard.settle(sent.response) };
+    const routed = await sendRouted({ request, env, ctx, facts, routing, route, body, forward });
+    abort = routed.abort;
+    const exchange = exchangeOf(routed.provider.dialect, routed.abort);
+    if (!guard) return await respond(routed.sent, exchange);
+    const sent = { ...routed.sent, response: await guard.settle(routed.sent.response) };
     return await respond(sent, { ...exchange, observer: observing(exchange.observer, guard) });
   } catch (err) {
     // An upload the gateway stopped on its way up (a second `model` after the one checked): the client's
@@ -196,7 +174,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
         ? err
         : new ApiError(500, "internal_error", "The gateway failed to handle the request.");
     if (!(err instanceof ApiError)) console.error("proxy error", requestId, err);
-    const clientLeft = abort?.reason === "client";
+    const clientLeft = abort?.reason === "client" || request.signal?.aborted === true;
     abort?.release();
     // Sent (abort exists once sending starts): the upstream may have used tokens even without an answer.
     const outcome = clientLeft
@@ -206,7 +184,9 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
           error: error.code,
           ttfbMs: null,
           aborted: false,
-          forwarded: abort !== undefined,
+          // A routed attempt that timed out was sent: the upstream may have worked on it (charged
+          // conservatively); refused connections and error answers used nothing.
+          forwarded: abort !== undefined || error.code === "upstream_timeout",
         };
     recordRequest(env, ctx, requestDraft(facts, outcome), admitted ? objectKey : undefined);
     return gatewayError(error, requestId, origin, admitted, dialect);

@@ -1,5 +1,5 @@
 import type { Meter } from "../limits/meter";
-import type { CacheStatus, EventDraft, Usage } from "../usage/event";
+import type { AttemptErrorEntry, CacheStatus, EventDraft, Usage } from "../usage/event";
 import { TEXT_CAP } from "./observe";
 
 /** What the proxy knows about a request as it goes, for its event. */
@@ -14,8 +14,10 @@ export type RequestFacts = {
   /** The end user an identity provider vouched for (a JWT, or a token exchanged for one). */
   userId?: string | null;
   projectId: string | null;
-  /** The model the request named. */
+  /** The model the request named; once routed, the model of the target that answered. */
   model: string | null;
+  /** Where the request went (set once an attempt is made upstream). */
+  route?: RouteFacts;
   /** The request asked for a stream. */
   stream: boolean;
   /** The provider of the upstream that serves the request, once known. */
@@ -29,6 +31,19 @@ export type RequestFacts = {
   meter?: Meter;
   /** What the response cache did, when the request was a candidate for it (proxy/cache-step.ts). */
   cache?: CacheStatus | null;
+};
+
+/** The routing side of an event: the attempt that answered (or failed last) and those that failed before. */
+export type RouteFacts = {
+  /** null when no attempt was made (every target open) or the client left before one answered. */
+  upstream: string | null;
+  upstreamId: string | null;
+  keyId: string | null;
+  provider: string | null;
+  /** The name the client asked for (an alias or a model). */
+  modelRequested: string | null;
+  attempts: number;
+  errors: AttemptErrorEntry[];
 };
 
 export type Outcome = {
@@ -67,13 +82,19 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     ttfb_ms: outcome.ttfbMs,
     stream: outcome.stream ?? facts.stream,
     model: outcome.model ?? facts.model,
-    provider: facts.provider ?? null,
+    provider: facts.route?.provider ?? facts.provider ?? null,
     usage,
     error: outcome.error,
     aborted: outcome.aborted,
     upstream_request_id: outcome.upstreamRequestId ?? null,
     colo: facts.colo,
     user_agent: facts.userAgent,
+    upstream: facts.route?.upstream ?? null,
+    upstream_id: facts.route?.upstreamId ?? null,
+    key_id: facts.route?.keyId ?? null,
+    model_requested: facts.route ? facts.route.modelRequested : facts.model,
+    attempts: facts.route?.attempts ?? 0,
+    attempt_errors: facts.route?.errors ?? [],
   };
   if (facts.cache) draft.cache = facts.cache;
   // An estimate only where the upstream may have used tokens: it answered, or the client left midway (a

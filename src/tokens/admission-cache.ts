@@ -1,5 +1,6 @@
 import { BoundedMap } from "../lib/bounded-map";
 import { EMPTY_LEDGER } from "../limits/budget";
+import type { Routing } from "../routing/types";
 import {
   type Admission,
   type AdmitInput,
@@ -32,6 +33,12 @@ const entries = new BoundedMap<string, Entry>(MAX_ENTRIES);
 const uncounted = new Map<string, number>();
 /** Tokens with a flush scheduled in this isolate (at most one each). */
 const flushing = new Set<string>();
+
+// The routing table of each project this isolate served, and each token's project: a counted token's
+// admission tells the object which version the isolate holds, and the object sends the table only when it
+// changed. Always current: the object compares versions on every call.
+const routingByProject = new BoundedMap<string, Routing>(1_000);
+const projectOfToken = new BoundedMap<string, string>(MAX_ENTRIES);
 
 function cacheMs(env: Env): number {
   const ms = Number(env.ADMISSION_CACHE_MS ?? DEFAULT_CACHE_MS);
@@ -117,13 +124,25 @@ export function admitToken(
 
 async function admitFromObject(env: Env, objectKey: string, input: AdmitInput): Promise<Admission> {
   const alsoCounted = takeUncounted(objectKey);
+  const projectId = projectOfToken.get(objectKey);
+  const held = projectId === undefined ? undefined : routingByProject.get(projectId);
   let admission: Admission;
   try {
-    admission = await tokenObject(env, objectKey).admit({ ...input, alsoCounted });
+    admission = await tokenObject(env, objectKey).admit({
+      ...input,
+      alsoCounted,
+      routingVersion: held?.version,
+    });
   } catch (err) {
     // The object never heard of them: keep the requests this isolate served for the next call.
     putBack(objectKey, alsoCounted);
     throw err;
+  }
+  if (admission.ok) {
+    if (admission.routing) routingByProject.set(admission.projectId, admission.routing);
+    // Left out by the object only when it matched the version asked about, which is `held`'s.
+    else admission.routing = held;
+    projectOfToken.set(objectKey, admission.projectId);
   }
   if (admission.ok && admission.reusable) remember(objectKey, admission.reusable, Date.now(), cacheMs(env));
   else entries.delete(objectKey);

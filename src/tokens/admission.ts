@@ -1,6 +1,5 @@
 import { type CacheHitClaim, type CacheSettings, hitHolds } from "../cache/settings";
 import type { ErrorCode } from "../lib/errors";
-import { isSnapshotOf } from "../lib/model-id";
 import {
   type Amount,
   type Ledger,
@@ -12,10 +11,13 @@ import {
 import type { Reserve, Unbounded } from "../limits/meter";
 import { periodRefusal } from "../limits/period-budgets";
 import { hasRenewing, type RenewingLimits, type RenewingUsage } from "../limits/renewing";
+import { repriceFor } from "../limits/reserve";
 import { checkTokenWindows } from "../limits/token-windows";
 import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
 import { CAPABILITY_ENDPOINTS, type Capability, type ObjectScope } from "../ownership/capabilities";
-import type { ProviderSettings } from "../providers/settings";
+import { modelListMatches } from "../routing/model-match";
+import { routeModels } from "../routing/resolve";
+import type { Routing } from "../routing/types";
 import type { RateWindow } from "../storage/schema";
 
 /** What a token's Durable Object knows about the token's project (the same for all its tokens). */
@@ -23,11 +25,6 @@ export type ProjectConfig = {
   /** The project row's `updated_at`, which only grows: a pushed copy older than the one held is ignored. */
   version: number;
   isActive: boolean;
-  provider: string;
-  baseUrl: string;
-  apiKeyEncrypted: string;
-  /** Checked against the provider's schema when stored (src/providers/settings.ts). */
-  providerSettings: ProviderSettings | null;
   allowedOrigins: string[] | null;
   allowedModels: string[] | null;
   /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
@@ -40,6 +37,8 @@ export type ProjectConfig = {
   capabilities: Capability[];
   /** Who reaches an object a token of the project created (src/ownership/). */
   objectScope: ObjectScope;
+  /** Where the project's requests go: upstreams, keys (ciphertexts), aliases. */
+  routing: Routing;
 };
 
 /** What the token's Durable Object knows about its token and project, loaded from D1. */
@@ -110,6 +109,8 @@ export type AdmitInput = {
   alsoCounted?: number;
   /** What the request presented; absent = the secret whose hash names the object. */
   credential?: Credential;
+  /** The version of the project's routing table the isolate holds: the answer leaves the table out if current. */
+  routingVersion?: number;
   /**
    * The worker holds a cached answer to this request: if the claim holds under the project's current cache
    * settings (generation, endpoint, age) the request is admitted as a hit — counted, nothing held against
@@ -133,13 +134,6 @@ export type Allowance = Remaining & {
   expiresAt: number;
 };
 
-export type Upstream = {
-  provider: string;
-  baseUrl: string;
-  apiKeyEncrypted: string;
-  settings: ProviderSettings | null;
-};
-
 export type Admitted = {
   ok: true;
   /** Empty for a JWT used directly as the API key (no token involved). */
@@ -147,8 +141,15 @@ export type Admitted = {
   projectId: string;
   /** The end user an identity provider vouched for, when the request was counted for one. */
   userId?: string;
-  upstream: Upstream;
+  /**
+   * The project's routing table; left out of an object's answer when the isolate said it holds this
+   * version (admission-cache.ts puts its copy back).
+   */
+  routing?: Routing;
+  routingVersion: number;
   allowedOrigins: string[] | null;
+  /** The token's and the project's allowed models (null = all), for `GET /v1/models`. */
+  allowedModels: { token: string[] | null; project: string[] | null };
   /** The project's account-wide capabilities and who reaches its tokens' objects (src/ownership/). */
   objects: { capabilities: readonly Capability[]; scope: ObjectScope };
   /** Requests left under max_requests after this one; null when unlimited. */
@@ -180,7 +181,7 @@ export type Unread = {
 
 export type Refused = {
   ok: false;
-  status: 400 | 401 | 403 | 404 | 429;
+  status: 400 | 401 | 403 | 404 | 429 | 503;
   code: ErrorCode;
   message: string;
   /** The request field at fault, for the error envelope's `param`. */
@@ -193,7 +194,7 @@ export type Refused = {
   retryAfterMs?: number;
   /** When a budget per period renews (epoch ms), for `x-llm-proxy-renews-at`. */
   renewsAt?: number;
-  /** Overrides whether an SDK may retry (a period that renews within a minute: yes). */
+  /** Whether a client retry may help (default: per status, see ApiError; a period that renews within a minute: yes). */
   retryable?: boolean;
 };
 
@@ -256,14 +257,7 @@ function originAllowed(allowed: string[] | null, origin: string | null | undefin
  * `claude-sonnet-4-5-20250929`); an entry ending in `*` is a prefix
  * (`gpt-4o*` admits both). null = every model.
  */
-export function modelAllowed(list: readonly string[] | null, model: string): boolean {
-  if (!list) return true;
-  return list.some((entry) => {
-    if (entry === model || entry === "*") return true;
-    if (entry.endsWith("*")) return model.startsWith(entry.slice(0, -1));
-    return isSnapshotOf(model, entry);
-  });
-}
+export const modelAllowed = modelListMatches;
 
 export const tokenLimits = (c: TokenConfig): Limits => ({
   maxRequests: c.maxRequests,
@@ -303,13 +297,10 @@ export function admittedFrom(c: TokenConfig, counted?: Counted, cacheHit = false
     ok: true as const,
     tokenId: c.tokenId,
     projectId: c.projectId,
-    upstream: {
-      provider: c.project.provider,
-      baseUrl: c.project.baseUrl,
-      apiKeyEncrypted: c.project.apiKeyEncrypted,
-      settings: c.project.providerSettings,
-    },
+    routing: c.project.routing,
+    routingVersion: c.project.routing.version,
     allowedOrigins: c.project.allowedOrigins,
+    allowedModels: { token: c.allowedModels, project: c.project.allowedModels },
     cache: tokenCache(c),
     ...(cacheHit ? { cacheHit } : {}),
     objects: { capabilities: c.project.capabilities, scope: c.project.objectScope },
@@ -493,6 +484,22 @@ export function decide(
         return { ok: false, status: 403, code: "model_not_allowed", message, param: "model", ...ids };
       }
     }
+    if (config.project.routing.upstreams.length > 0 && !routeModels(config.project.routing, input.model)) {
+      const message = `No upstream of this project serves model '${input.model}', and it is not an alias.`;
+      return {
+        ok: false,
+        status: 404,
+        code: "model_not_found",
+        message,
+        param: "model",
+        retryable: false,
+        ...ids,
+      };
+    }
+  }
+  if (config.project.routing.upstreams.length === 0) {
+    const message = "The token's project has no active upstream to send requests to.";
+    return { ok: false, status: 503, code: "upstream_unavailable", message, retryable: false, ...ids };
   }
   // A hit costs nothing and holds nothing: only what is not about its price still applies to it.
   const restricted = restrictionRefusal(config, hit ? { ...input, reserve: undefined } : input);
@@ -567,4 +574,15 @@ export function tokenWindowRefusal(
     retryAfterMs: check.retryAfterMs,
     ...ids,
   };
+}
+
+/**
+ * The admission input with its reservation priced for the route: an alias may be served by any of its
+ * targets' models, so the hold is the priciest of them (settle then prices the model that served).
+ */
+export function routedInput(config: TokenConfig, input: AdmitInput): AdmitInput {
+  if (!input.model || !input.reserve?.units) return input;
+  const models = routeModels(config.project.routing, input.model);
+  if (!models || (models.length === 1 && models[0] === input.model)) return input;
+  return { ...input, reserve: repriceFor(input.reserve, models) };
 }

@@ -32,6 +32,7 @@ import {
   holdOf,
   type ProjectConfig,
   type Refused,
+  routedInput,
   type Settlement,
   TOKEN_NOT_FOUND,
   type TokenConfig,
@@ -227,14 +228,15 @@ export class TokenState extends DurableObject<Env> {
   }
 
   /** Atomically decides whether one more request may pass, and counts it (and holds its budget) if so. */
-  async admit(input: AdmitInput): Promise<Admission> {
-    const loaded = await this.current(input);
-    const subject = loaded && (await this.subjectFor(input, this.clock()));
+  async admit(asked: AdmitInput): Promise<Admission> {
+    const loaded = await this.current(asked);
+    const subject = loaded && (await this.subjectFor(asked, this.clock()));
     if (subject && "ok" in subject) return subject;
     if (!subject) return TOKEN_NOT_FOUND;
     const config = subject;
     const now = this.clock();
-    if (input.alsoCounted) this.addServed(input.alsoCounted, config, now);
+    if (asked.alsoCounted) this.addServed(asked.alsoCounted, config, now);
+    const input = routedInput(config, asked);
     // A user's credential was checked above; a token's is checked by decide().
     const decided = this.user ? { ...input, credential: undefined } : input;
     const renewing = this.renewing.usage(config.renewing, now);
@@ -242,6 +244,9 @@ export class TokenState extends DurableObject<Env> {
     const refusal = decide(config, { ledger, windowLog: this.log.times, renewing }, decided, now);
     if (refusal) return refusal;
     const hit = cacheHitValid(config, input, now);
+    const { routing } = config.project;
+    // The isolate already holds this version of the routing table: spare serialising it again.
+    const routingCopy = asked.routingVersion === routing.version ? undefined : routing;
     if (!countsRequests(config)) {
       // Nothing to check against a count: count in memory (saved by the alarm) and let the isolate reuse it.
       this.store.admit(now, undefined, false);
@@ -323,11 +328,11 @@ export class TokenState extends DurableObject<Env> {
       window: tightest(windowStates(this.log.times, config.rateLimits, now)),
       expiresAt: config.expiresAt,
     };
-    const admitted = admittedFrom(
-      config,
-      { remainingRequests: left.requests, reservationId, allowance },
-      hit,
-    );
+    const admitted = {
+      ...admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance }, hit),
+      // The isolate already holds this version of the routing table: spare serialising it again.
+      routing: routingCopy,
+    };
     return this.user ? { ...admitted, userId: this.user.userId } : admitted;
   }
 

@@ -1,7 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { ApiError } from "../lib/errors";
+import { getDb } from "../storage/db";
 import { flushServed, forgetObjects, tokenObject } from "./admission-cache";
 import { type ConfigChange, configMaxAgeMs, type TokenLiveState } from "./durable";
+import { liveTokensOfProject, touchProject } from "./repo";
 
 // Telling token objects about a management change, at any scale. One token: a direct call. Many (a
 // project's revocation, deactivation, deletion or new settings reaching 50 000 tokens): the same change is
@@ -152,4 +154,15 @@ export function revokeTokenObjects(env: Env, revoked: readonly Target[], at = Da
 export async function readTokenObject(env: Env, objectKey: string): Promise<TokenLiveState> {
   await flushServed(env, objectKey);
   return tokenObject(env, objectKey).state();
+}
+
+/**
+ * Every live token of the project re-reads its configuration (an upstream, key or alias change), through the
+ * relay tree like any project-wide change. The project's version moves on first, so a push of the project
+ * read before this change cannot overwrite what the objects read now.
+ */
+export async function reloadProjectTokens(env: Env, projectId: string): Promise<void> {
+  const db = getDb(env);
+  await touchProject(db, projectId);
+  await notifyTokens(env, await liveTokensOfProject(db, projectId, loadedSince(env)), { kind: "reload" });
 }

@@ -1,5 +1,6 @@
 import {
   and,
+  asc,
   desc,
   eq,
   getTableColumns,
@@ -17,10 +18,39 @@ import { union } from "drizzle-orm/sqlite-core";
 import { cacheSettingsOf } from "../cache/settings";
 import { hasLimits, type Ledger, type Limits, toUsd } from "../limits/budget";
 import { hasRenewing, type RenewingLimits } from "../limits/renewing";
-import type { ProviderSettings } from "../providers/settings";
+import { routingFrom } from "../routing/config";
+import type { Routing } from "../routing/types";
 import type { Db } from "../storage/db";
-import { endUsers, type NewToken, type Project, projects, type Token, tokens } from "../storage/schema";
+import {
+  endUsers,
+  modelAliases,
+  type NewToken,
+  type Project,
+  projects,
+  type Token,
+  tokens,
+  upstreamKeys,
+  upstreams,
+} from "../storage/schema";
 import type { AcceptedSecret, ProjectConfig, TokenConfig } from "./admission";
+
+/** The statements that read a project's routing table (its upstreams, their keys, its aliases). */
+function routingReads(db: Db, projectId: SQL | string) {
+  return [
+    db
+      .select()
+      .from(upstreams)
+      .where(eq(upstreams.projectId, projectId))
+      .orderBy(asc(upstreams.position), asc(upstreams.createdAt), asc(upstreams.id)),
+    db
+      .select({ key: upstreamKeys })
+      .from(upstreamKeys)
+      .innerJoin(upstreams, eq(upstreams.id, upstreamKeys.upstreamId))
+      .where(eq(upstreams.projectId, projectId))
+      .orderBy(asc(upstreamKeys.createdAt), asc(upstreamKeys.id)),
+    db.select().from(modelAliases).where(eq(modelAliases.projectId, projectId)),
+  ] as const;
+}
 
 /**
  * Loads what admission needs and marks the token as having a Durable Object, in one D1 transaction, so a
@@ -31,26 +61,25 @@ import type { AcceptedSecret, ProjectConfig, TokenConfig } from "./admission";
 export async function loadTokenConfig(db: Db, objectKey: string): Promise<TokenConfig | null> {
   const now = Date.now();
   const own = and(eq(tokens.objectKey, objectKey), isNull(tokens.endUserId));
-  const [tokenRows, projectRows] = await db.batch([
+  const projectOfToken = sql`(select ${tokens.projectId} from ${tokens} where ${tokens.objectKey} = ${objectKey} and ${tokens.endUserId} is null)`;
+  const [tokenRows, projectRows, upstreamRows, keyRows, aliasRows] = await db.batch([
     db
       .update(tokens)
       .set({ firstUsedAt: sql`coalesce(${tokens.firstUsedAt}, ${now})`, configLoadedAt: now })
       .where(own)
       .returning(),
-    db
-      .select()
-      .from(projects)
-      .where(
-        eq(
-          projects.id,
-          sql`(select ${tokens.projectId} from ${tokens} where ${tokens.objectKey} = ${objectKey} and ${tokens.endUserId} is null)`,
-        ),
-      ),
+    db.select().from(projects).where(eq(projects.id, projectOfToken)),
+    ...routingReads(db, projectOfToken),
   ]);
   const t = tokenRows[0];
   const p = projectRows[0];
   if (!t || !p) return null;
-  return tokenConfigOf(t, p);
+  const routing = await routingFrom(
+    upstreamRows,
+    keyRows.map((r) => r.key),
+    aliasRows,
+  );
+  return tokenConfigOf(t, projectConfigOf(p, routing));
 }
 
 /** The secrets a token accepts: its current one, and the one a rotation replaced until its grace ends. */
@@ -62,7 +91,7 @@ export function acceptedSecrets(
   return secrets;
 }
 
-export function tokenConfigOf(t: Token, p: Project): TokenConfig {
+export function tokenConfigOf(t: Token, project: ProjectConfig): TokenConfig {
   return {
     tokenId: t.id,
     projectId: t.projectId,
@@ -82,20 +111,15 @@ export function tokenConfigOf(t: Token, p: Project): TokenConfig {
     secrets: acceptedSecrets(t),
     canMint: t.canMint,
     cacheAllowed: t.cacheAllowed,
-    project: projectConfigOf(p),
+    project,
   };
 }
 
-/** The project part of every token's configuration, from the project's row. */
-export function projectConfigOf(p: Project): ProjectConfig {
+/** The project part of every token's configuration, from the project's row and its routing table. */
+export function projectConfigOf(p: Project, routing: Routing): ProjectConfig {
   return {
     version: p.updatedAt,
     isActive: p.isActive,
-    provider: p.provider,
-    baseUrl: p.baseUrl,
-    apiKeyEncrypted: p.apiKeyEncrypted,
-    // Checked against the provider's schema when stored.
-    providerSettings: p.providerSettings as ProviderSettings | null,
     allowedOrigins: p.allowedOrigins,
     allowedModels: p.allowedModels,
     limits: projectLimits(p),
@@ -103,6 +127,7 @@ export function projectConfigOf(p: Project): ProjectConfig {
     cache: cacheSettingsOf(p.cache, p.cacheGeneration),
     capabilities: p.capabilities,
     objectScope: p.objectScope,
+    routing,
   };
 }
 
@@ -116,6 +141,30 @@ export function projectRenewing(
     tokenWindows: p.tokenRateLimits?.length ? p.tokenRateLimits : null,
   };
   return hasRenewing(r) ? r : null;
+}
+
+/** The project's configuration as a push carries it to its tokens' objects: its row and routing table read now. */
+export async function loadProjectConfig(db: Db, p: Project): Promise<ProjectConfig> {
+  const [upstreamRows, keyRows, aliasRows] = await db.batch(routingReads(db, p.id));
+  return projectConfigOf(
+    p,
+    await routingFrom(
+      upstreamRows,
+      keyRows.map((r) => r.key),
+      aliasRows,
+    ),
+  );
+}
+
+/**
+ * Moves the project's `updated_at` on (strictly growing): a change to its routing table is a new version of
+ * the project, so a push of the project read before the change can no longer overwrite the reload it causes.
+ */
+export async function touchProject(db: Db, projectId: string): Promise<void> {
+  await db
+    .update(projects)
+    .set({ updatedAt: sql`max(${Date.now()}, ${projects.updatedAt} + 1)` })
+    .where(eq(projects.id, projectId));
 }
 
 /**

@@ -46,6 +46,7 @@ export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
     user_agent: clip(rest.user_agent, 512),
     error: clip(rest.error, 128),
     upstream_request_id: clip(rest.upstream_request_id, 256),
+    model_requested: clip(rest.model_requested ?? null, 256),
     usage,
     usage_source,
     cost_usd: cost,

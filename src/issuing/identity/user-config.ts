@@ -4,7 +4,7 @@ import { toUsd } from "../../limits/budget";
 import type { Db } from "../../storage/db";
 import { endUsers, identityProviders, projects, tokens, type UserLimits } from "../../storage/schema";
 import type { AcceptedSecret, TokenConfig } from "../../tokens/admission";
-import { acceptedSecrets, projectConfigOf } from "../../tokens/repo";
+import { acceptedSecrets, loadProjectConfig } from "../../tokens/repo";
 
 /**
  * What an end user's Durable Object knows: the user, the identity provider that vouches for them, and
@@ -95,7 +95,12 @@ export async function loadUserConfig(db: Db, objectKey: string): Promise<UserCon
     providerVersion: provider.updatedAt,
     providerActive: provider.isActive,
     allowDirect: provider.allowDirect,
-    subject: userSubjectConfig(user, user.limits ?? provider.userLimits, projectConfigOf(project)),
+    // The project's routing table: a second read, on the user object's load only (never per request).
+    subject: userSubjectConfig(
+      user,
+      user.limits ?? provider.userLimits,
+      await loadProjectConfig(db, project),
+    ),
   };
 }
 
