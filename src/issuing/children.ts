@@ -4,12 +4,12 @@ import { Metadata, ModelList, Name, Timestamp } from "../lib/schemas";
 import { toNanos } from "../limits/budget";
 import { renewingFields } from "../limits/schemas";
 import { getDb } from "../storage/db";
-import type { Token } from "../storage/schema";
+import type { RateWindow, Token } from "../storage/schema";
 import { tokenObject } from "../tokens/admission-cache";
 import { expiryFrom, limitValues, newTokenRow } from "../tokens/create";
 import * as repo from "../tokens/repo";
 import { RateLimit } from "../tokens/schema";
-import { hashToken, isWellFormedToken, objectKeyOf } from "../tokens/secret";
+import { hashToken, objectKeyOf, tokenFormat, verifySigned } from "../tokens/secret";
 import { modelsWithin } from "./ceilings";
 import type { ChildGrant } from "./mint";
 
@@ -76,6 +76,18 @@ export type ChildrenCreate = z.infer<typeof ChildrenCreate>;
 const forbidden = (message: string, param?: string) =>
   new ApiError(403, "forbidden", message, { param: param ?? null, retryable: false });
 
+/**
+ * Whether rate windows `inner` are at least as strict as `outer` (null = none): each outer window is met by
+ * an inner one at least as long that admits no more requests (then no span of the outer window's length
+ * can see more than the outer limit).
+ */
+export function windowsWithin(inner: readonly RateWindow[] | null, outer: readonly RateWindow[] | null): boolean {
+  if (!outer?.length) return true;
+  return outer.every((o) =>
+    (inner ?? []).some((i) => i.window_seconds >= o.window_seconds && i.requests <= o.requests),
+  );
+}
+
 /** The token a bearer secret belongs to (current secret, or a rotated one in its grace), if it is usable. */
 export async function tokenOfSecret(
   env: Env,
@@ -86,7 +98,12 @@ export async function tokenOfSecret(
     "invalid_token",
     "Send a withering token of this gateway as 'Authorization: Bearer'.",
   );
-  if (!isWellFormedToken(secret)) throw unknown;
+  // As on the proxy: a forged signed token is refused in memory, before any D1 read.
+  const format = tokenFormat(secret);
+  if (format === null || (format === "signed" && !(await verifySigned(secret, env)))) throw unknown;
+  if (format === "legacy" && env.LEGACY_TOKENS === "refuse") {
+    throw new ApiError(401, "token_not_found", "The token is not known to this gateway.", { retryable: false });
+  }
   const hash = await hashToken(secret);
   const token = await getDb(env).query.tokens.findFirst({
     where: (t, { eq, or }) => or(eq(t.tokenHash, hash), eq(t.previousHash, hash)),
@@ -145,11 +162,18 @@ export async function mintChildren(
   if (!modelsWithin(models, parent.allowedModels)) {
     throw forbidden("A child's allowed_models must be within its parent's.", "allowed_models");
   }
+  const rateLimit = input.rate_limit ?? parent.rateLimits;
+  if (!windowsWithin(rateLimit, parent.rateLimits)) {
+    throw forbidden(
+      "A child's rate_limit must be at least as strict as its parent's: for each parent window, one as long or longer with no more requests.",
+      "rate_limit",
+    );
+  }
   const names = input.names ?? Array.from({ length: input.count ?? 1 }, () => null);
   const shared = {
     projectId: parent.projectId,
     expiresAt,
-    ...limitValues({ rate_limit: input.rate_limit, period_budgets: input.period_budgets }),
+    ...limitValues({ rate_limit: rateLimit ?? undefined, period_budgets: input.period_budgets }),
     ...limitValues({ budget_time_zone: input.budget_time_zone, token_rate_limit: input.token_rate_limit }),
     maxRequests: input.max_requests ?? null,
     maxTotalTokens: input.max_tokens ?? null,

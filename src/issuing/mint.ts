@@ -1,4 +1,5 @@
 import { type Ledger, toNanos, toUsd } from "../limits/budget";
+import { hasRenewing } from "../limits/renewing";
 import {
   type Credential,
   type Refused,
@@ -45,6 +46,13 @@ export function mintRefusal(
     ...ids,
   });
   if (!config.canMint) return forbidden("This token is not allowed to mint child tokens.");
+  if (hasRenewing(config.renewing)) {
+    // Escrow is carved from lifetime budgets; a budget per period or a token window of the parent would
+    // not bound what its children spend (theirs are counted in their own objects), so it cannot mint.
+    return forbidden(
+      "A token with budgets per period or token windows cannot mint child tokens: a child's allowance is carved from lifetime budgets only.",
+    );
+  }
   const { maxRequests, maxTotalTokens, maxCostUsd } = config;
   if (maxRequests === null && maxTotalTokens === null && maxCostUsd === null) {
     return forbidden(
