@@ -58,7 +58,9 @@ export const ChildrenCreate = z
       .optional()
       .describe("Each child's budget in US dollars"),
     allowed_models: ModelList.optional().describe("Within the parent's (default: the parent's)"),
-    rate_limit: RateLimit.optional(),
+    rate_limit: RateLimit.optional().describe(
+      "Each child's rate windows (default: the parent's); at least as strict as the parent's",
+    ),
     ...renewingFields,
     metadata: Metadata.optional(),
   })
@@ -81,7 +83,10 @@ const forbidden = (message: string, param?: string) =>
  * an inner one at least as long that admits no more requests (then no span of the outer window's length
  * can see more than the outer limit).
  */
-export function windowsWithin(inner: readonly RateWindow[] | null, outer: readonly RateWindow[] | null): boolean {
+export function windowsWithin(
+  inner: readonly RateWindow[] | null,
+  outer: readonly RateWindow[] | null,
+): boolean {
   if (!outer?.length) return true;
   return outer.every((o) =>
     (inner ?? []).some((i) => i.window_seconds >= o.window_seconds && i.requests <= o.requests),
@@ -102,7 +107,9 @@ export async function tokenOfSecret(
   const format = tokenFormat(secret);
   if (format === null || (format === "signed" && !(await verifySigned(secret, env)))) throw unknown;
   if (format === "legacy" && env.LEGACY_TOKENS === "refuse") {
-    throw new ApiError(401, "token_not_found", "The token is not known to this gateway.", { retryable: false });
+    throw new ApiError(401, "token_not_found", "The token is not known to this gateway.", {
+      retryable: false,
+    });
   }
   const hash = await hashToken(secret);
   const token = await getDb(env).query.tokens.findFirst({
