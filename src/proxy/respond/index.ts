@@ -22,7 +22,8 @@ export type Exchange = {
   ctx: ExecutionContext;
   facts: RequestFacts;
   admitted: Admitted;
-  tokenHash: string;
+  /** The object that admitted the request (and settles its reservation). */
+  objectKey: string;
   origin: string | null;
   abort: UpstreamAbort;
   /** Reads the upstream's answer in the provider's own dialect (usage exactly as it reported it). */
@@ -63,7 +64,7 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
   const upstreamError = upstream.ok ? null : `upstream_${upstream.status}`;
   const record = (outcome: Omit<Outcome, keyof typeof base>) => {
     ex.abort.release();
-    recordRequest(ex.env, ex.ctx, requestDraft(ex.facts, { ...base, ...outcome }), ex.tokenHash);
+    recordRequest(ex.env, ex.ctx, requestDraft(ex.facts, { ...base, ...outcome }), ex.objectKey);
   };
 
   const finish = (result: TapResult) => {
