@@ -85,7 +85,7 @@ export const upstreams = sqliteTable(
     settings: text("settings", { mode: "json" }).$type<JsonObject>(),
     /** Time to the first byte of an answer before an attempt is given up; null = UPSTREAM_TIMEOUT_MS. */
     firstByteTimeoutMs: integer("first_byte_timeout_ms"),
-    /** Upstream statuses retried on another key or target; null = 429, 500, 502, 503, 504. */
+    /** Upstream statuses retried on another key or target; null = 429, 500, 502, 503, 504, 529. */
     retryOn: text("retry_on", { mode: "json" }).$type<number[]>(),
     position: integer("position").notNull().default(0),
     isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
