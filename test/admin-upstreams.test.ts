@@ -171,7 +171,8 @@ describe("admin: a key the upstream refuses", () => {
     // The refused key is taken out and the other key serves the same request.
     expect(res.status).toBe(200);
     await res.text();
-    const refused = upstream.keys[0]!;
+    // Keys are listed in no promised order: find the refused one by its hint (`sk-f…=403`).
+    const refused = upstream.keys.find((k) => k.hint.endsWith("=403"))!;
     const until = Date.now() + 5_000;
     let html = "";
     while (Date.now() < until) {
