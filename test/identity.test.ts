@@ -322,6 +322,48 @@ describe("JWTs of a trusted identity provider", () => {
     );
   });
 
+  it("a provider change reaches every user's object through the relay tree: 210 users switched off, then deleted", async () => {
+    // More users than one invocation calls itself (notify.ts LEAF = 200): the change goes through relays.
+    const { project } = await mockProjectToken();
+    const secret = "a-shared-secret-of-at-least-32-characters!";
+    const issuer = `https://many-${crypto.randomUUID()}.example.com`;
+    const p = await provider({
+      project_id: project.id,
+      name: "many",
+      issuer,
+      audience: "my-app",
+      hs256_secret: secret,
+      allow_direct: true,
+      user_limits: { max_requests: 100 },
+    });
+    const jwts = await Promise.all(
+      Array.from({ length: 210 }, (_, i) => hsJwt(secret, { iss: issuer, aud: "my-app", sub: `u${i}` })),
+    );
+    const statuses = async (): Promise<number[]> => {
+      const out: number[] = [];
+      for (let i = 0; i < jwts.length; i += 20) {
+        const part = jwts.slice(i, i + 20);
+        out.push(...(await Promise.all(part.map(async (j) => (await useKey(j)).status))));
+      }
+      return out;
+    };
+    expect(new Set(await statuses())).toEqual(new Set([200]));
+    const exchanged = await json<{ token: string }>(await exchange(jwts[0] as string));
+
+    const patched = await manage(`/identity-providers/${p.id}`, {
+      method: "PATCH",
+      body: { allow_direct: false },
+    });
+    expect(patched.status).toBe(200);
+    // Every user's object heard of it at once (the isolate's JWT cache alone would still say "direct").
+    expect(new Set(await statuses())).toEqual(new Set([401]));
+    expect((await useKey(exchanged.token)).status).toBe(200);
+
+    expect((await manage(`/identity-providers/${p.id}`, { method: "DELETE" })).status).toBe(204);
+    expect((await useKey(exchanged.token)).status).toBe(401);
+    expect(new Set(await statuses())).toEqual(new Set([401]));
+  }, 240_000);
+
   it("exchange: durations within the provider's ceiling, CORS for browsers, one audience per issuer", async () => {
     const s = await jwksSetup({ max_token_duration_minutes: 120, allow_direct: false });
     const j = await jwt(s.rs, { iss: s.issuer, aud: s.audience, sub: "ivy" });

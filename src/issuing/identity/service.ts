@@ -1,4 +1,4 @@
-import { and, count, desc, eq, gt, inArray, isNotNull, isNull, lt, or, type SQL } from "drizzle-orm";
+import { and, count, desc, eq, gt, gte, inArray, isNull, lt, or, type SQL } from "drizzle-orm";
 import { encryptSecret } from "../../lib/crypto";
 import { ApiError, notFound } from "../../lib/errors";
 import { requireProject } from "../../projects/service";
@@ -10,7 +10,7 @@ import {
   identityProviders,
   tokens,
 } from "../../storage/schema";
-import { readTokenObject, reloadTokenObjects } from "../../tokens/notify";
+import { loadedSince, notifyTokens, readTokenObject, reloadTokenObjects } from "../../tokens/notify";
 import { forgetProviderJwts } from "./jwt-cache";
 import {
   type IdentityProviderCreate,
@@ -103,20 +103,24 @@ export async function listProviders(
     .limit(f.limit);
 }
 
-/** Objects of a provider's (or project's) users that exist: those must hear of changes. */
+/**
+ * Objects of a provider's (or project's) users that may still decide from a configuration they read within
+ * CONFIG_MAX_AGE_SECONDS (+ margin): those must hear of a change. The others re-read D1 before their next
+ * decision (notify.ts `loadedSince`), so a provider with 100 000 users wakes only the recently active ones.
+ */
 export async function liveUsers(
   env: Env,
   where: { providerId: string } | { projectId: string },
-): Promise<{ objectKey: string; firstUsedAt: number | null }[]> {
+): Promise<{ objectKey: string; configLoadedAt: number | null }[]> {
   return getDb(env)
-    .select({ objectKey: endUsers.objectKey, firstUsedAt: endUsers.firstUsedAt })
+    .select({ objectKey: endUsers.objectKey, configLoadedAt: endUsers.configLoadedAt })
     .from(endUsers)
     .where(
       and(
         "providerId" in where
           ? eq(endUsers.providerId, where.providerId)
           : eq(endUsers.projectId, where.projectId),
-        isNotNull(endUsers.firstUsedAt),
+        gte(endUsers.configLoadedAt, loadedSince(env)),
       ),
     );
 }
@@ -181,7 +185,9 @@ export async function patchProvider(
   }
   if (!updated) throw notFound("identity provider", id);
   forgetProviderJwts(id);
-  await reloadTokenObjects(env, await liveUsers(env, { providerId: id }));
+  // Every user of the provider at once: pushed through the relay tree (notify.ts), each object re-reading
+  // D1 — one invocation calling them all would run out of subrequests for a large provider.
+  await notifyTokens(env, await liveUsers(env, { providerId: id }), { kind: "reload" });
   return updated;
 }
 
@@ -197,7 +203,8 @@ export async function deleteProvider(env: Env, id: string): Promise<void> {
     .where(and(inArray(tokens.endUserId, ids), isNull(tokens.revokedAt)));
   await db.delete(identityProviders).where(eq(identityProviders.id, id));
   forgetProviderJwts(id);
-  await reloadTokenObjects(env, users);
+  // A user's object re-reads D1 on the push and finds its provider gone: it refuses from then on.
+  await notifyTokens(env, users, { kind: "reload" });
 }
 
 export async function requireUser(env: Env, id: string): Promise<EndUser> {
