@@ -3,6 +3,7 @@ import { EMPTY_LEDGER } from "../limits/budget";
 import {
   type Admission,
   type AdmitInput,
+  type Admitted,
   admittedFrom,
   cacheHitValid,
   decide,
@@ -22,7 +23,11 @@ const DEFAULT_CACHE_MS = 900;
 const MAX_ENTRIES = 10_000;
 const NOTHING_COUNTED = { ledger: EMPTY_LEDGER, windowLog: [] as readonly number[] };
 
-type Entry = { config: TokenConfig; until: number; uncounted: number };
+/**
+ * `admitted`: the answer for a request that claims no cache hit, built once per entry — it is a function of
+ * the configuration alone, and nothing downstream changes it — so the warm path allocates none of it.
+ */
+type Entry = { config: TokenConfig; until: number; uncounted: number; admitted?: Admitted };
 const entries = new BoundedMap<string, Entry>(MAX_ENTRIES);
 
 function cacheMs(env: Env): number {
@@ -71,11 +76,10 @@ export function admitToken(
     const refusal = decide(entry.config, NOTHING_COUNTED, input, now);
     if (refusal) return refusal;
     if (entry.uncounted++ === 0) ctx.waitUntil(flushLater(env, tokenHash, entry.until));
-    return admittedFrom(
-      entry.config,
-      undefined,
-      input.cacheHit !== undefined && cacheHitValid(entry.config, input, now),
-    );
+    if (input.cacheHit !== undefined)
+      return admittedFrom(entry.config, undefined, cacheHitValid(entry.config, input, now));
+    entry.admitted ??= admittedFrom(entry.config);
+    return entry.admitted;
   }
   return admitFromObject(env, tokenHash, input);
 }
