@@ -116,7 +116,7 @@ try {
       const a0 = ta.cpuMs!()!;
       const b0 = tb.cpuMs!()!;
       const [ra, rb] = await Promise.all([load(ta, requests), load(tb, requests)]);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, 300));
       const a = (ta.cpuMs!()! - a0) / ra.requests;
       const b = (tb.cpuMs!()! - b0) / rb.requests;
       per.A.push(a);

@@ -11,8 +11,15 @@
  * request whose push fills a buffer flushes it at once, itself. Every other push only appends and returns.
  */
 
-/** How long the first message of a buffer waits for company: short next to the consumer's own batching. */
-export const FLUSH_DELAY_MS = 25;
+/**
+ * How long the first message of a buffer waits for company: short next to the consumer's own batching
+ * (seconds). Each flush is a `sendBatch` RPC, whose cost is mostly per call: at 25 ms a gateway at a few
+ * hundred requests per second flushed every ~10 requests, and the RPC cost ~9 % of its CPU per request
+ * (Miniflare, c=1); at 200 ms a flush carries up to the 100-event limit and the cut measured 8 %
+ * (`npm run bench:ab`, bench/README.md). The owning request's `waitUntil` lasts that much longer (wall
+ * time, no CPU).
+ */
+export const FLUSH_DELAY_MS = 200;
 /** Events per flush (once `sendBatch`'s limit of 100 messages; packed, a flush takes a message or two). */
 export const MAX_BATCH_MESSAGES = 100;
 /**
