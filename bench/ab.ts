@@ -6,6 +6,7 @@
 //   --base <ref>          the A build (default: HEAD)
 //   --scenario <s>        unlimited (default) | limited | streamed
 //   --consumer in|out     the queue consumer in the measured processes (default: in, as the headline)
+//   --b-consumer in|out   B's consumer differently (with --base HEAD on a clean tree: what the consumer costs)
 //   --rounds N --requests N --concurrency N
 //   --parallel            A and B loaded at the same time (each at the concurrency), their CPU read over the
 //                         same window, round by round; the figure is the median of the rounds' B/A. Whatever
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     base: { type: "string", default: "HEAD" },
     scenario: { type: "string", default: "unlimited" },
     consumer: { type: "string", default: "in" },
+    "b-consumer": { type: "string", default: "" },
     rounds: { type: "string", default: "6" },
     requests: { type: "string", default: "3000" },
     concurrency: { type: "string", default: "32" },
@@ -70,8 +72,9 @@ try {
   mock = await startMockThread();
   const floor = await startPassthrough(mock.url);
   hosts.push(floor);
-  const consumer = args.consumer === "out" ? "out" : "in";
+  const modeOf = (v: string) => (v === "out" ? "out" : "in");
   const proxy = async (id: string, dir: string): Promise<Target> => {
+    const consumer = modeOf(id === "B" && args["b-consumer"] ? args["b-consumer"] : args.consumer);
     const host = await startProxy(dir, { storageDir: await mkdtemp(join(shm, `${id}-`)), consumer });
     hosts.push(host);
     await applyMigrations(host);
