@@ -14,14 +14,18 @@ export default defineConfig(async () => {
       cloudflareTest(({ inject }) => ({
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
+          // A second, empty D1 for the migration test (test/migrations.test.ts): migrations applied step by step.
+          d1Databases: { MIGRATION_TEST_DB: "migration-test" },
           bindings: {
             TEST_MIGRATIONS: migrations,
             MOCK_UPSTREAM_URL: inject("mockUpstreamUrl"),
+            DEAD_UPSTREAM_URL: inject("deadUpstreamUrl"),
             MANAGEMENT_TOKEN: "test-management-token-0123456789abcdef",
             // 32 zero-bytes-but-one key, base64: only for tests.
             ENCRYPTION_KEY: "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
             ADMIN_PASSWORD: "test-admin-password",
             SESSION_SECRET: "test-session-secret-test-session-secret",
+            TOKEN_SIGNING_KEY: "test-token-signing-key-test-token-signing-key",
             // A small response-cache entry limit, so the test of it needs no megabyte answers.
             CACHE_MAX_ENTRY_BYTES: "65536",
           },

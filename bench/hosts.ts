@@ -29,6 +29,7 @@ export const SECRETS = {
   ENCRYPTION_KEY: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64"),
   ADMIN_PASSWORD: `bench-${crypto.randomUUID()}`,
   SESSION_SECRET: `bench-session-${crypto.randomUUID()}`,
+  TOKEN_SIGNING_KEY: `bench-signing-${crypto.randomUUID()}`,
 };
 
 // What a worker that only forwards costs: same runtime, same compatibility date, one fetch.
@@ -241,7 +242,13 @@ export async function applyMigrations(host: Host): Promise<number> {
   return files.length;
 }
 
-export type BenchTokens = { projectId: string; unlimited: string; limited: string };
+export type BenchTokens = {
+  projectId: string;
+  unlimited: string;
+  limited: string;
+  /** An unlimited token of a second project with routes: aliases `smart` and `fallback` (below). */
+  routed: string;
+};
 
 async function manage(host: Host, path: string, body: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(`${host.url}/manage${path}`, {
@@ -279,7 +286,52 @@ export async function createTokens(host: Host, upstreamUrl: string): Promise<Ben
     // The largest window the API accepts; a full run sends ~10 000 requests with this token.
     rate_limit: { requests: 100_000, window_seconds: 60 },
   });
-  return { projectId, unlimited: String(unlimited.token), limited: String(limited.token) };
+  return {
+    projectId,
+    unlimited: String(unlimited.token),
+    limited: String(limited.token),
+    routed: await createRoutedToken(host, upstreamUrl),
+  };
+}
+
+/**
+ * A project with three upstreams on the mock and two aliases: `smart` → [default, b] (the first healthy:
+ * the routed path a request takes every time), `fallback` → [limited, b] where `limited`'s key is always
+ * answered 429 with `retry-after: 0` (so it rests for no time and every request falls back once: the cost
+ * of one fallback, with no breaker in the way — a 429 is the key's, not the upstream's).
+ */
+async function createRoutedToken(host: Host, upstreamUrl: string): Promise<string> {
+  const project = await manage(host, "/projects", {
+    name: `bench-routed-${Date.now()}`,
+    api_key: "sk-bench-upstream-key-000000000000",
+    base_url: `${upstreamUrl}/v1`,
+  });
+  const id = String(project.id);
+  const upstream = (name: string, spec: string, key: string) =>
+    manage(host, `/projects/${id}/upstreams`, {
+      name,
+      provider: "openai-compatible",
+      base_url: `${upstreamUrl}/up/${encodeURIComponent(spec)}/v1`,
+      api_key: key,
+    });
+  await upstream("b", "name=b", "sk-bench-upstream-key-b");
+  await upstream("limited", "name=limited", "sk-bench-limited;status=429;retry-after=0");
+  const alias = (name: string, first: string) =>
+    manage(host, `/projects/${id}/aliases`, {
+      name,
+      targets: [
+        { upstream: first, model: "gpt-4o-mini" },
+        { upstream: "b", model: "gpt-4o-mini" },
+      ],
+    });
+  await alias("smart", "default");
+  await alias("fallback", "limited");
+  const token = await manage(host, "/tokens", {
+    project_id: id,
+    name: "bench-routed",
+    duration_minutes: 120,
+  });
+  return String(token.token);
 }
 
 const databases = new WeakMap<Host, Awaited<ReturnType<Miniflare["getD1Database"]>>>();

@@ -116,6 +116,13 @@ export function checks(r: Results): Check[] {
     measured: sp ? `${sp.maxMedianGapDeviationMs.toFixed(3)} ms, ${sp.heldBack} held` : "n/a",
     pass: sp ? sp.withinTolerance : null,
   });
+  const routed = pair(r.c1, "proxy-routed", "proxy", p50)?.median;
+  out.push({
+    name: "routed p50 added vs single upstream, c=1 (alias of 2, first healthy)",
+    target: "≤ 0.05 ms",
+    measured: routed === undefined ? "n/a" : `${routed.toFixed(3)} ms`,
+    pass: routed === undefined ? null : routed <= 0.05,
+  });
   out.push({
     name: "bundle gzip",
     target: "≤ 3072 KiB",
@@ -281,6 +288,58 @@ export function tables(r: Results, targets: Target[]): Table[] {
         ["p50, c=32 (ms)", ms(u32.latencyMs.p50), ms(l32.latencyMs.p50), ms(limited(r.c32, p50))],
         ["req/s, c=32", round(u32.rps, 0), round(l32.rps, 0), `${(ratio * 100).toFixed(1)} %`],
       ],
+    });
+  }
+  const single = r.c1.proxy?.merged;
+  const routedC1 = r.c1["proxy-routed"]?.merged;
+  const fallback = r.c1["proxy-fallback"]?.merged;
+  if (single && routedC1) {
+    const rows: Cell[][] = [
+      [
+        "p50, c=1 (ms)",
+        ms(single.latencyMs.p50),
+        ms(routedC1.latencyMs.p50),
+        ms(pair(r.c1, "proxy-routed", "proxy", p50)?.median),
+      ],
+      [
+        "p99, c=1 (ms)",
+        ms(single.latencyMs.p99),
+        ms(routedC1.latencyMs.p99),
+        ms(routedC1.latencyMs.p99 - single.latencyMs.p99),
+      ],
+    ];
+    const s32 = r.c32.proxy?.merged;
+    const r32 = r.c32["proxy-routed"]?.merged;
+    if (s32 && r32) {
+      rows.push([
+        "p50, c=32 (ms)",
+        ms(s32.latencyMs.p50),
+        ms(r32.latencyMs.p50),
+        ms(pair(r.c32, "proxy-routed", "proxy", p50)?.median),
+      ]);
+      rows.push([
+        "req/s, c=32",
+        round(s32.rps, 0),
+        round(r32.rps, 0),
+        `${((pair(r.c32, "proxy-routed", "proxy", rps, "ratio")?.median ?? 0) * 100).toFixed(1)} %`,
+      ]);
+      const sc = r.c32.proxy?.cpuMsPerRequest;
+      const rc = r.c32["proxy-routed"]?.cpuMsPerRequest;
+      if (sc != null && rc != null) rows.push(["CPU per request, c=32 (ms)", ms(sc), ms(rc), ms(rc - sc)]);
+    }
+    if (fallback) {
+      rows.push([
+        "p50, c=1, first target 429 → second (ms)",
+        ms(single.latencyMs.p50),
+        ms(fallback.latencyMs.p50),
+        ms(pair(r.c1, "proxy-fallback", "proxy-routed", p50)?.median),
+      ]);
+    }
+    out.push({
+      title:
+        "Routes: an alias of two targets vs a single upstream (unlimited tokens); last row: one fallback's cost over the routed path",
+      header: ["what", "single upstream", "routed", "difference (paired)"],
+      rows,
     });
   }
   out.push({

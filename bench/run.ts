@@ -151,6 +151,10 @@ try {
   const main = await startOne(consumerIn ? "in" : "out", profiling);
   const limited = await startOne(consumerIn ? "in" : "out", false);
   const outside = consumerMode === "both" ? await startOne("out", false) : undefined;
+  // The routed path (an alias of two targets, the first healthy) and one fallback, each in its own process
+  // like the others, against the unlimited token's single upstream (docs/routing.md).
+  const routed = await startOne(consumerIn ? "in" : "out", false);
+  const fallback = await startOne(consumerIn ? "in" : "out", false);
   const drainOf = async (host: Host) => {
     if (!consumerIn) return {};
     const drain = new QueueDrain(() => usageTotal(host), host.cpuMs, {
@@ -160,6 +164,8 @@ try {
   };
   const mainDrain = await drainOf(main.host);
   const limitedDrain = await drainOf(limited.host);
+  const routedDrain = await drainOf(routed.host);
+  const fallbackDrain = await drainOf(fallback.host);
 
   const proxyTarget = (
     id: string,
@@ -196,6 +202,30 @@ try {
   ];
   if (outside)
     targets.push(proxyTarget("proxy-out", "llm-proxy, consumer out", outside, outside.tokens.unlimited, {}));
+  targets.push(
+    {
+      ...proxyTarget(
+        "proxy-routed",
+        `llm-proxy, alias of 2 targets${inLabel}`,
+        routed,
+        routed.tokens.routed,
+        routedDrain,
+      ),
+      model: "smart",
+    },
+    {
+      ...proxyTarget(
+        "proxy-fallback",
+        `llm-proxy, alias, 1st target 429${inLabel}`,
+        fallback,
+        fallback.tokens.routed,
+        fallbackDrain,
+      ),
+      model: "fallback",
+    },
+  );
+  // The fallback answers in two upstream round trips by design: measured at c=1 only.
+  const loadTargets = targets.filter((t) => t.id !== "proxy-fallback");
   await probe(targets);
   for (const t of targets.filter((t) => t.unavailable)) log(`  ! ${t.label} not measured: ${t.unavailable}`);
 
@@ -203,13 +233,13 @@ try {
     log("· latency at concurrency 1");
     const c1 = await measureLoad(targets, plan.c1, chatSpec, log);
     log("· latency and throughput at concurrency 32");
-    const c32 = await measureLoad(targets, plan.c32, chatSpec, log);
+    const c32 = await measureLoad(loadTargets, plan.c32, chatSpec, log);
     log("· time to first byte of a stream");
-    const ttfb = await measureLoad(targets, plan.ttfb, (t) => streamSpec(t, 3, 0), log);
+    const ttfb = await measureLoad(loadTargets, plan.ttfb, (t) => streamSpec(t, 3, 0), log);
     log(`· stream spacing (${plan.spacing.chunks} chunks, ${plan.spacing.intervalMs} ms apart)`);
     // Spacing is a property of the tap, the same with the consumer in or out: the out instance is left out.
     const spacing = await measureSpacing(
-      targets.filter((t) => t.id !== "proxy-out"),
+      targets.filter((t) => t.id !== "proxy-out" && t.id !== "proxy-routed" && t.id !== "proxy-fallback"),
       plan.spacing,
     );
 

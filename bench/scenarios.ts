@@ -21,6 +21,8 @@ export type Target = {
   /** Origin of the host; requests go to `${origin}/v1/...`. */
   origin: string;
   headers: Record<string, string>;
+  /** The model requests name (default MODEL): an alias for the routed targets. */
+  model?: string;
   /** CPU time used so far by the process serving this target (ms), if it can be read. */
   cpuMs?: () => number | null;
   /**
@@ -42,7 +44,7 @@ export function chatSpec(t: Target): RequestSpec {
   return {
     url: `${t.origin}/v1/chat/completions`,
     headers: { ...JSON_HEADERS, ...t.headers },
-    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Say hello." }] }),
+    body: JSON.stringify({ model: t.model ?? MODEL, messages: [{ role: "user", content: "Say hello." }] }),
   };
 }
 
@@ -57,7 +59,7 @@ export function streamSpec(t: Target, chunks: number, intervalMs: number): Reque
       "x-mock-interval-ms": String(intervalMs),
     },
     body: JSON.stringify({
-      model: MODEL,
+      model: t.model ?? MODEL,
       stream: true,
       messages: [{ role: "user", content: "Count slowly." }],
     }),

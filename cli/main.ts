@@ -5,6 +5,7 @@ import { eventsCommand } from "./commands/events";
 import { projectCommand } from "./commands/projects";
 import { metricsCommand, statusCommand } from "./commands/status";
 import { tokenCommand } from "./commands/tokens";
+import { aliasCommand, upstreamCommand } from "./commands/upstreams";
 import { usageCommand } from "./commands/usage";
 import { DEFAULT_URL } from "./config";
 import { CliError, EXIT } from "./errors";
@@ -30,6 +31,8 @@ Exit codes: 0 ok · 1 the gateway refused the request (4xx) · 2 usage error · 
 
 Examples:
   llm-proxy project create --name demo --api-key - < openai-key.txt
+  llm-proxy upstream add --project demo --name groq --preset groq --api-key - < groq-key.txt
+  llm-proxy alias set --project demo smart groq:llama-3.3-70b-versatile default:gpt-4o
   llm-proxy token create --project demo --duration 60 --max-requests 100
   llm-proxy token list --project demo --status active --json
   llm-proxy usage --from 7d --group-by day
@@ -38,6 +41,8 @@ Examples:
     );
   for (const cmd of [
     projectCommand(),
+    upstreamCommand(),
+    aliasCommand(),
     tokenCommand(),
     usageCommand(),
     eventsCommand(),

@@ -15,6 +15,7 @@ if (!existsSync(devVars)) {
     ENCRYPTION_KEY: randomBytes(32).toString("base64"),
     ADMIN_PASSWORD: randomBytes(12).toString("base64url"),
     SESSION_SECRET: randomBytes(32).toString("base64url"),
+    TOKEN_SIGNING_KEY: randomBytes(32).toString("base64url"),
   };
   const body = Object.entries(secrets)
     .map(([k, v]) => `${k}=${v}`)
@@ -28,7 +29,8 @@ if (!existsSync(devVars)) {
   );
   console.log("\nCreated .dev.vars with fresh secrets (shown once; they stay in .dev.vars):\n");
   for (const [k, v] of Object.entries(secrets)) {
-    if (k !== "ENCRYPTION_KEY" && k !== "SESSION_SECRET") console.log(`  ${k}=${v}`);
+    if (k !== "ENCRYPTION_KEY" && k !== "SESSION_SECRET" && k !== "TOKEN_SIGNING_KEY")
+      console.log(`  ${k}=${v}`);
   }
   console.log("");
 }

@@ -41,3 +41,4 @@ export { AdminLoginGuard } from "./admin/guard";
 export { ObjectRegistry } from "./ownership/durable";
 export { ProjectState } from "./projects/durable";
 export { TokenState } from "./tokens/durable";
+export { TokenFanout } from "./tokens/notify";

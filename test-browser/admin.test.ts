@@ -129,7 +129,7 @@ describe("admin pages in a real browser", () => {
     await page.getByRole("button", { name: "Create token" }).click();
     await page.getByRole("heading", { name: "Token created" }).waitFor();
     state.secret = (await page.getByTestId("token-secret").textContent())!.trim();
-    expect(state.secret).toMatch(/^wt_[0-9A-Za-z]{38}$/);
+    expect(state.secret).toMatch(/^wt_[0-9A-Za-z]{48}$/);
     expect(await page.locator("pre").first().textContent()).toBe(
       `OPENAI_BASE_URL=${gw.url}/v1\nOPENAI_API_KEY=${state.secret}`,
     );

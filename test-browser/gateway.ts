@@ -18,6 +18,7 @@ export const SECRETS = {
   ENCRYPTION_KEY: "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
   ADMIN_PASSWORD: "browser-test-password",
   SESSION_SECRET: "browser-test-session-secret-0123456789abcdef",
+  TOKEN_SIGNING_KEY: "browser-test-token-signing-key-0123456789abcdef",
 };
 
 export type Gateway = { url: string; stateDir: string; stop(): Promise<void> };

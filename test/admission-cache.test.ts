@@ -77,4 +77,55 @@ describe("admission of tokens with nothing to count", () => {
     }
     expect((await (await objectOf(token.token)).state()).requests).toBe(3);
   });
+
+  it("still counts what the isolate admitted when a management change forgets the entry", async () => {
+    const { token } = await mockProjectToken();
+    for (let i = 0; i < 4; i++) expect((await proxy("/models", { token: token.token })).status).toBe(200);
+    // A change to the token (here: its name) makes this isolate forget the reused admission at once.
+    await manage(`/tokens/${token.id}`, { method: "PATCH", body: { name: "renamed" } });
+    const stub = await objectOf(token.token);
+    await eventually(async () => (await stub.state()).requests === 4, 5000);
+  });
+
+  it("keeps the count when reporting it to the object fails, and reports it on a retry", async () => {
+    const { token } = await mockProjectToken();
+    const hash = await hashToken(token.token);
+    // Fault injection on the real namespace: the first two countServed calls fail as a broken connection
+    // would; everything else reaches the real object.
+    let failures = 2;
+    const faulty: Env = {
+      ...env,
+      TOKEN_DO: new Proxy(env.TOKEN_DO, {
+        get(target, prop) {
+          if (prop !== "get") return Reflect.get(target, prop).bind(target);
+          return (id: DurableObjectId) => {
+            const stub = target.get(id);
+            return new Proxy(stub, {
+              get(s, p) {
+                if (p === "countServed" && failures > 0) {
+                  failures--;
+                  return () => Promise.reject(new Error("injected: connection lost"));
+                }
+                return Reflect.get(s, p);
+              },
+            });
+          };
+        },
+      }),
+    };
+    const ctx = createExecutionContext();
+    for (let i = 0; i < 4; i++) {
+      const req = new Request("http://gateway.test/v1/models", {
+        headers: { authorization: `Bearer ${token.token}` },
+      });
+      const res = await worker.fetch(req, faulty, ctx);
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    // The flush after the entry lapses fails twice, then its retry reports all three reused admissions.
+    await waitOnExecutionContext(ctx);
+    expect(failures).toBe(0);
+    const stub = env.TOKEN_DO.get(env.TOKEN_DO.idFromName(hash));
+    expect((await stub.state()).requests).toBe(4);
+  });
 });

@@ -408,7 +408,8 @@ describe("response cache: what is never stored", () => {
         await res.text().catch(() => "");
         expect(res.headers.get("x-llm-proxy-cache")).toBe("miss");
       }
-      expect((await upstreamSaw(tag)).length).toBe(2);
+      // Each request went upstream (a 429 or 5xx is retried too: routing's retries, docs/routing.md).
+      expect((await upstreamSaw(tag)).length).toBeGreaterThanOrEqual(2);
     }
   });
 

@@ -4,11 +4,14 @@ import { describe, expect, it } from "vitest";
 import worker from "../src/index";
 import { constantTimeEquals, decryptSecret, encryptSecret, maskSecret } from "../src/lib/crypto";
 import {
+  generateLegacyTokenSecret,
   generateTokenSecret,
   hashToken,
   isWellFormedToken,
   TOKEN_PREFIX,
+  tokenFormat,
   tokenHint,
+  verifySigned,
 } from "../src/tokens/secret";
 import { BASE, json, MANAGEMENT_TOKEN } from "./helpers";
 
@@ -46,7 +49,7 @@ describe("token secrets", () => {
   it("have the prefix, a checksum and ≥128 bits of URL-safe randomness", async () => {
     const seen = new Set<string>();
     for (let i = 0; i < 200; i++) {
-      const t = generateTokenSecret();
+      const t = await generateTokenSecret(env);
       expect(t.startsWith(TOKEN_PREFIX)).toBe(true);
       expect(t).toMatch(/^[A-Za-z0-9_]+$/);
       expect(isWellFormedToken(t)).toBe(true);
@@ -57,16 +60,38 @@ describe("token secrets", () => {
     expect(32 * Math.log2(62)).toBeGreaterThan(128);
   });
 
+  // Legacy (CRC32) tokens are refused for a typo by their format alone; signed ones by their MAC (below).
   it("rejects typos through the checksum", () => {
-    const t = generateTokenSecret();
+    const t = generateLegacyTokenSecret();
     const typo = t.slice(0, 10) + (t[10] === "a" ? "b" : "a") + t.slice(11);
     expect(isWellFormedToken(typo)).toBe(false);
     expect(isWellFormedToken("sk-not-ours")).toBe(false);
     expect(isWellFormedToken(`${t}x`)).toBe(false);
   });
 
+  it("are signed: a changed character, another key or a legacy checksum fails the MAC", async () => {
+    const t = await generateTokenSecret(env);
+    expect(t).toHaveLength(51);
+    expect(await verifySigned(t, env)).toBe(true);
+    for (const at of [3, 20, 34, 35, 50]) {
+      const typo = t.slice(0, at) + (t[at] === "a" ? "b" : "a") + t.slice(at + 1);
+      expect(await verifySigned(typo, env)).toBe(false);
+    }
+    expect(await verifySigned(t, { TOKEN_SIGNING_KEY: "another-key" })).toBe(false);
+    // During a rotation the previous key still verifies what it signed.
+    expect(
+      await verifySigned(t, {
+        TOKEN_SIGNING_KEY: "new-key",
+        TOKEN_SIGNING_KEY_PREVIOUS: env.TOKEN_SIGNING_KEY,
+      }),
+    ).toBe(true);
+    expect(tokenFormat(generateLegacyTokenSecret())).toBe("legacy");
+    expect(tokenFormat(t)).toBe("signed");
+    await expect(generateTokenSecret({ TOKEN_SIGNING_KEY: "" })).rejects.toMatchObject({ status: 503 });
+  });
+
   it("hash to SHA-256 hex and show only a hint", async () => {
-    const t = generateTokenSecret();
+    const t = await generateTokenSecret(env);
     expect(await hashToken(t)).toMatch(/^[0-9a-f]{64}$/);
     const hint = tokenHint(t);
     expect(hint.startsWith("wt_")).toBe(true);

@@ -1,8 +1,12 @@
 declare namespace Cloudflare {
   interface Env {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
+    /** An empty D1 for test/migrations.test.ts. */
+    MIGRATION_TEST_DB: D1Database;
     /** The mock upstream of test/support/mock-upstream.ts, e.g. `http://127.0.0.1:41234` (no `/v1`). */
     MOCK_UPSTREAM_URL: string;
+    /** A loopback URL where nothing listens: connections to it are refused. */
+    DEAD_UPSTREAM_URL: string;
   }
 }
 

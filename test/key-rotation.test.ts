@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../src/index";
 import { decryptSecret, encryptSecret, reencryptSecret } from "../src/lib/crypto";
 import { ENCRYPTED_COLUMNS, reencryptColumn, reencryptStored } from "../src/maintenance/reencrypt";
-import { projects } from "../src/storage/schema";
+import { upstreamKeys } from "../src/storage/schema";
 import type { TokenState } from "../src/tokens/durable";
 import { hashToken } from "../src/tokens/secret";
 import { createProject } from "./helpers";
@@ -18,10 +18,13 @@ import { mockProjectToken, UPSTREAM_KEY } from "./support/proxy";
 const OLD = env.ENCRYPTION_KEY;
 const fresh = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
 
+// The project's key lives with its default upstream (issue 13): the row this file follows.
+const KEY_OF_PROJECT =
+  "select k.id, k.key_encrypted k from upstream_keys k join upstreams u on u.id = k.upstream_id where u.project_id = ?";
 const storedKey = async (id: string) =>
-  (await env.DB.prepare("select api_key_encrypted k from projects where id = ?")
-    .bind(id)
-    .first<{ k: string }>())!.k;
+  (await env.DB.prepare(KEY_OF_PROJECT).bind(id).first<{ k: string }>())!.k;
+const keyIdOf = async (projectId: string) =>
+  (await env.DB.prepare(KEY_OF_PROJECT).bind(projectId).first<{ id: string }>())!.id;
 
 const chat = (secret: string, e: Env) =>
   worker.fetch(
@@ -38,9 +41,12 @@ const chat = (secret: string, e: Env) =>
 async function objectCiphertext(secret: string): Promise<string | undefined> {
   const stub = env.TOKEN_DO.get(env.TOKEN_DO.idFromName(await hashToken(secret)));
   return runInDurableObject(stub, (instance: TokenState) => {
-    const config = (instance as unknown as { config?: { project: { apiKeyEncrypted: string } } | null })
-      .config;
-    return config?.project.apiKeyEncrypted;
+    const config = (
+      instance as unknown as {
+        config?: { project: { routing: { upstreams: { keys: { keyEncrypted: string }[] }[] } } } | null;
+      }
+    ).config;
+    return config?.project.routing.upstreams[0]?.keys[0]?.keyEncrypted;
   });
 }
 
@@ -115,7 +121,9 @@ describe("ENCRYPTION_KEY rotation: no downtime", () => {
     const next = fresh();
     const keys = { current: next, previous: OLD };
     const foreign = await encryptSecret("sk-other", fresh());
-    await env.DB.prepare("update projects set api_key_encrypted = ? where id = ?").bind(foreign, p.id).run();
+    await env.DB.prepare("update upstream_keys set key_encrypted = ? where id = ?")
+      .bind(foreign, await keyIdOf(p.id))
+      .run();
     const only = { ...ENCRYPTED_COLUMNS[0]!, changed: undefined };
     const r = await reencryptColumn({ ...env, ENCRYPTION_KEY: next }, only, keys);
     expect(r.failed).toBeGreaterThanOrEqual(1);
@@ -123,12 +131,13 @@ describe("ENCRYPTION_KEY rotation: no downtime", () => {
 
     const q = await createProject();
     const original = await storedKey(q.id);
+    const qKey = await keyIdOf(q.id);
     const unreachable = {
-      table: projects,
-      id: projects.id,
-      value: projects.apiKeyEncrypted,
+      table: upstreamKeys,
+      id: upstreamKeys.id,
+      value: upstreamKeys.keyEncrypted,
       changed: async (_e: Env, id: string) => {
-        if (id === q.id) throw new Error("object unreachable");
+        if (id === qKey) throw new Error("object unreachable");
       },
     };
     const r2 = await reencryptColumn({ ...env, ENCRYPTION_KEY: next }, unreachable, keys);

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { EMPTY_LEDGER, type Limits, limitRefusal, remaining, tighter, toNanos } from "../src/limits/budget";
 import { declaredMaxOutput, reserveFor, utf8Length } from "../src/limits/reserve";
 import { checkWindows, logCapacity, retryAfterSeconds, windowStates } from "../src/limits/windows";
+import { NO_ROUTES } from "../src/routing/config";
 import { type Admitted, modelAllowed } from "../src/tokens/admission";
 import { allowanceHeaders, refusalHeaders } from "../src/tokens/allowance";
 
@@ -189,13 +190,10 @@ describe("allowance headers", () => {
     ok: true,
     tokenId: "t",
     projectId: "p",
-    upstream: {
-      provider: "openai",
-      baseUrl: "https://api.openai.com/v1",
-      apiKeyEncrypted: "x",
-      settings: null,
-    },
+    routing: NO_ROUTES,
+    routingVersion: NO_ROUTES.version,
     allowedOrigins: null,
+    allowedModels: { token: null, project: null },
     objects: { capabilities: [], scope: "token" },
     remainingRequests: 7,
     allowance: {

@@ -242,7 +242,8 @@ describe("budgets", () => {
     expect(state.openReservations).toBe(0);
   });
 
-  it("releases reservations that were never settled, and still counts a late settle", async () => {
+  // Issue 10 changed this: an expired hold used to be released for free ($0); it is now charged in full.
+  it("charges reservations that were never settled in full, and corrects the charge on a late settle", async () => {
     const project = await createProject();
     const token = await createToken(project.id, { max_tokens: 1_000 });
     const stub = await tokenStub(token.token);
@@ -253,13 +254,17 @@ describe("budgets", () => {
     const ttl = Number(env.RESERVATION_TTL_SECONDS) * 1000;
     await fakeClock(stub, () => Date.now() + ttl + 1);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect((await stub.state()).ledger.tokensReserved).toBe(0);
-    expect((await stub.admit({ reserve: { tokens: 200, costUsd: null } })).ok).toBe(true);
-    // The request did finish after all: its real usage is counted, its hold is not released twice.
+    const expired = await stub.state();
+    expect(expired.ledger.tokensReserved).toBe(0);
+    expect(expired.ledger.tokensUsed).toBe(900);
+    expect((await stub.admit({ reserve: { tokens: 200, costUsd: null } })).ok).toBe(false);
+    expect((await stub.admit({ reserve: { tokens: 100, costUsd: null } })).ok).toBe(true);
+    // The request did finish after all: its real usage replaces the charge, and is not counted twice.
+    await stub.settle(first.ok ? (first.reservationId as string) : "", { totalTokens: 700, costUsd: null });
     await stub.settle(first.ok ? (first.reservationId as string) : "", { totalTokens: 700, costUsd: null });
     const state = await stub.state();
     expect(state.ledger.tokensUsed).toBe(700);
-    expect(state.ledger.tokensReserved).toBe(200);
+    expect(state.ledger.tokensReserved).toBe(100);
   });
 });
 

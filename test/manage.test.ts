@@ -90,7 +90,10 @@ describe("projects", () => {
       base_url: "https://llm.example/v1",
     });
 
-    const stored = await env.DB.prepare("select api_key_encrypted from projects where id = ?")
+    // The key lives with the project's default upstream (issue 13), encrypted the same way.
+    const stored = await env.DB.prepare(
+      "select k.key_encrypted as api_key_encrypted from upstream_keys k join upstreams u on u.id = k.upstream_id where u.project_id = ?",
+    )
       .bind(project.id)
       .first();
     expect(String(stored?.api_key_encrypted)).toMatch(/^v1:/);
@@ -160,7 +163,8 @@ describe("tokens", () => {
   it("shows the secret only at creation and stores only its hash", async () => {
     const project = await createProject();
     const token = await createToken(project.id, { duration_minutes: 30, max_requests: 10, name: "ci" });
-    expect(token.token).toMatch(/^wt_[0-9A-Za-z]{38}$/);
+    // Issue 10: 32 random characters + a 16-character HMAC (was a 6-character CRC32).
+    expect(token.token).toMatch(/^wt_[0-9A-Za-z]{48}$/);
     expect(token.status).toBe("active");
     expect(Date.parse(token.expires_at) - Date.now()).toBeGreaterThan(29 * 60_000);
     expect(token.remaining_requests).toBe(10);

@@ -2,7 +2,7 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
-import { isLoopback } from "../src/projects/base-url";
+import { isLoopback } from "../src/upstreams/base-url";
 import { adminCall, adminPost, login } from "./admin-helpers";
 import { createProject, json, MANAGEMENT_TOKEN, manage, uniqueName } from "./helpers";
 import { mockProjectToken, newTag, proxy, UPSTREAM_KEY, upstreamSaw } from "./support/proxy";

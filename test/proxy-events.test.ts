@@ -1,27 +1,6 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { UsageEvent } from "../src/usage/event";
-import { mockProjectToken, proxy, sleep } from "./support/proxy";
-
-/** Waits for the events of these request ids in the R2 request log (the queue batches for a few seconds). */
-async function eventsOf(ids: string[], timeoutMs = 20_000): Promise<Map<string, UsageEvent>> {
-  const found = new Map<string, UsageEvent>();
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const list = await env.EVENTS_BUCKET.list({ prefix: "events/" });
-    for (const object of list.objects) {
-      const text = await (await env.EVENTS_BUCKET.get(object.key))!.text();
-      for (const line of text.split("\n")) {
-        if (!line) continue;
-        const event = JSON.parse(line) as UsageEvent;
-        if (ids.includes(event.id)) found.set(event.id, event);
-      }
-    }
-    if (found.size === ids.length) return found;
-    await sleep(250);
-  }
-  throw new Error(`only ${found.size} of ${ids.length} events arrived`);
-}
+import { eventsOf } from "./support/events";
+import { mockProjectToken, proxy } from "./support/proxy";
 
 describe("proxy: request events", () => {
   it("records usage from streams and JSON, aborts, and refusals before identification", async () => {

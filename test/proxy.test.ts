@@ -63,7 +63,7 @@ describe("proxy: gateway errors", () => {
     const cases: [string, Response, number, string][] = [
       ["no token", await proxy("/models"), 401, "invalid_token"],
       ["garbage", await proxy("/models", { token: "sk-not-ours" }), 401, "invalid_token"],
-      ["unknown", await proxy("/models", { token: generateTokenSecret() }), 401, "token_not_found"],
+      ["unknown", await proxy("/models", { token: await generateTokenSecret(env) }), 401, "token_not_found"],
       [
         "model",
         await proxy("/chat/completions", { token: token.token, json: { model: "gpt-5", messages: [] } }),

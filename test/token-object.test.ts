@@ -17,16 +17,30 @@ const baseConfig: TokenConfig = {
   maxCostUsd: null,
   allowedModels: null,
   project: {
+    version: 1,
     isActive: true,
-    provider: "openai",
-    baseUrl: "https://api.openai.com/v1",
-    apiKeyEncrypted: "v1:x:y",
-    providerSettings: null,
     allowedOrigins: null,
     allowedModels: null,
     limits: null,
     capabilities: [],
     objectScope: "token",
+    routing: {
+      version: 1,
+      upstreams: [
+        {
+          id: "u",
+          name: "default",
+          provider: "openai",
+          baseUrl: "https://api.openai.com/v1",
+          models: null,
+          settings: null,
+          firstByteTimeoutMs: null,
+          retryOn: null,
+          keys: [{ id: "k", keyEncrypted: "v1:x:y", weight: 1 }],
+        },
+      ],
+      aliases: [],
+    },
   },
 };
 const fresh = { ledger: EMPTY_LEDGER, windowLog: [] };

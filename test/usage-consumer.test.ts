@@ -279,9 +279,7 @@ describe("processBatch", () => {
     const projectId = crypto.randomUUID();
     const tokenId = crypto.randomUUID();
     await env.DB.batch([
-      env.DB.prepare(
-        "insert into projects (id, name, api_key_encrypted, api_key_hint) values (?, ?, 'x', 'x')",
-      ).bind(projectId, `p-${projectId}`),
+      env.DB.prepare("insert into projects (id, name) values (?, ?)").bind(projectId, `p-${projectId}`),
       env.DB.prepare(
         "insert into tokens (id, token_hash, token_hint, project_id, expires_at, last_used_at) values (?, ?, 'h', ?, ?, ?)",
       ).bind(tokenId, `hash-${tokenId}`, projectId, Date.now() + 1e6, Date.UTC(2026, 5, 1)),

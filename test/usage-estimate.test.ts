@@ -278,14 +278,78 @@ describe("cooperative tokenizer", () => {
     const counter = await TokenCounter.load(o200k);
     const afterLoad = ticks;
     const text = "Some streamed words, again and again. ".repeat(20_000);
-    const n = await counter.countAll([text]);
+    // Issue 10 bounds the default budget (16 k characters): an unbounded budget counts all 760 k exactly.
+    const n = await counter.countAll([text], Number.POSITIVE_INFINITY);
     running = false;
     // Other tasks ran between the slices: ~40 during the load, more while counting.
     expect(afterLoad).toBeGreaterThan(20);
     expect(ticks).toBeGreaterThan(afterLoad + 10);
     expect(n).toBe(counter.count(text));
-    // Past the character budget the rest is extrapolated at the measured rate.
+    // Past the character budget the rest is extrapolated from evenly spaced windows.
     const approx = await counter.countAll([text], 100_000);
     expect(Math.abs(approx - n) / n).toBeLessThan(0.02);
+    const bounded = await counter.countAll([text]);
+    expect(Math.abs(bounded - n) / n).toBeLessThan(0.05);
+  });
+});
+
+// A randomised corpus against js-tiktoken: letters of many scripts, marks, emoji, digits, spaces and
+// punctuation, in words from one character to hundreds long (the heap merge of long pieces included;
+// js-tiktoken's own merge is quadratic, so the reference cannot take longer ones in reasonable time).
+describe("lean BPE against js-tiktoken on random Unicode", () => {
+  const alphabet = [
+    ..."abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    ..."äöüßéèçñøåæ",
+    ..."абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+    ..."日本語のテキスト漢字中文한국어",
+    ..."अआइईउऊएऐओऔकखगघ",
+    ..."ابتثجحخدذرزسشصضطظعغفقكلمنهوي",
+    ..."0123456789",
+    ..." \t\n\r  ",
+    ..."!@#$%^&*()_+-=[]{};':\",./<>?`~",
+    "\u0301",
+    "\u200d",
+    "🚀",
+    "👍🏽",
+    "🇩🇪",
+  ];
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  const word = (len: number) => {
+    let w = "";
+    const pool = alphabet.slice(Math.floor(random() * 4) * 10, Math.floor(random() * 4) * 10 + 40);
+    for (let i = 0; i < len; i++) w += pool[Math.floor(random() * pool.length)] ?? "a";
+    return w;
+  };
+
+  it("counts 160 random texts token for token like js-tiktoken", { timeout: 120_000 }, async () => {
+    for (const [name, ranks] of [
+      ["o200k_base", o200k],
+      ["cl100k_base", cl100k],
+    ] as const) {
+      const lean = await loadEncoder(name);
+      const reference = new Tiktoken(ranks);
+      for (let i = 0; i < 80; i++) {
+        const parts: string[] = [];
+        const words = 1 + Math.floor(random() * 20);
+        for (let k = 0; k < words; k++) {
+          const r = random();
+          // Mostly short words, some long runs, now and then one character repeated hundreds of times.
+          if (r < 0.05)
+            parts.push(
+              (alphabet[Math.floor(random() * alphabet.length)] ?? "a").repeat(
+                30 + Math.floor(random() * 300),
+              ),
+            );
+          else if (r < 0.15) parts.push(word(25 + Math.floor(random() * 200)));
+          else parts.push(word(1 + Math.floor(random() * 12)));
+        }
+        const text = parts.join(random() < 0.5 ? " " : "");
+        expect(lean.count(text), `${name} #${i}`).toBe(reference.encode(text, [], []).length);
+      }
+    }
   });
 });

@@ -9,9 +9,9 @@ import { jsonObject, list, positiveInt, UUID_RE } from "../parse";
 export type Project = {
   id: string;
   name: string;
-  provider: string;
-  base_url: string;
-  api_key_hint: string;
+  provider: string | null;
+  base_url: string | null;
+  api_key_hint: string | null;
   is_active: boolean;
   created_at: string;
   [k: string]: unknown;

@@ -183,7 +183,7 @@ describe("projects and tokens, as an operator would", () => {
 
   it("revokes all tokens of a project, deactivates and deletes it", async () => {
     const quiet = await cli(["token", "create", "--project", name, "-q"], env);
-    expect(quiet.stdout.trim()).toMatch(/^wt_[0-9A-Za-z]{38}$/);
+    expect(quiet.stdout.trim()).toMatch(/^wt_[0-9A-Za-z]{48}$/);
     const r = await cli(["project", "revoke-tokens", name, "--json"], env);
     expect(r.json()).toEqual({ revoked_count: 1 });
     const off = await cli(["project", "update", name, "--deactivate", "--json"], env);
@@ -204,6 +204,128 @@ describe("projects and tokens, as an operator would", () => {
     expect((await cli(["audit", "--action", "token.revoke_by_value"], env)).stdout).toContain(
       "token.revoke_by_value",
     );
+  });
+});
+
+describe("upstreams and aliases, as an operator would", () => {
+  const name = `cli-routes-${Date.now()}`;
+
+  it("adds an upstream from a preset with the key from stdin, then keys, an alias and health", async () => {
+    expect(
+      (await cli(["project", "create", "--name", name, "--api-key", "sk-cli-default-key-000"], env)).code,
+    ).toBe(0);
+    const added = await cli(
+      [
+        "upstream",
+        "add",
+        "--project",
+        name,
+        "--name",
+        "groq",
+        "--preset",
+        "groq",
+        "--api-key",
+        "-",
+        "--models",
+        "llama-*",
+        "--json",
+      ],
+      env,
+      { input: "gsk-cli-secret-groq-key-1234\n" },
+    );
+    expect(added.code).toBe(0);
+    expect(added.stdout).not.toContain("gsk-cli-secret-groq-key-1234");
+    const upstream = added.json() as {
+      id: string;
+      base_url: string;
+      provider: string;
+      keys: { id: string; hint: string }[];
+    };
+    expect(upstream).toMatchObject({
+      base_url: "https://api.groq.com/openai/v1",
+      provider: "openai-compatible",
+    });
+    expect(upstream.keys[0]!.hint).toBe("gsk-…1234");
+
+    const list = await cli(["upstream", "list", "--project", name], env);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain("groq");
+    expect(list.stdout).toContain("default");
+
+    const key = await cli(
+      [
+        "upstream",
+        "key",
+        "add",
+        "groq",
+        "--project",
+        name,
+        "--api-key",
+        "gsk-second-key-5678",
+        "--weight",
+        "2",
+        "--json",
+      ],
+      env,
+    );
+    expect(key.code).toBe(0);
+    const keyId = (key.json() as { id: string }).id;
+    const rotated = await cli(
+      ["upstream", "key", "rotate", upstream.id, keyId, "--api-key", "gsk-rotated-key-9999", "--json"],
+      env,
+    );
+    expect(rotated.json() as { hint: string; weight: number }).toMatchObject({
+      hint: "gsk-…9999",
+      weight: 2,
+    });
+    expect((await cli(["upstream", "key", "remove", upstream.id, keyId], env)).code).toBe(2);
+    expect((await cli(["upstream", "key", "remove", upstream.id, keyId, "--yes"], env)).code).toBe(0);
+
+    const alias = await cli(
+      ["alias", "set", "--project", name, "smart", "groq:llama-3.3-70b", "default:gpt-4o"],
+      env,
+    );
+    expect(alias.code).toBe(0);
+    expect(alias.stdout).toContain("groq:llama-3.3-70b default:gpt-4o");
+    const weighted = await cli(
+      [
+        "alias",
+        "set",
+        "--project",
+        name,
+        "smart",
+        "groq:llama-3.3-70b=3",
+        "default:gpt-4o=1",
+        "--weighted",
+        "--json",
+      ],
+      env,
+    );
+    expect(weighted.json()).toMatchObject({ strategy: "weighted", targets: [{ weight: 3 }, { weight: 1 }] });
+    expect((await cli(["alias", "set", "--project", name, "bad", "no-colon"], env)).code).toBe(2);
+    const unknown = await cli(["alias", "set", "--project", name, "bad", "nope:m"], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("targets.0.upstream");
+
+    const blocked = await cli(["upstream", "delete", "groq", "--project", name, "--yes"], env);
+    expect(blocked.code).toBe(1);
+    expect(blocked.stderr).toContain("409 conflict");
+
+    const health = await cli(["upstream", "health", "groq", "--project", name, "--json"], env);
+    expect(health.code).toBe(0);
+    expect(health.json()).toMatchObject({ name: "groq", requests: 0, breaker: { open: false } });
+
+    expect((await cli(["alias", "delete", "smart", "--project", name], env)).code).toBe(0);
+    expect((await cli(["upstream", "delete", "groq", "--project", name, "--yes"], env)).code).toBe(0);
+  }, 120_000);
+
+  it("a new host needs the key in the same call", async () => {
+    const r = await cli(
+      ["upstream", "update", "default", "--project", name, "--base-url", "https://elsewhere.example/v1"],
+      env,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("api_key");
   });
 });
 

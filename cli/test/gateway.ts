@@ -20,6 +20,7 @@ export async function startGateway(): Promise<Gateway> {
           ENCRYPTION_KEY: "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
           ADMIN_PASSWORD: "cli-test-admin-password",
           SESSION_SECRET: "cli-test-session-secret-cli-test-session-secret",
+          TOKEN_SIGNING_KEY: "cli-test-token-signing-key-cli-test-token-signing-key",
         },
       },
     ],

@@ -11,6 +11,7 @@ import { dashboardRoutes } from "./routes/dashboard";
 import { logRoutes } from "./routes/logs";
 import { projectRoutes } from "./routes/projects";
 import { tokenRoutes } from "./routes/tokens";
+import { upstreamAdminRoutes } from "./routes/upstreams";
 import {
   csrfMatches,
   endSession,
@@ -163,6 +164,7 @@ export const adminApp = new Hono<AdminEnv>()
   })
   .route("/", dashboardRoutes)
   .route("/projects", projectRoutes)
+  .route("/", upstreamAdminRoutes)
   .route("/tokens", tokenRoutes)
   .route("/", logRoutes)
   .notFound((c) =>

@@ -199,6 +199,12 @@ const FLASHES: Record<string, Flash> = {
     text: "Token deactivated: it is refused until you reactivate it.",
   },
   logged_out: { kind: "ok", text: "You are logged out." },
+  upstream_added: { kind: "ok", text: "Upstream added. Tokens in use route to it from their next request." },
+  upstream_key_added: { kind: "ok", text: "Key added: it now takes its share of requests." },
+  upstream_key_rotated: { kind: "ok", text: "Key rotated. Requests now use the new value." },
+  upstream_key_enabled: { kind: "ok", text: "Key in use again." },
+  alias_saved: { kind: "ok", text: "Alias saved. It applies from the tokens' next request." },
+  alias_deleted: { kind: "ok", text: "Alias deleted." },
 };
 
 export function flashFrom(c: Context): Flash | undefined {

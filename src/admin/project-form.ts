@@ -1,6 +1,7 @@
 import { CACHEABLE_ENDPOINTS } from "../cache/settings";
 import { CAPABILITIES } from "../ownership/capabilities";
-import type { Project, RateWindow } from "../storage/schema";
+import type { ProjectWithUpstream as Project } from "../projects/repo";
+import type { RateWindow } from "../storage/schema";
 import {
   type Form,
   fieldErrors,
@@ -90,10 +91,12 @@ export function projectValues(p: Project): Form {
   const windows = Array.isArray(d?.rate_limit) ? (d.rate_limit as RateWindow[]) : null;
   return {
     name: p.name,
-    provider: p.provider,
-    base_url: p.baseUrl,
+    provider: p.upstream?.provider ?? "openai",
+    base_url: p.upstream?.baseUrl ?? "",
     provider_settings:
-      p.providerSettings && Object.keys(p.providerSettings).length ? JSON.stringify(p.providerSettings) : "",
+      p.upstream?.settings && Object.keys(p.upstream.settings).length
+        ? JSON.stringify(p.upstream.settings)
+        : "",
     description: p.description ?? "",
     metadata: p.metadata ? JSON.stringify(p.metadata, null, 2) : "",
     allowed_models: (p.allowedModels ?? []).join("\n"),

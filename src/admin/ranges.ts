@@ -23,6 +23,18 @@ export type Bucket = {
 };
 export type Totals = Omit<Bucket, "start">;
 export type Top = { key: string; name: string | null; requests: number; tokens: number; costUsd: number };
+/** An upstream's traffic and health over a range (from upstream_hourly). */
+export type UpstreamTop = {
+  upstreamId: string;
+  projectId: string;
+  name: string | null;
+  projectName: string | null;
+  requests: number;
+  errors: number;
+  failedAttempts: number;
+  rateLimited: number;
+  avgTtfbMs: number | null;
+};
 
 /** First bucket start of the range: rollups are hourly, days are sums of hours (UTC). */
 export function rangeStart(range: Range, now = Date.now()): number {

@@ -1,7 +1,7 @@
 import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lte, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../storage/db";
-import { projects, type Token, tokens, usageHourly } from "../storage/schema";
-import { type Bucket, RANGES, type Range, rangeStart, type Top } from "./ranges";
+import { projects, type Token, tokens, upstreamHourly, upstreams, usageHourly } from "../storage/schema";
+import { type Bucket, RANGES, type Range, rangeStart, type Top, type UpstreamTop } from "./ranges";
 
 const sums = {
   requests: sql<number>`coalesce(sum(${usageHourly.requests}), 0)`,
@@ -176,4 +176,41 @@ export async function projectNames(db: Db): Promise<{ id: string; name: string; 
     .from(projects)
     .orderBy(asc(projects.name))
     .limit(1000);
+}
+
+/** The busiest upstreams of the range with their errors, failed attempts and time to first byte. */
+export async function upstreamsBy(db: Db, range: Range, limit = 8): Promise<UpstreamTop[]> {
+  const h = upstreamHourly;
+  const traffic = sql<number>`sum(${h.requests} + ${h.failedAttempts})`;
+  const rows = await db
+    .select({
+      upstreamId: h.upstreamId,
+      projectId: h.projectId,
+      name: upstreams.name,
+      projectName: projects.name,
+      requests: sql<number>`sum(${h.requests})`,
+      errors: sql<number>`sum(${h.errors})`,
+      failedAttempts: sql<number>`sum(${h.failedAttempts})`,
+      rateLimited: sql<number>`sum(${h.rateLimited})`,
+      ttfb: sql<number>`sum(${h.ttfbMsSum})`,
+      ttfbCount: sql<number>`sum(${h.ttfbCount})`,
+    })
+    .from(h)
+    .leftJoin(upstreams, eq(upstreams.id, h.upstreamId))
+    .leftJoin(projects, eq(projects.id, h.projectId))
+    .where(gte(h.hour, rangeStart(range)))
+    .groupBy(h.upstreamId, h.projectId)
+    .orderBy(desc(traffic))
+    .limit(limit);
+  return rows.map((r) => ({
+    upstreamId: r.upstreamId,
+    projectId: r.projectId,
+    name: r.name,
+    projectName: r.projectName,
+    requests: Number(r.requests),
+    errors: Number(r.errors),
+    failedAttempts: Number(r.failedAttempts),
+    rateLimited: Number(r.rateLimited),
+    avgTtfbMs: r.ttfbCount ? Math.round(Number(r.ttfb) / Number(r.ttfbCount)) : null,
+  }));
 }

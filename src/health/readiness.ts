@@ -18,6 +18,8 @@ export function secretProblems(env: Env): string[] {
   const out: string[] = [];
   const management = secretProblem("MANAGEMENT_TOKEN", env.MANAGEMENT_TOKEN);
   if (management) out.push(management);
+  const signing = secretProblem("TOKEN_SIGNING_KEY", env.TOKEN_SIGNING_KEY);
+  if (signing) out.push(signing);
   if (!isValidEncryptionKey(env.ENCRYPTION_KEY)) out.push("ENCRYPTION_KEY is not 32 base64-encoded bytes");
   if (env.ENCRYPTION_KEY_PREVIOUS && !isValidEncryptionKey(env.ENCRYPTION_KEY_PREVIOUS)) {
     out.push("ENCRYPTION_KEY_PREVIOUS is set but not 32 base64-encoded bytes");

@@ -20,6 +20,8 @@ export type ErrorCode =
   // The request itself
   | "validation_error"
   | "invalid_json"
+  | "invalid_form_data"
+  | "model_required"
   | "unsupported_media_type"
   | "request_too_large"
   | "not_found"
@@ -42,11 +44,18 @@ export type ErrorCode =
   | "model_not_allowed"
   | "rate_limit_exceeded"
   | "quota_exceeded"
+  | "model_not_found"
+  | "unpriceable_request"
+  // Internal: a restricted token's multipart form must be read first (never answered to a client).
+  | "form_needed"
   // The gateway or its upstream
   | "upstream_error"
   | "upstream_timeout"
+  | "upstream_unavailable"
   | "encryption_key_invalid"
   | "gateway_misconfigured"
+  | "token_signing_disabled"
+  | "token_objects_unreachable"
   | "internal_error";
 
 export type FieldIssue = { path: string; message: string };

@@ -7,6 +7,7 @@ export const MIN_SECRET_LENGTH = {
   MANAGEMENT_TOKEN: 32,
   ADMIN_PASSWORD: 16,
   SESSION_SECRET: 32,
+  TOKEN_SIGNING_KEY: 32,
 } as const;
 
 export type ChosenSecret = keyof typeof MIN_SECRET_LENGTH;

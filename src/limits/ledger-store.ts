@@ -24,6 +24,13 @@ type ReservationRow = {
 
 export type Settled = { project: string | null } | null;
 
+/**
+ * What a finished request is charged. `reported`: usage the upstream reported (or a price the request
+ * fixed), charged exactly. Otherwise the most the gateway can see was used (request and streamed bytes),
+ * and the hold instead when it is larger.
+ */
+export type Charge = { tokens: number; costUsd: number | null; reported: boolean };
+
 export class LedgerStore {
   ledger: Ledger;
   lastUsedAt: number | null;
@@ -146,30 +153,50 @@ export class LedgerStore {
   }
 
   /**
-   * Replaces a reservation with the request's real usage. Idempotent per id. A reservation that already
-   * expired (or is unknown because it was cleaned up) still has its real usage counted: spend is never lost.
-   * A null cost with tokens used (price unknown at settle time) counts the reserved cost, the upper bound.
+   * Replaces a reservation with the request's usage. Idempotent per id.
+   * - `reported` (the upstream's own numbers, or a price fixed by the request): exactly that. A null cost
+   *   with tokens used (price unknown at settle time) counts the reserved cost, the upper bound.
+   * - not reported (a stream cut or aborted before its usage, an answer without usage): at least the hold —
+   *   the worst case admitted — and more if what the gateway saw (`tokens`, `costUsd`) proves more.
+   * A hold that already expired was charged in full then; its settle now only corrects that charge. A row
+   * cleaned up after KEEP_CLOSED_MS is unknown: its usage is charged as given.
    */
-  settle(id: string, actual: { tokens: number; costUsd: number | null }): Settled {
+  settle(id: string, actual: Charge): Settled {
     const row = this.row(id);
     if (row?.state === "settled") return null;
+    const hold = { tokens: row?.tokens ?? 0, cost: row?.cost ?? 0 };
+    let tokens = Math.max(0, actual.tokens);
+    let cost =
+      actual.costUsd !== null ? Math.max(0, toNanos(actual.costUsd)) : actual.tokens > 0 ? hold.cost : 0;
+    if (!actual.reported) {
+      tokens = Math.max(tokens, hold.tokens);
+      cost = Math.max(cost, hold.cost);
+    }
+    // An expired hold was already charged at expiry: only the difference is added (or given back).
+    const charged = row?.state === "expired" ? hold : { tokens: 0, cost: 0 };
     if (row) this.closeHold(id, "settled");
-    const cost = actual.costUsd !== null ? toNanos(actual.costUsd) : actual.tokens > 0 ? (row?.cost ?? 0) : 0;
-    this.ledger.tokensUsed += Math.max(0, actual.tokens);
-    this.ledger.costUsedNanos += Math.max(0, cost);
+    this.ledger.tokensUsed = Math.max(0, this.ledger.tokensUsed + tokens - charged.tokens);
+    this.ledger.costUsedNanos = Math.max(0, this.ledger.costUsedNanos + cost - charged.cost);
     this.saveCounters();
     return { project: row?.project ?? null };
   }
 
   /**
-   * Releases holds past their expiry (a request whose settle never came: the worker died mid-request) and
-   * forgets old closed rows. Returns when it next needs to run, or null when nothing is open.
+   * Closes holds past their expiry (a request whose settle never came: the worker died mid-request, the
+   * settle call failed) by charging them in full: the request was admitted and may have used its worst
+   * case, and nothing proves less. A settle arriving later corrects the charge. Forgets old closed rows.
+   * Returns when it next needs to run, or null when nothing is open.
    */
   expire(now: number): number | null {
     const due = this.storage.sql
       .exec<{ id: string }>("select id from reservations where state = 'open' and expires_at <= ?", now)
       .toArray();
-    for (const { id } of due) this.closeHold(id, "expired");
+    for (const { id } of due) {
+      const row = this.closeHold(id, "expired");
+      if (!row) continue;
+      this.ledger.tokensUsed += row.tokens;
+      this.ledger.costUsedNanos += row.cost;
+    }
     this.storage.sql.exec(
       "delete from reservations where state != 'open' and created_at <= ?",
       now - KEEP_CLOSED_MS,

@@ -1,5 +1,5 @@
-import type { AdmitInput } from "../tokens/admission";
 import { type ModelPrice, modelPrice } from "../usage/pricing";
+import type { Reserve } from "./meter";
 
 /** The parts of a JSON request body that admission cares about. */
 export type ParsedRequest = {
@@ -85,7 +85,10 @@ export function defaultReserveOutput(env: Pick<Env, "DEFAULT_RESERVE_OUTPUT_TOKE
  * configured default (DEFAULT_RESERVE_OUTPUT_TOKENS). Cost: both at the model's price (cached input at the
  * full input price, an upper bound); null when the price is unknown. Undefined for paths that use no tokens.
  */
-export function reserveFor(request: ParsedRequest, options: ReserveOptions = {}): AdmitInput["reserve"] {
+export function reserveFor(
+  request: ParsedRequest,
+  options: ReserveOptions = {},
+): (Reserve & { tokens: number }) | undefined {
   const path = request.path.replace(/\/+$/, "");
   const embeds = EMBEDS.test(path);
   if (!embeds && !GENERATES.has(path) && !GEMINI_GENERATES.test(path)) return undefined;
@@ -100,11 +103,47 @@ export function reserveFor(request: ParsedRequest, options: ReserveOptions = {})
     );
     output = (declaredMaxOutput(body) ?? options.defaultMaxOutputTokens ?? FALLBACK_DEFAULT_OUTPUT) * choices;
   }
-  const price = (options.price ?? modelPrice)(request.model);
-  // A price with a long-prompt tier (Gemini Pro) holds the higher rate once the prompt may pass it.
+  const rates = ratesFor((options.price ?? modelPrice)(request.model), prompt);
+  const costUsd = rates ? (prompt * rates.prompt + output * rates.output) / 1_000_000 : null;
+  return { tokens: prompt + output, costUsd, units: { prompt, output } };
+}
+
+/**
+ * The same reservation for a request whose route may be served by any of `models` (an alias's targets):
+ * the cost of the priciest, null when any of them has no known price. Tokens do not depend on the model.
+ */
+export function repriceFor(
+  reserve: Reserve | undefined,
+  models: readonly string[],
+  price: (model: string | null) => ModelPrice | null = modelPrice,
+): Reserve | undefined {
+  if (!reserve?.units) return reserve;
+  const { prompt, output } = reserve.units;
+  let costUsd: number | null = 0;
+  for (const model of models) {
+    const rates = ratesFor(price(model), prompt);
+    if (!rates) {
+      costUsd = null;
+      break;
+    }
+    costUsd = Math.max(costUsd, (prompt * rates.prompt + output * rates.output) / 1_000_000);
+  }
+  return { ...reserve, costUsd };
+}
+
+/**
+ * The rates (USD per 1M tokens) a reservation holds a prompt of `prompt` tokens and its output at: a price
+ * with a long-prompt tier (Gemini Pro) at the higher rate once the prompt may pass it; prompt tokens as if
+ * all were cache writes (Anthropic bills those above the input rate, 1-hour ones most).
+ */
+export function ratesFor(
+  price: ModelPrice | null,
+  prompt: number,
+): { prompt: number; output: number } | null {
   const rates = price?.longPrompt && prompt > price.longPrompt.above ? price.longPrompt : price;
-  // Prompt tokens may all be cache writes (Anthropic bills those above the input rate, 1-hour ones most).
-  const promptRate = rates ? Math.max(rates.input, rates.cacheWrite1h ?? 0, rates.cacheWrite ?? 0) : 0;
-  const costUsd = rates ? (prompt * promptRate + output * rates.output) / 1_000_000 : null;
-  return { tokens: prompt + output, costUsd };
+  if (!rates) return null;
+  return {
+    prompt: Math.max(rates.input, rates.cacheWrite1h ?? 0, rates.cacheWrite ?? 0),
+    output: rates.output,
+  };
 }

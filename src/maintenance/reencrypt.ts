@@ -3,9 +3,9 @@ import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import { recordAudit } from "../audit/repo";
 import { type Keyring, keyringOf, reencryptSecret } from "../lib/crypto";
 import { getDb } from "../storage/db";
-import { projects } from "../storage/schema";
-import { reloadTokenObjects } from "../tokens/notify";
-import { liveTokensOfProject } from "../tokens/repo";
+import { upstreamKeys } from "../storage/schema";
+import { reloadProjectTokens } from "../tokens/notify";
+import { projectOfKey } from "../upstreams/repo";
 
 /**
  * A column of envelopes sealed under ENCRYPTION_KEY (src/lib/crypto.ts). A table that gains one adds an
@@ -25,11 +25,14 @@ export type EncryptedColumn = {
 
 export const ENCRYPTED_COLUMNS: EncryptedColumn[] = [
   {
-    table: projects,
-    id: projects.id,
-    value: projects.apiKeyEncrypted,
-    // Token objects keep the project's ciphertext in their configuration: have them read the new one.
-    changed: async (env, id) => reloadTokenObjects(env, await liveTokensOfProject(getDb(env), id)),
+    table: upstreamKeys,
+    id: upstreamKeys.id,
+    value: upstreamKeys.keyEncrypted,
+    // Token objects keep their project's key ciphertexts in their routing table: have them read the new one.
+    changed: async (env, id) => {
+      const projectId = await projectOfKey(getDb(env), id);
+      if (projectId) await reloadProjectTokens(env, projectId);
+    },
   },
 ];
 

@@ -7,6 +7,7 @@ import { ApiError } from "../lib/errors";
 import { metricsRoutes } from "../metrics/routes";
 import { projectRoutes } from "../projects/routes";
 import { tokenRoutes } from "../tokens/routes";
+import { aliasRoutes, projectAliasRoutes, projectUpstreamRoutes, upstreamRoutes } from "../upstreams/routes";
 import { eventRoutes, usageRoutes } from "../usage/routes";
 import { requireManagementAuth } from "./auth";
 import { openApiDocument } from "./openapi";
@@ -18,6 +19,10 @@ const tooLarge = () => {
 /** Every management area and where it is mounted under /manage: the router and its documentation. */
 const AREAS = [
   ["/projects", projectRoutes],
+  ["/projects", projectUpstreamRoutes],
+  ["/upstreams", upstreamRoutes],
+  ["/projects", projectAliasRoutes],
+  ["/aliases", aliasRoutes],
   ["/tokens", tokenRoutes],
   ["/audit", auditRoutes],
   ["/metrics", metricsRoutes],

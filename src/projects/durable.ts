@@ -7,7 +7,7 @@ import {
   type Remaining,
   remaining,
 } from "../limits/budget";
-import { LedgerStore } from "../limits/ledger-store";
+import { type Charge, LedgerStore } from "../limits/ledger-store";
 
 /** Fields of the project row the object needs: its limits travel with each call from the token's object. */
 export type ProjectAdmitInput = {
@@ -60,7 +60,7 @@ export class ProjectState extends DurableObject<Env> {
     return { ok: true, remaining: remaining(input.limits, this.store.ledger) };
   }
 
-  async settle(reservationId: string, actual: { tokens: number; costUsd: number | null }): Promise<void> {
+  async settle(reservationId: string, actual: Charge): Promise<void> {
     this.store.settle(reservationId, actual);
   }
 

@@ -3,19 +3,11 @@ import { CACHEABLE_ENDPOINTS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from "../cache/
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
 import { CAPABILITIES, CAPABILITY_ENDPOINTS, OBJECT_SCOPES } from "../ownership/capabilities";
-import { PROVIDER_NAMES, SettingsInput } from "../providers/settings";
-import type { Project as ProjectRow } from "../storage/schema";
+import { SettingsInput } from "../providers/settings";
 import { limitFields, MAX_DURATION_MINUTES } from "../tokens/schema";
+import { ApiKey, BaseUrl, PROVIDERS } from "../upstreams/schema";
 import type { ProjectLiveState } from "./durable";
-
-export const PROVIDERS = PROVIDER_NAMES;
-
-const BaseUrl = z
-  .url({ protocol: /^https?$/, message: "must be an http(s) URL" })
-  .max(2000)
-  .transform((u) => u.replace(/\/+$/, ""));
-
-const ApiKey = z.string().trim().min(1, "must not be empty").max(4096, "must be at most 4096 characters");
+import type { ProjectWithUpstream } from "./repo";
 
 const Origin = z
   .string()
@@ -92,12 +84,13 @@ const ObjectScope = z
 export const ProjectCreate = z.strictObject({
   name: Name,
   api_key: ApiKey.describe("The upstream provider's API key; stored encrypted, never returned"),
-  provider: z.enum(PROVIDERS).default("openai"),
+  provider: z.enum(PROVIDERS).default("openai").describe("Of the project's `default` upstream"),
   base_url: BaseUrl.optional().describe(
-    "Default per provider: openai https://api.openai.com/v1, anthropic https://api.anthropic.com/v1, " +
-      "gemini https://generativelanguage.googleapis.com/v1beta; azure: the resource endpoint (required)",
+    "Of the project's `default` upstream. Default per provider: openai https://api.openai.com/v1, anthropic " +
+      "https://api.anthropic.com/v1, gemini https://generativelanguage.googleapis.com/v1beta; azure: the " +
+      "resource endpoint (required)",
   ),
-  provider_settings: SettingsInput.nullable().optional(),
+  provider_settings: SettingsInput.nullable().optional().describe("Of the project's `default` upstream"),
   description: Description.optional(),
   metadata: Metadata.optional(),
   allowed_origins: z.array(Origin).max(100).nullable().optional(),
@@ -115,10 +108,10 @@ export type ProjectCreate = z.infer<typeof ProjectCreate>;
 export const ProjectPatch = z
   .strictObject({
     name: Name,
-    api_key: ApiKey.describe("Rotates the upstream key"),
-    provider: z.enum(PROVIDERS),
+    api_key: ApiKey.describe("Rotates the first key of the project's first upstream"),
+    provider: z.enum(PROVIDERS).describe("Of the project's first upstream"),
     base_url: BaseUrl.describe(
-      "Another host (scheme, host or port) only together with api_key: the stored key is never sent to a new host",
+      "Of the project's first upstream. Another host (scheme, host or port) only together with api_key: the stored key is never sent to a new host",
     ),
     provider_settings: SettingsInput.nullable(),
     description: Description.nullable(),
@@ -168,10 +161,10 @@ function usageOf(live: ProjectLiveState): z.infer<typeof ProjectUsage> {
 export const Project = z.object({
   id: z.uuid(),
   name: z.string(),
-  provider: z.string(),
-  base_url: z.string(),
-  provider_settings: z.record(z.string(), z.unknown()).nullable(),
-  api_key_hint: z.string().describe("A masked hint of the upstream key"),
+  provider: z.string().nullable().describe("Of the project's first upstream (null when it has none)"),
+  base_url: z.string().nullable().describe("Of the project's first upstream"),
+  provider_settings: z.record(z.string(), z.unknown()).nullable().describe("Of the project's first upstream"),
+  api_key_hint: z.string().nullable().describe("A masked hint of the first upstream's first key"),
   description: z.string().nullable(),
   metadata: z.record(z.string(), z.unknown()).nullable(),
   allowed_origins: z.array(z.string()).nullable(),
@@ -214,14 +207,14 @@ export const CachePurged = z.object({
   cache_generation: z.number().int().describe("The project's new cache generation"),
 });
 
-export function toProject(p: ProjectRow, live?: ProjectLiveState | null): Project {
+export function toProject(p: ProjectWithUpstream, live?: ProjectLiveState | null): Project {
   return {
     id: p.id,
     name: p.name,
-    provider: p.provider,
-    base_url: p.baseUrl,
-    provider_settings: p.providerSettings,
-    api_key_hint: p.apiKeyHint,
+    provider: p.upstream?.provider ?? null,
+    base_url: p.upstream?.baseUrl ?? null,
+    provider_settings: p.upstream?.settings ?? null,
+    api_key_hint: p.upstream?.keyHint ?? null,
     description: p.description,
     metadata: p.metadata,
     allowed_origins: p.allowedOrigins,

@@ -1,23 +1,22 @@
-import { encryptSecret, maskSecret } from "../lib/crypto";
+import { eq } from "drizzle-orm";
 import { ApiError, notFound } from "../lib/errors";
 import { purgeRegistry } from "../ownership/registry";
-import {
-  DEFAULT_BASE_URLS,
-  type ProviderName,
-  type ProviderSettings,
-  parseSettings,
-} from "../providers/settings";
+import type { ProviderName } from "../providers/settings";
 import { getDb } from "../storage/db";
-import type { NewProject, Project } from "../storage/schema";
-import { readTokenObject, reloadTokenObjects } from "../tokens/notify";
+import { type NewProject, type Project, projects, upstreamKeys, upstreams } from "../storage/schema";
+import { loadedSince, notifyTokens, readTokenObject } from "../tokens/notify";
 import {
   liveTokensOfProject,
+  loadProjectConfig,
   projectLimits,
   revokedUsedTokensOfProject,
   revokeTokens,
   usedTokenOfProject,
 } from "../tokens/repo";
-import { checkBaseUrl, checkHostChange } from "./base-url";
+import { checkBaseUrl, checkHostChange } from "../upstreams/base-url";
+import { baseUrlFor, checkedSettings } from "../upstreams/provider-config";
+import * as upstreamRepo from "../upstreams/repo";
+import { newKeys } from "../upstreams/service";
 import type { ProjectLiveState } from "./durable";
 import * as repo from "./repo";
 import type { ProjectCreate, ProjectPatch } from "./schema";
@@ -30,68 +29,53 @@ function isUniqueViolation(err: unknown): boolean {
 const nameTaken = (name: string) =>
   new ApiError(409, "conflict", `A project named '${name}' already exists.`, { param: "name" });
 
-/** The provider's settings checked and completed, or 400 `validation_error` naming the fields. */
-function checkedSettings(provider: ProviderName, input: unknown): ProviderSettings {
-  const result = parseSettings(provider, input);
-  if (result.ok) return result.settings;
-  const summary = result.issues.map((i) => `${i.path}: ${i.message}`).join("; ");
-  throw new ApiError(400, "validation_error", `Invalid body: ${summary}`, {
-    param: result.issues[0]?.path ?? null,
-    fields: result.issues,
-  });
-}
-
-/** The base URL of a new project: the one given, else the provider's (Azure has none: its resource is yours). */
-function baseUrlFor(provider: ProviderName, given: string | undefined): string {
-  const url =
-    given ?? DEFAULT_BASE_URLS[provider] ?? (provider === "azure" ? null : DEFAULT_BASE_URLS.openai);
-  if (url) return url;
-  throw new ApiError(
-    400,
-    "validation_error",
-    "Invalid body: base_url: required for provider 'azure' (https://<resource>.openai.azure.com).",
-    {
-      param: "base_url",
-      fields: [{ path: "base_url", message: "required for provider 'azure'" }],
-    },
-  );
-}
-
-export async function createProject(env: Env, input: ProjectCreate): Promise<Project> {
+/** Creates the project and its `default` upstream (provider, base URL, key) in one batch. */
+export async function createProject(env: Env, input: ProjectCreate): Promise<repo.ProjectWithUpstream> {
   const baseUrl = baseUrlFor(input.provider, input.base_url);
   checkBaseUrl(baseUrl, env);
   const db = getDb(env);
-  const providerSettings = checkedSettings(input.provider, input.provider_settings);
+  const settings = checkedSettings(input.provider, input.provider_settings, "provider_settings");
   if (await repo.getProjectByName(db, input.name)) throw nameTaken(input.name);
+  const id = crypto.randomUUID();
+  const upstreamId = crypto.randomUUID();
+  const keys = await newKeys(env, upstreamId, [{ api_key: input.api_key }]);
   try {
-    return await repo.insertProject(db, {
-      id: crypto.randomUUID(),
-      name: input.name,
-      provider: input.provider,
-      baseUrl,
-      providerSettings,
-      apiKeyEncrypted: await encryptSecret(input.api_key, env.ENCRYPTION_KEY),
-      apiKeyHint: maskSecret(input.api_key),
-      description: input.description ?? null,
-      metadata: input.metadata ?? null,
-      allowedOrigins: input.allowed_origins ?? null,
-      allowedModels: input.allowed_models ?? null,
-      tokenDefaults: input.token_defaults ?? null,
-      maxRequests: input.max_requests ?? null,
-      maxTotalTokens: input.max_tokens ?? null,
-      maxCostUsd: input.max_cost_usd ?? null,
-      cache: input.cache ?? null,
-      capabilities: input.capabilities ?? [],
-      objectScope: input.object_scope ?? "token",
-    });
+    await db.batch([
+      db.insert(projects).values({
+        id,
+        name: input.name,
+        description: input.description ?? null,
+        metadata: input.metadata ?? null,
+        allowedOrigins: input.allowed_origins ?? null,
+        allowedModels: input.allowed_models ?? null,
+        tokenDefaults: input.token_defaults ?? null,
+        maxRequests: input.max_requests ?? null,
+        maxTotalTokens: input.max_tokens ?? null,
+        maxCostUsd: input.max_cost_usd ?? null,
+        cache: input.cache ?? null,
+        capabilities: input.capabilities ?? [],
+        objectScope: input.object_scope ?? "token",
+      }),
+      db.insert(upstreams).values({
+        id: upstreamId,
+        projectId: id,
+        name: "default",
+        provider: input.provider,
+        baseUrl,
+        settings,
+        position: 0,
+      }),
+      db.insert(upstreamKeys).values(keys),
+    ]);
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(input.name);
     throw err;
   }
+  return requireProject(env, id);
 }
 
-export async function requireProject(env: Env, id: string): Promise<Project> {
-  const project = await repo.getProject(getDb(env), id);
+export async function requireProject(env: Env, id: string): Promise<repo.ProjectWithUpstream> {
+  const project = await repo.getProjectWithUpstream(getDb(env), id);
   if (!project) throw notFound("project", id);
   return project;
 }
@@ -124,44 +108,18 @@ const ADMISSION_FIELDS = [
   "object_scope",
 ];
 
-export async function patchProject(env: Env, id: string, patch: ProjectPatch): Promise<Project> {
+export async function patchProject(
+  env: Env,
+  id: string,
+  patch: ProjectPatch,
+): Promise<repo.ProjectWithUpstream> {
   const db = getDb(env);
-  // A new base URL without a new key: checked against the current one, and saved only if that is still it.
-  let ifBaseUrl: string | undefined;
-  if (patch.base_url !== undefined) {
-    checkBaseUrl(patch.base_url, env);
-    if (patch.api_key === undefined) {
-      const current = await repo.getProject(db, id);
-      if (!current) throw notFound("project", id);
-      checkHostChange(current.baseUrl, patch.base_url);
-      ifBaseUrl = current.baseUrl;
-    }
-  }
   const values: Partial<NewProject> = {};
   if (patch.name !== undefined) {
     const other = await repo.getProjectByName(db, patch.name);
     if (other && other.id !== id) throw nameTaken(patch.name);
     values.name = patch.name;
   }
-  if (patch.api_key !== undefined) {
-    values.apiKeyEncrypted = await encryptSecret(patch.api_key, env.ENCRYPTION_KEY);
-    values.apiKeyHint = maskSecret(patch.api_key);
-  }
-  if (patch.provider !== undefined) values.provider = patch.provider;
-  if (patch.provider !== undefined || patch.provider_settings !== undefined) {
-    // Settings belong to a provider: a new provider starts from its defaults unless the patch brings settings.
-    const current = await repo.getProject(db, id);
-    if (!current) throw notFound("project", id);
-    const provider = patch.provider ?? (current.provider as ProviderName);
-    const settings =
-      patch.provider_settings !== undefined
-        ? patch.provider_settings
-        : provider === current.provider
-          ? current.providerSettings
-          : null;
-    values.providerSettings = checkedSettings(provider, settings);
-  }
-  if (patch.base_url !== undefined) values.baseUrl = patch.base_url;
   if (patch.description !== undefined) values.description = patch.description;
   if (patch.metadata !== undefined) values.metadata = patch.metadata;
   if (patch.allowed_origins !== undefined) values.allowedOrigins = patch.allowed_origins;
@@ -175,43 +133,137 @@ export async function patchProject(env: Env, id: string, patch: ProjectPatch): P
   if (patch.capabilities !== undefined) values.capabilities = patch.capabilities;
   if (patch.object_scope !== undefined) values.objectScope = patch.object_scope;
 
-  let updated: Project | undefined;
+  if (patch.base_url !== undefined) checkBaseUrl(patch.base_url, env);
+  if (!(await repo.getProject(db, id))) throw notFound("project", id);
+  const upstreamWrites = await defaultUpstreamWrites(env, id, patch);
   try {
-    updated = await repo.updateProject(db, id, values, ifBaseUrl);
+    await db.batch([repo.updateProjectQuery(db, id, values), ...upstreamWrites]);
   } catch (err) {
     if (isUniqueViolation(err) && patch.name) throw nameTaken(patch.name);
     throw err;
   }
-  if (!updated && ifBaseUrl !== undefined && (await repo.getProject(db, id))) {
-    throw new ApiError(
-      409,
-      "conflict",
-      "The project's base_url changed meanwhile: read it again and retry.",
-      {
-        param: "base_url",
-      },
+  if (ADMISSION_FIELDS.some((f) => f in patch)) await pushProject(env, id);
+  return requireProject(env, id);
+}
+
+/**
+ * The project's new version (its row and routing table, read now) goes to every live token's object as
+ * data, through the relay tree: no object reads D1.
+ */
+async function pushProject(env: Env, id: string, row?: Project): Promise<void> {
+  const db = getDb(env);
+  const project = row ?? (await repo.getProject(db, id));
+  if (!project) throw notFound("project", id);
+  await notifyTokens(env, await liveTokensOfProject(db, id, loadedSince(env)), {
+    kind: "project",
+    project: await loadProjectConfig(db, project),
+  });
+}
+
+/**
+ * The old project fields act on the project's first upstream: `provider` and `base_url` change it,
+ * `api_key` rotates its first key (same id). A project without upstreams gets a `default` one. Moving the
+ * base URL to another host needs the key in the same request: stored keys never go to a new host.
+ */
+async function defaultUpstreamWrites(env: Env, projectId: string, patch: ProjectPatch) {
+  const db = getDb(env);
+  if (
+    patch.provider === undefined &&
+    patch.base_url === undefined &&
+    patch.api_key === undefined &&
+    patch.provider_settings === undefined
+  )
+    return [];
+  const current = await upstreamRepo.defaultUpstream(db, projectId);
+  if (!current) {
+    const upstreamId = crypto.randomUUID();
+    const keys = patch.api_key ? await newKeys(env, upstreamId, [{ api_key: patch.api_key }]) : [];
+    const provider = patch.provider ?? "openai";
+    const baseUrl = baseUrlFor(provider, patch.base_url);
+    checkBaseUrl(baseUrl, env);
+    return [
+      db.insert(upstreams).values({
+        id: upstreamId,
+        projectId,
+        name: "default",
+        provider,
+        baseUrl,
+        settings: checkedSettings(provider, patch.provider_settings ?? null, "provider_settings"),
+        position: 0,
+      }),
+      ...(keys.length > 0 ? [db.insert(upstreamKeys).values(keys)] : []),
+    ];
+  }
+  const keys = await upstreamRepo.keysOfUpstream(db, current.id);
+  if (patch.base_url !== undefined && patch.api_key === undefined && keys.length > 0) {
+    checkHostChange(current.baseUrl, patch.base_url);
+  }
+  const writes = [];
+  const change: { provider?: string; baseUrl?: string; settings?: Record<string, unknown> } = {};
+  if (patch.provider !== undefined) change.provider = patch.provider;
+  if (patch.provider !== undefined || patch.provider_settings !== undefined) {
+    // Settings belong to a provider: a new provider starts from its defaults unless the patch brings settings.
+    const provider = patch.provider ?? (current.provider as ProviderName);
+    const settings =
+      patch.provider_settings !== undefined
+        ? patch.provider_settings
+        : provider === current.provider
+          ? current.settings
+          : null;
+    change.settings = checkedSettings(provider, settings, "provider_settings");
+  }
+  if (patch.base_url !== undefined) change.baseUrl = patch.base_url;
+  if (patch.base_url !== undefined && patch.api_key === undefined) {
+    // The host check held for the base URL it read: saved first, and only if that is still the upstream's
+    // (409 otherwise, before anything else of the patch is written).
+    const saved = await upstreamRepo.updateUpstreamQuery(db, current.id, change, current.baseUrl);
+    if (saved.length === 0) {
+      throw new ApiError(
+        409,
+        "conflict",
+        "The project's base_url changed meanwhile: read it again and retry.",
+        {
+          param: "base_url",
+        },
+      );
+    }
+  } else if (Object.keys(change).length > 0) {
+    writes.push(upstreamRepo.updateUpstreamQuery(db, current.id, change));
+  }
+  if (patch.api_key !== undefined) {
+    const [fresh] = await newKeys(env, current.id, [{ api_key: patch.api_key }]);
+    const first = keys[0];
+    writes.push(
+      first
+        ? db
+            .update(upstreamKeys)
+            .set({
+              keyEncrypted: fresh!.keyEncrypted,
+              keyHint: fresh!.keyHint,
+              failingAt: null,
+              failingReason: null,
+              updatedAt: Date.now(),
+            })
+            .where(eq(upstreamKeys.id, first.id))
+        : db.insert(upstreamKeys).values(fresh!),
     );
   }
-  if (!updated) throw notFound("project", id);
-  if (ADMISSION_FIELDS.some((f) => f in patch)) {
-    await reloadTokenObjects(env, await liveTokensOfProject(db, id));
-  }
-  return updated;
+  return writes;
 }
 
 /**
  * Purges the project's response cache: the generation in every key moves on, so no entry stored before
- * can be found again. Delivered like any project change: the token objects reload before this returns (the
+ * can be found again. Delivered like any project change: the new version reaches the token objects before this returns (the
  * next request of every token admits no hit of the old generation); isolates that reuse the admission of a
  * token with nothing to count follow within ADMISSION_CACHE_MS, as for a revocation. Entries are not
  * deleted: they expire with their TTL.
  */
 export async function purgeProjectCache(env: Env, id: string): Promise<number> {
   const db = getDb(env);
-  const generation = await repo.bumpCacheGeneration(db, id);
-  if (generation === undefined) throw notFound("project", id);
-  await reloadTokenObjects(env, await liveTokensOfProject(db, id));
-  return generation;
+  const updated = await repo.bumpCacheGeneration(db, id);
+  if (!updated) throw notFound("project", id);
+  await pushProject(env, id, updated);
+  return updated.cacheGeneration;
 }
 
 /**
@@ -223,8 +275,10 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
   const db = getDb(env);
   const revoked = await revokeTokens(db, { projectId: id });
   const known = new Set(revoked.map((t) => t.tokenHash));
-  const earlier = (await revokedUsedTokensOfProject(db, id)).filter((t) => !known.has(t.tokenHash));
-  await reloadTokenObjects(env, [...revoked, ...earlier]);
+  const earlier = (await revokedUsedTokensOfProject(db, id, loadedSince(env))).filter(
+    (t) => !known.has(t.tokenHash),
+  );
+  await notifyTokens(env, [...revoked, ...earlier], { kind: "revoke", at: Date.now() });
   return revoked.length;
 }
 
@@ -236,10 +290,14 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
  */
 export async function removeProject(env: Env, id: string): Promise<void> {
   const db = getDb(env);
-  const live = await liveTokensOfProject(db, id);
-  if (!(await repo.updateProject(db, id, { isActive: false }))) throw notFound("project", id);
-  await reloadTokenObjects(env, live);
+  const live = await liveTokensOfProject(db, id, loadedSince(env));
+  const deactivated = await repo.updateProject(db, id, { isActive: false });
+  if (!deactivated) throw notFound("project", id);
+  await notifyTokens(env, live, { kind: "project", project: await loadProjectConfig(db, deactivated) });
   await repo.deleteProject(db, id);
+  // Their tokens are gone too: the objects may drop their storage now (best effort; a failure only delays
+  // that until the object's configuration age runs out).
+  await notifyTokens(env, live, { kind: "deleted" }).catch(() => {});
   // Its record of upstream objects goes too; no token can ask for it any more, so a failure only leaves
   // unreachable rows behind.
   await purgeRegistry(env, id).catch((err) => console.error("object registry not purged", id, err));

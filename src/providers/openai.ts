@@ -10,7 +10,8 @@ export function openAiCompatible(name: ProviderName, streamUsage: boolean): Prov
     streamUsage,
     serves: (dialect: Dialect) => dialect === "openai",
     send(target: UpstreamTarget, call: UpstreamCall): Promise<Response> {
-      call.headers.set("authorization", `Bearer ${target.apiKey}`);
+      // A keyless upstream (a local server) gets no authorization header at all.
+      if (target.apiKey) call.headers.set("authorization", `Bearer ${target.apiKey}`);
       const settings = target.settings as OpenAiSettings | null;
       if (settings?.organization && !call.headers.has("openai-organization"))
         call.headers.set("openai-organization", settings.organization);

@@ -34,10 +34,9 @@ export type UpstreamCall = {
 
 /** Where one attempt goes: decrypted only on the worker, never logged. */
 export type UpstreamTarget = {
-  /** Empty until routing (issue 13) gives upstreams and keys ids. */
-  upstreamId?: string;
-  /** null for an upstream without keys (a local server). */
-  keyId?: string | null;
+  upstreamId: string;
+  /** null for an upstream without keys (a local server); `apiKey` is then "". */
+  keyId: string | null;
   baseUrl: string;
   apiKey: string;
   /** Per provider, checked by `parseSettings` when stored (src/providers/settings.ts). */

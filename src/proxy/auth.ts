@@ -1,6 +1,9 @@
 import { ApiError } from "../lib/errors";
-import { hashToken, isWellFormedToken } from "../tokens/secret";
-import { cachedTokenHash, rememberTokenHash } from "./isolate-caches";
+import { secretProblem } from "../lib/secrets";
+import { getDb } from "../storage/db";
+import { tokenExists } from "../tokens/repo";
+import { hashToken, tokenFormat, verifySigned } from "../tokens/secret";
+import { cachedTokenHash, isKnownUnknown, rememberTokenHash, rememberUnknown } from "./isolate-caches";
 
 const NOT_A_TOKEN = new ApiError(
   401,
@@ -35,21 +38,64 @@ export function presentedCredential(headers: Headers, queryKey: string | null = 
   return secret;
 }
 
+/** A well-formed legacy token unknown to this gateway. */
+const TOKEN_NOT_FOUND = new ApiError(401, "token_not_found", "The token is not known to this gateway.");
+
 /**
- * The token hash of the request's credential; throws 401 `invalid_token` when there is none or it is not in
- * the token format. A secret this isolate has hashed before is known to be well formed and its hash never
- * changes, so it is answered from memory (synchronously) without the format check or a digest.
+ * The token hash of the request's credential, once the credential is known to be a token of this gateway
+ * whose Durable Object may be asked. A secret this isolate has verified before is answered from memory
+ * (synchronously: the warm path takes no await). A first sight costs, in memory only:
+ * - a signed token: the format, its HMAC under TOKEN_SIGNING_KEY (or the previous key), the SHA-256. A
+ *   forged one is refused here (401 `invalid_token`): no lookup, no Durable Object, no D1.
+ * - a legacy (CRC32) token: the format, the SHA-256, then one indexed D1 read that it exists (401
+ *   `token_not_found` if not, remembered by the isolate). Reads only: a flood of forged legacy tokens
+ *   writes nothing and creates no Durable Object. LEGACY_TOKENS = "refuse" skips even the read.
  */
-export function tokenHashOf(headers: Headers, queryKey: string | null = null): string | Promise<string> {
+export function tokenHashOf(
+  headers: Headers,
+  env: Env,
+  queryKey: string | null = null,
+): string | Promise<string> {
   const secret = presentedCredential(headers, queryKey);
-  return cachedTokenHash(secret) ?? hashNew(checked(secret));
+  const cached = cachedTokenHash(secret);
+  if (cached !== undefined) return cached;
+  // The format is checked synchronously: garbage is refused without a promise.
+  const format = tokenFormat(secret);
+  if (format === null) throw NOT_A_TOKEN;
+  return format === "signed" ? verifySignedToken(secret, env) : verifyLegacyToken(secret, env);
 }
 
-async function hashNew(secret: string): Promise<string> {
+async function verifySignedToken(secret: string, env: Env): Promise<string> {
+  if (secretProblem("TOKEN_SIGNING_KEY", env.TOKEN_SIGNING_KEY)) {
+    console.error("TOKEN_SIGNING_KEY is missing or too short: signed tokens cannot be verified");
+    throw CANNOT_VERIFY;
+  }
+  let genuine: boolean;
+  try {
+    genuine = await verifySigned(secret, env);
+  } catch (err) {
+    console.error("token signature check failed", err);
+    throw CANNOT_VERIFY;
+  }
+  if (!genuine) throw NOT_A_TOKEN;
   return rememberTokenHash(secret, await hashToken(secret));
 }
 
-function checked(secret: string): string {
-  if (!isWellFormedToken(secret)) throw NOT_A_TOKEN;
-  return secret;
+async function verifyLegacyToken(secret: string, env: Env): Promise<string> {
+  const hash = await hashToken(secret);
+  if (isKnownUnknown(hash) || env.LEGACY_TOKENS === "refuse") throw TOKEN_NOT_FOUND;
+  if (!(await tokenExists(getDb(env), hash))) {
+    rememberUnknown(hash);
+    throw TOKEN_NOT_FOUND;
+  }
+  return rememberTokenHash(secret, hash);
 }
+
+const CANNOT_VERIFY = new ApiError(
+  503,
+  "gateway_misconfigured",
+  "The gateway cannot verify tokens right now.",
+  {
+    retryable: false,
+  },
+);

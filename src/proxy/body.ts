@@ -1,16 +1,46 @@
 import { concatBytes } from "../lib/bytes";
 import { ApiError } from "../lib/errors";
-import { parseJsonObject } from "../lib/json";
+import { isObject } from "../lib/json";
 
 /** A JSON request body the gateway read (to learn model and stream flag). */
 export type JsonBody = {
   bytes: Uint8Array;
-  /** null when the bytes are not a JSON object: they are forwarded anyway and the upstream judges them. */
+  /** The object the body holds; null only for an empty body (a POST without one). */
   json: Record<string, unknown> | null;
+  /**
+   * The object names `model` more than once (`"model"` twice, or spelled with escapes): parsers differ on
+   * which one wins, so the model the gateway read might not be the upstream's (refused for a restricted
+   * token: proxy/inspect.ts).
+   */
+  ambiguousModel?: true;
 };
 
-// Non-streaming decodes keep no state between calls: one decoder serves the isolate.
-const decoder = new TextDecoder();
+/** How the gateway can read a request's body, from its method and content type. */
+export type BodyKind = "json" | "multipart" | "other" | "none";
+
+/**
+ * The media type of a Content-Type value: before any parameter, trimmed, lower-cased
+ * (`Application/JSON; charset=utf-8` is `application/json`). RFC 9110: types and subtypes are case-insensitive.
+ */
+export function mediaType(contentType: string | null): string | null {
+  if (contentType === null) return null;
+  const semi = contentType.indexOf(";");
+  return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+}
+
+/** JSON (`application/json`, `*+json`) and multipart form bodies of a POST are read; the rest stream unread. */
+export function bodyKind(method: string, headers: Headers): BodyKind {
+  if (method !== "POST") return "none";
+  const type = mediaType(headers.get("content-type"));
+  if (type === null || type === "") return "other";
+  if (type === "application/json" || type.endsWith("+json")) return "json";
+  if (type === "multipart/form-data") return "multipart";
+  return "other";
+}
+
+// Non-streaming decodes keep no state between calls: one decoder serves the isolate. Fatal: bytes that are
+// not UTF-8 are refused, not replaced, so the model the gateway read is the one the upstream reads.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 const tooLarge = (limit: number) =>
   new ApiError(
@@ -19,12 +49,9 @@ const tooLarge = (limit: number) =>
     `The request body is larger than this gateway's limit of ${limit} bytes.`,
   );
 
-/** Only POSTed JSON is read; everything else (multipart uploads, binaries, GETs) streams through unread. */
-export function wantsJsonRead(method: string, headers: Headers): boolean {
-  if (method !== "POST") return false;
-  const type = headers.get("content-type");
-  return type !== null && (type.includes("application/json") || type.includes("+json"));
-}
+/** Only POSTed JSON is read here (multipart: multipart.ts); everything else streams through unread. */
+export const wantsJsonRead = (method: string, headers: Headers): boolean =>
+  bodyKind(method, headers) === "json";
 
 /**
  * Reads a JSON body up to `limit` bytes: refuses early from content-length when it is sent, and counts the
@@ -36,7 +63,7 @@ export async function readJsonBody(request: Request, limit: number): Promise<Jso
     if (Number(declared) > limit) throw tooLarge(limit);
     // The runtime enforces the declared length: one native read, no per-chunk counting.
     const bytes = new Uint8Array(await request.arrayBuffer());
-    return { bytes, json: parseObject(bytes) };
+    return parsed(bytes);
   }
   const body = request.body;
   if (!body) return { bytes: new Uint8Array(0), json: null };
@@ -53,8 +80,99 @@ export async function readJsonBody(request: Request, limit: number): Promise<Jso
     }
     parts.push(value);
   }
-  const bytes = concatBytes(parts, size);
-  return { bytes, json: parseObject(bytes) };
+  return parsed(concatBytes(parts, size));
 }
 
-const parseObject = (bytes: Uint8Array) => parseJsonObject(decoder.decode(bytes));
+/**
+ * JSON nested deeper than this is refused before it is parsed: V8's JSON.parse takes seconds of CPU on a
+ * few MB of `[[[[…` (superlinear in depth), and every later walk or re-serialisation would recurse that
+ * deep. Real requests (messages, tools, JSON schemas) nest a few dozen levels at most.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+const tooDeep = new ApiError(
+  400,
+  "invalid_json",
+  `The JSON body is nested deeper than ${MAX_JSON_DEPTH} levels.`,
+);
+
+/** Whether JSON text nests deeper than `max` (brackets inside strings do not count): one pass over the bytes. */
+export function nestsDeeperThan(bytes: Uint8Array, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === 0x5c)
+        i++; // backslash: skip the escaped byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x5b || b === 0x7b) {
+      if (++depth > max) return true;
+    } else if (b === 0x5d || b === 0x7d) depth--;
+  }
+  return false;
+}
+
+const notJson = (detail: string) =>
+  new ApiError(400, "invalid_json", `The request body is not valid JSON: ${detail}. Nothing was forwarded.`);
+
+/**
+ * The object a JSON body holds. A body the gateway cannot read as one is refused (400 `invalid_json`), never
+ * forwarded "as is": what the gateway checked (model, budget) must be what the upstream reads. An empty body
+ * is no object (null): endpoints that need one are refused later.
+ */
+function parsed(bytes: Uint8Array): JsonBody {
+  if (bytes.byteLength === 0) return { bytes, json: null };
+  if (nestsDeeperThan(bytes, MAX_JSON_DEPTH)) throw tooDeep;
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw notJson("it is not UTF-8");
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw notJson("it does not parse");
+  }
+  if (!isObject(value)) throw notJson("it is not a JSON object");
+  // Two native searches on ordinary bodies; the scan only for a body that may name `model` twice (the
+  // letters of "model" escaped as \u006…, or "model" appearing more than once anywhere).
+  const first = text.indexOf('"model"');
+  const suspect = (first >= 0 && text.indexOf('"model"', first + 1) >= 0) || text.includes("\\u006");
+  if (suspect && topLevelKeyCount(text, "model") > 1) return { bytes, json: value, ambiguousModel: true };
+  return { bytes, json: value };
+}
+
+/**
+ * How many times the top-level object of valid JSON `text` has the key `name` (escapes decoded): one pass,
+ * strings skipped, keys recognised as the strings at depth 1 followed by a colon.
+ */
+export function topLevelKeyCount(text: string, name: string): number {
+  let depth = 0;
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const start = i;
+      let escaped = false;
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) {
+          escaped = true;
+          i++;
+        } else if (d === 0x22) break;
+      }
+      if (depth !== 1) continue;
+      let j = i + 1;
+      while (j < text.length && /\s/.test(text[j]!)) j++;
+      if (text.charCodeAt(j) !== 0x3a) continue;
+      const raw = text.slice(start, i + 1);
+      if ((escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1)) === name) count++;
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return count;
+}

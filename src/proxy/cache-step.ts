@@ -9,6 +9,8 @@ import {
 } from "../cache/settings";
 import { type Found, lookup, maxEntryBytes } from "../cache/tiers";
 import { BoundedMap } from "../lib/bounded-map";
+import { NO_ROUTES } from "../routing/config";
+import type { Routing } from "../routing/types";
 import type { Admitted } from "../tokens/admission";
 import type { CacheStatus } from "../usage/event";
 import type { JsonBody } from "./body";
@@ -36,13 +38,25 @@ import type { ProxyRoute } from "./dialect";
 type Hint = { projectId: string; settings: CacheSettings; route: string };
 const hints = new BoundedMap<string, Hint>(10_000);
 
+const routes = new WeakMap<Routing, string>();
+
 /**
- * Where a request goes, as far as the cache is concerned: the project's upstream — its provider, base URL
- * and provider settings (Azure's deployments and API version, Anthropic's version… change the answer).
+ * Where a request may go, as far as the cache is concerned: the project's routing table without its keys —
+ * each upstream's provider, base URL, models and settings (Azure's deployments and API version, Anthropic's
+ * version… change the answer) and the aliases. Any change to them changes every key; a key rotated does not.
+ * Computed once per table object (an isolate keeps one per project and version).
  */
 export function upstreamRouteOf(admitted: Admitted): string {
-  const { provider, baseUrl, settings } = admitted.upstream;
-  return JSON.stringify([provider, baseUrl, settings ?? null]);
+  const routing = admitted.routing ?? NO_ROUTES;
+  let route = routes.get(routing);
+  if (route === undefined) {
+    route = JSON.stringify([
+      routing.upstreams.map((u) => [u.name, u.provider, u.baseUrl, u.models, u.settings ?? null]),
+      routing.aliases,
+    ]);
+    routes.set(routing, route);
+  }
+  return route;
 }
 
 /** What, besides the request itself, a key is made of. */

@@ -96,7 +96,8 @@ export function routeOf(method: string, url: URL, headers: Headers, allowlist: A
   checkAllowed(allowlist, method, apiPath.segments);
   const [first] = apiPath.segments;
   const anthropic = first === "messages" || (first === "models" && headers.has("anthropic-version"));
-  const path = anthropic ? `/${apiPath.segments.map(encodeURIComponent).join("/")}` : apiPath.raw;
+  // The canonical path (decoded once, re-encoded one way) serves the allowlist, reservation, tap and URL.
+  const path = apiPath.canonical;
   return {
     dialect: anthropic ? "anthropic" : "openai",
     endpoint: path,

@@ -1,27 +1,25 @@
 import { ApiError } from "../lib/errors";
-import { defaultReserveOutput, reserveFor } from "../limits/reserve";
 import { accessOf } from "../ownership/endpoints";
-import { type Provider, providerFor } from "../providers";
+import type { Dialect } from "../providers";
+import { NO_ROUTES } from "../routing/config";
 import { type Admitted, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
-import { admitToken } from "../tokens/admission-cache";
 import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
+import { admitRequest } from "./admit-request";
 import { allowlistFor } from "./allowlist";
 import { tokenHashOf } from "./auth";
-import { type JsonBody, readJsonBody, wantsJsonRead } from "./body";
 import { cacheCandidate } from "./cache-step";
 import { preflight } from "./cors";
-import { dialectOf, type ProxyRoute, routeOf } from "./dialect";
-import { cachedUpstreamKey, isKnownUnknown, rememberUnknown, upstreamKey } from "./isolate-caches";
+import { dialectOf, routeOf } from "./dialect";
+import { isKnownUnknown, rememberUnknown } from "./isolate-caches";
+import { finishListing, isModelListing, listModels } from "./models";
 import { listed, objectGuard, observing } from "./objects";
 import { observerFor } from "./observe-native";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
 import { answerFromCache } from "./respond/cached";
-import { sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
-import { usageInjection } from "./usage-injection";
-
-const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
+import { primaryTarget, sendRouted } from "./route-send";
+import type { UpstreamAbort } from "./send";
 
 /** A hash the token's object already called unknown, refused from memory. */
 const UNKNOWN_TOKEN = refusalError(TOKEN_NOT_FOUND);
@@ -33,6 +31,7 @@ function refusalError(refused: Refused): ApiError {
   return new ApiError(refused.status, refused.code, refused.message, {
     headers: refusalHeaders(refused),
     param: refused.param ?? null,
+    ...(refused.retryable === undefined ? {} : { retryable: refused.retryable }),
   });
 }
 
@@ -50,43 +49,6 @@ function factsOf(request: Request, url: URL, requestId: string): RequestFacts {
     stream: false,
     json: null,
   };
-}
-
-/** Token-counting endpoints are free: their answers carry no usage and want no estimate. */
-const isCountEndpoint = (route: ProxyRoute) =>
-  route.endpoint === "/messages/count_tokens" || route.endpoint.endsWith(":countTokens");
-
-/**
- * Reads a POSTed JSON body into `facts` (model and stream flag unless the path names them, as Gemini's does;
- * the body itself for an estimate, except on the free token-counting endpoints).
- */
-async function readBodyInto(
-  facts: RequestFacts,
-  route: ProxyRoute,
-  request: Request,
-  env: Env,
-): Promise<JsonBody> {
-  const body = await readJsonBody(request, Number(env.MAX_JSON_BODY_BYTES) || DEFAULT_MAX_JSON_BODY_BYTES);
-  const json = body.json;
-  facts.json = isCountEndpoint(route) ? null : json;
-  if (json && route.model === null) {
-    facts.model = typeof json.model === "string" ? json.model : null;
-    facts.stream = json.stream === true;
-  }
-  return body;
-}
-
-function providerOf(admitted: Admitted, route: ProxyRoute, method: string, pathname: string): Provider {
-  const provider = providerFor(admitted.upstream.provider);
-  if (!provider) {
-    const message = `The project's provider '${admitted.upstream.provider}' is not supported.`;
-    throw new ApiError(502, "upstream_error", message, { retryable: false });
-  }
-  if (!provider.serves(route.dialect, route.endpoint)) {
-    const message = `This project's upstream (${provider.name}) does not serve ${method} ${pathname}.`;
-    throw new ApiError(404, "endpoint_not_found", message);
-  }
-  return provider;
 }
 
 /**
@@ -110,44 +72,29 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
   let admitted: Admitted | null = null;
   let tokenHash: string | undefined;
   let abort: UpstreamAbort | undefined;
+  let stopped: (() => string | null) | undefined;
   // Known before anything is checked, so every error is answered in the client's own envelope.
   let dialect = dialectOf(url.pathname, request.headers);
   try {
     const route = routeOf(request.method, url, request.headers, allowlistFor(env.PROXY_ALLOWLIST));
     dialect = route.dialect;
+    // The event names the canonical path, the one reserved and forwarded (not the client's encoding).
+    facts.path = `${route.dialect === "gemini" ? "/v1beta" : "/v1"}${route.path}`;
     facts.model = route.model;
     facts.stream = route.stream;
     // What the request does to stored upstream objects, and the account-wide capability it needs.
     const access = accessOf(request.method, route.segments);
-    const hashed = tokenHashOf(request.headers, route.queryKey);
+    const hashed = tokenHashOf(request.headers, env, route.queryKey);
     tokenHash = typeof hashed === "string" ? hashed : await hashed;
     if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
 
-    let body = wantsJsonRead(request.method, request.headers)
-      ? await readBodyInto(facts, route, request, env)
-      : null;
-
-    // The response cache (cache-step.ts): with what this isolate knows of the token's project, an entry is
-    // looked up before admission and claimed in it; null for requests it does not concern.
-    let cache = cacheCandidate(request, route, body, tokenHash);
-    const claiming = cache?.claimBeforeAdmission(env, ctx);
-    const claim = claiming ? await claiming : undefined;
-    const admitting = admitToken(env, ctx, tokenHash, {
-      model: facts.model,
-      origin,
-      capability: access.capability,
-      reserve: reserveFor(
-        {
-          path: route.endpoint,
-          model: facts.model,
-          body: body?.json ?? null,
-          bodyBytes: body?.bytes.byteLength,
-        },
-        { defaultMaxOutputTokens: defaultReserveOutput(env) },
-      ),
-      ...(claim ? { cacheHit: claim } : {}),
-    });
-    const admission = admitting instanceof Promise ? await admitting : admitting;
+    // The body as far as admission needs it (JSON always, a multipart form for a restricted token), the
+    // response cache's claim, then the admission itself: admit-request.ts.
+    const admitting = admitRequest(env, ctx, request, route, facts, tokenHash, origin, access.capability);
+    const read = admitting instanceof Promise ? await admitting : admitting;
+    const { admission } = read;
+    let { body, forward, cache } = read;
+    stopped = read.stopped;
     if (!admission.ok) {
       if (admission.code === "token_not_found") rememberUnknown(tokenHash);
       facts.tokenId = admission.tokenId ?? null;
@@ -158,6 +105,12 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.tokenId = admission.tokenId;
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
+
+    const routing = admission.routing ?? NO_ROUTES;
+    if (request.method === "GET" && route.dialect === "openai" && isModelListing(route.endpoint)) {
+      const models = await listModels(env, admission, routing, request, route.endpoint);
+      if (models) return finishListing(models, { env, ctx, facts, admitted, tokenHash, origin });
+    }
 
     // Objects: the path's and the body's must be the token's own (one registry call; none on plain inference).
     // Checked before the cache too: a cached answer is never a way around ownership.
@@ -171,68 +124,66 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
       if (hit) return answerFromCache(hit, { env, ctx, facts, admitted, tokenHash, origin });
       facts.cache = cache.status;
       body = cache.upstreamBody(body);
+      forward = body.bytes;
     }
 
-    const provider = providerOf(admission, route, request.method, url.pathname);
-    facts.provider = provider.name;
-    const { apiKeyEncrypted, baseUrl, settings } = admission.upstream;
-    const apiKey =
-      cachedUpstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY) ??
-      (await upstreamKey(apiKeyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS));
-
-    abort = new UpstreamAbort(request.signal, upstreamTimeoutMs(env));
-    const target = { baseUrl, apiKey, settings };
-    const exchange = {
+    // What `respond` needs to answer the client, for the dialect of the upstream that answered.
+    const hash = tokenHash;
+    const exchangeOf = (upstreamDialect: Dialect, upstreamAbort: UpstreamAbort) => ({
       env,
       ctx,
       facts,
-      admitted,
-      tokenHash,
+      admitted: admission,
+      tokenHash: hash,
       origin,
-      abort,
-      observer: observerFor(provider.dialect),
+      abort: upstreamAbort,
+      observer: observerFor(upstreamDialect),
       translate:
-        route.dialect !== provider.dialect && provider.dialect !== "openai"
-          ? { from: provider.dialect, includeUsage: includesUsage(body?.json ?? null) }
+        route.dialect !== upstreamDialect && upstreamDialect !== "openai"
+          ? { from: upstreamDialect, includeUsage: includesUsage(body?.json ?? null) }
           : null,
       cache,
-    };
+    });
     if (guard?.access.list) {
-      return await respond(await listed(guard, url.searchParams, provider, target, request, abort), exchange);
+      // A list is answered from the registry, each object read from the project's primary upstream.
+      const primary = await primaryTarget(env, routing, route, request);
+      abort = primary.abort;
+      facts.provider = primary.provider.name;
+      const sent = await listed(guard, url.searchParams, primary.provider, primary.target, request, abort);
+      return await respond(sent, exchangeOf(primary.provider.dialect, primary.abort));
     }
-    let sent = await sendUpstream(
-      {
-        request,
-        requestId,
-        provider,
-        target,
-        route,
-        model: facts.model,
-        json: body?.json ?? null,
-        // request.body only when it was not read: the getter makes a stream object each time.
-        body: body ? body.bytes : request.body,
-        // Only where the upstream speaks the client's OpenAI dialect: a translated stream reports usage itself.
-        injection:
-          route.dialect === "openai" && provider.dialect === "openai"
-            ? usageInjection(provider, route.path, body)
-            : undefined,
-      },
-      abort,
-    );
-    if (!guard) return await respond(sent, exchange);
-    sent = { ...sent, response: await guard.settle(sent.response) };
+    const routed = await sendRouted({ request, env, ctx, facts, routing, route, body, forward });
+    abort = routed.abort;
+    const exchange = exchangeOf(routed.provider.dialect, routed.abort);
+    if (!guard) return await respond(routed.sent, exchange);
+    const sent = { ...routed.sent, response: await guard.settle(routed.sent.response) };
     return await respond(sent, { ...exchange, observer: observing(exchange.observer, guard) });
   } catch (err) {
-    const error =
-      err instanceof ApiError
+    // An upload the gateway stopped on its way up (a second `model` after the one checked): the client's
+    // fault, whatever the broken connection made the upstream fetch throw.
+    const problem = stopped?.();
+    const error = problem
+      ? new ApiError(400, "invalid_form_data", `The multipart upload was stopped: ${problem}.`, {
+          param: "model",
+        })
+      : err instanceof ApiError
         ? err
         : new ApiError(500, "internal_error", "The gateway failed to handle the request.");
     if (!(err instanceof ApiError)) console.error("proxy error", requestId, err);
-    const clientLeft = abort?.reason === "client";
+    const clientLeft = abort?.reason === "client" || request.signal?.aborted === true;
     abort?.release();
+    // Sent (abort exists once sending starts): the upstream may have used tokens even without an answer.
     const outcome = clientLeft
       ? CLIENT_CLOSED
-      : { status: error.status, error: error.code, ttfbMs: null, aborted: false };
+      : {
+          status: error.status,
+          error: error.code,
+          ttfbMs: null,
+          aborted: false,
+          // A routed attempt that timed out was sent: the upstream may have worked on it (charged
+          // conservatively); refused connections and error answers used nothing.
+          forwarded: abort !== undefined || error.code === "upstream_timeout",
+        };
     recordRequest(env, ctx, requestDraft(facts, outcome), admitted ? tokenHash : undefined);
     return gatewayError(error, requestId, origin, admitted, dialect);
   }

@@ -1,4 +1,5 @@
 import { isObject, type Json } from "../lib/json";
+import { utf8Length } from "../limits/reserve";
 import type { Usage } from "../usage/event";
 
 // OpenAI's answer vocabulary (chat, legacy completions, embeddings, Responses), read into `Observed`.
@@ -56,8 +57,12 @@ export type Observed = {
   usage: Usage | null;
   /** Visible completion text, capped: the input of an estimate when there is no usage. */
   text: string;
+  /** UTF-8 bytes of all the visible text seen, uncapped: a bound for settling a budget without usage. */
+  textBytes: number;
   /** The upstream's error code when the answer was (or ended in) an error. */
   error: string | null;
+  /** Seconds of audio a transcription reported (`usage.seconds` of type duration, or verbose `duration`). */
+  audioSeconds?: number;
   /** Counts a dialect accumulates across stream events (Anthropic's usage). */
   running?: Record<string, unknown>;
 };
@@ -65,10 +70,11 @@ export type Observed = {
 export const TEXT_CAP = 32 * 1024;
 
 export function emptyObserved(): Observed {
-  return { model: null, usage: null, text: "", error: null };
+  return { model: null, usage: null, text: "", textBytes: 0, error: null };
 }
 
 export function appendText(seen: Observed, piece: string): void {
+  seen.textBytes += utf8Length(piece);
   if (seen.text.length < TEXT_CAP) seen.text += piece.slice(0, TEXT_CAP - seen.text.length);
 }
 
@@ -111,6 +117,11 @@ export function observeStreamEvent(seen: Observed, data: Json): void {
 export function observeJsonBody(seen: Observed, body: Json): void {
   if (typeof body.model === "string") seen.model = body.model;
   seen.usage = normaliseUsage(body.usage);
+  const usage = body.usage;
+  if (isObject(usage) && usage.type === "duration" && num(usage.seconds) !== undefined)
+    seen.audioSeconds = num(usage.seconds);
+  else if (num(body.duration) !== undefined && typeof body.text === "string")
+    seen.audioSeconds = num(body.duration);
   if (body.error !== undefined) seen.error = errorCode(body.error);
   if (!seen.usage) appendText(seen, answerText(body));
 }

@@ -82,6 +82,8 @@ export type Outbound = {
   json: Record<string, unknown> | null;
   /** The client's body: the bytes the gateway read, or its stream untouched. */
   body: BodyInit | null;
+  /** `body` is not the client's bytes (a route rewrote its model): the client's content-length no longer holds. */
+  rewritten?: boolean;
   injection?: UsageInjection;
 };
 
@@ -99,15 +101,19 @@ export type Sent = {
  */
 export async function sendUpstream(out: Outbound, abort: UpstreamAbort): Promise<Sent> {
   const { injection } = out;
+  const asSent = !out.rewritten;
   try {
     if (!injection)
-      return { response: await call(out, out.body, true, abort.controller.signal), injected: false };
+      return { response: await call(out, out.body, asSent, abort.controller.signal), injected: false };
     const response = await call(out, injection.body, false, abort.controller.signal);
     if (response.status !== 400) return { response, injected: true };
     // Some OpenAI-compatible servers refuse stream_options: then send exactly what the client sent.
     const text = await response.text();
     if (!text.includes("stream_options")) return { response: new Response(text, response), injected: true };
-    return { response: await call(out, injection.original, true, abort.controller.signal), injected: false };
+    return {
+      response: await call(out, injection.original, asSent, abort.controller.signal),
+      injected: false,
+    };
   } catch (err) {
     if (abort.reason === "timeout") {
       throw new ApiError(504, "upstream_timeout", `The upstream sent nothing within ${abort.timeoutMs} ms.`);

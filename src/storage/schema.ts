@@ -16,13 +16,7 @@ export const projects = sqliteTable(
   {
     id: text("id").primaryKey(),
     name: text("name").notNull(),
-    provider: text("provider").notNull().default("openai"),
-    baseUrl: text("base_url").notNull().default("https://api.openai.com/v1"),
-    /** `v1:<iv>:<ciphertext>` — AES-256-GCM under ENCRYPTION_KEY; never returned by any API. */
-    apiKeyEncrypted: text("api_key_encrypted").notNull(),
-    apiKeyHint: text("api_key_hint").notNull(),
-    /** Per provider (Azure deployments and api-version, Anthropic version…), checked by src/providers/settings.ts. */
-    providerSettings: text("provider_settings", { mode: "json" }).$type<JsonObject>(),
+    // Where requests go (provider, base URL, keys) lives in `upstreams` and `upstream_keys`.
     description: text("description"),
     metadata: text("metadata", { mode: "json" }).$type<JsonObject>(),
     /** Browser origins allowed to call the proxy with this project's tokens; null = any. */
@@ -51,6 +45,82 @@ export const projects = sqliteTable(
     updatedAt: integer("updated_at").notNull().default(now),
   },
   (t) => [uniqueIndex("projects_name_unique").on(t.name), index("projects_is_active_idx").on(t.isActive)],
+);
+
+/**
+ * Where a project's requests can go: one provider at one base URL, with one or more keys. A project's first
+ * upstream (lowest position) is its default: the old project fields (`provider`, `base_url`, `api_key`) act
+ * on it.
+ */
+export const upstreams = sqliteTable(
+  "upstreams",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    /** Unique per project; alias targets name upstreams by it. */
+    name: text("name").notNull(),
+    provider: text("provider").notNull(),
+    baseUrl: text("base_url").notNull(),
+    /** Model ids (exact, or `prefix*`) the upstream serves; null = any. */
+    models: text("models", { mode: "json" }).$type<string[]>(),
+    /** Provider-specific settings (Azure's api_version and deployments, …); null = none. */
+    settings: text("settings", { mode: "json" }).$type<JsonObject>(),
+    /** Time to the first byte of an answer before an attempt is given up; null = UPSTREAM_TIMEOUT_MS. */
+    firstByteTimeoutMs: integer("first_byte_timeout_ms"),
+    /** Upstream statuses retried on another key or target; null = 429, 500, 502, 503, 504. */
+    retryOn: text("retry_on", { mode: "json" }).$type<number[]>(),
+    position: integer("position").notNull().default(0),
+    isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("upstreams_project_name_unique").on(t.projectId, t.name)],
+);
+
+/** An upstream's API keys, used by weight. Write-only: only the hint is ever shown. */
+export const upstreamKeys = sqliteTable(
+  "upstream_keys",
+  {
+    id: text("id").primaryKey(),
+    upstreamId: text("upstream_id")
+      .notNull()
+      .references(() => upstreams.id, { onDelete: "cascade" }),
+    /** `v1:<iv>:<ciphertext>` — AES-256-GCM under ENCRYPTION_KEY; never returned by any API. */
+    keyEncrypted: text("key_encrypted").notNull(),
+    keyHint: text("key_hint").notNull(),
+    weight: integer("weight").notNull().default(1),
+    isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
+    /** Set when the upstream refused the key (401/403): it is taken out until rotated or re-enabled. */
+    failingAt: integer("failing_at"),
+    failingReason: text("failing_reason"),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [index("upstream_keys_upstream_idx").on(t.upstreamId)],
+);
+
+/** One alias target: a model on one of the project's upstreams (by name). */
+export type AliasTarget = { upstream: string; model: string; weight?: number };
+
+/** A model name clients may ask for that the gateway maps to ordered or weighted targets. */
+export const modelAliases = sqliteTable(
+  "model_aliases",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    strategy: text("strategy", { enum: ["ordered", "weighted"] })
+      .notNull()
+      .default("ordered"),
+    targets: text("targets", { mode: "json" }).notNull().$type<AliasTarget[]>(),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("model_aliases_project_name_unique").on(t.projectId, t.name)],
 );
 
 export const tokens = sqliteTable(
@@ -82,6 +152,12 @@ export const tokens = sqliteTable(
      * for the token, and management calls must not create one (that would pin it to the admin's region).
      */
     firstUsedAt: integer("first_used_at"),
+    /**
+     * When the token's Durable Object last read its configuration from D1 (it re-reads it at least every
+     * CONFIG_MAX_AGE_SECONDS while in use). A management change pushes itself only to objects that read
+     * theirs since then: an object with an older copy reads D1 again before its next decision.
+     */
+    configLoadedAt: integer("config_loaded_at"),
     /** Mirrored from the Durable Object (source of truth) shortly after use. */
     lastUsedAt: integer("last_used_at"),
     requestCount: integer("request_count").notNull().default(0),
@@ -91,6 +167,7 @@ export const tokens = sqliteTable(
   (t) => [
     uniqueIndex("tokens_hash_unique").on(t.tokenHash),
     index("tokens_project_idx").on(t.projectId),
+    index("tokens_project_loaded_idx").on(t.projectId, t.configLoadedAt),
     index("tokens_expires_idx").on(t.expiresAt),
     index("tokens_active_idx").on(t.isActive),
     index("tokens_created_idx").on(t.createdAt, t.id),
@@ -151,6 +228,37 @@ export const usageHourly = sqliteTable(
   ],
 );
 
+/**
+ * Hourly health of upstreams and their keys, one row per (hour, project, upstream, key): requests they
+ * served, how those ended, and attempts that failed there before another target or key answered.
+ */
+export const upstreamHourly = sqliteTable(
+  "upstream_hourly",
+  {
+    hour: integer("hour").notNull(),
+    projectId: text("project_id").notNull(),
+    upstreamId: text("upstream_id").notNull(),
+    /** Empty string for an upstream without keys. */
+    keyId: text("key_id").notNull(),
+    /** Requests this upstream and key answered (or failed last). */
+    requests: integer("requests").notNull().default(0),
+    /** Of those, answers that were the upstream's failure (5xx, broken connection, timeout). */
+    errors: integer("errors").notNull().default(0),
+    /** Attempts answered with 429, served or not. */
+    rateLimited: integer("rate_limited").notNull().default(0),
+    /** Attempts that failed here before another key or target answered. */
+    failedAttempts: integer("failed_attempts").notNull().default(0),
+    /** Time to first byte of the requests answered here (sum and count: requests without one are left out). */
+    ttfbMsSum: integer("ttfb_ms_sum").notNull().default(0),
+    ttfbCount: integer("ttfb_count").notNull().default(0),
+    durationMsSum: integer("duration_ms_sum").notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ columns: [t.hour, t.projectId, t.upstreamId, t.keyId] }),
+    index("upstream_hourly_upstream_idx").on(t.upstreamId, t.hour),
+  ],
+);
+
 /** Rejections without a valid token, counted by hour and error code (abuse monitoring). */
 export const rejectionsHourly = sqliteTable(
   "rejections_hourly",
@@ -186,3 +294,9 @@ export type NewProject = typeof projects.$inferInsert;
 export type Token = typeof tokens.$inferSelect;
 export type NewToken = typeof tokens.$inferInsert;
 export type AuditEntry = typeof auditLog.$inferSelect;
+export type Upstream = typeof upstreams.$inferSelect;
+export type NewUpstream = typeof upstreams.$inferInsert;
+export type UpstreamKey = typeof upstreamKeys.$inferSelect;
+export type NewUpstreamKey = typeof upstreamKeys.$inferInsert;
+export type ModelAlias = typeof modelAliases.$inferSelect;
+export type NewModelAlias = typeof modelAliases.$inferInsert;

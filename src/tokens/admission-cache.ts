@@ -1,5 +1,6 @@
 import { BoundedMap } from "../lib/bounded-map";
 import { EMPTY_LEDGER } from "../limits/budget";
+import type { Routing } from "../routing/types";
 import {
   type Admission,
   type AdmitInput,
@@ -27,8 +28,22 @@ const NOTHING_COUNTED = { ledger: EMPTY_LEDGER, windowLog: [] as readonly number
  * `admitted`: the answer for a request that claims no cache hit, built once per entry — it is a function of
  * the configuration alone, and nothing downstream changes it — so the warm path allocates none of it.
  */
-type Entry = { config: TokenConfig; until: number; uncounted: number; admitted?: Admitted };
+type Entry = { config: TokenConfig; until: number; admitted?: Admitted };
 const entries = new BoundedMap<string, Entry>(MAX_ENTRIES);
+/**
+ * Requests this isolate admitted from an entry that no object call has carried yet, per token hash. Kept
+ * apart from the entries: forgetting an entry (a management change, eviction from the bounded map) must not
+ * forget what it admitted, and a failed report puts its count back here.
+ */
+const uncounted = new Map<string, number>();
+/** Tokens with a flush scheduled in this isolate (at most one each). */
+const flushing = new Set<string>();
+
+// The routing table of each project this isolate served, and each token's project: a counted token's
+// admission tells the object which version the isolate holds, and the object sends the table only when it
+// changed. Always current: the object compares versions on every call.
+const routingByProject = new BoundedMap<string, Routing>(1_000);
+const projectOfToken = new BoundedMap<string, string>(MAX_ENTRIES);
 
 function cacheMs(env: Env): number {
   const ms = Number(env.ADMISSION_CACHE_MS ?? DEFAULT_CACHE_MS);
@@ -40,24 +55,44 @@ export const tokenObject = (env: Env, tokenHash: string) =>
   env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash));
 
 function takeUncounted(tokenHash: string): number {
-  const entry = entries.get(tokenHash);
-  if (!entry) return 0;
-  const n = entry.uncounted;
-  entry.uncounted = 0;
+  const n = uncounted.get(tokenHash) ?? 0;
+  uncounted.delete(tokenHash);
   return n;
 }
+
+/** Gives back a count whose report failed: the next call to the object, or the next flush, carries it. */
+function putBack(tokenHash: string, n: number): void {
+  if (n > 0) uncounted.set(tokenHash, (uncounted.get(tokenHash) ?? 0) + n);
+}
+
+/** Retries of a failed flush, after these waits (ms); past them the count waits for the token's next call. */
+const FLUSH_RETRIES_MS = [200, 1_000, 5_000];
 
 /** Counts what this isolate admitted on its own once the entry lapses, if no admission call took it. */
 async function flushLater(env: Env, tokenHash: string, at: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
-  await flushServed(env, tokenHash);
+  try {
+    for (const wait of [...FLUSH_RETRIES_MS, null]) {
+      try {
+        await flushServed(env, tokenHash);
+        return;
+      } catch (err) {
+        if (wait === null) {
+          console.error("admission count not reported yet; kept for the token's next call", err);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  } finally {
+    flushing.delete(tokenHash);
+  }
 }
 
 function remember(tokenHash: string, config: TokenConfig, now: number, ms: number): void {
   if (ms <= 0) return;
-  const uncounted = entries.get(tokenHash)?.uncounted ?? 0;
   entries.delete(tokenHash);
-  entries.set(tokenHash, { config, until: now + ms, uncounted });
+  entries.set(tokenHash, { config, until: now + ms });
 }
 
 /**
@@ -75,7 +110,11 @@ export function admitToken(
   if (entry && now < entry.until) {
     const refusal = decide(entry.config, NOTHING_COUNTED, input, now);
     if (refusal) return refusal;
-    if (entry.uncounted++ === 0) ctx.waitUntil(flushLater(env, tokenHash, entry.until));
+    uncounted.set(tokenHash, (uncounted.get(tokenHash) ?? 0) + 1);
+    if (!flushing.has(tokenHash)) {
+      flushing.add(tokenHash);
+      ctx.waitUntil(flushLater(env, tokenHash, entry.until));
+    }
     if (input.cacheHit !== undefined)
       return admittedFrom(entry.config, undefined, cacheHitValid(entry.config, input, now));
     entry.admitted ??= admittedFrom(entry.config);
@@ -86,27 +125,48 @@ export function admitToken(
 
 async function admitFromObject(env: Env, tokenHash: string, input: AdmitInput): Promise<Admission> {
   const alsoCounted = takeUncounted(tokenHash);
+  const projectId = projectOfToken.get(tokenHash);
+  const held = projectId === undefined ? undefined : routingByProject.get(projectId);
   let admission: Admission;
   try {
-    admission = await tokenObject(env, tokenHash).admit({ ...input, alsoCounted });
+    admission = await tokenObject(env, tokenHash).admit({
+      ...input,
+      alsoCounted,
+      routingVersion: held?.version,
+    });
   } catch (err) {
     // The object never heard of them: keep the requests this isolate served for the next call.
-    const entry = entries.get(tokenHash);
-    if (entry) entry.uncounted += alsoCounted;
+    putBack(tokenHash, alsoCounted);
     throw err;
+  }
+  if (admission.ok) {
+    if (admission.routing) routingByProject.set(admission.projectId, admission.routing);
+    // Left out by the object only when it matched the version asked about, which is `held`'s.
+    else admission.routing = held;
+    projectOfToken.set(tokenHash, admission.projectId);
   }
   if (admission.ok && admission.reusable) remember(tokenHash, admission.reusable, Date.now(), cacheMs(env));
   else entries.delete(tokenHash);
   return admission;
 }
 
-/** The management API changed these tokens (or their project): this isolate forgets them at once. */
+/**
+ * The management API changed these tokens (or their project): this isolate stops reusing their admissions
+ * at once. What it admitted from them stays counted: the flush already scheduled (or the token's next
+ * object call) still reports it.
+ */
 export function forgetTokens(tokenHashes: readonly string[]): void {
   for (const hash of tokenHashes) entries.delete(hash);
 }
 
-/** Live counters include what this isolate admitted but has not reported yet. */
+/** Reports what this isolate admitted but has not reported yet; on failure the count is kept for later. */
 export async function flushServed(env: Env, tokenHash: string): Promise<void> {
   const n = takeUncounted(tokenHash);
-  if (n > 0) await tokenObject(env, tokenHash).countServed(n);
+  if (n === 0) return;
+  try {
+    await tokenObject(env, tokenHash).countServed(n);
+  } catch (err) {
+    putBack(tokenHash, n);
+    throw err;
+  }
 }

@@ -1,6 +1,5 @@
 import { type CacheHitClaim, type CacheSettings, hitHolds } from "../cache/settings";
 import type { ErrorCode } from "../lib/errors";
-import { isSnapshotOf } from "../lib/model-id";
 import {
   type Amount,
   type Ledger,
@@ -9,10 +8,33 @@ import {
   type Remaining,
   toNanos,
 } from "../limits/budget";
+import type { Reserve, Unbounded } from "../limits/meter";
+import { repriceFor } from "../limits/reserve";
 import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
 import { CAPABILITY_ENDPOINTS, type Capability, type ObjectScope } from "../ownership/capabilities";
-import type { ProviderSettings } from "../providers/settings";
+import { modelListMatches } from "../routing/model-match";
+import { routeModels } from "../routing/resolve";
+import type { Routing } from "../routing/types";
 import type { RateWindow } from "../storage/schema";
+
+/** What a token's Durable Object knows about the token's project (the same for all its tokens). */
+export type ProjectConfig = {
+  /** The project row's `updated_at`, which only grows: a pushed copy older than the one held is ignored. */
+  version: number;
+  isActive: boolean;
+  allowedOrigins: string[] | null;
+  allowedModels: string[] | null;
+  /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
+  limits: Limits | null;
+  /** The project's response cache; null or absent when off. */
+  cache?: CacheSettings | null;
+  /** Account-wide capabilities the project enabled (files, batches, …); none = inference only. */
+  capabilities: Capability[];
+  /** Who reaches an object a token of the project created (src/ownership/). */
+  objectScope: ObjectScope;
+  /** Where the project's requests go: upstreams, keys (ciphertexts), aliases. */
+  routing: Routing;
+};
 
 /** What the token's Durable Object knows about its token and project, loaded from D1. */
 export type TokenConfig = {
@@ -28,24 +50,7 @@ export type TokenConfig = {
   allowedModels: string[] | null;
   /** false: the token was denied its project's response cache (absent: allowed). */
   cacheAllowed?: boolean;
-  project: {
-    isActive: boolean;
-    provider: string;
-    baseUrl: string;
-    apiKeyEncrypted: string;
-    /** Checked against the provider's schema when stored (src/providers/settings.ts). */
-    providerSettings: ProviderSettings | null;
-    allowedOrigins: string[] | null;
-    allowedModels: string[] | null;
-    /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
-    limits: Limits | null;
-    /** The project's response cache; null or absent when off. */
-    cache?: CacheSettings | null;
-    /** Account-wide capabilities the project enabled (files, batches, …); none = inference only. */
-    capabilities: Capability[];
-    /** Who reaches an object a token of the project created (src/ownership/). */
-    objectScope: ObjectScope;
-  };
+  project: ProjectConfig;
 };
 
 /** What the token's Durable Object has counted, as admission sees it. */
@@ -62,11 +67,22 @@ export type AdmitInput = {
   origin?: string | null;
   /**
    * What the request may use at most, to reserve against budgets before forwarding (settled later with
-   * `settle`). Absent when the proxy could not tell (not JSON, no model).
+   * `settle`); absent for a request that costs nothing (limits/meter.ts). A null in a unit means the request
+   * cannot be counted in it: refused for a token with a budget in that unit.
    */
-  reserve?: { tokens: number; costUsd: number | null };
+  reserve?: Reserve;
+  /** Why a budget cannot bound this request (refused for a budgeted token: 403 `unpriceable_request`). */
+  unbounded?: Unbounded;
+  /**
+   * Why the gateway could not read the model of a request to an endpoint that takes one: a restricted token
+   * (allowed models or a budget, its own or its project's) is refused with it (400). `form: true`: the
+   * multipart form was not read yet — a restricted token asks the proxy to read it (`FORM_NEEDED`).
+   */
+  unread?: Unread;
   /** Requests an isolate admitted from its short-lived cache since it last asked (see admission-cache.ts). */
   alsoCounted?: number;
+  /** The version of the project's routing table the isolate holds: the answer leaves the table out if current. */
+  routingVersion?: number;
   /**
    * The worker holds a cached answer to this request: if the claim holds under the project's current cache
    * settings (generation, endpoint, age) the request is admitted as a hit — counted, nothing held against
@@ -77,8 +93,11 @@ export type AdmitInput = {
   capability?: Capability | null;
 };
 
-/** The real usage of a finished request, to settle its reservation. */
-export type Settlement = { totalTokens: number; costUsd: number | null };
+/**
+ * The usage of a finished request, to settle its reservation. `reported: false` (the upstream's usage never
+ * arrived): an upper bound of what the gateway saw, and the object charges the hold instead when larger.
+ */
+export type Settlement = { totalTokens: number; costUsd: number | null; reported?: boolean };
 
 /** What the client has left after an admitted request (null = unlimited), for headers and the API. */
 export type Allowance = Remaining & {
@@ -87,19 +106,19 @@ export type Allowance = Remaining & {
   expiresAt: number;
 };
 
-export type Upstream = {
-  provider: string;
-  baseUrl: string;
-  apiKeyEncrypted: string;
-  settings: ProviderSettings | null;
-};
-
 export type Admitted = {
   ok: true;
   tokenId: string;
   projectId: string;
-  upstream: Upstream;
+  /**
+   * The project's routing table; left out of an object's answer when the isolate said it holds this
+   * version (admission-cache.ts puts its copy back).
+   */
+  routing?: Routing;
+  routingVersion: number;
   allowedOrigins: string[] | null;
+  /** The token's and the project's allowed models (null = all), for `GET /v1/models`. */
+  allowedModels: { token: string[] | null; project: string[] | null };
   /** The project's account-wide capabilities and who reaches its tokens' objects (src/ownership/). */
   objects: { capabilities: readonly Capability[]; scope: ObjectScope };
   /** Requests left under max_requests after this one; null when unlimited. */
@@ -118,9 +137,20 @@ export type Admitted = {
   reusable?: TokenConfig;
 };
 
+/** The reason a restricted token's request is refused when the gateway could not read its model. */
+export type Unread = {
+  code: ErrorCode;
+  message: string;
+  param: string | null;
+  /** The multipart form was not read yet: the proxy reads it and asks again (FORM_NEEDED). */
+  form?: boolean;
+  /** Only a budget needs what was not read (Gemini names its model in the path). */
+  budgetOnly?: boolean;
+};
+
 export type Refused = {
   ok: false;
-  status: 401 | 403 | 404 | 429;
+  status: 400 | 401 | 403 | 404 | 429 | 503;
   code: ErrorCode;
   message: string;
   /** The request field at fault, for the error envelope's `param`. */
@@ -131,9 +161,29 @@ export type Refused = {
   retryAfterSeconds?: number;
   /** The same wait in milliseconds, for `retry-after-ms` (OpenAI SDKs honour it). */
   retryAfterMs?: number;
+  /** Whether a client retry may help (default: per status, see ApiError). */
+  retryable?: boolean;
 };
 
 export type Admission = Admitted | Refused;
+
+/**
+ * Not a refusal the client sees: the token is restricted and its multipart request's form must be read before
+ * it can be decided (`needs`: just the model, or every field a budget needs). Nothing was counted.
+ */
+export const FORM_NEEDED = "form_needed";
+
+/** Whether a token (or its project) restricts models or has a token or cost budget. */
+export function isRestricted(c: TokenConfig): boolean {
+  return c.allowedModels !== null || c.project.allowedModels !== null || isBudgeted(c);
+}
+
+/** Whether a token or cost budget applies (the token's own or its project's). */
+export const isBudgeted = (c: TokenConfig): boolean =>
+  c.maxTotalTokens !== null ||
+  c.maxCostUsd !== null ||
+  c.project.limits?.maxTotalTokens != null ||
+  c.project.limits?.maxCostUsd != null;
 
 export const TOKEN_NOT_FOUND: Refused = {
   ok: false,
@@ -153,14 +203,7 @@ function originAllowed(allowed: string[] | null, origin: string | null | undefin
  * `claude-sonnet-4-5-20250929`); an entry ending in `*` is a prefix
  * (`gpt-4o*` admits both). null = every model.
  */
-export function modelAllowed(list: readonly string[] | null, model: string): boolean {
-  if (!list) return true;
-  return list.some((entry) => {
-    if (entry === model || entry === "*") return true;
-    if (entry.endsWith("*")) return model.startsWith(entry.slice(0, -1));
-    return isSnapshotOf(model, entry);
-  });
-}
+export const modelAllowed = modelListMatches;
 
 export const tokenLimits = (c: TokenConfig): Limits => ({
   maxRequests: c.maxRequests,
@@ -197,13 +240,10 @@ export function admittedFrom(c: TokenConfig, counted?: Counted, cacheHit = false
     ok: true as const,
     tokenId: c.tokenId,
     projectId: c.projectId,
-    upstream: {
-      provider: c.project.provider,
-      baseUrl: c.project.baseUrl,
-      apiKeyEncrypted: c.project.apiKeyEncrypted,
-      settings: c.project.providerSettings,
-    },
+    routing: c.project.routing,
+    routingVersion: c.project.routing.version,
     allowedOrigins: c.project.allowedOrigins,
+    allowedModels: { token: c.allowedModels, project: c.project.allowedModels },
     cache: tokenCache(c),
     ...(cacheHit ? { cacheHit } : {}),
     objects: { capabilities: c.project.capabilities, scope: c.project.objectScope },
@@ -217,7 +257,7 @@ export function admittedFrom(c: TokenConfig, counted?: Counted, cacheHit = false
 export const holdOf = (reserve: AdmitInput["reserve"]): Amount | null =>
   reserve
     ? {
-        tokens: Math.max(0, Math.ceil(reserve.tokens)),
+        tokens: Math.max(0, Math.ceil(reserve.tokens ?? 0)),
         costNanos: Math.max(0, toNanos(reserve.costUsd ?? 0)),
       }
     : null;
@@ -229,6 +269,50 @@ function notEnabled(capability: Capability): string {
     `The gateway's operator can enable it by adding '${capability}' to the project's capabilities ` +
     "(management API, admin pages or `llm-proxy project update --capabilities`)."
   );
+}
+
+/**
+ * Why this request cannot be admitted for this token although it may be for others: what it may cost is
+ * unbounded (batches, background responses, file inputs, …) and the token has a budget — or, for a request
+ * whose models the gateway cannot see (a batch), allowed models; or it is not countable in the unit of a
+ * budget the token has (images in tokens, an unpriced model in dollars).
+ */
+function restrictionRefusal(
+  config: TokenConfig,
+  input: AdmitInput,
+): { code: ErrorCode; message: string; param?: string } | null {
+  const tokenBudget = config.maxTotalTokens !== null || config.project.limits?.maxTotalTokens != null;
+  const costBudget = config.maxCostUsd !== null || config.project.limits?.maxCostUsd != null;
+  const modelList = config.allowedModels !== null || config.project.allowedModels !== null;
+  const u = input.unbounded;
+  if (u?.models && modelList) {
+    const message = `${u.message} This token may only use some models, so the request is refused.`;
+    return { code: "model_not_allowed", message, param: u.param ?? undefined };
+  }
+  if (!tokenBudget && !costBudget) return null;
+  if (u && (!u.costOnly || costBudget)) {
+    const message = `${u.message} This token has a ${costBudget ? "cost" : "token"} budget, so the request is refused.`;
+    return { code: "unpriceable_request", message, param: u.param ?? undefined };
+  }
+  const reserve = input.reserve;
+  if (!reserve) return null;
+  // Not finite (NaN from a price table gone wrong): never a hold that compares false with every limit.
+  if (costBudget && (reserve.costUsd === null || !Number.isFinite(reserve.costUsd))) {
+    if (input.model) {
+      const message = `Model '${input.model}' has no known price for this request, and this token has a cost budget: it can only use priced models.`;
+      return { code: "model_not_allowed", message, param: "model" };
+    }
+    return {
+      code: "unpriceable_request",
+      message: "The gateway cannot price this request, and this token has a cost budget.",
+    };
+  }
+  if (tokenBudget && (reserve.tokens === null || !Number.isFinite(reserve.tokens))) {
+    const message =
+      "This request is not billed in tokens, and this token has a token budget that could not count it.";
+    return { code: "unpriceable_request", message };
+  }
+  return null;
 }
 
 /**
@@ -283,6 +367,14 @@ export function decide(
     const message = `Origin '${input.origin}' is not allowed for this project.`;
     return { ok: false, status: 403, code: "origin_not_allowed", message, ...ids };
   }
+  if (input.unread && (input.unread.budgetOnly ? isBudgeted(config) : isRestricted(config))) {
+    if (input.unread.form) {
+      const needs = isBudgeted(config) ? "form" : "model";
+      return { ok: false, status: 400, code: FORM_NEEDED, message: needs, ...ids };
+    }
+    const { code, message, param } = input.unread;
+    return { ok: false, status: 400, code, message, param: param ?? undefined, ...ids };
+  }
   const hit = cacheHitValid(config, input, now);
   if (input.model) {
     const lists = [
@@ -295,13 +387,26 @@ export function decide(
         return { ok: false, status: 403, code: "model_not_allowed", message, param: "model", ...ids };
       }
     }
-    const costBudget = config.maxCostUsd !== null || config.project.limits?.maxCostUsd != null;
-    // A hit costs nothing, so an unpriced model is no risk to the budget then.
-    if (costBudget && input.reserve && input.reserve.costUsd === null && !hit) {
-      const message = `Model '${input.model}' has no known price, and this token has a cost budget: it can only use priced models.`;
-      return { ok: false, status: 403, code: "model_not_allowed", message, param: "model", ...ids };
+    if (config.project.routing.upstreams.length > 0 && !routeModels(config.project.routing, input.model)) {
+      const message = `No upstream of this project serves model '${input.model}', and it is not an alias.`;
+      return {
+        ok: false,
+        status: 404,
+        code: "model_not_found",
+        message,
+        param: "model",
+        retryable: false,
+        ...ids,
+      };
     }
   }
+  if (config.project.routing.upstreams.length === 0) {
+    const message = "The token's project has no active upstream to send requests to.";
+    return { ok: false, status: 503, code: "upstream_unavailable", message, retryable: false, ...ids };
+  }
+  // A hit costs nothing and holds nothing: only what is not about its price still applies to it.
+  const restricted = restrictionRefusal(config, hit ? { ...input, reserve: undefined } : input);
+  if (restricted) return { ok: false, status: 403, ...restricted, ...ids };
   const quota = limitRefusal(tokenLimits(config), usage.ledger, hit ? null : holdOf(input.reserve), "token");
   if (quota) return { ok: false, status: 429, ...quota, ...ids };
   if (hit && config.project.cache?.hitsSkipRateLimits) return null;
@@ -321,4 +426,15 @@ export function decide(
     };
   }
   return null;
+}
+
+/**
+ * The admission input with its reservation priced for the route: an alias may be served by any of its
+ * targets' models, so the hold is the priciest of them (settle then prices the model that served).
+ */
+export function routedInput(config: TokenConfig, input: AdmitInput): AdmitInput {
+  if (!input.model || !input.reserve?.units) return input;
+  const models = routeModels(config.project.routing, input.model);
+  if (!models || (models.length === 1 && models[0] === input.model)) return input;
+  return { ...input, reserve: repriceFor(input.reserve, models) };
 }

@@ -14,13 +14,31 @@ import {
   countsRequests,
   decide,
   holdOf,
+  type ProjectConfig,
   type Refused,
+  routedInput,
   type Settlement,
   TOKEN_NOT_FOUND,
   type TokenConfig,
   tokenLimits,
 } from "./admission";
 import { loadTokenConfig, mirrorTokenCounters } from "./repo";
+
+/** A change the management API pushes to token objects (see `apply`). */
+export type ConfigChange =
+  | { kind: "revoke"; at: number }
+  | { kind: "deleted" }
+  /** Read the configuration from D1 again (a change not expressed as data, e.g. a re-encrypted key). */
+  | { kind: "reload" }
+  | { kind: "project"; project: ProjectConfig };
+
+const DEFAULT_CONFIG_MAX_AGE_SECONDS = 60;
+
+/** CONFIG_MAX_AGE_SECONDS in ms (default 60 s, at least 1 s). */
+export function configMaxAgeMs(env: Env): number {
+  const seconds = Number(env.CONFIG_MAX_AGE_SECONDS);
+  return (Number.isFinite(seconds) && seconds >= 1 ? seconds : DEFAULT_CONFIG_MAX_AGE_SECONDS) * 1000;
+}
 
 /** How long after a request the counters are mirrored to D1 (batched, off the request path). */
 const MIRROR_DELAY_MS = 5_000;
@@ -66,22 +84,44 @@ function tightest(states: WindowState[]): WindowState | null {
 export class TokenState extends DurableObject<Env> {
   /** undefined: not loaded yet; null: no such token. */
   private config: TokenConfig | null | undefined;
-  private readonly store: LedgerStore;
-  private readonly log: WindowLog;
+  /** When `config` was read from D1 (the object's clock): past CONFIG_MAX_AGE_SECONDS it is read again. */
+  private loadedAt = 0;
+  private ledgerStore: LedgerStore | undefined;
+  private windowLog: WindowLog | undefined;
   private alarmAt: number | null = null;
   /** The object's clock; tests replace it to walk rate windows through time. */
   clock: () => number = Date.now;
 
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    this.store = new LedgerStore(ctx.storage);
-    this.log = new WindowLog(ctx.storage.sql);
+  /**
+   * The object's tables, created on first use by a token that exists: an unknown token's object (a
+   * deleted token's, or one named by a hash that never was a token) writes nothing to storage.
+   */
+  private get store(): LedgerStore {
+    this.ledgerStore ??= new LedgerStore(this.ctx.storage);
+    return this.ledgerStore;
+  }
+
+  private get log(): WindowLog {
+    this.windowLog ??= new WindowLog(this.ctx.storage.sql);
+    return this.windowLog;
   }
 
   private async load(): Promise<void> {
     this.config = await loadTokenConfig(getDb(this.env), this.ctx.id.name ?? "");
+    this.loadedAt = this.clock();
     // Windows removed or made smaller: drop what no window can look at any more.
-    this.log.trim(logCapacity(this.config?.rateLimits ?? null));
+    if (this.config) this.log.trim(logCapacity(this.config.rateLimits));
+  }
+
+  /**
+   * The configuration to decide with: loaded on first use, and read again once older than
+   * CONFIG_MAX_AGE_SECONDS. Every management change is pushed to the object at once (notify.ts); the age
+   * bound is the safety net for a push that never arrived, so no object admits from a stale copy for longer.
+   */
+  private async current(): Promise<TokenConfig | null> {
+    const stale = this.config !== undefined && this.clock() - this.loadedAt > configMaxAgeMs(this.env);
+    if (this.config === undefined || stale) await this.ctx.blockConcurrencyWhile(() => this.load());
+    return this.config ?? null;
   }
 
   private get reservationTtlMs(): number {
@@ -94,14 +134,18 @@ export class TokenState extends DurableObject<Env> {
   }
 
   /** Atomically decides whether one more request may pass, and counts it (and holds its budget) if so. */
-  async admit(input: AdmitInput): Promise<Admission> {
-    if (this.config === undefined) await this.ctx.blockConcurrencyWhile(() => this.load());
-    const config = this.config ?? null;
+  async admit(asked: AdmitInput): Promise<Admission> {
+    const config = await this.current();
+    if (!config) return TOKEN_NOT_FOUND;
     const now = this.clock();
-    if (input.alsoCounted && config) this.addServed(input.alsoCounted, config, now);
+    if (asked.alsoCounted) this.addServed(asked.alsoCounted, config, now);
+    const input = routedInput(config, asked);
     const refusal = decide(config, { ledger: this.store.ledger, windowLog: this.log.times }, input, now);
-    if (refusal || !config) return refusal ?? TOKEN_NOT_FOUND;
+    if (refusal) return refusal;
     const hit = cacheHitValid(config, input, now);
+    const { routing } = config.project;
+    // The isolate already holds this version of the routing table: spare serialising it again.
+    const routingCopy = asked.routingVersion === routing.version ? undefined : routing;
     if (!countsRequests(config)) {
       // Nothing to check against a count: count in memory (saved by the alarm) and let the isolate reuse it.
       this.store.admit(now, undefined, false);
@@ -166,7 +210,11 @@ export class TokenState extends DurableObject<Env> {
       window: tightest(windowStates(this.log.times, config.rateLimits, now)),
       expiresAt: config.expiresAt,
     };
-    return admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance }, hit);
+    return {
+      ...admittedFrom(config, { remainingRequests: left.requests, reservationId, allowance }, hit),
+      // The isolate already holds this version of the routing table: spare serialising it again.
+      routing: routingCopy,
+    };
   }
 
   private addServed(n: number, config: TokenConfig, now: number): void {
@@ -176,8 +224,8 @@ export class TokenState extends DurableObject<Env> {
 
   /** Counts requests an isolate admitted from its cache when no admission call followed (admission-cache.ts). */
   async countServed(n: number): Promise<void> {
-    if (this.config === undefined) await this.ctx.blockConcurrencyWhile(() => this.load());
-    if (this.config && n > 0) this.addServed(n, this.config, this.clock());
+    const config = await this.current();
+    if (config && n > 0) this.addServed(n, config, this.clock());
   }
 
   private undo(reservationId: string | undefined, logged: number | undefined): void {
@@ -190,7 +238,11 @@ export class TokenState extends DurableObject<Env> {
    * path, by the usage module). The project's share is settled in the same call.
    */
   async settle(reservationId: string, actual: Settlement): Promise<void> {
-    const amount = { tokens: actual.totalTokens, costUsd: actual.costUsd };
+    const amount = {
+      tokens: actual.totalTokens,
+      costUsd: actual.costUsd,
+      reported: actual.reported !== false,
+    };
     // The project's share first (idempotent there too): if that call fails, the token's hold stays open,
     // so a retried settle still reaches the project.
     const project = this.store.openHoldProject(reservationId);
@@ -199,15 +251,38 @@ export class TokenState extends DurableObject<Env> {
     this.armAlarm(this.clock() + MIRROR_DELAY_MS);
   }
 
-  /** Re-reads the token and its project from D1; called by the management API after every change. */
+  /** Re-reads the token and its project from D1; called by the management API after a change to one token. */
   async reload(): Promise<void> {
     await this.ctx.blockConcurrencyWhile(() => this.load());
   }
 
+  /**
+   * Applies a change the management API pushes to many tokens at once (notify.ts), without reading D1:
+   * revoking every token of a project, or a new version of the project (deactivated, deleted, other
+   * limits, key or models). An object that has not loaded its configuration yet ignores it (its first
+   * load reads D1, which already holds the change); a project version older than the one held is ignored
+   * (pushes may arrive out of order; versions only grow, see projects/repo.ts).
+   */
+  async apply(change: ConfigChange): Promise<void> {
+    const config = this.config;
+    if (!config) return;
+    if (change.kind === "revoke") {
+      config.isActive = false;
+      config.revokedAt ??= change.at;
+    } else if (change.kind === "reload") {
+      await this.ctx.blockConcurrencyWhile(() => this.load());
+    } else if (change.kind === "deleted") {
+      this.config = null;
+      // Nothing left to count for: the alarm clears the object's storage.
+      if (this.ledgerStore) this.armAlarm(this.clock());
+    } else if (change.project.version > config.project.version) {
+      config.project = change.project;
+    }
+  }
+
   /** Live counters and remaining allowance, for the management API. */
   async state(): Promise<TokenLiveState> {
-    if (this.config === undefined) await this.ctx.blockConcurrencyWhile(() => this.load());
-    const config = this.config ?? null;
+    const config = await this.current();
     const now = this.clock();
     const ledger = { ...this.store.ledger };
     const projectLimits = config?.project.limits ?? null;
@@ -236,17 +311,19 @@ export class TokenState extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
-    this.store.flush();
-    const next = this.store.expire(this.clock());
     // Under blockConcurrencyWhile like every other load: a reload() (a revocation) arriving meanwhile then
     // runs after this read, never before it, so an older read cannot overwrite a newer one.
-    if (this.config === undefined) await this.ctx.blockConcurrencyWhile(() => this.load());
-    if (!this.config) {
+    const config = await this.current();
+    if (!config) {
       // The token was deleted: nothing left to count for.
       await this.ctx.storage.deleteAll();
+      this.ledgerStore = undefined;
+      this.windowLog = undefined;
       return;
     }
-    await mirrorTokenCounters(getDb(this.env), this.config.tokenId, {
+    this.store.flush();
+    const next = this.store.expire(this.clock());
+    await mirrorTokenCounters(getDb(this.env), config.tokenId, {
       ...this.store.ledger,
       lastUsedAt: this.store.lastUsedAt,
     });

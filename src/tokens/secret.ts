@@ -1,15 +1,27 @@
 import { sha256Hex } from "../lib/crypto";
+import { ApiError } from "../lib/errors";
+import { secretProblem } from "../lib/secrets";
 
-// Withering token secrets: `wt_` + 32 random base62 characters (~190 bits) + a 6-character CRC32
-// checksum, like GitHub's tokens. The prefix lets secret scanners find leaked tokens; the checksum lets the
-// gateway turn away typos and garbage without a lookup.
+// Withering token secrets. The prefix lets secret scanners find leaked tokens.
+//
+// - Signed (issued since issue 10): `wt_` + 32 random base62 characters (~190 bits) + 16 base62 characters
+//   of HMAC-SHA256 over the random part under the TOKEN_SIGNING_KEY secret (~95 bits). Only the gateway can
+//   mint one: a forged token is refused in memory, before any lookup, Durable Object or D1 query.
+// - Legacy (issued before): `wt_` + 32 random base62 + a 6-character CRC32 checksum, which anyone can
+//   compute. Still accepted (LEGACY_TOKENS, default "accept"), after an existence check in D1 (proxy/auth.ts).
 
 export const TOKEN_PREFIX = "wt_";
 const RANDOM_CHARS = 32;
 const CHECKSUM_CHARS = 6;
+const MAC_CHARS = 16;
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-export const TOKEN_LENGTH = TOKEN_PREFIX.length + RANDOM_CHARS + CHECKSUM_CHARS;
-const TOKEN_PATTERN = new RegExp(`^${TOKEN_PREFIX}[0-9A-Za-z]{${RANDOM_CHARS + CHECKSUM_CHARS}}$`);
+/** Length of a signed token. */
+export const TOKEN_LENGTH = TOKEN_PREFIX.length + RANDOM_CHARS + MAC_CHARS;
+/** Length of a legacy (CRC32) token. */
+export const LEGACY_TOKEN_LENGTH = TOKEN_PREFIX.length + RANDOM_CHARS + CHECKSUM_CHARS;
+const SHAPE = /^wt_[0-9A-Za-z]+$/;
+
+export type TokenFormat = "signed" | "legacy";
 
 const CRC_TABLE = (() => {
   const table = new Uint32Array(256);
@@ -27,11 +39,12 @@ function crc32(text: string): number {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
-function base62(value: number, width: number): string {
+function base62(value: number | bigint, width: number): string {
+  let v = BigInt(value);
   let out = "";
   for (let i = 0; i < width; i++) {
-    out = ALPHABET[value % 62] + out;
-    value = Math.floor(value / 62);
+    out = ALPHABET[Number(v % 62n)] + out;
+    v /= 62n;
   }
   return out;
 }
@@ -47,16 +60,84 @@ function randomBase62(count: number): string {
   return out;
 }
 
-export function generateTokenSecret(): string {
+const bodyOf = (secret: string) => secret.slice(TOKEN_PREFIX.length, TOKEN_PREFIX.length + RANDOM_CHARS);
+
+/** The signing keys in force: the current one signs and verifies, a previous one (during a rotation) only verifies. */
+export type SigningKeys = Pick<Env, "TOKEN_SIGNING_KEY"> & { TOKEN_SIGNING_KEY_PREVIOUS?: string };
+
+const encoder = new TextEncoder();
+const hmacKeys = new Map<string, Promise<CryptoKey>>();
+
+function hmacKey(secret: string): Promise<CryptoKey> {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+    ]);
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
+
+/** The MAC characters of a token body under one key: the first 96 bits of HMAC-SHA256, in base62. */
+async function mac(body: string, secret: string): Promise<string> {
+  const sig = new Uint8Array(
+    await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(`wt1:${body}`)),
+  );
+  let value = 0n;
+  for (let i = 0; i < 12; i++) value = (value << 8n) | BigInt(sig[i]!);
+  return base62(value, MAC_CHARS);
+}
+
+/** Token creation without a signing key is refused: the operator must set the secret first. */
+const noSigningKey = () =>
+  new ApiError(
+    503,
+    "token_signing_disabled",
+    "The gateway's TOKEN_SIGNING_KEY secret is not set or shorter than 32 characters: tokens cannot be issued (see docs/configuration.md).",
+  );
+
+/** A new signed token secret. */
+export async function generateTokenSecret(keys: SigningKeys): Promise<string> {
+  if (secretProblem("TOKEN_SIGNING_KEY", keys.TOKEN_SIGNING_KEY)) throw noSigningKey();
+  const body = randomBase62(RANDOM_CHARS);
+  return `${TOKEN_PREFIX}${body}${await mac(body, keys.TOKEN_SIGNING_KEY)}`;
+}
+
+/** A token in the pre-issue-10 CRC32 format: still accepted, no longer issued (tests use it). */
+export function generateLegacyTokenSecret(): string {
   const body = randomBase62(RANDOM_CHARS);
   return `${TOKEN_PREFIX}${body}${base62(crc32(body), CHECKSUM_CHARS)}`;
 }
 
-/** Format and checksum only: says nothing about whether the token exists. */
-export function isWellFormedToken(secret: string): boolean {
-  if (secret.length !== TOKEN_LENGTH || !TOKEN_PATTERN.test(secret)) return false;
-  const body = secret.slice(TOKEN_PREFIX.length, TOKEN_PREFIX.length + RANDOM_CHARS);
-  return secret.endsWith(base62(crc32(body), CHECKSUM_CHARS));
+/**
+ * The format of a presented secret from its shape alone (and the checksum of a legacy token); null when it
+ * is neither. Says nothing about whether a signed token's MAC is right (see `verifySigned`).
+ */
+export function tokenFormat(secret: string): TokenFormat | null {
+  if (!SHAPE.test(secret)) return null;
+  if (secret.length === TOKEN_LENGTH) return "signed";
+  if (secret.length !== LEGACY_TOKEN_LENGTH) return null;
+  return secret.endsWith(base62(crc32(bodyOf(secret)), CHECKSUM_CHARS)) ? "legacy" : null;
+}
+
+/** Format and checksum only: says nothing about a MAC or whether the token exists. */
+export const isWellFormedToken = (secret: string): boolean => tokenFormat(secret) !== null;
+
+/**
+ * Whether a signed token's MAC is right under the current or the previous signing key (compared in constant
+ * time, so response timing tells nothing about how much of a guess was right).
+ */
+export async function verifySigned(secret: string, keys: SigningKeys): Promise<boolean> {
+  const given = encoder.encode(secret.slice(TOKEN_PREFIX.length + RANDOM_CHARS));
+  const body = bodyOf(secret);
+  for (const key of [keys.TOKEN_SIGNING_KEY, keys.TOKEN_SIGNING_KEY_PREVIOUS]) {
+    if (!key) continue;
+    const expected = encoder.encode(await mac(body, key));
+    if (expected.byteLength === given.byteLength && crypto.subtle.timingSafeEqual(expected, given))
+      return true;
+  }
+  return false;
 }
 
 export const hashToken = sha256Hex;

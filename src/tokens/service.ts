@@ -66,7 +66,7 @@ export async function createToken(env: Env, input: TokenCreate): Promise<{ token
   const parsed = TokenDefaults.safeParse(project.tokenDefaults ?? {});
   const defaults = parsed.success ? parsed.data : {};
   const defaultMinutes = defaults.duration_minutes ?? DEFAULT_DURATION_MINUTES;
-  const secret = generateTokenSecret();
+  const secret = await generateTokenSecret(env);
   const token = await repo.insertToken(getDb(env), {
     id: crypto.randomUUID(),
     tokenHash: await hashToken(secret),

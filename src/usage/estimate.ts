@@ -1,5 +1,5 @@
 import { isObject, type Json } from "../lib/json";
-import { TokenCounter } from "./bpe";
+import { DEFAULT_BUDGET_CHARS, TokenCounter } from "./bpe";
 import type { Usage } from "./event";
 
 /**
@@ -82,22 +82,34 @@ export function countChatPrompt(enc: Counter, messages: unknown[]): number {
     for (const [key, value] of Object.entries(message)) {
       if (key === "content") n += enc.count(contentText(value));
       else if (typeof value === "string") n += enc.count(value);
-      else if (key === "tool_calls" || key === "function_call") n += enc.count(JSON.stringify(value));
+      else if (key === "tool_calls" || key === "function_call") n += enc.count(jsonText(value));
       if (key === "name") n += 1;
     }
   }
   return n;
 }
 
+/** JSON text of a value for counting; a value too deeply nested to serialise counts as nothing. */
+function jsonText(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+/** Nested arrays deeper than this are not walked: no real input nests further, a hostile one costs nothing. */
+const MAX_INPUT_DEPTH = 8;
+
 /** Text-ish inputs of completions (`prompt`), embeddings and Responses (`input`): strings, arrays of them, or items. */
-function countInput(enc: Counter, input: unknown): number {
+function countInput(enc: Counter, input: unknown, depth = 0): number {
   if (typeof input === "string") return enc.count(input);
-  if (!Array.isArray(input)) return 0;
+  if (!Array.isArray(input) || depth > MAX_INPUT_DEPTH) return 0;
   // Arrays of token ids (completions/embeddings accept them) are already tokens.
   if (input.every((x) => typeof x === "number")) return input.length;
   let n = 0;
   for (const item of input) {
-    if (typeof item === "string" || Array.isArray(item)) n += countInput(enc, item);
+    if (typeof item === "string" || Array.isArray(item)) n += countInput(enc, item, depth + 1);
     else if (isObject(item)) {
       // A Responses input item: a message {role, content} or another item carrying text.
       if ("role" in item || "content" in item) n += countChatPrompt(enc, [item]) - 3;
@@ -152,31 +164,73 @@ function countGeminiContents(enc: Counter, request: Json): number {
       if (!isObject(part)) continue;
       if (typeof part.text === "string") n += enc.count(part.text);
       else if (part.functionCall !== undefined || part.functionResponse !== undefined)
-        n += enc.count(JSON.stringify(part.functionCall ?? part.functionResponse));
+        n += enc.count(jsonText(part.functionCall ?? part.functionResponse));
     }
   }
   return n;
 }
 
-/** Estimated prompt tokens of a request body, or null when there is nothing we know how to count. */
-export function countPrompt(enc: Counter, request: unknown, o200k = true): number | null {
+/** Items of one array walked at most (evenly spaced past that, the rest extrapolated): bounds the walk. */
+const MAX_ITEMS_WALKED = 1_000;
+
+/** Up to MAX_ITEMS_WALKED evenly spaced items of a list, and the factor that scales their count to the whole. */
+function sample(list: unknown[]): { items: unknown[]; scale: number } {
+  if (list.length <= MAX_ITEMS_WALKED) return { items: list, scale: 1 };
+  const items: unknown[] = [];
+  const stride = list.length / MAX_ITEMS_WALKED;
+  for (let k = 0; k < MAX_ITEMS_WALKED; k++) items.push(list[Math.floor(k * stride)]);
+  return { items, scale: list.length / MAX_ITEMS_WALKED };
+}
+
+/** Texts to count, each part with the factor its count is scaled by, plus the rules' fixed tokens. */
+type PromptParts = { overhead: number; parts: { scale: number; texts: string[] }[] };
+
+/**
+ * The texts a request's prompt consists of, gathered without counting them (they are counted afterwards, in
+ * one cooperative pass). Long lists (messages, tools, inputs) are sampled, so a body of a hundred thousand
+ * tiny messages costs a thousand.
+ */
+export function promptParts(request: unknown, o200k = true): PromptParts | null {
   if (!isObject(request)) return null;
-  if (Array.isArray(request.contents)) return countGeminiContents(enc, request);
+  const parts: PromptParts["parts"] = [];
+  let overhead = 0;
+  const gather = (list: unknown[], rule: (c: Counter, items: unknown[]) => number) => {
+    const { items, scale } = sample(list);
+    const texts: string[] = [];
+    const collect: Counter = {
+      count: (text) => {
+        texts.push(text);
+        return 0;
+      },
+    };
+    overhead += scale * rule(collect, items);
+    parts.push({ scale, texts });
+  };
+  if (Array.isArray(request.contents)) {
+    gather([request.systemInstruction, ...request.contents], (c, items) =>
+      countGeminiContents(c, { contents: items.slice(1), systemInstruction: items[0] }),
+    );
+    return { overhead: Math.round(overhead), parts };
+  }
   if (Array.isArray(request.messages)) {
-    // Anthropic's system prompt is a field of its own (a string or text blocks).
-    const system = request.system === undefined ? 0 : enc.count(contentText(request.system));
     const tools = Array.isArray(request.tools)
       ? request.tools
       : Array.isArray(request.functions)
         ? request.functions
         : [];
-    return system + countChatPrompt(enc, request.messages) + countTools(enc, tools, o200k);
+    // Anthropic's system prompt is a field of its own (a string or text blocks).
+    if (request.system !== undefined) parts.push({ scale: 1, texts: [contentText(request.system)] });
+    gather(request.messages, countChatPrompt);
+    if (tools.length) gather(tools, (c, items) => countTools(c, items, o200k));
+    return { overhead: Math.round(overhead), parts };
   }
-  let n: number | null = null;
-  if (request.prompt !== undefined) n = countInput(enc, request.prompt);
-  else if (request.input !== undefined) n = countInput(enc, request.input);
-  if (n !== null && typeof request.instructions === "string") n += enc.count(request.instructions);
-  return n;
+  const input = request.prompt !== undefined ? request.prompt : request.input;
+  if (input === undefined) return null;
+  gather(Array.isArray(input) ? input : [input], (c, items) =>
+    Array.isArray(input) ? countInput(c, items) : countInput(c, items[0]),
+  );
+  if (typeof request.instructions === "string") parts.push({ scale: 1, texts: [request.instructions] });
+  return { overhead: Math.round(overhead), parts };
 }
 
 /** Estimates a request's usage from its body and the text streamed back; null when there is nothing to go on. */
@@ -189,16 +243,17 @@ export async function estimateUsage(
   if (!encoding) return null;
   if (request === undefined && !completionText) return null;
   const enc = await loadEncoder(encoding);
-  const texts: string[] = [];
-  const collect: Counter = {
-    count: (text) => {
-      texts.push(text);
-      return 0;
-    },
-  };
-  const overhead = request === undefined ? null : countPrompt(collect, request, encoding === "o200k_base");
-  const prompt = overhead === null ? null : overhead + (await enc.countAll(texts));
-  const completion = completionText ? await enc.countAll([completionText]) : 0;
+  const collected = request === undefined ? null : promptParts(request, encoding === "o200k_base");
+  // One character budget for the whole estimate, shared by the prompt's parts and the completion.
+  const shares = (collected?.parts.length ?? 0) + (completionText ? 1 : 0);
+  const budget = Math.floor(DEFAULT_BUDGET_CHARS / Math.max(1, shares));
+  let prompt: number | null = null;
+  if (collected) {
+    prompt = collected.overhead;
+    for (const part of collected.parts)
+      prompt += Math.round(part.scale * (await enc.countAll(part.texts, budget)));
+  }
+  const completion = completionText ? await enc.countAll([completionText], budget) : 0;
   if (prompt === null && !completionText) return null;
   const prompt_tokens = prompt ?? 0;
   return { prompt_tokens, completion_tokens: completion, total_tokens: prompt_tokens + completion };

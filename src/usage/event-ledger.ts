@@ -1,5 +1,7 @@
+import { ALL_NEW, f, HOUR, IN_KEYS } from "./ledger-sql";
 import type { RollupDelta } from "./rollup-delta";
 import type { RejectionSummary } from "./unidentified";
+import { UPSTREAM_ROLLUP } from "./upstream-rollups";
 
 /**
  * D1 side of the consumer. The event ledger is the commit point: an event is counted in the rollups in the
@@ -9,14 +11,6 @@ import type { RejectionSummary } from "./unidentified";
  * case, checked inside the transaction), the worker's own sums (rollup-delta.ts) are added instead of
  * reading every line back; otherwise the inserted rows are summed in SQL.
  */
-
-/** JSON fields of a ledger line, as SQL expressions. */
-const f = (path: string) => `json_extract(line, '$.${path}')`;
-const HOUR = `(cast(unixepoch(${f("timestamp")}) as integer) / 3600) * 3600000`;
-const IN_KEYS = "object_key in (select value from json_each(?1))";
-
-/** Every event of the attempt was new: its keys hold as many ledger rows as the batch had events (?2). */
-const ALL_NEW = `((select count(*) from event_ledger where ${IN_KEYS}) = ?2)`;
 
 /**
  * ?1 this attempt's object keys, ?2 the batch's event count (-1: do not use the worker's sums), ?3 the
@@ -180,6 +174,7 @@ export async function commitAttempt(
     // -1 never matches a row count: the rows are summed in SQL.
     const expected = delta?.exact ? events : -1;
     statements.push(db.prepare(USAGE_ROLLUP).bind(keys, expected, JSON.stringify(delta?.usage ?? [])));
+    statements.push(db.prepare(UPSTREAM_ROLLUP).bind(keys, expected, JSON.stringify(delta?.upstream ?? [])));
     statements.push(
       db.prepare(EVENT_REJECTIONS).bind(keys, expected, JSON.stringify(delta?.rejections ?? [])),
     );

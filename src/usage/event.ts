@@ -15,6 +15,17 @@ export type Usage = {
 
 export type UsageSource = "upstream" | "estimated" | "none";
 
+/** An attempt that did not serve the request: where it went and why it failed. Never a key, only its id. */
+export type AttemptErrorEntry = {
+  upstream: string;
+  upstream_id: string;
+  key_id: string | null;
+  /** The upstream's status, or null when it sent none (connection refused or broken, timeout). */
+  status: number | null;
+  /** `upstream_<status>`, `upstream_error` (connection) or `upstream_timeout`. */
+  error: string;
+  ms: number;
+};
 /**
  * What the response cache did for a request (absent: the project has no cache, or the request could never
  * be cached): `hit` answered from the cache, `miss` sent upstream (and stored if cacheable), `refresh`
@@ -46,6 +57,17 @@ export type UsageEvent = {
   upstream_request_id: string | null;
   colo: string | null;
   user_agent: string | null;
+  /** The upstream (by name) that served — or last failed — the request; null when none was tried. */
+  upstream?: string | null;
+  upstream_id?: string | null;
+  /** The id of the upstream key used (never the key). */
+  key_id?: string | null;
+  /** The model (or alias) the client asked for; `model` is the one that served. */
+  model_requested?: string | null;
+  /** Attempts made upstream (0 when the gateway answered without trying). */
+  attempts?: number;
+  /** The attempts that failed before the one that answered, in order. */
+  attempt_errors?: AttemptErrorEntry[];
   cache?: CacheStatus;
   /** On a cache hit: what the original call's usage costs at today's prices (the hit itself costs $0). */
   saved_usd?: number | null;
@@ -65,4 +87,17 @@ export type EventDraft = Omit<UsageEvent, "usage_source" | "cost_usd" | "saved_u
   };
   /** A budget reservation made at admission, to settle against the real usage. */
   reservationId?: string;
+  /** What settling the reservation needs besides usage (limits/charge.ts). Absent: inferred from the draft. */
+  charge?: {
+    /** The request was sent upstream (it may have used tokens even without an answer). */
+    forwarded: boolean;
+    /** Bytes of the request body the gateway read (an upper bound of its prompt tokens). */
+    promptBytes: number;
+    /** UTF-8 bytes of all the answer's text the gateway saw (not capped like the estimate's text). */
+    textBytes: number;
+    /** A price fixed by the request itself (images, speech), charged when the answer completes. */
+    fixed?: { totalTokens: number; costUsd: number | null };
+    /** A transcription's cost from the duration its answer reported. */
+    audioUsd?: number;
+  };
 };

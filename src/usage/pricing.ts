@@ -114,8 +114,8 @@ export const PRICES: Readonly<Record<string, ModelPrice>> = {
   "gpt-4o-2024-05-13": p(5, null, 15),
   "gpt-4o-mini": p(0.15, 0.075, 0.6),
   "chatgpt-4o-latest": p(5, null, 15),
-  "gpt-4o-search-preview": p(2.5, null, 10),
-  "gpt-4o-mini-search-preview": p(0.15, null, 0.6),
+  // The search-preview models are left out: each call also pays a per-search fee this table cannot see
+  // (cost budgets would undercount them). Unpriced, they are refused for tokens with a cost budget.
   // o-series (reasoning tokens are billed as output and are part of completion_tokens)
   o1: p(15, 7.5, 60),
   "o1-preview": p(15, 7.5, 60),
@@ -165,8 +165,8 @@ export function modelPrice(model: string | null | undefined): ModelPrice | null 
     .trim()
     .toLowerCase()
     .replace(/^models\//, "");
-  const exact = PRICES[id];
-  if (exact) return exact;
+  // Own keys only: `constructor` or `toString` must not find Object.prototype's members.
+  if (Object.hasOwn(PRICES, id)) return PRICES[id]!;
   let best: string | null = null;
   for (const known of Object.keys(PRICES)) {
     if (isSnapshotOf(id, known)) {
@@ -201,4 +201,159 @@ export function costUsd(model: string | null | undefined, usage: Usage | null): 
     written1h * (rates.cacheWrite1h ?? rates.cacheWrite ?? rates.input) +
     usage.completion_tokens * rates.output;
   return round(dollars / 1e6);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Images and audio (issue 10): what the image and audio endpoints cost, so budgets bind them too.
+// Source: https://platform.openai.com/docs/pricing ("Image generation", "Audio", "Transcription and
+// speech generation"), recorded 2026-11-28 from the published tables; per-image output token counts from
+// OpenAI's image generation guide ("Cost and latency"). Models not listed cost null: refused for budgeted
+// tokens, never guessed.
+// ---------------------------------------------------------------------------------------------------------
+export const MEDIA_PRICES_AS_OF = "2026-11-28";
+
+type ImageRate = {
+  /** USD per image, by quality then size; "auto" takes the dearest entry (an upper bound). */
+  perImage: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /**
+   * Token-billed models: USD per 1M tokens, and the output tokens of one image by quality and size (what
+   * a token budget reserves). Usage reported by the upstream is then charged at these rates.
+   */
+  tokens?: { textInput: number; imageInput: number; output: number };
+  outputTokens?: Readonly<Record<string, Readonly<Record<string, number>>>>;
+};
+
+const GPT_IMAGE_OUTPUT_TOKENS = {
+  low: { "1024x1024": 272, "1024x1536": 408, "1536x1024": 400 },
+  medium: { "1024x1024": 1056, "1024x1536": 1584, "1536x1024": 1568 },
+  high: { "1024x1024": 4160, "1024x1536": 6240, "1536x1024": 6208 },
+};
+
+export const IMAGE_PRICES: Readonly<Record<string, ImageRate>> = {
+  "dall-e-2": { perImage: { standard: { "256x256": 0.016, "512x512": 0.018, "1024x1024": 0.02 } } },
+  "dall-e-3": {
+    perImage: {
+      standard: { "1024x1024": 0.04, "1024x1792": 0.08, "1792x1024": 0.08 },
+      hd: { "1024x1024": 0.08, "1024x1792": 0.12, "1792x1024": 0.12 },
+    },
+  },
+  "gpt-image-1": {
+    perImage: {
+      low: { "1024x1024": 0.011, "1024x1536": 0.016, "1536x1024": 0.016 },
+      medium: { "1024x1024": 0.042, "1024x1536": 0.063, "1536x1024": 0.063 },
+      high: { "1024x1024": 0.167, "1024x1536": 0.25, "1536x1024": 0.25 },
+    },
+    tokens: { textInput: 5, imageInput: 10, output: 40 },
+    outputTokens: GPT_IMAGE_OUTPUT_TOKENS,
+  },
+  "gpt-image-1-mini": {
+    perImage: {
+      low: { "1024x1024": 0.005, "1024x1536": 0.006, "1536x1024": 0.006 },
+      medium: { "1024x1024": 0.011, "1024x1536": 0.015, "1536x1024": 0.015 },
+      high: { "1024x1024": 0.036, "1024x1536": 0.052, "1536x1024": 0.052 },
+    },
+    tokens: { textInput: 2, imageInput: 2.5, output: 8 },
+    outputTokens: GPT_IMAGE_OUTPUT_TOKENS,
+  },
+};
+
+/** Speech (POST /audio/speech) billed per input character: USD per 1M characters. */
+export const SPEECH_PRICES: Readonly<Record<string, number>> = { "tts-1": 15, "tts-1-hd": 30 };
+
+/** Transcription and translation billed per second of audio (whisper-1: $0.006 per minute). */
+export const TRANSCRIPTION_PRICES_PER_SECOND: Readonly<Record<string, number>> = { "whisper-1": 0.0001 };
+
+/**
+ * Transcription billed by the tokens it reports (`usage.type: "tokens"`): USD per 1M audio input, text input
+ * (the prompt) and output tokens, and the model's context window and output ceiling, which bound what one
+ * request can use whatever its file (an audio file that does not fit the context window is refused by the
+ * model). Source: the model pages (https://platform.openai.com/docs/models/gpt-4o-transcribe, …/gpt-4o-mini-
+ * transcribe: 16 000-token context, 2 000 output tokens) and the pricing page, recorded 2026-11-28.
+ */
+export type TranscriptionTokenRate = {
+  audioInput: number;
+  textInput: number;
+  output: number;
+  contextTokens: number;
+  maxOutputTokens: number;
+};
+export const TRANSCRIPTION_TOKEN_PRICES: Readonly<Record<string, TranscriptionTokenRate>> = {
+  "gpt-4o-transcribe": {
+    audioInput: 6,
+    textInput: 2.5,
+    output: 10,
+    contextTokens: 16_000,
+    maxOutputTokens: 2_000,
+  },
+  "gpt-4o-mini-transcribe": {
+    audioInput: 3,
+    textInput: 1.25,
+    output: 5,
+    contextTokens: 16_000,
+    maxOutputTokens: 2_000,
+  },
+};
+
+const lookup = <T>(table: Readonly<Record<string, T>>, model: string | null | undefined): T | null => {
+  if (!model) return null;
+  const id = model.trim().toLowerCase();
+  if (Object.hasOwn(table, id)) return table[id]!;
+  // A dated snapshot of a listed model, as for text models.
+  for (const known of Object.keys(table)) {
+    if (isSnapshotOf(id, known)) return table[known]!;
+  }
+  return null;
+};
+
+export const imageRate = (model: string | null | undefined): ImageRate | null => lookup(IMAGE_PRICES, model);
+export const speechPricePerMillionChars = (model: string | null | undefined): number | null =>
+  lookup(SPEECH_PRICES, model);
+export const transcriptionPricePerSecond = (model: string | null | undefined): number | null =>
+  lookup(TRANSCRIPTION_PRICES_PER_SECOND, model);
+export const transcriptionTokenRate = (model: string | null | undefined): TranscriptionTokenRate | null =>
+  lookup(TRANSCRIPTION_TOKEN_PRICES, model);
+
+/**
+ * Cost of the tokens a token-billed image or transcription model reported, conservatively: every input
+ * token at the dearer input rate (image or audio input), since the split is not always reported. Null for
+ * any other model.
+ */
+export function mediaTokenCost(model: string | null | undefined, usage: Usage | null): number | null {
+  if (!usage) return null;
+  const image = imageRate(model)?.tokens;
+  const audio = image ? null : transcriptionTokenRate(model);
+  const input = image
+    ? Math.max(image.imageInput, image.textInput)
+    : audio
+      ? Math.max(audio.audioInput, audio.textInput)
+      : null;
+  const output = image?.output ?? audio?.output;
+  if (input === null || output === undefined) return null;
+  return round((usage.prompt_tokens * input + usage.completion_tokens * output) / 1e6);
+}
+
+/**
+ * The most one image of this request may cost and (for token-billed models) the most output tokens it may
+ * use: the listed quality and size, or the dearest of the model's when the request says `auto`, leaves them
+ * out, or names one the table lacks. null when the model is not priced.
+ */
+export function imageWorstCase(
+  model: string | null | undefined,
+  quality: unknown,
+  size: unknown,
+): { usd: number; outputTokens: number | null } | null {
+  const rate = imageRate(model);
+  if (!rate) return null;
+  const pick = (table: Readonly<Record<string, Readonly<Record<string, number>>>>): number => {
+    // Own keys only: a quality or size named `constructor` must not find Object.prototype's members.
+    const byQuality =
+      typeof quality === "string" && Object.hasOwn(table, quality) ? [table[quality]!] : Object.values(table);
+    let worst = 0;
+    for (const sizes of byQuality) {
+      const one = typeof size === "string" && Object.hasOwn(sizes, size) ? sizes[size] : undefined;
+      worst = Math.max(worst, one ?? Math.max(...Object.values(sizes)));
+    }
+    return worst;
+  };
+  return { usd: pick(rate.perImage), outputTokens: rate.outputTokens ? pick(rate.outputTokens) : null };
 }

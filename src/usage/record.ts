@@ -1,8 +1,9 @@
+import { chargeOf } from "../limits/charge";
 import { writeAnalytics } from "../metrics/analytics";
 import { tokenObject } from "../tokens/admission-cache";
 import { batcherFor } from "./batcher";
 import type { EventDraft, UsageEvent } from "./event";
-import { costUsd } from "./pricing";
+import { costUsd, mediaTokenCost } from "./pricing";
 import { type RejectionSummary, unidentifiedGate } from "./unidentified";
 
 /** Longest completion text we tokenize for an estimate: bounds the CPU one event can cost. */
@@ -47,9 +48,13 @@ const wantsEstimate = (draft: EventDraft) =>
   (draft.estimate.request !== undefined || Boolean(draft.estimate.completionText));
 
 /** The event of a draft with its usage known: clipped strings, the price. */
-function eventOf(draft: EventDraft, usage: UsageEvent["usage"], usage_source: UsageEvent["usage_source"]) {
-  const { estimate: _estimate, reservationId: _reservation, ...rest } = draft;
-  const cost = costUsd(draft.model, usage);
+function eventOf(
+  draft: EventDraft,
+  usage: UsageEvent["usage"],
+  usage_source: UsageEvent["usage_source"],
+): UsageEvent {
+  const { estimate: _estimate, reservationId: _reservation, charge: _charge, ...rest } = draft;
+  const cost = costUsd(draft.model, usage) ?? mediaTokenCost(draft.model, usage) ?? requestPricedCost(draft);
   const event: UsageEvent = {
     ...rest,
     path: clip(rest.path, 1024) ?? "",
@@ -57,6 +62,7 @@ function eventOf(draft: EventDraft, usage: UsageEvent["usage"], usage_source: Us
     user_agent: clip(rest.user_agent, 512),
     error: clip(rest.error, 128),
     upstream_request_id: clip(rest.upstream_request_id, 256),
+    model_requested: clip(rest.model_requested ?? null, 256),
     usage,
     usage_source,
     cost_usd: cost,
@@ -67,6 +73,17 @@ function eventOf(draft: EventDraft, usage: UsageEvent["usage"], usage_source: Us
     event.saved_usd = cost;
   }
   return event;
+}
+
+/**
+ * The cost of a completed request priced by the request itself (an image, speech) or by the duration its
+ * answer reported (a transcription), when token usage does not price it.
+ */
+function requestPricedCost(draft: EventDraft): number | null {
+  const charge = draft.charge;
+  if (charge?.audioUsd !== undefined) return charge.audioUsd;
+  const complete = draft.ttfb_ms !== null && draft.status < 300 && !draft.aborted && !draft.error;
+  return complete && charge?.fixed ? charge.fixed.costUsd : null;
 }
 
 /** A message on the usage queue: a request event, or a count of unidentified requests not sent as events. */
@@ -88,19 +105,19 @@ export async function completeRequest(env: Env, draft: EventDraft, tokenHash?: s
     await Promise.all(sends);
     return;
   }
+  // The settle starts first and never waits for the event's estimate (limits/charge.ts decides from the
+  // draft alone): a hostile body may keep the tokenizer busy for a while, the budget must not.
+  const settled =
+    draft.reservationId && tokenHash
+      ? tokenObject(env, tokenHash).settle(draft.reservationId, chargeOf(draft))
+      : Promise.resolve();
+  settled.catch(() => {}); // reported below, once the event is queued too
   const event = await finalizeEvent(draft);
   // Optional Workers Analytics Engine data point, where an ANALYTICS binding is configured.
   writeAnalytics(env, event);
-  const settle = async () => {
-    if (!draft.reservationId || !tokenHash) return;
-    // A hit admitted before the cache was consulted holds a reservation: it settles at zero.
-    const used = event.cache === "hit" ? 0 : (event.usage?.total_tokens ?? 0);
-    const actual = { totalTokens: used, costUsd: event.cost_usd };
-    await tokenObject(env, tokenHash).settle(draft.reservationId, actual);
-  };
   // The batcher never rejects: a lost batch is logged there, event by event.
-  const [settled] = await Promise.allSettled([settle(), queue.push(event satisfies UsageMessage)]);
-  if (settled.status === "rejected") console.error("reservation not settled", draft.id, settled.reason);
+  const [settle] = await Promise.allSettled([settled, queue.push(event satisfies UsageMessage)]);
+  if (settle.status === "rejected") console.error("reservation not settled", draft.id, settle.reason);
 }
 
 export function recordRequest(env: Env, ctx: ExecutionContext, draft: EventDraft, tokenHash?: string): void {

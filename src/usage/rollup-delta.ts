@@ -1,4 +1,5 @@
 import type { UsageEvent } from "./event";
+import { type UpstreamRow, upstreamDelta } from "./upstream-rollups";
 
 /**
  * What a batch of events adds to the hourly rollups, summed in the worker: a handful of rows per batch
@@ -23,6 +24,7 @@ const REFUSALS = [
   "request_too_large",
   "rate_limit_exceeded",
   "quota_exceeded",
+  "model_not_found",
 ];
 const REFUSED = new Set(REFUSALS);
 
@@ -47,6 +49,8 @@ export type RollupDelta = {
   rejections: (string | number)[][];
   /** [token_id, latest instant] of requests that used the upstream. */
   lastUsed: (string | number)[][];
+  /** Per upstream and key (upstream-rollups.ts). */
+  upstream: UpstreamRow[];
   /**
    * False when an event cannot be summed here exactly as SQL would (an instant before 1970, where SQL's
    * integer division rounds the other way): the ledger rows are summed in SQL instead.
@@ -78,10 +82,12 @@ export function rollupDelta(events: readonly Timed[]): RollupDelta {
   const usage = new Map<string, Group>();
   const rejections = new Map<string, (string | number)[]>();
   const lastUsed = new Map<string, number>();
+  const hours: { event: UsageEvent; hour: number }[] = [];
   let exact = true;
   for (const { event: e, at } of events) {
     if (!(at >= 0)) exact = false;
     const hour = Math.floor(at / HOUR_MS) * HOUR_MS;
+    hours.push({ event: e, hour });
     if (e.project_id !== null) {
       const token = e.token_id ?? "";
       const model = e.model ?? "";
@@ -128,6 +134,7 @@ export function rollupDelta(events: readonly Timed[]): RollupDelta {
     }),
     rejections: [...rejections.values()],
     lastUsed: [...lastUsed],
+    upstream: upstreamDelta(hours),
     exact,
   };
 }

@@ -35,6 +35,24 @@ export const UsageEvent = z.object({
   upstream_request_id: z.string().nullable(),
   colo: z.string().nullable(),
   user_agent: z.string().nullable(),
+  upstream: z.string().nullable().optional(),
+  upstream_id: z.string().nullable().optional(),
+  key_id: z.string().nullable().optional(),
+  model_requested: z.string().nullable().optional(),
+  attempts: z.number().int().nonnegative().optional(),
+  attempt_errors: z
+    .array(
+      z.object({
+        upstream: z.string(),
+        upstream_id: z.string(),
+        key_id: z.string().nullable(),
+        status: z.number().int().nullable(),
+        error: z.string(),
+        ms: z.number().nonnegative(),
+      }),
+    )
+    .max(20)
+    .optional(),
   cache: z.enum(["hit", "miss", "refresh", "bypass"]).optional(),
   saved_usd: z.number().nonnegative().nullable().optional(),
 }) satisfies z.ZodType<UsageEventType>;

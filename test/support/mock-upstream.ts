@@ -47,9 +47,13 @@ export function fileContentBytes(size = FILE_CONTENT_BYTES): Uint8Array {
 }
 
 export type Ctx = {
+  /** Settings from the upstream's base URL or the API key, ahead of the request's `x-mock-*` headers. */
+  settings: Map<string, string>;
   req: IncomingMessage;
   res: ServerResponse;
   record: RecordedRequest;
+  /** The request's path below any `/up/<behaviour>` prefix, without its query. */
+  path: string;
   body: Buffer;
   json: Record<string, unknown> | null;
   header(name: string): string | null;
@@ -78,8 +82,11 @@ export function sendJson(
   headers: Record<string, string> = {},
 ): void {
   const text = JSON.stringify(body);
+  const named: Record<string, string> = ctx.record.upstream
+    ? { "x-mock-upstream-name": ctx.record.upstream }
+    : {};
   ctx.res.writeHead(status, {
-    ...baseHeaders(headers),
+    ...baseHeaders({ ...named, ...headers }),
     "content-type": "application/json",
     "content-length": String(Buffer.byteLength(text)),
   });
@@ -92,8 +99,11 @@ function errorBody(status: number, message: string, code: string) {
 }
 
 export function startSse(ctx: Ctx): void {
+  const named: Record<string, string> = ctx.record.upstream
+    ? { "x-mock-upstream-name": ctx.record.upstream }
+    : {};
   ctx.res.writeHead(200, {
-    ...baseHeaders(),
+    ...baseHeaders(named),
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache",
   });
@@ -157,6 +167,11 @@ export async function chatOrCompletion(ctx: Ctx, kind: "chat" | "text"): Promise
       : { index: 0, text: content, logprobs: null, finish_reason: null };
 
   startSse(ctx);
+  if (ctx.header("x-mock-reset") === "head") {
+    // The head went out, then the connection broke before any event.
+    ctx.req.socket.resetAndDestroy();
+    return;
+  }
   for (let i = 0; i < chunks; i++) {
     if (i > 0 && interval > 0) await ctx.sleep(interval);
     if (ctx.closed) return;
@@ -167,6 +182,9 @@ export async function chatOrCompletion(ctx: Ctx, kind: "chat" | "text"): Promise
     }
     ctx.res.write(frame([delta(piece(i), i === 0)]));
     if (resetAfter) {
+      // Let the chunk reach the gateway first (a reset may drop bytes the peer has not read yet): the
+      // interval when one is given, else a short pause.
+      await ctx.sleep(interval > 0 ? interval : 50);
       ctx.req.socket.resetAndDestroy();
       return;
     }
@@ -283,7 +301,7 @@ const MODELS = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "whisper-1"];
 
 async function route(ctx: Ctx): Promise<void> {
   const { req } = ctx;
-  const path = (req.url ?? "/").split("?")[0] ?? "/";
+  const path = ctx.path;
   // The other providers' wire formats (each answers its own errors): Anthropic, Gemini, Azure OpenAI.
   if (path.startsWith("/v1beta/")) return geminiRoute(ctx, path);
   if (path.startsWith("/openai/")) return azureRoute(ctx, path);
@@ -293,7 +311,7 @@ async function route(ctx: Ctx): Promise<void> {
   if (status >= 400) {
     const headers: Record<string, string> = { "x-mock-upstream": "1" };
     if (status === 429) {
-      headers["retry-after"] = "0";
+      headers["retry-after"] = ctx.settings.get("retry-after") ?? "0";
       headers["x-ratelimit-remaining-requests"] = "0";
     }
     sendJson(ctx, status, errorBody(status, `mock upstream error ${status}`, "mock_error"), headers);
@@ -333,7 +351,12 @@ async function route(ctx: Ctx): Promise<void> {
     });
   if (path.startsWith("/v1/"))
     // Any other API path: echo what arrived, so allowlist tests can see a request got through.
-    return sendJson(ctx, 200, { object: "mock.echo", method, url: req.url, bytes: ctx.record.bodyBytes });
+    return sendJson(ctx, 200, {
+      object: "mock.echo",
+      method,
+      url: ctx.record.url,
+      bytes: ctx.record.bodyBytes,
+    });
   sendJson(ctx, 404, errorBody(404, `mock upstream has no ${method} ${path}`, "unknown_url"));
 }
 
@@ -345,10 +368,41 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
+/** Settings that make a request fail: `fail-first=N` keeps them for the first N requests only. */
+const FAILURES = ["status", "hang-ms", "reset", "fail-after"];
+
+/**
+ * The behaviour of a request from its URL's `/up/<k=v,…>` prefix and its API key's `;k=v` suffixes (the
+ * key's win: they steer one key of an upstream), and the URL without the prefix.
+ */
+function behaviourOf(
+  url: string,
+  authorization: string | null,
+): { settings: Map<string, string>; path: string; rest: string } {
+  const settings = new Map<string, string>();
+  let rest = url;
+  const prefix = /^\/up\/([^/]+)(\/.*)$/.exec(url);
+  if (prefix) {
+    rest = prefix[2]!;
+    for (const pair of decodeURIComponent(prefix[1]!).split(",")) {
+      const at = pair.indexOf("=");
+      if (at > 0) settings.set(pair.slice(0, at), pair.slice(at + 1));
+    }
+  }
+  const key = authorization?.replace(/^Bearer\s+/i, "") ?? "";
+  for (const pair of key.split(";").slice(1)) {
+    const at = pair.indexOf("=");
+    if (at > 0) settings.set(pair.slice(0, at), pair.slice(at + 1));
+  }
+  return { settings, path: rest.split("?")[0] ?? "/", rest };
+}
+
 export async function startMockUpstream(options: MockUpstreamOptions = {}): Promise<MockUpstream> {
   const maxRecorded = options.maxRecorded ?? 10_000;
   let recorded: RecordedRequest[] = [];
   let seq = 0;
+  /** Requests seen per upstream name, for `fail-first`. */
+  const served = new Map<string, number>();
 
   const server = createServer({ noDelay: true, keepAliveTimeout: 30_000 }, (req, res) => {
     const parts: Buffer[] = [];
@@ -359,12 +413,20 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
       const url = req.url ?? "/";
       if (url.startsWith("/__mock/")) return control(req, res, url);
       const headers = flatHeaders(req);
+      const { settings, path, rest } = behaviourOf(url, headers.authorization ?? null);
+      const name = settings.get("name") ?? null;
+      if (name !== null && settings.has("fail-first")) {
+        const n = (served.get(name) ?? 0) + 1;
+        served.set(name, n);
+        if (n > Number(settings.get("fail-first"))) for (const k of FAILURES) settings.delete(k);
+      }
       const record: RecordedRequest = {
         seq: ++seq,
         method: req.method ?? "GET",
-        url,
+        url: rest,
         headers,
         tag: headers["x-mock-tag"] ?? null,
+        upstream: name,
         bodyBytes: body.byteLength,
         bodySha256: createHash("sha256").update(body).digest("hex"),
         bodyText: body.byteLength <= TEXT_CAPTURE_BYTES ? body.toString("utf8") : null,
@@ -384,20 +446,26 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
         }
       }
       const timers = new Set<() => void>();
+      const header = (h: string): string | null => {
+        const set = h.startsWith("x-mock-") ? settings.get(h.slice(7)) : undefined;
+        if (set !== undefined) return set;
+        const v = req.headers[h];
+        return typeof v === "string" ? v : null;
+      };
       const ctx: Ctx = {
+        settings,
         req,
         res,
         record,
+        path,
         body,
         json,
         closed: false,
-        header: (name) => {
-          const v = req.headers[name];
-          return typeof v === "string" ? v : null;
-        },
-        num: (name, fallback) => {
-          const v = Number(req.headers[name]);
-          return Number.isFinite(v) && req.headers[name] !== undefined ? v : fallback;
+        header,
+        num: (h, fallback) => {
+          const raw = header(h);
+          const v = Number(raw);
+          return raw !== null && Number.isFinite(v) ? v : fallback;
         },
         sleep: (ms) =>
           new Promise<void>((resolve) => {
@@ -437,7 +505,10 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     let body: unknown = { ok: true };
     if (u.pathname === "/__mock/requests" && req.method === "GET") {
       const tag = u.searchParams.get("tag");
-      body = tag === null ? recorded : recorded.filter((r) => r.tag === tag);
+      const upstream = u.searchParams.get("upstream");
+      body = recorded.filter(
+        (r) => (tag === null || r.tag === tag) && (upstream === null || r.upstream === upstream),
+      );
     } else if (u.pathname === "/__mock/requests" && req.method === "DELETE") {
       recorded = [];
     }

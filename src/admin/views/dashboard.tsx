@@ -3,7 +3,7 @@ import { BarChart } from "../../../admin-ui/chart";
 import { Empty, type Flash, Layout, Time } from "../../../admin-ui/layout";
 import { fmtCompact, fmtInt, fmtPct, fmtUsd } from "../../lib/format";
 import type { Token } from "../../storage/schema";
-import type { Bucket, Range, Top, Totals } from "../ranges";
+import type { Bucket, Range, Top, Totals, UpstreamTop } from "../ranges";
 import { RANGES, totalsOf } from "../ranges";
 import { Table } from "./common";
 
@@ -45,6 +45,41 @@ const TopTable: FC<{ title: string; rows: Top[]; href?: (key: string) => string;
             <td class="num">{fmtInt(r.requests)}</td>
             <td class="num">{fmtCompact(r.tokens)}</td>
             <td class="num">{fmtUsd(r.costUsd)}</td>
+          </tr>
+        ))}
+      </Table>
+    )}
+  </div>
+);
+
+/** Errors and latency per upstream: what the routes page shows per project, across projects. */
+const UpstreamTable: FC<{ rows: UpstreamTop[] }> = ({ rows }) => (
+  <div class="card">
+    <h2>Upstreams</h2>
+    {rows.length === 0 ? (
+      <Empty>No upstream traffic yet.</Empty>
+    ) : (
+      <Table
+        head={
+          <>
+            <th>Upstream</th>
+            <th class="num">Requests</th>
+            <th class="num">Errors</th>
+            <th class="num">Failed attempts</th>
+            <th class="num">Avg TTFB</th>
+          </>
+        }
+      >
+        {rows.map((r) => (
+          <tr>
+            <td class="wrap-any">
+              <a href={`/admin/projects/${r.projectId}/routes`}>{r.name ?? r.upstreamId}</a>
+              <span class="sub">{r.projectName ?? r.projectId}</span>
+            </td>
+            <td class="num">{fmtInt(r.requests)}</td>
+            <td class="num">{r.requests ? fmtPct(r.errors / r.requests) : "—"}</td>
+            <td class="num">{fmtInt(r.failedAttempts)}</td>
+            <td class="num">{r.avgTtfbMs === null ? "—" : `${fmtInt(r.avgTtfbMs)} ms`}</td>
           </tr>
         ))}
       </Table>
@@ -138,7 +173,8 @@ export const DashboardPage: FC<{
   top: { projects: Top[]; tokens: Top[]; models: Top[] };
   activeTokens: number;
   expiring: Token[];
-}> = ({ csrf, flash, range, series, top, activeTokens, expiring }) => {
+  upstreams: UpstreamTop[];
+}> = ({ csrf, flash, range, series, top, activeTokens, expiring, upstreams }) => {
   const t = totalsOf(series);
   return (
     <Layout title="Dashboard" nav="dashboard" csrf={csrf} flash={flash}>
@@ -187,6 +223,7 @@ export const DashboardPage: FC<{
           empty="No requests yet."
         />
         <TopTable title="Top models" rows={top.models} empty="No requests yet." />
+        <UpstreamTable rows={upstreams} />
         <div class="card">
           <h2>Expiring within 24 hours</h2>
           {expiring.length === 0 ? (

@@ -1,8 +1,8 @@
 import type { FC } from "hono/jsx";
 import { Alert, CsrfField, Field, inputAttrs, Layout } from "../../../admin-ui/layout";
 import type { Capability, ObjectScope } from "../../ownership/capabilities";
+import type { ProjectWithUpstream as Project } from "../../projects/repo";
 import type { ProviderName } from "../../providers/settings";
-import type { Project } from "../../storage/schema";
 import { LimitFields } from "./limit-fields";
 
 type Values = Record<string, string>;
@@ -65,7 +65,16 @@ export const ProjectForm: FC<{
             </select>
           </Field>
         </div>
-        {project ? null : (
+        {project ? (
+          <Field
+            name="api_key"
+            label="Upstream API key (only to move the base URL to another host)"
+            hint="The stored key is never sent to a new host: give the key for that host with the change."
+            error={errors.api_key}
+          >
+            <input {...inputAttrs("api_key", errors, true)} type="password" autocomplete="off" />
+          </Field>
+        ) : (
           <Field
             name="api_key"
             label="Upstream API key"

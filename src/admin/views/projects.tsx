@@ -10,8 +10,8 @@ import {
   Time,
 } from "../../../admin-ui/layout";
 import { fmtInt } from "../../lib/format";
+import type { ProjectWithUpstream as Project } from "../../projects/repo";
 import type { Project as ProjectView } from "../../projects/schema";
-import type { Project } from "../../storage/schema";
 import { type Bucket, type Range, totalsOf } from "../ranges";
 import { ProjectLimits } from "./allowance";
 import { Table } from "./common";
@@ -81,10 +81,10 @@ export const ProjectList: FC<{
                   <Badge status={p.isActive ? "active" : "inactive"} />
                 </td>
                 <td class="hide-sm wrap-any">
-                  {p.provider}
-                  <span class="sub">{p.baseUrl}</span>
+                  {p.upstream?.provider ?? "—"}
+                  <span class="sub">{p.upstream?.baseUrl}</span>
                 </td>
-                <td class="hide-sm mono">{p.apiKeyHint}</td>
+                <td class="hide-sm mono">{p.upstream?.keyHint ?? "—"}</td>
                 <td class="num">
                   <a href={`/admin/tokens?project_id=${p.id}&status=active`}>{fmtInt(n.active)}</a>
                   <span class="sub">of {fmtInt(n.total)}</span>
@@ -126,6 +126,9 @@ export const ProjectDetail: FC<{
         <a class="btn primary" href={`/admin/tokens/new?project_id=${p.id}`}>
           New token
         </a>
+        <a class="btn" href={`/admin/projects/${p.id}/routes`}>
+          Upstreams and aliases
+        </a>
         <a class="btn" href={`/admin/projects/${p.id}/edit`}>
           Edit
         </a>
@@ -136,11 +139,11 @@ export const ProjectDetail: FC<{
         <h2>Settings</h2>
         <dl class="props">
           <dt>Provider</dt>
-          <dd>{p.provider}</dd>
+          <dd>{p.upstream?.provider ?? "—"}</dd>
           <dt>Base URL</dt>
-          <dd class="mono">{p.baseUrl}</dd>
+          <dd class="mono">{p.upstream?.baseUrl ?? "—"}</dd>
           <dt>Upstream key</dt>
-          <dd class="mono">{p.apiKeyHint}</dd>
+          <dd class="mono">{p.upstream?.keyHint ?? "—"}</dd>
           <dt>Description</dt>
           <dd>{p.description ?? "—"}</dd>
           <dt>Allowed models</dt>
@@ -180,7 +183,7 @@ export const ProjectDetail: FC<{
           <Field
             name="api_key"
             label="New upstream API key"
-            hint={`Replaces ${p.apiKeyHint}; tokens keep working.`}
+            hint={`Replaces ${p.upstream?.keyHint ?? "the first key of the first upstream"}; tokens keep working.`}
           >
             <input {...inputAttrs("api_key", {}, true)} type="password" autocomplete="off" required />
           </Field>

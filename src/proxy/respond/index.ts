@@ -56,7 +56,7 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
   // OpenAI's and most servers' `x-request-id`; Anthropic's `request-id`.
   const upstreamRequestId = upstream.headers.get("x-request-id") ?? upstream.headers.get("request-id");
   const upstreamError = upstream.ok ? null : `upstream_${upstream.status}`;
-  // Each outcome is built as one object literal, in place (no spreads of partial outcomes: on every request).
+  // Each outcome is built as one object literal (no spread of a partial outcome into another: every request).
   const record = (outcome: Outcome) => {
     ex.abort.release();
     recordRequest(ex.env, ex.ctx, requestDraft(ex.facts, outcome), ex.tokenHash);
@@ -69,14 +69,13 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
     const error = seen.error ?? upstreamError;
     // request.signal says the client left; a stream cancelled otherwise was cut off on either side.
     const cut = clientLeft ? "client_closed" : "stream_interrupted";
+    // Everything the observer saw (model, usage, text and its size, audio seconds…) goes into the outcome.
     record({
+      ...seen,
       status: upstream.status,
       ttfbMs,
       upstreamRequestId,
       stream: isSse,
-      model: seen.model,
-      usage: seen.usage,
-      text: seen.text,
       endedAt: result.endedAt,
       aborted,
       error: aborted ? (error ?? cut) : error,

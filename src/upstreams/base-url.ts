@@ -1,7 +1,7 @@
 import { ApiError } from "../lib/errors";
 
-// Where a project's upstream key may be sent. The key is stored encrypted and never shown, but whoever may
-// edit a project could point its base URL at a host of their own and have the gateway send the key there;
+// Where an upstream's keys may be sent. A key is stored encrypted and never shown, but whoever may edit a
+// project could point an upstream's base URL at a host of their own and have the gateway send the key there;
 // and over http:// anyone on the path reads it. So: https (http:// only to this machine, or where the
 // operator opted in with ALLOW_HTTP_UPSTREAMS), no credentials in the URL, and a new host only together
 // with the key meant for it.

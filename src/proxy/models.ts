@@ -1,0 +1,165 @@
+import { isObject } from "../lib/json";
+import { type ProviderSettings, providerFor } from "../providers";
+import { isolateHealth } from "../routing/health";
+import { modelListMatches } from "../routing/model-match";
+import { aliasOf } from "../routing/resolve";
+import type { Routing, UpstreamConfig } from "../routing/types";
+import type { Admitted } from "../tokens/admission";
+import { allowanceHeaders } from "../tokens/allowance";
+import { recordRequest } from "../usage/record";
+import { addCors } from "./cors";
+import { cachedUpstreamKey, upstreamKey } from "./isolate-caches";
+import { type RequestFacts, requestDraft } from "./request-facts";
+
+/** Time allowed to each upstream's own model list when the gateway builds the token's. */
+const LIST_TIMEOUT_MS = 5_000;
+
+type ModelEntry = { id: string; object: "model"; created: number; owned_by: string };
+
+export const isModelListing = (path: string): boolean => path === "/models" || /^\/models\/[^/]+$/.test(path);
+
+/** Whether the token sees the project's upstream's list as it is: one upstream serving any model, no aliases, no lists. */
+function passesThrough(routing: Routing, admitted: Admitted): boolean {
+  return (
+    routing.upstreams.length <= 1 &&
+    routing.aliases.length === 0 &&
+    (routing.upstreams[0]?.models ?? null) === null &&
+    admitted.allowedModels.token === null &&
+    admitted.allowedModels.project === null
+  );
+}
+
+const allowed = (admitted: Admitted, name: string) =>
+  modelListMatches(admitted.allowedModels.token, name) &&
+  modelListMatches(admitted.allowedModels.project, name);
+
+/**
+ * `GET /v1/models` answered by the gateway: what the token may use — the project's aliases and the models
+ * its upstreams serve (their own lists, filtered by each upstream's `models`, or the exact ids listed), all
+ * filtered by the token's and the project's allowed models. `GET /v1/models/{id}` of an alias describes the
+ * alias. null: the request goes upstream as any other (a project with one upstream serving anything, no
+ * aliases and no allowed lists gets its upstream's list unchanged; a model id that is not an alias).
+ */
+export async function listModels(
+  env: Env,
+  admitted: Admitted,
+  routing: Routing,
+  request: Request,
+  path: string,
+): Promise<Response | null> {
+  if (path !== "/models") {
+    let id: string;
+    try {
+      id = decodeURIComponent(path.slice("/models/".length));
+    } catch {
+      return null;
+    }
+    if (!aliasOf(routing, id) || !allowed(admitted, id)) return null;
+    return json({ id, object: "model", created: 0, owned_by: "llm-proxy-alias" });
+  }
+  if (passesThrough(routing, admitted)) return null;
+  const entries = new Map<string, ModelEntry>();
+  for (const a of routing.aliases) {
+    if (allowed(admitted, a.name))
+      entries.set(a.name, { id: a.name, object: "model", created: 0, owned_by: "llm-proxy-alias" });
+  }
+  const lists = await Promise.all(routing.upstreams.map((u) => upstreamModels(env, u, request.signal)));
+  routing.upstreams.forEach((u, i) => {
+    const listed = lists[i];
+    const ids: ModelEntry[] = listed
+      ? listed.filter((m) => modelListMatches(u.models, m.id))
+      : (u.models ?? [])
+          .filter((m) => !m.endsWith("*"))
+          .map((id) => ({ id, object: "model" as const, created: 0, owned_by: u.name }));
+    for (const m of ids) if (!entries.has(m.id) && allowed(admitted, m.id)) entries.set(m.id, m);
+  });
+  return json({ object: "list", data: [...entries.values()] });
+}
+
+/** An upstream's own model list, or null when it could not be had (no provider, breaker open, failure). */
+async function upstreamModels(
+  env: Env,
+  upstream: UpstreamConfig,
+  client: AbortSignal | undefined,
+): Promise<ModelEntry[] | null> {
+  const provider = providerFor(upstream.provider);
+  // Only an upstream that speaks OpenAI's API natively lists its models in OpenAI's shape.
+  if (provider?.dialect !== "openai") return null;
+  const now = Date.now();
+  const breaker = isolateHealth.peekBreaker(upstream.id);
+  if (breaker?.isOpen && now < breaker.openUntil) return null;
+  const key = isolateHealth.chooseKey(upstream, now, null);
+  if (key === undefined) return null;
+  try {
+    const apiKey = key
+      ? (cachedUpstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY) ??
+        (await upstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS)))
+      : "";
+    const signals = [AbortSignal.timeout(LIST_TIMEOUT_MS), ...(client ? [client] : [])];
+    const res = await provider.send(
+      {
+        upstreamId: upstream.id,
+        keyId: key?.id ?? null,
+        baseUrl: upstream.baseUrl,
+        apiKey,
+        settings: upstream.settings as ProviderSettings | null,
+      },
+      {
+        method: "GET",
+        dialect: "openai",
+        path: "/models",
+        search: "",
+        headers: new Headers({ accept: "application/json" }),
+        body: null,
+        json: null,
+        model: null,
+        signal: AbortSignal.any(signals),
+      },
+    );
+    if (!res.ok) {
+      await res.body?.cancel();
+      return null;
+    }
+    const body: unknown = await res.json();
+    if (!isObject(body) || !Array.isArray(body.data)) return null;
+    return body.data.flatMap((m): ModelEntry[] =>
+      isObject(m) && typeof m.id === "string"
+        ? [
+            {
+              id: m.id,
+              object: "model",
+              created: typeof m.created === "number" ? m.created : 0,
+              owned_by: typeof m.owned_by === "string" ? m.owned_by : upstream.name,
+            },
+          ]
+        : [],
+    );
+  } catch {
+    return null;
+  }
+}
+
+function json(body: unknown): Response {
+  return new Response(JSON.stringify(body), { headers: { "content-type": "application/json" } });
+}
+
+/** The gateway's model answer, with the request's headers and event like any other answer. */
+export function finishListing(
+  res: Response,
+  ex: {
+    env: Env;
+    ctx: ExecutionContext;
+    facts: RequestFacts;
+    admitted: Admitted;
+    tokenHash: string;
+    origin: string | null;
+  },
+): Response {
+  const allowance = allowanceHeaders(ex.admitted);
+  res.headers.set("x-request-id", ex.facts.requestId);
+  for (const name in allowance) res.headers.set(name, allowance[name]!);
+  addCors(res.headers, ex.origin, Object.keys(allowance));
+  const outcome = { status: res.status, error: null, ttfbMs: Date.now() - ex.facts.started, aborted: false };
+  recordRequest(ex.env, ex.ctx, requestDraft(ex.facts, outcome), ex.tokenHash);
+  return res;
+}
