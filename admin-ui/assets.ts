@@ -128,6 +128,16 @@ export const ADMIN_JS = `
     var src = document.getElementById(btn.getAttribute("data-copy"));
     if (src) { ev.preventDefault(); copyText(src.textContent.trim(), btn); }
   });
+  document.addEventListener("click", function(ev){
+    var btn = ev.target.closest && ev.target.closest("[data-download]");
+    if (!btn) return;
+    var src = document.getElementById(btn.getAttribute("data-download"));
+    if (!src) return;
+    var url = URL.createObjectURL(new Blob([src.textContent.trim() + "\\n"], { type: "text/csv" }));
+    var a = document.createElement("a"); a.href = url; a.download = btn.getAttribute("data-filename") || "tokens.csv";
+    document.body.appendChild(a); a.click(); document.body.removeChild(a);
+    setTimeout(function(){ URL.revokeObjectURL(url); }, 1000);
+  });
   document.addEventListener("submit", function(ev){
     var msg = ev.target.getAttribute && ev.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) ev.preventDefault();

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { auditCommand } from "./commands/audit";
 import { benchmarkCommand } from "./commands/benchmark";
 import { eventsCommand } from "./commands/events";
+import { childrenCommand, identityCommand, issuingKeyCommand, userCommand } from "./commands/issuing";
 import { projectCommand } from "./commands/projects";
 import { metricsCommand, statusCommand } from "./commands/status";
 import { tokenCommand } from "./commands/tokens";
@@ -35,6 +36,10 @@ Examples:
   llm-proxy alias set --project demo smart groq:llama-3.3-70b-versatile default:gpt-4o
   llm-proxy token create --project demo --duration 60 --max-requests 100
   llm-proxy token list --project demo --status active --json
+  llm-proxy token create --project demo --period-budget day:cost=5 --time-zone Europe/Berlin
+  llm-proxy token batch --project demo --count 30 --prefix student --max-cost 1 --out class.csv
+  llm-proxy token rotate <id> --grace 1h
+  llm-proxy issuing-key create --project demo --name backend --max-duration 1440 --max-cost 5
   llm-proxy usage --from 7d --group-by day
   llm-proxy events tail --follow
   llm-proxy benchmark --target http://localhost:8787 --token wt_... -n 200 -c 10`,
@@ -44,6 +49,10 @@ Examples:
     upstreamCommand(),
     aliasCommand(),
     tokenCommand(),
+    issuingKeyCommand(),
+    identityCommand(),
+    userCommand(),
+    childrenCommand(),
     usageCommand(),
     eventsCommand(),
     auditCommand(),

@@ -86,3 +86,51 @@ export function isoTime(value: string): string {
   }
   return new Date(t).toISOString();
 }
+
+const PERIODS = ["hour", "day", "week", "month"] as const;
+export type PeriodBudgetArg = {
+  period: (typeof PERIODS)[number];
+  max_requests?: number;
+  max_tokens?: number;
+  max_cost_usd?: number;
+};
+
+/**
+ * A budget per period: `day:cost=5`, `month:requests=1000,tokens=2000000`, `hour:cost=0.5,requests=60`.
+ * Repeatable, one per period.
+ */
+export function periodBudget(value: string, previous: PeriodBudgetArg[] = []): PeriodBudgetArg[] {
+  const m = /^(hour|day|week|month):(.+)$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError("must look like day:cost=5 or month:requests=1000,tokens=2000000");
+  const budget: PeriodBudgetArg = { period: m[1] as PeriodBudgetArg["period"] };
+  for (const part of (m[2] as string).split(",")) {
+    const [key, raw] = part.split("=").map((s) => s.trim());
+    const n = Number(raw);
+    if (!raw || !Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`'${part}': needs a number > 0`);
+    if (key === "cost" || key === "usd") budget.max_cost_usd = n;
+    else if (key === "requests") budget.max_requests = n;
+    else if (key === "tokens") budget.max_tokens = n;
+    else throw new InvalidArgumentError(`'${key}': use cost, requests or tokens`);
+  }
+  if (previous.some((b) => b.period === budget.period))
+    throw new InvalidArgumentError(`one budget per ${budget.period}`);
+  return [...previous, budget];
+}
+
+/** Tokens per window: `40000/1m`, `1000000/1h`, `500/30` (seconds). Repeatable. */
+export function tokenWindow(
+  value: string,
+  previous: { tokens: number; window_seconds: number }[] = [],
+): { tokens: number; window_seconds: number }[] {
+  const [w] = rateWindow(value);
+  if (!w) throw new InvalidArgumentError("must look like 40000/1m");
+  return [...previous, { tokens: w.requests, window_seconds: w.window_seconds }];
+}
+
+/** A duration in seconds: 30, 90s, 15m, 1h, 2d. */
+export function seconds(value: string): number {
+  const m = /^(\d+)\s*(s|m|h|d)?$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError("must be a duration like 90s, 15m, 1h or 2d");
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[(m[2] ?? "s") as "s" | "m" | "h" | "d"];
+}

@@ -1,6 +1,7 @@
 import { type Context, Hono } from "hono";
 import { adminSessionForManage } from "./admin/manage-session";
 import { healthRoutes } from "./health/routes";
+import { issueRoutes } from "./issuing/routes";
 import type { AppEnv } from "./lib/context";
 import { ApiError, handleError } from "./lib/errors";
 import { requestId } from "./lib/request-id";
@@ -15,6 +16,7 @@ app.use(requestId);
 app.route("/", healthRoutes);
 app.use("/manage/*", adminSessionForManage);
 app.route("/manage", manageRoutes);
+app.route("/issue", issueRoutes.app);
 // The admin pages are loaded on first use, so /v1 requests never evaluate their code.
 const admin = async (c: Context<AppEnv>) =>
   (await import("./admin/app")).adminApp.fetch(c.req.raw, c.env, c.executionCtx);

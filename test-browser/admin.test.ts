@@ -243,6 +243,24 @@ describe("admin pages in a real browser", () => {
     }
   });
 
+  it("creates a batch of tokens from the form and downloads their secrets as CSV", async () => {
+    await page.goto(`/admin/tokens/new?project_id=${state.projectId}`);
+    await page.getByLabel("Name", { exact: true }).fill("pupil");
+    await page.getByLabel("How many").fill("3");
+    await page.getByLabel("Daily cost budget (USD)").fill("1");
+    await page.getByRole("button", { name: "Create token" }).click();
+    await page.getByRole("heading", { name: "3 tokens created" }).waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Download CSV" }).click(),
+    ]);
+    const path = await download.path();
+    const csv = (await import("node:fs")).readFileSync(path, "utf8").trim().split("\n");
+    expect(csv[0]).toBe("id,name,token,expires_at");
+    expect(csv.slice(1).map((l) => l.split(",")[1])).toEqual(["pupil-1", "pupil-2", "pupil-3"]);
+    expect(csv[1]?.split(",")[2]).toMatch(/^wt_[0-9A-Za-z]{48}$/);
+  });
+
   it("refuses a forged cross-site form and a script post without the CSRF token", async () => {
     // A page on another origin auto-submits a form to the gateway: the Strict cookie is not sent.
     const evilPort = await freePort();

@@ -148,3 +148,49 @@ describe("admin: the dashboard's upstream table", () => {
     expect(flaky.id).toBeTruthy();
   }, 30_000);
 });
+
+describe("admin: a key the upstream refuses", () => {
+  it("is shown as failing (403) after traffic; 'Use again' clears the mark, audit-logged", async () => {
+    const admin = await login();
+    const project = await createProject({ base_url: `${env.MOCK_UPSTREAM_URL}/v1` });
+    const name = `keys-${crypto.randomUUID().slice(0, 6)}`;
+    const upstream = await addUpstream(project.id, {
+      name,
+      base_url: mockBase({ name: mockName("k") }),
+      keys: [
+        { api_key: "sk-forbidden-key-0001;status=403", weight: 1000 },
+        { api_key: "sk-working-key-0002", weight: 1 },
+      ],
+    });
+    await addAlias(project.id, "smart", [{ upstream: name, model: "gpt-4o-mini" }]);
+    const token = await createToken(project.id);
+    const res = await proxy("/chat/completions", {
+      token: token.token,
+      json: { model: "smart", messages: [{ role: "user", content: "x" }] },
+    });
+    // The refused key is taken out and the other key serves the same request.
+    expect(res.status).toBe(200);
+    await res.text();
+    const refused = upstream.keys[0]!;
+    const until = Date.now() + 5_000;
+    let html = "";
+    while (Date.now() < until) {
+      html = await (await adminCall(`/admin/projects/${project.id}/routes`, {}, admin)).text();
+      if (html.includes("the upstream answered 403")) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(html).toContain("the upstream answered 403");
+    expect(html).toContain(`/admin/upstreams/${upstream.id}/keys/${refused.id}/enable`);
+    expect(html).not.toContain("sk-forbidden-key-0001");
+
+    expect((await adminPost(admin, `/admin/upstreams/${upstream.id}/keys/${refused.id}/enable`)).status).toBe(
+      303,
+    );
+    const after = await json<UpstreamJson>(await manage(`/upstreams/${upstream.id}`));
+    expect(after.keys.find((k) => k.id === refused.id)!.failing).toBe(false);
+    html = await (await adminCall(`/admin/projects/${project.id}/routes`, {}, admin)).text();
+    expect(html).not.toContain("the upstream answered 403");
+    const audit = await json<{ data: { action: string }[] }>(await manage(`/audit?target_id=${upstream.id}`));
+    expect(audit.data.map((a) => a.action)).toContain("upstream_key.update");
+  }, 30_000);
+});

@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import OpenAI, { toFile } from "openai";
 import { describe, expect, it } from "vitest";
 import { BASE } from "./helpers";
@@ -180,6 +181,21 @@ describe("JSON bodies (issue 10, item 2)", () => {
       });
       expect(ok.status).toBe(200);
     }
+  });
+
+  it("a budgeted token's Gemini call must be JSON (its size bounds the reservation)", async () => {
+    const { token } = await mockProjectToken(
+      { max_tokens: 100_000 },
+      { provider: "gemini", base_url: `${env.MOCK_UPSTREAM_URL}/v1beta` },
+    );
+    const tag = newTag();
+    const res = await workerFetch(`${BASE}/v1beta/models/gemini-2.5-flash:generateContent`, {
+      method: "POST",
+      headers: { "x-goog-api-key": token.token, "content-type": "text/plain", "x-mock-tag": tag },
+      body: JSON.stringify({ contents: [{ parts: [{ text: "hi" }] }] }),
+    });
+    expect(res.status).toBe(400);
+    expect(await upstreamSaw(tag)).toHaveLength(0);
   });
 
   it("another content type on a JSON endpoint is refused for a restricted token, never forwarded unread", async () => {

@@ -97,8 +97,10 @@ describe("forged tokens", () => {
     const { token } = await mockProjectToken();
     const legacy = generateLegacyTokenSecret();
     // A token row as a pre-issue-10 gateway wrote it: the hash of a CRC32-format secret.
-    await env.DB.prepare("update tokens set token_hash = ? where id = ?")
-      .bind(await hashToken(legacy), token.id)
+    // (Its object is named by that hash too, as migration 0005 set every existing token's object_key.)
+    const hash = await hashToken(legacy);
+    await env.DB.prepare("update tokens set token_hash = ?, object_key = ? where id = ?")
+      .bind(hash, hash, token.id)
       .run();
     const res = await proxy("/models", { token: legacy });
     expect(res.status).toBe(200);

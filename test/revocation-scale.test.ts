@@ -128,6 +128,13 @@ describe("revocation at scale", () => {
     const relaysBefore = (await listDurableObjectIds(env.TOKEN_FANOUT)).length;
     const load = traffic(secrets);
     await sleep(500);
+    // Objects that read their configuration within the age bound get the push (on a slow machine the set-up
+    // may outlast the bound for some: those re-read D1 before their next decision instead).
+    const { live } = (await env.DB.prepare(
+      "select count(*) as live from tokens where project_id = ? and config_loaded_at >= ?",
+    )
+      .bind(project.id, Date.now() - 90_000)
+      .first<{ live: number }>())!;
     const { res, asked, answered } = await change("revoke", project.id);
     expect(res.status, await res.clone().text()).toBe(200);
     expect(await json(res)).toEqual({ revoked_count: 2_000 });
@@ -142,7 +149,10 @@ describe("revocation at scale", () => {
     expect(load.log.filter((r) => r.sentAt < asked && r.status === 200).length).toBeGreaterThan(0);
     expect(await sweep(secrets)).toEqual(new Set(["401 token_inactive"]));
     // The push went through relays (separate invocations), not 2 000 calls from the management request.
-    expect((await listDurableObjectIds(env.TOKEN_FANOUT)).length).toBeGreaterThanOrEqual(relaysBefore + 10);
+    // (at most 200 calls each: 2 000 recently loaded objects need at least 10 relays).
+    expect((await listDurableObjectIds(env.TOKEN_FANOUT)).length).toBeGreaterThanOrEqual(
+      relaysBefore + Math.floor(live / 200),
+    );
   });
 
   it.each([

@@ -73,6 +73,43 @@ describe("routes: an alias whose first target fails falls back to the second", S
       // Priced as the model that served.
       expect(event!.cost_usd).toBeGreaterThan(0);
     });
+
+    it(`${label}, streamed`, async () => {
+      const a = mockName("a");
+      const b = mockName("b");
+      const { token, upstreams } = await routedProject([
+        { name: "a", mock: { name: a, ...behaviour }, ...extra },
+        { name: "b", mock: { name: b } },
+      ]);
+      const { data: stream, response } = await sdkFor(token.token)
+        .chat.completions.create({
+          model: "smart",
+          messages,
+          stream: true,
+          stream_options: { include_usage: true },
+        })
+        .withResponse();
+      let text = "";
+      let completion = 0;
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? "";
+        completion = chunk.usage?.completion_tokens ?? completion;
+      }
+      expect(text).toBe("tok0 tok1 tok2 ");
+      expect(completion).toBe(3);
+      expect(response.headers.get("x-mock-upstream-name")).toBe(b);
+      expect(await mockSaw(b)).toBe(1);
+      const [event] = (await eventsOf([response.headers.get("x-request-id")!])).values();
+      expect(event).toMatchObject({
+        status: 200,
+        upstream: "b",
+        model_requested: "smart",
+        model: "gpt-4o",
+        usage: { completion_tokens: 3 },
+        attempts: 2,
+        attempt_errors: [{ upstream: "a", upstream_id: upstreams[0]!.id, status, error }],
+      });
+    });
   }
 
   it("a stream falls back when its upstream breaks after the head, before the first byte", async () => {
@@ -117,6 +154,8 @@ describe("routes: the body each target gets", SLOW, () => {
       [seenB[0]!, "gpt-4o"],
     ] as const) {
       expect(JSON.parse(r.bodyText)).toEqual({ ...body, model });
+      // Byte for byte: the model's value is replaced in place, nothing else is serialised again.
+      expect(r.bodyText).toBe(JSON.stringify(body).replace('"model":"smart"', `"model":"${model}"`));
       if (r.headers["content-length"] !== undefined)
         expect(Number(r.headers["content-length"])).toBe(r.bodyBytes);
     }
@@ -227,6 +266,39 @@ describe("routes: keys", SLOW, () => {
   });
 });
 
+describe("routes: keys by weight", SLOW, () => {
+  it("an upstream's keys share its requests in proportion to their weights", async () => {
+    const name = mockName("weights");
+    const { token } = await routedProject([
+      {
+        name: "a",
+        mock: { name },
+        keys: [
+          { api_key: "sk-heavy-key-0001", weight: 3 },
+          { api_key: "sk-light-key-0002", weight: 1 },
+        ],
+      },
+    ]);
+    for (let i = 0; i < 40; i++) {
+      const res = await proxy("/chat/completions", {
+        token: token.token,
+        json: { model: "smart", messages },
+      });
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    const seen = (await (
+      await fetch(`${env.MOCK_UPSTREAM_URL}/__mock/requests?upstream=${name}`)
+    ).json()) as { headers: Record<string, string> }[];
+    expect(seen).toHaveLength(40);
+    const heavy = seen.filter((r) => r.headers.authorization === "Bearer sk-heavy-key-0001").length;
+    // Binomial(40, 3/4): mean 30, sd 2.7; these bounds fail about once in 5000 runs.
+    expect(heavy).toBeGreaterThanOrEqual(20);
+    expect(heavy).toBeLessThanOrEqual(38);
+    expect(seen.length - heavy).toBeGreaterThanOrEqual(2);
+  });
+});
+
 describe("routes: a dead upstream under sustained load", SLOW, () => {
   it("stops receiving traffic once its breaker opens", async () => {
     const dead = mockName("dead");
@@ -257,6 +329,62 @@ describe("routes: a dead upstream under sustained load", SLOW, () => {
     // 3 consecutive failures open it; the requests already on their way when it opened still went there.
     expect(reached).toBeLessThanOrEqual(3 + concurrency);
     console.log(`dead upstream under load: ${reached} of ${total} requests reached it`);
+  });
+
+  it("after its cool-down (10 s) it gets one probe; a healed upstream's probe closes it and traffic returns", async () => {
+    const flaky = mockName("flaky");
+    const good = mockName("good");
+    // The mock fails the first three requests addressed to `flaky`, then answers.
+    const { token } = await routedProject([
+      { name: "a", mock: { name: flaky, status: 503, "fail-first": 3 } },
+      { name: "b", mock: { name: good } },
+    ]);
+    const ask = async () => {
+      const res = await proxy("/chat/completions", {
+        token: token.token,
+        json: { model: "smart", messages },
+      });
+      expect(res.status).toBe(200);
+      await res.text();
+      return res.headers.get("x-mock-upstream-name");
+    };
+    for (let i = 0; i < 3; i++) expect(await ask()).toBe(good);
+    // Open: the healed upstream is not asked during the cool-down.
+    expect(await ask()).toBe(good);
+    expect(await mockSaw(flaky)).toBe(3);
+    await sleep(10_300);
+    expect(await ask()).toBe(flaky); // the probe
+    expect(await ask()).toBe(flaky); // closed again
+    expect(await mockSaw(flaky)).toBe(5);
+  }, 30_000);
+
+  it("a route whose only key rests: its 429 passes on unchanged, then 503 upstream_unavailable until the rest ends", async () => {
+    const a = mockName("a");
+    const { token } = await routedProject([{ name: "a", mock: { name: a, status: 429, "retry-after": 7 } }], {
+      max_requests: 10,
+    });
+    const first = await proxy("/chat/completions", {
+      token: token.token,
+      json: { model: "smart", messages },
+    });
+    expect(first.status).toBe(429);
+    expect(first.headers.get("retry-after")).toBe("7");
+    expect(((await first.json()) as { error: { code: string } }).error.code).toBe("mock_error");
+    const second = await proxy("/chat/completions", {
+      token: token.token,
+      json: { model: "smart", messages },
+    });
+    expect(second.status).toBe(503);
+    expect(((await second.json()) as { error: { code: string } }).error.code).toBe("upstream_unavailable");
+    const wait = Number(second.headers.get("retry-after"));
+    expect(wait).toBeGreaterThanOrEqual(6);
+    expect(wait).toBeLessThanOrEqual(7);
+    expect(Number(second.headers.get("retry-after-ms"))).toBeLessThanOrEqual(7_000);
+    expect(await mockSaw(a)).toBe(1);
+    const live = await json<{ request_count: number; allowance: { requests: { used: number } } }>(
+      await manage(`/tokens/${token.id}`),
+    );
+    console.log("requests counted after a 429 and a 503 upstream_unavailable:", live.request_count);
   });
 
   it("when every target is open: 503 upstream_unavailable with retry-after, nothing sent", async () => {
@@ -340,6 +468,99 @@ describe("routes: limits hold across retries", SLOW, () => {
     expect(live.request_count).toBe(4);
   });
 
+  it("max_requests is exact under concurrency while every request falls over", async () => {
+    const b = mockName("b");
+    const { token } = await routedProject(
+      [
+        { name: "a", mock: { name: mockName("a"), status: 502 } },
+        { name: "b", mock: { name: b } },
+      ],
+      { max_requests: 5 },
+    );
+    const statuses = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const res = await proxy("/chat/completions", {
+          token: token.token,
+          json: { model: "smart", messages },
+        });
+        await res.text();
+        return res.status;
+      }),
+    );
+    expect(statuses.filter((s) => s === 200)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(7);
+    // Refused requests never reach an upstream; admitted ones reach the healthy one once each.
+    expect(await mockSaw(b)).toBe(5);
+    const live = await json<{ request_count: number }>(await manage(`/tokens/${token.id}`));
+    expect(live.request_count).toBe(5);
+  });
+
+  it("a token budget is charged once, for the attempt that served (a stream that broke before its first byte costs nothing)", async () => {
+    const { token } = await routedProject(
+      [
+        { name: "a", mock: { name: mockName("a"), reset: "head" } },
+        { name: "b", mock: { name: mockName("b") } },
+      ],
+      { max_tokens: 10_000 },
+    );
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await proxy("/chat/completions", {
+        token: token.token,
+        json: {
+          model: "smart",
+          messages,
+          max_tokens: 50,
+          stream: true,
+          stream_options: { include_usage: true },
+        },
+      });
+      expect(res.status).toBe(200);
+      ids.push(res.headers.get("x-request-id")!);
+      await res.text();
+    }
+    const events = await eventsOf(ids);
+    let total = 0;
+    for (const e of events.values()) {
+      expect(e).toMatchObject({ upstream: "b", model: "gpt-4o", attempts: 2 });
+      total += e.usage!.total_tokens;
+    }
+    await eventually(async () => {
+      const t = await json<{ allowance: { tokens: { used: number; reserved: number } } }>(
+        await manage(`/tokens/${token.id}`),
+      );
+      return t.allowance.tokens.reserved === 0 && t.allowance.tokens.used === total;
+    });
+  });
+
+  it("a request whose every attempt failed costs nothing: its hold is released, its last answer passed on", async () => {
+    const { token } = await routedProject(
+      [
+        { name: "a", mock: { name: mockName("a"), status: 500 } },
+        { name: "b", mock: { name: mockName("b"), status: 503 } },
+      ],
+      { max_cost_usd: 1, max_tokens: 10_000 },
+    );
+    const res = await proxy("/chat/completions", {
+      token: token.token,
+      json: { model: "smart", messages, max_tokens: 50 },
+    });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("mock_error");
+    const [event] = (await eventsOf([res.headers.get("x-request-id")!])).values();
+    expect(event).toMatchObject({ status: 503, upstream: "b", attempts: 3, usage: null, cost_usd: null });
+    await eventually(async () => {
+      const t = await json<{
+        allowance: {
+          cost_usd: { used: number; reserved: number };
+          tokens: { used: number; reserved: number };
+        };
+      }>(await manage(`/tokens/${token.id}`));
+      const { cost_usd, tokens } = t.allowance;
+      return cost_usd.used === 0 && cost_usd.reserved === 0 && tokens.used === 0 && tokens.reserved === 0;
+    });
+  });
+
   it("a cost budget reserves for the priciest target and is charged what the serving model cost", async () => {
     const { token } = await routedProject(
       [
@@ -421,6 +642,22 @@ describe("routes: models", SLOW, () => {
       token: token.token,
       json: { model: "gpt-4o-mini", messages },
     });
+    expect(ok.status).toBe(200);
+  });
+
+  it("a project without an active upstream is 503 upstream_unavailable, not retryable, nothing counted", async () => {
+    const a = mockName("a");
+    const { token, upstreams } = await routedProject([{ name: "a", mock: { name: a } }], { max_requests: 1 });
+    const patch = (is_active: boolean) =>
+      manage(`/upstreams/${upstreams[0]!.id}`, { method: "PATCH", body: { is_active } });
+    expect((await patch(false)).status).toBe(200);
+    const res = await proxy("/chat/completions", { token: token.token, json: { model: "smart", messages } });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("x-should-retry")).toBe("false");
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("upstream_unavailable");
+    expect(await mockSaw(a)).toBe(0);
+    expect((await patch(true)).status).toBe(200);
+    const ok = await proxy("/chat/completions", { token: token.token, json: { model: "smart", messages } });
     expect(ok.status).toBe(200);
   });
 

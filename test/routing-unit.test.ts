@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
+import { type JsonBody, readJsonBody, withModel } from "../src/proxy/body";
 import { type Attempt, type AttemptResult, runAttempts } from "../src/routing/attempts";
 import { CircuitBreaker } from "../src/routing/breaker";
+import { routingFrom } from "../src/routing/config";
 import { Health, KEY_OUT_MS } from "../src/routing/health";
 import { modelListMatches } from "../src/routing/model-match";
 import { resolveRoute, routeModels, weightedOrder } from "../src/routing/resolve";
 import { backoffMs, classify, DEFAULT_RETRY, type RetryPolicy, retryAfterMs } from "../src/routing/retry";
 import type { Routing, UpstreamConfig } from "../src/routing/types";
+import type { Upstream, UpstreamKey } from "../src/storage/schema";
 
 function seeded(seed = 7): () => number {
   return () => {
@@ -197,7 +200,9 @@ describe("retry policy", () => {
     expect(classify(s(401), null)).toBe("key-out");
     expect(classify(s(403), null)).toBe("key-out");
     expect(classify(s(429), null)).toBe("key-rest");
-    for (const status of [500, 502, 503, 504]) expect(classify(s(status), null)).toBe("upstream");
+    // 529: Anthropic's "overloaded".
+    for (const status of [500, 502, 503, 504, 529]) expect(classify(s(status), null)).toBe("upstream");
+    expect(classify(s(501), null)).toBe("done");
     expect(classify(s(404), null)).toBe("done");
     expect(classify(s(422), null)).toBe("done");
     expect(classify(s(500), [503])).toBe("done");
@@ -491,5 +496,134 @@ describe("keys: refusal and rotation", () => {
     expect(h.chooseKey(up("u", { keys: [old] }), 1, null)).toBeUndefined();
     const rotated = { ...old, keyEncrypted: "v1:b:new" };
     expect(h.chooseKey(up("u", { keys: [rotated] }), 1, null)?.id).toBe("k");
+  });
+});
+
+describe("the routing table a token's object loads", () => {
+  const row = (id: string, extra: Partial<Upstream> = {}): Upstream => ({
+    id,
+    projectId: "p",
+    name: id,
+    provider: "openai",
+    baseUrl: `https://${id}.example/v1`,
+    models: null,
+    settings: null,
+    firstByteTimeoutMs: null,
+    retryOn: null,
+    position: 0,
+    isActive: true,
+    createdAt: 0,
+    updatedAt: 0,
+    ...extra,
+  });
+  const key = (id: string, upstreamId: string, extra: Partial<UpstreamKey> = {}): UpstreamKey => ({
+    id,
+    upstreamId,
+    keyEncrypted: `v1:${id}`,
+    keyHint: "sk-…",
+    weight: 1,
+    isActive: true,
+    failingAt: null,
+    failingReason: null,
+    createdAt: 0,
+    updatedAt: 0,
+    ...extra,
+  });
+
+  it("leaves out inactive upstreams and keys, and failing keys unless all of an upstream's active keys fail", async () => {
+    const table = await routingFrom(
+      [row("a"), row("b"), row("off", { isActive: false })],
+      [
+        key("a1", "a", { failingAt: 1, failingReason: "the upstream answered 401" }),
+        key("a2", "a"),
+        key("a3", "a", { isActive: false }),
+        key("b1", "b", { failingAt: 1 }),
+        key("b2", "b", { failingAt: 2 }),
+        key("b3", "b", { isActive: false }),
+        key("off1", "off"),
+      ],
+      [],
+    );
+    expect(table.upstreams.map((u) => [u.name, u.keys.map((k) => k.id)])).toEqual([
+      ["a", ["a2"]],
+      ["b", ["b1", "b2"]],
+    ]);
+  });
+
+  it("its version changes with any change that matters and only then", async () => {
+    const base = await routingFrom([row("a")], [key("a1", "a")], []);
+    expect((await routingFrom([row("a")], [key("a1", "a")], [])).version).toBe(base.version);
+    const rotated = await routingFrom([row("a")], [key("a1", "a", { keyEncrypted: "v1:new" })], []);
+    const weighted = await routingFrom([row("a")], [key("a1", "a", { weight: 2 })], []);
+    const aliased = await routingFrom(
+      [row("a")],
+      [key("a1", "a")],
+      [
+        {
+          id: "x",
+          projectId: "p",
+          name: "smart",
+          strategy: "ordered",
+          targets: [{ upstream: "a", model: "m" }],
+          createdAt: 0,
+          updatedAt: 0,
+        },
+      ],
+    );
+    const versions = new Set([base.version, rotated.version, weighted.version, aliased.version]);
+    expect(versions.size).toBe(4);
+    // A key's hint or timestamps are not in the table: they change nothing the proxy uses.
+    expect(
+      (await routingFrom([row("a")], [key("a1", "a", { keyHint: "x", updatedAt: 9 })], [])).version,
+    ).toBe(base.version);
+  });
+});
+
+describe("rewriting the body's model for a target", () => {
+  const read = (text: string): Promise<JsonBody> =>
+    readJsonBody(
+      new Request("https://gw.example/v1/chat/completions", { method: "POST", body: text }),
+      1 << 20,
+    );
+  const dec = new TextDecoder();
+
+  it("replaces the value in place: every other byte stays as the client sent it", async () => {
+    for (const [text, model, expected] of [
+      ['{"model":"smart","messages":[]}', "gpt-4o", '{"model":"gpt-4o","messages":[]}'],
+      ['{ "model" :\n "smart" , "n": 1 }', "gpt-4o", '{ "model" :\n "gpt-4o" , "n": 1 }'],
+      ['{"messages":[{"content":"é ✓"}],"model":"smart"}', "m", null],
+      [
+        '{"temperature":0.5,"model":"sm\\"art\\\\","x":"y"}',
+        'a"b',
+        '{"temperature":0.5,"model":"a\\"b","x":"y"}',
+      ],
+      ['{"model":"smart","user":"ü ✓ 日本"}', "gpt-4o-mini", '{"model":"gpt-4o-mini","user":"ü ✓ 日本"}'],
+    ] as const) {
+      const body = await read(text);
+      const out = withModel(body, model);
+      if (expected === null) {
+        expect(out, text).toBeNull();
+        continue;
+      }
+      expect(dec.decode(out!), text).toBe(expected);
+      expect(JSON.parse(dec.decode(out!))).toEqual({ ...body.json, model });
+    }
+  });
+
+  it("falls back (null) whenever the key's place is not certain", async () => {
+    for (const text of [
+      // `"model"` elsewhere too: a nested key, or a value (Gemini's role)
+      '{"model":"smart","tools":[{"model":"x"}]}',
+      '{"contents":[{"role":"model"}],"model":"smart"}',
+      // the key spelled with escapes, twice (JSON.parse keeps the last)
+      '{"mod\\u0065l":"smart"}',
+      '{"model":"a","model":"smart"}',
+      // not a string
+      '{"model":7}',
+      '{"messages":[]}',
+    ]) {
+      const body = await read(text);
+      expect(withModel(body, "gpt-4o"), text).toBeNull();
+    }
   });
 });

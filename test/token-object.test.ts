@@ -16,12 +16,16 @@ const baseConfig: TokenConfig = {
   maxTotalTokens: null,
   maxCostUsd: null,
   allowedModels: null,
+  renewing: { periodBudgets: null, timeZone: null, tokenWindows: null },
+  secrets: [],
+  canMint: false,
   project: {
     version: 1,
     isActive: true,
     allowedOrigins: null,
     allowedModels: null,
     limits: null,
+    renewing: null,
     capabilities: [],
     objectScope: "token",
     routing: {

@@ -4,8 +4,10 @@ import { listAll } from "../client";
 import { action } from "../context";
 import { usageError } from "../errors";
 import { type Column, note, print, printJson, renderRecord, renderTable } from "../output";
-import { isoTime, jsonObject, list, positiveInt, positiveNumber, rateWindow, UUID_RE } from "../parse";
+import { positiveInt, seconds, UUID_RE } from "../parse";
+import { addLimitFlags, type LimitFlags, limits } from "./limit-flags";
 import { resolveProjectId } from "./projects";
+import { batchCommand } from "./token-batch";
 
 export type Token = {
   id: string;
@@ -34,54 +36,6 @@ const columns: Column<Token>[] = [
   },
   { header: "last used", value: (t) => t.last_used_at },
 ];
-
-type LimitFlags = {
-  duration?: number;
-  expiresAt?: string;
-  maxRequests?: number;
-  rateLimit?: { requests: number; window_seconds: number }[];
-  maxTokens?: number;
-  maxCost?: number;
-  models?: string[];
-  name?: string;
-  metadata?: Record<string, unknown>;
-  /** Both `--cache` and `--no-cache` are defined, so this stays undefined unless one is given. */
-  cache?: boolean;
-};
-
-function limits(o: LimitFlags): Record<string, unknown> {
-  const b: Record<string, unknown> = {};
-  if (o.duration !== undefined) b.duration_minutes = o.duration;
-  if (o.expiresAt !== undefined) b.expires_at = o.expiresAt;
-  if (o.maxRequests !== undefined) b.max_requests = o.maxRequests;
-  if (o.rateLimit !== undefined) b.rate_limit = o.rateLimit;
-  if (o.maxTokens !== undefined) b.max_tokens = o.maxTokens;
-  if (o.maxCost !== undefined) b.max_cost_usd = o.maxCost;
-  if (o.models !== undefined) b.allowed_models = o.models.length ? o.models : null;
-  if (o.name !== undefined) b.name = o.name;
-  if (o.metadata !== undefined) b.metadata = o.metadata;
-  if (o.cache !== undefined) b.cache = o.cache;
-  return b;
-}
-
-function addLimitFlags(cmd: Command): Command {
-  return cmd
-    .addOption(
-      new Option("--duration <minutes>", "lifetime in minutes (1 … 525600)")
-        .argParser(positiveInt)
-        .conflicts("expiresAt"),
-    )
-    .option("--expires-at <time>", "expiry as an ISO date-time", isoTime)
-    .option("--max-requests <n>", "at most this many requests in total", positiveInt)
-    .option("--rate-limit <n/window>", "rate window, e.g. 60/1m or 1000/1h (repeatable)", rateWindow)
-    .option("--max-tokens <n>", "budget of total tokens", positiveInt)
-    .option("--max-cost <usd>", "budget in US dollars", positiveNumber)
-    .option("--models <list>", "allowed models, comma-separated ('' = all)", list)
-    .option("--name <name>", "a name to recognise it by")
-    .option("--metadata <json>", "a JSON object", jsonObject)
-    .option("--cache", "may use the project's response cache (the default)")
-    .option("--no-cache", "never use the project's response cache");
-}
 
 function show(json: boolean, t: Token): void {
   if (json) printJson(t);
@@ -188,6 +142,32 @@ export function tokenCommand(): Command {
         },
       ),
     );
+
+  cmd
+    .command("rotate <id>")
+    .description("give a token a new secret (printed once); the old one keeps working for --grace")
+    .option(
+      "--grace <duration>",
+      "how long the old secret still works: 0, 90s, 15m, 1h, 2d (default 1h)",
+      seconds,
+    )
+    .option("-q, --quiet", "print only the new secret")
+    .action(
+      action(async ({ client, json }, ref: string, o: { grace?: number; quiet?: boolean }) => {
+        const t = await client.post<Token & { token: string; previous_secret_valid_until: string | null }>(
+          `/manage/tokens/${tokenId(ref)}/rotate`,
+          o.grace === undefined ? {} : { grace_seconds: o.grace },
+        );
+        if (json) return printJson(t);
+        if (o.quiet) return print(t.token);
+        print(`token: ${t.token}`);
+        note(
+          `Store the new secret now: it is shown only once. The old one works until ${t.previous_secret_valid_until}.`,
+        );
+      }),
+    );
+
+  cmd.addCommand(batchCommand());
 
   cmd
     .command("revoke [id]")

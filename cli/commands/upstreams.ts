@@ -131,7 +131,7 @@ function upstreamFields(cmd: Command): Command {
       "give an attempt up after this long without a first byte",
       positiveInt,
     )
-    .option("--retry-on <statuses>", "statuses retried elsewhere ('' = 429,500,502,503,504)", statusList)
+    .option("--retry-on <statuses>", "statuses retried elsewhere ('' = 429,500,502,503,504,529)", statusList)
     .option("--position <n>", "order among the project's upstreams (lowest first)", nonNegativeInt);
 }
 

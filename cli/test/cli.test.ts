@@ -329,6 +329,140 @@ describe("upstreams and aliases, as an operator would", () => {
   });
 });
 
+describe("issuing: budgets per period, batches, rotation, issuing keys, children", () => {
+  const name = `cli-issuing-${Date.now()}`;
+  let projectId: string;
+
+  it("creates a token with a day budget in a time zone and tokens per minute", async () => {
+    const p = await cli(
+      ["project", "create", "--name", name, "--api-key", "sk-cli-issuing-1234567890", "--json"],
+      env,
+    );
+    projectId = (p.json() as Project).id;
+    const r = await cli(
+      [
+        "token",
+        "create",
+        "--project",
+        name,
+        "--period-budget",
+        "day:cost=5,requests=100",
+        "--time-zone",
+        "Europe/Berlin",
+        "--tpm",
+        "40000/1m",
+        "--json",
+      ],
+      env,
+    );
+    expect(r.code).toBe(0);
+    expect(r.json()).toMatchObject({
+      period_budgets: [{ period: "day", max_cost_usd: 5, max_requests: 100 }],
+      budget_time_zone: "Europe/Berlin",
+      token_rate_limit: [{ tokens: 40000, window_seconds: 60 }],
+    });
+    const bad = await cli(["token", "create", "--project", name, "--period-budget", "fortnight:cost=1"], env);
+    expect(bad.code).toBe(2);
+  });
+
+  it("creates 250 tokens in a batch, as CSV in a file only its owner can read", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-proxy-batch-"));
+    const out = join(dir, "class.csv");
+    const r = await cli(
+      [
+        "token",
+        "batch",
+        "--project",
+        name,
+        "--count",
+        "250",
+        "--prefix",
+        "student",
+        "--max-requests",
+        "10",
+        "--out",
+        out,
+      ],
+      env,
+    );
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("Wrote 250 tokens");
+    const lines = readFileSync(out, "utf8").trim().split("\n");
+    expect(lines[0]).toBe("id,name,token,expires_at,project_id");
+    expect(lines).toHaveLength(251);
+    expect(lines[1]).toMatch(/^[0-9a-f-]{36},student-1,wt_[0-9A-Za-z]{48},/);
+    expect(lines[250]).toContain(",student-250,");
+    const { statSync } = await import("node:fs");
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    const names = join(dir, "names.csv");
+    writeFileSync(names, "name,email\nann,a@x\nben,b@x\n");
+    const json = await cli(["token", "batch", "--project", name, "--names-file", names, "--json"], env);
+    expect((json.json() as { name: string }[]).map((t) => t.name)).toEqual(["ann", "ben"]);
+  });
+
+  it("rotates a token: the new secret once, the old one for the grace", async () => {
+    const t = (await cli(["token", "create", "--project", name, "--json"], env)).json() as Token;
+    const r = await cli(["token", "rotate", t.id, "--grace", "15m", "-q"], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^wt_[0-9A-Za-z]{91}$/);
+    expect(r.stdout.trim()).not.toBe(t.token);
+  });
+
+  it("an issuing key creates tokens within its ceilings and nothing else", async () => {
+    const k = await cli(
+      [
+        "issuing-key",
+        "create",
+        "--project",
+        name,
+        "--name",
+        "backend",
+        "--max-duration",
+        "60",
+        "--max-cost",
+        "2",
+        "-q",
+      ],
+      env,
+    );
+    expect(k.code).toBe(0);
+    const key = k.stdout.trim();
+    expect(key).toMatch(/^ik_/);
+    const asKey = { LLM_PROXY_URL: gw.url, LLM_PROXY_MANAGEMENT_TOKEN: key };
+    const made = await cli(["token", "create", "--project", projectId, "--json"], asKey);
+    expect(made.code).toBe(0);
+    expect(made.json()).toMatchObject({ max_cost_usd: 2 });
+    const over = await cli(["token", "create", "--project", projectId, "--max-cost", "3"], asKey);
+    expect(over.code).toBe(1);
+    expect(over.stderr).toContain("403 ceiling_exceeded");
+    const projects = await cli(["project", "list"], asKey);
+    expect(projects.code).toBe(1);
+    expect(projects.stderr).toContain("403 forbidden");
+    const list = await cli(["issuing-key", "list", "--project", name, "--json"], env);
+    expect((list.json() as { name: string }[]).map((x) => x.name)).toEqual(["backend"]);
+  });
+
+  it("a parent token mints and lists children, paid out of its own budget", async () => {
+    const parent = (
+      await cli(["token", "create", "--project", name, "--max-cost", "3", "--can-mint", "--json"], env)
+    ).json() as Token;
+    const minted = await cli(
+      ["children", "mint", "--token", "-", "--count", "3", "--max-cost", "1", "--prefix", "s"],
+      env,
+      {
+        input: `${parent.token}\n`,
+      },
+    );
+    expect(minted.code).toBe(0);
+    expect(minted.stdout.trim().split("\n")).toHaveLength(4);
+    const more = await cli(["children", "mint", "--token", parent.token, "--max-cost", "0.5"], env);
+    expect(more.code).toBe(1);
+    expect(more.stderr).toContain("429 quota_exceeded");
+    const list = await cli(["children", "list", "--token", parent.token, "--json"], env);
+    expect((list.json() as { name: string }[]).map((c) => c.name).sort()).toEqual(["s-1", "s-2", "s-3"]);
+  });
+});
+
 describe("the machine's own Node (20) runs the bin too", () => {
   // npm puts the project's Node 22 first on PATH; the host's node (Node 20 in CI) is the next one.
   const hostNode = ["/usr/bin/node", "/usr/local/bin/node"].find(

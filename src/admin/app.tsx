@@ -8,6 +8,7 @@ import type { AdminEnv } from "./context";
 import { audited, errorText, flashFrom, readSmallForm } from "./forms";
 import { loginGuard } from "./guard";
 import { dashboardRoutes } from "./routes/dashboard";
+import { issuingRoutes } from "./routes/issuing";
 import { logRoutes } from "./routes/logs";
 import { projectRoutes } from "./routes/projects";
 import { tokenRoutes } from "./routes/tokens";
@@ -164,6 +165,7 @@ export const adminApp = new Hono<AdminEnv>()
   })
   .route("/", dashboardRoutes)
   .route("/projects", projectRoutes)
+  .route("/projects", issuingRoutes)
   .route("/", upstreamAdminRoutes)
   .route("/tokens", tokenRoutes)
   .route("/", logRoutes)

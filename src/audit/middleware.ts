@@ -12,6 +12,9 @@ export const audited = (action: string, targetType: string) =>
   createMiddleware<AppEnv>(async (c, next) => {
     await next();
     const note = c.get("audit") ?? {};
+    // An issuing key is named by its id in `actor`; its name goes with it, for people reading the log.
+    const scope = c.get("issuer")?.scope;
+    const details = scope ? { ...note.details, issuing_key: scope.keyName } : (note.details ?? null);
     const error = c.error instanceof ApiError ? c.error.code : c.error ? "internal_error" : undefined;
     try {
       await recordAudit(getDb(c.env), {
@@ -22,7 +25,7 @@ export const audited = (action: string, targetType: string) =>
         result: error ?? (c.res.status < 400 ? "ok" : `http_${c.res.status}`),
         status: c.res.status,
         ip: c.req.header("cf-connecting-ip") ?? null,
-        details: note.details ?? null,
+        details,
       });
     } catch (err) {
       // The action itself happened; a lost audit row must not turn its response into an error.

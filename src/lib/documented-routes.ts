@@ -1,7 +1,18 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { z } from "zod";
 import type { AppEnv } from "./context";
+import { ApiError } from "./errors";
 import { readJson, readParam, readQuery } from "./validate";
+
+const outOfScope = () =>
+  new ApiError(
+    403,
+    "forbidden",
+    "An issuing key can only create, list and revoke tokens of its own project.",
+    {
+      retryable: false,
+    },
+  );
 
 type Method = "get" | "post" | "patch" | "delete";
 
@@ -34,6 +45,11 @@ export type RouteSpec<
   response: { status: 200 | 201 | 204; schema?: z.ZodType; description?: string };
   /** Served without the management credential (documented with `security: []`). */
   public?: true;
+  /**
+   * An issuing key may call it too (src/issuing/keys): only token creation, listing, reading and revocation
+   * say so. Every other route refuses issuing keys with 403 before reading the request.
+   */
+  issuingKey?: true;
   /** Runs around validation and handler: `audited(...)` for routes that change something. */
   audit?: MiddlewareHandler<AppEnv>;
 } & ([ParamNames<Path>] extends [never] ? unknown : { params: P });
@@ -56,6 +72,7 @@ export type Operation = {
   body?: z.ZodType;
   response: RouteSpec<string, Record<string, z.ZodType>, undefined, undefined>["response"];
   public?: true;
+  issuingKey?: true;
 };
 
 /**
@@ -124,9 +141,11 @@ export class DocumentedRoutes {
       ...(body ? { body } : {}),
       response,
       ...(spec.public ? { public: true as const } : {}),
+      ...(spec.issuingKey ? { issuingKey: true as const } : {}),
     });
     // Validation order: path, query, body — a request is refused for the first thing wrong with it.
     const validated: MiddlewareHandler<AppEnv> = async (c) => {
+      if (!spec.issuingKey && c.get("issuer")?.scope) throw outOfScope();
       const input = { params: {}, query: undefined, body: undefined } as RouteInput<P, Q, B>;
       for (const name in params) {
         (input.params as Record<string, unknown>)[name] = readParam(c, name, params[name]!);

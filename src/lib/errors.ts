@@ -38,6 +38,11 @@ export type ErrorCode =
   | "management_disabled"
   | "csrf_failed"
   | "wrong_password"
+  // Issuing (src/issuing): an issuing key outside its scope or ceilings; an identity provider's JWTs
+  | "forbidden"
+  | "ceiling_exceeded"
+  | "identity_changed"
+  | "identity_provider_unavailable"
   // Admission refusals
   | "project_inactive"
   | "origin_not_allowed"

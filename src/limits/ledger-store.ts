@@ -13,11 +13,12 @@ const KEEP_CLOSED_MS = 24 * 3_600_000;
 
 type Counters = { requests: number; lastUsedAt: number | null; tokensUsed?: number; costUsedNanos?: number };
 
-type ReservationRow = {
+export type ReservationRow = {
   id: string;
   tokens: number;
   cost: number;
   project: string | null;
+  created_at: number;
   expires_at: number;
   state: "open" | "expired" | "settled";
 };
@@ -117,6 +118,14 @@ export class LedgerStore {
     this.saveCounters();
   }
 
+  /** Counts usage that happened elsewhere as this holder's own (a child token's, when its escrow closes). */
+  charge(amount: Amount & { requests: number }): void {
+    this.ledger.requests += Math.max(0, amount.requests);
+    this.ledger.tokensUsed += Math.max(0, amount.tokens);
+    this.ledger.costUsedNanos += Math.max(0, amount.costNanos);
+    this.saveCounters();
+  }
+
   /** Undoes `admit` for a request refused further on (the project's limits): it was never forwarded. */
   unadmit(holdId: string | undefined): void {
     this.ledger.requests = Math.max(0, this.ledger.requests - 1);
@@ -124,10 +133,11 @@ export class LedgerStore {
     this.saveCounters();
   }
 
-  private row(id: string): ReservationRow | undefined {
+  /** A reservation as stored (open, expired or settled), or undefined once forgotten. */
+  row(id: string): ReservationRow | undefined {
     return this.storage.sql
       .exec<ReservationRow>(
-        "select id, tokens, cost, project, expires_at, state from reservations where id = ?",
+        "select id, tokens, cost, project, created_at, expires_at, state from reservations where id = ?",
         id,
       )
       .toArray()[0];
@@ -187,7 +197,7 @@ export class LedgerStore {
    * case, and nothing proves less. A settle arriving later corrects the charge. Forgets old closed rows.
    * Returns when it next needs to run, or null when nothing is open.
    */
-  expire(now: number): number | null {
+  expire(now: number, onExpired?: (row: ReservationRow) => void): number | null {
     const due = this.storage.sql
       .exec<{ id: string }>("select id from reservations where state = 'open' and expires_at <= ?", now)
       .toArray();
@@ -196,6 +206,7 @@ export class LedgerStore {
       if (!row) continue;
       this.ledger.tokensUsed += row.tokens;
       this.ledger.costUsedNanos += row.cost;
+      onExpired?.(row);
     }
     this.storage.sql.exec(
       "delete from reservations where state != 'open' and created_at <= ?",

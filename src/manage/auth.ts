@@ -1,16 +1,24 @@
 import { createMiddleware } from "hono/factory";
+import { authenticateIssuingKey, looksLikeIssuingKey } from "../issuing/keys/service";
 import type { AppEnv } from "../lib/context";
 import { constantTimeEquals } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { secretProblem } from "../lib/secrets";
 
 /**
- * Bearer MANAGEMENT_TOKEN, compared in constant time. An unset or too short secret disables the API (fail
- * closed).
- * An earlier middleware (the admin session) may already have set `actor`.
+ * Bearer MANAGEMENT_TOKEN, compared in constant time, or an issuing key (`ik_…`, scoped to one project's
+ * tokens: src/issuing/keys). An unset or too short secret disables the API (fail closed). An earlier
+ * middleware (the admin session) may already have set `actor`.
  */
 export const requireManagementAuth = createMiddleware<AppEnv>(async (c, next) => {
   if (c.get("actor")) return next();
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
+  if (bearer && looksLikeIssuingKey(bearer)) {
+    const issuer = await authenticateIssuingKey(c.env, bearer, c.executionCtx);
+    c.set("actor", issuer.actor);
+    c.set("issuer", issuer);
+    return next();
+  }
   const expected = c.env.MANAGEMENT_TOKEN;
   const problem = secretProblem("MANAGEMENT_TOKEN", expected);
   if (problem) {

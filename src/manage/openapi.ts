@@ -46,6 +46,7 @@ function operationObject(op: Operation): object {
     summary: op.summary,
     tags: [op.tag],
     ...(op.public ? { security: [] } : {}),
+    ...(op.issuingKey ? { security: [{ bearer: [] }, { issuing_key: [] }] } : {}),
     ...(params.length ? { parameters: params } : {}),
     ...(op.body
       ? {
@@ -71,21 +72,29 @@ function operationObject(op: Operation): object {
 export function openApiDocument(
   base: string,
   mounts: ReadonlyArray<readonly [string, DocumentedRoutes]>,
+  title = "llm-proxy management API",
 ): object {
   const paths: Record<string, Record<string, object>> = {};
-  for (const [prefix, routes] of mounts) {
+  for (const [prefix, routes] of mounts.map(([p, r]) => [base + p, r] as const)) {
     for (const op of routes.operations) {
-      const path = base + prefix + op.path;
+      const path = prefix + op.path;
       paths[path] = { ...paths[path], [op.method]: operationObject(op) };
     }
   }
   return {
     openapi: "3.1.0",
-    info: { title: "llm-proxy management API", version: VERSION },
+    info: { title, version: VERSION },
     servers: [{ url: "/" }],
     security: [{ bearer: [] }],
     components: {
-      securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "MANAGEMENT_TOKEN" } },
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", description: "MANAGEMENT_TOKEN" },
+        issuing_key: {
+          type: "http",
+          scheme: "bearer",
+          description: "An issuing key (ik_…): creates, lists and revokes the tokens of its project only",
+        },
+      },
     },
     paths,
   };

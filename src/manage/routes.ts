@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { auditRoutes } from "../audit/routes";
+import { identityRoutes, userRoutes } from "../issuing/identity/routes";
+import { issuingKeyRoutes } from "../issuing/keys/routes";
 import type { AppEnv } from "../lib/context";
 import { DocumentedRoutes } from "../lib/documented-routes";
 import { ApiError } from "../lib/errors";
@@ -24,6 +26,9 @@ const AREAS = [
   ["/projects", projectAliasRoutes],
   ["/aliases", aliasRoutes],
   ["/tokens", tokenRoutes],
+  ["/issuing-keys", issuingKeyRoutes],
+  ["/identity-providers", identityRoutes],
+  ["/users", userRoutes],
   ["/audit", auditRoutes],
   ["/metrics", metricsRoutes],
   ["/usage", usageRoutes],

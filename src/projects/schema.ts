@@ -2,6 +2,7 @@ import { z } from "zod";
 import { CACHEABLE_ENDPOINTS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from "../cache/settings";
 import { Description, iso, Metadata, ModelList, Name, Uuid } from "../lib/schemas";
 import { toUsd } from "../limits/budget";
+import { PeriodState, periodStates, renewingFields, TokenWindowStateOut } from "../limits/schemas";
 import { CAPABILITIES, CAPABILITY_ENDPOINTS, OBJECT_SCOPES } from "../ownership/capabilities";
 import { SettingsInput } from "../providers/settings";
 import { limitFields, MAX_DURATION_MINUTES } from "../tokens/schema";
@@ -41,6 +42,7 @@ const projectLimitFields = {
     .max(1_000_000)
     .nullable()
     .describe("Budget in US dollars across the project's tokens"),
+  ...renewingFields,
 };
 
 /** The project's response cache (docs/cache.md). */
@@ -99,6 +101,9 @@ export const ProjectCreate = z.strictObject({
   max_requests: projectLimitFields.max_requests.optional(),
   max_tokens: projectLimitFields.max_tokens.optional(),
   max_cost_usd: projectLimitFields.max_cost_usd.optional(),
+  period_budgets: projectLimitFields.period_budgets.optional(),
+  budget_time_zone: projectLimitFields.budget_time_zone.optional(),
+  token_rate_limit: projectLimitFields.token_rate_limit.optional(),
   cache: CacheSettings.nullable().optional(),
   capabilities: Capabilities.optional(),
   object_scope: ObjectScope.optional(),
@@ -138,6 +143,8 @@ const ProjectUsage = z.object({
   tokens: Budget,
   cost_usd: Budget,
   open_reservations: z.number(),
+  periods: z.array(PeriodState).optional().describe("Budgets per period (present when the project has any)"),
+  token_windows: z.array(TokenWindowStateOut).optional().describe("Token windows (present when it has any)"),
 });
 
 function usageOf(live: ProjectLiveState): z.infer<typeof ProjectUsage> {
@@ -155,6 +162,8 @@ function usageOf(live: ProjectLiveState): z.infer<typeof ProjectUsage> {
       remaining: remaining?.costUsd ?? null,
     },
     open_reservations: live.openReservations,
+    ...(live.periods.length > 0 ? { periods: periodStates(live.periods) } : {}),
+    ...(live.tokenWindows.length > 0 ? { token_windows: live.tokenWindows } : {}),
   };
 }
 
@@ -173,6 +182,9 @@ export const Project = z.object({
   max_requests: z.number().nullable(),
   max_tokens: z.number().nullable(),
   max_cost_usd: z.number().nullable(),
+  period_budgets: z.array(z.record(z.string(), z.unknown())).nullable(),
+  budget_time_zone: z.string().nullable(),
+  token_rate_limit: z.array(z.object({ tokens: z.number(), window_seconds: z.number() })).nullable(),
   cache: z
     .object({ ttl_seconds: z.number(), exclude: z.array(z.string()), hits_skip_rate_limits: z.boolean() })
     .nullable()
@@ -223,6 +235,9 @@ export function toProject(p: ProjectWithUpstream, live?: ProjectLiveState | null
     max_requests: p.maxRequests,
     max_tokens: p.maxTotalTokens,
     max_cost_usd: p.maxCostUsd,
+    period_budgets: p.periodBudgets,
+    budget_time_zone: p.budgetTimeZone,
+    token_rate_limit: p.tokenRateLimits,
     cache: p.cache,
     cache_generation: p.cacheGeneration,
     capabilities: p.capabilities,

@@ -9,6 +9,7 @@ import {
   liveTokensOfProject,
   loadProjectConfig,
   projectLimits,
+  projectRenewing,
   revokedUsedTokensOfProject,
   revokeTokens,
   usedTokenOfProject,
@@ -52,6 +53,9 @@ export async function createProject(env: Env, input: ProjectCreate): Promise<rep
         maxRequests: input.max_requests ?? null,
         maxTotalTokens: input.max_tokens ?? null,
         maxCostUsd: input.max_cost_usd ?? null,
+        periodBudgets: input.period_budgets ?? null,
+        budgetTimeZone: input.budget_time_zone ?? null,
+        tokenRateLimits: input.token_rate_limit ?? null,
         cache: input.cache ?? null,
         capabilities: input.capabilities ?? [],
         objectScope: input.object_scope ?? "token",
@@ -85,10 +89,10 @@ export async function requireProject(env: Env, id: string): Promise<repo.Project
  * created by a token's object, near its tokens, never from here (that would pin it near the admin).
  */
 export async function projectLiveState(env: Env, project: Project): Promise<ProjectLiveState | null> {
-  if (!projectLimits(project)) return null;
+  if (!projectLimits(project) && !projectRenewing(project)) return null;
   const token = await usedTokenOfProject(getDb(env), project.id);
   if (!token) return null;
-  return (await readTokenObject(env, token.tokenHash)).project;
+  return (await readTokenObject(env, token.objectKey)).project;
 }
 
 /** Fields whose change alters what a token's Durable Object decides or where it forwards. */
@@ -103,6 +107,9 @@ const ADMISSION_FIELDS = [
   "max_requests",
   "max_tokens",
   "max_cost_usd",
+  "period_budgets",
+  "budget_time_zone",
+  "token_rate_limit",
   "cache",
   "capabilities",
   "object_scope",
@@ -129,6 +136,9 @@ export async function patchProject(
   if (patch.max_requests !== undefined) values.maxRequests = patch.max_requests;
   if (patch.max_tokens !== undefined) values.maxTotalTokens = patch.max_tokens;
   if (patch.max_cost_usd !== undefined) values.maxCostUsd = patch.max_cost_usd;
+  if (patch.period_budgets !== undefined) values.periodBudgets = patch.period_budgets;
+  if (patch.budget_time_zone !== undefined) values.budgetTimeZone = patch.budget_time_zone;
+  if (patch.token_rate_limit !== undefined) values.tokenRateLimits = patch.token_rate_limit;
   if (patch.cache !== undefined) values.cache = patch.cache;
   if (patch.capabilities !== undefined) values.capabilities = patch.capabilities;
   if (patch.object_scope !== undefined) values.objectScope = patch.object_scope;
@@ -274,9 +284,9 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
   await requireProject(env, id);
   const db = getDb(env);
   const revoked = await revokeTokens(db, { projectId: id });
-  const known = new Set(revoked.map((t) => t.tokenHash));
+  const known = new Set(revoked.map((t) => t.objectKey));
   const earlier = (await revokedUsedTokensOfProject(db, id, loadedSince(env))).filter(
-    (t) => !known.has(t.tokenHash),
+    (t) => !known.has(t.objectKey),
   );
   await notifyTokens(env, [...revoked, ...earlier], { kind: "revoke", at: Date.now() });
   return revoked.length;

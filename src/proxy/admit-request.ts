@@ -1,13 +1,16 @@
+import { IDENTITY_CHANGED } from "../issuing/identity/user-admission";
 import { ApiError } from "../lib/errors";
 import type { MeterOptions } from "../limits/meter";
 import { defaultReserveOutput } from "../limits/reserve";
 import type { Capability } from "../ownership/capabilities";
 import { type Admission, type AdmitInput, FORM_NEEDED } from "../tokens/admission";
 import { admitToken } from "../tokens/admission-cache";
+import { reverifyCredential } from "./auth";
 import { type BodyKind, bodyKind, type JsonBody, readJsonBody } from "./body";
 import { type CacheCandidate, cacheCandidate } from "./cache-step";
 import type { ProxyRoute } from "./dialect";
 import { type FormRead, inspect } from "./inspect";
+import type { SecretRef } from "./isolate-caches";
 import { type FormFields, readForm } from "./multipart";
 import type { RequestFacts } from "./request-facts";
 
@@ -68,17 +71,17 @@ export function admitRequest(
   request: Request,
   route: ProxyRoute,
   facts: RequestFacts,
-  tokenHash: string,
+  presented: SecretRef,
   origin: string | null,
   capability: Capability | null,
 ): AdmittedRequest | Promise<AdmittedRequest> {
   const kind = bodyKind(request.method, request.headers);
-  if (kind === "json") return admitJson(env, ctx, request, route, facts, tokenHash, origin, capability);
+  if (kind === "json") return admitJson(env, ctx, request, route, facts, presented, origin, capability);
   const extra = { capability };
-  const admission = ask(env, ctx, request, route, facts, tokenHash, origin, kind, null, null, extra);
+  const admission = ask(env, ctx, request, route, facts, presented, origin, kind, null, null, extra);
   const done = (a: Admission): AdmittedRequest | Promise<AdmittedRequest> =>
     !a.ok && a.code === FORM_NEEDED
-      ? admitForm(env, ctx, request, route, facts, tokenHash, origin, a.message === "form", extra)
+      ? admitForm(env, ctx, request, route, facts, presented, origin, a.message === "form", extra)
       : // request.body only when it was not read: the getter makes a stream object each time.
         { admission: a, body: null, forward: request.body, cache: null };
   return admission instanceof Promise ? admission.then(done) : done(admission);
@@ -90,7 +93,7 @@ async function admitJson(
   request: Request,
   route: ProxyRoute,
   facts: RequestFacts,
-  tokenHash: string,
+  presented: SecretRef,
   origin: string | null,
   capability: Capability | null,
 ): Promise<AdmittedRequest> {
@@ -100,11 +103,11 @@ async function admitJson(
   if (body.json && route.model === null) facts.stream = body.json.stream === true;
   // The response cache (cache-step.ts): with what this isolate knows of the token's project, an entry is
   // looked up before admission and claimed in it; null for requests it does not concern.
-  const cache = cacheCandidate(request, route, body, tokenHash);
+  const cache = cacheCandidate(request, route, body, presented.objectKey);
   const claiming = cache?.claimBeforeAdmission(env, ctx);
   const claim = claiming ? await claiming : undefined;
   const extra: Extra = claim ? { capability, cacheHit: claim } : { capability };
-  const asked = ask(env, ctx, request, route, facts, tokenHash, origin, "json", body, null, extra);
+  const asked = ask(env, ctx, request, route, facts, presented, origin, "json", body, null, extra);
   const admission = asked instanceof Promise ? await asked : asked;
   return { admission, body, forward: body.bytes, cache };
 }
@@ -116,7 +119,7 @@ function ask(
   request: Request,
   route: ProxyRoute,
   facts: RequestFacts,
-  tokenHash: string,
+  presented: SecretRef,
   origin: string | null,
   kind: BodyKind,
   body: JsonBody | null,
@@ -129,14 +132,36 @@ function ask(
   facts.model = inspection.model;
   facts.meter = inspection.meter;
   const { reserve, unbounded } = inspection.meter;
-  return admitToken(env, ctx, tokenHash, {
+  const input: AdmitInput = {
     model: inspection.model,
     origin,
+    credential: presented.credential,
     reserve,
     unbounded,
     unread: inspection.unread,
     ...extra,
-  });
+  };
+  const admitting = admitToken(env, ctx, presented.objectKey, input);
+  const again = (a: Admission): Admission | Promise<Admission> =>
+    !a.ok && a.code === IDENTITY_CHANGED ? reverified(env, ctx, request, route, presented, input) : a;
+  return admitting instanceof Promise ? admitting.then(again) : again(admitting);
+}
+
+/**
+ * The JWT was verified under an identity provider configuration that changed since (its user's object
+ * said so): verify it again, once, and ask again. `presented` is the request's own (a JWT's is made per
+ * request) and follows the fresh verification, so the settle reaches the same object.
+ */
+async function reverified(
+  env: Env,
+  ctx: ExecutionContext,
+  request: Request,
+  route: ProxyRoute,
+  presented: SecretRef,
+  input: AdmitInput,
+): Promise<Admission> {
+  Object.assign(presented, await reverifyCredential(env, request.headers, route.queryKey));
+  return admitToken(env, ctx, presented.objectKey, { ...input, credential: presented.credential });
 }
 
 /**
@@ -149,7 +174,7 @@ async function admitForm(
   request: Request,
   route: ProxyRoute,
   facts: RequestFacts,
-  tokenHash: string,
+  presented: SecretRef,
   origin: string | null,
   everything: boolean,
   extra: Extra,
@@ -166,7 +191,7 @@ async function admitForm(
   );
   facts.bodyBytes = form.readBytes;
   const read: FormRead = { form: form.form, bytes: form.readBytes };
-  const asked = ask(env, ctx, request, route, facts, tokenHash, origin, "multipart", null, read, extra);
+  const asked = ask(env, ctx, request, route, facts, presented, origin, "multipart", null, read, extra);
   const admission = asked instanceof Promise ? await asked : asked;
   if (!admission.ok && admission.code === FORM_NEEDED) {
     throw new ApiError(500, "internal_error", "The gateway could not decide the request's form.");

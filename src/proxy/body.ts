@@ -13,6 +13,12 @@ export type JsonBody = {
    * token: proxy/inspect.ts).
    */
   ambiguousModel?: true;
+  /**
+   * Where the top-level `"model"` key starts (as a character index of the text), when the body names
+   * `"model"` exactly once and escapes no letter of it: then that occurrence is the key. A routed request
+   * rewrites the model's value there (`withModel`) instead of serialising the whole body again.
+   */
+  modelKeyAt?: number;
 };
 
 /** How the gateway can read a request's body, from its method and content type. */
@@ -143,7 +149,47 @@ function parsed(bytes: Uint8Array): JsonBody {
   const first = text.indexOf('"model"');
   const suspect = (first >= 0 && text.indexOf('"model"', first + 1) >= 0) || text.includes("\\u006");
   if (suspect && topLevelKeyCount(text, "model") > 1) return { bytes, json: value, ambiguousModel: true };
-  return { bytes, json: value };
+  return suspect || first < 0 ? { bytes, json: value } : { bytes, json: value, modelKeyAt: first };
+}
+
+const encoder = new TextEncoder();
+const MODEL_KEY = encoder.encode('"model"');
+const isSpace = (b: number | undefined) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+
+/**
+ * The body's bytes with its top-level `model` set to `model`, every other byte as the client sent it: the
+ * value is replaced in place, so the cost is the bytes before it plus one copy, not a serialisation of the
+ * whole body (a 100 KB prompt: ~0.35 ms for JSON.stringify). null when the body's shape does not allow it
+ * (the key's place unknown, a non-ASCII byte before it, a value that is not a string): the caller then
+ * serialises `{...json, model}`.
+ */
+export function withModel(body: JsonBody, model: string): Uint8Array | null {
+  const at = body.modelKeyAt;
+  const { bytes } = body;
+  if (at === undefined || typeof body.json?.model !== "string") return null;
+  // Characters and bytes line up only while every byte before the key is ASCII.
+  for (let i = 0; i < at; i++) if (bytes[i]! >= 0x80) return null;
+  for (let k = 0; k < MODEL_KEY.length; k++) if (bytes[at + k] !== MODEL_KEY[k]) return null;
+  let i = at + MODEL_KEY.length;
+  while (isSpace(bytes[i])) i++;
+  if (bytes[i] !== 0x3a) return null;
+  i++;
+  while (isSpace(bytes[i])) i++;
+  if (bytes[i] !== 0x22) return null;
+  const start = i;
+  for (i++; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b === 0x5c) i++;
+    else if (b === 0x22) break;
+  }
+  if (i >= bytes.length) return null;
+  const end = i + 1;
+  const value = encoder.encode(JSON.stringify(model));
+  const out = new Uint8Array(bytes.length - (end - start) + value.length);
+  out.set(bytes.subarray(0, start));
+  out.set(value, start);
+  out.set(bytes.subarray(end), start + value.length);
+  return out;
 }
 
 /**

@@ -7,7 +7,7 @@ import { refusalHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
 import { admitRequest } from "./admit-request";
 import { allowlistFor } from "./allowlist";
-import { tokenHashOf } from "./auth";
+import { resolveCredential } from "./auth";
 import { cacheCandidate } from "./cache-step";
 import { preflight } from "./cors";
 import { dialectOf, routeOf } from "./dialect";
@@ -44,6 +44,7 @@ function factsOf(request: Request, url: URL, requestId: string): RequestFacts {
     userAgent: request.headers.get("user-agent"),
     colo: (request.cf?.colo as string | undefined) ?? null,
     tokenId: null,
+    userId: null,
     projectId: null,
     model: null,
     stream: false,
@@ -70,7 +71,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
   const url = new URL(request.url);
   const facts = factsOf(request, url, requestId);
   let admitted: Admitted | null = null;
-  let tokenHash: string | undefined;
+  let objectKey: string | undefined;
   let abort: UpstreamAbort | undefined;
   let stopped: (() => string | null) | undefined;
   // Known before anything is checked, so every error is answered in the client's own envelope.
@@ -84,32 +85,35 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.stream = route.stream;
     // What the request does to stored upstream objects, and the account-wide capability it needs.
     const access = accessOf(request.method, route.segments);
-    const hashed = tokenHashOf(request.headers, env, route.queryKey);
-    tokenHash = typeof hashed === "string" ? hashed : await hashed;
-    if (isKnownUnknown(tokenHash)) throw UNKNOWN_TOKEN;
+    // A withering token (its hash) or a verified JWT, and the object that decides it: from memory when known.
+    const resolving = resolveCredential(env, request.headers, route.queryKey);
+    const presented = resolving instanceof Promise ? await resolving : resolving;
+    if (presented.hash !== null && isKnownUnknown(presented.hash)) throw UNKNOWN_TOKEN;
 
     // The body as far as admission needs it (JSON always, a multipart form for a restricted token), the
     // response cache's claim, then the admission itself: admit-request.ts.
-    const admitting = admitRequest(env, ctx, request, route, facts, tokenHash, origin, access.capability);
+    const admitting = admitRequest(env, ctx, request, route, facts, presented, origin, access.capability);
     const read = admitting instanceof Promise ? await admitting : admitting;
     const { admission } = read;
     let { body, forward, cache } = read;
     stopped = read.stopped;
     if (!admission.ok) {
-      if (admission.code === "token_not_found") rememberUnknown(tokenHash);
-      facts.tokenId = admission.tokenId ?? null;
+      if (admission.code === "token_not_found" && presented.hash !== null) rememberUnknown(presented.hash);
+      facts.tokenId = admission.tokenId || null;
       facts.projectId = admission.projectId ?? null;
       throw refusalError(admission);
     }
     admitted = admission;
-    facts.tokenId = admission.tokenId;
+    objectKey = presented.objectKey;
+    facts.tokenId = admission.tokenId || null;
+    facts.userId = admission.userId ?? null;
     facts.projectId = admission.projectId;
     facts.reservationId = admission.reservationId;
 
     const routing = admission.routing ?? NO_ROUTES;
     if (request.method === "GET" && route.dialect === "openai" && isModelListing(route.endpoint)) {
       const models = await listModels(env, admission, routing, request, route.endpoint);
-      if (models) return finishListing(models, { env, ctx, facts, admitted, tokenHash, origin });
+      if (models) return finishListing(models, { env, ctx, facts, admitted, objectKey, origin });
     }
 
     // Objects: the path's and the body's must be the token's own (one registry call; none on plain inference).
@@ -117,24 +121,24 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     const guard = objectGuard(env, ctx, access, admission, body?.json ?? null);
     if (guard) await guard.check();
 
-    cache ??= cacheCandidate(request, route, body, tokenHash, admission);
+    cache ??= cacheCandidate(request, route, body, objectKey, admission);
     if (cache && body) {
       const looking = cache.afterAdmission(env, ctx, admission);
       const hit = looking instanceof Promise ? await looking : looking;
-      if (hit) return answerFromCache(hit, { env, ctx, facts, admitted, tokenHash, origin });
+      if (hit) return answerFromCache(hit, { env, ctx, facts, admitted, objectKey, origin });
       facts.cache = cache.status;
       body = cache.upstreamBody(body);
       forward = body.bytes;
     }
 
     // What `respond` needs to answer the client, for the dialect of the upstream that answered.
-    const hash = tokenHash;
+    const key = presented.objectKey;
     const exchangeOf = (upstreamDialect: Dialect, upstreamAbort: UpstreamAbort) => ({
       env,
       ctx,
       facts,
       admitted: admission,
-      tokenHash: hash,
+      objectKey: key,
       origin,
       abort: upstreamAbort,
       observer: observerFor(upstreamDialect),
@@ -184,7 +188,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
           // conservatively); refused connections and error answers used nothing.
           forwarded: abort !== undefined || error.code === "upstream_timeout",
         };
-    recordRequest(env, ctx, requestDraft(facts, outcome), admitted ? tokenHash : undefined);
+    recordRequest(env, ctx, requestDraft(facts, outcome), admitted ? objectKey : undefined);
     return gatewayError(error, requestId, origin, admitted, dialect);
   }
 }

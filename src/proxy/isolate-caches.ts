@@ -1,5 +1,6 @@
 import { BoundedMap } from "../lib/bounded-map";
 import { decryptSecret } from "../lib/crypto";
+import type { Credential } from "../tokens/admission";
 
 // Per-isolate caches of the hot path that cannot go stale: the hash of a well-formed token secret (a pure
 // function of the secret), a token hash the Durable Object did not know
@@ -16,15 +17,18 @@ export function rememberUnknown(tokenHash: string): void {
   unknownTokens.set(tokenHash, true);
 }
 
-const hashes = new BoundedMap<string, string>(10_000);
+/** A well-formed secret's hash and the name of the object that admits it (both pure functions of it). */
+export type SecretRef = { hash: string | null; objectKey: string; credential: Credential };
 
-export function cachedTokenHash(secret: string): string | undefined {
+const hashes = new BoundedMap<string, SecretRef>(10_000);
+
+export function cachedTokenHash(secret: string): SecretRef | undefined {
   return hashes.get(secret);
 }
 
-export function rememberTokenHash(secret: string, hash: string): string {
-  hashes.set(secret, hash);
-  return hash;
+export function rememberTokenHash(secret: string, ref: SecretRef): SecretRef {
+  hashes.set(secret, ref);
+  return ref;
 }
 
 const MAX_KEYS = 1_000;

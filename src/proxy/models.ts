@@ -151,7 +151,7 @@ export function finishListing(
     ctx: ExecutionContext;
     facts: RequestFacts;
     admitted: Admitted;
-    tokenHash: string;
+    objectKey: string;
     origin: string | null;
   },
 ): Response {
@@ -160,6 +160,6 @@ export function finishListing(
   for (const name in allowance) res.headers.set(name, allowance[name]!);
   addCors(res.headers, ex.origin, Object.keys(allowance));
   const outcome = { status: res.status, error: null, ttfbMs: Date.now() - ex.facts.started, aborted: false };
-  recordRequest(ex.env, ex.ctx, requestDraft(ex.facts, outcome), ex.tokenHash);
+  recordRequest(ex.env, ex.ctx, requestDraft(ex.facts, outcome), ex.objectKey);
   return res;
 }

@@ -24,7 +24,8 @@ export function objectGuard(
 ): ObjectGuard | null {
   const owner = {
     projectId: admitted.projectId,
-    tokenId: admitted.tokenId,
+    // A JWT used directly has no token: its objects are its end user's, never shared with other users.
+    tokenId: admitted.tokenId || (admitted.userId ? `user:${admitted.userId}` : ""),
     scope: admitted.objects.scope,
     capabilities: admitted.objects.capabilities,
   };

@@ -11,6 +11,8 @@ export type RequestFacts = {
   userAgent: string | null;
   colo: string | null;
   tokenId: string | null;
+  /** The end user an identity provider vouched for (a JWT, or a token exchanged for one). */
+  userId?: string | null;
   projectId: string | null;
   /** The model the request named; once routed, the model of the target that answered. */
   model: string | null;
@@ -71,6 +73,7 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
     id: facts.requestId,
     timestamp: new Date(facts.started).toISOString(),
     token_id: facts.tokenId,
+    ...(facts.userId ? { user_id: facts.userId } : {}),
     project_id: facts.projectId,
     method: facts.method,
     path: facts.path,

@@ -7,7 +7,7 @@ import { DEFAULT_RETRY, type RetryPolicy, retryAfterMs } from "../routing/retry"
 import type { Routing, Target, UpstreamConfig } from "../routing/types";
 import { getDb } from "../storage/db";
 import { markKeyFailing } from "../upstreams/repo";
-import type { JsonBody } from "./body";
+import { type JsonBody, withModel } from "./body";
 import type { ProxyRoute } from "./dialect";
 import { cachedUpstreamKey, upstreamKey } from "./isolate-caches";
 import type { RequestFacts } from "./request-facts";
@@ -231,11 +231,14 @@ function routeFor(route: ProxyRoute, model: string | null): ProxyRoute {
   return { ...route, path, model };
 }
 
-/** The body for a target: the client's bytes when the model is the one asked for, else rewritten. */
+/**
+ * The body for a target: the client's bytes when the model is the one asked for, else the same bytes with
+ * the model's value replaced in place (or, when the body's shape does not allow that, serialised again).
+ */
 function rewritten(body: JsonBody | null, asked: string | null, model: string | null): JsonBody | null {
   if (!body?.json || model === null || model === asked) return body;
   const json = { ...body.json, model };
-  return { json, bytes: encoder.encode(JSON.stringify(json)) };
+  return { json, bytes: withModel(body, model) ?? encoder.encode(JSON.stringify(json)) };
 }
 
 const isStream = (response: Response) =>

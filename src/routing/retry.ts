@@ -1,5 +1,8 @@
-/** Upstream statuses retried on another key or target unless an upstream configures its own list. */
-export const DEFAULT_RETRY_ON: readonly number[] = [429, 500, 502, 503, 504];
+/**
+ * Upstream statuses retried on another key or target unless an upstream configures its own list. 529 is
+ * Anthropic's "overloaded" (its most common transient failure); no other provider sends it.
+ */
+export const DEFAULT_RETRY_ON: readonly number[] = [429, 500, 502, 503, 504, 529];
 
 export type RetryPolicy = {
   /** Attempts per request, the first included. */
@@ -9,8 +12,6 @@ export type RetryPolicy = {
   /** Backoff before another attempt on the same upstream: base × 2^(n-1), capped, with jitter. */
   baseDelayMs: number;
   maxDelayMs: number;
-  /** An upstream's `retry-after` longer than this is not waited for: its answer goes to the client. */
-  maxRetryAfterMs: number;
 };
 
 export const DEFAULT_RETRY: RetryPolicy = {
@@ -18,7 +19,6 @@ export const DEFAULT_RETRY: RetryPolicy = {
   budgetMs: 30_000,
   baseDelayMs: 200,
   maxDelayMs: 2_000,
-  maxRetryAfterMs: 5_000,
 };
 
 /** How one attempt went, as the retry logic needs to know it. */

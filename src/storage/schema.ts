@@ -4,6 +4,16 @@ import type { Capability, ObjectScope } from "../ownership/capabilities";
 
 /** One rate window: at most `requests` requests in any `window_seconds`-long window. */
 export type RateWindow = { requests: number; window_seconds: number };
+/** One tokens-per-minute style window: at most `tokens` tokens in any `window_seconds`-long window. */
+export type TokenWindow = { tokens: number; window_seconds: number };
+export type Period = "hour" | "day" | "week" | "month";
+/** Budgets that renew at the start of every calendar `period` (in the holder's time zone). */
+export type PeriodBudget = {
+  period: Period;
+  max_requests?: number | null;
+  max_tokens?: number | null;
+  max_cost_usd?: number | null;
+};
 /** A project's response cache (src/cache/): on when set. Stored as the management API spells it. */
 export type CacheSettingsJson = { ttl_seconds: number; exclude: string[]; hits_skip_rate_limits: boolean };
 export type JsonObject = Record<string, unknown>;
@@ -27,6 +37,12 @@ export const projects = sqliteTable(
     maxRequests: integer("max_requests"),
     maxTotalTokens: integer("max_total_tokens"),
     maxCostUsd: real("max_cost_usd"),
+    /** Project-wide budgets per calendar period, renewing by themselves; null = none. */
+    periodBudgets: text("period_budgets", { mode: "json" }).$type<PeriodBudget[]>(),
+    /** IANA time zone of the period budgets' calendar; null = UTC. */
+    budgetTimeZone: text("budget_time_zone"),
+    /** Project-wide tokens-per-window limits; null = none. */
+    tokenRateLimits: text("token_rate_limits", { mode: "json" }).$type<TokenWindow[]>(),
     /** Defaults applied to new tokens of the project (duration, limits). */
     tokenDefaults: text("token_defaults", { mode: "json" }).$type<JsonObject>(),
     /** The response cache's settings; null = off (the default). */
@@ -69,7 +85,7 @@ export const upstreams = sqliteTable(
     settings: text("settings", { mode: "json" }).$type<JsonObject>(),
     /** Time to the first byte of an answer before an attempt is given up; null = UPSTREAM_TIMEOUT_MS. */
     firstByteTimeoutMs: integer("first_byte_timeout_ms"),
-    /** Upstream statuses retried on another key or target; null = 429, 500, 502, 503, 504. */
+    /** Upstream statuses retried on another key or target; null = 429, 500, 502, 503, 504, 529. */
     retryOn: text("retry_on", { mode: "json" }).$type<number[]>(),
     position: integer("position").notNull().default(0),
     isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
@@ -145,6 +161,29 @@ export const tokens = sqliteTable(
     /** false: the token never uses its project's response cache (no hits, nothing stored). */
     cacheAllowed: integer("cache_allowed", { mode: "boolean" }).notNull().default(true),
     metadata: text("metadata", { mode: "json" }).$type<JsonObject>(),
+    /** Budgets per calendar period, renewing by themselves; null = none. */
+    periodBudgets: text("period_budgets", { mode: "json" }).$type<PeriodBudget[]>(),
+    /** IANA time zone of the period budgets' calendar; null = UTC. */
+    budgetTimeZone: text("budget_time_zone"),
+    /** Tokens-per-window limits (e.g. tokens per minute); null = none. */
+    tokenRateLimits: text("token_rate_limits", { mode: "json" }).$type<TokenWindow[]>(),
+    /**
+     * Name of the Durable Object that admits this token's requests: the hash of its first secret (a token's
+     * own object), or its end user's object. It never changes, so a rotated secret keeps the same counters.
+     */
+    objectKey: text("object_key").notNull().default(""),
+    /** The secret replaced by the last rotation, accepted until `previous_valid_until`. */
+    previousHash: text("previous_hash"),
+    previousValidUntil: integer("previous_valid_until"),
+    /** The token whose allowance this one was carved from (child tokens). */
+    parentId: text("parent_id"),
+    /** Whether the token may mint child tokens out of its own allowance. */
+    canMint: integer("can_mint", { mode: "boolean" }).notNull().default(false),
+    /** Who created it: `management_token`, `admin`, `issuing_key:<id>`, `token:<parent id>`, `identity:<id>`. */
+    issuedBy: text("issued_by"),
+    issuingKeyId: text("issuing_key_id"),
+    /** The end user (identity provider subject) a token exchanged for a JWT belongs to. */
+    endUserId: text("end_user_id"),
     createdAt: integer("created_at").notNull().default(now),
     updatedAt: integer("updated_at").notNull().default(now),
     /**
@@ -171,6 +210,10 @@ export const tokens = sqliteTable(
     index("tokens_expires_idx").on(t.expiresAt),
     index("tokens_active_idx").on(t.isActive),
     index("tokens_created_idx").on(t.createdAt, t.id),
+    index("tokens_object_idx").on(t.objectKey),
+    index("tokens_previous_hash_idx").on(t.previousHash),
+    index("tokens_parent_idx").on(t.parentId),
+    index("tokens_end_user_idx").on(t.endUserId),
   ],
 );
 
@@ -289,11 +332,137 @@ export const eventLedger = sqliteTable(
   ],
 );
 
+/** Limits a token created by an issuing key (or exchanged for a JWT) may not go beyond. */
+export type Ceilings = {
+  max_duration_minutes?: number | null;
+  max_requests?: number | null;
+  max_tokens?: number | null;
+  max_cost_usd?: number | null;
+  period_budgets?: PeriodBudget[] | null;
+  allowed_models?: string[] | null;
+  /** Whether tokens it creates may mint children. */
+  allow_minting?: boolean;
+};
+
+/**
+ * Keys that create, list and revoke the tokens of one project, and nothing else, within ceilings: what an
+ * app's backend holds instead of the MANAGEMENT_TOKEN. Stored as hashes, like tokens.
+ */
+export const issuingKeys = sqliteTable(
+  "issuing_keys",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    keyHash: text("key_hash").notNull(),
+    keyHint: text("key_hint").notNull(),
+    ceilings: text("ceilings", { mode: "json" }).$type<Ceilings>().notNull(),
+    expiresAt: integer("expires_at"),
+    revokedAt: integer("revoked_at"),
+    lastUsedAt: integer("last_used_at"),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex("issuing_keys_hash_unique").on(t.keyHash),
+    index("issuing_keys_project_idx").on(t.projectId),
+  ],
+);
+
+/** The limits of one end user across all of their tokens (and JWTs used directly). */
+export type UserLimits = {
+  max_requests?: number | null;
+  rate_limit?: RateWindow[] | null;
+  max_tokens?: number | null;
+  max_cost_usd?: number | null;
+  period_budgets?: PeriodBudget[] | null;
+  budget_time_zone?: string | null;
+  token_rate_limit?: TokenWindow[] | null;
+  allowed_models?: string[] | null;
+};
+
+/**
+ * An identity provider a project trusts: its users' JWTs (verified against a JWKS URL or a shared HS256
+ * secret, issuer and audience) are exchanged for withering tokens or, if allowed, used as API keys.
+ */
+export const identityProviders = sqliteTable(
+  "identity_providers",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    issuer: text("issuer").notNull(),
+    audience: text("audience").notNull(),
+    jwksUrl: text("jwks_url"),
+    /** `v1:<iv>:<ciphertext>` of the HS256 secret — AES-256-GCM under ENCRYPTION_KEY; never returned. */
+    secretEncrypted: text("secret_encrypted"),
+    algorithms: text("algorithms", { mode: "json" }).$type<string[]>().notNull(),
+    /** How long a fetched key set is trusted before it is fetched again (an unknown key id refetches sooner). */
+    jwksCacheSeconds: integer("jwks_cache_seconds").notNull().default(600),
+    /** Whether the JWT itself may be used as the API key on /v1. */
+    allowDirect: integer("allow_direct", { mode: "boolean" }).notNull().default(false),
+    userLimits: text("user_limits", { mode: "json" }).$type<UserLimits>(),
+    tokenDurationMinutes: integer("token_duration_minutes").notNull().default(60),
+    maxTokenDurationMinutes: integer("max_token_duration_minutes").notNull().default(1440),
+    maxActiveTokensPerUser: integer("max_active_tokens_per_user").notNull().default(10),
+    isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex("identity_providers_issuer_audience_unique").on(t.issuer, t.audience),
+    index("identity_providers_project_idx").on(t.projectId),
+  ],
+);
+
+/** An end user of a project, known by an identity provider's subject: the key of their own limits. */
+export const endUsers = sqliteTable(
+  "end_users",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    providerId: text("provider_id")
+      .notNull()
+      .references(() => identityProviders.id, { onDelete: "cascade" }),
+    subject: text("subject").notNull(),
+    /** Name of the user's Durable Object: SHA-256 of project, issuer and subject. */
+    objectKey: text("object_key").notNull(),
+    /** Limits of this user instead of the provider's `user_limits`; null = the provider's. */
+    limits: text("limits", { mode: "json" }).$type<UserLimits>(),
+    isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
+    revokedAt: integer("revoked_at"),
+    firstUsedAt: integer("first_used_at"),
+    /** When the user's object last read its configuration from D1 (see tokens.config_loaded_at). */
+    configLoadedAt: integer("config_loaded_at"),
+    lastUsedAt: integer("last_used_at"),
+    requestCount: integer("request_count").notNull().default(0),
+    totalTokensUsed: integer("total_tokens_used").notNull().default(0),
+    costUsedUsd: real("cost_used_usd").notNull().default(0),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex("end_users_object_unique").on(t.objectKey),
+    index("end_users_project_loaded_idx").on(t.projectId, t.configLoadedAt),
+    uniqueIndex("end_users_provider_subject_unique").on(t.providerId, t.subject),
+    index("end_users_project_idx").on(t.projectId),
+  ],
+);
+
 export type Project = typeof projects.$inferSelect;
 export type NewProject = typeof projects.$inferInsert;
 export type Token = typeof tokens.$inferSelect;
 export type NewToken = typeof tokens.$inferInsert;
 export type AuditEntry = typeof auditLog.$inferSelect;
+export type IssuingKey = typeof issuingKeys.$inferSelect;
+export type IdentityProvider = typeof identityProviders.$inferSelect;
+export type EndUser = typeof endUsers.$inferSelect;
 export type Upstream = typeof upstreams.$inferSelect;
 export type NewUpstream = typeof upstreams.$inferInsert;
 export type UpstreamKey = typeof upstreamKeys.$inferSelect;

@@ -50,31 +50,34 @@ function cacheMs(env: Env): number {
   return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), MAX_CACHE_MS) : DEFAULT_CACHE_MS;
 }
 
-/** The Durable Object of a token, named by the token's hash. */
-export const tokenObject = (env: Env, tokenHash: string) =>
-  env.TOKEN_DO.get(env.TOKEN_DO.idFromName(tokenHash));
+/**
+ * The Durable Object that admits a token's requests, by its name: the hash of the token's first secret (its
+ * own object), or its end user's object (see secret.ts, `objectKeyOf`).
+ */
+export const tokenObject = (env: Env, objectKey: string) =>
+  env.TOKEN_DO.get(env.TOKEN_DO.idFromName(objectKey));
 
-function takeUncounted(tokenHash: string): number {
-  const n = uncounted.get(tokenHash) ?? 0;
-  uncounted.delete(tokenHash);
+function takeUncounted(objectKey: string): number {
+  const n = uncounted.get(objectKey) ?? 0;
+  uncounted.delete(objectKey);
   return n;
 }
 
 /** Gives back a count whose report failed: the next call to the object, or the next flush, carries it. */
-function putBack(tokenHash: string, n: number): void {
-  if (n > 0) uncounted.set(tokenHash, (uncounted.get(tokenHash) ?? 0) + n);
+function putBack(objectKey: string, n: number): void {
+  if (n > 0) uncounted.set(objectKey, (uncounted.get(objectKey) ?? 0) + n);
 }
 
 /** Retries of a failed flush, after these waits (ms); past them the count waits for the token's next call. */
 const FLUSH_RETRIES_MS = [200, 1_000, 5_000];
 
 /** Counts what this isolate admitted on its own once the entry lapses, if no admission call took it. */
-async function flushLater(env: Env, tokenHash: string, at: number): Promise<void> {
+async function flushLater(env: Env, objectKey: string, at: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
   try {
     for (const wait of [...FLUSH_RETRIES_MS, null]) {
       try {
-        await flushServed(env, tokenHash);
+        await flushServed(env, objectKey);
         return;
       } catch (err) {
         if (wait === null) {
@@ -85,14 +88,14 @@ async function flushLater(env: Env, tokenHash: string, at: number): Promise<void
       }
     }
   } finally {
-    flushing.delete(tokenHash);
+    flushing.delete(objectKey);
   }
 }
 
-function remember(tokenHash: string, config: TokenConfig, now: number, ms: number): void {
+function remember(objectKey: string, config: TokenConfig, now: number, ms: number): void {
   if (ms <= 0) return;
-  entries.delete(tokenHash);
-  entries.set(tokenHash, { config, until: now + ms });
+  entries.delete(objectKey);
+  entries.set(objectKey, { config, until: now + ms });
 }
 
 /**
@@ -102,51 +105,51 @@ function remember(tokenHash: string, config: TokenConfig, now: number, ms: numbe
 export function admitToken(
   env: Env,
   ctx: ExecutionContext,
-  tokenHash: string,
+  objectKey: string,
   input: AdmitInput,
 ): Admission | Promise<Admission> {
   const now = Date.now();
-  const entry = entries.get(tokenHash);
+  const entry = entries.get(objectKey);
   if (entry && now < entry.until) {
     const refusal = decide(entry.config, NOTHING_COUNTED, input, now);
     if (refusal) return refusal;
-    uncounted.set(tokenHash, (uncounted.get(tokenHash) ?? 0) + 1);
-    if (!flushing.has(tokenHash)) {
-      flushing.add(tokenHash);
-      ctx.waitUntil(flushLater(env, tokenHash, entry.until));
+    uncounted.set(objectKey, (uncounted.get(objectKey) ?? 0) + 1);
+    if (!flushing.has(objectKey)) {
+      flushing.add(objectKey);
+      ctx.waitUntil(flushLater(env, objectKey, entry.until));
     }
     if (input.cacheHit !== undefined)
       return admittedFrom(entry.config, undefined, cacheHitValid(entry.config, input, now));
     entry.admitted ??= admittedFrom(entry.config);
     return entry.admitted;
   }
-  return admitFromObject(env, tokenHash, input);
+  return admitFromObject(env, objectKey, input);
 }
 
-async function admitFromObject(env: Env, tokenHash: string, input: AdmitInput): Promise<Admission> {
-  const alsoCounted = takeUncounted(tokenHash);
-  const projectId = projectOfToken.get(tokenHash);
+async function admitFromObject(env: Env, objectKey: string, input: AdmitInput): Promise<Admission> {
+  const alsoCounted = takeUncounted(objectKey);
+  const projectId = projectOfToken.get(objectKey);
   const held = projectId === undefined ? undefined : routingByProject.get(projectId);
   let admission: Admission;
   try {
-    admission = await tokenObject(env, tokenHash).admit({
+    admission = await tokenObject(env, objectKey).admit({
       ...input,
       alsoCounted,
       routingVersion: held?.version,
     });
   } catch (err) {
     // The object never heard of them: keep the requests this isolate served for the next call.
-    putBack(tokenHash, alsoCounted);
+    putBack(objectKey, alsoCounted);
     throw err;
   }
   if (admission.ok) {
     if (admission.routing) routingByProject.set(admission.projectId, admission.routing);
     // Left out by the object only when it matched the version asked about, which is `held`'s.
     else admission.routing = held;
-    projectOfToken.set(tokenHash, admission.projectId);
+    projectOfToken.set(objectKey, admission.projectId);
   }
-  if (admission.ok && admission.reusable) remember(tokenHash, admission.reusable, Date.now(), cacheMs(env));
-  else entries.delete(tokenHash);
+  if (admission.ok && admission.reusable) remember(objectKey, admission.reusable, Date.now(), cacheMs(env));
+  else entries.delete(objectKey);
   return admission;
 }
 
@@ -155,18 +158,18 @@ async function admitFromObject(env: Env, tokenHash: string, input: AdmitInput): 
  * at once. What it admitted from them stays counted: the flush already scheduled (or the token's next
  * object call) still reports it.
  */
-export function forgetTokens(tokenHashes: readonly string[]): void {
-  for (const hash of tokenHashes) entries.delete(hash);
+export function forgetObjects(objectKeys: readonly string[]): void {
+  for (const key of objectKeys) entries.delete(key);
 }
 
 /** Reports what this isolate admitted but has not reported yet; on failure the count is kept for later. */
-export async function flushServed(env: Env, tokenHash: string): Promise<void> {
-  const n = takeUncounted(tokenHash);
+export async function flushServed(env: Env, objectKey: string): Promise<void> {
+  const n = takeUncounted(objectKey);
   if (n === 0) return;
   try {
-    await tokenObject(env, tokenHash).countServed(n);
+    await tokenObject(env, objectKey).countServed(n);
   } catch (err) {
-    putBack(tokenHash, n);
+    putBack(objectKey, n);
     throw err;
   }
 }

@@ -9,7 +9,10 @@ import {
   toNanos,
 } from "../limits/budget";
 import type { Reserve, Unbounded } from "../limits/meter";
+import { periodRefusal } from "../limits/period-budgets";
+import { hasRenewing, type RenewingLimits, type RenewingUsage } from "../limits/renewing";
 import { repriceFor } from "../limits/reserve";
+import { checkTokenWindows } from "../limits/token-windows";
 import { checkWindows, retryAfterSeconds, type WindowState } from "../limits/windows";
 import { CAPABILITY_ENDPOINTS, type Capability, type ObjectScope } from "../ownership/capabilities";
 import { modelListMatches } from "../routing/model-match";
@@ -26,6 +29,8 @@ export type ProjectConfig = {
   allowedModels: string[] | null;
   /** The project's caps across all its tokens; null when it has none (no project object is consulted). */
   limits: Limits | null;
+  /** The project's renewing caps (budgets per period, token windows); null when it has none. */
+  renewing: RenewingLimits | null;
   /** The project's response cache; null or absent when off. */
   cache?: CacheSettings | null;
   /** Account-wide capabilities the project enabled (files, batches, …); none = inference only. */
@@ -48,16 +53,37 @@ export type TokenConfig = {
   maxTotalTokens: number | null;
   maxCostUsd: number | null;
   allowedModels: string[] | null;
+  /** Budgets per calendar period and token windows (src/limits/renewing.ts). */
+  renewing: RenewingLimits;
+  /**
+   * Hashes of the secrets this object accepts for the token: its current secret (no end) and, after a
+   * rotation, the previous one until its grace period ends.
+   */
+  secrets: AcceptedSecret[];
+  /** The token may mint child tokens out of its allowance (held in escrow by this object). */
+  canMint: boolean;
   /** false: the token was denied its project's response cache (absent: allowed). */
   cacheAllowed?: boolean;
   project: ProjectConfig;
 };
+
+export type AcceptedSecret = { hash: string; until: number | null };
+
+/**
+ * The credential a request presented, as the object checks it: the hash of a withering token's secret,
+ * or the verified claims of an identity provider's JWT used as the API key (src/issuing/identity).
+ */
+export type Credential =
+  | { kind: "secret"; hash: string }
+  | { kind: "jwt"; providerId: string; providerVersion: number; subject: string; expiresAt: number };
 
 /** What the token's Durable Object has counted, as admission sees it. */
 export type TokenUsage = {
   ledger: Ledger;
   /** Recent admission times (ms, ascending) for the rate windows. */
   windowLog: readonly number[];
+  /** Ledgers of the current periods and the token-window log; absent = nothing counted. */
+  renewing?: RenewingUsage;
 };
 
 export type AdmitInput = {
@@ -81,6 +107,8 @@ export type AdmitInput = {
   unread?: Unread;
   /** Requests an isolate admitted from its short-lived cache since it last asked (see admission-cache.ts). */
   alsoCounted?: number;
+  /** What the request presented; absent = the secret whose hash names the object. */
+  credential?: Credential;
   /** The version of the project's routing table the isolate holds: the answer leaves the table out if current. */
   routingVersion?: number;
   /**
@@ -108,8 +136,11 @@ export type Allowance = Remaining & {
 
 export type Admitted = {
   ok: true;
+  /** Empty for a JWT used directly as the API key (no token involved). */
   tokenId: string;
   projectId: string;
+  /** The end user an identity provider vouched for, when the request was counted for one. */
+  userId?: string;
   /**
    * The project's routing table; left out of an object's answer when the isolate said it holds this
    * version (admission-cache.ts puts its copy back).
@@ -161,7 +192,9 @@ export type Refused = {
   retryAfterSeconds?: number;
   /** The same wait in milliseconds, for `retry-after-ms` (OpenAI SDKs honour it). */
   retryAfterMs?: number;
-  /** Whether a client retry may help (default: per status, see ApiError). */
+  /** When a budget per period renews (epoch ms), for `x-llm-proxy-renews-at`. */
+  renewsAt?: number;
+  /** Whether a client retry may help (default: per status, see ApiError; a period that renews within a minute: yes). */
   retryable?: boolean;
 };
 
@@ -178,12 +211,33 @@ export function isRestricted(c: TokenConfig): boolean {
   return c.allowedModels !== null || c.project.allowedModels !== null || isBudgeted(c);
 }
 
-/** Whether a token or cost budget applies (the token's own or its project's). */
-export const isBudgeted = (c: TokenConfig): boolean =>
+/** Whether renewing limits count tokens (a token budget per period, or a token window) or cost. */
+const renewingCounts = (r: RenewingLimits | null | undefined, unit: "tokens" | "cost"): boolean => {
+  if (!r) return false;
+  if (unit === "tokens" && (r.tokenWindows?.length ?? 0) > 0) return true;
+  const field = unit === "tokens" ? "max_tokens" : "max_cost_usd";
+  return (r.periodBudgets ?? []).some((b) => b[field] != null);
+};
+
+/**
+ * Whether a token budget applies (lifetime or per period, the token's own or its project's, or a token
+ * window: each must count a request's tokens).
+ */
+export const hasTokenBudget = (c: TokenConfig): boolean =>
   c.maxTotalTokens !== null ||
-  c.maxCostUsd !== null ||
   c.project.limits?.maxTotalTokens != null ||
-  c.project.limits?.maxCostUsd != null;
+  renewingCounts(c.renewing, "tokens") ||
+  renewingCounts(c.project.renewing, "tokens");
+
+/** Whether a cost budget applies (lifetime or per period, the token's own or its project's). */
+export const hasCostBudget = (c: TokenConfig): boolean =>
+  c.maxCostUsd !== null ||
+  c.project.limits?.maxCostUsd != null ||
+  renewingCounts(c.renewing, "cost") ||
+  renewingCounts(c.project.renewing, "cost");
+
+/** Whether a token or cost budget applies (the token's own or its project's, lifetime or renewing). */
+export const isBudgeted = (c: TokenConfig): boolean => hasTokenBudget(c) || hasCostBudget(c);
 
 export const TOKEN_NOT_FOUND: Refused = {
   ok: false,
@@ -217,7 +271,10 @@ export const countsRequests = (c: TokenConfig): boolean =>
   c.maxTotalTokens !== null ||
   c.maxCostUsd !== null ||
   (c.rateLimits?.length ?? 0) > 0 ||
-  c.project.limits !== null;
+  hasRenewing(c.renewing) ||
+  c.canMint ||
+  c.project.limits !== null ||
+  c.project.renewing !== null;
 
 /** What the object counted for one request of a token with limits. */
 export type Counted = Pick<Admitted, "remainingRequests" | "reservationId" | "allowance">;
@@ -281,8 +338,8 @@ function restrictionRefusal(
   config: TokenConfig,
   input: AdmitInput,
 ): { code: ErrorCode; message: string; param?: string } | null {
-  const tokenBudget = config.maxTotalTokens !== null || config.project.limits?.maxTotalTokens != null;
-  const costBudget = config.maxCostUsd !== null || config.project.limits?.maxCostUsd != null;
+  const tokenBudget = hasTokenBudget(config);
+  const costBudget = hasCostBudget(config);
   const modelList = config.allowedModels !== null || config.project.allowedModels !== null;
   const u = input.unbounded;
   if (u?.models && modelList) {
@@ -316,25 +373,40 @@ function restrictionRefusal(
 }
 
 /**
- * The admission decision, in the documented order (docs/proxy.md): exists → active → not expired → project
- * active → endpoint enabled for the project → origin → model → limits (quotas before rate windows: a client told to retry later should be able to). Pure, so
- * the Durable Object can call it and count in the same synchronous step. Project-wide caps are decided by
- * the project's object, after this. A valid cache hit passes every check a miss would, except that it
- * needs no budget room for a reservation (it holds none; a used-up budget still refuses it) and, where the
- * project says so, no rate-window slot.
+ * Whether the presented secret is one the token accepts now: its current secret, or the one a rotation
+ * replaced while its grace period lasts. A JWT never opens a token's object.
  */
-export function decide(
-  config: TokenConfig | null,
-  usage: TokenUsage,
-  input: AdmitInput,
+export function secretRefusal(config: TokenConfig, credential: Credential, now: number): Refused | null {
+  if (credential.kind !== "secret") return TOKEN_NOT_FOUND;
+  const accepted = config.secrets.find((s) => s.hash === credential.hash);
+  if (!accepted) return TOKEN_NOT_FOUND;
+  if (accepted.until !== null && accepted.until <= now) {
+    const at = new Date(accepted.until).toISOString();
+    return {
+      ok: false,
+      status: 401,
+      code: "token_inactive",
+      message: `This secret was replaced by a rotation; it stopped working at ${at}. Use the new secret.`,
+    };
+  }
+  return null;
+}
+
+/** The token's standing, whatever the request: its secret, active, not expired, project active. */
+export function standingRefusal(
+  config: TokenConfig,
+  credential: Credential | undefined,
   now: number,
 ): Refused | null {
-  if (!config) return TOKEN_NOT_FOUND;
   const ids = {
     tokenId: config.tokenId,
     projectId: config.projectId,
     allowedOrigins: config.project.allowedOrigins,
   };
+  if (credential) {
+    const refused = secretRefusal(config, credential, now);
+    if (refused) return { ...refused, ...ids };
+  }
   if (!config.isActive || config.revokedAt !== null) {
     const message =
       config.revokedAt !== null ? "The token has been revoked." : "The token has been deactivated.";
@@ -353,6 +425,31 @@ export function decide(
       ...ids,
     };
   }
+  return null;
+}
+
+/**
+ * The admission decision, in the documented order (docs/proxy.md): exists → active → not expired → project
+ * active → endpoint enabled for the project → origin → model → limits (quotas before rate windows: a client
+ * told to retry later should be able to). Pure, so the Durable Object can call it and count in the same
+ * synchronous step. Project-wide caps are decided by the project's object, after this. A valid cache hit
+ * passes every check a miss would, except that it needs no budget room for a reservation (it holds none; a
+ * used-up budget still refuses it) and, where the project says so, no rate-window slot.
+ */
+export function decide(
+  config: TokenConfig | null,
+  usage: TokenUsage,
+  input: AdmitInput,
+  now: number,
+): Refused | null {
+  if (!config) return TOKEN_NOT_FOUND;
+  const standing = standingRefusal(config, input.credential, now);
+  if (standing) return standing;
+  const ids = {
+    tokenId: config.tokenId,
+    projectId: config.projectId,
+    allowedOrigins: config.project.allowedOrigins,
+  };
   if (input.capability && !config.project.capabilities.includes(input.capability)) {
     // Before anything is counted: a refused endpoint costs the token nothing.
     return {
@@ -407,8 +504,26 @@ export function decide(
   // A hit costs nothing and holds nothing: only what is not about its price still applies to it.
   const restricted = restrictionRefusal(config, hit ? { ...input, reserve: undefined } : input);
   if (restricted) return { ok: false, status: 403, ...restricted, ...ids };
-  const quota = limitRefusal(tokenLimits(config), usage.ledger, hit ? null : holdOf(input.reserve), "token");
+  const hold = hit ? null : holdOf(input.reserve);
+  const quota = limitRefusal(tokenLimits(config), usage.ledger, hold, "token");
   if (quota) return { ok: false, status: 429, ...quota, ...ids };
+  const renewing = usage.renewing;
+  const period =
+    renewing && periodRefusal(config.renewing.periodBudgets, renewing.periods, hold, "token", now);
+  if (period) {
+    const soon = period.retryAfterMs;
+    return {
+      ok: false,
+      status: 429,
+      code: period.code,
+      message: period.message,
+      renewsAt: period.renewsAt,
+      ...(soon !== undefined
+        ? { retryAfterSeconds: retryAfterSeconds(soon), retryAfterMs: soon, retryable: true }
+        : {}),
+      ...ids,
+    };
+  }
   if (hit && config.project.cache?.hitsSkipRateLimits) return null;
   const window = checkWindows(usage.windowLog, config.rateLimits, now);
   if (!window.ok) {
@@ -425,7 +540,40 @@ export function decide(
       ...ids,
     };
   }
+  if (renewing && config.renewing.tokenWindows) {
+    const tokens = checkTokenWindows(renewing.tokenLog, config.renewing.tokenWindows, hold?.tokens ?? 0, now);
+    if (!tokens.ok) return tokenWindowRefusal(tokens, ids);
+  }
   return null;
+}
+
+/** A full token window: retry when enough tokens left it, or never if this request alone is too large. */
+export function tokenWindowRefusal(
+  check: { window: { tokens: number; window_seconds: number }; retryAfterMs: number | null },
+  ids: Pick<Refused, "tokenId" | "projectId" | "allowedOrigins">,
+  who = "token",
+): Refused {
+  const { tokens, window_seconds } = check.window;
+  const limit = `${tokens} tokens per ${window_seconds} s`;
+  if (check.retryAfterMs === null) {
+    return {
+      ok: false,
+      status: 429,
+      code: "quota_exceeded",
+      message: `This request may use more than the ${who}'s limit of ${limit} on its own: lower max_tokens to fit.`,
+      ...ids,
+    };
+  }
+  const seconds = retryAfterSeconds(check.retryAfterMs);
+  return {
+    ok: false,
+    status: 429,
+    code: "rate_limit_exceeded",
+    message: `The ${who}'s limit of ${limit} is reached; retry in ${seconds} s.`,
+    retryAfterSeconds: seconds,
+    retryAfterMs: check.retryAfterMs,
+    ...ids,
+  };
 }
 
 /**

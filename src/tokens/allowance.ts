@@ -48,12 +48,15 @@ function computeAllowance(admitted: Admitted): Record<string, string> {
 
 /**
  * Headers for a refusal: `retry-after` (whole seconds, rounded up) and `retry-after-ms` for a full rate
- * window — OpenAI SDKs wait that long before their retry. Quota refusals carry `x-should-retry: false`
- * through the error envelope instead.
+ * window, or a budget per period that renews within a minute — OpenAI SDKs wait that long before their
+ * retry. Other quota refusals carry `x-should-retry: false` through the error envelope instead; a budget
+ * per period says when it renews in `x-llm-proxy-renews-at` (ISO 8601).
  */
 export function refusalHeaders(refused: Refused): Record<string, string> {
   const headers: Record<string, string> = {};
   if (refused.retryAfterSeconds !== undefined) headers["retry-after"] = String(refused.retryAfterSeconds);
   if (refused.retryAfterMs !== undefined) headers["retry-after-ms"] = String(Math.ceil(refused.retryAfterMs));
+  if (refused.renewsAt !== undefined)
+    headers["x-llm-proxy-renews-at"] = new Date(refused.renewsAt).toISOString();
   return headers;
 }

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { ApiError } from "../lib/errors";
 import { getDb } from "../storage/db";
-import { flushServed, forgetTokens, tokenObject } from "./admission-cache";
+import { flushServed, forgetObjects, tokenObject } from "./admission-cache";
 import { type ConfigChange, configMaxAgeMs, type TokenLiveState } from "./durable";
 import { liveTokensOfProject, touchProject } from "./repo";
 
@@ -22,7 +22,8 @@ const CONCURRENCY = LEAF;
 /** A failed call is tried this many times in all before it counts as unreached. */
 const ATTEMPTS = 3;
 
-type Target = { tokenHash: string; configLoadedAt: number | null };
+/** A token's (or end user's) object: its name, and when it last read its configuration from D1. */
+type Target = { objectKey: string; configLoadedAt: number | null };
 
 /** How far back a configuration copy must have been read to need a push (see `loadedSince`). */
 const LOAD_MARGIN_MS = 30_000;
@@ -34,19 +35,20 @@ const LOAD_MARGIN_MS = 30_000;
  */
 export const loadedSince = (env: Env, now = Date.now()): number => now - configMaxAgeMs(env) - LOAD_MARGIN_MS;
 
-/** Calls `call` for every hash, CONCURRENCY at a time, retrying failures; returns the hashes never reached. */
-async function each(hashes: readonly string[], call: (hash: string) => Promise<unknown>): Promise<string[]> {
-  let pending = [...hashes];
+/** Calls `call` for every object key, CONCURRENCY at a time, retrying failures; returns those never reached. */
+async function each(keys: readonly string[], call: (key: string) => Promise<unknown>): Promise<string[]> {
+  // Several tokens of one end user share the user's object: it is told once.
+  let pending = [...new Set(keys)];
   for (let attempt = 0; attempt < ATTEMPTS && pending.length > 0; attempt++) {
     const failed: string[] = [];
     let next = 0;
     const worker = async () => {
       while (next < pending.length) {
-        const hash = pending[next++]!;
+        const key = pending[next++]!;
         try {
-          await call(hash);
+          await call(key);
         } catch {
-          failed.push(hash);
+          failed.push(key);
         }
       }
     };
@@ -57,19 +59,16 @@ async function each(hashes: readonly string[], call: (hash: string) => Promise<u
 }
 
 /**
- * Pushes `change` to the objects of these token hashes; returns those that could not be reached. A list
+ * Pushes `change` to the objects of these keys (token keys, or end users' keys); returns those that could
+ * not be reached. A list
  * longer than LEAF is cut into up to BRANCHES parts, each handed to a fresh relay object (which splits it
  * again if it is still too long): a tree whose every node makes at most max(LEAF, BRANCHES) calls.
  */
-export async function pushChange(
-  env: Env,
-  hashes: readonly string[],
-  change: ConfigChange,
-): Promise<string[]> {
-  if (hashes.length <= LEAF) return each(hashes, (hash) => tokenObject(env, hash).apply(change));
-  const size = Math.max(LEAF, Math.ceil(hashes.length / BRANCHES));
+export async function pushChange(env: Env, keys: readonly string[], change: ConfigChange): Promise<string[]> {
+  if (keys.length <= LEAF) return each(keys, (key) => tokenObject(env, key).apply(change));
+  const size = Math.max(LEAF, Math.ceil(keys.length / BRANCHES));
   const parts: string[][] = [];
-  for (let i = 0; i < hashes.length; i += size) parts.push(hashes.slice(i, i + size));
+  for (let i = 0; i < keys.length; i += size) parts.push(keys.slice(i, i + size));
   const unreached = await Promise.all(
     parts.map(async (part) => {
       // A relay that fails is tried again as a fresh object; a part that still fails counts as unreached.
@@ -91,8 +90,8 @@ export async function pushChange(
  * parallel in separate invocations, each with its own subrequest allowance.
  */
 export class TokenFanout extends DurableObject<Env> {
-  async push(hashes: string[], change: ConfigChange): Promise<string[]> {
-    return pushChange(this.env, hashes, change);
+  async push(keys: string[], change: ConfigChange): Promise<string[]> {
+    return pushChange(this.env, keys, change);
   }
 }
 
@@ -116,11 +115,13 @@ export async function notifyTokens(
   changed: readonly Target[],
   change: ConfigChange,
 ): Promise<void> {
-  forgetTokens(changed.map((t) => t.tokenHash));
+  forgetObjects(changed.map((t) => t.objectKey));
   const since = loadedSince(env);
-  const live = changed
-    .filter((t) => t.configLoadedAt !== null && t.configLoadedAt >= since)
-    .map((t) => t.tokenHash);
+  const live = [
+    ...new Set(
+      changed.filter((t) => t.configLoadedAt !== null && t.configLoadedAt >= since).map((t) => t.objectKey),
+    ),
+  ];
   const unreached = await pushChange(env, live, change);
   if (unreached.length > 0) {
     console.error("token objects not told of a change", unreached.length, change.kind);
@@ -134,17 +135,25 @@ export async function notifyTokens(
  */
 export async function reloadTokenObjects(
   env: Env,
-  changed: readonly { tokenHash: string; firstUsedAt?: number | null }[],
+  changed: readonly { objectKey: string; firstUsedAt?: number | null }[],
 ): Promise<void> {
-  forgetTokens(changed.map((t) => t.tokenHash));
-  const live = changed.filter((t) => t.firstUsedAt !== null).map((t) => t.tokenHash);
-  const unreached = await each(live, (hash) => tokenObject(env, hash).reload());
+  forgetObjects(changed.map((t) => t.objectKey));
+  const live = changed.filter((t) => t.firstUsedAt !== null).map((t) => t.objectKey);
+  const unreached = await each(live, (key) => tokenObject(env, key).reload());
   if (unreached.length > 0) throw unreachedError(unreached.length);
 }
 
-export async function readTokenObject(env: Env, tokenHash: string): Promise<TokenLiveState> {
-  await flushServed(env, tokenHash);
-  return tokenObject(env, tokenHash).state();
+/**
+ * Tells the objects of revoked tokens (a token and the children carved from it) at once, as data: each
+ * refuses from its next request without reading D1 (an end user's object re-reads which token it was).
+ */
+export function revokeTokenObjects(env: Env, revoked: readonly Target[], at = Date.now()): Promise<void> {
+  return notifyTokens(env, revoked, { kind: "revoke", at });
+}
+
+export async function readTokenObject(env: Env, objectKey: string): Promise<TokenLiveState> {
+  await flushServed(env, objectKey);
+  return tokenObject(env, objectKey).state();
 }
 
 /**

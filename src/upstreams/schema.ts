@@ -60,7 +60,7 @@ const RetryOn = z
   .max(20)
   .refine((list) => new Set(list).size === list.length, "must not repeat a status")
   .describe(
-    "Upstream statuses retried on another key or target (default 429, 500, 502, 503, 504; 400 never)",
+    "Upstream statuses retried on another key or target (default 429, 500, 502, 503, 504, 529; 400 never)",
   );
 
 /** Checked per provider by the service (src/providers/settings.ts: parseSettings). */

@@ -72,7 +72,8 @@ select hour, code, sum(n) from (
   select value ->> 0 as hour, value ->> 1 as code, value ->> 2 as n from json_each(?3) where ${ALL_NEW}
   union all
   select ${HOUR} as hour, coalesce(${f("error")}, 'http_' || ${f("status")}) as code, 1 as n
-  from event_ledger where ${IN_KEYS} and line is not null and ${f("token_id")} is null and not ${ALL_NEW}
+  from event_ledger where ${IN_KEYS} and line is not null and ${f("token_id")} is null
+    and ${f("project_id")} is null and not ${ALL_NEW}
 ) where true
 group by hour, code
 ${REJECTION_UPSERT}`;

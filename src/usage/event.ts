@@ -39,6 +39,8 @@ export type UsageEvent = {
   id: string;
   timestamp: string;
   token_id: string | null;
+  /** The end user of an identity provider the request was counted for, if any (src/issuing/identity). */
+  user_id?: string;
   project_id: string | null;
   method: string;
   path: string;

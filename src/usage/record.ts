@@ -94,9 +94,9 @@ export type UsageMessage = UsageEvent | RejectionSummary;
  * The event goes through the isolate's batcher: this resolves once the flushes this request owns are
  * done, which may be before its own event is sent (another request owns that flush then).
  */
-export async function completeRequest(env: Env, draft: EventDraft, tokenHash?: string): Promise<void> {
+export async function completeRequest(env: Env, draft: EventDraft, objectKey?: string): Promise<void> {
   const queue = batcherFor(env.USAGE_QUEUE);
-  if (draft.token_id === null) {
+  if (draft.token_id === null && !draft.user_id) {
     // No identified token: count it always, log it as an event only within the isolate's budget.
     const { sendEvent, summary } = unidentifiedGate.admit(draft.error ?? "unknown", Date.now());
     const sends: Promise<void>[] = [];
@@ -108,8 +108,8 @@ export async function completeRequest(env: Env, draft: EventDraft, tokenHash?: s
   // The settle starts first and never waits for the event's estimate (limits/charge.ts decides from the
   // draft alone): a hostile body may keep the tokenizer busy for a while, the budget must not.
   const settled =
-    draft.reservationId && tokenHash
-      ? tokenObject(env, tokenHash).settle(draft.reservationId, chargeOf(draft))
+    draft.reservationId && objectKey
+      ? tokenObject(env, objectKey).settle(draft.reservationId, chargeOf(draft))
       : Promise.resolve();
   settled.catch(() => {}); // reported below, once the event is queued too
   const event = await finalizeEvent(draft);
@@ -120,7 +120,7 @@ export async function completeRequest(env: Env, draft: EventDraft, tokenHash?: s
   if (settle.status === "rejected") console.error("reservation not settled", draft.id, settle.reason);
 }
 
-export function recordRequest(env: Env, ctx: ExecutionContext, draft: EventDraft, tokenHash?: string): void {
+export function recordRequest(env: Env, ctx: ExecutionContext, draft: EventDraft, objectKey?: string): void {
   // The usual request (identified, usage reported or nothing to estimate, no reservation to settle) is
   // completed and queued here, synchronously: no promise chain and no `waitUntil` of its own, unless it
   // owns a flush of the batcher (measured with `npm run bench:ab`, bench/README.md). Everything else goes
@@ -137,6 +137,6 @@ export function recordRequest(env: Env, ctx: ExecutionContext, draft: EventDraft
     return;
   }
   ctx.waitUntil(
-    completeRequest(env, draft, tokenHash).catch((err) => console.error("usage event lost", draft.id, err)),
+    completeRequest(env, draft, objectKey).catch((err) => console.error("usage event lost", draft.id, err)),
   );
 }

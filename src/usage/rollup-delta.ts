@@ -116,6 +116,8 @@ export function rollupDelta(events: readonly Timed[]): RollupDelta {
       g.saved.add(e.saved_usd ?? 0);
     }
     if (e.token_id === null) {
+      // A JWT used directly names a project and a user but no token: counted in usage, not a rejection.
+      if (e.project_id !== null) continue;
       const code = e.error ?? `http_${e.status}`;
       const key = `${hour}\n${code}`;
       const row = rejections.get(key);

@@ -411,7 +411,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     req.on("end", () => {
       const body = Buffer.concat(parts);
       const url = req.url ?? "/";
-      if (url.startsWith("/__mock/")) return control(req, res, url);
+      if (url.startsWith("/__mock/")) return control(req, res, url, body);
       const headers = flatHeaders(req);
       const { settings, path, rest } = behaviourOf(url, headers.authorization ?? null);
       const name = settings.get("name") ?? null;
@@ -500,10 +500,32 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     });
   });
 
-  function control(req: IncomingMessage, res: ServerResponse, url: string): void {
+  // Key sets an identity provider publishes (tests put them here, the gateway fetches them), and how often
+  // each was fetched: `PUT|GET /__mock/jwks/<name>`, `GET /__mock/jwks/<name>/hits`.
+  const jwks = new Map<string, { body: string; hits: number }>();
+
+  function control(req: IncomingMessage, res: ServerResponse, url: string, payload: Buffer): void {
     const u = new URL(url, "http://mock");
     let body: unknown = { ok: true };
-    if (u.pathname === "/__mock/requests" && req.method === "GET") {
+    const jwksMatch = /^\/__mock\/jwks\/([\w-]+)(\/hits)?$/.exec(u.pathname);
+    if (jwksMatch && req.method === "PUT") {
+      const name = jwksMatch[1] as string;
+      jwks.set(name, { body: payload.toString(), hits: jwks.get(name)?.hits ?? 0 });
+      res.writeHead(204).end();
+      return;
+    }
+    if (jwksMatch && req.method === "GET") {
+      const entry = jwks.get(jwksMatch[1] as string);
+      if (jwksMatch[2]) body = { hits: entry?.hits ?? 0 };
+      else if (!entry) {
+        res.writeHead(404).end();
+        return;
+      } else {
+        entry.hits += 1;
+        res.writeHead(200, { "content-type": "application/json" }).end(entry.body);
+        return;
+      }
+    } else if (u.pathname === "/__mock/requests" && req.method === "GET") {
       const tag = u.searchParams.get("tag");
       const upstream = u.searchParams.get("upstream");
       body = recorded.filter(

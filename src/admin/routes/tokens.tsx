@@ -1,12 +1,23 @@
 import { Hono } from "hono";
 import { decodeCursor, encodeCursor, TimeIdCursor } from "../../lib/cursor";
+import { ApiError } from "../../lib/errors";
 import { Uuid } from "../../lib/schemas";
 import { parseWith, readParam } from "../../lib/validate";
 import { requireProject } from "../../projects/service";
 import { getDb } from "../../storage/db";
+import { createBatch, createToken } from "../../tokens/create";
 import { listTokens } from "../../tokens/repo";
-import { type Token, TokenCreate, TokenListQuery, TokenPatch, toToken } from "../../tokens/schema";
-import { createToken, liveState, patchToken, requireToken, revokeToken } from "../../tokens/service";
+import {
+  MAX_GRACE_SECONDS,
+  type Token,
+  TokenBatchCreate,
+  TokenCreate,
+  TokenListQuery,
+  TokenPatch,
+  toToken,
+} from "../../tokens/schema";
+import { liveState, patchToken, requireToken, revokeToken, rotateToken } from "../../tokens/service";
+import { batchAlreadyMade } from "../batch-once";
 import type { AdminEnv } from "../context";
 import { recentEvents } from "../events";
 import {
@@ -30,8 +41,10 @@ import {
 } from "../forms";
 import { sealNewSecret, takeNewSecret } from "../once";
 import { isRange } from "../ranges";
+import { renewingInput, renewingPatch, renewingValues } from "../renewing-form";
 import { projectNames, usageSeries } from "../stats";
 import { ConfirmPage } from "../views/common";
+import { BatchCreated } from "../views/issuing";
 import { TokenCreated, TokenEditForm, TokenForm } from "../views/token-form";
 import { TokenDetail, TokenList } from "../views/tokens";
 
@@ -48,6 +61,8 @@ function tokenInput(f: Form) {
     max_cost_usd: num(f, "max_cost_usd"),
     allowed_models: list(f, "allowed_models"),
     metadata: jsonObject(f, "metadata"),
+    ...renewingInput(f),
+    can_mint: f.can_mint === "true" ? true : undefined,
     cache: f.cache === undefined ? undefined : f.cache === "true",
   };
 }
@@ -65,6 +80,8 @@ function tokenPatchInput(f: Form) {
     max_cost_usd: num(f, "max_cost_usd") ?? null,
     allowed_models: list(f, "allowed_models") ?? null,
     is_active: f.is_active === undefined ? undefined : f.is_active === "true",
+    ...renewingPatch(f),
+    can_mint: f.can_mint === "true",
     cache: f.cache === undefined ? undefined : f.cache === "true",
   };
 }
@@ -81,6 +98,11 @@ function tokenValues(t: Token): Form {
     ...rateWindowValues(t.rate_limit),
     allowed_models: (t.allowed_models ?? []).join("\n"),
     metadata: t.metadata ? JSON.stringify(t.metadata, null, 2) : "",
+    ...renewingValues({
+      ...t,
+      period_budgets: t.period_budgets as Parameters<typeof renewingValues>[0]["period_budgets"],
+    }),
+    can_mint: t.can_mint ? "true" : "",
   };
 }
 
@@ -126,13 +148,49 @@ export const tokenRoutes = new Hono<AdminEnv>()
     const form = await readForm(c);
     let created: Awaited<ReturnType<typeof createToken>>;
     try {
+      const count = num(form, "count");
+      if (count !== undefined && count !== 1) {
+        const batch = parseWith(TokenBatchCreate, { ...tokenInput(form), count }, "form");
+        const once = text(form, "_once") ?? null;
+        if (once && (await batchAlreadyMade(c.env, once))) {
+          throw new ApiError(
+            409,
+            "conflict",
+            "These tokens were already created by this form (it was sent twice); their secrets were shown once.",
+          );
+        }
+        const created = await audited(
+          c,
+          "token.create_batch",
+          "token",
+          null,
+          () => createBatch(c.env, batch, { actor: "admin" }),
+          (r) => ({
+            details: {
+              project_id: batch.project_id ?? null,
+              count: r.length,
+              ids: r.map((t) => t.token.id),
+              form_once: once,
+            },
+          }),
+        );
+        const project = await requireProject(c.env, batch.project_id ?? "");
+        return c.html(
+          <BatchCreated
+            csrf={c.get("session").csrf}
+            project={project}
+            created={created.map(({ token, secret }) => ({ token: toToken(token), secret }))}
+          />,
+          201,
+        );
+      }
       const input = parseWith(TokenCreate, tokenInput(form), "form");
       created = await audited(
         c,
         "token.create",
         "token",
         null,
-        () => createToken(c.env, input),
+        () => createToken(c.env, input, { actor: "admin" }),
         (r) => ({
           targetId: r.token.id,
           details: { project_id: r.token.projectId },
@@ -168,6 +226,7 @@ export const tokenRoutes = new Hono<AdminEnv>()
         project={project}
         secret={secret}
         origin={new URL(c.req.url).origin}
+        rotated={c.req.query("rotated") === "1"}
       />,
     );
   })
@@ -232,6 +291,52 @@ export const tokenRoutes = new Hono<AdminEnv>()
   .post("/:id/active", (c) => {
     const id = readParam(c, "id", Uuid);
     return setActive(c, "token", id, (patch) => patchToken(c.env, id, patch));
+  })
+  .get("/:id/rotate", async (c) => {
+    const token = await requireToken(c.env, readParam(c, "id", Uuid));
+    const label = token.name ? `“${token.name}” (${token.tokenHint})` : token.tokenHint;
+    return c.html(
+      <ConfirmPage
+        title="Rotate this token's secret?"
+        action={`/admin/tokens/${token.id}/rotate`}
+        confirmLabel="Rotate secret"
+        cancelHref={`/admin/tokens/${token.id}`}
+        csrf={c.get("session").csrf}
+        nav="tokens"
+        fields={
+          <label>
+            The old secret keeps working for{" "}
+            <select name="grace_seconds">
+              <option value="0">no time (stops now)</option>
+              <option value="900">15 minutes</option>
+              <option value="3600" selected>
+                1 hour
+              </option>
+              <option value="86400">1 day</option>
+              <option value={String(MAX_GRACE_SECONDS)}>7 days</option>
+            </select>
+          </label>
+        }
+      >
+        Token {label} gets a new secret, shown once. Its limits and counters stay as they are.
+      </ConfirmPage>,
+    );
+  })
+  .post("/:id/rotate", async (c) => {
+    const id = readParam(c, "id", Uuid);
+    const form = await readForm(c);
+    const grace = Math.min(MAX_GRACE_SECONDS, Math.max(0, Number(form.grace_seconds) || 0));
+    const { secret } = await audited(
+      c,
+      "token.rotate",
+      "token",
+      id,
+      () => rotateToken(c.env, id, grace),
+      () => ({ details: { grace_seconds: grace } }),
+    );
+    // POST → redirect → GET, as for a new token: a reload never rotates again.
+    await sealNewSecret(c, c.get("session"), id, secret);
+    return c.redirect(`/admin/tokens/${id}/created?rotated=1`, 303);
   })
   .get("/:id/revoke", async (c) => {
     const token = await requireToken(c.env, readParam(c, "id", Uuid));

@@ -74,8 +74,10 @@ export const ConfirmPage: FC<
     cancelHref: string;
     csrf: string;
     nav: Nav;
+    /** Form fields of the confirmation itself (a choice that goes with it). */
+    fields?: Child;
   }>
-> = ({ title, action, confirmLabel, cancelHref, csrf, nav, children }) => (
+> = ({ title, action, confirmLabel, cancelHref, csrf, nav, fields, children }) => (
   <Layout title={title} nav={nav} csrf={csrf}>
     <h1>{title}</h1>
     <div class="card">
@@ -84,6 +86,7 @@ export const ConfirmPage: FC<
       </div>
       <form method="post" action={action} class="row">
         <CsrfField token={csrf} />
+        {fields ?? null}
         <button type="submit" class="danger">
           {confirmLabel}
         </button>

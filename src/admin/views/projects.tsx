@@ -126,6 +126,9 @@ export const ProjectDetail: FC<{
         <a class="btn primary" href={`/admin/tokens/new?project_id=${p.id}`}>
           New token
         </a>
+        <a class="btn" href={`/admin/projects/${p.id}/issuing`}>
+          Issuing
+        </a>
         <a class="btn" href={`/admin/projects/${p.id}/routes`}>
           Upstreams and aliases
         </a>

@@ -3,6 +3,7 @@ import { Alert, CsrfField, Field, inputAttrs, Layout, Time } from "../../../admi
 import type { Project, Token as TokenRow } from "../../storage/schema";
 import type { Token } from "../../tokens/schema";
 import { LimitFields } from "./limit-fields";
+import { RenewingFields } from "./renewing";
 
 type ProjectName = { id: string; name: string; isActive: boolean };
 type Values = Record<string, string>;
@@ -88,6 +89,8 @@ export const TokenForm: FC<{
       ) : null}
       <form method="post" action="/admin/tokens" class="card">
         <CsrfField token={csrf} />
+        {/* One id per form: a batch sent twice (a reload) is created once (src/admin/batch-once.ts). */}
+        <input type="hidden" name="_once" value={v("_once") || crypto.randomUUID()} />
         <div class="form-grid">
           <Field name="project_id" label="Project" error={errors.project_id}>
             <select {...inputAttrs("project_id", errors)} required>
@@ -107,6 +110,20 @@ export const TokenForm: FC<{
           >
             <input {...inputAttrs("name", errors, true)} value={v("name")} maxlength={200} />
           </Field>
+          <Field
+            name="count"
+            label="How many"
+            hint="1 … 1000. More than one: named <name>-1, <name>-2, …; all secrets shown once, with a CSV."
+            error={errors.count}
+          >
+            <input
+              {...inputAttrs("count", errors, true)}
+              type="number"
+              min={1}
+              max={1000}
+              value={v("count") || "1"}
+            />
+          </Field>
         </div>
         <fieldset>
           <legend>Lifetime</legend>
@@ -116,6 +133,10 @@ export const TokenForm: FC<{
           <legend>Limits (empty = unlimited, or the project's default)</legend>
           <LimitFields values={values} errors={errors} />
           <CacheField value={v("cache")} error={errors.cache} />
+        </fieldset>
+        <fieldset>
+          <legend>Budgets that renew, token window, child tokens</legend>
+          <RenewingFields values={values} errors={errors} canMint />
         </fieldset>
         <MetadataField value={v("metadata")} error={errors.metadata} />
         <div class="row">
@@ -141,9 +162,16 @@ export const TokenCreated: FC<{
   project: Project;
   secret: string | null;
   origin: string;
-}> = ({ csrf, token, project, secret, origin }) => (
-  <Layout title="Token created" nav="tokens" csrf={csrf}>
-    <h1>Token created</h1>
+  /** The secret is a rotation's new one. */
+  rotated?: boolean;
+}> = ({ csrf, token, project, secret, origin, rotated }) => (
+  <Layout title={rotated ? "Secret rotated" : "Token created"} nav="tokens" csrf={csrf}>
+    <h1>{rotated ? "Secret rotated" : "Token created"}</h1>
+    {rotated && token.previousValidUntil ? (
+      <Alert kind="ok">
+        The previous secret keeps working until <Time ms={token.previousValidUntil} />.
+      </Alert>
+    ) : null}
     <div class="card">
       {secret ? (
         <>
@@ -248,6 +276,10 @@ export const TokenEditForm: FC<{
           <legend>Limits (empty = unlimited)</legend>
           <LimitFields values={values} errors={errors} />
           <CacheField value={v("cache")} error={errors.cache} />
+        </fieldset>
+        <fieldset>
+          <legend>Budgets that renew, token window, child tokens</legend>
+          <RenewingFields values={values} errors={errors} canMint />
         </fieldset>
         <MetadataField value={v("metadata")} error={errors.metadata} />
         <div class="row">

@@ -18,6 +18,7 @@ import { LiveAllowance } from "./allowance";
 import { ProjectFilter, Table } from "./common";
 import { RangeTabs, UsageCharts } from "./dashboard";
 import { EventTable } from "./logs";
+import { RenewingAllowance, renewingText } from "./renewing";
 
 type ProjectName = { id: string; name: string; isActive: boolean };
 
@@ -184,6 +185,9 @@ export const TokenDetail: FC<{
               <input type="hidden" name="active" value={t.is_active ? "false" : "true"} />
               <button type="submit">{t.is_active ? "Deactivate" : "Reactivate"}</button>
             </form>
+            <a class="btn" href={`/admin/tokens/${t.id}/rotate`}>
+              Rotate secret
+            </a>
             <a class="btn danger" href={`/admin/tokens/${t.id}/revoke`}>
               Revoke
             </a>
@@ -232,7 +236,7 @@ export const TokenDetail: FC<{
       <div class="card">
         <h2>Limits</h2>
         <dl class="props">
-          {limitText(t).map(([k, v]) => (
+          {[...limitText(t), ...renewingText(t)].map(([k, v]) => (
             <>
               <dt>{k}</dt>
               <dd>{v}</dd>
@@ -249,6 +253,7 @@ export const TokenDetail: FC<{
         max_cost_usd: project.maxCostUsd,
       }}
     />
+    <RenewingAllowance token={t} />
     <div class="spread top-gap">
       <h2>Usage</h2>
       <RangeTabs range={range} base={`/admin/tokens/${t.id}`} />

@@ -14,7 +14,7 @@ import type { Exchange } from "./index";
  */
 export function answerFromCache(
   found: Found,
-  ex: Pick<Exchange, "env" | "ctx" | "facts" | "admitted" | "tokenHash" | "origin">,
+  ex: Pick<Exchange, "env" | "ctx" | "facts" | "admitted" | "objectKey" | "origin">,
 ): Response {
   const { entry } = found;
   const headers = new Headers({ "content-type": entry.contentType, "x-request-id": ex.facts.requestId });
@@ -34,6 +34,6 @@ export function answerFromCache(
     stream: entry.stream,
     endedAt: now,
   };
-  recordRequest(ex.env, ex.ctx, requestDraft(ex.facts, outcome), ex.tokenHash);
+  recordRequest(ex.env, ex.ctx, requestDraft(ex.facts, outcome), ex.objectKey);
   return new Response(entry.body, { status: 200, headers });
 }

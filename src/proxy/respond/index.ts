@@ -22,7 +22,8 @@ export type Exchange = {
   ctx: ExecutionContext;
   facts: RequestFacts;
   admitted: Admitted;
-  tokenHash: string;
+  /** The object that admitted the request (and settles its reservation). */
+  objectKey: string;
   origin: string | null;
   abort: UpstreamAbort;
   /** Reads the upstream's answer in the provider's own dialect (usage exactly as it reported it). */
@@ -59,7 +60,7 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
   // Each outcome is built as one object literal (no spread of a partial outcome into another: every request).
   const record = (outcome: Outcome) => {
     ex.abort.release();
-    recordRequest(ex.env, ex.ctx, requestDraft(ex.facts, outcome), ex.tokenHash);
+    recordRequest(ex.env, ex.ctx, requestDraft(ex.facts, outcome), ex.objectKey);
   };
 
   const finish = (result: TapResult) => {
