@@ -80,6 +80,7 @@ export const PARTS = [
   "consumer: R2 client",
   "upstream fetch (what the floor does too)",
   "routing (path, allowlist, request facts)",
+  "cache step, ownership guard",
   "forward: response object, timers, abort",
   "other gateway code",
   "garbage collection",
@@ -119,11 +120,14 @@ function partOfFrame(f: Frame, leaf: Frame, inConsumer: boolean): Part | undefin
     file.endsWith("tokens/allowance.ts")
   )
     return "headers (upstream, downstream, CORS, allowance)";
-  if (file.endsWith("proxy/tap.ts"))
-    return /readJsonCopy|observeJson|concat|usageFromTail/.test(fn)
-      ? "response copy and parse (JSON)"
-      : "SSE tap";
-  if (file.endsWith("proxy/sse.ts")) return "SSE tap";
+  // The answer's relay (proxy/respond/): a JSON answer's whole read and parse, the SSE tap, the rest.
+  if (file.endsWith("respond/json.ts")) {
+    if (/^(finish|done|afterTick)$/.test(fn)) return "event build (draft, finalise, price)";
+    return "response copy and parse (JSON)";
+  }
+  if (file.endsWith("respond/sse.ts") || file.endsWith("lib/sse-parser.ts")) return "SSE tap";
+  if (file.endsWith("proxy/observe.ts") || file.endsWith("proxy/observe-native.ts"))
+    return leaf.native || /stream/i.test(fn) ? "SSE tap" : "response copy and parse (JSON)";
   if (
     file.endsWith("proxy/request-facts.ts") ||
     file.endsWith("usage/record.ts") ||
@@ -132,14 +136,31 @@ function partOfFrame(f: Frame, leaf: Frame, inConsumer: boolean): Part | undefin
   )
     return "event build (draft, finalise, price)";
   if (file.endsWith("usage/batcher.ts")) return "queue send (batcher, sendBatch)";
-  if (file.includes("proxy/providers/")) return "upstream fetch (what the floor does too)";
-  if (file.endsWith("proxy/path.ts") || file.endsWith("proxy/allowlist.ts"))
-    return "routing (path, allowlist, request facts)";
-  if (file.endsWith("proxy/forward.ts")) {
-    if (leaf.native && leaf.fn === "arrayBuffer") return "response copy and parse (JSON)";
-    // The provider's send is small enough to be inlined into forward's: the native fetch is its.
+  // The provider's send is where the native fetch is called: what the floor does too.
+  if (file.includes("src/providers/")) {
     if (leaf.native && leaf.fn === "fetch") return "upstream fetch (what the floor does too)";
-    if (/^(finish|afterTick)$/.test(fn)) return "event build (draft, finalise, price)";
+    return "forward: response object, timers, abort";
+  }
+  if (
+    file.endsWith("proxy/path.ts") ||
+    file.endsWith("proxy/allowlist.ts") ||
+    file.endsWith("proxy/dialect.ts") ||
+    file.endsWith("ownership/endpoints.ts")
+  )
+    return "routing (path, allowlist, request facts)";
+  if (
+    file.endsWith("proxy/cache-step.ts") ||
+    file.endsWith("proxy/objects.ts") ||
+    file.includes("src/ownership/") ||
+    file.includes("src/cache/")
+  )
+    return "cache step, ownership guard";
+  if (
+    file.endsWith("proxy/send.ts") ||
+    file.endsWith("respond/index.ts") ||
+    file.endsWith("respond/relay.ts")
+  ) {
+    if (/^(finish|record|afterTick)$/.test(fn)) return "event build (draft, finalise, price)";
     return "forward: response object, timers, abort";
   }
   if (file.endsWith("proxy/handler.ts") || file.endsWith("src/index.ts")) {

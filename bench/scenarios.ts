@@ -92,8 +92,8 @@ export type PhaseResult = InterleavedResult & {
   undrainedRounds: number;
 };
 
-/** Time for a host without a consumer to finish a round's `waitUntil` work (the event batcher waits 25 ms). */
-const AFTER_ROUND_MS = 60;
+/** Time for a host without a consumer to finish a round's `waitUntil` work (the event batcher waits 200 ms). */
+const AFTER_ROUND_MS = 300;
 
 /**
  * Interleaved rounds on every available target (see lib/interleave.ts), plus, where a target has a

@@ -13,42 +13,59 @@ export const upstreamTimeoutMs = (env: Env): number =>
  * Stops a request's upstream call early: when the client goes away (at any time until the request's event
  * is recorded) or when nothing came back within the timeout (until the upstream's head arrives). The first
  * of the two is the `reason`.
+ *
+ * Built on every request, so it is kept to one timer, one listener and no closure of its own (measured with
+ * `npm run bench:ab`): the timer is never cleared and the listener never removed — each of those is a call
+ * into the runtime per request — flags make them do nothing once the head arrived or the event is being
+ * recorded. A pending timer does not keep a request alive: the runtime drops it when the request ends.
  */
 export class UpstreamAbort {
   readonly controller = new AbortController();
   reason: "timeout" | "client" | null = null;
   readonly timeoutMs: number;
-  private readonly client: AbortSignal | undefined;
-  private readonly timer: ReturnType<typeof setTimeout>;
-  private readonly onClientAbort = () => {
-    this.reason ??= "client";
-    this.controller.abort();
-  };
+  /** The upstream's head arrived (or the call failed): the timeout no longer applies. */
+  private headArrived = false;
+  /** The request's event is being recorded: a client leaving now changes nothing. */
+  private released = false;
 
   constructor(client: AbortSignal | undefined, timeoutMs: number) {
-    this.client = client;
     this.timeoutMs = timeoutMs;
-    this.timer = setTimeout(() => {
-      this.reason ??= "timeout";
-      this.controller.abort();
-    }, timeoutMs);
-    client?.addEventListener("abort", this.onClientAbort);
+    setTimeout(onTimeout, timeoutMs, this);
+    client?.addEventListener("abort", () => this.clientLeft());
+  }
+
+  private clientLeft(): void {
+    if (this.released) return;
+    this.reason ??= "client";
+    this.controller.abort();
+  }
+
+  /** Called by the timer: aborts unless the upstream's head arrived first. */
+  timedOut(): void {
+    if (this.headArrived) return;
+    this.reason ??= "timeout";
+    this.controller.abort();
   }
 
   /** The upstream's head arrived (or the call failed): the timeout no longer applies. */
   answered(): void {
-    clearTimeout(this.timer);
+    this.headArrived = true;
   }
 
   /** The request's event is being recorded: a client leaving now changes nothing. */
   release(): void {
-    this.client?.removeEventListener("abort", this.onClientAbort);
+    this.released = true;
   }
 
   /** The client's side of the body ended early: stop the upstream's too. */
   abort(): void {
     this.controller.abort();
   }
+}
+
+/** One function for every request's timer (the abort is its argument): no closure per request. */
+function onTimeout(abort: UpstreamAbort): void {
+  abort.timedOut();
 }
 
 /** One request on its way upstream, checked and admitted. */

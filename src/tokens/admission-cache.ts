@@ -4,6 +4,7 @@ import type { Routing } from "../routing/types";
 import {
   type Admission,
   type AdmitInput,
+  type Admitted,
   admittedFrom,
   cacheHitValid,
   decide,
@@ -23,7 +24,11 @@ const DEFAULT_CACHE_MS = 900;
 const MAX_ENTRIES = 10_000;
 const NOTHING_COUNTED = { ledger: EMPTY_LEDGER, windowLog: [] as readonly number[] };
 
-type Entry = { config: TokenConfig; until: number };
+/**
+ * `admitted`: the answer for a request that claims no cache hit, built once per entry — it is a function of
+ * the configuration alone, and nothing downstream changes it — so the warm path allocates none of it.
+ */
+type Entry = { config: TokenConfig; until: number; admitted?: Admitted };
 const entries = new BoundedMap<string, Entry>(MAX_ENTRIES);
 /**
  * Requests this isolate admitted from an entry that no object call has carried yet, per token hash. Kept
@@ -113,11 +118,10 @@ export function admitToken(
       flushing.add(objectKey);
       ctx.waitUntil(flushLater(env, objectKey, entry.until));
     }
-    return admittedFrom(
-      entry.config,
-      undefined,
-      input.cacheHit !== undefined && cacheHitValid(entry.config, input, now),
-    );
+    if (input.cacheHit !== undefined)
+      return admittedFrom(entry.config, undefined, cacheHitValid(entry.config, input, now));
+    entry.admitted ??= admittedFrom(entry.config);
+    return entry.admitted;
   }
   return admitFromObject(env, objectKey, input);
 }

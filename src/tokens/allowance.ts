@@ -14,7 +14,21 @@ const usd = (n: number) => Number(n.toFixed(6)).toString();
  *   window admits one more): the token's rate window with the least room left
  * - `x-llm-proxy-token-expires`: the token's expiry, ISO 8601
  */
-export function allowanceHeaders(admitted: Admitted): Record<string, string> {
+export function allowanceHeaders(admitted: Admitted): Readonly<Record<string, string>> {
+  // An admission the isolate reuses (admission-cache.ts: `reusable`) is one object for many requests, so
+  // its headers are computed once; every other admission is used once and not worth remembering.
+  if (!admitted.reusable) return computeAllowance(admitted);
+  let headers = computed.get(admitted);
+  if (!headers) {
+    headers = computeAllowance(admitted);
+    computed.set(admitted, headers);
+  }
+  return headers;
+}
+
+const computed = new WeakMap<Admitted, Readonly<Record<string, string>>>();
+
+function computeAllowance(admitted: Admitted): Record<string, string> {
   const headers: Record<string, string> = {};
   const a = admitted.allowance;
   const requests = a?.requests ?? admitted.remainingRequests;

@@ -11,8 +11,15 @@
  * request whose push fills a buffer flushes it at once, itself. Every other push only appends and returns.
  */
 
-/** How long the first message of a buffer waits for company: short next to the consumer's own batching. */
-export const FLUSH_DELAY_MS = 25;
+/**
+ * How long the first message of a buffer waits for company: short next to the consumer's own batching
+ * (seconds). Each flush is a `sendBatch` RPC, whose cost is mostly per call: at 25 ms a gateway at a few
+ * hundred requests per second flushed every ~10 requests, and the RPC cost ~9 % of its CPU per request
+ * (Miniflare, c=1); at 200 ms a flush carries up to the 100-event limit and the cut measured 8 %
+ * (`npm run bench:ab`, bench/README.md). The owning request's `waitUntil` lasts that much longer (wall
+ * time, no CPU).
+ */
+export const FLUSH_DELAY_MS = 200;
 /** Events per flush (once `sendBatch`'s limit of 100 messages; packed, a flush takes a message or two). */
 export const MAX_BATCH_MESSAGES = 100;
 /**
@@ -72,23 +79,33 @@ export class QueueBatcher<T extends Identified> {
    * Never rejects: a batch that fails twice is logged message by message as lost.
    */
   push(body: T): Promise<void> {
+    return this.add(body) ?? Promise.resolve();
+  }
+
+  /**
+   * As `push`, but undefined when this call owns no flush (most calls): the caller then has nothing to
+   * wait for, and no promise is made for it.
+   */
+  add(body: T): Promise<void> | undefined {
     const size = JSON.stringify(body).length;
     const now = Date.now();
-    const owned: Promise<void>[] = [];
     // Would not fit beside what is buffered, or orphaned: send that first, this caller owns it.
+    let earlier: Promise<void> | undefined;
     if (
       this.buffer.length &&
       (this.chars + size > this.limits.maxChars || now - this.openedAt > this.limits.staleMs)
     )
-      owned.push(this.flushNow());
+      earlier = this.flushNow();
     const opens = this.buffer.length === 0;
     if (opens) this.openedAt = now;
     this.buffer.push({ body, id: body.id, size });
     this.chars += size;
+    let own: Promise<void> | undefined;
     if (this.buffer.length >= this.limits.maxMessages || this.chars >= this.limits.maxChars)
-      owned.push(this.flushNow());
-    else if (opens) owned.push(this.flushLater());
-    return owned.length ? Promise.all(owned).then(() => undefined) : Promise.resolve();
+      own = this.flushNow();
+    else if (opens) own = this.flushLater();
+    if (!earlier) return own;
+    return own ? Promise.all([earlier, own]).then(() => undefined) : earlier;
   }
 
   /** Messages waiting for a flush (tests, diagnostics). */

@@ -22,7 +22,7 @@ const clip = (value: string | null, max: number): string | null =>
  * estimate leaves the event at `none`.
  */
 export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
-  const { estimate, reservationId: _reservation, charge: _charge, ...rest } = draft;
+  const { estimate } = draft;
   let usage = draft.usage;
   let usage_source: UsageEvent["usage_source"] = usage ? "upstream" : "none";
   if (!usage && estimate && (estimate.request !== undefined || estimate.completionText)) {
@@ -38,6 +38,22 @@ export async function finalizeEvent(draft: EventDraft): Promise<UsageEvent> {
       console.error("usage estimate failed", draft.id, err);
     }
   }
+  return eventOf(draft, usage, usage_source);
+}
+
+/** Whether completing the draft needs an estimate (the only asynchronous step of `finalizeEvent`). */
+const wantsEstimate = (draft: EventDraft) =>
+  !draft.usage &&
+  draft.estimate !== undefined &&
+  (draft.estimate.request !== undefined || Boolean(draft.estimate.completionText));
+
+/** The event of a draft with its usage known: clipped strings, the price. */
+function eventOf(
+  draft: EventDraft,
+  usage: UsageEvent["usage"],
+  usage_source: UsageEvent["usage_source"],
+): UsageEvent {
+  const { estimate: _estimate, reservationId: _reservation, charge: _charge, ...rest } = draft;
   const cost = costUsd(draft.model, usage) ?? mediaTokenCost(draft.model, usage) ?? requestPricedCost(draft);
   const event: UsageEvent = {
     ...rest,
@@ -105,6 +121,21 @@ export async function completeRequest(env: Env, draft: EventDraft, objectKey?: s
 }
 
 export function recordRequest(env: Env, ctx: ExecutionContext, draft: EventDraft, objectKey?: string): void {
+  // The usual request (identified, usage reported or nothing to estimate, no reservation to settle) is
+  // completed and queued here, synchronously: no promise chain and no `waitUntil` of its own, unless it
+  // owns a flush of the batcher (measured with `npm run bench:ab`, bench/README.md). Everything else goes
+  // through completeRequest.
+  if (draft.token_id !== null && !draft.reservationId && !wantsEstimate(draft)) {
+    try {
+      const event = eventOf(draft, draft.usage, draft.usage ? "upstream" : "none");
+      writeAnalytics(env, event);
+      const flushing = batcherFor(env.USAGE_QUEUE).add(event satisfies UsageMessage);
+      if (flushing) ctx.waitUntil(flushing);
+    } catch (err) {
+      console.error("usage event lost", draft.id, err);
+    }
+    return;
+  }
   ctx.waitUntil(
     completeRequest(env, draft, objectKey).catch((err) => console.error("usage event lost", draft.id, err)),
   );

@@ -50,21 +50,17 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
   const headers = downstreamResponseHeaders(upstream.headers, ex.facts.requestId, keepLength);
   const allowance = allowanceHeaders(ex.admitted);
   for (const name in allowance) headers.set(name, allowance[name]!);
-  addCors(headers, ex.origin, Object.keys(allowance));
+  if (ex.origin) addCors(headers, ex.origin, Object.keys(allowance));
   const cache = ex.cache;
   if (cache?.status) cacheHeaders(headers, cache.status);
 
-  const base = {
-    status: upstream.status,
-    ttfbMs,
-    // OpenAI's and most servers' `x-request-id`; Anthropic's `request-id`.
-    upstreamRequestId: upstream.headers.get("x-request-id") ?? upstream.headers.get("request-id"),
-    stream: isSse,
-  };
+  // OpenAI's and most servers' `x-request-id`; Anthropic's `request-id`.
+  const upstreamRequestId = upstream.headers.get("x-request-id") ?? upstream.headers.get("request-id");
   const upstreamError = upstream.ok ? null : `upstream_${upstream.status}`;
-  const record = (outcome: Omit<Outcome, keyof typeof base>) => {
+  // Each outcome is built as one object literal (no spread of a partial outcome into another: every request).
+  const record = (outcome: Outcome) => {
     ex.abort.release();
-    recordRequest(ex.env, ex.ctx, requestDraft(ex.facts, { ...base, ...outcome }), ex.objectKey);
+    recordRequest(ex.env, ex.ctx, requestDraft(ex.facts, outcome), ex.objectKey);
   };
 
   const finish = (result: TapResult) => {
@@ -74,7 +70,17 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
     const error = seen.error ?? upstreamError;
     // request.signal says the client left; a stream cancelled otherwise was cut off on either side.
     const cut = clientLeft ? "client_closed" : "stream_interrupted";
-    record({ ...seen, endedAt: result.endedAt, aborted, error: aborted ? (error ?? cut) : error });
+    // Everything the observer saw (model, usage, text and its size, audio seconds…) goes into the outcome.
+    record({
+      ...seen,
+      status: upstream.status,
+      ttfbMs,
+      upstreamRequestId,
+      stream: isSse,
+      endedAt: result.endedAt,
+      aborted,
+      error: aborted ? (error ?? cut) : error,
+    });
   };
   const body = upstream.body;
   // Only a 200 is ever kept for the cache: errors (and anything else) are never stored.
@@ -104,7 +110,16 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
     );
   }
   if (!body || (!isSse && !isJson)) {
-    return passBinary(upstream, body, headers, () => record({ error: upstreamError, aborted: false }));
+    return passBinary(upstream, body, headers, () =>
+      record({
+        status: upstream.status,
+        ttfbMs,
+        upstreamRequestId,
+        stream: isSse,
+        error: upstreamError,
+        aborted: false,
+      }),
+    );
   }
   const relay = {
     upstream,
