@@ -53,6 +53,32 @@ describe("what a finished request is charged", () => {
     expect(chargeOf(midway)).toMatchObject({ totalTokens: 50, reported: false });
   });
 
+  it("charges the hold when an earlier routed attempt timed out, whatever the last attempt got", () => {
+    const timedOut = {
+      upstream: "a",
+      upstream_id: "u-a",
+      key_id: null,
+      status: null,
+      error: "upstream_timeout",
+      ms: 300,
+    };
+    // The last attempt refused (never sent): alone it would cost nothing.
+    const refusedAfter = draft({ usage: null, status: 502, ttfb_ms: null, error: "upstream_error" });
+    refusedAfter.charge = { forwarded: false, promptBytes: 300, textBytes: 0 };
+    refusedAfter.attempt_errors = [timedOut];
+    expect(chargeOf(refusedAfter)).toMatchObject({ totalTokens: 300, reported: false });
+    // The last attempt answered an error, passed on as it is: alone it would cost nothing.
+    const errorAfter = draft({ usage: null, status: 503, error: "upstream_503" });
+    errorAfter.charge = { forwarded: true, promptBytes: 300, textBytes: 0 };
+    errorAfter.attempt_errors = [timedOut];
+    expect(chargeOf(errorAfter)).toMatchObject({ totalTokens: 300, reported: false });
+    // Failed attempts that were refused or answered: still nothing.
+    const refused = draft({ usage: null, status: 502, ttfb_ms: null, error: "upstream_error" });
+    refused.charge = { forwarded: false, promptBytes: 300, textBytes: 0 };
+    refused.attempt_errors = [{ ...timedOut, error: "upstream_error" }];
+    expect(chargeOf(refused)).toEqual({ totalTokens: 0, costUsd: 0, reported: true });
+  });
+
   it("charges the price a request fixed (images, speech) on a complete answer", () => {
     const image = draft({ usage: null, model: "dall-e-3", path: "/v1/images/generations" });
     image.charge = {

@@ -10,10 +10,12 @@ import { ratesFor, utf8Length } from "./reserve";
  *
  * - a response-cache hit: nothing;
  * - the upstream reported usage: exactly that, at the model's price;
- * - the request was never forwarded, or the upstream answered with an error and streamed no text: nothing;
+ * - the request was never forwarded, or the upstream answered with an error and streamed no text: nothing —
+ *   unless an earlier attempt of its route timed out (sent, and possibly worked on): then as below;
  * - a price the request itself fixed (images, speech; see usage/pricing.ts) on a complete 2xx answer: that;
  * - anything else (a stream cut or aborted before its usage chunk, an answer without usage, a fetch that
- *   failed or timed out after the request was sent): `reported: false` with the most the gateway can see
+ *   failed or timed out after the request was sent, a route's attempt that timed out before the request
+ *   failed): `reported: false` with the most the gateway can see
  *   was used — the request body's bytes plus the streamed text's UTF-8 bytes, since a token is at least
  *   one byte — and the token's object charges the hold instead when that is larger. Never below what was
  *   visibly streamed, never zero for a stream that produced text; reasoning tokens the gateway cannot see
@@ -29,10 +31,14 @@ export function chargeOf(draft: EventDraft): Required<Settlement> {
     return { totalTokens: draft.usage.total_tokens, costUsd: cost, reported: true };
   }
   if (facts?.audioUsd !== undefined) return { totalTokens: 0, costUsd: facts.audioUsd, reported: true };
-  const forwarded = facts?.forwarded ?? (draft.ttfb_ms !== null || draft.aborted);
+  // A routed attempt that got no first byte in time was sent: the upstream may have done the work, whatever
+  // the attempts after it got (a refused connection, an error answer). The last attempt's timeout is the
+  // proxy's `forwarded`; earlier ones are in the event's failed attempts.
+  const timedOut = draft.attempt_errors?.some((e) => e.error === "upstream_timeout") === true;
+  const forwarded = timedOut || (facts?.forwarded ?? (draft.ttfb_ms !== null || draft.aborted));
   const textBytes = facts?.textBytes ?? utf8Length(draft.estimate?.completionText ?? "");
   const answered = draft.ttfb_ms !== null;
-  if (!forwarded || (answered && draft.status >= 400 && textBytes === 0)) {
+  if (!forwarded || (answered && draft.status >= 400 && textBytes === 0 && !timedOut)) {
     return { totalTokens: 0, costUsd: 0, reported: true };
   }
   if (facts?.fixed && answered && draft.status < 300 && !draft.aborted && !draft.error) {
