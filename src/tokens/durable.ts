@@ -26,19 +26,13 @@ import {
   type AdmitInput,
   type Allowance,
   admittedFrom,
-  cacheHitValid,
-  countsRequests,
-  decide,
-  holdOf,
-  type ProjectConfig,
   type Refused,
-  routedInput,
   type Settlement,
   TOKEN_NOT_FOUND,
-  type TokenConfig,
-  tokenLimits,
 } from "./admission";
+import { cacheHitValid, decide, holdOf, routedInput } from "./decide";
 import { loadTokenConfig, mirrorTokenCounters, tokenEnded } from "./repo";
+import { countsRequests, type ProjectConfig, type TokenConfig, tokenLimits } from "./token-config";
 
 /** A change the management API pushes to token objects (see `apply`). */
 export type ConfigChange =

@@ -3,8 +3,8 @@ import { sha256Hex } from "../../lib/crypto";
 import { toUsd } from "../../limits/budget";
 import type { Db } from "../../storage/db";
 import { endUsers, identityProviders, projects, tokens, type UserLimits } from "../../storage/schema";
-import type { AcceptedSecret, TokenConfig } from "../../tokens/admission";
 import { acceptedSecrets, loadProjectConfig } from "../../tokens/repo";
+import type { AcceptedSecret, TokenConfig } from "../../tokens/token-config";
 
 /**
  * What an end user's Durable Object knows: the user, the identity provider that vouches for them, and
