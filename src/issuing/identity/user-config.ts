@@ -125,6 +125,24 @@ export async function ensureEndUser(
   return row!.id;
 }
 
+/**
+ * Records the user a verified JWT names, the first time its user's object sees it, if its provider still
+ * exists; whether a row now exists.
+ */
+export async function ensureEndUserFor(
+  db: Db,
+  objectKey: string,
+  providerId: string,
+  subject: string,
+): Promise<boolean> {
+  const provider = await db.query.identityProviders.findFirst({ where: (p, { eq }) => eq(p.id, providerId) });
+  if (!provider) return false;
+  // The name must be the one this user's JWTs lead to: a caller cannot bind a user to another object.
+  if ((await userObjectKey(provider.projectId, provider.issuer, subject)) !== objectKey) return false;
+  await ensureEndUser(db, { projectId: provider.projectId, providerId, subject, objectKey });
+  return true;
+}
+
 /** One token of the user by the hash of a secret it accepts (current or rotated away), or null. */
 export async function loadUserToken(db: Db, objectKey: string, hash: string): Promise<UserToken | null> {
   const now = Date.now();
