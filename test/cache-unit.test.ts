@@ -7,7 +7,9 @@ import { cacheMode, canonicalBody, uncacheableReason } from "../src/cache/reques
 import { type CacheSettings, hitHolds } from "../src/cache/settings";
 import { lookup, maxEntryBytes, store } from "../src/cache/tiers";
 import { EMPTY_LEDGER } from "../src/limits/budget";
-import { type AdmitInput, decide, type TokenConfig } from "../src/tokens/admission";
+import type { AdmitInput } from "../src/tokens/admission";
+import { decide } from "../src/tokens/decide";
+import type { TokenConfig } from "../src/tokens/token-config";
 
 const h = (init: Record<string, string>) => new Headers(init);
 

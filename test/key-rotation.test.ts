@@ -41,11 +41,14 @@ const chat = (secret: string, e: Env) =>
 async function objectCiphertext(secret: string): Promise<string | undefined> {
   const stub = env.TOKEN_DO.get(env.TOKEN_DO.idFromName(await hashToken(secret)));
   return runInDurableObject(stub, (instance: TokenState) => {
+    // The object's copy of its configuration is src/tokens/durable-config.ts.
     const config = (
       instance as unknown as {
-        config?: { project: { routing: { upstreams: { keys: { keyEncrypted: string }[] }[] } } } | null;
+        held: {
+          config?: { project: { routing: { upstreams: { keys: { keyEncrypted: string }[] }[] } } } | null;
+        };
       }
-    ).config;
+    ).held.config;
     return config?.project.routing.upstreams[0]?.keys[0]?.keyEncrypted;
   });
 }

@@ -3,8 +3,9 @@ import { EMPTY_LEDGER, type Limits, limitRefusal, remaining, tighter, toNanos } 
 import { declaredMaxOutput, reserveFor, utf8Length } from "../src/limits/reserve";
 import { checkWindows, logCapacity, retryAfterSeconds, windowStates } from "../src/limits/windows";
 import { NO_ROUTES } from "../src/routing/config";
-import { type Admitted, modelAllowed } from "../src/tokens/admission";
+import type { Admitted } from "../src/tokens/admission";
 import { allowanceHeaders, refusalHeaders } from "../src/tokens/allowance";
+import { modelAllowed } from "../src/tokens/decide";
 
 const w = (requests: number, window_seconds: number) => ({ requests, window_seconds });
 

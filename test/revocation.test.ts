@@ -95,8 +95,9 @@ describe("token object: a load racing a revocation", () => {
     // As after an eviction: no config in memory. The alarm's first D1 read is slow (it answers with the
     // row as it was before the revocation, after the revocation's own reload has finished).
     await runInDurableObject(stub, (instance: TokenState) => {
-      const obj = instance as unknown as { config: unknown; load: () => Promise<void> };
-      const original = obj.load.bind(instance);
+      // The object's copy of its configuration (src/tokens/durable-config.ts) holds `config` and `load`.
+      const obj = (instance as unknown as { held: { config: unknown; load: () => Promise<void> } }).held;
+      const original = obj.load.bind(obj);
       let first = true;
       obj.config = undefined;
       obj.load = async () => {

@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { EMPTY_LEDGER } from "../src/limits/budget";
-import { decide, type TokenConfig } from "../src/tokens/admission";
+import { decide } from "../src/tokens/decide";
 import { hashToken } from "../src/tokens/secret";
+import type { TokenConfig } from "../src/tokens/token-config";
 import { createProject, createToken, manage } from "./helpers";
 
 const baseConfig: TokenConfig = {

@@ -46,7 +46,7 @@ export function cacheSettingsOf(json: CacheSettingsJson | null, generation: numb
   };
 }
 
-/** What a worker found in the cache, for admission to confirm (see `cacheHitValid` in tokens/admission.ts). */
+/** What a worker found in the cache, for admission to confirm (see `cacheHitValid` in tokens/decide.ts). */
 export type CacheHitClaim = {
   /** The generation the entry was stored under. */
   generation: number;

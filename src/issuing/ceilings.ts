@@ -1,6 +1,6 @@
 import { ApiError } from "../lib/errors";
 import type { Ceilings, NewToken, PeriodBudget } from "../storage/schema";
-import { modelAllowed } from "../tokens/admission";
+import { modelAllowed } from "../tokens/decide";
 
 /**
  * Ceilings of an issuing key (or of an identity provider's exchanged tokens): a token it creates must be at

@@ -1,12 +1,8 @@
 import { type Ledger, toNanos, toUsd } from "../limits/budget";
 import { hasRenewing } from "../limits/renewing";
-import {
-  type Credential,
-  type Refused,
-  standingRefusal,
-  TOKEN_NOT_FOUND,
-  type TokenConfig,
-} from "../tokens/admission";
+import { type Credential, type Refused, TOKEN_NOT_FOUND } from "../tokens/admission";
+import { standingRefusal } from "../tokens/standing";
+import type { TokenConfig } from "../tokens/token-config";
 
 /** One child's carved allowance, as the parent's object holds it in escrow. */
 export type ChildGrant = {

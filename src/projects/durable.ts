@@ -15,7 +15,7 @@ import { RenewingCounters, type RenewingLimits } from "../limits/renewing";
 import { checkTokenWindows, type TokenWindowState } from "../limits/token-windows";
 import { retryAfterSeconds } from "../limits/windows";
 import type { Refused } from "../tokens/admission";
-import { tokenWindowRefusal } from "../tokens/admission";
+import { tokenWindowRefusal } from "../tokens/decide";
 
 /** Fields of the project row the object needs: its limits travel with each call from the token's object. */
 export type ProjectAdmitInput = {

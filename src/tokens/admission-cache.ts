@@ -1,15 +1,9 @@
 import { BoundedMap } from "../lib/bounded-map";
 import { EMPTY_LEDGER } from "../limits/budget";
 import type { Routing } from "../routing/types";
-import {
-  type Admission,
-  type AdmitInput,
-  type Admitted,
-  admittedFrom,
-  cacheHitValid,
-  decide,
-  type TokenConfig,
-} from "./admission";
+import { type Admission, type AdmitInput, type Admitted, admittedFrom } from "./admission";
+import { cacheHitValid, decide } from "./decide";
+import type { TokenConfig } from "./token-config";
 
 // Admission as the worker sees it. A token with something to count (requests, windows, budgets, project
 // caps) is decided by its Durable Object on every request: exact under any concurrency. A token with

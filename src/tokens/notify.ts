@@ -2,7 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import { ApiError } from "../lib/errors";
 import { getDb } from "../storage/db";
 import { flushServed, forgetObjects, tokenObject } from "./admission-cache";
-import { type ConfigChange, configMaxAgeMs, type TokenLiveState } from "./durable";
+import { type ConfigChange, configMaxAgeMs } from "./durable-config";
+import type { TokenLiveState } from "./durable-counters";
 import { liveTokensOfProject, touchProject } from "./repo";
 
 // Telling token objects about a management change, at any scale. One token: a direct call. Many (a

@@ -32,7 +32,7 @@ import {
   upstreamKeys,
   upstreams,
 } from "../storage/schema";
-import type { AcceptedSecret, ProjectConfig, TokenConfig } from "./admission";
+import type { AcceptedSecret, ProjectConfig, TokenConfig } from "./token-config";
 
 /** The statements that read a project's routing table (its upstreams, their keys, its aliases). */
 function routingReads(db: Db, projectId: SQL | string) {

@@ -3,7 +3,7 @@ import { iso, Metadata, ModelList, Name, Timestamp, Uuid } from "../lib/schemas"
 import { toUsd } from "../limits/budget";
 import { PeriodState, periodStates, renewingFields, TokenWindowStateOut } from "../limits/schemas";
 import type { RateWindow, Token as TokenRow } from "../storage/schema";
-import type { TokenLiveState } from "./durable";
+import type { TokenLiveState } from "./durable-counters";
 import { tokenStatus } from "./status";
 
 export const MAX_DURATION_MINUTES = 525_600;

@@ -1,11 +1,7 @@
-import {
-  type Credential,
-  modelAllowed,
-  type Refused,
-  secretRefusal,
-  TOKEN_NOT_FOUND,
-  type TokenConfig,
-} from "../../tokens/admission";
+import { type Credential, type Refused, TOKEN_NOT_FOUND } from "../../tokens/admission";
+import { modelAllowed } from "../../tokens/decide";
+import { secretRefusal } from "../../tokens/standing";
+import type { TokenConfig } from "../../tokens/token-config";
 import type { UserConfig, UserToken } from "./user-config";
 
 /** The refusal that tells the worker its cached view of the identity provider is stale: re-verify. */

@@ -3,8 +3,8 @@ import { sha256Hex } from "../../lib/crypto";
 import { toUsd } from "../../limits/budget";
 import type { Db } from "../../storage/db";
 import { endUsers, identityProviders, projects, tokens, type UserLimits } from "../../storage/schema";
-import type { AcceptedSecret, TokenConfig } from "../../tokens/admission";
 import { acceptedSecrets, loadProjectConfig } from "../../tokens/repo";
+import type { AcceptedSecret, TokenConfig } from "../../tokens/token-config";
 
 /**
  * What an end user's Durable Object knows: the user, the identity provider that vouches for them, and
@@ -123,6 +123,24 @@ export async function ensureEndUser(
     .where(and(eq(endUsers.providerId, user.providerId), eq(endUsers.subject, user.subject)))
     .get();
   return row!.id;
+}
+
+/**
+ * Records the user a verified JWT names, the first time its user's object sees it, if its provider still
+ * exists; whether a row now exists.
+ */
+export async function ensureEndUserFor(
+  db: Db,
+  objectKey: string,
+  providerId: string,
+  subject: string,
+): Promise<boolean> {
+  const provider = await db.query.identityProviders.findFirst({ where: (p, { eq }) => eq(p.id, providerId) });
+  if (!provider) return false;
+  // The name must be the one this user's JWTs lead to: a caller cannot bind a user to another object.
+  if ((await userObjectKey(provider.projectId, provider.issuer, subject)) !== objectKey) return false;
+  await ensureEndUser(db, { projectId: provider.projectId, providerId, subject, objectKey });
+  return true;
 }
 
 /** One token of the user by the hash of a secret it accepts (current or rotated away), or null. */
