@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
+import { admitToken, forgetObjects } from "../src/tokens/admission-cache";
 import { hashToken } from "../src/tokens/secret";
 import { json, manage } from "./helpers";
 import { eventually, mockProjectToken, proxy } from "./support/proxy";
@@ -76,6 +77,24 @@ describe("admission of tokens with nothing to count", () => {
       await waitOnExecutionContext(ctx);
     }
     expect((await (await objectOf(token.token)).state()).requests).toBe(3);
+  });
+
+  it("never reuses an answer to a call that was in flight when a management change forgot the token", async () => {
+    // The object may answer from the old configuration just before the change reaches it, and that answer
+    // may arrive after the isolate forgot the token: it serves its own request, but is not remembered.
+    const { token } = await mockProjectToken();
+    const key = await hashToken(token.token);
+    const ctx = createExecutionContext();
+    const inFlight = admitToken(env, ctx, key, {});
+    expect(inFlight).toBeInstanceOf(Promise); // a cold isolate asks the object
+    forgetObjects([key]); // what revoking (or any change) does in this isolate, while the answer is on its way
+    expect((await inFlight).ok).toBe(true);
+    const next = admitToken(env, ctx, key, {});
+    expect(next).toBeInstanceOf(Promise); // asked the object again, not served from the stale answer
+    expect((await next).ok).toBe(true);
+    // An answer to a call made after the change is reused as usual.
+    expect(admitToken(env, ctx, key, {})).not.toBeInstanceOf(Promise);
+    await waitOnExecutionContext(ctx);
   });
 
   it("still counts what the isolate admitted when a management change forgets the entry", async () => {

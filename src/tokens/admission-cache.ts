@@ -120,7 +120,17 @@ export function admitToken(
   return admitFromObject(env, objectKey, input);
 }
 
+/**
+ * Moves on every `forgetObjects`. An answer the object gave before a management change reached it can
+ * arrive after this isolate forgot the token's entry: reused, it would bring the old configuration back for
+ * up to ADMISSION_CACHE_MS in the very isolate that made the change. An answer to a call that began before
+ * the latest forget is therefore used for its request but never remembered. (One counter for all tokens:
+ * forgets are rare, and a missed reuse only costs one more object call.)
+ */
+let forgetEpoch = 0;
+
 async function admitFromObject(env: Env, objectKey: string, input: AdmitInput): Promise<Admission> {
+  const epoch = forgetEpoch;
   const alsoCounted = takeUncounted(objectKey);
   const projectId = projectOfToken.get(objectKey);
   const held = projectId === undefined ? undefined : routingByProject.get(projectId);
@@ -142,7 +152,8 @@ async function admitFromObject(env: Env, objectKey: string, input: AdmitInput): 
     else admission.routing = held;
     projectOfToken.set(objectKey, admission.projectId);
   }
-  if (admission.ok && admission.reusable) remember(objectKey, admission.reusable, Date.now(), cacheMs(env));
+  if (admission.ok && admission.reusable && epoch === forgetEpoch)
+    remember(objectKey, admission.reusable, Date.now(), cacheMs(env));
   else entries.delete(objectKey);
   return admission;
 }
@@ -153,6 +164,7 @@ async function admitFromObject(env: Env, objectKey: string, input: AdmitInput): 
  * object call) still reports it.
  */
 export function forgetObjects(objectKeys: readonly string[]): void {
+  forgetEpoch++;
   for (const key of objectKeys) entries.delete(key);
 }
 
