@@ -1,7 +1,12 @@
-import type { Settlement } from "../tokens/admission";
 import type { EventDraft } from "../usage/event";
 import { costUsd, mediaTokenCost, modelPrice } from "../usage/pricing";
 import { ratesFor, utf8Length } from "./reserve";
+
+/**
+ * The usage of a finished request, to settle its reservation. `reported: false` (the upstream's usage never
+ * arrived): an upper bound of what the gateway saw, and the object charges the hold instead when larger.
+ */
+export type Settlement = { totalTokens: number; costUsd: number | null; reported?: boolean };
 
 /**
  * What a finished request that reserved budget is charged, decided from its event draft alone — never from

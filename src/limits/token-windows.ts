@@ -1,4 +1,5 @@
 import type { TokenWindow } from "../storage/schema";
+import { retryAfterSeconds } from "./windows";
 
 /**
  * Token windows (tokens per minute, per hour…) as a sliding log of admitted requests and their tokens:
@@ -75,3 +76,42 @@ export function tokenWindowStates(
 /** The longest window, in ms: entries older than that can never count again. */
 export const longestWindowMs = (windows: readonly TokenWindow[] | null): number =>
   Math.max(0, ...(windows ?? []).map((w) => w.window_seconds * SECOND));
+
+/** A full token window's refusal (429). */
+export type TokenWindowRefusal = {
+  ok: false;
+  status: 429;
+  code: "quota_exceeded" | "rate_limit_exceeded";
+  message: string;
+  retryAfterSeconds?: number;
+  retryAfterMs?: number;
+};
+
+/**
+ * A full token window (a token's, or with `who` a project's): retry when enough tokens left it, or never if
+ * this request alone is too large.
+ */
+export function tokenWindowRefusal(
+  check: { window: { tokens: number; window_seconds: number }; retryAfterMs: number | null },
+  who = "token",
+): TokenWindowRefusal {
+  const { tokens, window_seconds } = check.window;
+  const limit = `${tokens} tokens per ${window_seconds} s`;
+  if (check.retryAfterMs === null) {
+    return {
+      ok: false,
+      status: 429,
+      code: "quota_exceeded",
+      message: `This request may use more than the ${who}'s limit of ${limit} on its own: lower max_tokens to fit.`,
+    };
+  }
+  const seconds = retryAfterSeconds(check.retryAfterMs);
+  return {
+    ok: false,
+    status: 429,
+    code: "rate_limit_exceeded",
+    message: `The ${who}'s limit of ${limit} is reached; retry in ${seconds} s.`,
+    retryAfterSeconds: seconds,
+    retryAfterMs: check.retryAfterMs,
+  };
+}

@@ -12,10 +12,9 @@ import { type Charge, LedgerStore } from "../limits/ledger-store";
 import { periodRefusal, periodRemaining } from "../limits/period-budgets";
 import type { PeriodUse } from "../limits/period-store";
 import { RenewingCounters, type RenewingLimits } from "../limits/renewing";
-import { checkTokenWindows, type TokenWindowState } from "../limits/token-windows";
+import { checkTokenWindows, type TokenWindowState, tokenWindowRefusal } from "../limits/token-windows";
 import { retryAfterSeconds } from "../limits/windows";
 import type { Refused } from "../tokens/admission";
-import { tokenWindowRefusal } from "../tokens/decide";
 
 /** Fields of the project row the object needs: its limits travel with each call from the token's object. */
 export type ProjectAdmitInput = {
@@ -90,7 +89,7 @@ export class ProjectState extends DurableObject<Env> {
     if (renewingLimits.tokenWindows) {
       const check = checkTokenWindows(usage.tokenLog, renewingLimits.tokenWindows, hold?.tokens ?? 0, now);
       if (!check.ok) {
-        const { ok: _ok, status: _status, ...why } = tokenWindowRefusal(check, {}, "project");
+        const { ok: _ok, status: _status, ...why } = tokenWindowRefusal(check, "project");
         return { ok: false, ...why };
       }
     }

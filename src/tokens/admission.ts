@@ -54,12 +54,6 @@ export type AdmitInput = {
   capability?: Capability | null;
 };
 
-/**
- * The usage of a finished request, to settle its reservation. `reported: false` (the upstream's usage never
- * arrived): an upper bound of what the gateway saw, and the object charges the hold instead when larger.
- */
-export type Settlement = { totalTokens: number; costUsd: number | null; reported?: boolean };
-
 /** What the client has left after an admitted request (null = unlimited), for headers and the API. */
 export type Allowance = Remaining & {
   /** The rate window with the least room left after this request, if the token has any. */

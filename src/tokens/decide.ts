@@ -4,7 +4,7 @@ import { type Amount, type Ledger, limitRefusal, toNanos } from "../limits/budge
 import { periodRefusal } from "../limits/period-budgets";
 import type { RenewingUsage } from "../limits/renewing";
 import { repriceFor } from "../limits/reserve";
-import { checkTokenWindows } from "../limits/token-windows";
+import { checkTokenWindows, tokenWindowRefusal } from "../limits/token-windows";
 import { checkWindows, retryAfterSeconds } from "../limits/windows";
 import { CAPABILITY_ENDPOINTS, type Capability } from "../ownership/capabilities";
 import { modelListMatches } from "../routing/model-match";
@@ -231,38 +231,9 @@ export function decide(
   }
   if (renewing && config.renewing.tokenWindows) {
     const tokens = checkTokenWindows(renewing.tokenLog, config.renewing.tokenWindows, hold?.tokens ?? 0, now);
-    if (!tokens.ok) return tokenWindowRefusal(tokens, ids);
+    if (!tokens.ok) return { ...tokenWindowRefusal(tokens), ...ids };
   }
   return null;
-}
-
-/** A full token window: retry when enough tokens left it, or never if this request alone is too large. */
-export function tokenWindowRefusal(
-  check: { window: { tokens: number; window_seconds: number }; retryAfterMs: number | null },
-  ids: Pick<Refused, "tokenId" | "projectId" | "allowedOrigins">,
-  who = "token",
-): Refused {
-  const { tokens, window_seconds } = check.window;
-  const limit = `${tokens} tokens per ${window_seconds} s`;
-  if (check.retryAfterMs === null) {
-    return {
-      ok: false,
-      status: 429,
-      code: "quota_exceeded",
-      message: `This request may use more than the ${who}'s limit of ${limit} on its own: lower max_tokens to fit.`,
-      ...ids,
-    };
-  }
-  const seconds = retryAfterSeconds(check.retryAfterMs);
-  return {
-    ok: false,
-    status: 429,
-    code: "rate_limit_exceeded",
-    message: `The ${who}'s limit of ${limit} is reached; retry in ${seconds} s.`,
-    retryAfterSeconds: seconds,
-    retryAfterMs: check.retryAfterMs,
-    ...ids,
-  };
 }
 
 /**

@@ -3,18 +3,12 @@ import type { EscrowAmount } from "../issuing/escrow-store";
 import { mirrorUserCounters } from "../issuing/identity/user-config";
 import { type MintRequest, type MintResult, mintRefusal } from "../issuing/mint";
 import { hasBudget, type Remaining } from "../limits/budget";
+import type { Settlement } from "../limits/charge";
 import { renewingNeedsHold } from "../limits/renewing";
 import { logCapacity } from "../limits/windows";
 import type { ProjectAdmission } from "../projects/durable";
 import { getDb } from "../storage/db";
-import {
-  type Admission,
-  type AdmitInput,
-  admittedFrom,
-  type Refused,
-  type Settlement,
-  TOKEN_NOT_FOUND,
-} from "./admission";
+import { type Admission, type AdmitInput, admittedFrom, type Refused, TOKEN_NOT_FOUND } from "./admission";
 import { cacheHitValid, decide, holdOf, routedInput } from "./decide";
 import { type ConfigChange, ConfigCopy } from "./durable-config";
 import { TokenCounters, type TokenLiveState } from "./durable-counters";
