@@ -163,5 +163,14 @@ describe("tokens per minute", () => {
       ),
     );
     expect(ok(results)).toHaveLength(20);
+    // The others are told whose window is full, and when to retry.
+    for (const r of results) {
+      if (r.ok) continue;
+      expect([r.status, r.code]).toEqual([429, "rate_limit_exceeded"]);
+      expect(r.retryAfterSeconds).toBeGreaterThanOrEqual(59);
+      expect(r.message).toBe(
+        `The project's limit of 2000 tokens per 60 s is reached; retry in ${r.retryAfterSeconds} s.`,
+      );
+    }
   });
 });
