@@ -81,15 +81,16 @@ function matches(pattern: string[], segments: string[]): boolean {
 
 /** Throws 404 `endpoint_not_found` or 405 `method_not_allowed` (with `Allow`) unless the request is listed. */
 export function checkAllowed(list: Allowlist, method: string, segments: string[]): void {
-  const allowed = new Set<string>();
+  // Made only on the way to a refusal: an allowed request (every request of the warm path) allocates nothing.
+  let allowed: Set<string> | undefined;
   for (const rule of list) {
     if (!matches(rule.pattern, segments)) continue;
     if (rule.methods.has(method)) return;
+    allowed ??= new Set<string>();
     for (const m of rule.methods) allowed.add(m);
   }
   const path = `/v1/${segments.join("/")}`;
-  if (allowed.size === 0)
-    throw new ApiError(404, "endpoint_not_found", `The gateway does not forward ${path}.`);
+  if (!allowed) throw new ApiError(404, "endpoint_not_found", `The gateway does not forward ${path}.`);
   const allow = [...allowed, "OPTIONS"].join(", ");
   throw new ApiError(405, "method_not_allowed", `${method} is not allowed on ${path}; allowed: ${allow}.`, {
     headers: { allow },
