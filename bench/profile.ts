@@ -132,6 +132,7 @@ function partOfFrame(f: Frame, leaf: Frame, inConsumer: boolean): Part | undefin
     file.endsWith("proxy/request-facts.ts") ||
     file.endsWith("usage/record.ts") ||
     file.endsWith("usage/pricing.ts") ||
+    file.endsWith("usage/prices.ts") ||
     file.endsWith("metrics/analytics.ts")
   )
     return "event build (draft, finalise, price)";

@@ -2,8 +2,8 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { getDb } from "../src/storage/db";
+import { loadTokenConfig } from "../src/tokens/config-repo";
 import type { TokenState } from "../src/tokens/durable";
-import { loadTokenConfig } from "../src/tokens/repo";
 import { hashToken } from "../src/tokens/secret";
 import { createProject, createToken, json, manage } from "./helpers";
 

@@ -3,7 +3,8 @@ import cl100k from "js-tiktoken/ranks/cl100k_base";
 import o200k from "js-tiktoken/ranks/o200k_base";
 import { describe, expect, it } from "vitest";
 import { countChatPrompt, encodingFor, estimateUsage, loadEncoder } from "../src/usage/estimate";
-import { costUsd, modelPrice, PRICES } from "../src/usage/pricing";
+import { PRICES } from "../src/usage/prices";
+import { costUsd, modelPrice } from "../src/usage/pricing";
 import { finalizeEvent } from "../src/usage/record";
 import { draft } from "./usage-fixtures";
 

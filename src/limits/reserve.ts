@@ -1,4 +1,5 @@
-import { type ModelPrice, modelPrice } from "../usage/pricing";
+import type { ModelPrice } from "../usage/prices";
+import { modelPrice } from "../usage/pricing";
 import type { Reserve } from "./meter";
 
 /** The parts of a JSON request body that admission cares about. */

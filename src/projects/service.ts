@@ -4,16 +4,10 @@ import { purgeRegistry } from "../ownership/registry";
 import type { ProviderName } from "../providers/settings";
 import { getDb } from "../storage/db";
 import { type NewProject, type Project, projects, upstreamKeys, upstreams } from "../storage/schema";
+import { loadProjectConfig, projectLimits, projectRenewing } from "../tokens/config-repo";
 import { loadedSince, notifyTokens, readTokenObject } from "../tokens/notify";
-import {
-  liveTokensOfProject,
-  loadProjectConfig,
-  projectLimits,
-  projectRenewing,
-  revokedUsedTokensOfProject,
-  revokeTokens,
-  usedTokenOfProject,
-} from "../tokens/repo";
+import { liveTokensOfProject, revokedUsedTokensOfProject, usedTokenOfProject } from "../tokens/object-repo";
+import { revokeTokens } from "../tokens/repo";
 import { checkBaseUrl, checkHostChange } from "../upstreams/base-url";
 import { baseUrlFor, checkedSettings } from "../upstreams/provider-config";
 import * as upstreamRepo from "../upstreams/repo";

@@ -2,7 +2,7 @@ import { cachedJwt, forgetJwt, looksLikeJwt } from "../issuing/identity/jwt-cach
 import { ApiError } from "../lib/errors";
 import { secretProblem } from "../lib/secrets";
 import { getDb } from "../storage/db";
-import { tokenExists } from "../tokens/repo";
+import { tokenExists } from "../tokens/config-repo";
 import { hashToken, objectKeyOf, tokenFormat, verifySigned } from "../tokens/secret";
 import {
   cachedTokenHash,

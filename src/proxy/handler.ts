@@ -19,7 +19,8 @@ import { observerFor } from "./observe-native";
 import { type Outcome, type RequestFacts, requestDraft } from "./request-facts";
 import { gatewayError, respond } from "./respond";
 import { answerFromCache } from "./respond/cached";
-import { primaryTarget, sendRouted } from "./route-send";
+import { sendRouted } from "./route-send";
+import { primaryTarget } from "./route-target";
 import type { UpstreamAbort } from "./send";
 
 /** A hash the token's object already called unknown, refused from memory. */

@@ -1,16 +1,22 @@
+// The retry loop on the hot path: wires routing/attempts.ts to one attempt's send (the closure below, kept
+// inline so a request allocates nothing more than the loop needs), then records the route and maps the
+// outcome to an answer or an ApiError. Per-target shaping is in route-target.ts, an attempt's waits in
+// attempt-waits.ts.
 import { ApiError } from "../lib/errors";
-import { type Provider, type ProviderSettings, providerFor, type UpstreamTarget } from "../providers";
+import { type Provider, type ProviderSettings, providerFor } from "../providers";
 import { type AttemptResult, runAttempts } from "../routing/attempts";
 import { isolateHealth } from "../routing/health";
 import { resolveRoute } from "../routing/resolve";
 import { DEFAULT_RETRY, type RetryPolicy, retryAfterMs } from "../routing/retry";
-import type { Routing, Target, UpstreamConfig } from "../routing/types";
+import type { Routing, Target } from "../routing/types";
 import { getDb } from "../storage/db";
 import { markKeyFailing } from "../upstreams/repo";
-import { type JsonBody, withModel } from "./body";
+import { firstChunk, isStream, sleepUnlessGone } from "./attempt-waits";
+import type { JsonBody } from "./body";
 import type { ProxyRoute } from "./dialect";
 import { cachedUpstreamKey, upstreamKey } from "./isolate-caches";
 import type { RequestFacts } from "./request-facts";
+import { rewritten, routeFor, servesFor } from "./route-target";
 import { type Sent, sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
 import { adoptSharedBreakers, shareBreakerOpen } from "./shared-health";
 import { usageInjection } from "./usage-injection";
@@ -34,7 +40,6 @@ export type RoutedRequest = {
 /** The answer that goes to the client: from which provider, with the abort that still guards its body. */
 export type Routed = { sent: Sent; abort: UpstreamAbort; provider: Provider };
 
-const encoder = new TextEncoder();
 const policies = new WeakMap<Env, RetryPolicy>();
 
 /** RETRY_MAX_ATTEMPTS and RETRY_BUDGET_MS over the defaults, read once per `env` object (one per isolate). */
@@ -52,11 +57,6 @@ function retryPolicy(env: Env): RetryPolicy {
     policies.set(env, policy);
   }
   return policy;
-}
-
-/** The upstreams whose provider can serve this dialect and endpoint (natively or translated). */
-function servesFor(route: ProxyRoute) {
-  return (u: UpstreamConfig) => providerFor(u.provider)?.serves(route.dialect, route.endpoint) === true;
 }
 
 /**
@@ -220,129 +220,4 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
       );
     }
   }
-}
-
-/** The route as a target sees it: a model named in the path (Gemini's) is the target's. */
-function routeFor(route: ProxyRoute, model: string | null): ProxyRoute {
-  if (route.model === null || model === null || model === route.model) return route;
-  const at = route.path.indexOf(`/models/${route.model}:`);
-  if (at < 0) return route;
-  const path = `${route.path.slice(0, at)}/models/${encodeURIComponent(model)}:${route.path.slice(at + 9 + route.model.length)}`;
-  return { ...route, path, model };
-}
-
-/**
- * The body for a target: the client's bytes when the model is the one asked for, else the same bytes with
- * the model's value replaced in place (or, when the body's shape does not allow that, serialised again).
- */
-function rewritten(body: JsonBody | null, asked: string | null, model: string | null): JsonBody | null {
-  if (!body?.json || model === null || model === asked) return body;
-  const json = { ...body.json, model };
-  return { json, bytes: withModel(body, model) ?? encoder.encode(JSON.stringify(json)) };
-}
-
-const isStream = (response: Response) =>
-  response.body !== null && (response.headers.get("content-type") ?? "").startsWith("text/event-stream");
-
-/**
- * Waits for a stream's first chunk (within the attempt's first-byte time) and puts it back in front of the
- * rest. "network": the stream ended or broke before any byte; "timeout": none came in time.
- */
-async function firstChunk(
-  routed: Routed,
-  timeoutMs: number,
-): Promise<"ok" | "network" | "timeout" | "aborted"> {
-  const { sent, abort } = routed;
-  const reader = sent.response.body!.getReader();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    void reader.cancel().catch(() => {});
-  }, timeoutMs);
-  let first: ReadableStreamReadResult<Uint8Array>;
-  try {
-    first = await reader.read();
-  } catch {
-    clearTimeout(timer);
-    abort.release();
-    return abort.reason === "client" ? "aborted" : "network";
-  }
-  clearTimeout(timer);
-  if (timedOut || first.done) {
-    abort.release();
-    void reader.cancel().catch(() => {});
-    if (abort.reason === "client") return "aborted";
-    return timedOut ? "timeout" : "network";
-  }
-  const head = first.value;
-  const rest = new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        controller.enqueue(head);
-      },
-      async pull(controller) {
-        try {
-          const next = await reader.read();
-          if (next.done) controller.close();
-          else controller.enqueue(next.value);
-        } catch (err) {
-          controller.error(err);
-        }
-      },
-      cancel(reason) {
-        return reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-  routed.sent = { ...sent, response: new Response(rest, sent.response) };
-  return "ok";
-}
-
-/** Resolves true after `ms`, or false as soon as the client goes away. */
-function sleepUnlessGone(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
-  if (signal?.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (stayed: boolean) => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", gone);
-      resolve(stayed);
-    };
-    const gone = () => done(false);
-    const timer = setTimeout(() => done(true), ms);
-    signal?.addEventListener("abort", gone);
-  });
-}
-
-/**
- * The project's primary upstream for this endpoint (its first that serves it) with its first key, for the
- * requests the gateway answers itself from several upstream calls (a list of owned objects): no retries.
- */
-export async function primaryTarget(
-  env: Env,
-  routing: Routing,
-  route: ProxyRoute,
-  request: Request,
-): Promise<{ provider: Provider; target: UpstreamTarget; abort: UpstreamAbort }> {
-  const [first] = resolveRoute(routing, null, servesFor(route));
-  const provider = first ? providerFor(first.upstream.provider) : undefined;
-  if (!first || !provider) {
-    const message = `No upstream of this project serves ${request.method} ${new URL(request.url).pathname}.`;
-    throw new ApiError(404, "endpoint_not_found", message);
-  }
-  const { upstream } = first;
-  const key = upstream.keys[0] ?? null;
-  const apiKey = key
-    ? (cachedUpstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY) ??
-      (await upstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS)))
-    : "";
-  const target: UpstreamTarget = {
-    upstreamId: upstream.id,
-    keyId: key?.id ?? null,
-    baseUrl: upstream.baseUrl,
-    apiKey,
-    settings: upstream.settings as ProviderSettings | null,
-  };
-  const abort = new UpstreamAbort(request.signal, upstream.firstByteTimeoutMs ?? upstreamTimeoutMs(env));
-  return { provider, target, abort };
 }

@@ -8,7 +8,7 @@ import {
 } from "../issuing/identity/user-config";
 import { getDb } from "../storage/db";
 import type { AdmitInput, Refused } from "./admission";
-import { loadTokenConfig } from "./repo";
+import { loadTokenConfig } from "./config-repo";
 import type { ProjectConfig, TokenConfig } from "./token-config";
 
 // The token object's copy of its configuration: read from D1 on first use, kept in memory, refreshed by

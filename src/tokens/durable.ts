@@ -12,7 +12,7 @@ import { type Admission, type AdmitInput, admittedFrom, type Refused, TOKEN_NOT_
 import { cacheHitValid, decide, holdOf, routedInput } from "./decide";
 import { type ConfigChange, ConfigCopy } from "./durable-config";
 import { TokenCounters, type TokenLiveState } from "./durable-counters";
-import { mirrorTokenCounters, tokenEnded } from "./repo";
+import { mirrorTokenCounters, tokenEnded } from "./object-repo";
 import { countsRequests, type TokenConfig, tokenLimits } from "./token-config";
 
 /** How long after a request the counters are mirrored to D1 (batched, off the request path). */

@@ -4,7 +4,7 @@ import { getDb } from "../storage/db";
 import { flushServed, forgetObjects, tokenObject } from "./admission-cache";
 import { type ConfigChange, configMaxAgeMs } from "./durable-config";
 import type { TokenLiveState } from "./durable-counters";
-import { liveTokensOfProject, touchProject } from "./repo";
+import { liveTokensOfProject, touchProject } from "./object-repo";
 
 // Telling token objects about a management change, at any scale. One token: a direct call. Many (a
 // project's revocation, deactivation, deletion or new settings reaching 50 000 tokens): the same change is

@@ -4,6 +4,7 @@ import { getDb } from "../storage/db";
 import type { NewToken, Token } from "../storage/schema";
 import { expiryFrom, limitValues } from "./create";
 import { readTokenObject, reloadTokenObjects, revokeTokenObjects } from "./notify";
+import { tokenTree } from "./object-repo";
 import * as repo from "./repo";
 import type { TokenPatch } from "./schema";
 import { generateTokenSecret, hashToken, isWellFormedToken, tokenHint } from "./secret";
@@ -54,7 +55,7 @@ export async function revokeToken(env: Env, id: string): Promise<void> {
   const db = getDb(env);
   const revoked = await repo.revokeTokens(db, { id });
   if (revoked.length === 0) await requireToken(env, id);
-  await revokeTokenObjects(env, revoked.length > 0 ? revoked : await repo.tokenTree(db, id));
+  await revokeTokenObjects(env, revoked.length > 0 ? revoked : await tokenTree(db, id));
   await tellParent(env, id);
 }
 

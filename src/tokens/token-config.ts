@@ -5,9 +5,9 @@ import type { Capability, ObjectScope } from "../ownership/capabilities";
 import type { Routing } from "../routing/types";
 import type { RateWindow } from "../storage/schema";
 
-// What a token's Durable Object knows about its token and project (loaded from D1 by tokens/repo.ts, pushed
-// by tokens/notify.ts), and what that configuration implies whatever the request: which limits it has,
-// whether the object must count each request. Plain data and pure predicates: admission (admission.ts,
+// What a token's Durable Object knows about its token and project (loaded from D1 by tokens/config-repo.ts,
+// pushed by tokens/notify.ts), and what that configuration implies whatever the request: which limits it
+// has, whether the object must count each request. Plain data and pure predicates: admission (admission.ts,
 // decide.ts), the object and the isolate's admission cache all read it.
 
 /** What a token's Durable Object knows about the token's project (the same for all its tokens). */

@@ -3,7 +3,7 @@ import { sha256Hex } from "../../lib/crypto";
 import { toUsd } from "../../limits/budget";
 import type { Db } from "../../storage/db";
 import { endUsers, identityProviders, projects, tokens, type UserLimits } from "../../storage/schema";
-import { acceptedSecrets, loadProjectConfig } from "../../tokens/repo";
+import { acceptedSecrets, loadProjectConfig } from "../../tokens/config-repo";
 import type { AcceptedSecret, TokenConfig } from "../../tokens/token-config";
 
 /**
