@@ -18,11 +18,6 @@ import type { Db } from "../storage/db";
 import { type NewToken, type Token, tokens } from "../storage/schema";
 import type { ObjectRef } from "./object-repo";
 
-export async function insertToken(db: Db, token: NewToken): Promise<Token> {
-  const [row] = await db.insert(tokens).values(token).returning();
-  return row!;
-}
-
 const ROWS_PER_INSERT = 100;
 
 /**
