@@ -14,7 +14,8 @@ import { hashToken } from "../src/tokens/secret";
 import { batcherFor } from "../src/usage/batcher";
 import { BASE, json, manage } from "./helpers";
 import { eventsOf } from "./support/events";
-import { eventually, mockProjectToken, sleep } from "./support/proxy";
+import { eventually, mockProjectToken, proxy, sleep } from "./support/proxy";
+import { mockName, mockSaw, routedProject } from "./support/routing";
 
 // Attacks on the changes of issue 17's second round and the split (reused admissions, the synchronous usage
 // path, the flag-driven UpstreamAbort, identity changes through the relay tree, the forget epoch), each
@@ -390,5 +391,87 @@ describe("management changes racing the requests they change", () => {
     } as Env;
     await removeProject(racing, project.id);
     expect((await object.admit({})).ok).toBe(false);
+  });
+});
+
+describe("what a routed request that got no answer is charged", () => {
+  const BODY = JSON.stringify({
+    model: "smart",
+    messages: [{ role: "user", content: "Say something" }],
+    max_tokens: 50,
+    stream: true,
+  });
+  /** The token hold of BODY: its bytes plus its declared maximum output. */
+  const HOLD = new TextEncoder().encode(BODY).length + 50;
+  const post = (token: string, signal?: AbortSignal) =>
+    proxy("/chat/completions", {
+      token,
+      body: BODY,
+      headers: { "content-type": "application/json" },
+      signal,
+    });
+
+  /** Waits until the token holds nothing; returns the tokens it was charged. */
+  async function charged(tokenId: string): Promise<number> {
+    type Live = { allowance: { tokens: { used: number; reserved: number } | null } };
+    let used = -1;
+    await eventually(async () => {
+      const t = (await json<Live>(await manage(`/tokens/${tokenId}`))).allowance.tokens;
+      used = t?.used ?? 0;
+      return (t?.reserved ?? 0) === 0;
+    }, 5_000);
+    return used;
+  }
+
+  it("a stream whose head came before it broke was sent: charged its hold though a later attempt was refused", async () => {
+    const a = mockName("a");
+    const { token } = await routedProject(
+      [
+        { name: "a", mock: { name: a, reset: "head" } },
+        { name: "b", base_url: `${env.DEAD_UPSTREAM_URL}/v1` },
+      ],
+      { max_tokens: HOLD },
+    );
+    const first = await post(token.token);
+    expect(first.status).toBe(502);
+    expect(await mockSaw(a)).toBe(1);
+    // The upstream accepted the request (a 200 head): it may have done the work. Charged nothing, the
+    // budget would admit the same again, and again.
+    expect(await charged(token.id)).toBe(HOLD);
+    const second = await post(token.token);
+    expect(second.status).toBe(429);
+  });
+
+  it("the same when a later attempt's error answer is passed on as it is", async () => {
+    const a = mockName("a");
+    const b = mockName("b");
+    const { token } = await routedProject(
+      [
+        { name: "a", mock: { name: a, reset: "head" } },
+        { name: "b", mock: { name: b, status: 503 } },
+      ],
+      { max_tokens: HOLD },
+    );
+    const first = await post(token.token);
+    expect(first.status).toBe(503);
+    expect(await charged(token.id)).toBe(HOLD);
+    expect((await post(token.token)).status).toBe(429);
+    expect(await mockSaw(a)).toBe(1);
+  });
+
+  it("a client that leaves while the gateway waits to retry an error answer is charged nothing: nothing was in flight", async () => {
+    const a = mockName("a");
+    const { token } = await routedProject([{ name: "a", mock: { name: a, status: 503 } }], {
+      max_tokens: HOLD,
+    });
+    const client = new AbortController();
+    const pending = post(token.token, client.signal).catch((err: unknown) => err);
+    await eventually(async () => (await mockSaw(a)) === 1, 5_000);
+    await sleep(30); // the 503 is in; the backoff before the next attempt is at least 100 ms
+    client.abort();
+    await pending;
+    expect(await charged(token.id)).toBe(0);
+    await sleep(400);
+    expect(await mockSaw(a)).toBe(1); // no attempt after the client left
   });
 });
