@@ -459,6 +459,26 @@ describe("what a routed request that got no answer is charged", () => {
     expect(await mockSaw(a)).toBe(1);
   });
 
+  it("a client already gone when the first attempt would start: nothing is sent, nothing charged", async () => {
+    const a = mockName("a");
+    const { token } = await routedProject([{ name: "a", mock: { name: a } }], { max_tokens: HOLD });
+    // Gone while the gateway read its body and admitted it: its signal's abort event has fired already.
+    const client = new AbortController();
+    client.abort();
+    const req = new Request(`${BASE}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token.token}`, "content-type": "application/json" },
+      body: BODY,
+      signal: client.signal,
+    });
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(req, env, ctx);
+    await res.text();
+    await waitOnExecutionContext(ctx);
+    expect(await mockSaw(a)).toBe(0); // the upstream never did the request for nobody
+    expect(await charged(token.id)).toBe(0);
+  });
+
   it("a client that leaves while the gateway waits to retry an error answer is charged nothing: nothing was in flight", async () => {
     const a = mockName("a");
     const { token } = await routedProject([{ name: "a", mock: { name: a, status: 503 } }], {
