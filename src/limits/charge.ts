@@ -16,7 +16,8 @@ export type Settlement = { totalTokens: number; costUsd: number | null; reported
  * - a response-cache hit: nothing;
  * - the upstream reported usage: exactly that, at the model's price;
  * - the request was never forwarded, or the upstream answered with an error and streamed no text: nothing —
- *   unless an earlier attempt of its route timed out (sent, and possibly worked on): then as below;
+ *   unless an earlier attempt of its route timed out, or was sent all the same (a 2xx head before its
+ *   stream broke; in flight when the client left): sent, and possibly worked on — then as below;
  * - a price the request itself fixed (images, speech; see usage/pricing.ts) on a complete 2xx answer: that;
  * - anything else (a stream cut or aborted before its usage chunk, an answer without usage, a fetch that
  *   failed or timed out after the request was sent, a route's attempt that timed out before the request
@@ -38,8 +39,10 @@ export function chargeOf(draft: EventDraft): Required<Settlement> {
   if (facts?.audioUsd !== undefined) return { totalTokens: 0, costUsd: facts.audioUsd, reported: true };
   // A routed attempt that got no first byte in time was sent: the upstream may have done the work, whatever
   // the attempts after it got (a refused connection, an error answer). The last attempt's timeout is the
-  // proxy's `forwarded`; earlier ones are in the event's failed attempts.
-  const timedOut = draft.attempt_errors?.some((e) => e.error === "upstream_timeout") === true;
+  // proxy's `forwarded`; earlier ones are in the event's failed attempts. So is an attempt whose 2xx head
+  // came before its stream broke, or that was in flight when the client left (`attemptSent`).
+  const timedOut =
+    facts?.attemptSent === true || draft.attempt_errors?.some((e) => e.error === "upstream_timeout") === true;
   const forwarded = timedOut || (facts?.forwarded ?? (draft.ttfb_ms !== null || draft.aborted));
   const textBytes = facts?.textBytes ?? utf8Length(draft.estimate?.completionText ?? "");
   const answered = draft.ttfb_ms !== null;

@@ -294,9 +294,13 @@ export async function revokeProjectTokens(env: Env, id: string): Promise<number>
  */
 export async function removeProject(env: Env, id: string): Promise<void> {
   const db = getDb(env);
-  const live = await liveTokensOfProject(db, id, loadedSince(env));
   const deactivated = await repo.updateProject(db, id, { isActive: false });
   if (!deactivated) throw notFound("project", id);
+  // Listed after the deactivation: an object that read the project before it is listed (its load stamps
+  // `configLoadedAt` in the same transaction), one that reads it after finds it inactive. Listed before, a
+  // token whose object read the project in between would never be told, and admit for up to
+  // CONFIG_MAX_AGE_SECONDS after its project was deleted.
+  const live = await liveTokensOfProject(db, id, loadedSince(env));
   await notifyTokens(env, live, { kind: "project", project: await loadProjectConfig(db, deactivated) });
   await repo.deleteProject(db, id);
   // Their tokens are gone too: the objects may drop their storage now (best effort; a failure only delays

@@ -28,6 +28,8 @@ const UNKNOWN_TOKEN = refusalError(TOKEN_NOT_FOUND);
 
 /** What the event says when the client went away before the upstream answered. */
 const CLIENT_CLOSED: Outcome = { status: 499, error: "client_closed", ttfbMs: null, aborted: true };
+/** The same, when nothing had been sent upstream yet (costs nothing). */
+const CLIENT_CLOSED_UNSENT: Outcome = { ...CLIENT_CLOSED, forwarded: false };
 
 function refusalError(refused: Refused): ApiError {
   return new ApiError(refused.status, refused.code, refused.message, {
@@ -201,9 +203,14 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     if (!(err instanceof ApiError)) console.error("proxy error", requestId, err);
     const clientLeft = abort?.reason === "client" || request.signal?.aborted === true;
     abort?.release();
-    // Sent (abort exists once sending starts): the upstream may have used tokens even without an answer.
+    // Sent (an answer came: `abort` is set; or an attempt that is not the answer was sent, see
+    // RequestFacts.sent): the upstream may have used tokens even without an answer. A client that left
+    // before anything was sent (or between attempts) costs nothing.
+    const sent = abort !== undefined || facts.sent === true;
     const outcome = clientLeft
-      ? CLIENT_CLOSED
+      ? sent
+        ? CLIENT_CLOSED
+        : CLIENT_CLOSED_UNSENT
       : {
           status: error.status,
           error: error.code,
@@ -211,7 +218,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
           aborted: false,
           // A routed attempt that timed out was sent: the upstream may have worked on it (charged
           // conservatively); refused connections and error answers used nothing.
-          forwarded: abort !== undefined || error.code === "upstream_timeout",
+          forwarded: sent || error.code === "upstream_timeout",
         };
     recordRequest(env, ctx, requestDraft(facts, outcome), admitted ? objectKey : undefined);
     return gatewayError(error, requestId, origin, admitted, dialect);

@@ -31,6 +31,11 @@ export type RequestFacts = {
   meter?: Meter;
   /** What the response cache did, when the request was a candidate for it (proxy/cache-step.ts). */
   cache?: CacheStatus | null;
+  /**
+   * An attempt that is not the answer was sent all the same (route-send.ts): its 2xx head came before its
+   * stream broke, or the client left while it was in flight. The upstream may have done the work.
+   */
+  sent?: boolean;
 };
 
 /** The routing side of an event: the attempt that answered (or failed last) and those that failed before. */
@@ -100,7 +105,9 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
   // An estimate only where the upstream may have used tokens: it answered, or the client left midway (a
   // cache hit reached no upstream: its usage is the original call's, or none).
   const reachedUpstream =
-    facts.cache !== "hit" && ((outcome.ttfbMs !== null && outcome.status < 400) || outcome.aborted);
+    facts.cache !== "hit" &&
+    outcome.forwarded !== false &&
+    ((outcome.ttfbMs !== null && outcome.status < 400) || outcome.aborted);
   if (!usage && reachedUpstream && (facts.json || outcome.text)) {
     draft.estimate = { request: facts.json ?? undefined, completionText: outcome.text?.slice(0, TEXT_CAP) };
   }
@@ -112,6 +119,7 @@ export function requestDraft(facts: RequestFacts, outcome: Outcome): EventDraft 
       promptBytes: facts.bodyBytes ?? 0,
       textBytes: outcome.textBytes ?? 0,
     };
+    if (facts.sent) draft.charge.attemptSent = true;
     if (facts.meter?.fixed) draft.charge.fixed = facts.meter.fixed;
     if (facts.meter?.perSecondUsd !== undefined && outcome.audioSeconds !== undefined)
       draft.charge.audioUsd = outcome.audioSeconds * facts.meter.perSecondUsd;

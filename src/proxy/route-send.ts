@@ -120,7 +120,11 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
           (await upstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS)))
         : "";
       const timeoutMs = upstream.firstByteTimeoutMs ?? upstreamTimeoutMs(env);
-      const abort = new UpstreamAbort(request.signal, timeoutMs);
+      const client = request.signal;
+      // Gone already (while the key was decrypted, say): its abort event has fired, no listener would
+      // hear it, and the upstream would do the whole request for nobody.
+      if (client?.aborted) return { kind: "aborted" };
+      const abort = new UpstreamAbort(client, timeoutMs);
       const body = bodyFor(a.target);
       let sent: Sent;
       try {
@@ -151,7 +155,11 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
         );
       } catch {
         abort.release();
-        if (abort.reason === "client") return { kind: "aborted" };
+        if (abort.reason === "client") {
+          // The client left while the request was on its way: the upstream may have it (charged).
+          facts.sent = true;
+          return { kind: "aborted" };
+        }
         return { kind: abort.reason === "timeout" ? "timeout" : "network" };
       }
       const routed: Routed = { sent, abort, provider };
@@ -161,7 +169,12 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
         // that breaks before it falls back instead of reaching the client as an empty 200. (A route with
         // nowhere else to go keeps the stream path exactly as it was: no wait, no extra stream.)
         const first = await firstChunk(routed, timeoutMs);
-        if (first !== "ok") return first === "aborted" ? { kind: "aborted" } : { kind: first };
+        if (first !== "ok") {
+          // Its 2xx head came: the upstream took the request, and may have done the work (charged
+          // conservatively if no later attempt serves it; a refused connection is not this).
+          facts.sent = true;
+          return first === "aborted" ? { kind: "aborted" } : { kind: first };
+        }
       }
       return {
         kind: "answer",

@@ -161,7 +161,8 @@ async function admitFromObject(env: Env, objectKey: string, input: AdmitInput): 
 /**
  * The management API changed these tokens (or their project): this isolate stops reusing their admissions
  * at once. What it admitted from them stays counted: the flush already scheduled (or the token's next
- * object call) still reports it.
+ * object call) still reports it. Called before the change is pushed to the objects and again once it has
+ * reached them (notify.ts): an answer an object gave in between is from the old configuration.
  */
 export function forgetObjects(objectKeys: readonly string[]): void {
   forgetEpoch++;

@@ -20,7 +20,8 @@ export function allowanceHeaders(admitted: Admitted): Readonly<Record<string, st
   if (!admitted.reusable) return computeAllowance(admitted);
   let headers = computed.get(admitted);
   if (!headers) {
-    headers = computeAllowance(admitted);
+    // Frozen: every request of the entry gets this one object, so a caller writing into it would leak.
+    headers = Object.freeze(computeAllowance(admitted));
     computed.set(admitted, headers);
   }
   return headers;

@@ -124,6 +124,9 @@ export async function notifyTokens(
     ),
   ];
   const unreached = await pushChange(env, live, change);
+  // Again once the objects have it: a request of this isolate that asked an object before the push reached
+  // it got the old configuration, and must not be reused after the management call returned.
+  forgetObjects(changed.map((t) => t.objectKey));
   if (unreached.length > 0) {
     console.error("token objects not told of a change", unreached.length, change.kind);
     throw unreachedError(unreached.length);
@@ -141,6 +144,8 @@ export async function reloadTokenObjects(
   forgetObjects(changed.map((t) => t.objectKey));
   const live = changed.filter((t) => t.firstUsedAt !== null).map((t) => t.objectKey);
   const unreached = await each(live, (key) => tokenObject(env, key).reload());
+  // Again once the objects re-read D1 (see notifyTokens).
+  forgetObjects(changed.map((t) => t.objectKey));
   if (unreached.length > 0) throw unreachedError(unreached.length);
 }
 

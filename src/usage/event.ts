@@ -93,6 +93,11 @@ export type EventDraft = Omit<UsageEvent, "usage_source" | "cost_usd" | "saved_u
   charge?: {
     /** The request was sent upstream (it may have used tokens even without an answer). */
     forwarded: boolean;
+    /**
+     * An attempt of its route that is not the answer was sent all the same (its 2xx head came before its
+     * stream broke, or the client left while it was in flight): charged as a timed-out attempt is.
+     */
+    attemptSent?: boolean;
     /** Bytes of the request body the gateway read (an upper bound of its prompt tokens). */
     promptBytes: number;
     /** UTF-8 bytes of all the answer's text the gateway saw (not capped like the estimate's text). */

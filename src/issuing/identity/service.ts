@@ -107,11 +107,9 @@ export async function listProviders(
  * Objects of a provider's (or project's) users that may still decide from a configuration they read within
  * CONFIG_MAX_AGE_SECONDS (+ margin): those must hear of a change. The others re-read D1 before their next
  * decision (notify.ts `loadedSince`), so a provider with 100 000 users wakes only the recently active ones.
+ * A query (awaited, or run in a batch), not a promise.
  */
-export async function liveUsers(
-  env: Env,
-  where: { providerId: string } | { projectId: string },
-): Promise<{ objectKey: string; configLoadedAt: number | null }[]> {
+export function liveUsers(env: Env, where: { providerId: string } | { projectId: string }) {
   return getDb(env)
     .select({ objectKey: endUsers.objectKey, configLoadedAt: endUsers.configLoadedAt })
     .from(endUsers)
@@ -195,13 +193,19 @@ export async function patchProvider(
 export async function deleteProvider(env: Env, id: string): Promise<void> {
   await requireProvider(env, id);
   const db = getDb(env);
-  const users = await liveUsers(env, { providerId: id });
   const ids = db.select({ id: endUsers.id }).from(endUsers).where(eq(endUsers.providerId, id));
-  await db
-    .update(tokens)
-    .set({ isActive: false, revokedAt: Date.now() })
-    .where(and(inArray(tokens.endUserId, ids), isNull(tokens.revokedAt)));
-  await db.delete(identityProviders).where(eq(identityProviders.id, id));
+  // The users to tell are listed in the deletion's own transaction (the deletion takes their rows with it):
+  // a user's object reads its provider and stamps `configLoadedAt` in one transaction too, so it either
+  // read before (and is listed) or finds the provider gone. Listed any earlier, a user whose object read
+  // the provider in between would go on admitting its JWTs for up to CONFIG_MAX_AGE_SECONDS.
+  const [users] = await db.batch([
+    liveUsers(env, { providerId: id }),
+    db
+      .update(tokens)
+      .set({ isActive: false, revokedAt: Date.now() })
+      .where(and(inArray(tokens.endUserId, ids), isNull(tokens.revokedAt))),
+    db.delete(identityProviders).where(eq(identityProviders.id, id)),
+  ]);
   forgetProviderJwts(id);
   // A user's object re-reads D1 on the push and finds its provider gone: it refuses from then on.
   await notifyTokens(env, users, { kind: "reload" });
