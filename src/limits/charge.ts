@@ -41,12 +41,12 @@ export function chargeOf(draft: EventDraft): Required<Settlement> {
   // the attempts after it got (a refused connection, an error answer). The last attempt's timeout is the
   // proxy's `forwarded`; earlier ones are in the event's failed attempts. So is an attempt whose 2xx head
   // came before its stream broke, or that was in flight when the client left (`attemptSent`).
-  const timedOut =
+  const sentBefore =
     facts?.attemptSent === true || draft.attempt_errors?.some((e) => e.error === "upstream_timeout") === true;
-  const forwarded = timedOut || (facts?.forwarded ?? (draft.ttfb_ms !== null || draft.aborted));
+  const forwarded = sentBefore || (facts?.forwarded ?? (draft.ttfb_ms !== null || draft.aborted));
   const textBytes = facts?.textBytes ?? utf8Length(draft.estimate?.completionText ?? "");
   const answered = draft.ttfb_ms !== null;
-  if (!forwarded || (answered && draft.status >= 400 && textBytes === 0 && !timedOut)) {
+  if (!forwarded || (answered && draft.status >= 400 && textBytes === 0 && !sentBefore)) {
     return { totalTokens: 0, costUsd: 0, reported: true };
   }
   if (facts?.fixed && answered && draft.status < 300 && !draft.aborted && !draft.error) {

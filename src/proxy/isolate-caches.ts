@@ -35,22 +35,24 @@ const MAX_KEYS = 1_000;
 /** Decrypted upstream keys by encryption key, then by ciphertext. */
 const keys = new Map<string, BoundedMap<string, string>>();
 
-/** The upstream key in plain text: synchronous after the first request of a project in this isolate. */
-export function cachedUpstreamKey(ciphertext: string, encryptionKey: string): string | undefined {
-  return keys.get(encryptionKey)?.get(ciphertext);
+/**
+ * An upstream key in plain text: from this isolate's copy, synchronously (no await on the warm path), after
+ * the first request of a project; decrypted once before that — with ENCRYPTION_KEY_PREVIOUS during a
+ * rotation, for keys the cron has not re-encrypted yet.
+ */
+export function upstreamKey(env: Env, ciphertext: string): string | Promise<string> {
+  return keys.get(env.ENCRYPTION_KEY)?.get(ciphertext) ?? decryptUpstreamKey(env, ciphertext);
 }
 
-/** `previousKey`: ENCRYPTION_KEY_PREVIOUS during a rotation, for keys the cron has not re-encrypted yet. */
-export async function upstreamKey(
-  ciphertext: string,
-  encryptionKey: string,
-  previousKey?: string,
-): Promise<string> {
-  const plain = await decryptSecret(ciphertext, { current: encryptionKey, previous: previousKey });
-  let byKey = keys.get(encryptionKey);
+async function decryptUpstreamKey(env: Env, ciphertext: string): Promise<string> {
+  const plain = await decryptSecret(ciphertext, {
+    current: env.ENCRYPTION_KEY,
+    previous: env.ENCRYPTION_KEY_PREVIOUS,
+  });
+  let byKey = keys.get(env.ENCRYPTION_KEY);
   if (!byKey) {
     byKey = new BoundedMap(MAX_KEYS);
-    keys.set(encryptionKey, byKey);
+    keys.set(env.ENCRYPTION_KEY, byKey);
   }
   byKey.set(ciphertext, plain);
   return plain;

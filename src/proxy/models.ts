@@ -8,7 +8,7 @@ import type { Admitted } from "../tokens/admission";
 import { allowanceHeaders } from "../tokens/allowance";
 import { recordRequest } from "../usage/record";
 import { addCors } from "./cors";
-import { cachedUpstreamKey, upstreamKey } from "./isolate-caches";
+import { upstreamKey } from "./isolate-caches";
 import { type RequestFacts, requestDraft } from "./request-facts";
 
 /** Time allowed to each upstream's own model list when the gateway builds the token's. */
@@ -91,10 +91,7 @@ async function upstreamModels(
   const key = isolateHealth.chooseKey(upstream, now, null);
   if (key === undefined) return null;
   try {
-    const apiKey = key
-      ? (cachedUpstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY) ??
-        (await upstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS)))
-      : "";
+    const apiKey = key ? await upstreamKey(env, key.keyEncrypted) : "";
     const signals = [AbortSignal.timeout(LIST_TIMEOUT_MS), ...(client ? [client] : [])];
     const res = await provider.send(
       {

@@ -14,7 +14,7 @@ import { markKeyFailing } from "../upstreams/repo";
 import { firstChunk, isStream, sleepUnlessGone } from "./attempt-waits";
 import type { JsonBody } from "./body";
 import type { ProxyRoute } from "./dialect";
-import { cachedUpstreamKey, upstreamKey } from "./isolate-caches";
+import { upstreamKey } from "./isolate-caches";
 import type { RequestFacts } from "./request-facts";
 import { rewritten, routeFor, servesFor } from "./route-target";
 import { type Sent, sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
@@ -115,10 +115,9 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
       const { upstream } = a.target;
       const provider = providerFor(upstream.provider)!;
       const key = a.key;
-      const apiKey = key
-        ? (cachedUpstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY) ??
-          (await upstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS)))
-        : "";
+      // Awaited only when it must be decrypted: a warm isolate has it, and the attempt takes no extra turn.
+      let apiKey = key ? upstreamKey(env, key.keyEncrypted) : "";
+      if (typeof apiKey !== "string") apiKey = await apiKey;
       const timeoutMs = upstream.firstByteTimeoutMs ?? upstreamTimeoutMs(env);
       const client = request.signal;
       // Gone already (while the key was decrypted, say): its abort event has fired, no listener would

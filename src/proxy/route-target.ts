@@ -7,7 +7,7 @@ import { resolveRoute } from "../routing/resolve";
 import type { Routing, UpstreamConfig } from "../routing/types";
 import { type JsonBody, withModel } from "./body";
 import type { ProxyRoute } from "./dialect";
-import { cachedUpstreamKey, upstreamKey } from "./isolate-caches";
+import { upstreamKey } from "./isolate-caches";
 import { UpstreamAbort, upstreamTimeoutMs } from "./send";
 
 const encoder = new TextEncoder();
@@ -58,10 +58,7 @@ export async function primaryTarget(
   }
   const { upstream } = first;
   const key = upstream.keys[0] ?? null;
-  const apiKey = key
-    ? (cachedUpstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY) ??
-      (await upstreamKey(key.keyEncrypted, env.ENCRYPTION_KEY, env.ENCRYPTION_KEY_PREVIOUS)))
-    : "";
+  const apiKey = key ? await upstreamKey(env, key.keyEncrypted) : "";
   const target: UpstreamTarget = {
     upstreamId: upstream.id,
     keyId: key?.id ?? null,

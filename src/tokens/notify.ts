@@ -116,7 +116,8 @@ export async function notifyTokens(
   changed: readonly Target[],
   change: ConfigChange,
 ): Promise<void> {
-  forgetObjects(changed.map((t) => t.objectKey));
+  const keys = changed.map((t) => t.objectKey);
+  forgetObjects(keys);
   const since = loadedSince(env);
   const live = [
     ...new Set(
@@ -126,7 +127,7 @@ export async function notifyTokens(
   const unreached = await pushChange(env, live, change);
   // Again once the objects have it: a request of this isolate that asked an object before the push reached
   // it got the old configuration, and must not be reused after the management call returned.
-  forgetObjects(changed.map((t) => t.objectKey));
+  forgetObjects(keys);
   if (unreached.length > 0) {
     console.error("token objects not told of a change", unreached.length, change.kind);
     throw unreachedError(unreached.length);
@@ -141,11 +142,12 @@ export async function reloadTokenObjects(
   env: Env,
   changed: readonly { objectKey: string; firstUsedAt?: number | null }[],
 ): Promise<void> {
-  forgetObjects(changed.map((t) => t.objectKey));
+  const keys = changed.map((t) => t.objectKey);
+  forgetObjects(keys);
   const live = changed.filter((t) => t.firstUsedAt !== null).map((t) => t.objectKey);
   const unreached = await each(live, (key) => tokenObject(env, key).reload());
   // Again once the objects re-read D1 (see notifyTokens).
-  forgetObjects(changed.map((t) => t.objectKey));
+  forgetObjects(keys);
   if (unreached.length > 0) throw unreachedError(unreached.length);
 }
 
