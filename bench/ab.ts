@@ -29,7 +29,7 @@ import {
   startProxy,
   usageTotal,
 } from "./hosts.ts";
-import { runLoad } from "./lib/index.ts";
+import { type LoadResult, paired, runLoad } from "./lib/index.ts";
 import { chatSpec, measureLoad, streamSpec, type Target } from "./scenarios.ts";
 
 const { values: args } = parseArgs({
@@ -155,6 +155,15 @@ try {
       );
     }
     log(`B/A ${(cpu("B") / cpu("A")).toFixed(3)}  (B − A ${(cpu("B") - cpu("A")).toFixed(3)} ms)`);
+    // Latency too, paired round by round (each round gives A and B their shares back to back): read it at
+    // c=1 on a quiet machine, where it is the time a request's own path takes.
+    const rounds = (id: string) => result.get(id)!.rounds;
+    const p50 = (r: LoadResult) => r.latencyMs.p50;
+    const added = (id: string) => paired(rounds(id), rounds("floor"), p50, "diff").median;
+    const ab = paired(rounds("B"), rounds("A"), p50, "diff");
+    log(
+      `p50 added over the floor: A +${added("A").toFixed(3)} ms, B +${added("B").toFixed(3)} ms; B − A ${ab.median.toFixed(3)} ms (rounds ${ab.min.toFixed(3)} to ${ab.max.toFixed(3)})`,
+    );
   }
 } finally {
   for (const h of hosts) await h.mf.dispose();
