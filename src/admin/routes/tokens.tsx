@@ -7,14 +7,13 @@ import { requireProject } from "../../projects/service";
 import { getDb } from "../../storage/db";
 import { createBatch, createToken } from "../../tokens/create";
 import { listTokens } from "../../tokens/repo";
+import { type Token, toToken } from "../../tokens/response";
 import {
   MAX_GRACE_SECONDS,
-  type Token,
   TokenBatchCreate,
   TokenCreate,
   TokenListQuery,
   TokenPatch,
-  toToken,
 } from "../../tokens/schema";
 import { liveState, patchToken, requireToken, revokeToken, rotateToken } from "../../tokens/service";
 import { batchAlreadyMade } from "../batch-once";

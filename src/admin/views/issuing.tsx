@@ -3,7 +3,7 @@ import { Alert, Badge, CsrfField, Field, inputAttrs, Layout, Time } from "../../
 import type { IssuingKey } from "../../issuing/keys/schema";
 import { fmtInt, fmtUsd } from "../../lib/format";
 import type { EndUser, IdentityProvider, Project } from "../../storage/schema";
-import type { Token } from "../../tokens/schema";
+import type { Token } from "../../tokens/response";
 import { Table } from "./common";
 
 type Values = Record<string, string>;
