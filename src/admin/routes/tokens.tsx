@@ -43,7 +43,7 @@ import { isRange } from "../ranges";
 import { renewingInput, renewingPatch, renewingValues } from "../renewing-form";
 import { projectNames, usageSeries } from "../stats";
 import { ConfirmPage } from "../views/common";
-import { BatchCreated } from "../views/issuing";
+import { BatchCreated } from "../views/token-batch";
 import { TokenCreated, TokenEditForm, TokenForm } from "../views/token-form";
 import { TokenDetail, TokenList } from "../views/tokens";
 
