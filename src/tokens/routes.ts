@@ -6,17 +6,14 @@ import { listOf, Uuid } from "../lib/schemas";
 import { getDb } from "../storage/db";
 import { createBatch, createToken } from "./create";
 import { listTokens } from "./repo";
+import { CreatedToken, CreatedTokens, Token, toToken } from "./response";
 import {
-  CreatedToken,
-  CreatedTokens,
   RevokeByValue,
-  Token,
   TokenBatchCreate,
   TokenCreate,
   TokenListQuery,
   TokenPatch,
   TokenRotate,
-  toToken,
 } from "./schema";
 import { findTokenBySecret, liveState, patchToken, requireToken, revokeToken, rotateToken } from "./service";
 

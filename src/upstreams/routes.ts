@@ -1,7 +1,9 @@
 import { audited } from "../audit/middleware";
 import { DocumentedRoutes } from "../lib/documented-routes";
 import { listOf, Uuid } from "../lib/schemas";
+import { createAlias, listProjectAliases, patchAlias, removeAlias, requireAlias } from "./aliases";
 import { upstreamHealth } from "./health";
+import { addKey, patchKey, removeKey, rotateKey } from "./keys";
 import {
   Alias,
   AliasCreate,
@@ -20,19 +22,10 @@ import {
   UpstreamPatch,
 } from "./schema";
 import {
-  addKey,
-  createAlias,
   createUpstream,
-  listProjectAliases,
   listProjectUpstreams,
-  patchAlias,
-  patchKey,
   patchUpstream,
-  removeAlias,
-  removeKey,
   removeUpstream,
-  requireAlias,
-  rotateKey,
   upstreamWithKeys,
 } from "./service";
 

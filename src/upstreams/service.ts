@@ -1,38 +1,29 @@
+// A project's upstreams: where its requests go. Their keys are managed in keys.ts, the aliases that pick
+// among them in aliases.ts; both look upstreams and projects up through this file.
 import { encryptSecret, maskSecret } from "../lib/crypto";
 import { ApiError, notFound } from "../lib/errors";
 import { getProject } from "../projects/repo";
 import type { ProviderName } from "../providers/settings";
 import { getDb } from "../storage/db";
-import type { ModelAlias, NewUpstreamKey, Upstream, UpstreamKey } from "../storage/schema";
+import type { NewUpstreamKey, Upstream, UpstreamKey } from "../storage/schema";
 import { reloadProjectTokens } from "../tokens/notify";
 import { checkBaseUrl, checkHostChange } from "./base-url";
 import { baseUrlFor, checkedSettings } from "./provider-config";
 import * as repo from "./repo";
-import {
-  type AliasCreate,
-  type AliasPatch,
-  type KeyCreate,
-  type KeyPatch,
-  MAX_ALIASES,
-  MAX_KEYS,
-  MAX_UPSTREAMS,
-  type UpstreamCreate,
-  type UpstreamPatch,
-} from "./schema";
+import { MAX_UPSTREAMS, type UpstreamCreate, type UpstreamPatch } from "./schema";
 
 export type UpstreamWithKeys = { upstream: Upstream; keys: UpstreamKey[] };
 
-const uniqueViolation = (err: unknown, table: string): boolean => {
+/** Whether a write failed on a unique index of `table` (D1 names it in the message or its cause). */
+export const uniqueViolation = (err: unknown, table: string): boolean => {
   const text = String(err instanceof Error ? `${err.message} ${err.cause ?? ""}` : err);
   return new RegExp(`UNIQUE constraint failed: ${table}\\.`, "i").test(text);
 };
 
 const upstreamNameTaken = (name: string) =>
   new ApiError(409, "conflict", `The project already has an upstream named '${name}'.`, { param: "name" });
-const aliasNameTaken = (name: string) =>
-  new ApiError(409, "conflict", `The project already has an alias named '${name}'.`, { param: "name" });
 
-async function requireProjectId(env: Env, projectId: string): Promise<void> {
+export async function requireProjectId(env: Env, projectId: string): Promise<void> {
   if (!(await getProject(getDb(env), projectId))) throw notFound("project", projectId);
 }
 
@@ -40,12 +31,6 @@ export async function requireUpstream(env: Env, id: string): Promise<Upstream> {
   const upstream = await repo.getUpstream(getDb(env), id);
   if (!upstream) throw notFound("upstream", id);
   return upstream;
-}
-
-async function requireKey(env: Env, upstreamId: string, keyId: string): Promise<UpstreamKey> {
-  const key = await repo.getKey(getDb(env), upstreamId, keyId);
-  if (!key) throw notFound("key of this upstream", keyId);
-  return key;
 }
 
 /** New key rows, encrypted; the plaintext goes nowhere else. */
@@ -216,133 +201,4 @@ export async function removeUpstream(env: Env, id: string): Promise<void> {
   }
   await repo.deleteUpstream(db, id);
   await reloadProjectTokens(env, upstream.projectId);
-}
-
-export async function addKey(env: Env, upstreamId: string, input: KeyCreate): Promise<UpstreamKey> {
-  const db = getDb(env);
-  const upstream = await requireUpstream(env, upstreamId);
-  if ((await repo.keysOfUpstream(db, upstreamId)).length >= MAX_KEYS) {
-    throw new ApiError(409, "conflict", `An upstream has at most ${MAX_KEYS} keys.`);
-  }
-  const [row] = await newKeys(env, upstreamId, [input]);
-  await repo.insertKeysQuery(db, [row!]);
-  await reloadProjectTokens(env, upstream.projectId);
-  return requireKey(env, upstreamId, row!.id);
-}
-
-/** A new value for a key: same id (events stay comparable), weight kept, failing mark cleared. */
-export async function rotateKey(
-  env: Env,
-  upstreamId: string,
-  keyId: string,
-  apiKey: string,
-): Promise<UpstreamKey> {
-  const upstream = await requireUpstream(env, upstreamId);
-  await requireKey(env, upstreamId, keyId);
-  const updated = await repo.updateKey(getDb(env), keyId, {
-    keyEncrypted: await encryptSecret(apiKey, env.ENCRYPTION_KEY),
-    keyHint: maskSecret(apiKey),
-    failingAt: null,
-    failingReason: null,
-  });
-  await reloadProjectTokens(env, upstream.projectId);
-  return updated!;
-}
-
-export async function patchKey(
-  env: Env,
-  upstreamId: string,
-  keyId: string,
-  patch: KeyPatch,
-): Promise<UpstreamKey> {
-  const upstream = await requireUpstream(env, upstreamId);
-  await requireKey(env, upstreamId, keyId);
-  const values: Parameters<typeof repo.updateKey>[2] = {};
-  if (patch.weight !== undefined) values.weight = patch.weight;
-  if (patch.is_active !== undefined) values.isActive = patch.is_active;
-  if (patch.is_active === true) {
-    values.failingAt = null;
-    values.failingReason = null;
-  }
-  const updated = await repo.updateKey(getDb(env), keyId, values);
-  await reloadProjectTokens(env, upstream.projectId);
-  return updated!;
-}
-
-export async function removeKey(env: Env, upstreamId: string, keyId: string): Promise<void> {
-  const upstream = await requireUpstream(env, upstreamId);
-  await requireKey(env, upstreamId, keyId);
-  await repo.deleteKey(getDb(env), keyId);
-  await reloadProjectTokens(env, upstream.projectId);
-}
-
-export async function requireAlias(env: Env, id: string): Promise<ModelAlias> {
-  const alias = await repo.getAlias(getDb(env), id);
-  if (!alias) throw notFound("alias", id);
-  return alias;
-}
-
-export async function listProjectAliases(env: Env, projectId: string): Promise<ModelAlias[]> {
-  await requireProjectId(env, projectId);
-  return repo.listAliases(getDb(env), projectId);
-}
-
-/** Alias targets must name upstreams of the project (400 with the target at fault otherwise). */
-async function checkTargets(env: Env, projectId: string, targets: AliasCreate["targets"]): Promise<void> {
-  const names = new Set((await repo.listUpstreams(getDb(env), projectId)).map((u) => u.name));
-  const fields = targets.flatMap((t, i) =>
-    names.has(t.upstream)
-      ? []
-      : [{ path: `targets.${i}.upstream`, message: `the project has no upstream named '${t.upstream}'` }],
-  );
-  if (fields.length > 0) {
-    const summary = fields.map((f) => `${f.path}: ${f.message}`).join("; ");
-    throw new ApiError(400, "validation_error", `Invalid request body: ${summary}`, {
-      param: fields[0]!.path,
-      fields,
-    });
-  }
-}
-
-export async function createAlias(env: Env, projectId: string, input: AliasCreate): Promise<ModelAlias> {
-  await requireProjectId(env, projectId);
-  const db = getDb(env);
-  if ((await repo.listAliases(db, projectId)).length >= MAX_ALIASES) {
-    throw new ApiError(409, "conflict", `A project has at most ${MAX_ALIASES} aliases.`);
-  }
-  await checkTargets(env, projectId, input.targets);
-  let alias: ModelAlias;
-  try {
-    alias = await repo.insertAlias(db, {
-      id: crypto.randomUUID(),
-      projectId,
-      name: input.name,
-      strategy: input.strategy,
-      targets: input.targets,
-    });
-  } catch (err) {
-    if (uniqueViolation(err, "model_aliases")) throw aliasNameTaken(input.name);
-    throw err;
-  }
-  await reloadProjectTokens(env, projectId);
-  return alias;
-}
-
-export async function patchAlias(env: Env, id: string, patch: AliasPatch): Promise<ModelAlias> {
-  const current = await requireAlias(env, id);
-  if (patch.targets) await checkTargets(env, current.projectId, patch.targets);
-  try {
-    await repo.updateAliasQuery(getDb(env), id, patch);
-  } catch (err) {
-    if (patch.name && uniqueViolation(err, "model_aliases")) throw aliasNameTaken(patch.name);
-    throw err;
-  }
-  await reloadProjectTokens(env, current.projectId);
-  return requireAlias(env, id);
-}
-
-export async function removeAlias(env: Env, id: string): Promise<void> {
-  const alias = await requireAlias(env, id);
-  await repo.deleteAlias(getDb(env), id);
-  await reloadProjectTokens(env, alias.projectId);
 }

@@ -7,104 +7,21 @@ import { requireProject } from "../../projects/service";
 import { getDb } from "../../storage/db";
 import { createBatch, createToken } from "../../tokens/create";
 import { listTokens } from "../../tokens/repo";
-import {
-  MAX_GRACE_SECONDS,
-  type Token,
-  TokenBatchCreate,
-  TokenCreate,
-  TokenListQuery,
-  TokenPatch,
-  toToken,
-} from "../../tokens/schema";
-import { liveState, patchToken, requireToken, revokeToken, rotateToken } from "../../tokens/service";
+import { toToken } from "../../tokens/response";
+import { TokenBatchCreate, TokenCreate, TokenListQuery } from "../../tokens/schema";
+import { liveState, requireToken } from "../../tokens/service";
 import { batchAlreadyMade } from "../batch-once";
 import type { AdminEnv } from "../context";
 import { recentEvents } from "../events";
-import {
-  audited,
-  changedOnly,
-  errorText,
-  type Form,
-  fieldErrors,
-  flashFrom,
-  jsonObject,
-  list,
-  num,
-  numValue,
-  rateWindows,
-  rateWindowValues,
-  readForm,
-  saveChanges,
-  setActive,
-  text,
-  utcInstant,
-} from "../forms";
+import { audited, errorText, fieldErrors, flashFrom, num, readForm, text } from "../forms";
 import { sealNewSecret, takeNewSecret } from "../once";
 import { isRange } from "../ranges";
-import { renewingInput, renewingPatch, renewingValues } from "../renewing-form";
 import { projectNames, usageSeries } from "../stats";
-import { ConfirmPage } from "../views/common";
-import { BatchCreated } from "../views/issuing";
-import { TokenCreated, TokenEditForm, TokenForm } from "../views/token-form";
+import { tokenInput } from "../token-form";
+import { BatchCreated } from "../views/token-batch";
+import { TokenCreated, TokenForm } from "../views/token-form";
 import { TokenDetail, TokenList } from "../views/tokens";
-
-/** The create form as the management API's body, so the API's schema validates it. */
-function tokenInput(f: Form) {
-  return {
-    project_id: text(f, "project_id") ?? "",
-    name: text(f, "name"),
-    duration_minutes: num(f, "duration_minutes"),
-    expires_at: utcInstant(text(f, "expires_at")),
-    max_requests: num(f, "max_requests"),
-    rate_limit: rateWindows(f),
-    max_tokens: num(f, "max_tokens"),
-    max_cost_usd: num(f, "max_cost_usd"),
-    allowed_models: list(f, "allowed_models"),
-    metadata: jsonObject(f, "metadata"),
-    ...renewingInput(f),
-    can_mint: f.can_mint === "true" ? true : undefined,
-    cache: f.cache === undefined ? undefined : f.cache === "true",
-  };
-}
-
-/** The edit form as a PATCH body: an emptied field clears (null), an empty expiry keeps the current one. */
-function tokenPatchInput(f: Form) {
-  return {
-    name: text(f, "name") ?? null,
-    metadata: jsonObject(f, "metadata") ?? null,
-    duration_minutes: num(f, "duration_minutes"),
-    expires_at: utcInstant(text(f, "expires_at")),
-    max_requests: num(f, "max_requests") ?? null,
-    rate_limit: rateWindows(f) ?? null,
-    max_tokens: num(f, "max_tokens") ?? null,
-    max_cost_usd: num(f, "max_cost_usd") ?? null,
-    allowed_models: list(f, "allowed_models") ?? null,
-    is_active: f.is_active === undefined ? undefined : f.is_active === "true",
-    ...renewingPatch(f),
-    can_mint: f.can_mint === "true",
-    cache: f.cache === undefined ? undefined : f.cache === "true",
-  };
-}
-
-/** The edit form filled with the token's current values. */
-function tokenValues(t: Token): Form {
-  return {
-    name: t.name ?? "",
-    is_active: String(t.is_active),
-    cache: String(t.cache),
-    max_requests: numValue(t.max_requests),
-    max_tokens: numValue(t.max_tokens),
-    max_cost_usd: numValue(t.max_cost_usd),
-    ...rateWindowValues(t.rate_limit),
-    allowed_models: (t.allowed_models ?? []).join("\n"),
-    metadata: t.metadata ? JSON.stringify(t.metadata, null, 2) : "",
-    ...renewingValues({
-      ...t,
-      period_budgets: t.period_budgets as Parameters<typeof renewingValues>[0]["period_budgets"],
-    }),
-    can_mint: t.can_mint ? "true" : "",
-  };
-}
+import { tokenChangeRoutes } from "./token-changes";
 
 /** Filters of the list as typed in the filter form (empty fields dropped). */
 function listQuery(q: Record<string, string>) {
@@ -253,111 +170,5 @@ export const tokenRoutes = new Hono<AdminEnv>()
       />,
     );
   })
-  .get("/:id/edit", async (c) => {
-    const token = toToken(await requireToken(c.env, readParam(c, "id", Uuid)));
-    const project = await requireProject(c.env, token.project_id);
-    return c.html(
-      <TokenEditForm
-        csrf={c.get("session").csrf}
-        token={token}
-        projectName={project.name}
-        values={tokenValues(token)}
-      />,
-    );
-  })
-  .post("/:id", async (c) => {
-    const row = await requireToken(c.env, readParam(c, "id", Uuid));
-    const form = await readForm(c);
-    try {
-      const parsed = parseWith(TokenPatch, tokenPatchInput(form), "form");
-      return await saveChanges(c, "token", row.id, changedOnly(parsed, toToken(row)), (patch) =>
-        patchToken(c.env, row.id, patch),
-      );
-    } catch (err) {
-      const project = await requireProject(c.env, row.projectId);
-      return c.html(
-        <TokenEditForm
-          csrf={c.get("session").csrf}
-          token={toToken(row)}
-          projectName={project.name}
-          values={form}
-          errors={fieldErrors(err)}
-          error={errorText(err)}
-        />,
-        400,
-      );
-    }
-  })
-  .post("/:id/active", (c) => {
-    const id = readParam(c, "id", Uuid);
-    return setActive(c, "token", id, (patch) => patchToken(c.env, id, patch));
-  })
-  .get("/:id/rotate", async (c) => {
-    const token = await requireToken(c.env, readParam(c, "id", Uuid));
-    const label = token.name ? `“${token.name}” (${token.tokenHint})` : token.tokenHint;
-    return c.html(
-      <ConfirmPage
-        title="Rotate this token's secret?"
-        action={`/admin/tokens/${token.id}/rotate`}
-        confirmLabel="Rotate secret"
-        cancelHref={`/admin/tokens/${token.id}`}
-        csrf={c.get("session").csrf}
-        nav="tokens"
-        fields={
-          <label>
-            The old secret keeps working for{" "}
-            <select name="grace_seconds">
-              <option value="0">no time (stops now)</option>
-              <option value="900">15 minutes</option>
-              <option value="3600" selected>
-                1 hour
-              </option>
-              <option value="86400">1 day</option>
-              <option value={String(MAX_GRACE_SECONDS)}>7 days</option>
-            </select>
-          </label>
-        }
-      >
-        Token {label} gets a new secret, shown once. Its limits and counters stay as they are.
-      </ConfirmPage>,
-    );
-  })
-  .post("/:id/rotate", async (c) => {
-    const id = readParam(c, "id", Uuid);
-    const form = await readForm(c);
-    const grace = Math.min(MAX_GRACE_SECONDS, Math.max(0, Number(form.grace_seconds) || 0));
-    const { secret } = await audited(
-      c,
-      "token.rotate",
-      "token",
-      id,
-      () => rotateToken(c.env, id, grace),
-      () => ({ details: { grace_seconds: grace } }),
-    );
-    // POST → redirect → GET, as for a new token: a reload never rotates again.
-    await sealNewSecret(c, c.get("session"), id, secret);
-    return c.redirect(`/admin/tokens/${id}/created?rotated=1`, 303);
-  })
-  .get("/:id/revoke", async (c) => {
-    const token = await requireToken(c.env, readParam(c, "id", Uuid));
-    const project = await requireProject(c.env, token.projectId);
-    const label = token.name ? `“${token.name}” (${token.tokenHint})` : token.tokenHint;
-    return c.html(
-      <ConfirmPage
-        title="Revoke this token?"
-        action={`/admin/tokens/${token.id}/revoke`}
-        confirmLabel="Revoke token"
-        cancelHref={`/admin/tokens/${token.id}`}
-        csrf={c.get("session").csrf}
-        nav="tokens"
-      >
-        Token {label} of project “{project.name}” will be refused from its next request on. A revoked token
-        cannot be reactivated.
-      </ConfirmPage>,
-    );
-  })
-  .post("/:id/revoke", async (c) => {
-    const id = readParam(c, "id", Uuid);
-    await audited(c, "token.revoke", "token", id, () => revokeToken(c.env, id));
-    return c.redirect(`/admin/tokens/${id}?msg=token_revoked`, 303);
-  });
+  // Changing a token (edit, activate, rotate, revoke) comes after, in the order it always had.
+  .route("/", tokenChangeRoutes);

@@ -3,7 +3,15 @@ import { ApiError } from "../../lib/errors";
 import { Uuid } from "../../lib/schemas";
 import { parseWith, readParam } from "../../lib/validate";
 import { requireProject } from "../../projects/service";
+import {
+  createAlias,
+  listProjectAliases,
+  patchAlias,
+  removeAlias,
+  requireAlias,
+} from "../../upstreams/aliases";
 import { upstreamHealth } from "../../upstreams/health";
+import { addKey, patchKey, rotateKey } from "../../upstreams/keys";
 import { PRESET_NAMES, PRESETS, type PresetName } from "../../upstreams/presets";
 import {
   AliasCreate,
@@ -13,19 +21,7 @@ import {
   toUpstream,
   UpstreamCreate,
 } from "../../upstreams/schema";
-import {
-  addKey,
-  createAlias,
-  createUpstream,
-  listProjectAliases,
-  listProjectUpstreams,
-  patchAlias,
-  patchKey,
-  removeAlias,
-  requireAlias,
-  requireUpstream,
-  rotateKey,
-} from "../../upstreams/service";
+import { createUpstream, listProjectUpstreams, requireUpstream } from "../../upstreams/service";
 import type { AdminEnv } from "../context";
 import { audited, errorText, type Form, flashFrom, readForm } from "../forms";
 import { RoutesPage } from "../views/upstreams";

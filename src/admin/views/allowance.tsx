@@ -3,7 +3,7 @@ import type { FC } from "hono/jsx";
 import { fmtInt, fmtUsd } from "../../lib/format";
 import type { Project as ProjectView } from "../../projects/schema";
 import type { Project, RateWindow } from "../../storage/schema";
-import type { Token } from "../../tokens/schema";
+import type { Token } from "../../tokens/response";
 import { Table } from "./common";
 
 // Live counters and caps, as the management API returns them: a token's `allowance`, a project's `usage`.

@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
 import { Field, inputAttrs } from "../../../admin-ui/layout";
 import { fmtInt, fmtUsd } from "../../lib/format";
-import type { Token } from "../../tokens/schema";
+import type { Token } from "../../tokens/response";
 import { Table } from "./common";
 
 type Values = Record<string, string>;

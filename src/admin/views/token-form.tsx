@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
 import { Alert, CsrfField, Field, inputAttrs, Layout, Time } from "../../../admin-ui/layout";
 import type { Project, Token as TokenRow } from "../../storage/schema";
-import type { Token } from "../../tokens/schema";
+import type { Token } from "../../tokens/response";
 import { LimitFields } from "./limit-fields";
 import { RenewingFields } from "./renewing";
 

@@ -11,7 +11,7 @@ import {
 } from "../../../admin-ui/layout";
 import { fmtInt, fmtUsd } from "../../lib/format";
 import type { Project } from "../../storage/schema";
-import type { Token } from "../../tokens/schema";
+import type { Token } from "../../tokens/response";
 import type { UsageEvent } from "../../usage/event";
 import type { Bucket, Range } from "../ranges";
 import { LiveAllowance } from "./allowance";

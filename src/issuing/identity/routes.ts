@@ -2,7 +2,7 @@ import { audited } from "../../audit/middleware";
 import { decodeCursor, encodeCursor, TimeIdCursor } from "../../lib/cursor";
 import { DocumentedRoutes } from "../../lib/documented-routes";
 import { listOf, Uuid } from "../../lib/schemas";
-import { allowanceOf } from "../../tokens/schema";
+import { allowanceOf } from "../../tokens/response";
 import {
   EndUser,
   IdentityProvider,
