@@ -19,8 +19,12 @@ export function relaySse(relay: Relay, strip: boolean): Response {
   relay.ctx.waitUntil(end.then((result) => afterTick(() => relay.finish(result))));
   const onEnd = (result: TapResult) => {
     if (result.aborted) relay.abort.abort();
-    // In the tap's flush: the client's stream closes after this returns.
-    else relay.keep?.whole(result);
+    else {
+      // The stream ended whole: a client that leaves from now on (before the tick below) changes nothing.
+      relay.abort.release();
+      // In the tap's flush: the client's stream closes after this returns.
+      relay.keep?.whole(result);
+    }
     ended(result);
   };
   const tap = sseTap(strip, onEnd, relay.observer, relay.keep?.limit);
