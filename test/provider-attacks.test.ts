@@ -418,4 +418,25 @@ describe("model listings show only what the token was given", () => {
     expect(ids.length).toBeGreaterThan(0);
     for (const id of ids) expect(id.startsWith("gpt-4o-mini")).toBe(true);
   });
+  it("OpenAI dialect: GET /v1/models/{id} of a model not given is 404 model_not_found, nothing forwarded", async () => {
+    const { token } = await mockProjectToken({ allowed_models: ["gpt-4o-mini"] });
+    const { token: free } = await mockProjectToken();
+    const tag = newTag();
+    const headers = { "x-mock-tag": tag };
+    for (const id of ["gpt-4o", "gpt-4o-mini-x", "gpt-4%6F", "o3"]) {
+      const one = await proxy(`/models/${id}`, { token: token.token, headers });
+      expect(one.status, id).toBe(404);
+      expect(((await one.json()) as Envelope).error.code, id).toBe("model_not_found");
+    }
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+    // A model it was given, and any model for a token without a list, are described by the upstream.
+    const mine = await proxy("/models/gpt-4o-mini-2024-07-18", { token: token.token, headers });
+    expect(await mine.json()).toMatchObject({ id: "gpt-4o-mini-2024-07-18" });
+    const any = await proxy("/models/gpt-4o", { token: free.token, headers });
+    expect(await any.json()).toMatchObject({ id: "gpt-4o" });
+    expect((await upstreamSaw(tag)).map((r) => r.url)).toEqual([
+      "/v1/models/gpt-4o-mini-2024-07-18",
+      "/v1/models/gpt-4o",
+    ]);
+  });
 });

@@ -1,3 +1,4 @@
+import { ApiError } from "../lib/errors";
 import { isObject } from "../lib/json";
 import { type ProviderSettings, providerFor } from "../providers";
 import { isolateHealth } from "../routing/health";
@@ -37,8 +38,9 @@ const allowed = (admitted: Admitted, name: string) =>
  * `GET /v1/models` answered by the gateway: what the token may use — the project's aliases and the models
  * its upstreams serve (their own lists, filtered by each upstream's `models`, or the exact ids listed), all
  * filtered by the token's and the project's allowed models. `GET /v1/models/{id}` of an alias describes the
- * alias. null: the request goes upstream as any other (a project with one upstream serving anything, no
- * aliases and no allowed lists gets its upstream's list unchanged; a model id that is not an alias).
+ * alias; of a model the token was not given, it is 404 `model_not_found`. null: the request goes upstream as
+ * any other (a project with one upstream serving anything, no aliases and no allowed lists gets its
+ * upstream's list unchanged; an allowed model id that is not an alias).
  */
 export async function listModels(
   env: Env,
@@ -54,7 +56,9 @@ export async function listModels(
     } catch {
       return null;
     }
-    if (!aliasOf(routing, id) || !allowed(admitted, id)) return null;
+    // A model the token was not given is not described either (the upstream would tell what it is).
+    if (!allowed(admitted, id)) throw notGiven(id);
+    if (!aliasOf(routing, id)) return null;
     return json({ id, object: "model", created: 0, owned_by: "llm-proxy-alias" });
   }
   if (passesThrough(routing, admitted)) return null;
@@ -135,6 +139,11 @@ async function upstreamModels(
     return null;
   }
 }
+
+const notGiven = (id: string) =>
+  new ApiError(404, "model_not_found", `The model '${id}' does not exist or this token may not use it.`, {
+    param: "model",
+  });
 
 function json(body: unknown): Response {
   return new Response(JSON.stringify(body), { headers: { "content-type": "application/json" } });
