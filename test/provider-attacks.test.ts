@@ -439,4 +439,29 @@ describe("model listings show only what the token was given", () => {
       "/v1/models/gpt-4o",
     ]);
   });
+  it("Anthropic dialect (anthropic-version): GET /v1/models lists only allowed models, in Anthropic's shape", async () => {
+    const { token } = await anthropicProject({ allowed_models: [HAIKU] });
+    const list = await claude("/models", token.token, newTag());
+    expect(list.status).toBe(200);
+    expect(await list.json()).toEqual({
+      data: [{ type: "model", id: HAIKU, display_name: HAIKU, created_at: "2025-10-01T00:00:00Z" }],
+      has_more: false,
+      first_id: HAIKU,
+      last_id: HAIKU,
+    });
+    // A token without a list still gets the upstream's list as it is.
+    const { token: free } = await anthropicProject({});
+    const all = await claude("/models", free.token, newTag());
+    const ids = ((await all.json()) as { data: { id: string }[] }).data.map((m) => m.id);
+    expect(ids).toEqual([SONNET, HAIKU]);
+  });
+
+  it("Anthropic dialect: GET /v1/models/{id} of a model not given is 404 not_found_error, nothing forwarded", async () => {
+    const { token } = await anthropicProject({ allowed_models: [HAIKU] });
+    const tag = newTag();
+    const other = await claude(`/models/${SONNET}`, token.token, tag);
+    expect(other.status).toBe(404);
+    expect(((await other.json()) as AnthropicError).error.type).toBe("not_found_error");
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+  });
 });
