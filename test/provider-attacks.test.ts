@@ -465,3 +465,37 @@ describe("model listings show only what the token was given", () => {
     expect(await upstreamSaw(tag)).toHaveLength(0);
   });
 });
+
+describe("a model that becomes a path segment upstream (OpenAI clients of Gemini and Azure)", () => {
+  // A wildcard allowance admits any suffix: whatever the suffix, the upstream must get a plain model name,
+  // never a segment an upstream front end could decode into another path (`%2F..%2F`).
+  const smuggled = [
+    "gemini-2.5-flash/../gemini-2.5-pro",
+    "gemini-2.5-flash%2F..%2Fgemini-2.5-pro",
+    "gemini-2.5-flash:generateContent?x=",
+    "gemini-2.5-flash\\..\\gemini-2.5-pro",
+    "gemini-2.5-flash/",
+  ];
+
+  it("Gemini: a translated chat's model is a plain Gemini model name or refused; nothing else is sent", async () => {
+    const { token } = await geminiProject({ allowed_models: ["gemini-2.5-flash*"] });
+    const tag = newTag();
+    const headers = { "x-mock-tag": tag };
+    for (const model of smuggled) {
+      const res = await proxy("/chat/completions", { token: token.token, json: chat(model), headers });
+      expect(res.status, model).toBe(400);
+      expect(((await res.json()) as Envelope).error.code, model).toBe("INVALID_ARGUMENT");
+    }
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+    // The `models/` prefix Gemini's own names carry is still taken off; a dated suffix passes.
+    for (const model of ["gemini-2.5-flash-001", "gemini-2.5-flash-lite"]) {
+      const ok = await proxy("/chat/completions", { token: token.token, json: chat(model), headers });
+      expect(ok.status, model).toBe(200);
+      await ok.arrayBuffer();
+    }
+    expect((await upstreamSaw(tag)).map((r) => r.url)).toEqual([
+      "/v1beta/models/gemini-2.5-flash-001:generateContent",
+      "/v1beta/models/gemini-2.5-flash-lite:generateContent",
+    ]);
+  });
+});

@@ -1,6 +1,6 @@
 import { ApiError } from "../lib/errors";
 import type { Dialect } from "../providers";
-import { GEMINI_METHODS } from "../providers/gemini";
+import { GEMINI_METHODS, GEMINI_MODEL } from "../providers/gemini";
 import { type Allowlist, checkAllowed } from "./allowlist";
 import { FORBIDDEN_ENCODED, parseApiPath } from "./path";
 
@@ -24,7 +24,6 @@ export type ProxyRoute = {
 };
 
 const GEMINI_ROOT = "/v1beta";
-const GEMINI_MODEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /**
  * The dialect a path asks for, from the URL string alone: used to answer errors found before the path is
