@@ -234,26 +234,32 @@ describe("Azure: the deployment comes from the model the gateway checked", () =>
   });
 
   it("a wildcard allowance cannot reach another deployment through the model's spelling", async () => {
-    // `gpt-4o-mini*` admits any suffix: the deployment segment is encoded, so a suffix stays in that segment.
+    // `gpt-4o-mini*` admits any suffix; an unmapped model is the deployment's name, a path segment upstream:
+    // a name no deployment can have is refused unsent, never forwarded as `gpt-4o-mini%2F..%2Fbig-prod`.
     const { token } = await azureProject({ allowed_models: ["gpt-4o-mini*"] }, { deployments });
     const tag = newTag();
+    const headers = { "x-mock-tag": tag };
     for (const model of [
       "gpt-4o-mini/../big-prod",
       "gpt-4o-mini/../../deployments/big-prod",
+      "gpt-4o-mini%2F..%2Fbig-prod",
       "gpt-4o-mini?x=/",
+      "gpt-4o-mini\\..\\big-prod",
     ]) {
-      const res = await proxy("/chat/completions", {
-        token: token.token,
-        json: chat(model),
-        headers: { "x-mock-tag": tag },
-      });
-      await res.arrayBuffer();
+      const res = await proxy("/chat/completions", { token: token.token, json: chat(model), headers });
+      expect(res.status, model).toBe(404);
+      expect(((await res.json()) as Envelope).error.code, model).toBe("model_not_found");
     }
-    const seen = await upstreamSaw(tag);
-    expect(seen.map((r) => r.url)).toEqual([
-      "/openai/deployments/gpt-4o-mini%2F..%2Fbig-prod/chat/completions?api-version=2024-10-21",
-      "/openai/deployments/gpt-4o-mini%2F..%2F..%2Fdeployments%2Fbig-prod/chat/completions?api-version=2024-10-21",
-      "/openai/deployments/gpt-4o-mini%3Fx%3D%2F/chat/completions?api-version=2024-10-21",
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+    // A plain name within the allowance is its own deployment; a mapped one goes to its mapping.
+    for (const model of ["gpt-4o-mini-2024-07-18", "gpt-4o-mini"]) {
+      const ok = await proxy("/chat/completions", { token: token.token, json: chat(model), headers });
+      expect(ok.status, model).toBe(200);
+      await ok.arrayBuffer();
+    }
+    expect((await upstreamSaw(tag)).map((r) => r.url)).toEqual([
+      "/openai/deployments/gpt-4o-mini-2024-07-18/chat/completions?api-version=2024-10-21",
+      "/openai/deployments/mini-prod/chat/completions?api-version=2024-10-21",
     ]);
   });
 
