@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { BASE } from "./helpers";
+import { eventsOf } from "./support/events";
 import { mockProjectToken, newTag, proxy, upstreamSaw, workerFetch } from "./support/proxy";
 
 // "A token does only what it was given", attacked on the provider-specific paths: Gemini's model in the
@@ -503,5 +504,50 @@ describe("a model that becomes a path segment upstream (OpenAI clients of Gemini
       "/v1beta/models/gemini-2.5-flash-001:generateContent",
       "/v1beta/models/gemini-2.5-flash-lite:generateContent",
     ]);
+  });
+});
+
+describe("Gemini: what a stream is charged, however it is asked for", () => {
+  it("streamGenerateContent without alt=sse (a JSON array) is charged what the upstream reported", async () => {
+    const { token } = await geminiProject({ max_tokens: 100_000 });
+    const tag = newTag();
+    const ids: string[] = [];
+    for (const query of ["?alt=sse", ""]) {
+      const res = await gemini(
+        `/v1beta/models/${FLASH}:streamGenerateContent${query}`,
+        token.token,
+        tag,
+        {
+          ...contents,
+          generationConfig: { maxOutputTokens: 1000 },
+        },
+        { "x-mock-thoughts": "50" },
+      );
+      expect(res.status, query).toBe(200);
+      const text = await res.text();
+      expect(text, query).toContain("tok2");
+      ids.push(res.headers.get("x-request-id")!);
+    }
+    expect((await upstreamSaw(tag)).map((r) => r.url)).toEqual([
+      `/v1beta/models/${FLASH}:streamGenerateContent?alt=sse`,
+      `/v1beta/models/${FLASH}:streamGenerateContent`,
+    ]);
+    const events = await eventsOf(ids);
+    const [sse, array] = ids.map((id) => events.get(id)!);
+    expect(sse).toMatchObject({ usage_source: "upstream", usage: { completion_tokens: 3 + 50 } });
+    expect(array).toMatchObject({ usage_source: "upstream", usage: sse!.usage, cost_usd: sse!.cost_usd });
+  });
+
+  it("the same for an array past what the gateway keeps whole (1 MiB): the last event's counts are read", async () => {
+    const { token } = await geminiProject({ max_tokens: 1_000_000 });
+    const tag = newTag();
+    const res = await gemini(`/v1beta/models/${FLASH}:streamGenerateContent`, token.token, tag, contents, {
+      "x-mock-chunks": "6000",
+    });
+    expect(res.status).toBe(200);
+    expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(1024 * 1024);
+    const id = res.headers.get("x-request-id")!;
+    const event = (await eventsOf([id])).get(id)!;
+    expect(event).toMatchObject({ usage_source: "upstream", usage: { completion_tokens: 6000 } });
   });
 });
