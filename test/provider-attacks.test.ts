@@ -551,3 +551,31 @@ describe("Gemini: what a stream is charged, however it is asked for", () => {
     expect(event).toMatchObject({ usage_source: "upstream", usage: { completion_tokens: 6000 } });
   });
 });
+
+describe("Gemini: answers the gateway could not read are not asked for", () => {
+  it("alt=proto (Google's standard parameter) and other formats are refused: the gateway reads JSON and SSE", async () => {
+    const { token } = await geminiProject({ max_cost_usd: 1 });
+    const tag = newTag();
+    for (const query of [
+      "?alt=proto",
+      "?%24alt=proto",
+      "?alt=media",
+      "?alt=sse&alt=proto",
+      "?ALT=json&alt=xml",
+    ]) {
+      const res = await gemini(`/v1beta/models/${FLASH}:generateContent${query}`, token.token, tag, {
+        ...contents,
+        generationConfig: { maxOutputTokens: 1000 },
+      });
+      expect(res.status, query).toBe(400);
+      expect(((await res.json()) as GoogleError).error.status, query).toBe("INVALID_ARGUMENT");
+    }
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+    for (const query of ["?alt=json", "?alt=sse", ""]) {
+      const res = await gemini(`/v1beta/models/${FLASH}:generateContent${query}`, token.token, tag);
+      expect(res.status, query).toBe(200);
+      await res.arrayBuffer();
+    }
+    expect(await upstreamSaw(tag)).toHaveLength(3);
+  });
+});

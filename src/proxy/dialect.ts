@@ -68,6 +68,17 @@ function geminiRoute(method: string, url: URL): ProxyRoute {
     );
   }
   const params = new URLSearchParams(url.search);
+  // Google's `alt` (also spelled `$alt`) may ask for protocol buffers or media: answers whose usage the
+  // gateway could not read, so a budget could not be charged what they cost. JSON and SSE only.
+  for (const [name, value] of params) {
+    if ((name === "alt" || name === "$alt") && value !== "json" && value !== "sse")
+      throw new ApiError(
+        400,
+        "validation_error",
+        `alt=${value} is not forwarded: the gateway reads JSON and SSE answers only.`,
+        { param: "alt" },
+      );
+  }
   const queryKey = params.get("key");
   params.delete("key");
   const query = params.toString();

@@ -107,6 +107,14 @@ export async function geminiRoute(ctx: Ctx, path: string): Promise<void> {
   if (!match || ctx.req.method !== "POST")
     return googleError(ctx, 404, `mock has no ${ctx.req.method} ${path}`);
   const [, model, action] = match as unknown as [string, string, string];
+  // Google's standard `alt` parameter: `proto` answers in protocol buffers (here: opaque bytes).
+  const alt = new URL(ctx.req.url ?? "/", "http://mock").searchParams;
+  if ((alt.get("alt") ?? alt.get("$alt")) === "proto") {
+    ctx.res.writeHead(200, { "content-type": "application/x-protobuf" });
+    ctx.res.end(Buffer.from([0x0a, 0x02, 0x08, 0x01]));
+    ctx.record.completed = true;
+    return;
+  }
   if (action === "generateContent") return generate(ctx, model, false);
   if (action === "streamGenerateContent") return generate(ctx, model, true);
   if (action === "countTokens")
