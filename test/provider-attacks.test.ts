@@ -264,6 +264,20 @@ describe("Azure: the deployment comes from the model the gateway checked", () =>
     ]);
   });
 
+  it("the Responses API (deployment named in the body) goes to the deployment the checked model maps to", async () => {
+    const { token } = await azureProject({ allowed_models: ["gpt-4o-mini"] }, { deployments });
+    const tag = newTag();
+    const res = await proxy("/responses", {
+      token: token.token,
+      json: { model: "gpt-4o-mini", input: "hi" },
+      headers: { "x-mock-tag": tag },
+    });
+    await res.arrayBuffer();
+    const [seen] = await upstreamSaw(tag);
+    expect(seen!.url).toBe("/openai/responses?api-version=2024-10-21");
+    expect(JSON.parse(seen!.bodyText!).model).toBe("mini-prod");
+  });
+
   it("api-version in the query is the client's to choose, never a way into the path", async () => {
     const { token } = await azureProject({ allowed_models: ["gpt-4o-mini"] }, { deployments });
     const tag = newTag();

@@ -5,6 +5,9 @@ import type { Provider, UpstreamCall, UpstreamTarget } from "./types";
 /** Endpoints Azure serves per deployment (`/openai/deployments/{d}/…`); the rest live at `/openai/…`. */
 const PER_DEPLOYMENT = /^\/(chat\/completions|completions|embeddings|audio\/[a-z]+|images\/[a-z]+)$/;
 
+/** Endpoints at `/openai/…` whose body's `model` is the deployment's name (Azure's Responses API). */
+const DEPLOYMENT_IN_BODY = /^\/responses(\/input_tokens)?$/;
+
 /** What a deployment name may be (Azure allows letters, digits, `.`, `_`, `-`): nothing that reads as a path. */
 const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -71,7 +74,9 @@ export const azure: Provider = {
     call.headers.set("api-key", target.apiKey);
     const settings = (target.settings as AzureSettings | null) ?? DEFAULTS;
     let body = call.body;
-    if (settings.api === "v1" && call.json && call.model) {
+    // The body's model goes to the deployment the gateway mapped it to, where Azure reads it from the body.
+    const inBody = settings.api === "v1" || DEPLOYMENT_IN_BODY.test(call.path);
+    if (inBody && call.json && call.model) {
       const deployment = azureDeployment(settings, call.model);
       if (deployment !== call.model) body = rewrittenJson(call, { ...call.json, model: deployment });
     }
