@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { BASE } from "./helpers";
 import { eventsOf } from "./support/events";
-import { mockProjectToken, newTag, proxy, upstreamSaw, workerFetch } from "./support/proxy";
+import { eventually, mockProjectToken, newTag, proxy, upstreamSaw, workerFetch } from "./support/proxy";
 
 // "A token does only what it was given", attacked on the provider-specific paths: Gemini's model in the
 // path, Azure's deployments, Anthropic's Messages API and every dialect's model listing. Each attempt asserts
@@ -591,5 +591,43 @@ describe("Gemini: answers the gateway could not read are not asked for", () => {
       await res.arrayBuffer();
     }
     expect(await upstreamSaw(tag)).toHaveLength(3);
+  });
+});
+
+describe("Gemini: a stream the client leaves", () => {
+  it("leaving a JSON-array stream early does not make what was generated free", async () => {
+    // Without alt=sse the answer is read by the JSON tap: what the upstream generated is still charged
+    // (today the upstream runs to its end and its reported usage is read; a cut would charge the hold).
+    const { manage } = await import("./helpers");
+    const { token } = await geminiProject({ max_tokens: 1_000_000 });
+    const controller = new AbortController();
+    const res = await workerFetch(`${BASE}/v1beta/models/${FLASH}:streamGenerateContent`, {
+      method: "POST",
+      headers: {
+        "x-goog-api-key": token.token,
+        "content-type": "application/json",
+        "x-mock-chunks": "200",
+        "x-mock-interval-ms": "5",
+      },
+      body: JSON.stringify({ ...contents, generationConfig: { maxOutputTokens: 5000 } }),
+      signal: controller.signal,
+    });
+    const reader = res.body!.getReader();
+    let got = 0;
+    while (got < 3000) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      got += value.byteLength;
+    }
+    controller.abort();
+    await reader.cancel().catch(() => {});
+    type Live = { allowance: { tokens: { used: number; reserved: number } } };
+    let used = 0;
+    await eventually(async () => {
+      const t = ((await (await manage(`/tokens/${token.id}`)).json()) as Live).allowance.tokens;
+      used = t.used;
+      return t.reserved === 0;
+    }, 10_000);
+    expect(used).toBeGreaterThanOrEqual(200);
   });
 });
