@@ -5,6 +5,12 @@ import type { Provider, UpstreamCall, UpstreamTarget } from "./types";
 /** Endpoints Azure serves per deployment (`/openai/deployments/{d}/…`); the rest live at `/openai/…`. */
 const PER_DEPLOYMENT = /^\/(chat\/completions|completions|embeddings|audio\/[a-z]+|images\/[a-z]+)$/;
 
+/** Endpoints at `/openai/…` whose body's `model` is the deployment's name (Azure's Responses API). */
+const DEPLOYMENT_IN_BODY = /^\/responses(\/input_tokens)?$/;
+
+/** What a deployment name may be (Azure allows letters, digits, `.`, `_`, `-`): nothing that reads as a path. */
+const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 /** As `AzureSettings.parse({})` gives them (a project stored before settings existed has none). */
 const DEFAULTS: AzureSettings = { api_version: "2024-10-21", deployments: {}, api: "deployments" };
 
@@ -43,6 +49,14 @@ export function azureUrl(target: UpstreamTarget, call: UpstreamCall): string | R
       "This project's upstream is Azure OpenAI: the request must name a model to choose its deployment.",
     );
   }
+  // An unmapped model is the deployment's name, a path segment: one Azure could not have (`a/../b`) is not sent.
+  if (!Object.hasOwn(settings.deployments, call.model) && !DEPLOYMENT_NAME.test(call.model)) {
+    return providerRefusal(
+      404,
+      "model_not_found",
+      `The model '${call.model}' cannot name an Azure OpenAI deployment (letters, digits, '.', '_', '-').`,
+    );
+  }
   const deployment = encodeURIComponent(azureDeployment(settings, call.model));
   return `${resource}/openai/deployments/${deployment}${call.path}${search}`;
 }
@@ -60,7 +74,9 @@ export const azure: Provider = {
     call.headers.set("api-key", target.apiKey);
     const settings = (target.settings as AzureSettings | null) ?? DEFAULTS;
     let body = call.body;
-    if (settings.api === "v1" && call.json && call.model) {
+    // The body's model goes to the deployment the gateway mapped it to, where Azure reads it from the body.
+    const inBody = settings.api === "v1" || DEPLOYMENT_IN_BODY.test(call.path);
+    if (inBody && call.json && call.model) {
       const deployment = azureDeployment(settings, call.model);
       if (deployment !== call.model) body = rewrittenJson(call, { ...call.json, model: deployment });
     }

@@ -12,6 +12,25 @@ export const GEMINI_METHODS = [
 ];
 
 /**
+ * A Gemini model name as it may stand in the path (`/models/{model}:{method}`): the native dialect's path
+ * and a translated call's model are held to it alike, so no name becomes another path upstream.
+ */
+export const GEMINI_MODEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Google's own answer to a malformed model name, in its envelope (the translation maps it to OpenAI's). */
+function notAModel(model: string | null): Response {
+  const error = {
+    code: 400,
+    message: `'${model ?? ""}' is not a Gemini model name.`,
+    status: "INVALID_ARGUMENT",
+  };
+  return new Response(JSON.stringify({ error }), {
+    status: 400,
+    headers: { "content-type": "application/json", "x-should-retry": "false" },
+  });
+}
+
+/**
  * Google's Generative Language API at `base_url` (`https://generativelanguage.googleapis.com/v1beta`),
  * authenticated with `x-goog-api-key` (never a `key` query parameter: URLs end up in logs). An OpenAI chat
  * completions call is translated (translate/gemini.ts, loaded on first use).
@@ -27,10 +46,12 @@ export const gemini: Provider = {
   async send(target: UpstreamTarget, call: UpstreamCall): Promise<Response> {
     call.headers.set("x-goog-api-key", target.apiKey);
     if (call.dialect === "gemini") return upstreamFetch(target.baseUrl + call.path + call.search, call);
+    const model = (call.model ?? "").replace(/^models\//, "");
+    // The model becomes a path segment: a name Gemini cannot have (`a/../b`, `a%2F..`) is not sent at all.
+    if (!GEMINI_MODEL.test(model)) return notAModel(call.model);
     const { chatToGemini } = await import("./translate/gemini");
     for (const name of OPENAI_ONLY) call.headers.delete(name);
     const json = call.json ?? {};
-    const model = encodeURIComponent((call.model ?? "").replace(/^models\//, ""));
     const method = json.stream === true ? "streamGenerateContent?alt=sse" : "generateContent";
     const body = rewrittenJson(call, chatToGemini(json));
     return upstreamFetch(`${target.baseUrl}/models/${model}:${method}`, call, body);

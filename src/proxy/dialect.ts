@@ -1,6 +1,6 @@
 import { ApiError } from "../lib/errors";
 import type { Dialect } from "../providers";
-import { GEMINI_METHODS } from "../providers/gemini";
+import { GEMINI_METHODS, GEMINI_MODEL } from "../providers/gemini";
 import { type Allowlist, checkAllowed } from "./allowlist";
 import { FORBIDDEN_ENCODED, parseApiPath } from "./path";
 
@@ -24,7 +24,6 @@ export type ProxyRoute = {
 };
 
 const GEMINI_ROOT = "/v1beta";
-const GEMINI_MODEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /**
  * The dialect a path asks for, from the URL string alone: used to answer errors found before the path is
@@ -69,6 +68,17 @@ function geminiRoute(method: string, url: URL): ProxyRoute {
     );
   }
   const params = new URLSearchParams(url.search);
+  // Google's `alt` (also spelled `$alt`) may ask for protocol buffers or media: answers whose usage the
+  // gateway could not read, so a budget could not be charged what they cost. JSON and SSE only.
+  for (const [name, value] of params) {
+    if ((name === "alt" || name === "$alt") && value !== "json" && value !== "sse")
+      throw new ApiError(
+        400,
+        "validation_error",
+        `alt=${value} is not forwarded: the gateway reads JSON and SSE answers only.`,
+        { param: "alt" },
+      );
+  }
   const queryKey = params.get("key");
   params.delete("key");
   const query = params.toString();

@@ -115,8 +115,8 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     facts.reservationId = admission.reservationId;
 
     const routing = admission.routing ?? NO_ROUTES;
-    if (request.method === "GET" && route.dialect === "openai" && isModelListing(route.endpoint)) {
-      const models = await listModels(env, admission, routing, request, route.endpoint);
+    if (request.method === "GET" && route.dialect !== "gemini" && isModelListing(route.endpoint)) {
+      const models = await listModels(env, admission, routing, request, route.endpoint, route.dialect);
       if (models) return finishListing(models, { env, ctx, facts, admitted, objectKey, origin });
     }
 

@@ -1,3 +1,4 @@
+import { ApiError } from "../lib/errors";
 import { isObject } from "../lib/json";
 import { type ProviderSettings, providerFor } from "../providers";
 import { isolateHealth } from "../routing/health";
@@ -15,6 +16,11 @@ import { type RequestFacts, requestDraft } from "./request-facts";
 const LIST_TIMEOUT_MS = 5_000;
 
 type ModelEntry = { id: string; object: "model"; created: number; owned_by: string };
+/** An entry and, from Anthropic's list, its display name (Anthropic's shape has one, OpenAI's does not). */
+type Listed = ModelEntry & { displayName?: string };
+
+/** The dialects whose clients list models at `GET /v1/models` (Gemini's listing is not forwarded). */
+type ListingDialect = "openai" | "anthropic";
 
 export const isModelListing = (path: string): boolean => path === "/models" || /^\/models\/[^/]+$/.test(path);
 
@@ -37,8 +43,11 @@ const allowed = (admitted: Admitted, name: string) =>
  * `GET /v1/models` answered by the gateway: what the token may use — the project's aliases and the models
  * its upstreams serve (their own lists, filtered by each upstream's `models`, or the exact ids listed), all
  * filtered by the token's and the project's allowed models. `GET /v1/models/{id}` of an alias describes the
- * alias. null: the request goes upstream as any other (a project with one upstream serving anything, no
- * aliases and no allowed lists gets its upstream's list unchanged; a model id that is not an alias).
+ * alias; of a model the token was not given, it is 404 `model_not_found`. null: the request goes upstream as
+ * any other (a project with one upstream serving anything, no aliases and no allowed lists gets its
+ * upstream's list unchanged; an allowed model id that is not an alias). An Anthropic client's listing
+ * (`anthropic-version`) is the same, from the upstreams that serve its dialect, in Anthropic's shape: a
+ * restricted token's listing never passes through to an upstream that would show it every model.
  */
 export async function listModels(
   env: Env,
@@ -46,6 +55,7 @@ export async function listModels(
   routing: Routing,
   request: Request,
   path: string,
+  dialect: ListingDialect,
 ): Promise<Response | null> {
   if (path !== "/models") {
     let id: string;
@@ -54,26 +64,49 @@ export async function listModels(
     } catch {
       return null;
     }
-    if (!aliasOf(routing, id) || !allowed(admitted, id)) return null;
-    return json({ id, object: "model", created: 0, owned_by: "llm-proxy-alias" });
+    // A model the token was not given is not described either (the upstream would tell what it is).
+    if (!allowed(admitted, id)) throw notGiven(id);
+    if (!aliasOf(routing, id)) return null;
+    const alias: Listed = { id, object: "model", created: 0, owned_by: "llm-proxy-alias" };
+    return json(dialect === "anthropic" ? anthropicModel(alias) : alias);
   }
   if (passesThrough(routing, admitted)) return null;
-  const entries = new Map<string, ModelEntry>();
+  // An Anthropic client's list: the upstreams that serve its dialect (none: routed as before, a 404).
+  const upstreams =
+    dialect === "openai"
+      ? routing.upstreams
+      : routing.upstreams.filter((u) => providerFor(u.provider)?.serves(dialect, "/models") === true);
+  if (upstreams.length === 0) return null;
+  const entries = new Map<string, Listed>();
   for (const a of routing.aliases) {
     if (allowed(admitted, a.name))
       entries.set(a.name, { id: a.name, object: "model", created: 0, owned_by: "llm-proxy-alias" });
   }
-  const lists = await Promise.all(routing.upstreams.map((u) => upstreamModels(env, u, request.signal)));
-  routing.upstreams.forEach((u, i) => {
+  const lists = await Promise.all(upstreams.map((u) => upstreamModels(env, u, request.signal)));
+  upstreams.forEach((u, i) => {
     const listed = lists[i];
-    const ids: ModelEntry[] = listed
+    const ids: Listed[] = listed
       ? listed.filter((m) => modelListMatches(u.models, m.id))
       : (u.models ?? [])
           .filter((m) => !m.endsWith("*"))
           .map((id) => ({ id, object: "model" as const, created: 0, owned_by: u.name }));
     for (const m of ids) if (!entries.has(m.id) && allowed(admitted, m.id)) entries.set(m.id, m);
   });
-  return json({ object: "list", data: [...entries.values()] });
+  const data = [...entries.values()];
+  if (dialect === "openai") return json({ object: "list", data: data.map(({ displayName: _, ...m }) => m) });
+  const models = data.map(anthropicModel);
+  return json({
+    data: models,
+    has_more: false,
+    first_id: models[0]?.id ?? null,
+    last_id: models.at(-1)?.id ?? null,
+  });
+}
+
+/** An entry in Anthropic's shape (`GET /v1/models` with `anthropic-version`). */
+function anthropicModel(m: Listed) {
+  const createdAt = new Date(m.created * 1000).toISOString().replace(".000Z", "Z");
+  return { type: "model", id: m.id, display_name: m.displayName ?? m.id, created_at: createdAt };
 }
 
 /** An upstream's own model list, or null when it could not be had (no provider, breaker open, failure). */
@@ -81,10 +114,11 @@ async function upstreamModels(
   env: Env,
   upstream: UpstreamConfig,
   client: AbortSignal | undefined,
-): Promise<ModelEntry[] | null> {
+): Promise<Listed[] | null> {
   const provider = providerFor(upstream.provider);
-  // Only an upstream that speaks OpenAI's API natively lists its models in OpenAI's shape.
-  if (provider?.dialect !== "openai") return null;
+  // An upstream that speaks OpenAI's or Anthropic's API natively lists its models in that API's shape.
+  const native = provider?.dialect;
+  if (!provider || (native !== "openai" && native !== "anthropic")) return null;
   const now = Date.now();
   const breaker = isolateHealth.peekBreaker(upstream.id);
   if (breaker?.isOpen && now < breaker.openUntil) return null;
@@ -103,9 +137,10 @@ async function upstreamModels(
       },
       {
         method: "GET",
-        dialect: "openai",
+        dialect: native,
         path: "/models",
-        search: "",
+        // Anthropic's list comes in pages of 20 unless asked for more (1000 is its most).
+        search: native === "anthropic" ? "?limit=1000" : "",
         headers: new Headers({ accept: "application/json" }),
         body: null,
         json: null,
@@ -119,22 +154,29 @@ async function upstreamModels(
     }
     const body: unknown = await res.json();
     if (!isObject(body) || !Array.isArray(body.data)) return null;
-    return body.data.flatMap((m): ModelEntry[] =>
-      isObject(m) && typeof m.id === "string"
-        ? [
-            {
-              id: m.id,
-              object: "model",
-              created: typeof m.created === "number" ? m.created : 0,
-              owned_by: typeof m.owned_by === "string" ? m.owned_by : upstream.name,
-            },
-          ]
-        : [],
-    );
+    return body.data.flatMap((m): Listed[] => {
+      if (!isObject(m) || typeof m.id !== "string") return [];
+      // OpenAI's `created` (seconds) or Anthropic's `created_at` (RFC 3339).
+      const at = typeof m.created_at === "string" ? Date.parse(m.created_at) / 1000 : Number.NaN;
+      const created = typeof m.created === "number" ? m.created : Number.isFinite(at) ? Math.floor(at) : 0;
+      const entry: Listed = {
+        id: m.id,
+        object: "model",
+        created,
+        owned_by: typeof m.owned_by === "string" ? m.owned_by : upstream.name,
+      };
+      if (typeof m.display_name === "string") entry.displayName = m.display_name;
+      return [entry];
+    });
   } catch {
     return null;
   }
 }
+
+const notGiven = (id: string) =>
+  new ApiError(404, "model_not_found", `The model '${id}' does not exist or this token may not use it.`, {
+    param: "model",
+  });
 
 function json(body: unknown): Response {
   return new Response(JSON.stringify(body), { headers: { "content-type": "application/json" } });

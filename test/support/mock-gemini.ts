@@ -1,6 +1,7 @@
 // A mock of Google's Generative Language API (`/v1beta/models/{model}:{method}`) in the wire format of the
 // Gemini API reference: `x-goog-api-key` required, `generateContent`, `streamGenerateContent?alt=sse`
-// (one GenerateContentResponse per `data:` event, usageMetadata on each, finishReason on the last),
+// (one GenerateContentResponse per `data:` event, usageMetadata on each, finishReason on the last; without
+// alt=sse the same responses as one streamed JSON array),
 // `countTokens`, `embedContent`, errors `{"error":{code,message,status}}`. Steered by `x-mock-chunks`,
 // `x-mock-status`, `x-mock-interval-ms`, plus `x-mock-thoughts` and `x-mock-cached` (token counts).
 
@@ -68,8 +69,22 @@ async function generate(ctx: Ctx, model: string, stream: boolean): Promise<void>
     return sendJson(ctx, 200, response(parts, true));
   }
   const sse = new URL(ctx.req.url ?? "/", "http://mock").searchParams.get("alt") === "sse";
-  if (!sse) return googleError(ctx, 400, "this mock streams with alt=sse only");
   const interval = ctx.num("x-mock-interval-ms", 0);
+  if (!sse) {
+    // Without alt=sse Google streams one JSON array of the same responses (`[{…}\r\n,{…}]`).
+    ctx.res.writeHead(200, { "content-type": "application/json; charset=UTF-8" });
+    ctx.res.flushHeaders();
+    const items = texts.map((t, i) => response([{ text: t }], i === texts.length - 1 && !call));
+    if (call) items.push(response([call], true));
+    for (let i = 0; i < items.length; i++) {
+      if (i > 0 && interval > 0) await ctx.sleep(interval);
+      if (ctx.closed) return;
+      ctx.res.write(`${i === 0 ? "[" : "\r\n,"}${JSON.stringify(items[i])}`);
+    }
+    ctx.res.end("]");
+    ctx.record.completed = true;
+    return;
+  }
   ctx.res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
   ctx.res.flushHeaders();
   for (let i = 0; i < texts.length; i++) {
@@ -92,6 +107,14 @@ export async function geminiRoute(ctx: Ctx, path: string): Promise<void> {
   if (!match || ctx.req.method !== "POST")
     return googleError(ctx, 404, `mock has no ${ctx.req.method} ${path}`);
   const [, model, action] = match as unknown as [string, string, string];
+  // Google's standard `alt` parameter: `proto` answers in protocol buffers (here: opaque bytes).
+  const alt = new URL(ctx.req.url ?? "/", "http://mock").searchParams;
+  if ((alt.get("alt") ?? alt.get("$alt")) === "proto") {
+    ctx.res.writeHead(200, { "content-type": "application/x-protobuf" });
+    ctx.res.end(Buffer.from([0x0a, 0x02, 0x08, 0x01]));
+    ctx.record.completed = true;
+    return;
+  }
   if (action === "generateContent") return generate(ctx, model, false);
   if (action === "streamGenerateContent") return generate(ctx, model, true);
   if (action === "countTokens")

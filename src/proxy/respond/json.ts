@@ -69,9 +69,11 @@ function observedBytes(bytes: Uint8Array, observer: AnswerObserver, keep: number
   // Parsed once, whoever asks first (the cache's keeper or the event).
   const observed = () => {
     if (seen) return seen;
-    const body = parseObjectText(decoder.decode(bytes));
+    const text = decoder.decode(bytes);
+    const body = parseObjectText(text);
     whole = body !== null;
-    seen = observeJson(body, observer);
+    seen =
+      body === null && text.charCodeAt(0) === 91 ? observeArray(text, observer) : observeJson(body, observer);
     return seen;
   };
   const result: TapResult = { aborted: false, endedAt: Date.now(), observed };
@@ -130,9 +132,32 @@ function observeJson(body: Json | null, observer: AnswerObserver): Observed {
   return seen;
 }
 
-/** `{"usage": {...}}` from the end of a body too big to keep whole: the last balanced `"usage": {…}`. */
+/**
+ * A JSON array of stream events: Gemini's `streamGenerateContent` without `alt=sse`. Folded event by event as
+ * its SSE stream would be, so it is charged what the upstream reported, not an estimate of the prompt alone.
+ */
+function observeArray(text: string, observer: AnswerObserver): Observed {
+  const seen = emptyObserved();
+  let items: unknown;
+  try {
+    items = JSON.parse(text);
+  } catch {
+    return seen;
+  }
+  if (Array.isArray(items))
+    for (const item of items)
+      if (typeof item === "object" && item !== null && !Array.isArray(item))
+        observer.streamEvent(seen, item as Json);
+  return seen;
+}
+
+/**
+ * `{"usage": {...}}` from the end of a body too big to keep whole: the last balanced `"usage": {…}` — or
+ * Gemini's `"usageMetadata": {…}`, which the last event of its JSON-array stream carries with the final counts.
+ */
 export function usageFromTail(tail: string): Json | null {
-  const at = tail.lastIndexOf('"usage"');
+  const key = tail.lastIndexOf('"usageMetadata"') > tail.lastIndexOf('"usage"') ? "usageMetadata" : "usage";
+  const at = tail.lastIndexOf(`"${key}"`);
   if (at < 0) return null;
   const open = tail.indexOf("{", at);
   if (open < 0) return null;
@@ -140,7 +165,7 @@ export function usageFromTail(tail: string): Json | null {
   for (let i = open; i < tail.length; i++) {
     const c = tail[i];
     if (c === "{") depth++;
-    else if (c === "}" && --depth === 0) return parseObjectText(`{"usage":${tail.slice(open, i + 1)}}`);
+    else if (c === "}" && --depth === 0) return parseObjectText(`{"${key}":${tail.slice(open, i + 1)}}`);
   }
   return null;
 }
