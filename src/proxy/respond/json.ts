@@ -55,8 +55,8 @@ async function readWhole(relay: Relay): Promise<Response> {
   else {
     // The answer is whole: a client that leaves from now on changes nothing (as when `done` ran at once).
     relay.abort.release();
-    // Parsed and recorded after a timer tick, so the answer goes out first: −0.12 ms p50 at c=1 and no
-    // more CPU (`npm run bench:ab`, bench/README.md), though the parse itself takes only microseconds.
+    // Parsed and recorded after a timer tick, so the answer goes out first: about −0.05 ms p50 at c=1 and
+    // no more CPU (three `npm run bench:ab` runs, bench/README.md).
     relay.ctx.waitUntil(afterTick(done));
   }
   return relayed(upstream, bytes, headers);
