@@ -117,23 +117,61 @@ describe("Gemini: the model in the path", () => {
     expect(await upstreamSaw(tag)).toHaveLength(0);
   });
 
-  it("a model named in the body too: the path's model is the one checked, priced and sent", async () => {
-    // The Gemini API takes the model from the path (the body's must match it), so the gateway checks the path.
+  it("a model named in the body too: only the path's own is forwarded; another is refused, unsent", async () => {
+    // The Gemini API takes the model from the path and requires the body's (embedContent's `model`,
+    // batchEmbedContents' `requests[].model`, countTokens' `generateContentRequest.model`) to match it. The
+    // gateway checks and prices the path's, so for a restricted token it does not leave a mismatch to Google.
     const { token } = await geminiProject({ allowed_models: [FLASH] });
     const tag = newTag();
-    const ok = await gemini(`/v1beta/models/${FLASH}:generateContent`, token.token, tag, {
+    for (const model of [FLASH, `models/${FLASH}`]) {
+      const ok = await gemini(`/v1beta/models/${FLASH}:generateContent`, token.token, tag, {
+        ...contents,
+        model,
+      });
+      expect(ok.status, model).toBe(200);
+      await ok.arrayBuffer();
+    }
+    const embed = { content: { parts: [{ text: "hi" }] } };
+    const mismatched: [string, unknown][] = [
+      ["generateContent", { ...contents, model: `models/${PRO}` }],
+      ["generateContent", { ...contents, model: 7 }],
+      ["embedContent", { ...embed, model: `models/${PRO}` }],
+      [
+        "batchEmbedContents",
+        {
+          requests: [
+            { ...embed, model: `models/${FLASH}` },
+            { ...embed, model: `models/${PRO}` },
+          ],
+        },
+      ],
+      ["batchEmbedContents", { requests: [{ ...embed, model: PRO }] }],
+      ["countTokens", { generateContentRequest: { ...contents, model: `models/${PRO}` } }],
+    ];
+    for (const [method, body] of mismatched) {
+      const res = await gemini(`/v1beta/models/${FLASH}:${method}`, token.token, tag, body);
+      expect(res.status, `${method} ${JSON.stringify(body)}`).toBe(400);
+      expect(((await res.json()) as GoogleError).error.status).toBe("INVALID_ARGUMENT");
+    }
+    // The path's model decides the allowlist (a body naming an allowed one, unlike it, is a 400 above).
+    const refused = await gemini(`/v1beta/models/${PRO}:generateContent`, token.token, tag, {
       ...contents,
       model: `models/${PRO}`,
     });
-    expect(ok.status).toBe(200);
-    await ok.arrayBuffer();
-    const refused = await gemini(`/v1beta/models/${PRO}:generateContent`, token.token, tag, {
-      ...contents,
-      model: `models/${FLASH}`,
-    });
     expect(refused.status).toBe(403);
     const seen = await upstreamSaw(tag);
-    expect(seen.map((r) => r.url)).toEqual([`/v1beta/models/${FLASH}:generateContent`]);
+    expect(seen.map((r) => r.url)).toEqual([
+      `/v1beta/models/${FLASH}:generateContent`,
+      `/v1beta/models/${FLASH}:generateContent`,
+    ]);
+    // A token with nothing to check passes the body as it is: Google answers a mismatch itself.
+    const { token: open } = await geminiProject({});
+    const passed = await gemini(`/v1beta/models/${FLASH}:generateContent`, open.token, tag, {
+      ...contents,
+      model: `models/${PRO}`,
+    });
+    expect(passed.status).toBe(200);
+    await passed.arrayBuffer();
   });
 
   it("?key= given twice, or beside a header: one credential decides, no key reaches the upstream's URL", async () => {
@@ -166,13 +204,18 @@ describe("Gemini: the model in the path", () => {
   it("a budgeted token: every priced method is reserved at the path's model; an unpriced model is refused", async () => {
     const { token } = await geminiProject({ max_cost_usd: 0.01 });
     const tag = newTag();
-    // Over the budget whatever the body says about another model.
+    // Reserved at the path's model: over the budget. A body naming another model is refused before that.
     const big = await gemini(`/v1beta/models/${FLASH}:streamGenerateContent?alt=sse`, token.token, tag, {
+      ...contents,
+      generationConfig: { maxOutputTokens: 1_000_000 },
+    });
+    expect(big.status).toBe(429);
+    const other = await gemini(`/v1beta/models/${FLASH}:streamGenerateContent?alt=sse`, token.token, tag, {
       ...contents,
       model: "models/gemini-unknown",
       generationConfig: { maxOutputTokens: 1_000_000 },
     });
-    expect(big.status).toBe(429);
+    expect(other.status).toBe(400);
     for (const method of ["generateContent", "embedContent", "batchEmbedContents"]) {
       const unpriced = await gemini(`/v1beta/models/gemini-unknown:${method}`, token.token, tag);
       expect(unpriced.status, method).toBe(403);

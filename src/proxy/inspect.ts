@@ -123,6 +123,15 @@ export function inspect(
       param: null,
       budgetOnly: true,
     };
+  } else if (route.dialect === "gemini" && route.model !== null && json) {
+    // The path's model is the one checked and priced: a body naming another is refused, not left to Google.
+    const other = otherGeminiModel(json, route.model);
+    if (other)
+      unread = {
+        code: "validation_error",
+        message: `The body names the model ${other}, not the path's '${route.model}': name one model.`,
+        param: "model",
+      };
   } else if (route.model === null && kind === "json" && typeof json?.model === "string") {
     // Another endpoint whose body names a model (e.g. one the table above does not know): checked too. A
     // model in the path (Gemini) is the one the upstream uses, whatever the body says.
@@ -141,4 +150,31 @@ export function inspect(
     options,
   );
   return unread ? { model, unread, meter } : { model, meter };
+}
+
+/**
+ * Where a Gemini body names a model besides its path: `model` (embedContent), `requests[].model`
+ * (batchEmbedContents), `generateContentRequest.model` (countTokens). Google requires each to be the path's
+ * model (`models/{model}`); for a restricted token the gateway does not rely on that. Returns the first that
+ * is anything else, described for the error (`'x' in requests[2].model`), or null.
+ */
+export function otherGeminiModel(json: Record<string, unknown>, model: string): string | null {
+  const differs = (value: unknown) => value !== undefined && value !== model && value !== `models/${model}`;
+  const named = (value: unknown, where: string) =>
+    `${typeof value === "string" ? `'${value.slice(0, 200)}'` : "a non-string"} in ${where}`;
+  if (differs(json.model)) return named(json.model, "model");
+  const inner = json.generateContentRequest;
+  if (typeof inner === "object" && inner !== null) {
+    const value = (inner as Record<string, unknown>).model;
+    if (differs(value)) return named(value, "generateContentRequest.model");
+  }
+  const requests = json.requests;
+  if (Array.isArray(requests)) {
+    for (let i = 0; i < requests.length; i++) {
+      const r = requests[i];
+      const value = typeof r === "object" && r !== null ? (r as Record<string, unknown>).model : undefined;
+      if (differs(value)) return named(value, `requests[${i}].model`);
+    }
+  }
+  return null;
 }
