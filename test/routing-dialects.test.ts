@@ -262,6 +262,53 @@ describe("routes by dialect: Gemini's API (@google/genai)", SLOW, () => {
   });
 });
 
+describe("routes by dialect: a Gemini alias in the body's own model fields", SLOW, () => {
+  it("embedContent, batchEmbedContents and countTokens name the target's model where the client named the alias", async () => {
+    const gb = mockName("gb");
+    const { token } = await routed([{ name: "gb", provider: "gemini", base_url: geminiBase({ name: gb }) }], {
+      emb: [{ upstream: "gb", model: "gemini-embedding-001" }],
+    });
+    // The SDK's embedContent is a batchEmbedContents whose requests name `models/emb`.
+    const ai = new GoogleGenAI({ apiKey: token.token, httpOptions: { baseUrl: BASE } });
+    const embedded = await ai.models.embedContent({ model: "emb", contents: "hello" });
+    expect(embedded.embeddings?.[0]?.values?.length).toBeGreaterThan(0);
+    const post = (method: string, body: unknown) =>
+      workerFetch(`${BASE}/v1beta/models/emb:${method}`, {
+        method: "POST",
+        headers: { "x-goog-api-key": token.token, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const part = { parts: [{ text: "hi" }] };
+    for (const [method, body] of [
+      ["embedContent", { model: "emb", content: part }],
+      ["countTokens", { generateContentRequest: { model: "models/emb", contents: [part] } }],
+      ["countTokens", { contents: [part] }],
+    ] as const) {
+      const res = await post(method, body);
+      expect(res.status, method).toBe(200);
+      await res.arrayBuffer();
+    }
+    const seen = (await (await fetch(`${env.MOCK_UPSTREAM_URL}/__mock/requests?upstream=${gb}`)).json()) as {
+      url: string;
+      bodyText: string;
+    }[];
+    expect(seen.map((r) => r.url.split("?")[0])).toEqual([
+      "/v1beta/models/gemini-embedding-001:batchEmbedContents",
+      "/v1beta/models/gemini-embedding-001:embedContent",
+      "/v1beta/models/gemini-embedding-001:countTokens",
+      "/v1beta/models/gemini-embedding-001:countTokens",
+    ]);
+    const bodies = seen.map((r) => JSON.parse(r.bodyText) as Record<string, unknown>);
+    expect((bodies[0]!.requests as { model: string }[]).map((r) => r.model)).toEqual([
+      "models/gemini-embedding-001",
+    ]);
+    expect(bodies[1]!.model).toBe("gemini-embedding-001");
+    expect(bodies[2]!.generateContentRequest).toMatchObject({ model: "models/gemini-embedding-001" });
+    // A body that names no model goes as the client sent it.
+    expect(bodies[3]).toEqual({ contents: [part] });
+  });
+});
+
 describe("routes across providers: an OpenAI client falls over to Claude", SLOW, () => {
   it("the second target's answer comes translated, plain and streamed; the event names what served", async () => {
     const oa = mockName("oa");

@@ -16,7 +16,7 @@ import type { JsonBody } from "./body";
 import type { ProxyRoute } from "./dialect";
 import { upstreamKey } from "./isolate-caches";
 import type { RequestFacts } from "./request-facts";
-import { rewritten, routeFor, servesFor } from "./route-target";
+import { rewritten, rewrittenInGeminiBody, routeFor, servesFor } from "./route-target";
 import { type Sent, sendUpstream, UpstreamAbort, upstreamTimeoutMs } from "./send";
 import { adoptSharedBreakers, shareBreakerOpen } from "./shared-health";
 import { usageInjection } from "./usage-injection";
@@ -81,8 +81,12 @@ export async function sendRouted(r: RoutedRequest): Promise<Routed> {
   const bodyFor = (t: Target): JsonBody | null => {
     let body = bodies.get(t.model);
     if (body === undefined) {
-      // A model named in the path (Gemini) is rewritten in the path, never added to the body.
-      body = route.model === null ? rewritten(r.body, asked, t.model) : r.body;
+      // A model named in the path (Gemini) is rewritten in the path, never added to the body (only where
+      // the body names it too).
+      body =
+        route.model === null
+          ? rewritten(r.body, asked, t.model)
+          : rewrittenInGeminiBody(r.body, asked, t.model);
       bodies.set(t.model, body);
     }
     return body;

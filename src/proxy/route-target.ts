@@ -2,6 +2,7 @@
 // body rewritten for the target's model, and the primary target for the answers the gateway assembles from
 // several upstream calls itself. Apart from the retry loop (route-send.ts) so the loop reads as the loop.
 import { ApiError } from "../lib/errors";
+import { isObject } from "../lib/json";
 import { type Provider, type ProviderSettings, providerFor, type UpstreamTarget } from "../providers";
 import { resolveRoute } from "../routing/resolve";
 import type { Routing, UpstreamConfig } from "../routing/types";
@@ -38,6 +39,36 @@ export function rewritten(
   if (!body?.json || model === null || model === asked) return body;
   const json = { ...body.json, model };
   return { json, bytes: withModel(body, model) ?? encoder.encode(JSON.stringify(json)) };
+}
+
+/**
+ * A Gemini body for a target whose model is not the one asked for (an alias): the path carries the model
+ * (`routeFor`), but a body that names it too — embedContent's `model`, batchEmbedContents'
+ * `requests[].model`, countTokens' `generateContentRequest.model`, each of which Google requires to be the
+ * path's — names the target's, in the spelling the client used (`x` or `models/x`). Anything else is left as
+ * it is; a body that names no model is the client's bytes.
+ */
+export function rewrittenInGeminiBody(
+  body: JsonBody | null,
+  asked: string | null,
+  model: string | null,
+): JsonBody | null {
+  if (!body?.json || asked === null || model === null || model === asked) return body;
+  let changed = false;
+  const swap = <T extends Record<string, unknown>>(o: T): T => {
+    const value = o.model;
+    const next = value === asked ? model : value === `models/${asked}` ? `models/${model}` : value;
+    if (next === value) return o;
+    changed = true;
+    return { ...o, model: next };
+  };
+  // A copy: the client's parsed body is shared by every attempt (and the event's estimate).
+  const json = { ...swap(body.json) };
+  const inner = json.generateContentRequest;
+  if (isObject(inner)) json.generateContentRequest = swap(inner);
+  if (Array.isArray(json.requests))
+    json.requests = json.requests.map((r: unknown) => (isObject(r) ? swap(r) : r));
+  return changed ? { json, bytes: encoder.encode(JSON.stringify(json)) } : body;
 }
 
 /**
