@@ -188,7 +188,7 @@ export async function handleProxy(request: Request, env: Env, ctx: ExecutionCont
     const exchange = exchangeOf(routed.provider.dialect, routed.abort);
     if (!guard) return await respond(routed.sent, exchange);
     const sent = { ...routed.sent, response: await guard.settle(routed.sent.response) };
-    return await respond(sent, { ...exchange, observer: observing(exchange.observer, guard), eager: true });
+    return await respond(sent, { ...exchange, observer: observing(exchange.observer, guard) });
   } catch (err) {
     // An upload the gateway stopped on its way up (a second `model` after the one checked): the client's
     // fault, whatever the broken connection made the upstream fetch throw.

@@ -32,8 +32,6 @@ export type Exchange = {
   translate: Translate | null;
   /** The response cache's view of the request, when it is a candidate (see cache-step.ts). */
   cache?: CacheCandidate | null;
-  /** The answer names objects the token owns from now on (ownership): take it in before it goes out. */
-  eager?: boolean;
 };
 
 /**
@@ -90,7 +88,6 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
   // A translated answer reaches the client as OpenAI's JSON or SSE, whatever the upstream's type.
   const clientType = ex.translate ? (isSse ? "text/event-stream; charset=utf-8" : "application/json") : type;
   const keep = target ? { limit: target.maxBytes, whole: keeper(ex, target, clientType, isSse) } : undefined;
-  const eager = ex.eager === true || keep !== undefined;
   if (ex.translate) {
     const translate = ex.translate;
     // Loaded only for translated calls: plain OpenAI traffic never evaluates the translation code.
@@ -105,7 +102,6 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
           abort: ex.abort,
           finish,
           keep,
-          eager,
         },
         translate,
         isSse,
@@ -134,7 +130,6 @@ export function respond(sent: Sent, ex: Exchange): Response | Promise<Response> 
     abort: ex.abort,
     finish,
     keep,
-    eager,
   };
   return isSse ? relaySse(relay, strip) : relayJson(relay, keepLength);
 }

@@ -6,6 +6,12 @@ import { afterTick, type Relay, relayed, type TapResult } from "./relay";
 /** JSON answers are kept up to this size to read `usage` at the end (whole reads: declared length). */
 export const JSON_COPY_CAP = 1024 * 1024;
 const JSON_TAIL_KEEP = 16 * 1024;
+/**
+ * Parsing a small body takes microseconds, less than the timer that would defer it past the response: a
+ * deferral tried on 2026-11-28 took ~0.05 ms off p50 at c=1 but cost 4–7 % CPU per request at c=32
+ * (`npm run bench:ab`, bench/README.md), so only large bodies wait for a tick.
+ */
+const PARSE_AT_ONCE_BYTES = 64 * 1024;
 // Non-streaming decodes keep no state between calls: one decoder serves the isolate.
 const decoder = new TextDecoder();
 
@@ -51,14 +57,8 @@ async function readWhole(relay: Relay): Promise<Response> {
     keep?.whole(result);
     relay.finish(result);
   };
-  if (relay.eager) done();
-  else {
-    // The answer is whole: a client that leaves from now on changes nothing (as when `done` ran at once).
-    relay.abort.release();
-    // Parsed and recorded after a timer tick, so the answer goes out first: about −0.05 ms p50 at c=1 and
-    // no more CPU (three `npm run bench:ab` runs, bench/README.md).
-    relay.ctx.waitUntil(afterTick(done));
-  }
+  if (bytes.byteLength <= PARSE_AT_ONCE_BYTES) done();
+  else relay.ctx.waitUntil(afterTick(done));
   return relayed(upstream, bytes, headers);
 }
 

@@ -33,11 +33,6 @@ export type Relay = {
    * next identical request finds it stored — with the result `finish` will get.
    */
   keep?: { limit: number; whole(result: TapResult): void };
-  /**
-   * Take the answer in before it goes out: the cache stores it, or it names objects the token now owns, so
-   * the client's next request must find them. Otherwise a whole JSON answer is read after it went out.
-   */
-  eager: boolean;
 };
 
 /** The client's response: the upstream's status with the gateway's headers around `body`. */
