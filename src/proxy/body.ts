@@ -14,6 +14,11 @@ export type JsonBody = {
    */
   ambiguousModel?: true;
   /**
+   * An object inside the body names `model` more than once: a Gemini body's nested model fields
+   * (`requests[].model`, `generateContentRequest.model`) are then as ambiguous as a top-level one.
+   */
+  ambiguousInnerModel?: true;
+  /**
    * Where the top-level `"model"` key starts (as a character index of the text), when the body names
    * `"model"` exactly once and escapes no letter of it: then that occurrence is the key. A routed request
    * rewrites the model's value there (`withModel`) instead of serialising the whole body again.
@@ -197,7 +202,16 @@ function parsed(bytes: Uint8Array): JsonBody {
   // letters of "model" escaped as \u006…, or "model" appearing more than once anywhere).
   const first = text.indexOf('"model"');
   const suspect = (first >= 0 && text.indexOf('"model"', first + 1) >= 0) || text.includes("\\u006");
-  if (suspect && topLevelKeyCount(text, "model") > 1) return { bytes, json: value, ambiguousModel: true };
+  if (suspect) {
+    const keys = keyCounts(text, "model");
+    if (keys.top > 1 || keys.inner)
+      return {
+        bytes,
+        json: value,
+        ...(keys.top > 1 ? { ambiguousModel: true as const } : {}),
+        ...(keys.inner ? { ambiguousInnerModel: true as const } : {}),
+      };
+  }
   return suspect || first < 0 ? { bytes, json: value } : { bytes, json: value, modelKeyAt: first };
 }
 
@@ -242,12 +256,14 @@ export function withModel(body: JsonBody, model: string): Uint8Array | null {
 }
 
 /**
- * How many times the top-level object of valid JSON `text` has the key `name` (escapes decoded): one pass,
- * strings skipped, keys recognised as the strings at depth 1 followed by a colon.
+ * Where valid JSON `text` names the key `name` (escapes decoded): how many times its top-level object does,
+ * and whether any object inside it does more than once. One pass, strings skipped, keys recognised as the
+ * strings in an object followed by a colon; a stack holds each open object's count (-1 for an array).
  */
-export function topLevelKeyCount(text: string, name: string): number {
-  let depth = 0;
-  let count = 0;
+export function keyCounts(text: string, name: string): { top: number; inner: boolean } {
+  const open: number[] = [];
+  let top = 0;
+  let inner = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
@@ -260,14 +276,19 @@ export function topLevelKeyCount(text: string, name: string): number {
           i++;
         } else if (d === 0x22) break;
       }
-      if (depth !== 1) continue;
+      const depth = open.length;
+      if (depth === 0 || open[depth - 1]! < 0) continue;
       let j = i + 1;
       while (j < text.length && /\s/.test(text[j]!)) j++;
       if (text.charCodeAt(j) !== 0x3a) continue;
       const raw = text.slice(start, i + 1);
-      if ((escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1)) === name) count++;
-    } else if (c === 0x7b || c === 0x5b) depth++;
-    else if (c === 0x7d || c === 0x5d) depth--;
+      if ((escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1)) !== name) continue;
+      const count = ++open[depth - 1]!;
+      if (depth === 1) top = count;
+      else if (count > 1) inner = true;
+    } else if (c === 0x7b) open.push(0);
+    else if (c === 0x5b) open.push(-1);
+    else if (c === 0x7d || c === 0x5d) open.pop();
   }
-  return count;
+  return { top, inner };
 }

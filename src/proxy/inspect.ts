@@ -125,8 +125,15 @@ export function inspect(
     };
   } else if (route.dialect === "gemini" && route.model !== null && json) {
     // The path's model is the one checked and priced: a body naming another is refused, not left to Google.
+    // So is one naming `model` twice in one object (at any depth): parsers differ on which one wins.
     const other = otherGeminiModel(json, route.model);
-    if (other)
+    if (body?.ambiguousModel || body?.ambiguousInnerModel)
+      unread = {
+        code: "invalid_json",
+        message: "The JSON body names 'model' more than once in one object: send it once.",
+        param: "model",
+      };
+    else if (other)
       unread = {
         code: "validation_error",
         message: `The body names the model ${other}, not the path's '${route.model}': name one model.`,

@@ -1,0 +1,108 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { BASE } from "./helpers";
+import { mockProjectToken, newTag, upstreamSaw, workerFetch } from "./support/proxy";
+
+// Attacks on the checks that landed together: the model a Gemini body names besides its path, the query and
+// header parameters that change what Google answers (and so what the gateway can charge). Each asserts what
+// the client got and what reached the mock upstream.
+
+const FLASH = "gemini-2.5-flash";
+const PRO = "gemini-2.5-pro";
+
+const geminiProject = (token: Record<string, unknown>) =>
+  mockProjectToken(token, { provider: "gemini", base_url: `${env.MOCK_UPSTREAM_URL}/v1beta` });
+
+const contents = { contents: [{ role: "user", parts: [{ text: "hi" }] }] };
+const embed = { content: { parts: [{ text: "hi" }] } };
+
+function gemini(path: string, key: string, tag: string, body: unknown = contents, headers = {}) {
+  return workerFetch(`${BASE}${path}`, {
+    method: "POST",
+    headers: { "x-goog-api-key": key, "content-type": "application/json", "x-mock-tag": tag, ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+type GoogleError = { error: { code: number; status: string } };
+
+describe("a Gemini body naming another model than its path", () => {
+  it("a model key written twice (top level or nested) is refused: parsers differ on which one wins", async () => {
+    const { token } = await geminiProject({ allowed_models: [FLASH] });
+    const tag = newTag();
+    const text = JSON.stringify(embed);
+    const bodies: [string, string][] = [
+      ["embedContent", `{"model":"models/${PRO}","model":"models/${FLASH}",${text.slice(1)}`],
+      ["embedContent", `{"model":"models/${PRO}","mod\\u0065l":"models/${FLASH}",${text.slice(1)}`],
+      [
+        "batchEmbedContents",
+        `{"requests":[{"model":"models/${PRO}","model":"models/${FLASH}",${text.slice(1)}]}`,
+      ],
+      [
+        "batchEmbedContents",
+        `{"requests":[{"model":"models/${PRO}","m\\u006fdel":"models/${FLASH}",${text.slice(1)}]}`,
+      ],
+      [
+        "countTokens",
+        `{"generateContentRequest":{"model":"models/${PRO}","model":"models/${FLASH}","contents":[]}}`,
+      ],
+    ];
+    for (const [method, body] of bodies) {
+      const res = await gemini(`/v1beta/models/${FLASH}:${method}`, token.token, tag, body);
+      expect(res.status, body).toBe(400);
+      expect(((await res.json()) as GoogleError).error.status, body).toBe("INVALID_ARGUMENT");
+    }
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+  });
+
+  it("a model key escaped in a nested object is read as the model it spells", async () => {
+    const { token } = await geminiProject({ allowed_models: [FLASH] });
+    const tag = newTag();
+    for (const [method, body] of [
+      ["batchEmbedContents", `{"requests":[{"mod\\u0065l":"models/${PRO}","content":{"parts":[]}}]}`],
+      ["countTokens", `{"generateContentRequest":{"\\u006dodel":"models/${PRO}","contents":[]}}`],
+    ] as const) {
+      const res = await gemini(`/v1beta/models/${FLASH}:${method}`, token.token, tag, body);
+      expect(res.status, body).toBe(400);
+      await res.arrayBuffer();
+    }
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+  });
+
+  it("a Gemini multi-turn chat (role 'model' everywhere) is not mistaken for a model named twice", async () => {
+    const { token } = await geminiProject({ allowed_models: [FLASH] });
+    const tag = newTag();
+    const chat = {
+      contents: [
+        { role: "user", parts: [{ text: "hi" }] },
+        { role: "model", parts: [{ text: "hello" }] },
+        { role: "user", parts: [{ text: 'the word \\u0065 and "model": 1' }] },
+      ],
+    };
+    const res = await gemini(`/v1beta/models/${FLASH}:generateContent`, token.token, tag, chat);
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    expect(await upstreamSaw(tag)).toHaveLength(1);
+  });
+});
+
+describe("Gemini query parameters that change the answer's format", () => {
+  it("alt spelled every way is still read", async () => {
+    const { token } = await geminiProject({ max_cost_usd: 1 });
+    const tag = newTag();
+    for (const query of [
+      "?%61lt=proto",
+      "?alt=JSON",
+      "?alt=sse&alt=proto",
+      "?alt=json&%24alt=proto",
+      "?alt=%70roto",
+      "?alt=json%00",
+      "?alt=+json",
+    ]) {
+      const res = await gemini(`/v1beta/models/${FLASH}:generateContent${query}`, token.token, tag);
+      expect(res.status, query).toBe(400);
+      await res.arrayBuffer();
+    }
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+  });
+});
