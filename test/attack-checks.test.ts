@@ -69,6 +69,30 @@ describe("a Gemini body naming another model than its path", () => {
     expect(await upstreamSaw(tag)).toHaveLength(0);
   });
 
+  it("the proto field names Google's JSON parser also accepts, and shapes the check cannot read, are refused", async () => {
+    // Proto3 JSON: a parser accepts a field's original name (generate_content_request) as well as its
+    // lowerCamelCase one. A repeated field sent as one object is a shape some parsers take as a list of one.
+    const { token } = await geminiProject({ allowed_models: [FLASH] });
+    const tag = newTag();
+    const bodies: [string, unknown][] = [
+      ["countTokens", { generate_content_request: { ...contents, model: `models/${PRO}` } }],
+      ["batchEmbedContents", { requests: { ...embed, model: `models/${PRO}` } }],
+      ["countTokens", { generateContentRequest: [{ ...contents, model: `models/${PRO}` }] }],
+    ];
+    for (const [method, body] of bodies) {
+      const res = await gemini(`/v1beta/models/${FLASH}:${method}`, token.token, tag, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      await res.arrayBuffer();
+    }
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+    // The path's own model in those places still goes through.
+    const ok = await gemini(`/v1beta/models/${FLASH}:countTokens`, token.token, tag, {
+      generateContentRequest: { ...contents, model: `models/${FLASH}` },
+    });
+    expect(ok.status).toBe(200);
+    await ok.arrayBuffer();
+  });
+
   it("a Gemini multi-turn chat (role 'model' everywhere) is not mistaken for a model named twice", async () => {
     const { token } = await geminiProject({ allowed_models: [FLASH] });
     const tag = newTag();

@@ -1,3 +1,4 @@
+import { isObject } from "../lib/json";
 import { type Meter, type MeterOptions, meterFor } from "../limits/meter";
 import type { Unread } from "../tokens/admission";
 import type { BodyKind, JsonBody } from "./body";
@@ -170,12 +171,16 @@ export function otherGeminiModel(json: Record<string, unknown>, model: string): 
   const named = (value: unknown, where: string) =>
     `${typeof value === "string" ? `'${value.slice(0, 200)}'` : "a non-string"} in ${where}`;
   if (differs(json.model)) return named(json.model, "model");
-  const inner = json.generateContentRequest;
-  if (typeof inner === "object" && inner !== null) {
-    const value = (inner as Record<string, unknown>).model;
-    if (differs(value)) return named(value, "generateContentRequest.model");
+  // Google's JSON parser takes a proto field by its original name too (`generate_content_request`).
+  for (const key of ["generateContentRequest", "generate_content_request"]) {
+    const inner = json[key];
+    if (inner === undefined) continue;
+    if (!isObject(inner)) return `a ${key} that is not an object`;
+    if (differs(inner.model)) return named(inner.model, `${key}.model`);
   }
   const requests = json.requests;
+  // A list is what the check reads: any other shape (one object a lenient parser takes as a list of one) is refused.
+  if (requests !== undefined && !Array.isArray(requests)) return "a requests that is not a list";
   if (Array.isArray(requests)) {
     for (let i = 0; i < requests.length; i++) {
       const r = requests[i];

@@ -64,8 +64,10 @@ export function rewrittenInGeminiBody(
   };
   // A copy: the client's parsed body is shared by every attempt (and the event's estimate).
   const json = { ...swap(body.json) };
-  const inner = json.generateContentRequest;
-  if (isObject(inner)) json.generateContentRequest = swap(inner);
+  for (const key of ["generateContentRequest", "generate_content_request"]) {
+    const inner = json[key];
+    if (isObject(inner)) json[key] = swap(inner);
+  }
   if (Array.isArray(json.requests))
     json.requests = json.requests.map((r: unknown) => (isObject(r) ? swap(r) : r));
   return changed ? { json, bytes: encoder.encode(JSON.stringify(json)) } : body;
