@@ -129,4 +129,38 @@ describe("Gemini query parameters that change the answer's format", () => {
     }
     expect(await upstreamSaw(tag)).toHaveLength(0);
   });
+
+  it("a field mask (fields, $fields, X-Goog-FieldMask) that could drop usageMetadata is refused", async () => {
+    // Google's system parameter `fields` (header X-Goog-FieldMask) trims the answer to the fields named:
+    // `fields=candidates` leaves out usageMetadata, so the gateway could charge only its estimate.
+    const { token } = await geminiProject({ max_cost_usd: 1 });
+    const tag = newTag();
+    const attempts: [string, Record<string, string>][] = [
+      ["?fields=candidates", {}],
+      ["?%24fields=candidates", {}],
+      ["?f%69elds=candidates", {}],
+      ["?callback=f", {}],
+      ["?%24callback=f", {}],
+      ["", { "x-goog-fieldmask": "candidates" }],
+      ["", { "X-Goog-FieldMask": "candidates" }],
+    ];
+    for (const [query, headers] of attempts) {
+      for (const method of ["generateContent", "streamGenerateContent"]) {
+        const res = await gemini(
+          `/v1beta/models/${FLASH}:${method}${query}`,
+          token.token,
+          tag,
+          contents,
+          headers,
+        );
+        expect(res.status, `${method}${query} ${JSON.stringify(headers)}`).toBe(400);
+        await res.arrayBuffer();
+      }
+    }
+    expect(await upstreamSaw(tag)).toHaveLength(0);
+    // Other parameters still pass.
+    const ok = await gemini(`/v1beta/models/${FLASH}:generateContent?prettyPrint=false`, token.token, tag);
+    expect(ok.status).toBe(200);
+    await ok.arrayBuffer();
+  });
 });

@@ -44,7 +44,18 @@ const geminiNotFound = () =>
     `The gateway forwards ${GEMINI_ROOT}/models/{model}:{${GEMINI_METHODS.join("|")}} only.`,
   );
 
-function geminiRoute(method: string, url: URL): ProxyRoute {
+/** Google's system parameters that change an answer's shape past what the gateway reads usage from. */
+const TRIMS_ANSWER = new Set(["fields", "$fields", "callback", "$callback"]);
+
+const answerTrimmed = (name: string) =>
+  new ApiError(
+    400,
+    "validation_error",
+    `${name} is not forwarded: it changes the answer the gateway reads usage from.`,
+    { param: name },
+  );
+
+function geminiRoute(method: string, url: URL, headers: Headers): ProxyRoute {
   const match = /^\/v1beta\/models\/([^/]+)$/.exec(url.pathname);
   if (!match || FORBIDDEN_ENCODED.test(match[1]!)) throw geminiNotFound();
   let segment: string;
@@ -78,7 +89,11 @@ function geminiRoute(method: string, url: URL): ProxyRoute {
         `alt=${value} is not forwarded: the gateway reads JSON and SSE answers only.`,
         { param: "alt" },
       );
+    // A field mask trims the answer (`fields=candidates` leaves usageMetadata out) and a JSONP callback wraps
+    // it: either way the usage a budget is charged could not be read.
+    if (TRIMS_ANSWER.has(name)) throw answerTrimmed(name);
   }
+  if (headers.has("x-goog-fieldmask")) throw answerTrimmed("X-Goog-FieldMask");
   const queryKey = params.get("key");
   params.delete("key");
   const query = params.toString();
@@ -101,7 +116,7 @@ function geminiRoute(method: string, url: URL): ProxyRoute {
  * and the allowlist; Anthropic's endpoints are forwarded by their canonical names; Gemini's are a fixed set.
  */
 export function routeOf(method: string, url: URL, headers: Headers, allowlist: Allowlist): ProxyRoute {
-  if (dialectOf(url.pathname, headers) === "gemini") return geminiRoute(method, url);
+  if (dialectOf(url.pathname, headers) === "gemini") return geminiRoute(method, url, headers);
   const apiPath = parseApiPath(url.pathname);
   checkAllowed(allowlist, method, apiPath.segments);
   const [first] = apiPath.segments;
