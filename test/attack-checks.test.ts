@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { BASE } from "./helpers";
+import { eventsOf } from "./support/events";
 import { mockProjectToken, newTag, upstreamSaw, workerFetch } from "./support/proxy";
 
 // Attacks on the checks that landed together: the model a Gemini body names besides its path, the query and
@@ -162,5 +163,41 @@ describe("Gemini query parameters that change the answer's format", () => {
     const ok = await gemini(`/v1beta/models/${FLASH}:generateContent?prettyPrint=false`, token.token, tag);
     expect(ok.status).toBe(200);
     await ok.arrayBuffer();
+  });
+});
+
+describe("usage read from the tail of an answer past what the gateway keeps whole (1 MiB)", () => {
+  it("a Responses answer's echoed metadata (after its usage) cannot stand in for the usage", async () => {
+    // OpenAI's response object echoes the request's `instructions` (so the client can make it 1 MiB+) and,
+    // after `usage`, its `metadata`: a metadata key named "usage" came last in the tail.
+    const { token } = await mockProjectToken({ max_tokens: 10_000_000 });
+    const tag = newTag();
+    const ids: string[] = [];
+    for (const metadata of [{ usage: "{}" }, { usage: '{"input_tokens":1,"output_tokens":1}' }, { a: "b" }]) {
+      const res = await workerFetch(`${BASE}/v1/responses`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token.token}`,
+          "content-type": "application/json",
+          "x-mock-tag": tag,
+        },
+        body: JSON.stringify({
+          model: "gpt-4o-mini",
+          instructions: "word ".repeat(260_000),
+          input: "hi",
+          metadata,
+        }),
+      });
+      expect(res.status).toBe(200);
+      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(1024 * 1024);
+      ids.push(res.headers.get("x-request-id")!);
+    }
+    const events = await eventsOf(ids);
+    const [empty, small, plain] = ids.map((id) => events.get(id)!);
+    expect(plain).toMatchObject({ usage_source: "upstream" });
+
+    for (const event of [empty, small]) {
+      expect(event).toMatchObject({ usage_source: "upstream", usage: plain!.usage });
+    }
   });
 });

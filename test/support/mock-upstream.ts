@@ -244,7 +244,16 @@ async function responses(ctx: Ctx): Promise<void> {
   const mid = mockIds.message();
   const made = (text: string, status: string, u: Record<string, unknown> | null) => {
     const r = responseObject(model, text, status, u);
-    return { ...r, id: rid, output: r.output.map((item) => ({ ...item, id: mid })) };
+    const { usage: _, ...head } = r;
+    // OpenAI echoes the request's instructions before the output and its metadata after the usage.
+    return {
+      ...head,
+      ...(json.instructions !== undefined ? { instructions: json.instructions } : {}),
+      id: rid,
+      output: r.output.map((item) => ({ ...item, id: mid })),
+      usage: u,
+      ...(json.metadata !== undefined ? { metadata: json.metadata } : {}),
+    };
   };
   const problem = storeResponse(ctx.req, json, made(fullText, "completed", usage));
   if (problem) return sendJson(ctx, 400, errorBody(400, problem, "invalid_request_error"));

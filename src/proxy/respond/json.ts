@@ -152,20 +152,58 @@ function observeArray(text: string, observer: AnswerObserver): Observed {
 }
 
 /**
- * `{"usage": {...}}` from the end of a body too big to keep whole: the last balanced `"usage": {…}` — or
- * Gemini's `"usageMetadata": {…}`, which the last event of its JSON-array stream carries with the final counts.
+ * `{"usage": {...}}` from the end of a body too big to keep whole: the last `"usage": {…}` that is a key of
+ * the answer itself — or Gemini's `"usageMetadata": {…}`, which the last event of its JSON-array stream carries
+ * with the final counts. Read backwards from the end with strings skipped, so only a key of the top object (of
+ * the array's last events) counts: a client's own text echoed after the usage (the Responses API's
+ * `metadata` comes after it, and may have a key named "usage") cannot stand in for it.
  */
 export function usageFromTail(tail: string): Json | null {
-  const key = tail.lastIndexOf('"usageMetadata"') > tail.lastIndexOf('"usage"') ? "usageMetadata" : "usage";
-  const at = tail.lastIndexOf(`"${key}"`);
-  if (at < 0) return null;
-  const open = tail.indexOf("{", at);
-  if (open < 0) return null;
+  let end = tail.length - 1;
+  while (end >= 0 && /\s/.test(tail[end]!)) end--;
+  const array = tail[end] === "]";
   let depth = 0;
-  for (let i = open; i < tail.length; i++) {
+  for (let i = end; i >= 0; i--) {
     const c = tail[i];
-    if (c === "{") depth++;
-    else if (c === "}" && --depth === 0) return parseObjectText(`{"${key}":${tail.slice(open, i + 1)}}`);
+    if (c === "}" || c === "]") depth++;
+    else if (c === "{" || c === "[") depth--;
+    else if (c === '"') {
+      // The string's opening quote: the first one before that is not escaped (an even run of backslashes).
+      let j = i - 1;
+      for (; j >= 0; j--) {
+        if (tail[j] !== '"') continue;
+        let slashes = 0;
+        while (j - 1 - slashes >= 0 && tail[j - 1 - slashes] === "\\") slashes++;
+        if (slashes % 2 === 0) break;
+      }
+      if (j < 0) return null;
+      const key = tail.slice(j + 1, i);
+      if (depth === (array ? 2 : 1) && (key === "usage" || key === "usageMetadata")) {
+        const value = objectAfterColon(tail, i + 1);
+        if (value !== null) return parseObjectText(`{"${key}":${value}}`);
+      }
+      i = j;
+    }
+  }
+  return null;
+}
+
+/** The object text after `:` at `from` (whitespace allowed), up to its balanced end; null for anything else. */
+function objectAfterColon(text: string, from: number): string | null {
+  let i = from;
+  while (/\s/.test(text[i] ?? "")) i++;
+  if (text[i] !== ":") return null;
+  i++;
+  while (/\s/.test(text[i] ?? "")) i++;
+  if (text[i] !== "{") return null;
+  const open = i;
+  let depth = 0;
+  for (; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === "\\") i++;
+    } else if (c === "{") depth++;
+    else if (c === "}" && --depth === 0) return text.slice(open, i + 1);
   }
   return null;
 }
