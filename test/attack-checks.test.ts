@@ -201,3 +201,71 @@ describe("usage read from the tail of an answer past what the gateway keeps whol
     }
   });
 });
+
+describe("model listings for a restricted token, reached other ways", () => {
+  const HAIKU = "claude-haiku-4-5-20251001";
+  const SONNET = "claude-sonnet-4-5-20250929";
+  const get = (path: string, headers: Record<string, string>) => workerFetch(`${BASE}${path}`, { headers });
+
+  it("an Anthropic project's listing through x-api-key alone (no anthropic-version) shows only what was given", async () => {
+    const { token } = await mockProjectToken({ allowed_models: [HAIKU] }, { provider: "anthropic" });
+    const tag = newTag();
+    for (const headers of [
+      { "x-api-key": token.token },
+      { authorization: `Bearer ${token.token}` },
+      { "x-api-key": token.token, "anthropic-version": "2023-06-01" },
+    ]) {
+      const res = await get("/v1/models", { ...headers, "x-mock-tag": tag });
+      const text = await res.text();
+      expect(text, JSON.stringify(headers)).not.toContain(SONNET);
+      const one = await get(`/v1/models/${SONNET}`, { ...headers, "x-mock-tag": tag });
+      expect(one.status, JSON.stringify(headers)).toBe(404);
+      await one.arrayBuffer();
+    }
+    for (const r of await upstreamSaw(tag)) expect(r.url).not.toMatch(/\/models\/?(\?|$)|sonnet/);
+  });
+
+  it("listing paths in other spellings are answered by the gateway or refused, never the upstream's whole list", async () => {
+    const { token } = await mockProjectToken({ allowed_models: ["gpt-4o-mini*"] });
+    const tag = newTag();
+    for (const path of [
+      "/v1/models/",
+      "/v1//models",
+      "/v1/models?limit=1000",
+      "/v1/models%2F",
+      "/v1/models/.",
+      "/v1/models/gpt-4o-mini%2F..%2Fgpt-4o",
+      "/v1/models/gpt-4o-mini/../gpt-4o",
+      "/v1/models/gpt-4o-mini/x",
+      "/v1/models/gpt-4o-mini%2Fx",
+      "/v1/models/gpt-4o-mini:x/gpt-4o",
+    ]) {
+      const res = await get(path, { authorization: `Bearer ${token.token}`, "x-mock-tag": tag });
+      const text = await res.text();
+      expect(text, path).not.toMatch(/"gpt-4o"|"o3"|gpt-4o-2024/);
+    }
+    for (const r of await upstreamSaw(tag)) expect(r.url).toMatch(/^\/v1\/models\/gpt-4o-mini[^/]*$/);
+  });
+});
+
+describe("usageFromTail on tails an answer could carry", () => {
+  it("reads the answer's own last usage, never one inside a string or a client's object", async () => {
+    const { usageFromTail } = await import("../src/proxy/respond/json");
+    const real = { promptTokenCount: 5, candidatesTokenCount: 900, totalTokenCount: 905 };
+    const fake = { promptTokenCount: 1, candidatesTokenCount: 1, totalTokenCount: 2 };
+    const event = (extra: Record<string, unknown>, usage: unknown) =>
+      JSON.stringify({ candidates: [{ content: { parts: [extra], role: "model" } }], usageMetadata: usage });
+    // Text that spells a usage (escaped by JSON), function-call args that are an object named usageMetadata.
+    const text = { text: `"usageMetadata": ${JSON.stringify(fake)}` };
+    const call = { functionCall: { name: "f", args: { usageMetadata: fake, usage: fake } } };
+    const tail = `xx\\"}]},${event(text, fake)}\r\n,${event(call, real)}]`;
+    expect(usageFromTail(tail)).toEqual({ usageMetadata: real });
+    // The last event's usage, not an earlier, smaller one.
+    expect(usageFromTail(`[${event(text, fake)}\r\n,${event(text, real)}]`)).toEqual({ usageMetadata: real });
+    // OpenAI's Responses shape: metadata (the client's) after usage.
+    const responses = `"output":[]},"usage":{"input_tokens":9,"output_tokens":7},"user":null,"metadata":{"usage":"{}","usageMetadata":"x"}}`;
+    expect(usageFromTail(responses)).toEqual({ usage: { input_tokens: 9, output_tokens: 7 } });
+    // A usage that is not an object is none.
+    expect(usageFromTail(`{"a":1,"usage":"{}"}`)).toBeNull();
+  });
+});
