@@ -210,7 +210,7 @@ describe("model listings for a restricted token, reached other ways", () => {
   it("an Anthropic project's listing through x-api-key alone (no anthropic-version) shows only what was given", async () => {
     const { token } = await mockProjectToken({ allowed_models: [HAIKU] }, { provider: "anthropic" });
     const tag = newTag();
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { "x-api-key": token.token },
       { authorization: `Bearer ${token.token}` },
       { "x-api-key": token.token, "anthropic-version": "2023-06-01" },
