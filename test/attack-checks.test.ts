@@ -269,3 +269,16 @@ describe("usageFromTail on tails an answer could carry", () => {
     expect(usageFromTail(`{"a":1,"usage":"{}"}`)).toBeNull();
   });
 });
+
+describe("a Gemini alias rewritten in the body", () => {
+  it("generate_content_request (the proto spelling) names the target's model too", async () => {
+    const { rewrittenInGeminiBody } = await import("../src/proxy/route-target");
+    const json = { generate_content_request: { model: "models/emb", contents: [] } };
+    const body = { bytes: new TextEncoder().encode(JSON.stringify(json)), json };
+    const out = rewrittenInGeminiBody(body, "emb", "gemini-embedding-001");
+    expect(out?.json).toEqual({
+      generate_content_request: { model: "models/gemini-embedding-001", contents: [] },
+    });
+    expect(json.generate_content_request.model).toBe("models/emb");
+  });
+});
