@@ -12,6 +12,13 @@ import { endUsers, projects, type Token, tokens } from "../storage/schema";
  */
 export type ObjectRef = Pick<Token, "objectKey" | "firstUsedAt" | "configLoadedAt">;
 
+/** The columns of a token's `ObjectRef`, for a select or a `returning`. */
+export const TOKEN_OBJECT_REF = {
+  objectKey: tokens.objectKey,
+  firstUsedAt: tokens.firstUsedAt,
+  configLoadedAt: tokens.configLoadedAt,
+};
+
 /**
  * Moves the project's `updated_at` on (strictly growing): a change to its routing table is a new version of
  * the project, so a push of the project read before the change can no longer overwrite the reload it causes.
@@ -70,11 +77,7 @@ export async function liveTokensOfProject(
 ): Promise<ObjectRef[]> {
   return union(
     db
-      .select({
-        objectKey: tokens.objectKey,
-        firstUsedAt: tokens.firstUsedAt,
-        configLoadedAt: tokens.configLoadedAt,
-      })
+      .select(TOKEN_OBJECT_REF)
       .from(tokens)
       .where(
         and(
@@ -102,11 +105,7 @@ export async function revokedUsedTokensOfProject(
   loadedSince: number,
 ): Promise<ObjectRef[]> {
   return db
-    .select({
-      objectKey: tokens.objectKey,
-      firstUsedAt: tokens.firstUsedAt,
-      configLoadedAt: tokens.configLoadedAt,
-    })
+    .select(TOKEN_OBJECT_REF)
     .from(tokens)
     .where(
       and(

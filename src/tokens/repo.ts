@@ -16,7 +16,7 @@ import {
 } from "drizzle-orm";
 import type { Db } from "../storage/db";
 import { type NewToken, type Token, tokens } from "../storage/schema";
-import type { ObjectRef } from "./object-repo";
+import { type ObjectRef, TOKEN_OBJECT_REF } from "./object-repo";
 
 const ROWS_PER_INSERT = 100;
 
@@ -120,12 +120,7 @@ export async function revokeTokens(
         sql`${tokens.id} in (with recursive tree(id) as (${roots} union select t.id from ${tokens} t join tree on t.parent_id = tree.id) select id from tree)`,
       ),
     )
-    .returning({
-      id: tokens.id,
-      objectKey: tokens.objectKey,
-      firstUsedAt: tokens.firstUsedAt,
-      configLoadedAt: tokens.configLoadedAt,
-    });
+    .returning({ id: tokens.id, ...TOKEN_OBJECT_REF });
 }
 
 /** Deletes tokens expired for longer than `graceMs`; their objects find nothing on their next alarm. */
