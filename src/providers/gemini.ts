@@ -17,6 +17,18 @@ export const GEMINI_METHODS = [
  */
 export const GEMINI_MODEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
+/**
+ * Where a Gemini request's body names a model besides its path (each must be the path's, Google says):
+ * `model` (embedContent), `requests[].model` (batchEmbedContents) and countTokens' inner request, under either
+ * of its JSON spellings — Google's parser takes a proto field by its original name too. The check
+ * (proxy/inspect.ts) and an alias's rewrite (proxy/route-target.ts) read the same places.
+ */
+export const GEMINI_INNER_REQUEST_KEYS = ["generateContentRequest", "generate_content_request"] as const;
+
+/** Whether a body's model field names `model`, in either spelling Google takes (`x` or `models/x`). */
+export const namesGeminiModel = (value: unknown, model: string): boolean =>
+  value === model || value === `models/${model}`;
+
 /** Google's own answer to a malformed model name, in its envelope (the translation maps it to OpenAI's). */
 function notAModel(model: string | null): Response {
   const error = {

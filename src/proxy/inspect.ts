@@ -1,5 +1,6 @@
 import { isObject } from "../lib/json";
 import { type Meter, type MeterOptions, meterFor } from "../limits/meter";
+import { GEMINI_INNER_REQUEST_KEYS, namesGeminiModel } from "../providers/gemini";
 import type { Unread } from "../tokens/admission";
 import type { BodyKind, JsonBody } from "./body";
 import type { ProxyRoute } from "./dialect";
@@ -167,12 +168,11 @@ export function inspect(
  * is anything else, described for the error (`'x' in requests[2].model`), or null.
  */
 export function otherGeminiModel(json: Record<string, unknown>, model: string): string | null {
-  const differs = (value: unknown) => value !== undefined && value !== model && value !== `models/${model}`;
+  const differs = (value: unknown) => value !== undefined && !namesGeminiModel(value, model);
   const named = (value: unknown, where: string) =>
     `${typeof value === "string" ? `'${value.slice(0, 200)}'` : "a non-string"} in ${where}`;
   if (differs(json.model)) return named(json.model, "model");
-  // Google's JSON parser takes a proto field by its original name too (`generate_content_request`).
-  for (const key of ["generateContentRequest", "generate_content_request"]) {
+  for (const key of GEMINI_INNER_REQUEST_KEYS) {
     const inner = json[key];
     if (inner === undefined) continue;
     if (!isObject(inner)) return `a ${key} that is not an object`;

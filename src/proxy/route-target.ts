@@ -4,6 +4,7 @@
 import { ApiError } from "../lib/errors";
 import { isObject } from "../lib/json";
 import { type Provider, type ProviderSettings, providerFor, type UpstreamTarget } from "../providers";
+import { GEMINI_INNER_REQUEST_KEYS, namesGeminiModel } from "../providers/gemini";
 import { resolveRoute } from "../routing/resolve";
 import type { Routing, UpstreamConfig } from "../routing/types";
 import { type JsonBody, withModel } from "./body";
@@ -57,14 +58,14 @@ export function rewrittenInGeminiBody(
   let changed = false;
   const swap = <T extends Record<string, unknown>>(o: T): T => {
     const value = o.model;
-    const next = value === asked ? model : value === `models/${asked}` ? `models/${model}` : value;
-    if (next === value) return o;
+    if (!namesGeminiModel(value, asked)) return o;
+    const next = value === asked ? model : `models/${model}`;
     changed = true;
     return { ...o, model: next };
   };
   // A copy: the client's parsed body is shared by every attempt (and the event's estimate).
   const json = { ...swap(body.json) };
-  for (const key of ["generateContentRequest", "generate_content_request"]) {
+  for (const key of GEMINI_INNER_REQUEST_KEYS) {
     const inner = json[key];
     if (isObject(inner)) json[key] = swap(inner);
   }
