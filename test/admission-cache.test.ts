@@ -6,6 +6,7 @@ import { admitToken, forgetObjects } from "../src/tokens/admission-cache";
 import { hashToken } from "../src/tokens/secret";
 import { json, manage } from "./helpers";
 import { eventually, mockProjectToken, proxy } from "./support/proxy";
+import { withTokenStubs } from "./support/token-stubs";
 
 const objectOf = async (secret: string) => env.TOKEN_DO.get(env.TOKEN_DO.idFromName(await hashToken(secret)));
 
@@ -112,26 +113,11 @@ describe("admission of tokens with nothing to count", () => {
     // Fault injection on the real namespace: the first two countServed calls fail as a broken connection
     // would; everything else reaches the real object.
     let failures = 2;
-    const faulty: Env = {
-      ...env,
-      TOKEN_DO: new Proxy(env.TOKEN_DO, {
-        get(target, prop) {
-          if (prop !== "get") return Reflect.get(target, prop).bind(target);
-          return (id: DurableObjectId) => {
-            const stub = target.get(id);
-            return new Proxy(stub, {
-              get(s, p) {
-                if (p === "countServed" && failures > 0) {
-                  failures--;
-                  return () => Promise.reject(new Error("injected: connection lost"));
-                }
-                return Reflect.get(s, p);
-              },
-            });
-          };
-        },
-      }),
-    };
+    const faulty = withTokenStubs(env, (_stub, name) => {
+      if (name !== "countServed" || failures <= 0) return undefined;
+      failures--;
+      return () => Promise.reject(new Error("injected: connection lost"));
+    });
     const ctx = createExecutionContext();
     for (let i = 0; i < 4; i++) {
       const req = new Request("http://gateway.test/v1/models", {

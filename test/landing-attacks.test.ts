@@ -16,6 +16,7 @@ import { BASE, json, manage } from "./helpers";
 import { eventsOf } from "./support/events";
 import { eventually, mockProjectToken, proxy, sleep } from "./support/proxy";
 import { mockName, mockSaw, routedProject } from "./support/routing";
+import { callReal, withTokenStubs } from "./support/token-stubs";
 
 // Attacks on the changes of issue 17's second round and the split (reused admissions, the synchronous usage
 // path, the flag-driven UpstreamAbort, identity changes through the relay tree, the forget epoch), each
@@ -279,28 +280,15 @@ describe("management changes racing the requests they change", () => {
     const ctx = createExecutionContext();
     // The push reaches the object only after a request of the same isolate was answered from the old
     // configuration — a call that began after the change forgot the token, so its epoch is current.
-    const slowPush = {
-      ...env,
-      TOKEN_DO: new Proxy(env.TOKEN_DO, {
-        get(target, prop) {
-          if (prop !== "get") return Reflect.get(target, prop).bind(target);
-          return (id: DurableObjectId) => {
-            const stub = target.get(id);
-            return new Proxy(stub, {
-              get(s, p) {
-                if (p !== "apply" && p !== "reload") return Reflect.get(s, p);
-                return async (...args: unknown[]) => {
-                  const early = await admitToken(env, ctx, key, {});
-                  expect(early.ok).toBe(true); // the object has not heard yet
-                  // Reflect.apply: on an RPC stub, `.apply` would be a remote property.
-                  return Reflect.apply(Reflect.get(s, p) as (...a: unknown[]) => unknown, s, args);
-                };
-              },
-            });
-          };
-        },
-      }),
-    } as Env;
+    const slowPush = withTokenStubs(env, (stub, name) =>
+      name === "apply" || name === "reload"
+        ? async (...args: unknown[]) => {
+            const early = await admitToken(env, ctx, key, {});
+            expect(early.ok).toBe(true); // the object has not heard yet
+            return callReal(stub, name, args);
+          }
+        : undefined,
+    );
     expect((await admitToken(env, ctx, key, {})).ok).toBe(true);
     await revokeTokenObjects(slowPush, [{ objectKey: key, configLoadedAt: Date.now() }]);
     // The management call returned: this isolate's very next request is refused.
@@ -314,26 +302,14 @@ describe("management changes racing the requests they change", () => {
     await env.DB.prepare("update tokens set is_active = 0, revoked_at = ? where id = ?")
       .bind(Date.now(), other.token.id)
       .run();
-    const slowReload = {
-      ...slowPush,
-      TOKEN_DO: new Proxy(env.TOKEN_DO, {
-        get(target, prop) {
-          if (prop !== "get") return Reflect.get(target, prop).bind(target);
-          return (id: DurableObjectId) => {
-            const stub = target.get(id);
-            return new Proxy(stub, {
-              get(s, p) {
-                if (p !== "reload") return Reflect.get(s, p);
-                return async () => {
-                  expect((await admitToken(env, ctx, otherKey, {})).ok).toBe(true);
-                  return Reflect.apply(Reflect.get(s, p) as () => unknown, s, []);
-                };
-              },
-            });
-          };
-        },
-      }),
-    } as Env;
+    const slowReload = withTokenStubs(env, (stub, name) =>
+      name === "reload"
+        ? async () => {
+            expect((await admitToken(env, ctx, otherKey, {})).ok).toBe(true);
+            return callReal(stub, name, []);
+          }
+        : undefined,
+    );
     await reloadTokenObjects(slowReload, [{ objectKey: otherKey, firstUsedAt: Date.now() }]);
     expect((await admitToken(env, ctx, otherKey, {})).ok).toBe(false);
     await waitOnExecutionContext(ctx);
