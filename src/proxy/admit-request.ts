@@ -9,9 +9,10 @@ import { reverifyCredential } from "./auth";
 import { type BodyKind, bodyKind, type JsonBody, readJsonBody } from "./body";
 import { type CacheCandidate, cacheCandidate } from "./cache-step";
 import type { ProxyRoute } from "./dialect";
+import type { FormFields } from "./form-scanner";
 import { type FormRead, inspect } from "./inspect";
 import type { SecretRef } from "./isolate-caches";
-import { type FormFields, readForm } from "./multipart";
+import { readForm } from "./multipart";
 import type { RequestFacts } from "./request-facts";
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;

@@ -60,7 +60,7 @@ const tooLarge = (limit: number) =>
     `The request body is larger than this gateway's limit of ${limit} bytes.`,
   );
 
-/** Only POSTed JSON is read here (multipart: multipart.ts); everything else streams through unread. */
+/** Only POSTed JSON is read here (multipart: multipart.ts, parsed by form-scanner.ts); everything else streams through unread. */
 export const wantsJsonRead = (method: string, headers: Headers): boolean =>
   bodyKind(method, headers) === "json";
 

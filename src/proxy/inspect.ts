@@ -4,7 +4,7 @@ import { GEMINI_INNER_REQUEST_KEYS, namesGeminiModel } from "../providers/gemini
 import type { Unread } from "../tokens/admission";
 import type { BodyKind, JsonBody } from "./body";
 import type { ProxyRoute } from "./dialect";
-import type { FormFields } from "./multipart";
+import type { FormFields } from "./form-scanner";
 
 // What the gateway read of a request before admitting it: the model it names (or why it could not read one)
 // and what it may cost. A restricted token — allowed models or a budget — is admitted only with a model the
