@@ -2,8 +2,8 @@ import { iso } from "../lib/schemas";
 import { isolateHealth } from "../routing/health";
 import { getDb } from "../storage/db";
 import { type HealthCounts, sumCounts, upstreamHealthCounts } from "../usage/upstream-rollups";
+import type { UpstreamHealth } from "./health-schema";
 import { keysOfUpstream } from "./repo";
-import type { UpstreamHealth } from "./schema";
 import { requireUpstream } from "./service";
 
 const NONE: HealthCounts = {

@@ -3,12 +3,12 @@ import { DocumentedRoutes } from "../lib/documented-routes";
 import { listOf, Uuid } from "../lib/schemas";
 import { createAlias, listProjectAliases, patchAlias, removeAlias, requireAlias } from "./aliases";
 import { upstreamHealth } from "./health";
+import { HealthQuery, UpstreamHealth } from "./health-schema";
 import { addKey, patchKey, removeKey, rotateKey } from "./keys";
 import {
   Alias,
   AliasCreate,
   AliasPatch,
-  HealthQuery,
   KeyCreate,
   KeyPatch,
   KeyRotate,
@@ -17,7 +17,6 @@ import {
   toUpstreamKey,
   Upstream,
   UpstreamCreate,
-  UpstreamHealth,
   UpstreamKey,
   UpstreamPatch,
 } from "./schema";

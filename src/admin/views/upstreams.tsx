@@ -9,7 +9,8 @@ import {
   inputAttrs,
   Layout,
 } from "../../../admin-ui/layout";
-import type { Alias, Upstream, UpstreamHealth } from "../../upstreams/schema";
+import type { UpstreamHealth } from "../../upstreams/health-schema";
+import type { Alias, Upstream } from "../../upstreams/schema";
 import { Table } from "./common";
 
 export type UpstreamRow = { upstream: Upstream; health: UpstreamHealth | null };
