@@ -1,8 +1,8 @@
 import type { FC } from "hono/jsx";
 import { Alert, CsrfField, Field, inputAttrs, Layout } from "../../../admin-ui/layout";
-import type { Capability, ObjectScope } from "../../ownership/capabilities";
 import type { ProjectWithUpstream as Project } from "../../projects/repo";
 import type { ProviderName } from "../../providers/settings";
+import { CapabilityFields } from "./capability-fields";
 import { LimitFields } from "./limit-fields";
 
 type Values = Record<string, string>;
@@ -15,26 +15,6 @@ void everyProvider;
 
 /** A cacheable endpoint and the name of its "keep out of the cache" checkbox. */
 type CacheChoice = { endpoint: string; field: string };
-
-/** The account-wide capabilities, as the form offers them (the compiler checks the list is complete). */
-const CAPABILITY_CHOICES: readonly [Capability, string][] = [
-  ["files", "Files and uploads (/v1/files, /v1/uploads)"],
-  ["batches", "Batches (/v1/batches)"],
-  ["vector_stores", "Vector stores (/v1/vector_stores)"],
-  ["stored_completions", "Stored chat completions (read back, list, update, delete)"],
-  ["conversations", "Conversations (/v1/conversations)"],
-  ["fine_tuning", "Fine-tuning (/v1/fine_tuning)"],
-  ["model_deletion", "Deleting fine-tuned models of the project's own jobs"],
-];
-const everyCapability: Exclude<Capability, (typeof CAPABILITY_CHOICES)[number][0]> extends never
-  ? true
-  : never = true;
-void everyCapability;
-
-const SCOPES: readonly [ObjectScope, string][] = [
-  ["token", "only the token that created it"],
-  ["project", "every token of this project"],
-];
 
 export const ProjectForm: FC<{
   csrf: string;
@@ -148,43 +128,7 @@ export const ProjectForm: FC<{
         >
           <textarea {...inputAttrs("metadata", errors, true)}>{values.metadata ?? ""}</textarea>
         </Field>
-        <fieldset>
-          <legend>Account-wide endpoints (off = inference only)</legend>
-          <p class="muted small">
-            Objects in the upstream account that any of its keys could list, read or delete. Enabled, a token
-            still reaches only the objects created through this gateway by its own project.
-          </p>
-          {CAPABILITY_CHOICES.map(([name, label]) => (
-            <label class="check" for={`f-cap_${name}`}>
-              <input
-                type="checkbox"
-                id={`f-cap_${name}`}
-                name={`cap_${name}`}
-                checked={values[`cap_${name}`] === "on"}
-              />
-              <span>
-                {label} <code>{name}</code>
-              </span>
-            </label>
-          ))}
-          {errors.capabilities ? (
-            <div class="field err" role="alert">{`Capabilities: ${errors.capabilities}`}</div>
-          ) : null}
-          <Field
-            name="object_scope"
-            label="A file, batch, response … a token created is reachable by"
-            hint="Never by another project's tokens."
-            error={errors.object_scope}
-          >
-            <select {...inputAttrs("object_scope", errors, true)}>
-              {SCOPES.map(([scope, label]) => (
-                <option value={scope} selected={(values.object_scope ?? "token") === scope}>
-                  {label}
-                </option>
-              ))}
-            </select>
-          </Field>
-        </fieldset>
+        <CapabilityFields values={values} errors={errors} />
         <fieldset>
           <legend>Project-wide caps (all its tokens together; empty = none)</legend>
           <div class="form-grid">
