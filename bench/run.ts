@@ -27,7 +27,8 @@ import {
   usageTotal,
 } from "./hosts.ts";
 import { toCsv, writeJson } from "./lib/index.ts";
-import { profileMarkdown, profileScenarios, renderProfile } from "./profile.ts";
+import { profileScenarios } from "./profile.ts";
+import { profileMarkdown, renderProfile } from "./profile-report.ts";
 import { pairedP50, type Results, renderConsole, renderMarkdownReport, tables, toJson } from "./report.ts";
 import { chatSpec, measureLoad, measureSpacing, probe, streamSpec, type Target } from "./scenarios.ts";
 
