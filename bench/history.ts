@@ -6,8 +6,8 @@
 // the floor run on the same machine at the same time, so their ratio carries over. CPU per request is the
 // guarded figure: unlike latency or throughput it barely moves when other processes compete for the cores.
 import { appendFile, readFile } from "node:fs/promises";
+import { cpuRatio, type Results } from "./checks.ts";
 import { type LoadResult, paired, round } from "./lib/index.ts";
-import { cpuRatio, type Results } from "./report.ts";
 
 export type HistoryEntry = {
   date: string;

@@ -8,6 +8,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { cacheSpec, cacheTable, cacheTargets, createCacheTokens } from "./cache.ts";
+import { pairedP50, type Results } from "./checks.ts";
 import { QueueDrain } from "./drain.ts";
 import { appendHistory, guard, historyEntry, readHistory } from "./history.ts";
 import {
@@ -29,7 +30,7 @@ import {
 import { toCsv, writeJson } from "./lib/index.ts";
 import { profileScenarios } from "./profile.ts";
 import { profileMarkdown, renderProfile } from "./profile-report.ts";
-import { pairedP50, type Results, renderConsole, renderMarkdownReport, tables, toJson } from "./report.ts";
+import { renderConsole, renderMarkdownReport, tables, toJson } from "./report.ts";
 import { chatSpec, measureLoad, measureSpacing, probe, streamSpec, type Target } from "./scenarios.ts";
 
 const { values: args } = parseArgs({
