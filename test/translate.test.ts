@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import * as anthropic from "../src/providers/translate/anthropic";
+import { chatToMessages } from "../src/providers/translate/anthropic-request";
 import * as gemini from "../src/providers/translate/gemini";
 import { emptyObserved } from "../src/proxy/observe";
 import { observerFor } from "../src/proxy/observe-native";
@@ -27,7 +28,7 @@ const choice = (chunk: Json) => (chunk.choices as Json[])[0] as { delta: Json; f
 
 describe("OpenAI chat → Anthropic Messages (request)", () => {
   it("system, multi-turn, images, tools, tool results, stop, temperature, response_format", () => {
-    const out = anthropic.chatToMessages({
+    const out = chatToMessages({
       model: "claude-sonnet-4-5",
       messages: [
         { role: "system", content: "You are terse." },
@@ -101,9 +102,9 @@ describe("OpenAI chat → Anthropic Messages (request)", () => {
   });
 
   it("refuses what Claude cannot do (n > 1, audio parts) instead of dropping it", () => {
-    expect(() => anthropic.chatToMessages({ model: "m", messages: [], n: 2 })).toThrow(/'n' must be 1/);
+    expect(() => chatToMessages({ model: "m", messages: [], n: 2 })).toThrow(/'n' must be 1/);
     expect(() =>
-      anthropic.chatToMessages({
+      chatToMessages({
         model: "m",
         messages: [{ role: "user", content: [{ type: "input_audio", input_audio: { data: "x" } }] }],
       }),

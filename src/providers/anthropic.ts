@@ -10,7 +10,7 @@ const NATIVE = new Set(["/messages", "/messages/count_tokens", "/models"]);
 /**
  * Anthropic's Messages API at `base_url` (`https://api.anthropic.com/v1`): `x-api-key` + `anthropic-version`
  * (the client's, else the settings', else 2023-06-01); `anthropic-beta` and every other header pass. An
- * OpenAI chat completions call is translated (translate/anthropic.ts, loaded on first use).
+ * OpenAI chat completions call is translated (translate/anthropic-request.ts, loaded on first use).
  */
 export const anthropic: Provider = {
   name: "anthropic",
@@ -29,7 +29,7 @@ export const anthropic: Provider = {
         (target.settings as AnthropicSettings | null)?.version ?? DEFAULT_ANTHROPIC_VERSION,
       );
     if (call.dialect === "anthropic") return upstreamFetch(target.baseUrl + call.path + call.search, call);
-    const { chatToMessages, Untranslatable } = await import("./translate/anthropic");
+    const { chatToMessages, Untranslatable } = await import("./translate/anthropic-request");
     let native: Record<string, unknown>;
     try {
       native = chatToMessages(call.json ?? {});
