@@ -1,0 +1,248 @@
+// `npm run bench:native [-- --concurrency 32] [--requests N] [--warmup N] [--frequency HZ] [--bundle DIR]
+//   [--out FILE]`: where the workerd process's CPU goes in native code — the part bench/profile.ts (V8's
+// profiler, JavaScript only) leaves as "runtime outside that JavaScript". Linux `perf` samples the whole
+// process (every thread, user and kernel stacks) while one load runs against each of: the passthrough
+// floor, llm-proxy with its queue consumer out (the proxy's own work), and llm-proxy with it in (adds the
+// consumer's batches and Miniflare's queue/D1/R2 simulators). Samples are put in parts by native-parts.ts;
+// a part's ms per request is its share of the samples × the process's CPU per request measured in a
+// separate run with perf off (perf's sampling slows the process, so its own CPU time is inflated).
+// Needs perf and the right to attach to a process (root, or kernel.perf_event_paranoid ≤ 1); without
+// them it says so and exits 0.
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs, promisify } from "node:util";
+import { QueueDrain } from "./drain.ts";
+import {
+  applyMigrations,
+  buildBundle,
+  createTokens,
+  type Host,
+  ROOT,
+  startMockThread,
+  startPassthrough,
+  startProxy,
+  usageTotal,
+} from "./hosts.ts";
+import { type Cell, renderMarkdown, renderTable, runLoad, writeJson } from "./lib/index.ts";
+import { NATIVE_PARTS, type PartCounts, ScriptParser, tally } from "./native-parts.ts";
+import { chatSpec } from "./scenarios.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    concurrency: { type: "string", default: "32" },
+    requests: { type: "string" },
+    warmup: { type: "string", default: "1000" },
+    frequency: { type: "string", default: "999" },
+    bundle: { type: "string" },
+    out: { type: "string", default: join(ROOT, "bench/results/latest-native.json") },
+  },
+});
+const concurrency = Number(args.concurrency);
+const requests = Number(args.requests ?? (concurrency > 1 ? 4000 : 3000));
+const warmup = Number(args.warmup);
+const log = (s: string) => console.error(s);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether perf can record a process here: it exists and this user may attach (root, or paranoid ≤ 1). */
+async function perfUsable(): Promise<string | null> {
+  try {
+    await promisify(execFile)("perf", ["version"]);
+  } catch {
+    return "perf (linux-perf) is not installed";
+  }
+  const file = "/proc/sys/kernel/perf_event_paranoid";
+  const paranoid = existsSync(file) ? Number(readFileSync(file, "utf8").trim()) : 0;
+  if (process.getuid?.() !== 0 && paranoid > 1)
+    return `perf may not attach to a process (kernel.perf_event_paranoid = ${paranoid}; run as root or set it to 1)`;
+  return null;
+}
+
+const why = await perfUsable();
+if (why) {
+  console.log(`native profile skipped: ${why}`);
+  process.exit(0);
+}
+
+type Target = { id: string; label: string; host: Host; headers: Record<string, string>; drain?: QueueDrain };
+type Measured = {
+  id: string;
+  label: string;
+  /** CPU time per request with perf off (ms), consumer's batches included where it is in: the mean of
+   * a load before and one after the recorded one (each is in `plainRuns`). */
+  cpuMsPerRequest: number;
+  plainRuns: number[];
+  /** With perf on: the process's CPU per request, and the samples' (samples / frequency). */
+  perfCpuMsPerRequest: number;
+  sampledMsPerRequest: number;
+  rps: number;
+  errors: number;
+  counts: PartCounts;
+};
+
+/** CPU per request over one load of `n` requests (and, consumer in, until the consumer has handled it). */
+async function load(t: Target, n: number, during?: () => Promise<void>) {
+  const spec = chatSpec({ id: t.id, label: t.label, origin: t.host.url, headers: t.headers });
+  await t.drain?.before();
+  await during?.();
+  const c0 = t.host.cpuMs() ?? Number.NaN;
+  const r = await runLoad({ ...spec, requests: n, concurrency });
+  const c1 = t.drain ? ((await t.drain.after(n)).cpuMs ?? Number.NaN) : (t.host.cpuMs() ?? Number.NaN);
+  return { cpuMsPerRequest: (c1 - c0) / n, rps: r.rps, errors: n - r.ok };
+}
+
+async function samples(file: string): Promise<PartCounts> {
+  const t = tally();
+  const parser = new ScriptParser(t.add);
+  const child = spawn("perf", ["script", "-F", "comm,tid,ip,sym", "--no-inline", "-i", file], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  for await (const line of createInterface({ input: child.stdout })) parser.line(line);
+  parser.flush();
+  return t.result;
+}
+
+async function measure(t: Target, work: string): Promise<Measured> {
+  if (t.host.pid === undefined) throw new Error(`${t.label}: no workerd pid (needs /proc)`);
+  const spec = chatSpec({ id: t.id, label: t.label, origin: t.host.url, headers: t.headers });
+  log(
+    `· ${t.label}: warm-up ${warmup}, then ${requests} requests at c=${concurrency} without perf, with it, without it`,
+  );
+  await runLoad({ ...spec, requests: warmup, concurrency });
+  t.drain?.sent(warmup);
+  const before = await load(t, requests);
+  const file = join(work, `${t.id}.data`);
+  const freq = Number(args.frequency);
+  let perf: ReturnType<typeof spawn> | undefined;
+  const withPerf = await load(t, requests, async () => {
+    perf = spawn(
+      "perf",
+      ["record", "-e", "cpu-clock", "-F", String(freq), "-g", "-p", String(t.host.pid), "-o", file],
+      {
+        stdio: "ignore",
+      },
+    );
+    await sleep(500); // perf attaches to every thread before the load starts
+  });
+  perf?.kill("SIGINT");
+  await new Promise((r) => perf?.once("exit", r));
+  const counts = await samples(file);
+  await rm(file, { force: true });
+  const after = await load(t, requests);
+  const plainRuns = [before.cpuMsPerRequest, after.cpuMsPerRequest];
+  return {
+    id: t.id,
+    label: t.label,
+    cpuMsPerRequest: (before.cpuMsPerRequest + after.cpuMsPerRequest) / 2,
+    plainRuns,
+    perfCpuMsPerRequest: withPerf.cpuMsPerRequest,
+    sampledMsPerRequest: ((counts.samples / freq) * 1000) / requests,
+    rps: (before.rps + after.rps) / 2,
+    errors: before.errors + withPerf.errors + after.errors,
+    counts,
+  };
+}
+
+const work = await mkdtemp(join(tmpdir(), "llm-proxy-native-"));
+const bundle = args.bundle ?? (await buildBundle(join(work, "bundle"))).dir;
+const storage = existsSync("/dev/shm") ? await mkdtemp(join("/dev/shm", "llm-proxy-native-")) : undefined;
+const mock = await startMockThread();
+const floor = await startPassthrough(mock.url);
+const out = await startProxy(bundle, { consumer: "out", storageDir: storage && join(storage, "out") });
+// A 1 s batch timeout: the last, partial batch of a load waits that long (wrangler.toml: 5 s).
+const inside = await startProxy(bundle, {
+  consumer: "in",
+  batchTimeoutS: 1,
+  storageDir: storage && join(storage, "in"),
+});
+const auth = async (h: Host) => {
+  await applyMigrations(h);
+  return { authorization: `Bearer ${(await createTokens(h, mock.url)).unlimited}` };
+};
+const targets: Target[] = [
+  { id: "floor", label: "floor", host: floor, headers: {} },
+  { id: "out", label: "llm-proxy, consumer out", host: out, headers: await auth(out) },
+  {
+    id: "in",
+    label: "llm-proxy, consumer in",
+    host: inside,
+    headers: await auth(inside),
+    drain: new QueueDrain(() => usageTotal(inside), inside.cpuMs, { batchTimeoutMs: 1000 }),
+  },
+];
+const measured: Measured[] = [];
+try {
+  for (const t of targets) measured.push(await measure(t, work));
+} finally {
+  await Promise.all([floor.mf.dispose(), out.mf.dispose(), inside.mf.dispose()]);
+  await mock.close();
+  await rm(work, { recursive: true, force: true });
+  if (storage) await rm(storage, { recursive: true, force: true });
+}
+
+const [f, o, i] = measured as [Measured, Measured, Measured];
+const ms = (m: Measured, part: string) =>
+  ((m.counts.parts[part] ?? 0) / m.counts.samples) * m.cpuMsPerRequest;
+const header = ["part (ms CPU per request)", "floor", "llm-proxy", "difference", "consumer in", "consumer's"];
+const rows: Cell[][] = NATIVE_PARTS.map(([p]) => [
+  p,
+  ms(f, p),
+  ms(o, p),
+  ms(o, p) - ms(f, p),
+  ms(i, p),
+  ms(i, p) - ms(o, p),
+]);
+rows.sort((a, b) => Number(b[3]) - Number(a[3]));
+const totals = (pick: (m: Measured) => number): Cell[] => [
+  pick(f),
+  pick(o),
+  pick(o) - pick(f),
+  pick(i),
+  pick(i) - pick(o),
+];
+rows.push(["total (CPU per request, perf off)", ...totals((m) => m.cpuMsPerRequest)]);
+const spread = (m: Measured) => Math.max(...m.plainRuns) - Math.min(...m.plainRuns);
+rows.push(["(perf off: the two loads, max − min)", spread(f), spread(o), null, spread(i), null]);
+rows.push(["(perf on: process CPU per request)", ...totals((m) => m.perfCpuMsPerRequest)]);
+rows.push(["(perf on: sampled per request)", ...totals((m) => m.sampledMsPerRequest)]);
+const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT }).toString().trim();
+const meta = {
+  date: new Date().toISOString(),
+  commit,
+  node: process.version,
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model ?? "?",
+  concurrency,
+  requests,
+  warmup,
+  frequency: Number(args.frequency),
+  load: "non-streamed chat completion, unlimited token; floor = passthrough worker",
+};
+const line = `native profile — ${meta.date}, commit ${commit}, ${meta.cpus} × ${meta.cpuModel}; ${requests} requests at c=${concurrency} per target, perf cpu-clock at ${meta.frequency} Hz`;
+const rates = measured.map(
+  (m) =>
+    `${m.label} ${m.rps.toFixed(0)} req/s, ${m.counts.samples} samples${m.errors ? `, ${m.errors} errors` : ""}`,
+);
+console.log(`\n${line}\n${rates.join("; ")}\n`);
+console.log(renderTable(header, rows, { decimals: 3 }));
+const md = [
+  `# Native profile (bench/native-profile.ts)`,
+  "",
+  `${line}. ${meta.load}. Columns: floor; llm-proxy with its queue consumer out; the difference; llm-proxy`,
+  "with the consumer in; what the consumer adds (in − out). A part's figure is its share of perf's samples ×",
+  `the process's CPU per request measured with perf off. ${rates.join("; ")}.`,
+  "",
+  renderMarkdown(header, rows, { decimals: 3 }),
+  "",
+  "Parts (bench/native-parts.ts):",
+  "",
+  ...NATIVE_PARTS.map(([p, d]) => `- **${p}**: ${d}`),
+  "",
+].join("\n");
+await writeJson(args.out, { meta, measured });
+await writeFile(args.out.replace(/\.json$/, ".md"), md);
+log(`\nwritten: ${args.out}, ${args.out.replace(/\.json$/, ".md")}`);
+process.exit(0);
