@@ -10,7 +10,8 @@
 //    Request/Response, streams, queue, Durable Object stubs, SQLite, crypto, timers, …) or JavaScript
 //    (an unnamed JIT/interpreter frame or a V8 builtin, inside a JS entry). So a sample in memcpy called
 //    by Headers is the headers'; a sample in JS called back from a stream is JavaScript's. A JS frame
-//    reached only through a workerd/kj native with no named API is "other native called from JS".
+//    reached only through a workerd/kj native with no named API is "other native called from JS";
+//    workerd::jsg (the glue: value conversions, promise continuations) counts with the JS that called it.
 // 5. No API and no JS: the runtime around the isolate — entering it (IoContext::run anywhere on the
 //    stack: what it does before and after calling JS: locks, request delivery, microtask checkpoints);
 //    else the innermost frame naming HTTP and sockets (kj-http, hyper and the Rust server/client, libc

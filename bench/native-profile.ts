@@ -1,6 +1,6 @@
 // `npm run bench:native [-- --concurrency 32] [--requests N] [--warmup N] [--frequency HZ] [--bundle DIR]
-//   [--out FILE]`: where the workerd process's CPU goes in native code — the part bench/profile.ts (V8's
-// profiler, JavaScript only) leaves as "runtime outside that JavaScript". Linux `perf` samples the whole
+//   [--keep DIR] [--out FILE]`: where the workerd process's CPU goes in native code — the part
+// bench/profile.ts (V8's profiler, JavaScript only) leaves as "runtime outside that JavaScript". Linux `perf` samples the whole
 // process (every thread, user and kernel stacks) while one load runs against each of: the passthrough
 // floor, llm-proxy with its queue consumer out (the proxy's own work), and llm-proxy with it in (adds the
 // consumer's batches and Miniflare's queue/D1/R2 simulators). Samples are put in parts by native-parts.ts;
@@ -35,15 +35,19 @@ const { values: args } = parseArgs({
   options: {
     concurrency: { type: "string", default: "32" },
     requests: { type: "string" },
-    warmup: { type: "string", default: "1000" },
+    // Default: as many as a measured load (with fewer, the first load still pays for JIT tiers, heap and
+    // allocator growth, the consumer's first batches: it came out up to 1.7 × the next one).
+    warmup: { type: "string" },
     frequency: { type: "string", default: "999" },
     bundle: { type: "string" },
+    // Keep perf's recordings (<id>.data) in this directory, to read them with `perf report` / `perf script`.
+    keep: { type: "string" },
     out: { type: "string", default: join(ROOT, "bench/results/latest-native.json") },
   },
 });
 const concurrency = Number(args.concurrency);
 const requests = Number(args.requests ?? (concurrency > 1 ? 4000 : 3000));
-const warmup = Number(args.warmup);
+const warmup = Number(args.warmup ?? requests);
 const log = (s: string) => console.error(s);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -114,7 +118,7 @@ async function measure(t: Target, work: string): Promise<Measured> {
   await runLoad({ ...spec, requests: warmup, concurrency });
   t.drain?.sent(warmup);
   const before = await load(t, requests);
-  const file = join(work, `${t.id}.data`);
+  const file = join(args.keep ?? work, `${t.id}.data`);
   const freq = Number(args.frequency);
   let perf: ReturnType<typeof spawn> | undefined;
   const withPerf = await load(t, requests, async () => {
@@ -130,7 +134,7 @@ async function measure(t: Target, work: string): Promise<Measured> {
   perf?.kill("SIGINT");
   await new Promise((r) => perf?.once("exit", r));
   const counts = await samples(file);
-  await rm(file, { force: true });
+  if (!args.keep) await rm(file, { force: true });
   const after = await load(t, requests);
   const plainRuns = [before.cpuMsPerRequest, after.cpuMsPerRequest];
   return {
