@@ -137,6 +137,9 @@ test("ScriptParser reads perf script text (comm with spaces, kernel addresses) a
     "\tffffffff8225fd19 pvm_irq_enable",
     "\t         2d39490 v8::internal::ScavengerCollector::CollectGarbage (/bin/workerd)",
     "",
+    "workerd 21001/21040",
+    "\t          108f36 epoll_wait",
+    "",
   ];
   const stacks: Stack[] = [];
   const p = new ScriptParser((s) => stacks.push(s));
@@ -148,11 +151,12 @@ test("ScriptParser reads perf script text (comm with spaces, kernel addresses) a
       comm: "V8 DefaultWorke",
       frames: ["[k] pvm_irq_enable", "v8::internal::ScavengerCollector::CollectGarbage"],
     },
+    { comm: "workerd", pid: 21001, frames: ["epoll_wait"] },
   ]);
   const t = tally();
   for (const s of stacks) t.add(s);
-  assert.equal(t.result.samples, 2);
-  assert.equal(t.result.parts["event loop, promises (kj, tokio)"], 1);
+  assert.equal(t.result.samples, 3);
+  assert.equal(t.result.parts["event loop, promises (kj, tokio)"], 2);
   assert.equal(t.result.parts["kernel: other"], 1);
   assert.equal(Object.keys(t.result.parts).length, NATIVE_PARTS.length);
 });

@@ -20,7 +20,7 @@
 // Symbols are matched on their qualified name with template and argument lists removed, anchored at the
 // start, so a lambda whose mangled arguments mention a type (say AbortSignal) is not taken for it.
 
-export type Stack = { comm: string; frames: string[] };
+export type Stack = { comm: string; pid?: number; frames: string[] };
 
 /** The parts, in the order tables list them, with what each holds. */
 export const NATIVE_PARTS = [
@@ -188,8 +188,10 @@ export class ScriptParser {
     }
     if (!/^\s/.test(text)) {
       this.flush();
-      const m = /^(.*?)\s+\d+\s*$/.exec(text);
-      this.current = { comm: m?.[1] ?? text.trim(), frames: [] };
+      // `comm tid`, or `comm pid/tid` with -F comm,pid,tid.
+      const m = /^(.*?)\s+(\d+)(?:\/\d+)?\s*$/.exec(text);
+      const pid = m?.[0].includes("/") ? Number(m[2]) : undefined;
+      this.current = { comm: m?.[1] ?? text.trim(), ...(pid === undefined ? {} : { pid }), frames: [] };
       return;
     }
     const m = /^\s+([0-9a-f]+)\s+(.*?)\s*$/.exec(text);

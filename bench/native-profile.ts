@@ -1,5 +1,5 @@
 // `npm run bench:native [-- --concurrency 32] [--requests N] [--warmup N] [--frequency HZ] [--bundle DIR]
-//   [--keep DIR] [--out FILE]`: where the workerd process's CPU goes in native code — the part
+//   [--rounds 4] [--keep DIR] [--out FILE]`: where the workerd process's CPU goes in native code — the part
 // bench/profile.ts (V8's profiler, JavaScript only) leaves as "runtime outside that JavaScript". Linux `perf` samples the whole
 // process (every thread, user and kernel stacks) while one load runs against each of: the passthrough
 // floor, llm-proxy with its queue consumer out (the proxy's own work), and llm-proxy with it in (adds the
@@ -39,6 +39,7 @@ const { values: args } = parseArgs({
     // allocator growth, the consumer's first batches: it came out up to 1.7 × the next one).
     warmup: { type: "string" },
     frequency: { type: "string", default: "999" },
+    rounds: { type: "string", default: "4" },
     bundle: { type: "string" },
     // Keep perf's recordings (<id>.data) in this directory, to read them with `perf report` / `perf script`.
     keep: { type: "string" },
@@ -48,6 +49,8 @@ const { values: args } = parseArgs({
 const concurrency = Number(args.concurrency);
 const requests = Number(args.requests ?? (concurrency > 1 ? 4000 : 3000));
 const warmup = Number(args.warmup ?? requests);
+const rounds = Number(args.rounds);
+const frequency = Number(args.frequency);
 const log = (s: string) => console.error(s);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -76,7 +79,7 @@ type Measured = {
   id: string;
   label: string;
   /** CPU time per request with perf off (ms), consumer's batches included where it is in: the mean of
-   * a load before and one after the recorded one (each is in `plainRuns`). */
+   * the interleaved loads before and after the recorded ones (each is in `plainRuns`). */
   cpuMsPerRequest: number;
   plainRuns: number[];
   /** With perf on: the process's CPU per request, and the samples' (samples / frequency). */
@@ -87,67 +90,92 @@ type Measured = {
   counts: PartCounts;
 };
 
-/** CPU per request over one load of `n` requests (and, consumer in, until the consumer has handled it). */
-async function load(t: Target, n: number, during?: () => Promise<void>) {
+/** One load of `n` requests: the CPU it cost (ms; consumer in: until the consumer has handled it). */
+async function load(t: Target, n: number) {
   const spec = chatSpec({ id: t.id, label: t.label, origin: t.host.url, headers: t.headers });
   await t.drain?.before();
-  await during?.();
   const c0 = t.host.cpuMs() ?? Number.NaN;
   const r = await runLoad({ ...spec, requests: n, concurrency });
   const c1 = t.drain ? ((await t.drain.after(n)).cpuMs ?? Number.NaN) : (t.host.cpuMs() ?? Number.NaN);
-  return { cpuMsPerRequest: (c1 - c0) / n, rps: r.rps, errors: n - r.ok };
+  return { cpuMs: c1 - c0, rps: r.rps, errors: n - r.ok };
 }
 
-async function samples(file: string): Promise<PartCounts> {
-  const t = tally();
-  const parser = new ScriptParser(t.add);
-  const child = spawn("perf", ["script", "-F", "comm,tid,ip,sym", "--no-inline", "-i", file], {
+type Phase = { cpuMsPerRequest: number; rps: number; errors: number };
+
+/**
+ * `requests` per target in `rounds` rounds, the targets' order rotating: drift on a shared machine (other
+ * processes, the load generator's own pace, which sets how many requests workerd handles per wake-up)
+ * spreads over every target instead of landing on one.
+ */
+async function interleaved(targets: Target[]): Promise<Phase[]> {
+  const n = Math.ceil(requests / rounds);
+  const sums = targets.map(() => ({ cpuMs: 0, rps: 0, errors: 0 }));
+  for (let r = 0; r < rounds; r++)
+    for (let k = 0; k < targets.length; k++) {
+      const i = (k + r) % targets.length;
+      const res = await load(targets[i] as Target, n);
+      const sum = sums[i] as (typeof sums)[number];
+      sum.cpuMs += res.cpuMs;
+      sum.rps += res.rps / rounds;
+      sum.errors += res.errors;
+    }
+  return sums.map((s) => ({ cpuMsPerRequest: s.cpuMs / (n * rounds), rps: s.rps, errors: s.errors }));
+}
+
+/** perf's samples of each process (by pid), put in parts. */
+async function samples(file: string, pids: number[]): Promise<Map<number, PartCounts>> {
+  const tallies = new Map(pids.map((p) => [p, tally()]));
+  const parser = new ScriptParser((s) => tallies.get(s.pid ?? -1)?.add(s));
+  const child = spawn("perf", ["script", "-F", "comm,pid,tid,ip,sym", "--no-inline", "-i", file], {
     stdio: ["ignore", "pipe", "ignore"],
   });
   for await (const line of createInterface({ input: child.stdout })) parser.line(line);
   parser.flush();
-  return t.result;
+  return new Map([...tallies].map(([p, t]) => [p, t.result]));
 }
 
-async function measure(t: Target, work: string): Promise<Measured> {
-  if (t.host.pid === undefined) throw new Error(`${t.label}: no workerd pid (needs /proc)`);
-  const spec = chatSpec({ id: t.id, label: t.label, origin: t.host.url, headers: t.headers });
-  log(
-    `· ${t.label}: warm-up ${warmup}, then ${requests} requests at c=${concurrency} without perf, with it, without it`,
-  );
-  await runLoad({ ...spec, requests: warmup, concurrency });
-  t.drain?.sent(warmup);
-  const before = await load(t, requests);
-  const file = join(args.keep ?? work, `${t.id}.data`);
-  const freq = Number(args.frequency);
-  let perf: ReturnType<typeof spawn> | undefined;
-  const withPerf = await load(t, requests, async () => {
-    perf = spawn(
-      "perf",
-      ["record", "-e", "cpu-clock", "-F", String(freq), "-g", "-p", String(t.host.pid), "-o", file],
-      {
-        stdio: "ignore",
-      },
-    );
-    await sleep(500); // perf attaches to every thread before the load starts
+async function measureAll(targets: Target[], work: string): Promise<Measured[]> {
+  const pids = targets.map((t) => {
+    if (t.host.pid === undefined) throw new Error(`${t.label}: no workerd pid (needs /proc)`);
+    return t.host.pid;
   });
-  perf?.kill("SIGINT");
-  await new Promise((r) => perf?.once("exit", r));
-  const counts = await samples(file);
+  log(`· warm-up: ${warmup} requests at c=${concurrency} per target`);
+  for (const t of targets) {
+    const spec = chatSpec({ id: t.id, label: t.label, origin: t.host.url, headers: t.headers });
+    await runLoad({ ...spec, requests: warmup, concurrency });
+  }
+  log(
+    `· ${requests} requests per target at c=${concurrency} in ${rounds} rounds: perf off, perf on, perf off`,
+  );
+  const before = await interleaved(targets);
+  const file = join(args.keep ?? work, `native-c${concurrency}.data`);
+  const perf = spawn(
+    "perf",
+    ["record", "-e", "cpu-clock", "-F", String(frequency), "-g", "-p", pids.join(","), "-o", file],
+    { stdio: "ignore" },
+  );
+  await sleep(500); // perf attaches to every thread before the load starts
+  const withPerf = await interleaved(targets);
+  perf.kill("SIGINT");
+  await new Promise((r) => perf.once("exit", r));
+  const counts = await samples(file, pids);
   if (!args.keep) await rm(file, { force: true });
-  const after = await load(t, requests);
-  const plainRuns = [before.cpuMsPerRequest, after.cpuMsPerRequest];
-  return {
-    id: t.id,
-    label: t.label,
-    cpuMsPerRequest: (before.cpuMsPerRequest + after.cpuMsPerRequest) / 2,
-    plainRuns,
-    perfCpuMsPerRequest: withPerf.cpuMsPerRequest,
-    sampledMsPerRequest: ((counts.samples / freq) * 1000) / requests,
-    rps: (before.rps + after.rps) / 2,
-    errors: before.errors + withPerf.errors + after.errors,
-    counts,
-  };
+  const after = await interleaved(targets);
+  return targets.map((t, i) => {
+    const [b, w, a] = [before[i], withPerf[i], after[i]] as [Phase, Phase, Phase];
+    const c = counts.get(pids[i] as number) as PartCounts;
+    return {
+      id: t.id,
+      label: t.label,
+      cpuMsPerRequest: (b.cpuMsPerRequest + a.cpuMsPerRequest) / 2,
+      plainRuns: [b.cpuMsPerRequest, a.cpuMsPerRequest],
+      perfCpuMsPerRequest: w.cpuMsPerRequest,
+      sampledMsPerRequest: ((c.samples / frequency) * 1000) / (Math.ceil(requests / rounds) * rounds),
+      rps: (b.rps + a.rps) / 2,
+      errors: b.errors + w.errors + a.errors,
+      counts: c,
+    };
+  });
 }
 
 const work = await mkdtemp(join(tmpdir(), "llm-proxy-native-"));
@@ -177,9 +205,9 @@ const targets: Target[] = [
     drain: new QueueDrain(() => usageTotal(inside), inside.cpuMs, { batchTimeoutMs: 1000 }),
   },
 ];
-const measured: Measured[] = [];
+let measured: Measured[] = [];
 try {
-  for (const t of targets) measured.push(await measure(t, work));
+  measured = await measureAll(targets, work);
 } finally {
   await Promise.all([floor.mf.dispose(), out.mf.dispose(), inside.mf.dispose()]);
   await mock.close();
@@ -222,10 +250,10 @@ const meta = {
   concurrency,
   requests,
   warmup,
-  frequency: Number(args.frequency),
+  frequency,
   load: "non-streamed chat completion, unlimited token; floor = passthrough worker",
 };
-const line = `native profile — ${meta.date}, commit ${commit}, ${meta.cpus} × ${meta.cpuModel}; ${requests} requests at c=${concurrency} per target, perf cpu-clock at ${meta.frequency} Hz`;
+const line = `native profile — ${meta.date}, commit ${commit}, ${meta.cpus} × ${meta.cpuModel}; ${requests} requests at c=${concurrency} per target, perf cpu-clock at ${frequency} Hz; interleaved in ${rounds} rounds`;
 const rates = measured.map(
   (m) =>
     `${m.label} ${m.rps.toFixed(0)} req/s, ${m.counts.samples} samples${m.errors ? `, ${m.errors} errors` : ""}`,
