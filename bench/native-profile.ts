@@ -84,7 +84,7 @@ type Measured = {
   id: string;
   label: string;
   /** CPU time per request with perf off (ms), consumer's batches included where it is in: the mean of
-   * the interleaved loads before and after the recorded ones (each is in `plainRuns`). */
+   * the rounds' loads with perf off (each is in `plainRuns`). */
   cpuMsPerRequest: number;
   plainRuns: number[];
   /** With perf on: the process's CPU per request, and the samples' (samples / frequency). */
@@ -96,89 +96,91 @@ type Measured = {
 };
 
 /** One load of `n` requests: the CPU it cost (ms; consumer in: until the consumer has handled it). */
-async function load(t: Target, n: number) {
+async function load(t: Target, n: number, start?: () => Promise<void>) {
   const spec = chatSpec({ id: t.id, label: t.label, origin: t.host.url, headers: t.headers });
   await t.drain?.before();
+  await start?.();
   const c0 = t.host.cpuMs() ?? Number.NaN;
   const r = await runLoad({ ...spec, requests: n, concurrency });
   const c1 = t.drain ? ((await t.drain.after(n)).cpuMs ?? Number.NaN) : (t.host.cpuMs() ?? Number.NaN);
   return { cpuMs: c1 - c0, rps: r.rps, errors: n - r.ok };
 }
 
-type Phase = { cpuMsPerRequest: number; rps: number; errors: number };
-
-/**
- * `requests` per target in `rounds` rounds, the targets' order rotating: drift on a shared machine (other
- * processes, the load generator's own pace, which sets how many requests workerd handles per wake-up)
- * spreads over every target instead of landing on one.
- */
-async function interleaved(targets: Target[]): Promise<Phase[]> {
-  const n = Math.ceil(requests / rounds);
-  const sums = targets.map(() => ({ cpuMs: 0, rps: 0, errors: 0 }));
-  for (let r = 0; r < rounds; r++)
-    for (let k = 0; k < targets.length; k++) {
-      const i = (k + r) % targets.length;
-      const res = await load(targets[i] as Target, n);
-      const sum = sums[i] as (typeof sums)[number];
-      sum.cpuMs += res.cpuMs;
-      sum.rps += res.rps / rounds;
-      sum.errors += res.errors;
-    }
-  return sums.map((s) => ({ cpuMsPerRequest: s.cpuMs / (n * rounds), rps: s.rps, errors: s.errors }));
-}
-
-/** perf's samples of each process (by pid), put in parts. */
-async function samples(file: string, pids: number[]): Promise<Map<number, PartCounts>> {
-  const tallies = new Map(pids.map((p) => [p, tally()]));
-  const parser = new ScriptParser((s) => tallies.get(s.pid ?? -1)?.add(s));
-  const child = spawn("perf", ["script", "-F", "comm,pid,tid,ip,sym", "--no-inline", "-i", file], {
+/** perf's samples of one recording, put in parts and added to `into`. */
+async function addSamples(file: string, into: ReturnType<typeof tally>): Promise<void> {
+  const parser = new ScriptParser(into.add);
+  const child = spawn("perf", ["script", "-F", "comm,tid,ip,sym", "--no-inline", "-i", file], {
     stdio: ["ignore", "pipe", "ignore"],
   });
   for await (const line of createInterface({ input: child.stdout })) parser.line(line);
   parser.flush();
-  return new Map([...tallies].map(([p, t]) => [p, t.result]));
 }
 
-async function measureAll(targets: Target[], work: string): Promise<Measured[]> {
-  const pids = targets.map((t) => {
-    if (t.host.pid === undefined) throw new Error(`${t.label}: no workerd pid (needs /proc)`);
-    return t.host.pid;
+/** One load with perf recording the target's process (every thread, user and kernel stacks). */
+async function recorded(t: Target, n: number, file: string, into: ReturnType<typeof tally>) {
+  let perf: ReturnType<typeof spawn> | undefined;
+  const res = await load(t, n, async () => {
+    const pid = String(t.host.pid);
+    const argv = ["record", "-e", "cpu-clock", "-F", String(frequency), "-g", "-p", pid, "-o", file];
+    perf = spawn("perf", argv, { stdio: "ignore" });
+    await sleep(300); // perf attaches to every thread before the load starts
   });
+  perf?.kill("SIGINT");
+  await new Promise((r) => perf?.once("exit", r));
+  await addSamples(file, into);
+  if (!args.keep) await rm(file, { force: true });
+  return res;
+}
+
+/**
+ * `requests` per target in `rounds` rounds, the targets' order rotating; in a round, each target gets a
+ * load with perf off and one with it on, right after each other (which comes first alternates). Drift on
+ * a shared machine (other processes, the load generator's own pace, which sets how many requests workerd
+ * handles per wake-up) spreads over every target, and lands alike on a target's loads with and without
+ * perf, whose CPU times are set side by side.
+ */
+async function measureAll(targets: Target[], work: string): Promise<Measured[]> {
+  if (targets.some((t) => t.host.pid === undefined)) throw new Error("no workerd pid (needs /proc)");
   log(`· warm-up: ${warmup} requests at c=${concurrency} per target`);
   for (const t of targets) {
     const spec = chatSpec({ id: t.id, label: t.label, origin: t.host.url, headers: t.headers });
     await runLoad({ ...spec, requests: warmup, concurrency });
   }
-  log(
-    `· ${requests} requests per target at c=${concurrency} in ${rounds} rounds: perf off, perf on, perf off`,
-  );
-  const before = await interleaved(targets);
-  const file = join(args.keep ?? work, `native-c${concurrency}.data`);
-  const perf = spawn(
-    "perf",
-    ["record", "-e", "cpu-clock", "-F", String(frequency), "-g", "-p", pids.join(","), "-o", file],
-    { stdio: "ignore" },
-  );
-  await sleep(500); // perf attaches to every thread before the load starts
-  const withPerf = await interleaved(targets);
-  perf.kill("SIGINT");
-  await new Promise((r) => perf.once("exit", r));
-  const counts = await samples(file, pids);
-  if (!args.keep) await rm(file, { force: true });
-  const after = await interleaved(targets);
+  log(`· ${requests} requests per target at c=${concurrency} in ${rounds} rounds, perf off and on`);
+  const n = Math.ceil(requests / rounds);
+  const acc = targets.map(() => ({ off: [] as number[], on: 0, rps: 0, errors: 0, tally: tally() }));
+  for (let r = 0; r < rounds; r++)
+    for (let k = 0; k < targets.length; k++) {
+      const i = (k + r) % targets.length;
+      const t = targets[i] as Target;
+      const a = acc[i] as (typeof acc)[number];
+      const file = join(args.keep ?? work, `${t.id}-c${concurrency}-r${r}.data`);
+      const off = async () => {
+        const res = await load(t, n);
+        a.off.push(res.cpuMs / n);
+        a.rps += res.rps / rounds;
+        a.errors += res.errors;
+      };
+      const on = async () => {
+        const res = await recorded(t, n, file, a.tally);
+        a.on += res.cpuMs / (n * rounds);
+        a.errors += res.errors;
+      };
+      if (r % 2 === 0) await off().then(on);
+      else await on().then(off);
+    }
   return targets.map((t, i) => {
-    const [b, w, a] = [before[i], withPerf[i], after[i]] as [Phase, Phase, Phase];
-    const c = counts.get(pids[i] as number) as PartCounts;
+    const a = acc[i] as (typeof acc)[number];
     return {
       id: t.id,
       label: t.label,
-      cpuMsPerRequest: (b.cpuMsPerRequest + a.cpuMsPerRequest) / 2,
-      plainRuns: [b.cpuMsPerRequest, a.cpuMsPerRequest],
-      perfCpuMsPerRequest: w.cpuMsPerRequest,
-      sampledMsPerRequest: ((c.samples / frequency) * 1000) / (Math.ceil(requests / rounds) * rounds),
-      rps: (b.rps + a.rps) / 2,
-      errors: b.errors + w.errors + a.errors,
-      counts: c,
+      cpuMsPerRequest: a.off.reduce((x, y) => x + y, 0) / a.off.length,
+      plainRuns: a.off,
+      perfCpuMsPerRequest: a.on,
+      sampledMsPerRequest: ((a.tally.result.samples / frequency) * 1000) / (n * rounds),
+      rps: a.rps,
+      errors: a.errors,
+      counts: a.tally.result,
     };
   });
 }
@@ -242,7 +244,7 @@ const totals = (pick: (m: Measured) => number): Cell[] => [
 ];
 rows.push(["total (CPU per request, perf off)", ...totals((m) => m.cpuMsPerRequest)]);
 const spread = (m: Measured) => Math.max(...m.plainRuns) - Math.min(...m.plainRuns);
-rows.push(["(perf off: the two loads, max − min)", spread(f), spread(o), null, spread(i), null]);
+rows.push(["(perf off: rounds, max − min)", spread(f), spread(o), null, spread(i), null]);
 rows.push(["(perf on: process CPU per request)", ...totals((m) => m.perfCpuMsPerRequest)]);
 rows.push(["(perf on: sampled per request)", ...totals((m) => m.sampledMsPerRequest)]);
 const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT }).toString().trim();
