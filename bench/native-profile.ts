@@ -95,9 +95,17 @@ type Measured = {
   counts: PartCounts;
 };
 
-/** One load of `n` requests: the CPU it cost (ms; consumer in: until the consumer has handled it). */
+/**
+ * One load of `n` requests: the CPU it cost (ms; consumer in: until the consumer has handled it). First
+ * `n / 2` unmeasured requests: a process that sat idle while the others ran has shrunk its heap (V8's
+ * memory reducer, the allocator returning pages), and its first requests pay to grow it back — a round's
+ * first load after the warm-up cost up to 2 × the next ones without this.
+ */
 async function load(t: Target, n: number, start?: () => Promise<void>) {
   const spec = chatSpec({ id: t.id, label: t.label, origin: t.host.url, headers: t.headers });
+  const pre = Math.ceil(n / 2);
+  await runLoad({ ...spec, requests: pre, concurrency });
+  t.drain?.sent(pre);
   await t.drain?.before();
   await start?.();
   const c0 = t.host.cpuMs() ?? Number.NaN;
