@@ -34,7 +34,19 @@ test("head drops template and argument lists, and reads Rust trait impls by thei
   );
 });
 
-test("a native API called from JS is the API's, whatever runs below it", () => {
+test("a native API called from JS is the API's, whatever runs below it (other APIs included)", () => {
+  const inFetch = [
+    "workerd::api::Headers::Headers",
+    "workerd::api::fetchImpl(workerd::jsg::Lock&)",
+    ...FROM_JS,
+  ];
+  assert.equal(classify(inFetch), "fetch() (fetchImpl, response)");
+  const read = [
+    "workerd::api::ReadableStreamInternalController::readAllBytes",
+    "workerd::api::Body::arrayBuffer",
+    ...FROM_JS,
+  ];
+  assert.equal(classify(read), "body reads");
   const headers = [
     "__memmove_avx512_unaligned_erms",
     "kj::heapString",

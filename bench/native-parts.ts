@@ -6,11 +6,13 @@
 // 1. The leaf is in the kernel: network (tcp, sockets, epoll), page faults, or other kernel work.
 // 2. A garbage-collector frame anywhere (V8's heap, cppgc, workerd's tracing of its wrappers): GC.
 // 3. A V8 compiler frame anywhere (parse, bytecode, Sparkplug, Maglev, Turbofan): compile.
-// 4. From the leaf outwards, the first frame that is either a named workerd API (fetch, Headers, Body,
-//    Request/Response, streams, queue, Durable Object stubs, SQLite, crypto, timers, …) or JavaScript
-//    (an unnamed JIT/interpreter frame or a V8 builtin, inside a JS entry). So a sample in memcpy called
-//    by Headers is the headers'; a sample in JS called back from a stream is JavaScript's. A JS frame
-//    reached only through a workerd/kj native with no named API is "other native called from JS";
+// 4. From the leaf outwards up to the first JavaScript frame (an unnamed JIT/interpreter frame or a V8
+//    builtin, inside a JS entry), or the root: the outermost named workerd API (fetch, Headers, Body,
+//    Request/Response, streams, queue, Durable Object stubs, SQLite, crypto, timers, …) — the one the
+//    JavaScript called. So memcpy under Headers is the headers'; Headers built inside fetchImpl are
+//    fetch()'s; a stream read inside Body::arrayBuffer is a body read; JS called back from a stream is
+//    JavaScript's. JS reaching an unnamed workerd/kj native and nothing named is "other native called
+//    from JS";
 //    workerd::jsg (the glue: value conversions, promise continuations) counts with the JS that called it.
 // 5. No API and no JS: the runtime around the isolate — entering it (IoContext::run anywhere on the
 //    stack: what it does before and after calling JS: locks, request delivery, microtask checkpoints);
@@ -154,12 +156,18 @@ export function classify(frames: readonly string[]): NativePart {
     if (JS_ENTRY.test(h)) entry = i;
   });
   let nativeBelow = false;
+  let api: NativePart | null = null;
   for (const [i, h] of heads.entries()) {
-    for (const [rx, part] of API) if (rx.test(h)) return part;
+    for (const [rx, part] of API)
+      if (rx.test(h)) {
+        api = part;
+        break;
+      }
     if (i < entry && (h === "[unknown]" || h.startsWith("Builtins_")))
-      return nativeBelow ? "other native called from JS" : "JS execution";
+      return api ?? (nativeBelow ? "other native called from JS" : "JS execution");
     if (/^(workerd|kj|capnp)::/.test(h) && !/^workerd::jsg::/.test(h)) nativeBelow = true;
   }
+  if (api) return api;
   if (heads.some((h) => ISOLATE_ENTRY.test(h))) return "isolate entry (IoContext::run)";
   // The innermost frame that names a layer: every main-thread stack has the event loop at its root.
   for (const h of heads) {
