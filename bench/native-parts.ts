@@ -77,7 +77,7 @@ const JS_ENTRY = /^Builtins_(JSEntry|JSConstructEntry|JSRunMicrotasksEntry|RunMi
 const API: [RegExp, NativePart][] = [
   [/^workerd::api::Response::send/, "response out (Response::send)"],
   [
-    /^workerd::api::(fetchImpl|handleHttpResponse|handleHttpRedirectResponse|makeHttpResponse|ServiceWorkerGlobalScope::fetch)\b/,
+    /^workerd::api::(anon::)?(fetchImpl\w*|handleHttp\w*|makeHttpResponse|ServiceWorkerGlobalScope::fetch)\b/,
     "fetch() (fetchImpl, response)",
   ],
   [/^workerd::api::Headers::/, "Headers"],
