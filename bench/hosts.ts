@@ -96,6 +96,8 @@ export type Host = {
   readyMs: number;
   /** CPU time (ms) the host's workerd process has used so far, where /proc can tell (Linux). */
   cpuMs: () => number | null;
+  /** The host's workerd process, where /proc can tell (for perf, bench/native-profile.ts). */
+  pid?: number;
   /** llm-proxy with its consumer in: the usage queue's max_batch_timeout, seconds. */
   batchTimeoutS?: number;
 };
@@ -151,7 +153,7 @@ async function start(
   const readyMs = performance.now() - t0;
   const url = (await mf.unsafeGetDirectURL(name)).origin;
   const pid = [...(await workerdChildren())].find((p) => !before.has(p));
-  return { name, mf, url, readyMs, cpuMs: () => (pid === undefined ? null : processCpuMs(pid)) };
+  return { name, mf, url, readyMs, pid, cpuMs: () => (pid === undefined ? null : processCpuMs(pid)) };
 }
 
 /** The options wrangler itself derives from wrangler.toml (bindings, compatibility date and flags). */
