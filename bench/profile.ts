@@ -198,7 +198,8 @@ export async function profileScenarios(
     await cdp.send("Profiler.enable");
     await cdp.send("Profiler.setSamplingInterval", { interval: intervalUs });
     const measure = async (h: Host, spec: RequestSpec, drain?: QueueDrain) => {
-      const warm = await runLoad({ ...spec, requests: 300, concurrency: opts.concurrency });
+      // To the steady state a deployed isolate serves in (see the warm-ups in run.ts).
+      const warm = await runLoad({ ...spec, requests: 4000, concurrency: opts.concurrency });
       drain?.sent(warm.requests);
       if (drain) await drain.before();
       else await new Promise((resolve) => setTimeout(resolve, 100));
