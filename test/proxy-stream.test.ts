@@ -133,15 +133,16 @@ describe("proxy: streams", () => {
       for (const _ of piece.matchAll(/"content":"tok/g)) arrivals.push(performance.now() - start);
     }
     expect(arrivals).toHaveLength(6);
-    // The upstream takes ≥ 6 × 100 ms; the first content chunk is there long before, and the spacing
-    // survives (loose bounds: a shared CI machine is noisy; the bench measures it precisely).
-    expect(arrivals[0]!).toBeLessThan(interval * 2);
+    // The upstream takes ≥ 6 × 100 ms; the first content chunk is there long before it ends, the chunks
+    // stay spread over its time, and the typical gap is the upstream's. Judged by the median gap, not
+    // each gap: one scheduler stall of a shared CI machine delays one chunk into the next (a 400 ms gap,
+    // then a 2 ms one) without anything being held back — the bench measures the spacing precisely.
+    expect(arrivals[0]!).toBeLessThan(interval * 3);
     expect(arrivals[5]! - arrivals[0]!).toBeGreaterThan(interval * 4);
-    for (let i = 1; i < arrivals.length; i++) {
-      const gap = arrivals[i]! - arrivals[i - 1]!;
-      expect(gap).toBeGreaterThan(interval * 0.4);
-      expect(gap).toBeLessThan(interval * 3);
-    }
+    const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!);
+    const median = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)]!;
+    expect(median).toBeGreaterThan(interval * 0.5);
+    expect(median).toBeLessThan(interval * 2);
     expect(text).toContain("[DONE]");
   });
 
