@@ -217,7 +217,7 @@ export class ScriptParser {
 
 export type PartCounts = { samples: number; parts: Record<string, number> };
 
-/** Counts samples by part; `onOther` sees the stacks that fell in "other runtime" (for checking). */
+/** Counts samples by part (every part present, at 0 when none fell in it). */
 export function tally(): { add(s: Stack): void; result: PartCounts } {
   const result: PartCounts = { samples: 0, parts: Object.fromEntries(NATIVE_PARTS.map(([p]) => [p, 0])) };
   return {

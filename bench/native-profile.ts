@@ -27,7 +27,7 @@ import {
   startProxy,
   usageTotal,
 } from "./hosts.ts";
-import { type Cell, renderMarkdown, renderTable, runLoad, writeJson } from "./lib/index.ts";
+import { type Cell, median, renderMarkdown, renderTable, runLoad, writeJson } from "./lib/index.ts";
 import { NATIVE_PARTS, type PartCounts, ScriptParser, tally } from "./native-parts.ts";
 import { chatSpec } from "./scenarios.ts";
 
@@ -83,8 +83,9 @@ type Target = { id: string; label: string; host: Host; headers: Record<string, s
 type Measured = {
   id: string;
   label: string;
-  /** CPU time per request with perf off (ms), consumer's batches included where it is in: the mean of
-   * the median of the rounds' loads with perf off (each is in `plainRuns`). */
+  /** CPU time per request with perf off (ms), consumer's batches included where it is in: the median of
+   * the rounds' loads with perf off (each is in `plainRuns`) — on a shared machine a round now and then
+   * costs twice the others. */
   cpuMsPerRequest: number;
   plainRuns: number[];
   /** With perf on: the process's CPU per request, and the samples' (samples / frequency). */
@@ -112,13 +113,6 @@ async function load(t: Target, n: number, start?: () => Promise<void>) {
   const r = await runLoad({ ...spec, requests: n, concurrency });
   const c1 = t.drain ? ((await t.drain.after(n)).cpuMs ?? Number.NaN) : (t.host.cpuMs() ?? Number.NaN);
   return { cpuMs: c1 - c0, rps: r.rps, errors: n - r.ok };
-}
-
-/** The median: on a shared machine a round now and then costs twice the others (a neighbour's load). */
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 /** perf's samples of one recording, put in parts and added to `into`. */

@@ -30,6 +30,7 @@ export { type Cell, renderMarkdown, renderTable, toCsv, writeJson } from "./outp
 export {
   type Histogram,
   histogram,
+  median,
   percentile,
   round,
   type Summary,

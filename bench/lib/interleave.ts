@@ -5,6 +5,7 @@
 import type { Pool } from "undici";
 import { createPool, type RequestSpec } from "./client.ts";
 import { type LoadResult, mergeLoad, runLoad } from "./load.ts";
+import { median, sorted } from "./stats.ts";
 
 export type InterleavedTarget = { id: string; spec: RequestSpec };
 
@@ -84,8 +85,6 @@ export function paired(
     const b = pick(baseline[i]!);
     values.push(op === "diff" ? a - b : b === 0 ? 0 : a / b);
   }
-  const s = [...values].sort((x, y) => x - y);
-  const mid = s.length >> 1;
-  const median = s.length === 0 ? 0 : s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-  return { median, min: s[0] ?? 0, max: s[s.length - 1] ?? 0, values };
+  const s = sorted(values);
+  return { median: median(s), min: s[0] ?? 0, max: s[s.length - 1] ?? 0, values };
 }

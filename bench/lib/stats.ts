@@ -31,6 +31,13 @@ export function percentile(ascending: ArrayLike<number>, p: number): number {
   return ascending[rank - 1] ?? 0;
 }
 
+/** The median (the mean of the two middle values for an even count); 0 for no values. */
+export function median(values: ArrayLike<number>): number {
+  const s = sorted(values);
+  const mid = s.length >> 1;
+  return s.length === 0 ? 0 : s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
 export function summarize(samples: ArrayLike<number>): Summary {
   const s = sorted(samples);
   const n = s.length;

@@ -2,7 +2,7 @@
 // upstream gave them. Event arrival times come from timedRequest(..., { trackEvents: true }).
 import type { Dispatcher } from "undici";
 import { createPool, type RequestSpec, type Timing, timedRequest } from "./client.ts";
-import { round } from "./stats.ts";
+import { median, round } from "./stats.ts";
 
 /** Arrival times of distinct SSE events of `runs` sequential streams (one connection, kept alive). */
 export async function sampleStreams(
@@ -72,12 +72,6 @@ export type SpacingReport = {
   /** Median deviations within ±toleranceMs, nothing held back, same events as expected. */
   withinTolerance: boolean;
   toleranceMs: number;
-};
-
-const median = (values: number[]): number => {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length === 0 ? 0 : s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
 /**
